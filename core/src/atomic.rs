@@ -1,0 +1,161 @@
+//! Atomic file writes: temporary file in the same directory, explicit mode,
+//! fsync, rename over the old name, fsync of the directory. A reader sees the
+//! old file or the new one, never a part; a crash leaves the old one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Mode of public files (certificates, fragments).
+pub const MODE_PUBLIC: u32 = 0o644;
+/// Mode of secret files (private keys, account credentials).
+pub const MODE_SECRET: u32 = 0o600;
+/// Mode of directories holding secrets.
+pub const MODE_SECRET_DIR: u32 = 0o700;
+/// Mode of directories holding public files.
+pub const MODE_PUBLIC_DIR: u32 = 0o755;
+
+/// Prefix of temporary files; readers of drop directories skip dot files.
+pub const TEMP_PREFIX: &str = ".tmp.";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name for a temporary file beside `path`, unique in this process.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = format!("{TEMP_PREFIX}{name}.{}.{n}", std::process::id());
+    path.with_file_name(tmp)
+}
+
+/// Write `data` to `path` atomically with permission `mode`.
+pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have narrowed the mode; say exactly what we mean.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Rename `from` to `to` and make the rename durable.
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    sync_parent(to)
+}
+
+/// Remove a file and make the removal durable; a missing file is fine.
+pub fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_parent(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// fsync the directory holding `path`, so a rename or create survives a crash.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
+/// Create `dir` (and parents) if missing, and set its mode.
+pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if meta.permissions().mode() & 0o7777 != mode {
+                fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "exists and is not a directory",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(mode).create(dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+            sync_parent(dir)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove temporary files left in `dir` by a writer that crashed.
+pub fn clean_temp(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_atomically_with_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        write(&path, b"one", MODE_SECRET).expect("write");
+        write(&path, b"two", MODE_SECRET).expect("rewrite");
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn clean_temp_removes_only_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(".tmp.x.1.2"), b"partial").expect("write");
+        fs::write(dir.path().join("keep"), b"keep").expect("write");
+        assert_eq!(clean_temp(dir.path()).expect("clean"), 1);
+        assert!(dir.path().join("keep").exists());
+    }
+
+    #[test]
+    fn ensure_dir_sets_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("a/b");
+        ensure_dir(&sub, MODE_SECRET_DIR).expect("mkdir");
+        let mode = fs::metadata(&sub).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}

@@ -1,0 +1,18 @@
+//! certdrop-core: what every certdrop stage shares.
+//!
+//! The filesystem is the protocol between the stages, so each drop-directory
+//! format is defined here once (render, parse, validate), together with the
+//! atomic file writer, the state-directory lock, certificate inspection, the
+//! exit contract and the output module. This crate is synchronous and
+//! offline: no runtime, no network, no TLS library.
+
+pub mod atomic;
+pub mod certinfo;
+pub mod clock;
+pub mod duration;
+pub mod exit;
+pub mod fragment;
+pub mod lock;
+pub mod name;
+pub mod output;
+pub mod store;

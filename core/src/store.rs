@@ -1,0 +1,371 @@
+//! The certificate store (DESIGN.md, "Certificate store"). Public material
+//! and secrets live in separate trees so a jail can mount one without the
+//! other:
+//!
+//! ```text
+//! certs/<line>            -> .v/<line>.<stamp>   (symlink, switched atomically)
+//! certs/.v/<line>.<stamp>/cert.pem chain.pem fullchain.pem pubkey.pem next/pubkey.pem
+//! keys/<line>/key.pem  keys/<line>/next/key.pem     (0600, dirs 0700)
+//! archive/<line>/<stamp>/...                        (rotating backups, 0700)
+//! ```
+//!
+//! A new set of files becomes visible all at once: it is written into a new
+//! version directory, which the line's symlink is then renamed onto. A
+//! reader that opens `certs/<line>/cert.pem` and `certs/<line>/fullchain.pem`
+//! sees one version or the other, never a mix; a crash leaves the old set.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use crate::atomic::{self, MODE_PUBLIC, MODE_PUBLIC_DIR, MODE_SECRET, MODE_SECRET_DIR};
+use crate::clock;
+
+/// Leaf certificate file.
+pub const CERT: &str = "cert.pem";
+/// Intermediates file.
+pub const CHAIN: &str = "chain.pem";
+/// Leaf followed by intermediates.
+pub const FULLCHAIN: &str = "fullchain.pem";
+/// The leaf's public key (SubjectPublicKeyInfo, PEM).
+pub const PUBKEY: &str = "pubkey.pem";
+/// Private key file in `keys/<line>/`.
+pub const KEY: &str = "key.pem";
+/// Subdirectory for the staged next key.
+pub const NEXT: &str = "next";
+/// Directory of versions inside `certs/`.
+pub const VERSIONS: &str = ".v";
+/// Versions of a line kept besides the current one, for readers in flight.
+const KEEP_VERSIONS: usize = 1;
+
+/// The public files of one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    /// Leaf certificate, PEM.
+    pub cert: Vec<u8>,
+    /// Intermediates, PEM.
+    pub chain: Vec<u8>,
+    /// Leaf and intermediates, PEM.
+    pub fullchain: Vec<u8>,
+    /// Public key, PEM.
+    pub pubkey: Vec<u8>,
+}
+
+/// The three trees of the store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Public tree, shared read-only with other jails.
+    pub certs: PathBuf,
+    /// Secret tree, never shared.
+    pub keys: PathBuf,
+    /// Rotating backups (holds keys: as secret as `keys/`).
+    pub archive: PathBuf,
+    /// Backups kept per line.
+    pub keep: usize,
+}
+
+impl Store {
+    /// `certs/<line>`.
+    pub fn line_dir(&self, line: &str) -> PathBuf {
+        self.certs.join(line)
+    }
+
+    /// `certs/<line>/<file>`.
+    pub fn cert_path(&self, line: &str, file: &str) -> PathBuf {
+        self.line_dir(line).join(file)
+    }
+
+    /// `certs/<line>/next/pubkey.pem`.
+    pub fn next_pub_path(&self, line: &str) -> PathBuf {
+        self.line_dir(line).join(NEXT).join(PUBKEY)
+    }
+
+    /// `keys/<line>`.
+    pub fn key_dir(&self, line: &str) -> PathBuf {
+        self.keys.join(line)
+    }
+
+    /// `keys/<line>/key.pem`.
+    pub fn key_path(&self, line: &str) -> PathBuf {
+        self.key_dir(line).join(KEY)
+    }
+
+    /// `keys/<line>/next/key.pem`.
+    pub fn next_key_path(&self, line: &str) -> PathBuf {
+        self.key_dir(line).join(NEXT).join(KEY)
+    }
+
+    /// Create the trees with their modes.
+    pub fn ensure(&self) -> io::Result<()> {
+        atomic::ensure_dir(&self.certs, MODE_PUBLIC_DIR)?;
+        atomic::ensure_dir(&self.certs.join(VERSIONS), MODE_PUBLIC_DIR)?;
+        atomic::ensure_dir(&self.keys, MODE_SECRET_DIR)?;
+        atomic::ensure_dir(&self.archive, MODE_SECRET_DIR)
+    }
+
+    /// The current public files of a line, if it has a certificate.
+    pub fn read_current(&self, line: &str) -> io::Result<Option<CertFiles>> {
+        let dir = self.line_dir(line);
+        let read = |name: &str| fs::read(dir.join(name));
+        match read(CERT) {
+            Ok(cert) => Ok(Some(CertFiles {
+                cert,
+                chain: read(CHAIN)?,
+                fullchain: read(FULLCHAIN)?,
+                pubkey: read(PUBKEY)?,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The staged next public key of a line, if any.
+    pub fn read_next_pub(&self, line: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.next_pub_path(line)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Make `files` (or, if `None`, the current files) and `next_pub` the
+    /// line's visible set, all at once.
+    pub fn publish(
+        &self,
+        line: &str,
+        files: Option<&CertFiles>,
+        next_pub: Option<&[u8]>,
+    ) -> io::Result<()> {
+        let current;
+        let files = match files {
+            Some(f) => f,
+            None => {
+                current = self.read_current(line)?.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "no current certificate")
+                })?;
+                &current
+            }
+        };
+        let versions = self.certs.join(VERSIONS);
+        atomic::ensure_dir(&versions, MODE_PUBLIC_DIR)?;
+        let name = unique_name(&versions, line)?;
+        let dir = versions.join(&name);
+        fs::create_dir(&dir)?;
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR))?;
+        for (file, data) in [
+            (CERT, &files.cert),
+            (CHAIN, &files.chain),
+            (FULLCHAIN, &files.fullchain),
+            (PUBKEY, &files.pubkey),
+        ] {
+            atomic::write(&dir.join(file), data, MODE_PUBLIC)?;
+        }
+        if let Some(next) = next_pub {
+            let next_dir = dir.join(NEXT);
+            fs::create_dir(&next_dir)?;
+            fs::set_permissions(&next_dir, std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR))?;
+            atomic::write(&next_dir.join(PUBKEY), next, MODE_PUBLIC)?;
+        }
+        self.switch(line, &name)?;
+        self.prune_versions(line, &name)
+    }
+
+    /// Point `certs/<line>` at `.v/<name>` with one rename.
+    fn switch(&self, line: &str, name: &str) -> io::Result<()> {
+        let link = self.line_dir(line);
+        if let Ok(meta) = fs::symlink_metadata(&link) {
+            if meta.is_dir() {
+                // A line directory from before versioning (or made by hand):
+                // move it aside into the versions, where pruning ends it.
+                let aside = self.certs.join(VERSIONS).join(format!("{line}.legacy"));
+                fs::rename(&link, aside)?;
+            }
+        }
+        let tmp = atomic::temp_path(&link);
+        symlink(Path::new(VERSIONS).join(name), &tmp)?;
+        if let Err(e) = atomic::rename(&tmp, &link) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Remove a line's versions older than the current and the one before.
+    fn prune_versions(&self, line: &str, current: &str) -> io::Result<()> {
+        let versions = self.certs.join(VERSIONS);
+        let prefix = format!("{line}.");
+        let mut mine: Vec<String> = fs::read_dir(&versions)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains('.') || rest == "legacy")
+                    && n != current
+            })
+            .collect();
+        mine.sort();
+        let excess = mine.len().saturating_sub(KEEP_VERSIONS);
+        for old in mine.into_iter().take(excess) {
+            fs::remove_dir_all(versions.join(old))?;
+        }
+        Ok(())
+    }
+
+    /// Copy the line's current certificate files and key into
+    /// `archive/<line>/<stamp>/`, then keep only the newest `keep` backups.
+    pub fn archive(&self, line: &str) -> io::Result<Option<PathBuf>> {
+        let Some(files) = self.read_current(line)? else {
+            return Ok(None);
+        };
+        let line_archive = self.archive.join(line);
+        atomic::ensure_dir(&line_archive, MODE_SECRET_DIR)?;
+        let name = unique_name(&line_archive, "")?;
+        let tmp = line_archive.join(format!("{}{name}", atomic::TEMP_PREFIX));
+        fs::create_dir(&tmp)?;
+        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(MODE_SECRET_DIR))?;
+        for (file, data) in [
+            (CERT, &files.cert),
+            (CHAIN, &files.chain),
+            (FULLCHAIN, &files.fullchain),
+            (PUBKEY, &files.pubkey),
+        ] {
+            atomic::write(&tmp.join(file), data, MODE_SECRET)?;
+        }
+        match fs::read(self.key_path(line)) {
+            Ok(key) => atomic::write(&tmp.join(KEY), &key, MODE_SECRET)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let dest = line_archive.join(&name);
+        atomic::rename(&tmp, &dest)?;
+        self.prune_archive(line)?;
+        Ok(Some(dest))
+    }
+
+    /// The backups of a line, oldest first.
+    pub fn backups(&self, line: &str) -> io::Result<Vec<PathBuf>> {
+        let dir = self.archive.join(line);
+        let mut names: Vec<String> = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        names.sort();
+        Ok(names.into_iter().map(|n| dir.join(n)).collect())
+    }
+
+    fn prune_archive(&self, line: &str) -> io::Result<()> {
+        let all = self.backups(line)?;
+        let excess = all.len().saturating_sub(self.keep);
+        for old in all.into_iter().take(excess) {
+            fs::remove_dir_all(old)?;
+        }
+        Ok(())
+    }
+
+    /// Write a private key (0600, directory 0700), atomically.
+    pub fn write_key(&self, path: &Path, pem: &[u8]) -> io::Result<()> {
+        if let Some(dir) = path.parent() {
+            atomic::ensure_dir(&self.keys, MODE_SECRET_DIR)?;
+            atomic::ensure_dir(dir, MODE_SECRET_DIR)?;
+        }
+        atomic::write(path, pem, MODE_SECRET)
+    }
+}
+
+/// `<prefix>.<stamp>` (or `<stamp>` for an empty prefix), unique in `dir`.
+fn unique_name(dir: &Path, prefix: &str) -> io::Result<String> {
+    let stamp = clock::stamp(clock::now());
+    let base = if prefix.is_empty() {
+        stamp
+    } else {
+        format!("{prefix}.{stamp}")
+    };
+    for n in 0..1000 {
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n:03}")
+        };
+        if fs::symlink_metadata(dir.join(&name)).is_err()
+            && fs::symlink_metadata(dir.join(format!("{}{name}", atomic::TEMP_PREFIX))).is_err()
+        {
+            return Ok(name);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free version name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(tag: &str) -> CertFiles {
+        CertFiles {
+            cert: format!("cert {tag}").into_bytes(),
+            chain: format!("chain {tag}").into_bytes(),
+            fullchain: format!("full {tag}").into_bytes(),
+            pubkey: format!("pub {tag}").into_bytes(),
+        }
+    }
+
+    fn store(dir: &Path) -> Store {
+        let s = Store {
+            certs: dir.join("certs"),
+            keys: dir.join("keys"),
+            archive: dir.join("archive"),
+            keep: 2,
+        };
+        s.ensure().expect("ensure");
+        s
+    }
+
+    #[test]
+    fn publish_switches_whole_sets_and_archives() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = store(tmp.path());
+        assert_eq!(s.read_current("www").expect("read"), None);
+        s.write_key(&s.key_path("www"), b"key 1").expect("key");
+        for i in 0..4 {
+            s.archive("www").expect("archive");
+            s.publish("www", Some(&files(&i.to_string())), None).expect("publish");
+            assert_eq!(s.read_current("www").expect("read"), Some(files(&i.to_string())));
+        }
+        // keep = 2 backups, holding the key too.
+        let backups = s.backups("www").expect("backups");
+        assert_eq!(backups.len(), 2);
+        assert_eq!(fs::read(backups[1].join(KEY)).expect("key"), b"key 1");
+        assert_eq!(fs::read(backups[1].join(CERT)).expect("cert"), b"cert 2");
+        // Only the current and one earlier version remain.
+        let versions = fs::read_dir(s.certs.join(VERSIONS)).expect("rd").count();
+        assert_eq!(versions, 2);
+        assert!(fs::symlink_metadata(s.line_dir("www")).expect("meta").file_type().is_symlink());
+    }
+
+    #[test]
+    fn staging_a_next_key_keeps_the_certificate() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = store(tmp.path());
+        s.publish("www", Some(&files("a")), None).expect("publish");
+        s.publish("www", None, Some(b"next pub")).expect("stage");
+        assert_eq!(s.read_current("www").expect("read"), Some(files("a")));
+        assert_eq!(s.read_next_pub("www").expect("next").as_deref(), Some(&b"next pub"[..]));
+        s.publish("www", None, None).expect("unstage");
+        assert_eq!(s.read_next_pub("www").expect("next"), None);
+    }
+
+    #[test]
+    fn a_legacy_directory_is_replaced() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = store(tmp.path());
+        fs::create_dir(s.line_dir("old")).expect("mkdir");
+        fs::write(s.cert_path("old", CERT), b"hand made").expect("write");
+        s.publish("old", Some(&files("x")), None).expect("publish");
+        assert_eq!(s.read_current("old").expect("read"), Some(files("x")));
+    }
+}

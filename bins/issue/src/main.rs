@@ -1,1 +1,138 @@
-fn main(){}
+//! certdrop-issue: certificates from an ACME CA (RFC 8555), challenges
+//! through drop directories. Parse arguments, build the validated config,
+//! take the state lock, run once, map the result to the exit contract.
+
+mod account;
+mod acme;
+mod challenge;
+mod cli;
+mod config;
+mod dns;
+mod error;
+mod keys;
+mod lifecycle;
+mod order;
+mod propagation;
+mod run;
+mod state;
+mod status;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use certdrop_core::exit::{self, Failure, Outcome};
+use certdrop_core::lock::{LockError, StateLock};
+use certdrop_core::output::Output;
+
+use crate::cli::{AccountCommand, Cli, Command};
+use crate::config::Config;
+use crate::error::Error;
+
+/// Program name in messages.
+const PROGRAM: &str = "certdrop-issue";
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
+    exit::exit_code(main_result(&cli, &out))
+}
+
+fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
+    let config = Config::load(&cli.config).map_err(|e| report(out, e))?;
+    if cli.check || matches!(cli.command, Command::Check) {
+        return check(&config, out).map_err(|e| report(out, e));
+    }
+    if let Command::Status { json } = &cli.command {
+        let rows = status::rows(&config).map_err(|e| report(out, e))?;
+        if *json || cli.json {
+            out.print(&serde_json::to_string_pretty(&rows).expect("rows serialize"));
+        } else {
+            out.print(&status::table(&rows));
+        }
+        return Ok(Outcome::Unchanged);
+    }
+
+    run::prepare(&config).map_err(|e| report(out, e))?;
+    let wait = if cli.no_wait { std::time::Duration::ZERO } else { config.lock_wait };
+    // The lock is taken before any work and held until exit.
+    let _lock = match StateLock::acquire(&config.state, wait) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Busy(_)) => {
+            return Err(report(out, Error::temp(e.to_string())));
+        }
+        Err(e) => return Err(report(out, Error::cantcreat(e.to_string()))),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;
+    let config = Arc::new(config);
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Run => run::run_once(config, &run::Options::default(), out).await,
+            Command::Issue { lines, force } => {
+                for l in lines {
+                    config.line(l).map_err(|e| report(out, e))?;
+                }
+                let opts = run::Options {
+                    only: lines.clone(),
+                    force: *force || cli.force,
+                };
+                run::run_once(config, &opts, out).await
+            }
+            Command::Revoke { line, reason } => {
+                account::revoke(&config, line, *reason, out).await.map_err(|e| report(out, e))
+            }
+            Command::Account { command } => match command {
+                AccountCommand::Show => account::show(&config, cli.json, out).await,
+                AccountCommand::Deactivate { yes } => account::deactivate(&config, *yes, out).await,
+                AccountCommand::Rollover => account::rollover(&config, out).await,
+            }
+            .map_err(|e| report(out, e)),
+            Command::Status { .. } | Command::Check => unreachable!("handled above"),
+        }
+    })
+}
+
+/// Print an error's one line and return its class.
+fn report(out: &Output, e: Error) -> Failure {
+    out.error(&e.msg);
+    e.class
+}
+
+/// `-n/--check`: validate everything that can be validated offline and
+/// change nothing.
+fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
+    if let Some(bundle) = &config.ca_bundle {
+        acme::http_client(Some(bundle))?;
+    }
+    if let Some(creds) = acme::read_credentials(&config.account)? {
+        let _ = creds;
+    }
+    for line in &config.lines {
+        match &line.key_policy {
+            config::KeyPolicy::Csr(_) => {
+                let mut st = state::LineState::default();
+                lifecycle::signer(config, line, &lifecycle::Reason::Window, &mut st)?;
+            }
+            _ => {
+                let key = config.store.key_path(&line.name);
+                if key.exists() {
+                    keys::load(&key)?;
+                }
+            }
+        }
+        if let Some(cert) = lifecycle::current_cert(config, line)? {
+            out.verbose(&format!("{}: current certificate valid until {}", line.name, certdrop_core::clock::rfc3339(cert.not_after)));
+        }
+    }
+    out.print(&format!(
+        "{}: configuration ok ({} line(s))",
+        config.path.display(),
+        config.lines.len()
+    ));
+    Ok(Outcome::Changed)
+}

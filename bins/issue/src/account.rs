@@ -1,0 +1,315 @@
+//! Account verbs: `account show`, `account deactivate`, `account rollover`
+//! (RFC 8555 §7.3.5-7.3.6), and `revoke` (§7.6).
+//!
+//! Key rollover is crash-safe: instant-acme's `update_key` makes the new key
+//! internally and hands it back only after the CA switched, so a crash in
+//! between would lose the account. Instead we generate the key, store it
+//! durably as `<account>.next`, and only then send our own keyChange request;
+//! the next start that finds `<account>.next` asks the CA which key it knows
+//! (newAccount with onlyReturnExisting) and keeps that one.
+
+use std::path::PathBuf;
+
+use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::output::Output;
+use http::{Method, Request};
+use instant_acme::{Account, AccountCredentials, BodyWrapper, RevocationReason, RevocationRequest};
+use serde_json::{json, Value};
+
+use crate::acme;
+use crate::cli::Reason;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::retry;
+
+/// `<account>.next`: the new key of an unfinished rollover.
+pub fn next_path(config: &Config) -> PathBuf {
+    let mut p = config.account.clone().into_os_string();
+    p.push(".next");
+    PathBuf::from(p)
+}
+
+/// `account show`.
+pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> {
+    let creds = acme::read_credentials(&config.account)?.ok_or_else(|| {
+        Error::noinput(format!("{}: no account yet (created by the first run)", config.account.display()))
+    })?;
+    let account = load(config, &creds).await?;
+    let v = json!({
+        "account": account.id(),
+        "directory": acme::credentials_directory(&creds),
+        "thumbprint": account.key_thumbprint(),
+        "credentials": config.account,
+        "contact": config.contact,
+    });
+    if json {
+        out.print(&serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        out.print(&format!(
+            "account     {}\ndirectory   {}\nthumbprint  {}\ncredentials {}",
+            account.id(),
+            acme::credentials_directory(&creds).unwrap_or_default(),
+            account.key_thumbprint(),
+            config.account.display()
+        ));
+    }
+    Ok(Outcome::Unchanged)
+}
+
+async fn load(config: &Config, creds: &AccountCredentials) -> Result<Account> {
+    retry!(
+        &format!("account {}", config.account.display()),
+        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+            .from_credentials(acme::clone_credentials(creds))
+    )
+}
+
+/// `account deactivate --yes`.
+pub async fn deactivate(config: &Config, yes: bool, out: &Output) -> Result<Outcome> {
+    if !yes {
+        return Err(Error::new(
+            Failure::Usage,
+            "account deactivate: irreversible; add --yes to confirm",
+        ));
+    }
+    let creds = acme::read_credentials(&config.account)?
+        .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
+    let account = load(config, &creds).await?;
+    let id = account.id().to_owned();
+    retry!("account deactivate", account.clone().deactivate())?;
+    // Keep the credentials for the record, out of the way of the next run.
+    let mut gone = config.account.clone().into_os_string();
+    gone.push(".deactivated");
+    certdrop_core::atomic::rename(&config.account, &PathBuf::from(gone))
+        .map_err(|e| Error::io(&config.account, "set aside", &e))?;
+    out.action(&format!("account deactivated: {id}"));
+    Ok(Outcome::Changed)
+}
+
+/// `revoke LINE --reason R`: revoke the line's current certificate with the
+/// account key; the next run replaces it.
+pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -> Result<Outcome> {
+    let line = config.line(line)?;
+    let cert = crate::lifecycle::current_cert(config, line)?
+        .ok_or_else(|| Error::noinput(format!("{}: no certificate to revoke", line.name)))?;
+    let (account, _) = acme::account(config, out).await?;
+    let der = rustls_pki_types::CertificateDer::from(cert.der.clone());
+    let reason = match reason {
+        Reason::Unspecified => None,
+        Reason::KeyCompromise => Some(RevocationReason::KeyCompromise),
+        Reason::AffiliationChanged => Some(RevocationReason::AffiliationChanged),
+        Reason::Superseded => Some(RevocationReason::Superseded),
+        Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
+    };
+    retry!(
+        &format!("{}: revoke", line.name),
+        account.revoke(&RevocationRequest {
+            certificate: &der,
+            reason: reason.clone(),
+        })
+    )?;
+    let mut st = crate::state::load(&config.state, &line.name)?;
+    st.revoked_serial = Some(cert.serial.clone());
+    crate::state::save(&config.state, &line.name, &st)?;
+    out.action(&format!(
+        "{}: certificate {} revoked; the next run replaces it",
+        line.name, cert.serial
+    ));
+    Ok(Outcome::Changed)
+}
+
+/// `account rollover`.
+pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
+    settle_rollover(config, out).await?;
+    let creds = acme::read_credentials(&config.account)?
+        .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
+    let account = load(config, &creds).await?;
+    let directory = acme::credentials_directory(&creds)
+        .ok_or_else(|| Error::data("account credentials name no directory"))?;
+
+    // 1. The new key, durably on disk before anything is sent.
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .map_err(|_| Error::new(Failure::Software, "account key generation failed"))?;
+    let mut next: Value = serde_json::to_value(&creds).expect("credentials serialize");
+    next["key_pkcs8"] = Value::String(BASE64_URL_SAFE_NO_PAD.encode(pkcs8.as_ref()));
+    let next_creds: AccountCredentials = serde_json::from_value(next)
+        .map_err(|e| Error::new(Failure::Software, format!("new credentials: {e}")))?;
+    let next_file = next_path(config);
+    acme::write_credentials(&next_file, &next_creds)?;
+
+    // 2. Tell the CA: outer JWS by the old key, inner JWS by the new one.
+    let old = key_pair(&creds)?;
+    let new = key_pair(&next_creds)?;
+    let result = key_change(config, &directory, account.id(), &old, &new).await;
+    match result {
+        Ok(()) => {
+            // 3. The CA knows the new key: make it the account's.
+            certdrop_core::atomic::rename(&next_file, &config.account)
+                .map_err(|e| Error::io(&config.account, "install new account key", &e))?;
+            let account = load(config, &next_creds).await?;
+            out.action(&format!(
+                "account key replaced: {} (thumbprint {})",
+                account.id(),
+                account.key_thumbprint()
+            ));
+            Ok(Outcome::Changed)
+        }
+        Err(e) if e.class == Failure::Data || e.class == Failure::Config => {
+            // The CA refused: the old key stays.
+            let _ = certdrop_core::atomic::remove(&next_file);
+            Err(e)
+        }
+        Err(e) => Err(e), // unknown: settled by the next start
+    }
+}
+
+/// Finish or undo a rollover a crash interrupted: keep whichever key the
+/// CA recognises for the account.
+pub async fn settle_rollover(config: &Config, out: &Output) -> Result<()> {
+    let next_file = next_path(config);
+    let Some(next_creds) = acme::read_credentials(&next_file)? else {
+        return Ok(());
+    };
+    let directory = acme::credentials_directory(&next_creds)
+        .ok_or_else(|| Error::data("account credentials name no directory"))?;
+    let pkcs8 = next_creds.private_key().clone_key();
+    let key = instant_acme::Key::from_pkcs8_der(pkcs8.clone_key())
+        .map_err(|e| Error::data(format!("{}: {e}", next_file.display())))?;
+    let found = Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+        .from_key((key, rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8)), directory)
+        .await;
+    match found {
+        Ok(_) => {
+            certdrop_core::atomic::rename(&next_file, &config.account)
+                .map_err(|e| Error::io(&config.account, "install new account key", &e))?;
+            out.action("account: finished an interrupted key rollover");
+        }
+        Err(instant_acme::Error::Api(p))
+            if p.r#type.as_deref().is_some_and(|t| t.ends_with(":accountDoesNotExist")) =>
+        {
+            certdrop_core::atomic::remove(&next_file)
+                .map_err(|e| Error::io(&next_file, "remove", &e))?;
+            out.verbose("account: an interrupted key rollover never reached the CA; old key kept");
+        }
+        Err(e) => return Err(acme::error("account: settling an interrupted rollover", &e)),
+    }
+    Ok(())
+}
+
+fn key_pair(creds: &AccountCredentials) -> Result<aws_lc_rs::signature::EcdsaKeyPair> {
+    aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        creds.private_key().secret_pkcs8_der(),
+    )
+    .map_err(|_| Error::data("account key is not an ECDSA P-256 PKCS#8 key"))
+}
+
+/// The JWK of a P-256 key (RFC 7518 §6.2.1).
+fn jwk(key: &aws_lc_rs::signature::EcdsaKeyPair) -> Value {
+    use aws_lc_rs::signature::KeyPair;
+    let point = key.public_key().as_ref();
+    let (x, y) = point[1..].split_at(32);
+    json!({"crv": "P-256", "kty": "EC", "x": BASE64_URL_SAFE_NO_PAD.encode(x), "y": BASE64_URL_SAFE_NO_PAD.encode(y)})
+}
+
+/// A flattened JWS (RFC 7515 §7.2.2) signed with ES256.
+fn jws(key: &aws_lc_rs::signature::EcdsaKeyPair, protected: &Value, payload: &Value) -> Result<Value> {
+    let protected = BASE64_URL_SAFE_NO_PAD.encode(protected.to_string());
+    let payload = BASE64_URL_SAFE_NO_PAD.encode(payload.to_string());
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let sig = key
+        .sign(&rng, format!("{protected}.{payload}").as_bytes())
+        .map_err(|_| Error::new(Failure::Software, "signing failed"))?;
+    Ok(json!({"protected": protected, "payload": payload, "signature": BASE64_URL_SAFE_NO_PAD.encode(sig.as_ref())}))
+}
+
+/// POST keyChange (RFC 8555 §7.3.5), retrying a rejected nonce.
+async fn key_change(
+    config: &Config,
+    directory: &str,
+    account_url: &str,
+    old: &aws_lc_rs::signature::EcdsaKeyPair,
+    new: &aws_lc_rs::signature::EcdsaKeyPair,
+) -> Result<()> {
+    let http = acme::http_client(config.ca_bundle.as_deref())?;
+    let send = |req: Request<BodyWrapper<Bytes>>| {
+        let fut = http.request(req);
+        async move {
+            let rsp = tokio::time::timeout(acme::REQUEST_TIMEOUT, fut)
+                .await
+                .map_err(|_| Error::temp("account rollover: the CA did not answer"))?
+                .map_err(|e| acme::error("account rollover", &e))?;
+            let status = rsp.parts.status;
+            let nonce = rsp
+                .parts
+                .headers
+                .get("replay-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body = rsp.body;
+            let bytes: Bytes = body
+                .into_bytes()
+                .await
+                .map_err(|e| Error::temp(format!("account rollover: reading answer: {e}")))?;
+            Ok::<_, Error>((status, nonce, bytes))
+        }
+    };
+    let get = |uri: &str, method: Method| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(BodyWrapper::default())
+            .map_err(|e| Error::config(format!("{uri}: {e}")))
+    };
+    let (_, _, dir) = send(get(directory, Method::GET)?).await?;
+    let dir: Value = serde_json::from_slice(&dir)
+        .map_err(|e| Error::temp(format!("{directory}: not an ACME directory: {e}")))?;
+    let (Some(new_nonce), Some(key_change)) = (dir["newNonce"].as_str(), dir["keyChange"].as_str()) else {
+        return Err(Error::data(format!("{directory}: the CA offers no keyChange")));
+    };
+    let inner = jws(
+        new,
+        &json!({"alg": "ES256", "jwk": jwk(new), "url": key_change}),
+        &json!({"account": account_url, "oldKey": jwk(old)}),
+    )?;
+    let mut nonce = None;
+    for _ in 0..acme::MAX_ATTEMPTS {
+        let n = match nonce.take() {
+            Some(n) => n,
+            None => send(get(new_nonce, Method::HEAD)?)
+                .await?
+                .1
+                .ok_or_else(|| Error::temp("account rollover: no nonce from the CA"))?,
+        };
+        let outer = jws(
+            old,
+            &json!({"alg": "ES256", "kid": account_url, "nonce": n, "url": key_change}),
+            &inner,
+        )?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(key_change)
+            .header("content-type", "application/jose+json")
+            .body(BodyWrapper::from(outer.to_string().into_bytes()))
+            .map_err(|e| Error::config(format!("{key_change}: {e}")))?;
+        let (status, next_nonce, body) = send(req).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let problem: instant_acme::Problem = serde_json::from_slice(&body).map_err(|_| {
+            Error::temp(format!("account rollover: HTTP {status} without a problem document"))
+        })?;
+        let e = instant_acme::Error::Api(problem);
+        if !acme::is_transient(&e) {
+            return Err(acme::error("account rollover", &e));
+        }
+        nonce = next_nonce;
+    }
+    Err(Error::temp("account rollover: the CA kept rejecting the request"))
+}

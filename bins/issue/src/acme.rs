@@ -1,0 +1,272 @@
+//! The ACME side (RFC 8555): the HTTP client with the trust we mean, the
+//! account (created on first use, stored 0600, reused), the classification
+//! of CA errors into the exit contract, and the retry of transient faults
+//! (badNonce, 5xx, 429, timeouts) inside a run.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certdrop_core::exit::Failure;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use instant_acme::{Account, AccountCredentials, BodyWrapper, HttpClient, NewAccount};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Longest time one HTTP exchange with the CA may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// TCP connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of one ACME operation before the fault counts.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// First pause between attempts (doubles).
+pub const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// Longest pause between attempts inside a run.
+pub const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// An HTTPS client trusting `ca_bundle` only, or the system's roots.
+pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.enforce_http(false);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match ca_bundle {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::config(format!("{}: cannot read CA bundle: {e}", path.display()))
+            })?;
+            let ders = certdrop_core::certinfo::pem_blocks(&pem, "CERTIFICATE")
+                .map_err(|why| Error::config(format!("{}: {why}", path.display())))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for der in ders {
+                roots
+                    .add(rustls_pki_types::CertificateDer::from(der))
+                    .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(Error::config(format!("{}: no certificate in CA bundle", path.display())));
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(
+                rustls::crypto::aws_lc_rs::default_provider().into(),
+            )
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => builder
+            .with_native_roots()
+            .map_err(|e| Error::config(format!("no system trust roots: {e}")))?,
+    };
+    let https = builder.https_only().enable_http1().wrap_connector(http);
+    let client: HyperClient<_, BodyWrapper<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build(https);
+    Ok(Box::new(client))
+}
+
+/// Is this a fault worth retrying inside the run?
+pub fn is_transient(e: &instant_acme::Error) -> bool {
+    match e {
+        instant_acme::Error::Api(p) => {
+            let t = p.r#type.as_deref().unwrap_or("");
+            t.ends_with(":badNonce")
+                || t.ends_with(":rateLimited")
+                || t.ends_with(":serverInternal")
+                || p.status.is_some_and(|s| s >= 500 || s == 429)
+        }
+        instant_acme::Error::Timeout(_)
+        | instant_acme::Error::Json(_)
+        | instant_acme::Error::Hyper(_)
+        | instant_acme::Error::Other(_) => true,
+        _ => false,
+    }
+}
+
+/// Class of a CA error for the exit contract.
+pub fn classify(e: &instant_acme::Error) -> Failure {
+    match e {
+        instant_acme::Error::Api(p) => {
+            let t = p.r#type.as_deref().unwrap_or("");
+            if is_transient(e) {
+                Failure::Temporary
+            } else if t.ends_with(":rejectedIdentifier")
+                || t.ends_with(":badCSR")
+                || t.ends_with(":unsupportedIdentifier")
+                || t.ends_with(":malformed")
+            {
+                Failure::Data
+            } else if t.ends_with(":accountDoesNotExist")
+                || t.ends_with(":userActionRequired")
+                || t.ends_with(":externalAccountRequired")
+                || t.ends_with(":unauthorized")
+            {
+                Failure::Config
+            } else {
+                Failure::Temporary
+            }
+        }
+        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) => Failure::Unavailable,
+        instant_acme::Error::Json(_) | instant_acme::Error::Timeout(_) => Failure::Temporary,
+        _ => Failure::Software,
+    }
+}
+
+/// One line for a CA error: the problem's type and detail, or the cause.
+pub fn describe(e: &instant_acme::Error) -> String {
+    match e {
+        instant_acme::Error::Api(p) => {
+            let t = p
+                .r#type
+                .as_deref()
+                .map(|t| t.trim_start_matches("urn:ietf:params:acme:error:"))
+                .unwrap_or("error");
+            let mut s = format!("{t}: {}", p.detail.as_deref().unwrap_or("(no detail)"));
+            for sub in &p.subproblems {
+                if let Some(d) = &sub.detail {
+                    s.push_str(&format!("; {d}"));
+                }
+            }
+            s.replace('\n', " ")
+        }
+        other => {
+            // Flatten the source chain into one line (hyper's errors nest).
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(cause) = src {
+                s.push_str(&format!(": {cause}"));
+                src = cause.source();
+            }
+            s.replace('\n', " ")
+        }
+    }
+}
+
+/// Turn a CA error into ours, saying what we were doing.
+pub fn error(action: &str, e: &instant_acme::Error) -> Error {
+    Error::new(classify(e), format!("{action}: {}", describe(e)))
+}
+
+/// Run an ACME operation, retrying transient faults with back-off, each
+/// attempt bounded by [`REQUEST_TIMEOUT`]. Evaluates to
+/// `Result<T, crate::error::Error>`.
+#[macro_export]
+macro_rules! retry {
+    ($what:expr, $op:expr) => {{
+        let mut attempt = 1u32;
+        let mut pause = $crate::acme::FIRST_RETRY;
+        loop {
+            let result = match tokio::time::timeout($crate::acme::REQUEST_TIMEOUT, $op).await {
+                Ok(r) => r,
+                Err(_) => Err(instant_acme::Error::Timeout(None)),
+            };
+            match result {
+                Ok(v) => break Ok(v),
+                Err(e) if attempt < $crate::acme::MAX_ATTEMPTS && $crate::acme::is_transient(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min($crate::acme::MAX_RETRY);
+                }
+                Err(e) => break Err($crate::acme::error($what, &e)),
+            }
+        }
+    }};
+}
+
+/// Read stored account credentials, refusing a file others can read.
+pub fn read_credentials(path: &Path) -> Result<Option<AccountCredentials>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, "read account", &e)),
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Error::data(format!(
+            "{}: refused: account credentials are readable by group or others (mode {:03o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read account", &e))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::data(format!("{}: not account credentials: {e}", path.display())))
+}
+
+/// Write account credentials atomically, 0600.
+pub fn write_credentials(path: &Path, creds: &AccountCredentials) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            certdrop_core::atomic::ensure_dir(dir, certdrop_core::atomic::MODE_SECRET_DIR)
+                .map_err(|e| Error::io(dir, "create directory", &e))?;
+        }
+    }
+    let mut json = serde_json::to_vec_pretty(creds).expect("credentials serialize");
+    json.push(b'\n');
+    certdrop_core::atomic::write(path, &json, certdrop_core::atomic::MODE_SECRET)
+        .map_err(|e| Error::io(path, "write account", &e))
+}
+
+/// The directory URL recorded in stored credentials.
+pub fn credentials_directory(creds: &AccountCredentials) -> Option<String> {
+    serde_json::to_value(creds)
+        .ok()?
+        .get("directory")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The account: loaded from its credentials, or created on first use when
+/// the terms are agreed in the configuration.
+pub async fn account(config: &Config, out: &certdrop_core::output::Output) -> Result<(Account, bool)> {
+    let subject = format!("account {}", config.account.display());
+    if let Some(creds) = read_credentials(&config.account)? {
+        if let Some(dir) = credentials_directory(&creds) {
+            if dir != config.directory {
+                return Err(Error::config(format!(
+                    "{subject}: made for {dir}, but the configuration says {}",
+                    config.directory
+                )));
+            }
+        }
+        let account = retry!(
+            &subject,
+            Account::builder_with_http(http_client(config.ca_bundle.as_deref())?)
+                .from_credentials(clone_credentials(&creds))
+        )?;
+        return Ok((account, false));
+    }
+    if !config.agree_terms {
+        return Err(Error::config(format!(
+            "{}: no account yet: read the CA's terms of service and set agree_terms = true",
+            config.path.display()
+        )));
+    }
+    let contact: Vec<&str> = config.contact.iter().map(String::as_str).collect();
+    let new = NewAccount {
+        contact: &contact,
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
+    let (account, creds) = retry!(
+        &format!("{subject}: create at {}", config.directory),
+        Account::builder_with_http(http_client(config.ca_bundle.as_deref())?).create(
+            &new,
+            config.directory.clone(),
+            None
+        )
+    )?;
+    write_credentials(&config.account, &creds)?;
+    out.action(&format!("account created: {}", account.id()));
+    Ok((account, true))
+}
+
+/// AccountCredentials is not Clone; a JSON round trip copies it.
+pub fn clone_credentials(c: &AccountCredentials) -> AccountCredentials {
+    serde_json::from_value(serde_json::to_value(c).expect("credentials serialize"))
+        .expect("credentials round-trip")
+}

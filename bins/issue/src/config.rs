@@ -1,0 +1,585 @@
+//! The configuration file (TOML): raw structures as serde reads them, kept
+//! apart from the validated [`Config`] the rest of the program uses. Unknown
+//! keys are rejected; every error names the file, the line and the key.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certdrop_core::{duration, name};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+use crate::keys::KeyType;
+
+/// Let's Encrypt production directory (alias `letsencrypt`).
+pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt staging directory (alias `letsencrypt-staging`).
+pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// Default share of the lifetime left at which a certificate is renewed.
+pub const DEFAULT_RENEW_REMAINING: u8 = 33;
+/// Default upper bound of the renewal jitter.
+pub const DEFAULT_JITTER: Duration = Duration::from_secs(3600);
+/// Default number of lines ordered at the same time.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default first back-off after a failed attempt (doubles, capped).
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(3600);
+/// Longest back-off.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(86_400);
+/// Default backups kept per line.
+pub const DEFAULT_KEEP: usize = 5;
+/// Default time to wait for TXT records to appear on every server.
+pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default longest pause between two propagation polls.
+pub const DEFAULT_PROPAGATION_INTERVAL: Duration = Duration::from_secs(5);
+/// Default time the next key's TLSA record must be served before use.
+pub const DEFAULT_ROLLOVER_WAIT: Duration = Duration::from_secs(2 * 3600);
+/// Default time to wait for the state lock held by another run.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
+/// Default time the CA gets to validate all challenges of an order.
+pub const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    directory: Spanned<String>,
+    #[serde(default)]
+    contact: Vec<Spanned<String>>,
+    #[serde(default)]
+    agree_terms: bool,
+    account: PathBuf,
+    ca_bundle: Option<PathBuf>,
+    store: RawStore,
+    #[serde(default)]
+    drop: RawDrop,
+    #[serde(default)]
+    dns: RawDns,
+    #[serde(default)]
+    renew: RawRenew,
+    #[serde(default, rename = "line")]
+    lines: Vec<RawLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    certs: PathBuf,
+    keys: PathBuf,
+    archive: PathBuf,
+    state: PathBuf,
+    keep: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDrop {
+    dnsextra: Option<PathBuf>,
+    webroot: Option<PathBuf>,
+    ttl: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    #[serde(default)]
+    servers: Vec<Spanned<String>>,
+    discover: Option<Spanned<String>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    interval: Option<Duration>,
+    #[serde(default = "yes")]
+    check: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRenew {
+    remaining: Option<Spanned<u8>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    jitter: Option<Duration>,
+    concurrency: Option<Spanned<usize>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    backoff: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    validation_timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    name: Spanned<String>,
+    domains: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    challenge: Option<Spanned<String>>,
+    #[serde(default)]
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    key_policy: Option<Spanned<String>>,
+    csr: Option<PathBuf>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    max_key_age: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    rollover_wait: Option<Duration>,
+    alias: Option<Spanned<String>>,
+    renew_remaining: Option<Spanned<u8>>,
+}
+
+/// How a line proves control of its names (RFC 8555 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// TXT record through `dnsextra/` (RFC 8555 §8.4).
+    Dns01,
+    /// Token file through `webroot/` (RFC 8555 §8.3).
+    Http01,
+}
+
+/// Where a line's private key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// Keep the key across renewals (TLSA `3 1 1` stays valid).
+    Reuse,
+    /// A new key for every certificate.
+    Fresh,
+    /// The user's own CSR; certdrop never sees the private key.
+    Csr(PathBuf),
+}
+
+/// One certificate line, validated.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Directory name under `certs/` and `keys/`.
+    pub name: String,
+    /// Names in the certificate, normalised, in configured order.
+    pub domains: Vec<String>,
+    /// Challenge type.
+    pub challenge: Challenge,
+    /// Key algorithm and size.
+    pub key_type: KeyType,
+    /// Key policy.
+    pub key_policy: KeyPolicy,
+    /// Key age that starts a staged rollover.
+    pub max_key_age: Option<Duration>,
+    /// Minimum time the next key is published before it is used.
+    pub rollover_wait: Duration,
+    /// Challenge alias zone: every `_acme-challenge.<domain>` of the line is
+    /// a CNAME to `_acme-challenge.<alias>` (see [`Line::challenge_target`]).
+    pub alias: Option<String>,
+    /// Percent of lifetime left at which to renew.
+    pub renew_remaining: u8,
+}
+
+impl Line {
+    /// The sorted set of names, for comparing with a certificate.
+    pub fn name_set(&self) -> Vec<String> {
+        certdrop_core::certinfo::name_set(&self.domains)
+    }
+
+    /// The owner name the TXT value for `domain` is written to: the
+    /// `_acme-challenge` name itself, or with an alias zone (acme.sh's
+    /// challenge alias) `_acme-challenge.<alias>`, which the
+    /// `_acme-challenge.<domain>` CNAME must point at.
+    pub fn challenge_target(&self, domain: &str) -> String {
+        match &self.alias {
+            Some(alias) => format!("_acme-challenge.{alias}."),
+            None => name::challenge_owner(domain),
+        }
+    }
+}
+
+/// Propagation checks before answering a dns-01 challenge.
+#[derive(Debug, Clone)]
+pub struct Dns {
+    /// Authoritative servers to poll.
+    pub servers: Vec<SocketAddr>,
+    /// A server to ask for a zone's NS set when `servers` is empty.
+    pub discover: Option<SocketAddr>,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Longest pause between polls.
+    pub interval: Duration,
+    /// Poll at all (false: trust the drop directory's reader).
+    pub check: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// ACME directory URL.
+    pub directory: String,
+    /// Contact URLs (`mailto:`).
+    pub contact: Vec<String>,
+    /// The CA's terms of service are agreed.
+    pub agree_terms: bool,
+    /// Account credentials file (0600).
+    pub account: PathBuf,
+    /// PEM bundle to trust for the ACME endpoint instead of the system's.
+    pub ca_bundle: Option<PathBuf>,
+    /// The certificate store.
+    pub store: certdrop_core::store::Store,
+    /// State directory: lock, per-line state.
+    pub state: PathBuf,
+    /// dns-01 drop directory.
+    pub dnsextra: Option<PathBuf>,
+    /// http-01 drop directory.
+    pub webroot: Option<PathBuf>,
+    /// TTL of written fragments.
+    pub ttl: u32,
+    /// Propagation checks.
+    pub dns: Dns,
+    /// Jitter bound inside the renewal window.
+    pub jitter: Duration,
+    /// Lines ordered at the same time.
+    pub concurrency: usize,
+    /// First back-off after a failure.
+    pub backoff: Duration,
+    /// How long to wait for another run's lock.
+    pub lock_wait: Duration,
+    /// How long the CA gets to validate an order.
+    pub validation_timeout: Duration,
+    /// The certificate lines.
+    pub lines: Vec<Line>,
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!("{}: cannot read: {e}", path.display()))
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate configuration text; `path` is used in messages and to
+    /// resolve relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let loc = Locator { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| loc.line(s.start)).unwrap_or(0);
+            Error::config(format!(
+                "{}:{line}: {}",
+                path.display(),
+                e.message().trim_end()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let abs = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let directory = match raw.directory.get_ref().as_str() {
+            "letsencrypt" => LETSENCRYPT.to_owned(),
+            "letsencrypt-staging" => LETSENCRYPT_STAGING.to_owned(),
+            url if url.starts_with("https://") => url.to_owned(),
+            other => {
+                return Err(loc.err(
+                    raw.directory.span(),
+                    "directory",
+                    &format!("'{other}' is not an https:// URL nor one of letsencrypt, letsencrypt-staging"),
+                ))
+            }
+        };
+        let mut contact = Vec::new();
+        for c in &raw.contact {
+            if !c.get_ref().starts_with("mailto:") || c.get_ref().contains([' ', ',']) {
+                return Err(loc.err(c.span(), "contact", "expected one mailto: URL per entry"));
+            }
+            contact.push(c.get_ref().clone());
+        }
+
+        let mut dns = Dns {
+            servers: Vec::new(),
+            discover: None,
+            timeout: raw.dns.timeout.unwrap_or(DEFAULT_PROPAGATION_TIMEOUT),
+            interval: raw.dns.interval.unwrap_or(DEFAULT_PROPAGATION_INTERVAL),
+            check: raw.dns.check,
+        };
+        for s in &raw.dns.servers {
+            dns.servers.push(parse_server(s.get_ref()).map_err(|why| loc.err(s.span(), "dns.servers", &why))?);
+        }
+        if let Some(d) = &raw.dns.discover {
+            dns.discover = Some(parse_server(d.get_ref()).map_err(|why| loc.err(d.span(), "dns.discover", &why))?);
+        }
+
+        let remaining = raw.renew.remaining.as_ref().map(|r| (*r.get_ref(), r.span()));
+        let default_remaining = match remaining {
+            Some((r, span)) if !(1..=90).contains(&r) => {
+                return Err(loc.err(span, "renew.remaining", "a percentage between 1 and 90"))
+            }
+            Some((r, _)) => r,
+            None => DEFAULT_RENEW_REMAINING,
+        };
+        let concurrency = match &raw.renew.concurrency {
+            Some(c) if !(1..=64).contains(c.get_ref()) => {
+                return Err(loc.err(c.span(), "renew.concurrency", "between 1 and 64"))
+            }
+            Some(c) => *c.get_ref(),
+            None => DEFAULT_CONCURRENCY,
+        };
+        let ttl = match &raw.drop.ttl {
+            Some(t) if *t.get_ref() > certdrop_core::fragment::MAX_TTL => {
+                return Err(loc.err(t.span(), "drop.ttl", &format!("at most {}", certdrop_core::fragment::MAX_TTL)))
+            }
+            Some(t) => *t.get_ref(),
+            None => certdrop_core::fragment::DEFAULT_TTL,
+        };
+
+        let mut lines: Vec<Line> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for raw_line in raw.lines {
+            let line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            if !seen.insert(line.name.clone()) {
+                return Err(Error::config(format!(
+                    "{}: line '{}' is defined twice",
+                    path.display(),
+                    line.name
+                )));
+            }
+            lines.push(line);
+        }
+        let config = Config {
+            path: path.to_path_buf(),
+            directory,
+            contact,
+            agree_terms: raw.agree_terms,
+            account: abs(&raw.account),
+            ca_bundle: raw.ca_bundle.as_deref().map(abs),
+            store: certdrop_core::store::Store {
+                certs: abs(&raw.store.certs),
+                keys: abs(&raw.store.keys),
+                archive: abs(&raw.store.archive),
+                keep: raw.store.keep.unwrap_or(DEFAULT_KEEP),
+            },
+            state: abs(&raw.store.state),
+            dnsextra: raw.drop.dnsextra.as_deref().map(abs),
+            webroot: raw.drop.webroot.as_deref().map(abs),
+            ttl,
+            dns,
+            jitter: raw.renew.jitter.unwrap_or(DEFAULT_JITTER),
+            concurrency,
+            backoff: raw.renew.backoff.unwrap_or(DEFAULT_BACKOFF),
+            lock_wait: raw.renew.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
+            validation_timeout: raw.renew.validation_timeout.unwrap_or(DEFAULT_VALIDATION_TIMEOUT),
+            lines,
+        };
+        config.check_drops()?;
+        Ok(config)
+    }
+
+    /// Every challenge type in use has its drop directory.
+    fn check_drops(&self) -> Result<()> {
+        for line in &self.lines {
+            if matches!(line.key_policy, KeyPolicy::Csr(_)) && line.max_key_age.is_some() {
+                return Err(Error::config(format!(
+                    "{}: line '{}': max_key_age cannot apply to a CSR line (certdrop does not hold its key)",
+                    self.path.display(),
+                    line.name
+                )));
+            }
+            let (missing, key) = match line.challenge {
+                Challenge::Dns01 => (self.dnsextra.is_none(), "drop.dnsextra"),
+                Challenge::Http01 => (self.webroot.is_none(), "drop.webroot"),
+            };
+            if missing {
+                return Err(Error::config(format!(
+                    "{}: line '{}' needs {key}",
+                    self.path.display(),
+                    line.name
+                )));
+            }
+            if line.challenge == Challenge::Dns01
+                && self.dns.check
+                && self.dns.servers.is_empty()
+                && self.dns.discover.is_none()
+            {
+                return Err(Error::config(format!(
+                    "{}: line '{}' uses dns-01: set dns.servers (authoritative servers to poll), dns.discover, or dns.check = false",
+                    self.path.display(),
+                    line.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The line called `name`.
+    pub fn line(&self, name: &str) -> Result<&Line> {
+        self.lines.iter().find(|l| l.name == name).ok_or_else(|| {
+            Error::new(
+                certdrop_core::exit::Failure::Usage,
+                format!("{}: no line named '{name}'", self.path.display()),
+            )
+        })
+    }
+}
+
+fn validate_line(
+    loc: &Locator<'_>,
+    raw: RawLine,
+    default_remaining: u8,
+    abs: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Line> {
+    let line_name = raw.name.get_ref().clone();
+    name::line_name(&line_name).map_err(|why| loc.err(raw.name.span(), "line.name", &why))?;
+    let key_of = |k: &str| format!("line '{line_name}': {k}");
+
+    if raw.domains.get_ref().is_empty() {
+        return Err(loc.err(raw.domains.span(), &key_of("domains"), "at least one name"));
+    }
+    let mut domains = Vec::new();
+    for d in raw.domains.get_ref() {
+        let n = name::domain(d.get_ref(), true).map_err(|why| loc.err(d.span(), &key_of("domains"), &why))?;
+        if domains.contains(&n) {
+            return Err(loc.err(d.span(), &key_of("domains"), &format!("'{n}' listed twice")));
+        }
+        domains.push(n);
+    }
+    let challenge = match raw.challenge.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+        None | Some(("dns-01", _)) => Challenge::Dns01,
+        Some(("http-01", _)) => Challenge::Http01,
+        Some((other, span)) => {
+            return Err(loc.err(span, &key_of("challenge"), &format!("'{other}': expected dns-01 or http-01")))
+        }
+    };
+    if challenge == Challenge::Http01 {
+        if let Some(w) = domains.iter().find(|d| d.starts_with("*.")) {
+            return Err(loc.err(raw.domains.span(), &key_of("domains"), &format!("'{w}': a wildcard needs dns-01")));
+        }
+    }
+    let key_type = match &raw.key {
+        None => KeyType::EcdsaP256,
+        Some(k) => KeyType::parse(k.get_ref()).map_err(|why| loc.err(k.span(), &key_of("key"), &why))?,
+    };
+    let key_policy = match (&raw.csr, raw.key_policy.as_ref().map(|p| (p.get_ref().as_str(), p.span()))) {
+        (Some(csr), None) => KeyPolicy::Csr(abs(csr)),
+        (Some(_), Some((_, span))) => {
+            return Err(loc.err(span, &key_of("key_policy"), "a CSR line has no key policy (the key is yours)"))
+        }
+        (None, None | Some(("reuse", _))) => KeyPolicy::Reuse,
+        (None, Some(("fresh", _))) => KeyPolicy::Fresh,
+        (None, Some((other, span))) => {
+            return Err(loc.err(span, &key_of("key_policy"), &format!("'{other}': expected reuse or fresh")))
+        }
+    };
+    let alias = match &raw.alias {
+        None => None,
+        Some(a) => {
+            if challenge != Challenge::Dns01 {
+                return Err(loc.err(a.span(), &key_of("alias"), "a challenge alias needs dns-01"));
+            }
+            Some(name::domain(a.get_ref(), false).map_err(|why| loc.err(a.span(), &key_of("alias"), &why))?)
+        }
+    };
+    let renew_remaining = match &raw.renew_remaining {
+        Some(r) if !(1..=90).contains(r.get_ref()) => {
+            return Err(loc.err(r.span(), &key_of("renew_remaining"), "a percentage between 1 and 90"))
+        }
+        Some(r) => *r.get_ref(),
+        None => default_remaining,
+    };
+    Ok(Line {
+        name: line_name,
+        domains,
+        challenge,
+        key_type,
+        key_policy,
+        max_key_age: raw.max_key_age,
+        rollover_wait: raw.rollover_wait.unwrap_or(DEFAULT_ROLLOVER_WAIT),
+        alias,
+        renew_remaining,
+    })
+}
+
+fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("'{text}': expected an address or address:port (no host names: we do not trust a resolver)"))
+}
+
+/// Turns byte offsets into `file:line` for messages.
+struct Locator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn err(&self, span: std::ops::Range<usize>, key: &str, why: &str) -> Error {
+        Error::config(format!(
+            "{}:{}: {key}: {why}",
+            self.path.display(),
+            self.line(span.start)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+directory = "letsencrypt-staging"
+account = "account.json"
+agree_terms = true
+[store]
+certs = "certs"
+keys = "keys"
+archive = "archive"
+state = "state"
+[drop]
+dnsextra = "dnsextra"
+[dns]
+servers = ["127.0.0.1:5353"]
+"#;
+
+    fn parse(extra: &str) -> Result<Config> {
+        Config::parse(Path::new("/etc/certdrop/issue.toml"), &format!("{BASE}{extra}"))
+    }
+
+    #[test]
+    fn a_good_line() {
+        let c = parse("[[line]]\nname = \"www\"\ndomains = [\"Example.org\", \"*.example.org\"]\n").expect("valid");
+        assert_eq!(c.directory, LETSENCRYPT_STAGING);
+        assert_eq!(c.lines[0].domains, ["example.org", "*.example.org"]);
+        assert_eq!(c.lines[0].key_policy, KeyPolicy::Reuse);
+        assert_eq!(c.store.certs, Path::new("/etc/certdrop/certs"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"ex ample.org\"]\n").expect_err("bad name");
+        assert!(e.msg.starts_with("/etc/certdrop/issue.toml:16: line 'www': domains:"), "{}", e.msg);
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkye = \"rsa2048\"\n").expect_err("typo");
+        assert!(e.msg.starts_with("/etc/certdrop/issue.toml:17:"), "{}", e.msg);
+        assert!(e.msg.contains("unknown field `kye`"), "{}", e.msg);
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n").expect_err("key");
+        assert!(e.msg.contains(":17: line 'www': key:"), "{}", e.msg);
+    }
+
+    #[test]
+    fn wildcards_need_dns01() {
+        let e = parse("[[line]]\nname = \"w\"\ndomains = [\"*.a.org\"]\nchallenge = \"http-01\"\n")
+            .expect_err("wildcard over http-01");
+        assert!(e.msg.contains("wildcard needs dns-01"), "{}", e.msg);
+    }
+}

@@ -1,0 +1,331 @@
+//! The life of a certificate line between runs: what is due (renewal
+//! window with jitter, changed names, forced, staged key rollover,
+//! back-off after failures), which key signs the next certificate, and the
+//! commit that installs a checked certificate. Keys are written durably
+//! before the CA sees their CSR; a new key enters as `keys/<line>/next/`
+//! and is promoted only after its certificate is installed, so a crash at
+//! any point leaves a matching key and certificate in place.
+
+use std::time::Duration;
+
+use certdrop_core::certinfo::{self, CertInfo};
+use certdrop_core::{atomic, clock};
+use rcgen::KeyPair;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, KeyPolicy, Line};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::state::LineState;
+
+/// Why a certificate is requested now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The line has no certificate yet.
+    NoCertificate,
+    /// The configured names differ from the certificate's.
+    NamesChanged,
+    /// Inside the renewal window.
+    Window,
+    /// `issue --force`.
+    Forced,
+    /// The staged next key has been published long enough.
+    Rollover,
+    /// The configured key type differs from the key's.
+    KeyTypeChanged,
+    /// The current certificate was revoked.
+    Revoked,
+}
+
+impl Reason {
+    /// Words for the action line.
+    pub fn words(&self) -> &'static str {
+        match self {
+            Reason::NoCertificate => "first certificate",
+            Reason::NamesChanged => "names changed",
+            Reason::Window => "renewal due",
+            Reason::Forced => "forced",
+            Reason::Rollover => "key rollover",
+            Reason::KeyTypeChanged => "key type changed",
+            Reason::Revoked => "replacing a revoked certificate",
+        }
+    }
+}
+
+/// What a line needs in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Get a certificate.
+    Issue(Reason),
+    /// Generate the next key and publish its public half.
+    StageNext,
+    /// Nothing; the time of the next action if known, and why.
+    Wait(Option<i64>, &'static str),
+    /// A previous failure asks us to wait until then.
+    BackOff(i64),
+}
+
+/// The line's current certificate, parsed, if any.
+pub fn current_cert(config: &Config, line: &Line) -> Result<Option<CertInfo>> {
+    let path = config.store.cert_path(&line.name, certdrop_core::store::CERT);
+    match std::fs::read(&path) {
+        Ok(pem) => certinfo::parse_chain(&pem)
+            .map(|mut v| Some(v.remove(0)))
+            .map_err(|why| Error::data(format!("{}: {why}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, "read certificate", &e)),
+    }
+}
+
+/// When the certificate is due: the start of the renewal window (the last
+/// `remaining` percent of its lifetime) plus a jitter derived from its
+/// serial, so runs agree on the time without storing it.
+pub fn due_at(config: &Config, line: &Line, cert: &CertInfo) -> i64 {
+    let lifetime = (cert.not_after - cert.not_before).max(1);
+    let window = lifetime * i64::from(line.renew_remaining) / 100;
+    let start = cert.not_after - window;
+    let span = (config.jitter.as_secs() as i64).min(window / 2);
+    if span <= 0 {
+        return start;
+    }
+    let digest = Sha256::digest(cert.serial.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    start + (n % span as u64) as i64
+}
+
+/// Age of the line's current key in seconds, if it has one.
+pub fn key_age(config: &Config, line: &Line, state: &LineState) -> Option<i64> {
+    let created = state.key_created.or_else(|| {
+        let meta = std::fs::metadata(config.store.key_path(&line.name)).ok()?;
+        let m = meta.modified().ok()?;
+        Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
+    })?;
+    Some(clock::now() - created)
+}
+
+/// Decide what `line` needs now.
+pub fn plan(config: &Config, line: &Line, state: &LineState, force: bool) -> Result<Plan> {
+    let now = clock::now();
+    if force {
+        return Ok(Plan::Issue(Reason::Forced));
+    }
+    if let Some(t) = state.retry_not_before {
+        if t > now {
+            return Ok(Plan::BackOff(t));
+        }
+    }
+    let Some(cert) = current_cert(config, line)? else {
+        return Ok(Plan::Issue(Reason::NoCertificate));
+    };
+    if state.revoked_serial.as_deref() == Some(cert.serial.as_str()) {
+        return Ok(Plan::Issue(Reason::Revoked));
+    }
+    if certinfo::name_set(&cert.names) != line.name_set() {
+        return Ok(Plan::Issue(Reason::NamesChanged));
+    }
+    let has_next = config.store.next_key_path(&line.name).exists();
+    if has_next && !matches!(line.key_policy, KeyPolicy::Fresh) {
+        let published = state.next_published.unwrap_or(now);
+        let ready = published + line.rollover_wait.as_secs() as i64;
+        if now >= ready {
+            return Ok(Plan::Issue(Reason::Rollover));
+        }
+    }
+    if line.key_policy == KeyPolicy::Reuse {
+        if let Ok(key) = keys::load(&config.store.key_path(&line.name)) {
+            if !line.key_type.matches(&key) {
+                return Ok(Plan::Issue(Reason::KeyTypeChanged));
+            }
+        }
+    }
+    let due = due_at(config, line, &cert);
+    if now >= due {
+        return Ok(Plan::Issue(Reason::Window));
+    }
+    if let (Some(max), KeyPolicy::Reuse, false) = (line.max_key_age, &line.key_policy, has_next) {
+        if key_age(config, line, state).is_some_and(|age| age >= max.as_secs() as i64) {
+            return Ok(Plan::StageNext);
+        }
+    }
+    if has_next {
+        let ready = state.next_published.unwrap_or(now) + line.rollover_wait.as_secs() as i64;
+        return Ok(Plan::Wait(Some(ready.min(due)), "next key published, waiting"));
+    }
+    Ok(Plan::Wait(Some(due), "renewal"))
+}
+
+/// The key material for one order.
+pub enum Signer {
+    /// Our key (`new` when it was just generated and sits in `next/`).
+    Key {
+        /// The key.
+        key: KeyPair,
+        /// It is `keys/<line>/next/key.pem`, to be promoted on commit.
+        from_next: bool,
+    },
+    /// The user's CSR.
+    Csr(certinfo::CsrInfo),
+}
+
+impl Signer {
+    /// DER CSR and SPKI for the order.
+    pub fn request(&self, line: &Line) -> Result<(Vec<u8>, Vec<u8>)> {
+        match self {
+            Signer::Key { key, .. } => Ok((keys::csr(key, &line.domains)?, keys::spki(key))),
+            Signer::Csr(csr) => Ok((csr.der.clone(), csr.spki.clone())),
+        }
+    }
+}
+
+/// Choose (and if needed generate and durably store) the key for `reason`.
+pub fn signer(config: &Config, line: &Line, reason: &Reason, state: &mut LineState) -> Result<Signer> {
+    let store = &config.store;
+    let next_path = store.next_key_path(&line.name);
+    match &line.key_policy {
+        KeyPolicy::Csr(path) => {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path, "read CSR", &e))?;
+            let csr = certinfo::parse_csr(&pem)
+                .map_err(|why| Error::data(format!("{}: {why}", path.display())))?;
+            let (want, got) = (line.name_set(), certinfo::name_set(&csr.names));
+            if want != got {
+                return Err(Error::data(format!(
+                    "{}: CSR names {got:?} differ from line '{}' {want:?}",
+                    path.display(),
+                    line.name
+                )));
+            }
+            Ok(Signer::Csr(csr))
+        }
+        KeyPolicy::Reuse if *reason == Reason::Rollover => Ok(Signer::Key {
+            key: keys::load(&next_path)?,
+            from_next: true,
+        }),
+        KeyPolicy::Reuse if *reason != Reason::KeyTypeChanged => {
+            let path = store.key_path(&line.name);
+            if path.exists() {
+                return Ok(Signer::Key {
+                    key: keys::load(&path)?,
+                    from_next: false,
+                });
+            }
+            new_next_key(config, line, state)
+        }
+        _ => new_next_key(config, line, state),
+    }
+}
+
+/// Generate a key and store it as `keys/<line>/next/key.pem` before use.
+fn new_next_key(config: &Config, line: &Line, state: &mut LineState) -> Result<Signer> {
+    let key = line.key_type.generate()?;
+    let path = config.store.next_key_path(&line.name);
+    config
+        .store
+        .write_key(&path, key.serialize_pem().as_bytes())
+        .map_err(|e| Error::io(&path, "write key", &e))?;
+    state.next_key_created = Some(clock::now());
+    Ok(Signer::Key { key, from_next: true })
+}
+
+/// Stage a rollover: a next key whose public half is published beside the
+/// current certificate, so the zone compiler serves TLSA for both.
+pub fn stage_next(config: &Config, line: &Line, state: &mut LineState) -> Result<()> {
+    let Signer::Key { key, .. } = new_next_key(config, line, state)? else {
+        unreachable!("new_next_key makes a key")
+    };
+    let pubkey = keys::public_pem(&keys::spki(&key));
+    config
+        .store
+        .publish(&line.name, None, Some(pubkey.as_bytes()))
+        .map_err(|e| Error::io(&config.store.line_dir(&line.name), "publish next key", &e))?;
+    state.next_published = Some(clock::now());
+    Ok(())
+}
+
+/// Install a checked certificate: back up the current set, switch the
+/// public files at once, then promote a new key.
+pub fn commit(
+    config: &Config,
+    line: &Line,
+    files: &certdrop_core::store::CertFiles,
+    signer: &Signer,
+    state: &mut LineState,
+) -> Result<()> {
+    let store = &config.store;
+    let line_dir = store.line_dir(&line.name);
+    store
+        .archive(&line.name)
+        .map_err(|e| Error::io(&store.archive.join(&line.name), "back up", &e))?;
+    store
+        .publish(&line.name, Some(files), None)
+        .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
+    if let Signer::Key { from_next: true, .. } = signer {
+        promote_next(config, line, state)?;
+    }
+    state.issued = Some(clock::now());
+    state.failures = 0;
+    state.last_error = None;
+    state.last_failure = None;
+    state.retry_not_before = None;
+    state.revoked_serial = None;
+    Ok(())
+}
+
+/// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem`.
+fn promote_next(config: &Config, line: &Line, state: &mut LineState) -> Result<()> {
+    let next = config.store.next_key_path(&line.name);
+    let key = config.store.key_path(&line.name);
+    atomic::rename(&next, &key).map_err(|e| Error::io(&next, "promote key", &e))?;
+    if let Some(dir) = next.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    state.key_created = state.next_key_created.take().or(Some(clock::now()));
+    state.next_published = None;
+    Ok(())
+}
+
+/// Finish a commit a crash interrupted: the installed certificate is for
+/// the next key, so the next key is the current one.
+pub fn repair(config: &Config, line: &Line, state: &mut LineState) -> Result<bool> {
+    let next = config.store.next_key_path(&line.name);
+    if !next.exists() {
+        return Ok(false);
+    }
+    let Some(cert) = current_cert(config, line)? else {
+        return Ok(false);
+    };
+    let key = keys::load(&next)?;
+    if keys::spki(&key) == cert.spki {
+        promote_next(config, line, state)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Record a failure and compute the back-off: doubling from the configured
+/// first delay, capped, and never earlier than the CA's Retry-After.
+pub fn record_failure(config: &Config, state: &mut LineState, error: &Error) {
+    let now = clock::now();
+    state.failures = state.failures.saturating_add(1);
+    state.last_failure = Some(now);
+    state.last_error = Some(error.msg.clone());
+    let exp = state.failures.saturating_sub(1).min(16);
+    let delay = config
+        .backoff
+        .saturating_mul(1u32 << exp)
+        .min(crate::config::MAX_BACKOFF);
+    let delay = error.retry_after.map_or(delay, |ra| delay.max(ra));
+    state.retry_not_before = Some(now + delay.as_secs() as i64);
+}
+
+/// Days, hours or minutes until `t`, for humans.
+pub fn until(t: i64) -> String {
+    let d = Duration::from_secs((t - clock::now()).max(0) as u64);
+    let s = d.as_secs();
+    if s >= 2 * 86_400 {
+        format!("{}d", s / 86_400)
+    } else if s >= 7200 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}m", s / 60)
+    }
+}

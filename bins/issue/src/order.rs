@@ -1,0 +1,262 @@
+//! One ACME order for one certificate line (RFC 8555 §7.4): new order,
+//! challenge files in the drop directories, the propagation check, answer
+//! the challenges, wait for validation, finalize with our CSR, download and
+//! check the chain. Nothing is installed here: the caller commits the
+//! result only after [`obtain`] returned a checked certificate.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+
+use certdrop_core::certinfo::{self, CertInfo};
+use certdrop_core::clock;
+use certdrop_core::output::Output;
+use certdrop_core::store::CertFiles;
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy,
+};
+
+use crate::config::{Challenge, Config, Line};
+use crate::error::{Error, Result};
+use crate::{challenge::ChallengeFiles, propagation, retry};
+
+/// What the certificate must match: the key the CSR carries and the names.
+pub struct Request<'a> {
+    /// DER CSR sent to finalize.
+    pub csr_der: &'a [u8],
+    /// SPKI the certificate must carry.
+    pub spki: &'a [u8],
+}
+
+/// Obtain a checked certificate for `line` from the CA.
+pub async fn obtain(
+    config: &Config,
+    account: &Account,
+    line: &Line,
+    req: &Request<'_>,
+    out: &Output,
+) -> Result<CertFiles> {
+    let subject = line.name.as_str();
+    if line.alias.is_some() {
+        propagation::check_aliases(config, line, out).await?;
+    }
+    let identifiers: Vec<Identifier> = line
+        .domains
+        .iter()
+        .map(|d| Identifier::Dns(d.clone()))
+        .collect();
+    let mut order = retry!(
+        &format!("{subject}: new order"),
+        account.new_order(&NewOrder::new(&identifiers))
+    )?;
+    out.verbose(&format!("{subject}: order {}", order.url()));
+
+    // First pass: write a challenge file for every pending authorization.
+    let mut files = ChallengeFiles::default();
+    let mut txt: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pending: Vec<String> = Vec::new();
+    let wanted = match line.challenge {
+        Challenge::Dns01 => ChallengeType::Dns01,
+        Challenge::Http01 => ChallengeType::Http01,
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut authzs = order.authorizations();
+        let mut failed = None;
+        while let Some(next) = authzs.next().await {
+            let mut authz = match next {
+                Ok(a) => a,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let ident = authz.identifier().to_string();
+            match authz.status {
+                AuthorizationStatus::Valid => {
+                    out.verbose(&format!("{subject}: {ident}: already authorized"));
+                    continue;
+                }
+                AuthorizationStatus::Pending => {}
+                other => {
+                    return Err(Error::temp(format!(
+                        "{subject}: {ident}: authorization is {other:?}"
+                    )))
+                }
+            }
+            if pending.contains(&ident) {
+                continue;
+            }
+            let Some(ch) = authz.challenge(wanted.clone()) else {
+                return Err(Error::data(format!(
+                    "{subject}: {ident}: the CA offers no {} challenge",
+                    challenge_name(line.challenge)
+                )));
+            };
+            let key_auth = ch.key_authorization();
+            match line.challenge {
+                Challenge::Dns01 => {
+                    let dir = config.dnsextra.as_deref().expect("checked in config");
+                    let owner = line.challenge_target(&ident);
+                    let value = key_auth.dns_value();
+                    files.add_fragment(dir, &owner, config.ttl, &value)?;
+                    out.verbose(&format!("{subject}: {ident}: TXT {owner} written"));
+                    txt.entry(owner).or_default().push(value);
+                }
+                Challenge::Http01 => {
+                    let dir = config.webroot.as_deref().expect("checked in config");
+                    files.add_token(dir, &ch.token, key_auth.as_str())?;
+                    out.verbose(&format!("{subject}: {ident}: token {} written", ch.token));
+                }
+            }
+            pending.push(ident);
+        }
+        match failed {
+            None => break,
+            Some(e) if attempts < crate::acme::MAX_ATTEMPTS && crate::acme::is_transient(&e) => {
+                out.debug(&format!("{subject}: fetching authorizations: {}", crate::acme::describe(&e)));
+                tokio::time::sleep(crate::acme::FIRST_RETRY).await;
+                continue;
+            }
+            Some(e) => return Err(crate::acme::error(&format!("{subject}: authorizations"), &e)),
+        }
+    }
+
+    // Before telling the CA: every value visible on every authoritative server.
+    if line.challenge == Challenge::Dns01 && config.dns.check && !txt.is_empty() {
+        for (owner, values) in &txt {
+            let servers: Vec<SocketAddr> = propagation::servers_for(config, owner).await?;
+            let took = propagation::wait_visible(config, &servers, owner, values)
+                .await
+                .map_err(|e| e.context(subject))?;
+            out.verbose(&format!(
+                "{subject}: {owner}: {} value(s) visible on {} server(s) after {} ms",
+                values.len(),
+                servers.len(),
+                took.as_millis()
+            ));
+        }
+    }
+
+    // Second pass: answer each pending challenge once.
+    let mut answered: HashSet<String> = HashSet::new();
+    let mut attempts = 0;
+    #[allow(clippy::while_let_loop)]
+    while answered.len() < pending.len() {
+        attempts += 1;
+        let mut error = None;
+        let mut authzs = order.authorizations();
+        while let Some(next) = authzs.next().await {
+            let mut authz = match next {
+                Ok(a) => a,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            let ident = authz.identifier().to_string();
+            if !pending.contains(&ident) || answered.contains(&ident) {
+                continue;
+            }
+            let mut ch = authz.challenge(wanted.clone()).expect("present in the first pass");
+            match ch.set_ready().await {
+                Ok(()) => {
+                    answered.insert(ident);
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = error {
+            if attempts >= crate::acme::MAX_ATTEMPTS || !crate::acme::is_transient(&e) {
+                return Err(crate::acme::error(&format!("{subject}: answer challenge"), &e));
+            }
+            tokio::time::sleep(crate::acme::FIRST_RETRY * attempts).await;
+        }
+    }
+
+    // Wait for the CA's verdict, then take the files away.
+    let policy = RetryPolicy::new()
+        .initial_delay(std::time::Duration::from_millis(100))
+        .backoff(1.5)
+        .timeout(config.validation_timeout);
+    let status = retry!(&format!("{subject}: validation"), order.poll_ready(&policy))?;
+    files.remove_all()?;
+    if status != OrderStatus::Ready {
+        let why = failure_detail(&mut order).await;
+        return Err(Error::temp(format!("{subject}: validation failed: {why}")));
+    }
+
+    retry!(&format!("{subject}: finalize"), order.finalize_csr(req.csr_der))?;
+    let policy = RetryPolicy::new()
+        .initial_delay(std::time::Duration::from_millis(50))
+        .backoff(1.5)
+        .timeout(std::time::Duration::from_secs(120));
+    let pem = retry!(&format!("{subject}: download certificate"), order.poll_certificate(&policy))?;
+    check_issued(line, req, pem.as_bytes()).map_err(|why| {
+        Error::data(format!("{subject}: certificate from the CA refused: {why}"))
+    })
+}
+
+/// Explain why an order went invalid: the first failed challenge's error.
+async fn failure_detail(order: &mut instant_acme::Order) -> String {
+    let mut authzs = order.authorizations();
+    while let Some(Ok(mut authz)) = authzs.next().await {
+        let ident = authz.identifier().to_string();
+        if let Ok(state) = authz.refresh().await {
+            for ch in &state.challenges {
+                if let Some(p) = &ch.error {
+                    return format!(
+                        "{ident}: {}",
+                        crate::acme::describe(&instant_acme::Error::Api(p.clone()))
+                    );
+                }
+            }
+        }
+    }
+    "the CA marked the order invalid".into()
+}
+
+fn challenge_name(c: Challenge) -> &'static str {
+    match c {
+        Challenge::Dns01 => "dns-01",
+        Challenge::Http01 => "http-01",
+    }
+}
+
+/// Check what the CA sent before anything is installed: a parsable chain in
+/// order, the leaf for our key and exactly our names, valid now.
+pub fn check_issued(line: &Line, req: &Request<'_>, pem: &[u8]) -> std::result::Result<CertFiles, String> {
+    let chain = certinfo::parse_chain(pem)?;
+    certinfo::check_chain_order(&chain)?;
+    let leaf: &CertInfo = &chain[0];
+    if leaf.spki != req.spki {
+        return Err("its public key is not the line's key".into());
+    }
+    let want = line.name_set();
+    let got = certinfo::name_set(&leaf.names);
+    if want != got {
+        return Err(format!("names {got:?} differ from the line's {want:?}"));
+    }
+    let now = clock::now();
+    if leaf.not_after <= now || leaf.not_before > now + 300 {
+        return Err(format!(
+            "not valid now ({} to {})",
+            clock::rfc3339(leaf.not_before),
+            clock::rfc3339(leaf.not_after)
+        ));
+    }
+    let cert = certinfo::to_pem("CERTIFICATE", &leaf.der);
+    let chain_pem: String = chain[1..]
+        .iter()
+        .map(|c| certinfo::to_pem("CERTIFICATE", &c.der))
+        .collect();
+    Ok(CertFiles {
+        fullchain: format!("{cert}{chain_pem}").into_bytes(),
+        cert: cert.into_bytes(),
+        chain: chain_pem.into_bytes(),
+        pubkey: crate::keys::public_pem(&leaf.spki).into_bytes(),
+    })
+}

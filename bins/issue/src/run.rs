@@ -1,0 +1,204 @@
+//! One run: take the state lock, clean what a crashed run left, plan every
+//! line, and only if something is due talk to the CA, ordering the due
+//! lines concurrently (bounded). One failing line never stops the others;
+//! the worst failure decides the exit code.
+
+use std::sync::Arc;
+
+use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::output::Output;
+use certdrop_core::clock;
+
+use crate::config::{Config, Line};
+use crate::error::{Error, Result};
+use crate::lifecycle::{self, Plan, Reason};
+use crate::order::{self, Request};
+use crate::state;
+
+/// What to do in this run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these lines (empty: all).
+    pub only: Vec<String>,
+    /// Issue even if not due.
+    pub force: bool,
+}
+
+/// Prepare the trees a run writes.
+pub fn prepare(config: &Config) -> Result<()> {
+    config
+        .store
+        .ensure()
+        .map_err(|e| Error::io(&config.store.certs, "create store", &e))?;
+    certdrop_core::atomic::ensure_dir(&config.state, certdrop_core::atomic::MODE_SECRET_DIR)
+        .map_err(|e| Error::io(&config.state, "create state directory", &e))?;
+    for dir in [&config.dnsextra, &config.webroot].into_iter().flatten() {
+        certdrop_core::atomic::ensure_dir(dir, certdrop_core::atomic::MODE_PUBLIC_DIR)
+            .map_err(|e| Error::io(dir, "create drop directory", &e))?;
+    }
+    Ok(())
+}
+
+/// Run once (the state lock is held by the caller).
+pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> std::result::Result<Outcome, Failure> {
+    let mut outcome = Outcome::Unchanged;
+    let mut worst: Option<Failure> = None;
+    let fail = |e: &Error, worst: &mut Option<Failure>| {
+        out.error(&e.msg);
+        *worst = Some(worst.map_or(e.class, |w| w.max(e.class)));
+    };
+
+    match crate::challenge::clean_leftovers(config.dnsextra.as_deref(), config.webroot.as_deref()) {
+        Ok(0) => {}
+        Ok(n) => out.verbose(&format!("removed {n} challenge file(s) left by an interrupted run")),
+        Err(e) => fail(&e, &mut worst),
+    }
+
+    let mut due: Vec<(Line, Reason)> = Vec::new();
+    for line in &config.lines {
+        if !opts.only.is_empty() && !opts.only.contains(&line.name) {
+            continue;
+        }
+        match step_without_ca(&config, line, opts.force, out) {
+            Ok((o, reason)) => {
+                outcome = outcome.and(o);
+                if let Some(r) = reason {
+                    due.push((line.clone(), r));
+                }
+            }
+            Err(e) => fail(&e, &mut worst),
+        }
+    }
+
+    if !due.is_empty() {
+        match crate::acme::account(&config, out).await {
+            Err(e) => {
+                // Nothing was attempted for the lines; count it against each
+                // so the back-off applies to them too.
+                for (line, _) in &due {
+                    let _ = note_failure(&config, line, &e);
+                }
+                fail(&e, &mut worst);
+            }
+            Ok((account, _)) => {
+                let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency));
+                let mut set = tokio::task::JoinSet::new();
+                for (line, reason) in due {
+                    let (config, account, sem, out) =
+                        (config.clone(), account.clone(), sem.clone(), out.clone());
+                    set.spawn(async move {
+                        let _permit = sem.acquire_owned().await.expect("semaphore open");
+                        issue_line(&config, &account, &line, reason, &out).await
+                    });
+                }
+                while let Some(joined) = set.join_next().await {
+                    match joined {
+                        Ok(Ok(())) => outcome = Outcome::Changed,
+                        Ok(Err(e)) => fail(&e, &mut worst),
+                        Err(e) => fail(&Error::new(Failure::Software, format!("task failed: {e}")), &mut worst),
+                    }
+                }
+            }
+        }
+    }
+    match worst {
+        Some(f) => Err(f),
+        None => Ok(outcome),
+    }
+}
+
+/// The work on a line that needs no CA: repair, plan, stage a next key.
+/// Returns the outcome so far and the reason to order, if any.
+fn step_without_ca(
+    config: &Config,
+    line: &Line,
+    force: bool,
+    out: &Output,
+) -> Result<(Outcome, Option<Reason>)> {
+    let mut st = state::load(&config.state, &line.name)?;
+    let mut outcome = Outcome::Unchanged;
+    if lifecycle::repair(config, line, &mut st)? {
+        state::save(&config.state, &line.name, &st)?;
+        out.action(&format!("{}: finished an interrupted key change", line.name));
+        outcome = Outcome::Changed;
+    }
+    match lifecycle::plan(config, line, &st, force)? {
+        Plan::Issue(reason) => return Ok((outcome, Some(reason))),
+        Plan::StageNext => {
+            lifecycle::stage_next(config, line, &mut st)?;
+            state::save(&config.state, &line.name, &st)?;
+            out.action(&format!(
+                "{}: key rollover started: next key published in {}, used after {}",
+                line.name,
+                config.store.next_pub_path(&line.name).display(),
+                certdrop_core::duration::render(line.rollover_wait)
+            ));
+            outcome = Outcome::Changed;
+        }
+        Plan::Wait(at, what) => {
+            if let Some(t) = at {
+                out.verbose(&format!("{}: nothing due ({what} at {})", line.name, clock::rfc3339(t)));
+            }
+        }
+        Plan::BackOff(t) => out.verbose(&format!(
+            "{}: backing off after {} failure(s) until {}: {}",
+            line.name,
+            st.failures,
+            clock::rfc3339(t),
+            st.last_error.as_deref().unwrap_or("")
+        )),
+    }
+    Ok((outcome, None))
+}
+
+/// Order, check and install one line's certificate.
+async fn issue_line(
+    config: &Config,
+    account: &instant_acme::Account,
+    line: &Line,
+    reason: Reason,
+    out: &Output,
+) -> Result<()> {
+    let mut st = state::load(&config.state, &line.name)?;
+    let result = async {
+        let signer = lifecycle::signer(config, line, &reason, &mut st)?;
+        // A generated key is on disk before the CA sees it; remember when.
+        state::save(&config.state, &line.name, &st)?;
+        let (csr_der, spki) = signer.request(line)?;
+        let files = order::obtain(config, account, line, &Request { csr_der: &csr_der, spki: &spki }, out).await?;
+        lifecycle::commit(config, line, &files, &signer, &mut st)?;
+        Ok::<_, Error>((files, signer))
+    }
+    .await;
+    match result {
+        Ok((files, signer)) => {
+            state::save(&config.state, &line.name, &st)?;
+            let leaf = certdrop_core::certinfo::parse_chain(&files.cert)
+                .map_err(Error::data)?
+                .remove(0);
+            let key_note = match signer {
+                lifecycle::Signer::Key { from_next: true, .. } => ", new key",
+                lifecycle::Signer::Key { .. } => ", same key",
+                lifecycle::Signer::Csr(_) => ", from CSR",
+            };
+            out.action(&format!(
+                "{}: certificate issued ({}{key_note}) for {}, valid until {}",
+                line.name,
+                reason.words(),
+                line.domains.join(", "),
+                clock::date(leaf.not_after)
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            note_failure(config, line, &e)?;
+            Err(e)
+        }
+    }
+}
+
+fn note_failure(config: &Config, line: &Line, e: &Error) -> Result<()> {
+    let mut st = state::load(&config.state, &line.name)?;
+    lifecycle::record_failure(config, &mut st, e);
+    state::save(&config.state, &line.name, &st)
+}

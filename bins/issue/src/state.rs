@@ -1,0 +1,67 @@
+//! Per-line state in the state directory (`state/<line>.json`): key ages,
+//! the staged rollover, and failures with their back-off. Written
+//! atomically, so it survives restarts and crashes.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What certdrop remembers about a line between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineState {
+    /// When the current key was generated (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created: Option<i64>,
+    /// When the staged next key was generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_key_created: Option<i64>,
+    /// When the next key's public half was published in `certs/<line>/next/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_published: Option<i64>,
+    /// Consecutive failed attempts.
+    #[serde(default)]
+    pub failures: u32,
+    /// When the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<i64>,
+    /// The last failure's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// No new attempt before this time (back-off, Retry-After).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_not_before: Option<i64>,
+    /// Serial of a certificate this line revoked (it must be replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_serial: Option<String>,
+    /// When the current certificate was obtained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<i64>,
+}
+
+/// `state/<line>.json`.
+pub fn path(state_dir: &Path, line: &str) -> PathBuf {
+    state_dir.join(format!("{line}.json"))
+}
+
+/// Read a line's state; a missing file is an empty state.
+pub fn load(state_dir: &Path, line: &str) -> Result<LineState> {
+    let p = path(state_dir, line);
+    match std::fs::read(&p) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::data(format!("{}: unreadable state: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LineState::default()),
+        Err(e) => Err(Error::io(&p, "read state", &e)),
+    }
+}
+
+/// Write a line's state atomically.
+pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
+    let p = path(state_dir, line);
+    let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
+    text.push(b'\n');
+    certdrop_core::atomic::write(&p, &text, certdrop_core::atomic::MODE_SECRET)
+        .map_err(|e| Error::io(&p, "write state", &e))
+}

@@ -1,0 +1,105 @@
+//! `status`: one row per line — names, key age, not-after, days left, and
+//! the next action — as a table for people or JSON for machines.
+
+use certdrop_core::clock;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::lifecycle::{self, Plan};
+use crate::state;
+
+/// One line's status.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// Line name.
+    pub line: String,
+    /// Configured names.
+    pub names: Vec<String>,
+    /// Key age in days (None for CSR lines or no key yet).
+    pub key_age_days: Option<i64>,
+    /// notAfter of the current certificate (RFC 3339).
+    pub not_after: Option<String>,
+    /// Whole days left.
+    pub days_left: Option<i64>,
+    /// What the next run would do.
+    pub next_action: String,
+    /// Last failure, if the line is backing off.
+    pub last_error: Option<String>,
+}
+
+/// Compute the rows.
+pub fn rows(config: &Config) -> Result<Vec<Row>> {
+    let now = clock::now();
+    let mut rows = Vec::new();
+    for line in &config.lines {
+        let st = state::load(&config.state, &line.name)?;
+        let cert = lifecycle::current_cert(config, line)?;
+        let next_action = match lifecycle::plan(config, line, &st, false)? {
+            Plan::Issue(r) => format!("issue now ({})", r.words()),
+            Plan::StageNext => "stage next key now".to_owned(),
+            Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t)),
+            Plan::Wait(None, what) => what.to_owned(),
+            Plan::BackOff(t) => format!("retry in {} ({} failures)", lifecycle::until(t), st.failures),
+        };
+        rows.push(Row {
+            line: line.name.clone(),
+            names: line.domains.clone(),
+            key_age_days: match line.key_policy {
+                crate::config::KeyPolicy::Csr(_) => None,
+                _ => lifecycle::key_age(config, line, &st).map(|a| a / 86_400),
+            },
+            not_after: cert.as_ref().map(|c| clock::rfc3339(c.not_after)),
+            days_left: cert.as_ref().map(|c| (c.not_after - now).div_euclid(86_400)),
+            next_action,
+            last_error: st.last_error.clone(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Render the rows as an aligned table.
+pub fn table(rows: &[Row]) -> String {
+    let mut cells: Vec<[String; 6]> = vec![[
+        "LINE".into(),
+        "NAMES".into(),
+        "KEY AGE".into(),
+        "NOT AFTER".into(),
+        "DAYS LEFT".into(),
+        "NEXT".into(),
+    ]];
+    for r in rows {
+        let names = match r.names.len() {
+            0 | 1 => r.names.join(","),
+            n => format!("{} (+{})", r.names[0], n - 1),
+        };
+        cells.push([
+            r.line.clone(),
+            names,
+            r.key_age_days.map_or("-".into(), |d| format!("{d}d")),
+            r.not_after.clone().unwrap_or_else(|| "-".into()),
+            r.days_left.map_or("-".into(), |d| d.to_string()),
+            r.next_action.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &cells {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    for row in &cells {
+        let mut line = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i == 5 {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

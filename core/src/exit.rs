@@ -33,22 +33,25 @@ pub enum Outcome {
     Changed,
     /// Nothing was due.
     Unchanged,
+    /// An informational command (status, check, show) did its job: exit 0,
+    /// like `nginx -t`, so `certdrop-issue -n && ...` reads naturally.
+    Reported,
 }
 
 impl Outcome {
     /// Combine the outcomes of two independent pieces of work.
     pub fn and(self, other: Outcome) -> Outcome {
-        if self == Outcome::Changed || other == Outcome::Changed {
-            Outcome::Changed
-        } else {
-            Outcome::Unchanged
+        match (self, other) {
+            (Outcome::Changed, _) | (_, Outcome::Changed) => Outcome::Changed,
+            (Outcome::Reported, _) | (_, Outcome::Reported) => Outcome::Reported,
+            _ => Outcome::Unchanged,
         }
     }
 
     /// The process exit code for this outcome.
     pub fn code(self) -> u8 {
         match self {
-            Outcome::Changed => CHANGED,
+            Outcome::Changed | Outcome::Reported => CHANGED,
             Outcome::Unchanged => NOTHING_TO_DO,
         }
     }

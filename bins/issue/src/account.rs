@@ -55,7 +55,7 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
             config.account.display()
         ));
     }
-    Ok(Outcome::Unchanged)
+    Ok(Outcome::Reported)
 }
 
 async fn load(config: &Config, creds: &AccountCredentials) -> Result<Account> {

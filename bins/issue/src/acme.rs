@@ -103,7 +103,6 @@ pub fn classify(e: &instant_acme::Error) -> Failure {
             } else if t.ends_with(":accountDoesNotExist")
                 || t.ends_with(":userActionRequired")
                 || t.ends_with(":externalAccountRequired")
-                || t.ends_with(":unauthorized")
             {
                 Failure::Config
             } else {
@@ -199,7 +198,7 @@ pub fn read_credentials(path: &Path) -> Result<Option<AccountCredentials>> {
 
 /// Write account credentials atomically, 0600.
 pub fn write_credentials(path: &Path, creds: &AccountCredentials) -> Result<()> {
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             certdrop_core::atomic::ensure_dir(dir, certdrop_core::atomic::MODE_SECRET_DIR)
                 .map_err(|e| Error::io(dir, "create directory", &e))?;

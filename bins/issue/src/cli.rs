@@ -42,9 +42,9 @@ pub struct Cli {
     /// If another run holds the lock, give up at once (exit 75) instead of waiting.
     #[arg(long, global = true)]
     pub no_wait: bool,
-    /// What to do.
+    /// What to do (may be left out with -n).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The verbs.

@@ -272,7 +272,10 @@ impl Config {
                 e.message().trim_end()
             ))
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let abs = |p: &Path| -> PathBuf {
             if p.is_absolute() {
                 p.to_path_buf()

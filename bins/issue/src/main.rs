@@ -42,17 +42,25 @@ fn main() -> ExitCode {
 
 fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
     let config = Config::load(&cli.config).map_err(|e| report(out, e))?;
-    if cli.check || matches!(cli.command, Command::Check) {
-        return check(&config, out).map_err(|e| report(out, e));
-    }
-    if let Command::Status { json } = &cli.command {
+    let command = match &cli.command {
+        _ if cli.check => return check(&config, out).map_err(|e| report(out, e)),
+        Some(Command::Check) => return check(&config, out).map_err(|e| report(out, e)),
+        Some(c) => c,
+        None => {
+            return Err(report(
+                out,
+                Error::new(Failure::Usage, "a command is needed: run, issue, status, revoke, account (see --help)"),
+            ))
+        }
+    };
+    if let Command::Status { json } = command {
         let rows = status::rows(&config).map_err(|e| report(out, e))?;
         if *json || cli.json {
             out.print(&serde_json::to_string_pretty(&rows).expect("rows serialize"));
         } else {
             out.print(&status::table(&rows));
         }
-        return Ok(Outcome::Unchanged);
+        return Ok(Outcome::Reported);
     }
 
     run::prepare(&config).map_err(|e| report(out, e))?;
@@ -71,7 +79,7 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;
     let config = Arc::new(config);
     runtime.block_on(async {
-        match &cli.command {
+        match command {
             Command::Run => run::run_once(config, &run::Options::default(), out).await,
             Command::Issue { lines, force } => {
                 for l in lines {
@@ -134,5 +142,5 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
         config.path.display(),
         config.lines.len()
     ));
-    Ok(Outcome::Changed)
+    Ok(Outcome::Reported)
 }

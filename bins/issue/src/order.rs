@@ -182,7 +182,7 @@ pub async fn obtain(
         .initial_delay(std::time::Duration::from_millis(100))
         .backoff(1.5)
         .timeout(config.validation_timeout);
-    let status = retry!(&format!("{subject}: validation"), order.poll_ready(&policy))?;
+    let status = retry!(&format!("{subject}: validation failed"), order.poll_ready(&policy))?;
     files.remove_all()?;
     if status != OrderStatus::Ready {
         let why = failure_detail(&mut order).await;

@@ -1,0 +1,45 @@
+# certdrop — build, test and demo. `make demo` and `make test` install what
+# they need on a fresh Debian machine (scripts/install-deps).
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+
+.PHONY: all build release deps test unit lint deps-check demo bench install clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps
+
+build:
+	$(CARGO) build --workspace --locked
+
+release:
+	$(CARGO) build --workspace --locked --release
+
+# Everything CI runs: unit and integration tests against real Pebble, nsd
+# and nginx on loopback, formatting, lints, and the privilege-domain check.
+test: deps
+	$(CARGO) build --workspace --locked --all-targets
+	$(CARGO) test --workspace --locked
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	sh .ci/deps-check
+
+deps-check:
+	sh .ci/deps-check
+
+# The pipeline on a built-in default against a local Pebble (see demo/run).
+demo: deps release
+	sh demo/run
+
+bench: deps release
+	sh bench/run
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 target/release/certdrop-issue $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 doc/man/certdrop-issue.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+clean:
+	$(CARGO) clean

@@ -94,7 +94,10 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
             "exists and is not a directory",
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(mode).create(dir)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(dir)?;
             fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
             sync_parent(dir)
         }

@@ -129,8 +129,7 @@ pub fn parse_csr(pem_text: &[u8]) -> Result<CsrInfo, String> {
     let [der] = ders.as_slice() else {
         return Err("expected exactly one CERTIFICATE REQUEST block".into());
     };
-    let (_, csr) =
-        X509CertificationRequest::from_der(der).map_err(|e| format!("bad CSR: {e}"))?;
+    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| format!("bad CSR: {e}"))?;
     let mut names = Vec::new();
     if let Some(exts) = csr.requested_extensions() {
         for ext in exts {

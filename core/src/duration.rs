@@ -62,7 +62,9 @@ pub mod serde_text_opt {
     /// Deserialize from `"30d"`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse(&text).map(Some).map_err(serde::de::Error::custom)
+        super::parse(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 
     /// Serialize as `"30d"`.

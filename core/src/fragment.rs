@@ -62,7 +62,9 @@ impl Fragment {
         if text.len() > MAX_FILE {
             return Err(format!("larger than {MAX_FILE} bytes"));
         }
-        if let Some(b) = text.bytes().find(|b| !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t' || *b == b'\n' || *b == b'\r')) {
+        if let Some(b) = text.bytes().find(|b| {
+            !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t' || *b == b'\n' || *b == b'\r')
+        }) {
             return Err(format!("contains byte 0x{b:02x} (control or non-ASCII)"));
         }
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -74,7 +76,10 @@ impl Fragment {
             return Err("starts with a blank (inherited owner)".into());
         }
         if line.starts_with('$') {
-            return Err(format!("directive {} is not allowed", line.split_whitespace().next().unwrap_or("$")));
+            return Err(format!(
+                "directive {} is not allowed",
+                line.split_whitespace().next().unwrap_or("$")
+            ));
         }
         if line.contains(['(', ')', ';', '\\']) {
             return Err("parentheses, comments and escapes are not allowed".into());
@@ -90,7 +95,9 @@ impl Fragment {
         let fields: Vec<&str> = head.split_whitespace().collect();
         let (owner, ttl, class, rtype) = match fields.as_slice() {
             [owner, ttl, class, rtype] => (*owner, *ttl, *class, *rtype),
-            [owner, class, rtype] if class.eq_ignore_ascii_case("IN") => (*owner, "", *class, *rtype),
+            [owner, class, rtype] if class.eq_ignore_ascii_case("IN") => {
+                (*owner, "", *class, *rtype)
+            }
             _ => return Err("expected: OWNER TTL IN TXT \"VALUE\"".into()),
         };
         if !class.eq_ignore_ascii_case("IN") {
@@ -147,9 +154,7 @@ pub fn check_value(value: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(format!(
-            "value is not {VALUE_LEN} base64url characters"
-        ));
+        return Err(format!("value is not {VALUE_LEN} base64url characters"));
     }
     Ok(())
 }
@@ -163,7 +168,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let f = Fragment::new("_acme-challenge.WWW.example.org", 60, V).expect("valid");
-        assert_eq!(f.render(), format!("_acme-challenge.www.example.org. 60 IN TXT \"{V}\"\n"));
+        assert_eq!(
+            f.render(),
+            format!("_acme-challenge.www.example.org. 60 IN TXT \"{V}\"\n")
+        );
         assert_eq!(Fragment::parse(&f.render()), Ok(f));
     }
 
@@ -179,13 +187,13 @@ mod tests {
             format!("_acme-challenge.www.example.org. 60 IN MX 10 \"{V}\""),
             format!("_acme-challenge.www.example.org 60 IN TXT \"{V}\""),
             format!(" 60 IN TXT \"{V}\""),
-            format!("$INCLUDE /etc/passwd\n"),
+            "$INCLUDE /etc/passwd\n".to_string(),
             format!("_acme-challenge.www.example.org. 60 IN TXT ( \"{V}\" )"),
             format!("_acme-challenge.www.example.org. 60 IN TXT \"{V}"),
             format!("_acme-challenge.www.example.org. 60 IN TXT \"{V}\" \"{V}\""),
             format!("www.example.org. 60 IN TXT \"{V}\""),
             format!("_acme-challenge.*.example.org. 60 IN TXT \"{V}\""),
-            format!("_acme-challenge.www.example.org. 60 IN TXT \"short\""),
+            "_acme-challenge.www.example.org. 60 IN TXT \"short\"".to_string(),
             format!("_acme-challenge.www.example.org. 99999 IN TXT \"{V}\""),
             format!("_acme-challenge.www.example.org. 60 IN TYPE16 \\# 44 2b{V}"),
             format!("_acme-challenge.www.example.org. 60 IN TXT \"{V}\"\n_acme-challenge.x.example.org. 60 IN TXT \"{V}\""),

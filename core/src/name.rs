@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(domain("WWW.Example.org.", false).as_deref(), Ok("www.example.org"));
+        assert_eq!(
+            domain("WWW.Example.org.", false).as_deref(),
+            Ok("www.example.org")
+        );
         assert!(domain("*.example.org", true).is_ok());
         assert!(domain("*.example.org", false).is_err());
         assert!(domain("www.*.example.org", true).is_err());
@@ -117,7 +120,10 @@ mod tests {
 
     #[test]
     fn owners_and_zones() {
-        assert_eq!(challenge_owner("*.example.org"), "_acme-challenge.example.org.");
+        assert_eq!(
+            challenge_owner("*.example.org"),
+            "_acme-challenge.example.org."
+        );
         assert!(in_zone("_acme-challenge.www.example.org.", "example.org"));
         assert!(!in_zone("badexample.org", "example.org"));
         assert!(line_name("www").is_ok());

@@ -152,7 +152,10 @@ impl Store {
         let name = unique_name(&versions, line)?;
         let dir = versions.join(&name);
         fs::create_dir(&dir)?;
-        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR))?;
+        fs::set_permissions(
+            &dir,
+            std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
+        )?;
         for (file, data) in [
             (CERT, &files.cert),
             (CHAIN, &files.chain),
@@ -164,7 +167,10 @@ impl Store {
         if let Some(next) = next_pub {
             let next_dir = dir.join(NEXT);
             fs::create_dir(&next_dir)?;
-            fs::set_permissions(&next_dir, std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR))?;
+            fs::set_permissions(
+                &next_dir,
+                std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
+            )?;
             atomic::write(&next_dir.join(PUBKEY), next, MODE_PUBLIC)?;
         }
         self.switch(line, &name)?;
@@ -223,7 +229,10 @@ impl Store {
         let name = unique_name(&line_archive, "")?;
         let tmp = line_archive.join(format!("{}{name}", atomic::TEMP_PREFIX));
         fs::create_dir(&tmp)?;
-        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(MODE_SECRET_DIR))?;
+        fs::set_permissions(
+            &tmp,
+            std::os::unix::fs::PermissionsExt::from_mode(MODE_SECRET_DIR),
+        )?;
         for (file, data) in [
             (CERT, &files.cert),
             (CHAIN, &files.chain),
@@ -298,7 +307,10 @@ fn unique_name(dir: &Path, prefix: &str) -> io::Result<String> {
             return Ok(name);
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free version name"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free version name",
+    ))
 }
 
 #[cfg(test)]
@@ -333,8 +345,12 @@ mod tests {
         s.write_key(&s.key_path("www"), b"key 1").expect("key");
         for i in 0..4 {
             s.archive("www").expect("archive");
-            s.publish("www", Some(&files(&i.to_string())), None).expect("publish");
-            assert_eq!(s.read_current("www").expect("read"), Some(files(&i.to_string())));
+            s.publish("www", Some(&files(&i.to_string())), None)
+                .expect("publish");
+            assert_eq!(
+                s.read_current("www").expect("read"),
+                Some(files(&i.to_string()))
+            );
         }
         // keep = 2 backups, holding the key too.
         let backups = s.backups("www").expect("backups");
@@ -344,7 +360,10 @@ mod tests {
         // Only the current and one earlier version remain.
         let versions = fs::read_dir(s.certs.join(VERSIONS)).expect("rd").count();
         assert_eq!(versions, 2);
-        assert!(fs::symlink_metadata(s.line_dir("www")).expect("meta").file_type().is_symlink());
+        assert!(fs::symlink_metadata(s.line_dir("www"))
+            .expect("meta")
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
@@ -354,7 +373,10 @@ mod tests {
         s.publish("www", Some(&files("a")), None).expect("publish");
         s.publish("www", None, Some(b"next pub")).expect("stage");
         assert_eq!(s.read_current("www").expect("read"), Some(files("a")));
-        assert_eq!(s.read_next_pub("www").expect("next").as_deref(), Some(&b"next pub"[..]));
+        assert_eq!(
+            s.read_next_pub("www").expect("next").as_deref(),
+            Some(&b"next pub"[..])
+        );
         s.publish("www", None, None).expect("unstage");
         assert_eq!(s.read_next_pub("www").expect("next"), None);
     }

@@ -34,7 +34,10 @@ pub fn next_path(config: &Config) -> PathBuf {
 /// `account show`.
 pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> {
     let creds = acme::read_credentials(&config.account)?.ok_or_else(|| {
-        Error::noinput(format!("{}: no account yet (created by the first run)", config.account.display()))
+        Error::noinput(format!(
+            "{}: no account yet (created by the first run)",
+            config.account.display()
+        ))
     })?;
     let account = load(config, &creds).await?;
     let v = json!({
@@ -182,7 +185,10 @@ pub async fn settle_rollover(config: &Config, out: &Output) -> Result<()> {
     let key = instant_acme::Key::from_pkcs8_der(pkcs8.clone_key())
         .map_err(|e| Error::data(format!("{}: {e}", next_file.display())))?;
     let found = Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
-        .from_key((key, rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8)), directory)
+        .from_key(
+            (key, rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8)),
+            directory,
+        )
         .await;
     match found {
         Ok(_) => {
@@ -191,7 +197,9 @@ pub async fn settle_rollover(config: &Config, out: &Output) -> Result<()> {
             out.action("account: finished an interrupted key rollover");
         }
         Err(instant_acme::Error::Api(p))
-            if p.r#type.as_deref().is_some_and(|t| t.ends_with(":accountDoesNotExist")) =>
+            if p.r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":accountDoesNotExist")) =>
         {
             certdrop_core::atomic::remove(&next_file)
                 .map_err(|e| Error::io(&next_file, "remove", &e))?;
@@ -219,14 +227,20 @@ fn jwk(key: &aws_lc_rs::signature::EcdsaKeyPair) -> Value {
 }
 
 /// A flattened JWS (RFC 7515 §7.2.2) signed with ES256.
-fn jws(key: &aws_lc_rs::signature::EcdsaKeyPair, protected: &Value, payload: &Value) -> Result<Value> {
+fn jws(
+    key: &aws_lc_rs::signature::EcdsaKeyPair,
+    protected: &Value,
+    payload: &Value,
+) -> Result<Value> {
     let protected = BASE64_URL_SAFE_NO_PAD.encode(protected.to_string());
     let payload = BASE64_URL_SAFE_NO_PAD.encode(payload.to_string());
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let sig = key
         .sign(&rng, format!("{protected}.{payload}").as_bytes())
         .map_err(|_| Error::new(Failure::Software, "signing failed"))?;
-    Ok(json!({"protected": protected, "payload": payload, "signature": BASE64_URL_SAFE_NO_PAD.encode(sig.as_ref())}))
+    Ok(
+        json!({"protected": protected, "payload": payload, "signature": BASE64_URL_SAFE_NO_PAD.encode(sig.as_ref())}),
+    )
 }
 
 /// POST keyChange (RFC 8555 §7.3.5), retrying a rejected nonce.
@@ -270,8 +284,11 @@ async fn key_change(
     let (_, _, dir) = send(get(directory, Method::GET)?).await?;
     let dir: Value = serde_json::from_slice(&dir)
         .map_err(|e| Error::temp(format!("{directory}: not an ACME directory: {e}")))?;
-    let (Some(new_nonce), Some(key_change)) = (dir["newNonce"].as_str(), dir["keyChange"].as_str()) else {
-        return Err(Error::data(format!("{directory}: the CA offers no keyChange")));
+    let (Some(new_nonce), Some(key_change)) = (dir["newNonce"].as_str(), dir["keyChange"].as_str())
+    else {
+        return Err(Error::data(format!(
+            "{directory}: the CA offers no keyChange"
+        )));
     };
     let inner = jws(
         new,
@@ -303,7 +320,9 @@ async fn key_change(
             return Ok(());
         }
         let problem: instant_acme::Problem = serde_json::from_slice(&body).map_err(|_| {
-            Error::temp(format!("account rollover: HTTP {status} without a problem document"))
+            Error::temp(format!(
+                "account rollover: HTTP {status} without a problem document"
+            ))
         })?;
         let e = instant_acme::Error::Api(problem);
         if !acme::is_transient(&e) {
@@ -311,5 +330,7 @@ async fn key_change(
         }
         nonce = next_nonce;
     }
-    Err(Error::temp("account rollover: the CA kept rejecting the request"))
+    Err(Error::temp(
+        "account rollover: the CA kept rejecting the request",
+    ))
 }

@@ -48,7 +48,10 @@ pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
                     .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
             }
             if roots.is_empty() {
-                return Err(Error::config(format!("{}: no certificate in CA bundle", path.display())));
+                return Err(Error::config(format!(
+                    "{}: no certificate in CA bundle",
+                    path.display()
+                )));
             }
             let tls = rustls::ClientConfig::builder_with_provider(
                 rustls::crypto::aws_lc_rs::default_provider().into(),
@@ -165,7 +168,9 @@ macro_rules! retry {
             };
             match result {
                 Ok(v) => break Ok(v),
-                Err(e) if attempt < $crate::acme::MAX_ATTEMPTS && $crate::acme::is_transient(&e) => {
+                Err(e)
+                    if attempt < $crate::acme::MAX_ATTEMPTS && $crate::acme::is_transient(&e) =>
+                {
                     attempt += 1;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min($crate::acme::MAX_RETRY);
@@ -221,8 +226,12 @@ pub fn credentials_directory(creds: &AccountCredentials) -> Option<String> {
 
 /// The account: loaded from its credentials, or created on first use when
 /// the terms are agreed in the configuration.
-pub async fn account(config: &Config, out: &certdrop_core::output::Output) -> Result<(Account, bool)> {
+pub async fn account(
+    config: &Config,
+    out: &certdrop_core::output::Output,
+) -> Result<(Account, bool)> {
     let subject = format!("account {}", config.account.display());
+    crate::account::settle_rollover(config, out).await?;
     if let Some(creds) = read_credentials(&config.account)? {
         if let Some(dir) = credentials_directory(&creds) {
             if dir != config.directory {

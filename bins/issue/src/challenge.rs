@@ -122,8 +122,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let mut files = ChallengeFiles::default();
-            files.add_fragment(dir.path(), "_acme-challenge.example.org.", 60, V).expect("write");
-            files.add_fragment(dir.path(), "_acme-challenge.example.org.", 60, &V.replace('x', "y")).expect("write");
+            files
+                .add_fragment(dir.path(), "_acme-challenge.example.org.", 60, V)
+                .expect("write");
+            files
+                .add_fragment(
+                    dir.path(),
+                    "_acme-challenge.example.org.",
+                    60,
+                    &V.replace('x', "y"),
+                )
+                .expect("write");
             assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 2);
         }
         assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 0);
@@ -133,9 +142,13 @@ mod tests {
     fn hostile_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut files = ChallengeFiles::default();
-        assert!(files.add_token(dir.path(), "../../etc/passwd", "x").is_err());
+        assert!(files
+            .add_token(dir.path(), "../../etc/passwd", "x")
+            .is_err());
         assert!(files.add_token(dir.path(), "", "x").is_err());
-        assert!(files.add_token(dir.path(), "abc_DEF-123", "abc_DEF-123.thumb").is_ok());
+        assert!(files
+            .add_token(dir.path(), "abc_DEF-123", "abc_DEF-123.thumb")
+            .is_ok());
     }
 
     #[test]

@@ -254,9 +254,8 @@ pub struct Config {
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(format!("{}: cannot read: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
         Config::parse(path, &text)
     }
 
@@ -292,7 +291,9 @@ impl Config {
                 return Err(loc.err(
                     raw.directory.span(),
                     "directory",
-                    &format!("'{other}' is not an https:// URL nor one of letsencrypt, letsencrypt-staging"),
+                    &format!(
+                    "'{other}' is not an https:// URL nor one of letsencrypt, letsencrypt-staging"
+                ),
                 ))
             }
         };
@@ -312,13 +313,21 @@ impl Config {
             check: raw.dns.check,
         };
         for s in &raw.dns.servers {
-            dns.servers.push(parse_server(s.get_ref()).map_err(|why| loc.err(s.span(), "dns.servers", &why))?);
+            dns.servers.push(
+                parse_server(s.get_ref()).map_err(|why| loc.err(s.span(), "dns.servers", &why))?,
+            );
         }
         if let Some(d) = &raw.dns.discover {
-            dns.discover = Some(parse_server(d.get_ref()).map_err(|why| loc.err(d.span(), "dns.discover", &why))?);
+            dns.discover = Some(
+                parse_server(d.get_ref()).map_err(|why| loc.err(d.span(), "dns.discover", &why))?,
+            );
         }
 
-        let remaining = raw.renew.remaining.as_ref().map(|r| (*r.get_ref(), r.span()));
+        let remaining = raw
+            .renew
+            .remaining
+            .as_ref()
+            .map(|r| (*r.get_ref(), r.span()));
         let default_remaining = match remaining {
             Some((r, span)) if !(1..=90).contains(&r) => {
                 return Err(loc.err(span, "renew.remaining", "a percentage between 1 and 90"))
@@ -335,7 +344,11 @@ impl Config {
         };
         let ttl = match &raw.drop.ttl {
             Some(t) if *t.get_ref() > certdrop_core::fragment::MAX_TTL => {
-                return Err(loc.err(t.span(), "drop.ttl", &format!("at most {}", certdrop_core::fragment::MAX_TTL)))
+                return Err(loc.err(
+                    t.span(),
+                    "drop.ttl",
+                    &format!("at most {}", certdrop_core::fragment::MAX_TTL),
+                ))
             }
             Some(t) => *t.get_ref(),
             None => certdrop_core::fragment::DEFAULT_TTL,
@@ -376,7 +389,10 @@ impl Config {
             concurrency,
             backoff: raw.renew.backoff.unwrap_or(DEFAULT_BACKOFF),
             lock_wait: raw.renew.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
-            validation_timeout: raw.renew.validation_timeout.unwrap_or(DEFAULT_VALIDATION_TIMEOUT),
+            validation_timeout: raw
+                .renew
+                .validation_timeout
+                .unwrap_or(DEFAULT_VALIDATION_TIMEOUT),
             lines,
         };
         config.check_drops()?;
@@ -445,37 +461,65 @@ fn validate_line(
     }
     let mut domains = Vec::new();
     for d in raw.domains.get_ref() {
-        let n = name::domain(d.get_ref(), true).map_err(|why| loc.err(d.span(), &key_of("domains"), &why))?;
+        let n = name::domain(d.get_ref(), true)
+            .map_err(|why| loc.err(d.span(), &key_of("domains"), &why))?;
         if domains.contains(&n) {
             return Err(loc.err(d.span(), &key_of("domains"), &format!("'{n}' listed twice")));
         }
         domains.push(n);
     }
-    let challenge = match raw.challenge.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+    let challenge = match raw
+        .challenge
+        .as_ref()
+        .map(|c| (c.get_ref().as_str(), c.span()))
+    {
         None | Some(("dns-01", _)) => Challenge::Dns01,
         Some(("http-01", _)) => Challenge::Http01,
         Some((other, span)) => {
-            return Err(loc.err(span, &key_of("challenge"), &format!("'{other}': expected dns-01 or http-01")))
+            return Err(loc.err(
+                span,
+                &key_of("challenge"),
+                &format!("'{other}': expected dns-01 or http-01"),
+            ))
         }
     };
     if challenge == Challenge::Http01 {
         if let Some(w) = domains.iter().find(|d| d.starts_with("*.")) {
-            return Err(loc.err(raw.domains.span(), &key_of("domains"), &format!("'{w}': a wildcard needs dns-01")));
+            return Err(loc.err(
+                raw.domains.span(),
+                &key_of("domains"),
+                &format!("'{w}': a wildcard needs dns-01"),
+            ));
         }
     }
     let key_type = match &raw.key {
         None => KeyType::EcdsaP256,
-        Some(k) => KeyType::parse(k.get_ref()).map_err(|why| loc.err(k.span(), &key_of("key"), &why))?,
+        Some(k) => {
+            KeyType::parse(k.get_ref()).map_err(|why| loc.err(k.span(), &key_of("key"), &why))?
+        }
     };
-    let key_policy = match (&raw.csr, raw.key_policy.as_ref().map(|p| (p.get_ref().as_str(), p.span()))) {
+    let key_policy = match (
+        &raw.csr,
+        raw.key_policy
+            .as_ref()
+            .map(|p| (p.get_ref().as_str(), p.span())),
+    ) {
         (Some(csr), None) => KeyPolicy::Csr(abs(csr)),
         (Some(_), Some((_, span))) => {
-            return Err(loc.err(span, &key_of("key_policy"), "a CSR line has no key policy (the key is yours)"))
+            return Err(loc.err(
+                span,
+                &key_of("key_policy"),
+                "a CSR line has no key policy (the key is yours)",
+            ))
         }
         (None, None | Some(("reuse", _))) => KeyPolicy::Reuse,
         (None, Some(("fresh", _))) => KeyPolicy::Fresh,
         (None, Some((other, span))) => {
-            return Err(loc.err(span, &key_of("key_policy"), &format!("'{other}': expected reuse or fresh")))
+            return Err(loc.err(
+                span,
+                &key_of("key_policy"),
+                &format!("'{other}': expected reuse or fresh"),
+            ))
         }
     };
     let alias = match &raw.alias {
@@ -484,12 +528,19 @@ fn validate_line(
             if challenge != Challenge::Dns01 {
                 return Err(loc.err(a.span(), &key_of("alias"), "a challenge alias needs dns-01"));
             }
-            Some(name::domain(a.get_ref(), false).map_err(|why| loc.err(a.span(), &key_of("alias"), &why))?)
+            Some(
+                name::domain(a.get_ref(), false)
+                    .map_err(|why| loc.err(a.span(), &key_of("alias"), &why))?,
+            )
         }
     };
     let renew_remaining = match &raw.renew_remaining {
         Some(r) if !(1..=90).contains(r.get_ref()) => {
-            return Err(loc.err(r.span(), &key_of("renew_remaining"), "a percentage between 1 and 90"))
+            return Err(loc.err(
+                r.span(),
+                &key_of("renew_remaining"),
+                "a percentage between 1 and 90",
+            ))
         }
         Some(r) => *r.get_ref(),
         None => default_remaining,
@@ -524,7 +575,10 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn err(&self, span: std::ops::Range<usize>, key: &str, why: &str) -> Error {
@@ -556,12 +610,16 @@ servers = ["127.0.0.1:5353"]
 "#;
 
     fn parse(extra: &str) -> Result<Config> {
-        Config::parse(Path::new("/etc/certdrop/issue.toml"), &format!("{BASE}{extra}"))
+        Config::parse(
+            Path::new("/etc/certdrop/issue.toml"),
+            &format!("{BASE}{extra}"),
+        )
     }
 
     #[test]
     fn a_good_line() {
-        let c = parse("[[line]]\nname = \"www\"\ndomains = [\"Example.org\", \"*.example.org\"]\n").expect("valid");
+        let c = parse("[[line]]\nname = \"www\"\ndomains = [\"Example.org\", \"*.example.org\"]\n")
+            .expect("valid");
         assert_eq!(c.directory, LETSENCRYPT_STAGING);
         assert_eq!(c.lines[0].domains, ["example.org", "*.example.org"]);
         assert_eq!(c.lines[0].key_policy, KeyPolicy::Reuse);
@@ -570,12 +628,24 @@ servers = ["127.0.0.1:5353"]
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"ex ample.org\"]\n").expect_err("bad name");
-        assert!(e.msg.starts_with("/etc/certdrop/issue.toml:16: line 'www': domains:"), "{}", e.msg);
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkye = \"rsa2048\"\n").expect_err("typo");
-        assert!(e.msg.starts_with("/etc/certdrop/issue.toml:17:"), "{}", e.msg);
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"ex ample.org\"]\n")
+            .expect_err("bad name");
+        assert!(
+            e.msg
+                .starts_with("/etc/certdrop/issue.toml:16: line 'www': domains:"),
+            "{}",
+            e.msg
+        );
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkye = \"rsa2048\"\n")
+            .expect_err("typo");
+        assert!(
+            e.msg.starts_with("/etc/certdrop/issue.toml:17:"),
+            "{}",
+            e.msg
+        );
         assert!(e.msg.contains("unknown field `kye`"), "{}", e.msg);
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n").expect_err("key");
+        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n")
+            .expect_err("key");
         assert!(e.msg.contains(":17: line 'www': key:"), "{}", e.msg);
     }
 

@@ -46,11 +46,22 @@ impl KeyType {
         let key = match self {
             KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
             KeyType::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-            KeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
-            KeyType::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
-            KeyType::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+            KeyType::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            }
+            KeyType::Rsa3072 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)
+            }
+            KeyType::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
+            }
         };
-        key.map_err(|e| Error::new(certdrop_core::exit::Failure::Software, format!("key generation failed: {e}")))
+        key.map_err(|e| {
+            Error::new(
+                certdrop_core::exit::Failure::Software,
+                format!("key generation failed: {e}"),
+            )
+        })
     }
 
     /// Whether `key` is of this type.
@@ -159,7 +170,11 @@ mod tests {
         std::fs::write(&path, k.serialize_pem()).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let e = load(&path).expect_err("group-readable");
-        assert!(e.msg.contains("readable or writable by group or others"), "{}", e.msg);
+        assert!(
+            e.msg.contains("readable or writable by group or others"),
+            "{}",
+            e.msg
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         assert!(load(&path).is_ok());
     }

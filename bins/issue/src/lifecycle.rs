@@ -67,7 +67,9 @@ pub enum Plan {
 
 /// The line's current certificate, parsed, if any.
 pub fn current_cert(config: &Config, line: &Line) -> Result<Option<CertInfo>> {
-    let path = config.store.cert_path(&line.name, certdrop_core::store::CERT);
+    let path = config
+        .store
+        .cert_path(&line.name, certdrop_core::store::CERT);
     match std::fs::read(&path) {
         Ok(pem) => certinfo::parse_chain(&pem)
             .map(|mut v| Some(v.remove(0)))
@@ -104,12 +106,19 @@ pub fn key_age(config: &Config, line: &Line, state: &LineState) -> Option<i64> {
 }
 
 /// Decide what `line` needs now.
-pub fn plan(config: &Config, line: &Line, state: &LineState, force: bool) -> Result<Plan> {
+/// `explicit` (a line named on the command line) skips the back-off.
+pub fn plan(
+    config: &Config,
+    line: &Line,
+    state: &LineState,
+    force: bool,
+    explicit: bool,
+) -> Result<Plan> {
     let now = clock::now();
     if force {
         return Ok(Plan::Issue(Reason::Forced));
     }
-    if let Some(t) = state.retry_not_before {
+    if let Some(t) = state.retry_not_before.filter(|_| !explicit) {
         if t > now {
             return Ok(Plan::BackOff(t));
         }
@@ -149,7 +158,10 @@ pub fn plan(config: &Config, line: &Line, state: &LineState, force: bool) -> Res
     }
     if has_next {
         let ready = state.next_published.unwrap_or(now) + line.rollover_wait.as_secs() as i64;
-        return Ok(Plan::Wait(Some(ready.min(due)), "next key published, waiting"));
+        return Ok(Plan::Wait(
+            Some(ready.min(due)),
+            "next key published, waiting",
+        ));
     }
     Ok(Plan::Wait(Some(due), "renewal"))
 }
@@ -178,7 +190,12 @@ impl Signer {
 }
 
 /// Choose (and if needed generate and durably store) the key for `reason`.
-pub fn signer(config: &Config, line: &Line, reason: &Reason, state: &mut LineState) -> Result<Signer> {
+pub fn signer(
+    config: &Config,
+    line: &Line,
+    reason: &Reason,
+    state: &mut LineState,
+) -> Result<Signer> {
     let store = &config.store;
     let next_path = store.next_key_path(&line.name);
     match &line.key_policy {
@@ -223,7 +240,10 @@ fn new_next_key(config: &Config, line: &Line, state: &mut LineState) -> Result<S
         .write_key(&path, key.serialize_pem().as_bytes())
         .map_err(|e| Error::io(&path, "write key", &e))?;
     state.next_key_created = Some(clock::now());
-    Ok(Signer::Key { key, from_next: true })
+    Ok(Signer::Key {
+        key,
+        from_next: true,
+    })
 }
 
 /// Stage a rollover: a next key whose public half is published beside the
@@ -258,7 +278,10 @@ pub fn commit(
     store
         .publish(&line.name, Some(files), None)
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
-    if let Signer::Key { from_next: true, .. } = signer {
+    if let Signer::Key {
+        from_next: true, ..
+    } = signer
+    {
         promote_next(config, line, state)?;
     }
     state.issued = Some(clock::now());

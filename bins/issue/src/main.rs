@@ -49,7 +49,10 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         None => {
             return Err(report(
                 out,
-                Error::new(Failure::Usage, "a command is needed: run, issue, status, revoke, account (see --help)"),
+                Error::new(
+                    Failure::Usage,
+                    "a command is needed: run, issue, status, revoke, account (see --help)",
+                ),
             ))
         }
     };
@@ -64,7 +67,11 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
     }
 
     run::prepare(&config).map_err(|e| report(out, e))?;
-    let wait = if cli.no_wait { std::time::Duration::ZERO } else { config.lock_wait };
+    let wait = if cli.no_wait {
+        std::time::Duration::ZERO
+    } else {
+        config.lock_wait
+    };
     // The lock is taken before any work and held until exit.
     let _lock = match StateLock::acquire(&config.state, wait) {
         Ok(lock) => lock,
@@ -91,9 +98,9 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
                 };
                 run::run_once(config, &opts, out).await
             }
-            Command::Revoke { line, reason } => {
-                account::revoke(&config, line, *reason, out).await.map_err(|e| report(out, e))
-            }
+            Command::Revoke { line, reason } => account::revoke(&config, line, *reason, out)
+                .await
+                .map_err(|e| report(out, e)),
             Command::Account { command } => match command {
                 AccountCommand::Show => account::show(&config, cli.json, out).await,
                 AccountCommand::Deactivate { yes } => account::deactivate(&config, *yes, out).await,
@@ -134,7 +141,11 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
             }
         }
         if let Some(cert) = lifecycle::current_cert(config, line)? {
-            out.verbose(&format!("{}: current certificate valid until {}", line.name, certdrop_core::clock::rfc3339(cert.not_after)));
+            out.verbose(&format!(
+                "{}: current certificate valid until {}",
+                line.name,
+                certdrop_core::clock::rfc3339(cert.not_after)
+            ));
         }
     }
     out.print(&format!(

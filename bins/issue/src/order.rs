@@ -114,11 +114,19 @@ pub async fn obtain(
         match failed {
             None => break,
             Some(e) if attempts < crate::acme::MAX_ATTEMPTS && crate::acme::is_transient(&e) => {
-                out.debug(&format!("{subject}: fetching authorizations: {}", crate::acme::describe(&e)));
+                out.debug(&format!(
+                    "{subject}: fetching authorizations: {}",
+                    crate::acme::describe(&e)
+                ));
                 tokio::time::sleep(crate::acme::FIRST_RETRY).await;
                 continue;
             }
-            Some(e) => return Err(crate::acme::error(&format!("{subject}: authorizations"), &e)),
+            Some(e) => {
+                return Err(crate::acme::error(
+                    &format!("{subject}: authorizations"),
+                    &e,
+                ))
+            }
         }
     }
 
@@ -158,7 +166,9 @@ pub async fn obtain(
             if !pending.contains(&ident) || answered.contains(&ident) {
                 continue;
             }
-            let mut ch = authz.challenge(wanted.clone()).expect("present in the first pass");
+            let mut ch = authz
+                .challenge(wanted.clone())
+                .expect("present in the first pass");
             match ch.set_ready().await {
                 Ok(()) => {
                     answered.insert(ident);
@@ -171,7 +181,10 @@ pub async fn obtain(
         }
         if let Some(e) = error {
             if attempts >= crate::acme::MAX_ATTEMPTS || !crate::acme::is_transient(&e) {
-                return Err(crate::acme::error(&format!("{subject}: answer challenge"), &e));
+                return Err(crate::acme::error(
+                    &format!("{subject}: answer challenge"),
+                    &e,
+                ));
             }
             tokio::time::sleep(crate::acme::FIRST_RETRY * attempts).await;
         }
@@ -182,22 +195,30 @@ pub async fn obtain(
         .initial_delay(std::time::Duration::from_millis(100))
         .backoff(1.5)
         .timeout(config.validation_timeout);
-    let status = retry!(&format!("{subject}: validation failed"), order.poll_ready(&policy))?;
+    let status = retry!(
+        &format!("{subject}: validation failed"),
+        order.poll_ready(&policy)
+    )?;
     files.remove_all()?;
     if status != OrderStatus::Ready {
         let why = failure_detail(&mut order).await;
         return Err(Error::temp(format!("{subject}: validation failed: {why}")));
     }
 
-    retry!(&format!("{subject}: finalize"), order.finalize_csr(req.csr_der))?;
+    retry!(
+        &format!("{subject}: finalize"),
+        order.finalize_csr(req.csr_der)
+    )?;
     let policy = RetryPolicy::new()
         .initial_delay(std::time::Duration::from_millis(50))
         .backoff(1.5)
         .timeout(std::time::Duration::from_secs(120));
-    let pem = retry!(&format!("{subject}: download certificate"), order.poll_certificate(&policy))?;
-    check_issued(line, req, pem.as_bytes()).map_err(|why| {
-        Error::data(format!("{subject}: certificate from the CA refused: {why}"))
-    })
+    let pem = retry!(
+        &format!("{subject}: download certificate"),
+        order.poll_certificate(&policy)
+    )?;
+    check_issued(line, req, pem.as_bytes())
+        .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }
 
 /// Explain why an order went invalid: the first failed challenge's error.
@@ -228,7 +249,11 @@ fn challenge_name(c: Challenge) -> &'static str {
 
 /// Check what the CA sent before anything is installed: a parsable chain in
 /// order, the leaf for our key and exactly our names, valid now.
-pub fn check_issued(line: &Line, req: &Request<'_>, pem: &[u8]) -> std::result::Result<CertFiles, String> {
+pub fn check_issued(
+    line: &Line,
+    req: &Request<'_>,
+    pem: &[u8],
+) -> std::result::Result<CertFiles, String> {
     let chain = certinfo::parse_chain(pem)?;
     certinfo::check_chain_order(&chain)?;
     let leaf: &CertInfo = &chain[0];

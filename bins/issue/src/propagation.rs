@@ -29,26 +29,37 @@ pub async fn servers_for(config: &Config, owner: &str) -> Result<Vec<SocketAddr>
     let owner = owner.to_owned();
     tokio::task::spawn_blocking(move || discover_servers(discover, &owner))
         .await
-        .map_err(|e| Error::new(certdrop_core::exit::Failure::Software, format!("discovery task: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                certdrop_core::exit::Failure::Software,
+                format!("discovery task: {e}"),
+            )
+        })?
 }
 
-/// Walk up from `owner` to the closest name with an NS set, then resolve
-/// the NS names to addresses through the same server (port kept).
+/// Walk up from `owner` to the closest name with an NS set, then take the
+/// name servers' addresses from glue or from the same server (port kept).
 fn discover_servers(discover: SocketAddr, owner: &str) -> Result<Vec<SocketAddr>> {
     let mut name = owner.trim_end_matches('.').to_owned();
     loop {
-        let ns = dns::query_ns(discover, &name, QUERY_TIMEOUT)
-            .map_err(|e| Error::temp(format!("{owner}: NS lookup at {name}: {e}")))?;
+        let ns = match dns::resolve_ns_set(discover, &name, QUERY_TIMEOUT) {
+            Ok(ns) => ns,
+            Err(e) if e.is_permanent() => Vec::new(),
+            Err(e) => return Err(Error::temp(format!("{owner}: NS lookup at {name}: {e}"))),
+        };
         if !ns.is_empty() {
-            let mut servers = Vec::new();
-            for host in &ns {
-                let addrs = dns::query_addrs(discover, host, QUERY_TIMEOUT)
-                    .map_err(|e| Error::temp(format!("{owner}: address of {host}: {e}")))?;
-                servers.extend(addrs.into_iter().map(|ip| SocketAddr::new(ip, discover.port())));
-            }
+            let mut servers: Vec<SocketAddr> = ns
+                .iter()
+                .flat_map(|n| {
+                    n.addrs
+                        .iter()
+                        .map(|ip| SocketAddr::new(*ip, discover.port()))
+                })
+                .collect();
             if servers.is_empty() {
+                let names: Vec<&str> = ns.iter().map(|n| n.name.as_str()).collect();
                 return Err(Error::temp(format!(
-                    "{owner}: zone {name}: no address for its name servers {ns:?}"
+                    "{owner}: zone {name}: no address for its name servers {names:?} at {discover}"
                 )));
             }
             servers.sort();
@@ -73,9 +84,15 @@ pub async fn wait_visible(
     owner: &str,
     values: &[String],
 ) -> Result<Duration> {
-    dns::wait_visible(servers, owner, values, config.dns.timeout, config.dns.interval)
-        .await
-        .map_err(|e| Error::temp(format!("propagation: {e}")))
+    dns::wait_visible(
+        servers,
+        owner,
+        values,
+        config.dns.timeout,
+        config.dns.interval,
+    )
+    .await
+    .map_err(|e| Error::temp(format!("propagation: {e}")))
 }
 
 /// Check that every `_acme-challenge.<domain>` of an aliased line is a
@@ -87,10 +104,18 @@ pub async fn check_aliases(config: &Config, line: &Line, out: &Output) -> Result
         let servers = servers_for(config, &owner).await?;
         for server in servers {
             let o = owner.clone();
-            let found = tokio::task::spawn_blocking(move || dns::query_cname(server, &o, QUERY_TIMEOUT))
-                .await
-                .map_err(|e| Error::new(certdrop_core::exit::Failure::Software, format!("alias task: {e}")))?
-                .map_err(|e| Error::temp(format!("{}: {owner}: CNAME lookup: {e}", line.name)))?;
+            let found =
+                tokio::task::spawn_blocking(move || dns::query_cname(server, &o, QUERY_TIMEOUT))
+                    .await
+                    .map_err(|e| {
+                        Error::new(
+                            certdrop_core::exit::Failure::Software,
+                            format!("alias task: {e}"),
+                        )
+                    })?
+                    .map_err(|e| {
+                        Error::temp(format!("{}: {owner}: CNAME lookup: {e}", line.name))
+                    })?;
             match found {
                 Some(t) if t.eq_ignore_ascii_case(&target) => {
                     out.verbose(&format!("{}: {owner} CNAME {t} (alias confirmed on {server})", line.name));

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use certdrop_core::clock;
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
-use certdrop_core::clock;
 
 use crate::config::{Config, Line};
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ use crate::state;
 /// What to do in this run.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Only these lines (empty: all).
+    /// Only these lines (empty: all); named lines skip the back-off.
     pub only: Vec<String>,
     /// Issue even if not due.
     pub force: bool,
@@ -40,7 +40,11 @@ pub fn prepare(config: &Config) -> Result<()> {
 }
 
 /// Run once (the state lock is held by the caller).
-pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> std::result::Result<Outcome, Failure> {
+pub async fn run_once(
+    config: Arc<Config>,
+    opts: &Options,
+    out: &Output,
+) -> std::result::Result<Outcome, Failure> {
     let mut outcome = Outcome::Unchanged;
     let mut worst: Option<Failure> = None;
     let fail = |e: &Error, worst: &mut Option<Failure>| {
@@ -50,18 +54,26 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> std:
 
     match crate::challenge::clean_leftovers(config.dnsextra.as_deref(), config.webroot.as_deref()) {
         Ok(0) => {}
-        Ok(n) => out.verbose(&format!("removed {n} challenge file(s) left by an interrupted run")),
+        Ok(n) => out.verbose(&format!(
+            "removed {n} challenge file(s) left by an interrupted run"
+        )),
         Err(e) => fail(&e, &mut worst),
     }
 
     let mut due: Vec<(Line, Reason)> = Vec::new();
+    let mut backing_off = false;
     for line in &config.lines {
         if !opts.only.is_empty() && !opts.only.contains(&line.name) {
             continue;
         }
-        match step_without_ca(&config, line, opts.force, out) {
-            Ok((o, reason)) => {
+        match step_without_ca(&config, line, opts, out) {
+            Ok(Step {
+                outcome: o,
+                due: reason,
+                backing_off: b,
+            }) => {
                 outcome = outcome.and(o);
+                backing_off |= b;
                 if let Some(r) = reason {
                     due.push((line.clone(), r));
                 }
@@ -95,7 +107,10 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> std:
                     match joined {
                         Ok(Ok(())) => outcome = Outcome::Changed,
                         Ok(Err(e)) => fail(&e, &mut worst),
-                        Err(e) => fail(&Error::new(Failure::Software, format!("task failed: {e}")), &mut worst),
+                        Err(e) => fail(
+                            &Error::new(Failure::Software, format!("task failed: {e}")),
+                            &mut worst,
+                        ),
                     }
                 }
             }
@@ -103,27 +118,40 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> std:
     }
     match worst {
         Some(f) => Err(f),
+        // A line still failing keeps the exit code at "temporary failure",
+        // silently: its error was printed when it happened.
+        None if backing_off => Err(Failure::Temporary),
         None => Ok(outcome),
     }
 }
 
+/// What the offline part of a line's run found.
+struct Step {
+    outcome: Outcome,
+    due: Option<Reason>,
+    backing_off: bool,
+}
+
 /// The work on a line that needs no CA: repair, plan, stage a next key.
-/// Returns the outcome so far and the reason to order, if any.
-fn step_without_ca(
-    config: &Config,
-    line: &Line,
-    force: bool,
-    out: &Output,
-) -> Result<(Outcome, Option<Reason>)> {
+fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -> Result<Step> {
     let mut st = state::load(&config.state, &line.name)?;
     let mut outcome = Outcome::Unchanged;
     if lifecycle::repair(config, line, &mut st)? {
         state::save(&config.state, &line.name, &st)?;
-        out.action(&format!("{}: finished an interrupted key change", line.name));
+        out.action(&format!(
+            "{}: finished an interrupted key change",
+            line.name
+        ));
         outcome = Outcome::Changed;
     }
-    match lifecycle::plan(config, line, &st, force)? {
-        Plan::Issue(reason) => return Ok((outcome, Some(reason))),
+    match lifecycle::plan(config, line, &st, opts.force, !opts.only.is_empty())? {
+        Plan::Issue(reason) => {
+            return Ok(Step {
+                outcome,
+                due: Some(reason),
+                backing_off: false,
+            })
+        }
         Plan::StageNext => {
             lifecycle::stage_next(config, line, &mut st)?;
             state::save(&config.state, &line.name, &st)?;
@@ -137,18 +165,33 @@ fn step_without_ca(
         }
         Plan::Wait(at, what) => {
             if let Some(t) = at {
-                out.verbose(&format!("{}: nothing due ({what} at {})", line.name, clock::rfc3339(t)));
+                out.verbose(&format!(
+                    "{}: nothing due ({what} at {})",
+                    line.name,
+                    clock::rfc3339(t)
+                ));
             }
         }
-        Plan::BackOff(t) => out.verbose(&format!(
-            "{}: backing off after {} failure(s) until {}: {}",
-            line.name,
-            st.failures,
-            clock::rfc3339(t),
-            st.last_error.as_deref().unwrap_or("")
-        )),
+        Plan::BackOff(t) => {
+            out.verbose(&format!(
+                "{}: backing off after {} failure(s) until {}: {}",
+                line.name,
+                st.failures,
+                clock::rfc3339(t),
+                st.last_error.as_deref().unwrap_or("")
+            ));
+            return Ok(Step {
+                outcome,
+                due: None,
+                backing_off: true,
+            });
+        }
     }
-    Ok((outcome, None))
+    Ok(Step {
+        outcome,
+        due: None,
+        backing_off: false,
+    })
 }
 
 /// Order, check and install one line's certificate.
@@ -165,7 +208,17 @@ async fn issue_line(
         // A generated key is on disk before the CA sees it; remember when.
         state::save(&config.state, &line.name, &st)?;
         let (csr_der, spki) = signer.request(line)?;
-        let files = order::obtain(config, account, line, &Request { csr_der: &csr_der, spki: &spki }, out).await?;
+        let files = order::obtain(
+            config,
+            account,
+            line,
+            &Request {
+                csr_der: &csr_der,
+                spki: &spki,
+            },
+            out,
+        )
+        .await?;
         lifecycle::commit(config, line, &files, &signer, &mut st)?;
         Ok::<_, Error>((files, signer))
     }
@@ -177,7 +230,9 @@ async fn issue_line(
                 .map_err(Error::data)?
                 .remove(0);
             let key_note = match signer {
-                lifecycle::Signer::Key { from_next: true, .. } => ", new key",
+                lifecycle::Signer::Key {
+                    from_next: true, ..
+                } => ", new key",
                 lifecycle::Signer::Key { .. } => ", same key",
                 lifecycle::Signer::Csr(_) => ", from CSR",
             };

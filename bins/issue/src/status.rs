@@ -35,12 +35,16 @@ pub fn rows(config: &Config) -> Result<Vec<Row>> {
     for line in &config.lines {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
-        let next_action = match lifecycle::plan(config, line, &st, false)? {
+        let next_action = match lifecycle::plan(config, line, &st, false, false)? {
             Plan::Issue(r) => format!("issue now ({})", r.words()),
             Plan::StageNext => "stage next key now".to_owned(),
             Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t)),
             Plan::Wait(None, what) => what.to_owned(),
-            Plan::BackOff(t) => format!("retry in {} ({} failures)", lifecycle::until(t), st.failures),
+            Plan::BackOff(t) => format!(
+                "retry in {} ({} failures)",
+                lifecycle::until(t),
+                st.failures
+            ),
         };
         rows.push(Row {
             line: line.name.clone(),
@@ -50,7 +54,9 @@ pub fn rows(config: &Config) -> Result<Vec<Row>> {
                 _ => lifecycle::key_age(config, line, &st).map(|a| a / 86_400),
             },
             not_after: cert.as_ref().map(|c| clock::rfc3339(c.not_after)),
-            days_left: cert.as_ref().map(|c| (c.not_after - now).div_euclid(86_400)),
+            days_left: cert
+                .as_ref()
+                .map(|c| (c.not_after - now).div_euclid(86_400)),
             next_action,
             last_error: st.last_error.clone(),
         });

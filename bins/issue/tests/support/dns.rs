@@ -7,10 +7,11 @@ use std::time::Duration;
 /// Ask `server` (UDP) for TXT `name`; returns every TXT value in the answer section (CNAMEs the server followed included), each value's strings concatenated.
 pub fn query_txt(server: SocketAddr, name: &str) -> io::Result<Vec<String>> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("DNS: {m}"));
-    let id: u16 = (std::process::id() as u16) ^ (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u16)
-        .unwrap_or(0));
+    let id: u16 = (std::process::id() as u16)
+        ^ (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u16)
+            .unwrap_or(0));
     let mut q = Vec::with_capacity(64);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00]); // RD
@@ -25,7 +26,11 @@ pub fn query_txt(server: SocketAddr, name: &str) -> io::Result<Vec<String>> {
     q.push(0);
     q.extend_from_slice(&[0, 16, 0, 1]); // TXT IN
 
-    let sock = UdpSocket::bind(if server.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" })?;
+    let sock = UdpSocket::bind(if server.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    })?;
     sock.set_read_timeout(Some(Duration::from_millis(500)))?;
     let mut buf = [0u8; 4096];
     let mut last_err = io::Error::new(io::ErrorKind::TimedOut, "DNS: no answer");

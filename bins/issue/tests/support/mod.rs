@@ -93,6 +93,8 @@ pub struct PebbleOpts {
     pub always_valid: bool,
     /// Pebble's `-strict` flag (here false).
     pub strict: bool,
+    /// `certificateValidityPeriod` in seconds (Pebble's default: 5 years).
+    pub validity_secs: Option<u64>,
     /// challtestsrv answers AAAA queries with ::1 (its default) instead of nothing (here false,
     /// so Pebble's http-01 only ever dials 127.0.0.1, where [`serve_webroot`] listens).
     pub ipv6: bool,
@@ -109,6 +111,7 @@ impl Default for PebbleOpts {
             always_valid: false,
             strict: false,
             ipv6: false,
+            validity_secs: None,
             extra_env: Vec::new(),
         }
     }
@@ -179,7 +182,8 @@ impl Pebble {
         let ca_bundle = dir.join("ca.pem");
         let cert_path = dir.join("cert.pem");
         let key_path = dir.join("key.pem");
-        let w = |p: &Path, s: &str| fs::write(p, s).map_err(|e| format!("write {}: {e}", p.display()));
+        let w =
+            |p: &Path, s: &str| fs::write(p, s).map_err(|e| format!("write {}: {e}", p.display()));
         w(&ca_bundle, &tls.ca_pem)?;
         w(&cert_path, &tls.cert_pem)?;
         w(&key_path, &tls.key_pem)?;
@@ -192,7 +196,11 @@ impl Pebble {
         let cts_port = free_port();
 
         let config = format!(
-            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}", "certificate": {cert}, "privateKey": {key}, "httpPort": {http_port}, "tlsPort": {tls_port}, "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}", "certificate": {cert}, "privateKey": {key}, "httpPort": {http_port}, "tlsPort": {tls_port}, "ocspResponderURL": "", "externalAccountBindingRequired": false{validity}}}}}"#,
+            validity = opts
+                .validity_secs
+                .map(|v| format!(r#", "certificateValidityPeriod": {v}"#))
+                .unwrap_or_default(),
             cert = json_str(&cert_path.to_string_lossy()),
             key = json_str(&key_path.to_string_lossy()),
         );
@@ -238,7 +246,9 @@ impl Pebble {
         guard.0.push(spawn_logged(pb_cmd, &pebble_log)?);
 
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(tls.ca_der).map_err(|e| format!("root store: {e}"))?;
+        roots
+            .add(tls.ca_der)
+            .map_err(|e| format!("root store: {e}"))?;
         let roots = Arc::new(roots);
         let acme_addr = SocketAddr::new(LOCALHOST, acme_port);
         let mgmt_addr = SocketAddr::new(LOCALHOST, mgmt_port);
@@ -260,7 +270,12 @@ impl Pebble {
                 return Err(fail(&msg, &mut guard));
             }
             let cts_ok = query_txt(dns_addr, "harness-ready.invalid.").is_ok()
-                && mgmt_post(cts_addr, "/clear-txt", r#"{"host":"harness-ready.invalid."}"#).is_ok();
+                && mgmt_post(
+                    cts_addr,
+                    "/clear-txt",
+                    r#"{"host":"harness-ready.invalid."}"#,
+                )
+                .is_ok();
             if cts_ok {
                 if let Ok((200, body)) = https_get_with(&roots, acme_addr, "/dir") {
                     if String::from_utf8_lossy(&body).contains("newOrder") {
@@ -269,7 +284,10 @@ impl Pebble {
                 }
             }
             if Instant::now() > deadline {
-                return Err(fail("timed out waiting for pebble/challtestsrv", &mut guard));
+                return Err(fail(
+                    "timed out waiting for pebble/challtestsrv",
+                    &mut guard,
+                ));
             }
             std::thread::sleep(sleep);
             sleep = (sleep * 2).min(Duration::from_millis(100));
@@ -301,7 +319,10 @@ impl Pebble {
 
     /// Both processes' logs so far, labelled (print it when a test fails).
     pub fn logs(&self) -> String {
-        format_logs(&[("pebble", &self.pebble_log), ("challtestsrv", &self.challtestsrv_log)])
+        format_logs(&[
+            ("pebble", &self.pebble_log),
+            ("challtestsrv", &self.challtestsrv_log),
+        ])
     }
 
     /// HTTPS GET of `path` on the ACME listener, trusting only `ca_bundle`: (status, body).
@@ -348,40 +369,63 @@ impl Pebble {
 
     /// Add a TXT value for `host` (FQDN, trailing dot added if missing); challtestsrv APPENDS.
     pub fn set_txt(&self, host: &str, value: &str) {
-        let body = format!(r#"{{"host":{},"value":{}}}"#, json_str(&fqdn(host)), json_str(value));
-        self.challtestsrv_post("/set-txt", &body).expect("challtestsrv /set-txt");
+        let body = format!(
+            r#"{{"host":{},"value":{}}}"#,
+            json_str(&fqdn(host)),
+            json_str(value)
+        );
+        self.challtestsrv_post("/set-txt", &body)
+            .expect("challtestsrv /set-txt");
     }
 
     /// Remove all TXT values of `host`.
     pub fn clear_txt(&self, host: &str) {
         let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-txt", &body).expect("challtestsrv /clear-txt");
+        self.challtestsrv_post("/clear-txt", &body)
+            .expect("challtestsrv /clear-txt");
     }
 
     /// Make `host` a CNAME to `target` (challtestsrv follows it for TXT/A/AAAA queries, so Pebble's dns-01 does too).
     pub fn set_cname(&self, host: &str, target: &str) {
-        let body = format!(r#"{{"host":{},"target":{}}}"#, json_str(&fqdn(host)), json_str(&fqdn(target)));
-        self.challtestsrv_post("/set-cname", &body).expect("challtestsrv /set-cname");
+        let body = format!(
+            r#"{{"host":{},"target":{}}}"#,
+            json_str(&fqdn(host)),
+            json_str(&fqdn(target))
+        );
+        self.challtestsrv_post("/set-cname", &body)
+            .expect("challtestsrv /set-cname");
     }
 
     /// Remove the CNAME of `host`.
     pub fn clear_cname(&self, host: &str) {
         let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-cname", &body).expect("challtestsrv /clear-cname");
+        self.challtestsrv_post("/clear-cname", &body)
+            .expect("challtestsrv /clear-cname");
     }
 
     /// Answer A (for an IPv4 `addr`) or AAAA (IPv6) queries for `host` with `addr` instead of the default.
     pub fn add_a(&self, host: &str, addr: IpAddr) {
-        let path = if addr.is_ipv4() { "/add-a" } else { "/add-aaaa" };
-        let body = format!(r#"{{"host":{},"addresses":[{}]}}"#, json_str(&fqdn(host)), json_str(&addr.to_string()));
-        self.challtestsrv_post(path, &body).expect("challtestsrv /add-a");
+        let path = if addr.is_ipv4() {
+            "/add-a"
+        } else {
+            "/add-aaaa"
+        };
+        let body = format!(
+            r#"{{"host":{},"addresses":[{}]}}"#,
+            json_str(&fqdn(host)),
+            json_str(&addr.to_string())
+        );
+        self.challtestsrv_post(path, &body)
+            .expect("challtestsrv /add-a");
     }
 
     /// Remove the A and AAAA overrides of `host` (back to the defaults).
     pub fn clear_a(&self, host: &str) {
         let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-a", &body).expect("challtestsrv /clear-a");
-        self.challtestsrv_post("/clear-aaaa", &body).expect("challtestsrv /clear-aaaa");
+        self.challtestsrv_post("/clear-a", &body)
+            .expect("challtestsrv /clear-a");
+        self.challtestsrv_post("/clear-aaaa", &body)
+            .expect("challtestsrv /clear-aaaa");
     }
 
     /// TXT values challtestsrv serves for `name` right now (CNAMEs followed).
@@ -417,7 +461,11 @@ impl Pebble {
 impl Drop for Pebble {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- Pebble harness logs ({}) ----\n{}", self.dir.display(), self.logs());
+            eprintln!(
+                "---- Pebble harness logs ({}) ----\n{}",
+                self.dir.display(),
+                self.logs()
+            );
         }
         for c in [&mut self.pebble, &mut self.challtestsrv] {
             let _ = c.kill();
@@ -488,19 +536,33 @@ struct TlsCerts {
 }
 
 fn make_tls_certs() -> Result<TlsCerts, rcgen::Error> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "certdrop test harness CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "certdrop test harness CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     let key = KeyPair::generate()?;
     // CertificateParams::new turns "127.0.0.1" into an IP SAN.
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut params = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
@@ -531,12 +593,18 @@ pub fn https_get(url: &str, ca_pem_file: &Path) -> io::Result<(u16, Vec<u8>)> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "https_get needs IP:PORT"))?;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca_pem_file).map_err(io::Error::other)? {
-        roots.add(c.map_err(io::Error::other)?).map_err(io::Error::other)?;
+        roots
+            .add(c.map_err(io::Error::other)?)
+            .map_err(io::Error::other)?;
     }
     https_get_with(&roots, addr, path)
 }
 
-fn https_get_with(roots: &rustls::RootCertStore, addr: SocketAddr, path: &str) -> io::Result<(u16, Vec<u8>)> {
+fn https_get_with(
+    roots: &rustls::RootCertStore,
+    addr: SocketAddr,
+    path: &str,
+) -> io::Result<(u16, Vec<u8>)> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -563,9 +631,16 @@ fn https_get_with(roots: &rustls::RootCertStore, addr: SocketAddr, path: &str) -
 
 fn parse_http_response(buf: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad HTTP response");
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
     let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad())?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
     Ok((status, buf[end + 4..].to_vec()))
 }
 

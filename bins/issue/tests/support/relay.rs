@@ -44,7 +44,12 @@ impl Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let passes = Arc::new(AtomicU64::new(0));
         let state = Arc::new(Mutex::new(RelayState::default()));
-        let (d, s, p, st) = (dir.to_path_buf(), stop.clone(), passes.clone(), state.clone());
+        let (d, s, p, st) = (
+            dir.to_path_buf(),
+            stop.clone(),
+            passes.clone(),
+            state.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("dnsextra-relay".into())
             .spawn(move || {
@@ -56,11 +61,21 @@ impl Relay {
                 // Unpublish everything on the way out.
                 let mut st = st.lock().unwrap();
                 for owner in std::mem::take(&mut st.applied).keys() {
-                    let _ = mgmt_post(cts_addr, "/clear-txt", &format!(r#"{{"host":{}}}"#, json_str(owner)));
+                    let _ = mgmt_post(
+                        cts_addr,
+                        "/clear-txt",
+                        &format!(r#"{{"host":{}}}"#, json_str(owner)),
+                    );
                 }
             })
             .expect("spawn relay thread");
-        Relay { dir: dir.to_path_buf(), stop, passes, state, thread: Some(thread) }
+        Relay {
+            dir: dir.to_path_buf(),
+            stop,
+            passes,
+            state,
+            thread: Some(thread),
+        }
     }
 
     /// Block until the relay has completed two further full passes (so every file present now is published); false on timeout (5 s).
@@ -168,14 +183,24 @@ fn sync_once(dir: &Path, cts: SocketAddr, state: &Mutex<RelayState>) {
                 new.iter().collect()
             };
             for v in to_add {
-                mgmt_post(cts, "/set-txt", &format!(r#"{{"host":{host},"value":{}}}"#, json_str(v)))?;
-                st.applied.entry(owner.clone()).or_default().insert(v.clone());
+                mgmt_post(
+                    cts,
+                    "/set-txt",
+                    &format!(r#"{{"host":{host},"value":{}}}"#, json_str(v)),
+                )?;
+                st.applied
+                    .entry(owner.clone())
+                    .or_default()
+                    .insert(v.clone());
             }
             Ok::<(), std::io::Error>(())
         })();
         if let Err(e) = result {
             // Unknown state now: force a clear-and-re-add on the next pass.
-            st.applied.entry(owner.clone()).or_default().insert(UNKNOWN.into());
+            st.applied
+                .entry(owner.clone())
+                .or_default()
+                .insert(UNKNOWN.into());
             st.error = Some(format!("{owner}: {e}"));
         }
         if st.applied.get(&owner).is_some_and(|s| s.is_empty()) {

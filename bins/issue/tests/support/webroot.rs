@@ -48,7 +48,13 @@ pub fn serve_webroot(dir: &Path, port: u16) -> WebServer {
             }
         })
         .expect("spawn webroot thread");
-    WebServer { port, dir: dir.to_path_buf(), stop, hits, thread: Some(thread) }
+    WebServer {
+        port,
+        dir: dir.to_path_buf(),
+        stop,
+        hits,
+        thread: Some(thread),
+    }
 }
 
 impl WebServer {
@@ -68,7 +74,9 @@ impl Drop for WebServer {
 }
 
 fn is_token(t: &str) -> bool {
-    !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn handle(mut conn: TcpStream, dir: &Path, hits: &Mutex<Vec<(String, u16)>>) -> io::Result<()> {

@@ -1,0 +1,276 @@
+//! Bad input and faults: each gets one clear line and a sysexits code, and
+//! the previous certificate, key and account stay untouched.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::site::{run_bin, Site};
+use crate::support::{ca_down_url, PebbleOpts};
+
+fn http_line(site: &mut Site, name: &str) {
+    site.line(&format!(
+        "name = \"{name}\"\ndomains = [\"{name}.example.test\"]\nchallenge = \"http-01\""
+    ));
+}
+
+#[test]
+fn a_ca_that_is_down_exits_69_and_keeps_everything() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    site.run(&["run"]).expect(0);
+    let (cert, key, account) = (
+        site.read("certs/www/cert.pem"),
+        site.read("keys/www/key.pem"),
+        site.read("state/account.json"),
+    );
+    // Stop Pebble: the CA is now down.
+    let config = site.write_config();
+    let Site {
+        dir,
+        pebble,
+        relay,
+        web,
+        ..
+    } = site;
+    drop((relay, web, pebble));
+    let ran = run_bin(&config, &["issue", "--force", "www"]).expect(69);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.starts_with("certdrop-issue: account"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("certs/www/cert.pem")).expect("cert"),
+        cert
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("keys/www/key.pem")).expect("key"),
+        key
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state/account.json")).expect("account"),
+        account
+    );
+}
+
+#[test]
+fn no_ca_at_all_exits_69_with_one_line() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    let text = site
+        .config_text()
+        .replace(&site.pebble.directory_url, &ca_down_url());
+    let config = site.path("down.toml");
+    std::fs::write(&config, text).expect("write");
+    let ran = run_bin(&config, &["run"]).expect(69);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("create at https://127.0.0.1:"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!site.path("state/account.json").exists());
+    // The failure is remembered: the next run backs off quietly (exit 75).
+    let ran = run_bin(&config, &["run"]).expect(75);
+    assert_eq!((ran.stdout.as_str(), ran.stderr.as_str()), ("", ""));
+    let status = run_bin(&config, &["status", "--json"]).expect(0);
+    assert!(
+        status.stdout.contains("\"last_error\""),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_group_readable_key_is_refused() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    site.run(&["run"]).expect(0);
+    let key = site.path("keys/www/key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let cert = site.read("certs/www/cert.pem");
+    let ran = site.run(&["issue", "--force", "www"]).expect(65);
+    assert!(ran.stderr.contains("keys/www/key.pem: refused: private key is readable or writable by group or others (mode 640)"), "{}", ran.stderr);
+    assert_eq!(site.read("certs/www/cert.pem"), cert);
+    let ran = site.run(&["-n"]).expect(65);
+    assert!(ran.stderr.contains("refused"), "{}", ran.stderr);
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key() {
+    let mut site = Site::start();
+    site.line("name = \"www\"\ndomains = [\"www..example.test\"]");
+    let ran = site.run(&["-n"]).expect(78);
+    let want = format!("{}:", site.path("issue.toml").display());
+    assert!(ran.stderr.contains(&want), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("line 'www': domains: 'www..example.test': empty label"),
+        "{}",
+        ran.stderr
+    );
+    let mut site2 = Site {
+        lines: String::new(),
+        ..site
+    };
+    site2.line("name = \"www\"\ndomains = [\"www.example.test\"]\nrenewal = \"soon\"");
+    let ran = site2.run(&["run"]).expect(78);
+    assert!(
+        ran.stderr.contains("unknown field `renewal`"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        !site2.path("state").exists(),
+        "a bad config touches nothing"
+    );
+    let ran = site2.run(&["bogus"]).expect(64);
+    assert!(
+        ran.stderr.contains("unrecognized subcommand"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn check_validates_without_touching_anything() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    let ran = site.run(&["-n"]).expect(0);
+    assert!(
+        ran.stdout.contains("configuration ok (1 line(s))"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!site.path("state").exists() && !site.path("certs").exists());
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock_then_gives_up() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    site.run(&["run"]).expect(0);
+    // Hold the state lock from outside with flock(1).
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(site.path("state/.lock"))
+        .args(["sleep", "30"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("flock");
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let ran = site.run(&["issue", "--force", "www"]).expect(75);
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "waited lock_wait"
+    );
+    assert!(
+        ran.stderr.contains("another run holds the lock"),
+        "{}",
+        ran.stderr
+    );
+    let ran = site.run(&["run", "--no-wait"]).expect(75);
+    assert!(
+        ran.stderr.contains("another run holds the lock"),
+        "{}",
+        ran.stderr
+    );
+    holder.kill().expect("kill");
+    let _ = holder.wait();
+    site.run(&["issue", "--force", "www"]).expect(0);
+}
+
+#[test]
+fn concurrent_runs_never_interleave() {
+    let mut site = Site::start();
+    for n in ["a", "b", "c"] {
+        http_line(&mut site, n);
+    }
+    let config = site.write_config();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let c = config.clone();
+            std::thread::spawn(move || run_bin(&c, &["run"]))
+        })
+        .collect();
+    let codes: Vec<i32> = runs
+        .into_iter()
+        .map(|h| h.join().expect("join").code)
+        .collect();
+    // One run issues all three; the others wait for it and find nothing due.
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, [0, 2, 2], "{codes:?}");
+    assert_eq!(site.listing("archive").len(), 0, "no line issued twice");
+}
+
+#[test]
+fn bad_nonces_are_retried() {
+    let mut site = Site::new(PebbleOpts {
+        nonce_reject: 50,
+        ..PebbleOpts::default()
+    });
+    for n in ["a", "b", "c", "d"] {
+        http_line(&mut site, n);
+    }
+    site.line("name = \"w\"\ndomains = [\"w.example.test\", \"*.w.example.test\"]");
+    let ran = site.run(&["run"]).expect(0);
+    assert_eq!(
+        ran.stdout.matches("certificate issued").count(),
+        5,
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn values_not_visible_in_dns_stop_before_the_ca_is_told() {
+    let mut site = Site::start();
+    site.relay = None; // nobody publishes dnsextra/
+    site.head = String::new();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    let text = site
+        .config_text()
+        .replace("timeout = \"20s\"", "timeout = \"2s\"");
+    let config = site.path("short.toml");
+    std::fs::write(&config, text).expect("write");
+    let ran = run_bin(&config, &["run"]).expect(75);
+    assert!(ran.stderr.contains("www: propagation:"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("_acme-challenge.www.example.test."),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        site.listing("dnsextra").is_empty(),
+        "fragment removed after the failure"
+    );
+    assert!(!site.path("certs/www").exists());
+}
+
+#[test]
+fn leftovers_of_a_crashed_run_are_removed() {
+    let mut site = Site::start();
+    http_line(&mut site, "www");
+    let stale = certdrop_core::fragment::Fragment::new(
+        "_acme-challenge.old.example.test",
+        60,
+        "xKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA",
+    )
+    .expect("fragment");
+    std::fs::write(
+        site.path("dnsextra").join(stale.file_name()),
+        stale.render(),
+    )
+    .expect("write");
+    std::fs::write(site.path("dnsextra/.tmp.x.1.1"), "partial").expect("write");
+    std::fs::write(site.path("webroot/AbCdEf123_-"), "old token").expect("write");
+    std::fs::write(site.path("dnsextra/README"), "someone else's").expect("write");
+    site.run(&["run"]).expect(0);
+    assert_eq!(site.listing("dnsextra"), ["README"]);
+    assert!(site.listing("webroot").is_empty());
+}

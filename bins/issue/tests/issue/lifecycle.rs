@@ -1,0 +1,169 @@
+//! The life of a line across runs: the renewal window, changed names,
+//! revocation, and the DANE-safe staged key rollover, each run a separate
+//! process (so state survives restarts).
+
+use std::time::Duration;
+
+use crate::site::{openssl, openssl_names, Site};
+use crate::support::PebbleOpts;
+
+fn serial(site: &Site, line: &str) -> String {
+    openssl(
+        &["x509", "-noout", "-serial", "-in"],
+        &site.path(&format!("certs/{line}/cert.pem")),
+    )
+}
+
+#[test]
+fn renews_inside_the_window_and_not_before() {
+    let mut site = Site::new(PebbleOpts {
+        validity_secs: Some(12),
+        ..PebbleOpts::default()
+    });
+    site.head = String::new();
+    site.line("name = \"short\"\ndomains = [\"short.example.test\"]\nchallenge = \"http-01\"\nrenew_remaining = 50");
+    let text = site
+        .config_text()
+        .replace("[renew]\n", "[renew]\njitter = \"0s\"\n");
+    let config = site.path("short.toml");
+    std::fs::write(&config, &text).expect("write");
+    crate::site::run_bin(&config, &["run"]).expect(0);
+    let first = serial(&site, "short");
+    let key = site.key_pubkey("short");
+    // Half the lifetime is left: not due yet.
+    crate::site::run_bin(&config, &["run"]).expect(2);
+    std::thread::sleep(Duration::from_secs(7));
+    let ran = crate::site::run_bin(&config, &["run"]).expect(0);
+    assert!(
+        ran.stdout
+            .contains("short: certificate issued (renewal due, same key)"),
+        "{}",
+        ran.stdout
+    );
+    assert_ne!(serial(&site, "short"), first);
+    assert_eq!(site.key_pubkey("short"), key);
+}
+
+#[test]
+fn changed_names_renew_at_once() {
+    let mut site = Site::start();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.run(&["run"]).expect(0);
+    site.lines.clear();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\", \"new.example.test\"]\nchallenge = \"http-01\"");
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout.contains("(names changed, same key)"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        openssl_names(&site.path("certs/www/cert.pem")),
+        ["new.example.test", "www.example.test"]
+    );
+}
+
+#[test]
+fn a_revoked_certificate_is_replaced_by_the_next_run() {
+    let mut site = Site::start();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.run(&["run"]).expect(0);
+    let first = serial(&site, "www");
+    let ran = site
+        .run(&["revoke", "www", "--reason", "superseded"])
+        .expect(0);
+    assert!(
+        ran.stdout.contains("revoked; the next run replaces it"),
+        "{}",
+        ran.stdout
+    );
+    // Revoking again is refused by the CA: the certificate really is revoked.
+    let again = site.run(&["revoke", "www"]);
+    assert_ne!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("alreadyRevoked") || again.stderr.contains("revoked"),
+        "{}",
+        again.stderr
+    );
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout.contains("replacing a revoked certificate"),
+        "{}",
+        ran.stdout
+    );
+    assert_ne!(serial(&site, "www"), first);
+}
+
+#[test]
+fn staged_key_rollover_publishes_the_next_key_first() {
+    let mut site = Site::start();
+    site.line(
+        "name = \"dane\"\ndomains = [\"dane.example.test\"]\nchallenge = \"http-01\"\nmax_key_age = \"1s\"\nrollover_wait = \"3s\"",
+    );
+    site.run(&["run"]).expect(0);
+    let old_key = site.key_pubkey("dane");
+    let old_serial = serial(&site, "dane");
+    std::thread::sleep(Duration::from_millis(1100));
+    // The key is old: stage the next one, certificate unchanged.
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout.contains("dane: key rollover started"),
+        "{}",
+        ran.stdout
+    );
+    let next_pub = String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8");
+    assert_eq!(
+        openssl(
+            &["pkey", "-pubout", "-in"],
+            &site.path("keys/dane/next/key.pem")
+        ),
+        next_pub
+    );
+    assert_ne!(next_pub, old_key);
+    assert_eq!(serial(&site, "dane"), old_serial);
+    assert_eq!(site.key_pubkey("dane"), old_key);
+    // Too early to use it: nothing happens, quietly.
+    let ran = site.run(&["run"]).expect(2);
+    assert_eq!(ran.stdout, "");
+    std::thread::sleep(Duration::from_secs(3));
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout.contains("(key rollover, new key)"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        site.cert_pubkey("dane"),
+        next_pub,
+        "the certificate is for the staged key"
+    );
+    assert_eq!(
+        site.key_pubkey("dane"),
+        next_pub,
+        "the staged key is now the key"
+    );
+    assert!(!site.path("certs/dane/next").exists());
+    assert!(!site.path("keys/dane/next").exists());
+}
+
+#[test]
+fn an_interrupted_key_change_is_finished_on_the_next_run() {
+    // The state a crash between installing the certificate and promoting
+    // the key leaves: the certificate is for keys/<line>/next/key.pem.
+    let mut site = Site::start();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"\nkey_policy = \"fresh\"");
+    site.run(&["run"]).expect(0);
+    let key = site.path("keys/www/key.pem");
+    let next = site.path("keys/www/next/key.pem");
+    std::fs::create_dir_all(next.parent().expect("parent")).expect("mkdir");
+    std::fs::rename(&key, &next).expect("move");
+    std::fs::write(&key, "stale key material that no longer matches\n").expect("write");
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout
+            .contains("www: finished an interrupted key change"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(site.key_pubkey("www"), site.cert_pubkey("www"));
+}

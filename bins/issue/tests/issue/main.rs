@@ -1,0 +1,12 @@
+//! Integration tests of certdrop-issue: the real binary in a temp tree
+//! against a real Pebble on loopback (one test binary, small helpers).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod site;
+
+mod account;
+mod failures;
+mod issuance;
+mod lifecycle;

@@ -1,0 +1,236 @@
+//! A test site: a temp tree with an issue.toml pointing at a Pebble, the
+//! drop directories relayed/served, and a wrapper that runs the binary and
+//! returns exit code and output.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Pebble, PebbleOpts, Relay, WebServer};
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Assert the exit code, showing the output if it differs.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Ran {
+        assert_eq!(
+            self.code, code,
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A temp tree with Pebble, relay and webroot server.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub pebble: Pebble,
+    pub relay: Option<Relay>,
+    pub web: Option<WebServer>,
+    /// Extra top-level TOML (before the lines).
+    pub head: String,
+    /// `[[line]]` tables.
+    pub lines: String,
+}
+
+impl Site {
+    /// Start Pebble with `opts`, relay dnsextra/ and serve webroot/.
+    pub fn new(opts: PebbleOpts) -> Site {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pebble = Pebble::start(opts);
+        for d in ["dnsextra", "webroot"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        // A copy of the CA bundle that outlives Pebble's own temp dir.
+        std::fs::copy(&pebble.ca_bundle, dir.path().join("acme-ca.pem")).expect("copy CA");
+        let relay = Some(pebble.relay_dnsextra(&dir.path().join("dnsextra")));
+        let web = Some(pebble.serve_webroot(&dir.path().join("webroot")));
+        Site {
+            dir,
+            pebble,
+            relay,
+            web,
+            head: String::new(),
+            lines: String::new(),
+        }
+    }
+
+    /// Default Pebble.
+    pub fn start() -> Site {
+        Site::new(PebbleOpts::default())
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Add a `[[line]]` table (body without the header).
+    pub fn line(&mut self, body: &str) -> &mut Site {
+        writeln!(self.lines, "[[line]]\n{body}\n").expect("string");
+        self
+    }
+
+    /// The configuration text.
+    pub fn config_text(&self) -> String {
+        format!(
+            r#"directory = "{dir}"
+contact = ["mailto:ops@example.test"]
+agree_terms = true
+account = "state/account.json"
+ca_bundle = "acme-ca.pem"
+{head}
+[store]
+certs = "certs"
+keys = "keys"
+archive = "archive"
+state = "state"
+keep = 3
+
+[drop]
+dnsextra = "dnsextra"
+webroot = "webroot"
+
+[dns]
+servers = ["{dns}"]
+timeout = "20s"
+interval = "1s"
+
+[renew]
+lock_wait = "2s"
+validation_timeout = "60s"
+
+{lines}"#,
+            dir = self.pebble.directory_url,
+            dns = self.pebble.dns_addr,
+            head = self.head,
+            lines = self.lines,
+        )
+    }
+
+    /// Write issue.toml and return its path.
+    pub fn write_config(&self) -> PathBuf {
+        let p = self.path("issue.toml");
+        std::fs::write(&p, self.config_text()).expect("write config");
+        p
+    }
+
+    /// Run the binary with `args` after `-c issue.toml`.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let config = self.write_config();
+        run_bin(&config, args)
+    }
+
+    /// Read a file of the tree.
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// SPKI-based fingerprint of `certs/<line>/cert.pem` (via openssl).
+    pub fn cert_pubkey(&self, line: &str) -> String {
+        openssl_pubkey_of_cert(&self.path(&format!("certs/{line}/cert.pem")))
+    }
+
+    /// Public key of `keys/<line>/key.pem` (via openssl).
+    pub fn key_pubkey(&self, line: &str) -> String {
+        openssl(
+            &["pkey", "-pubout", "-in"],
+            &self.path(&format!("keys/{line}/key.pem")),
+        )
+    }
+
+    /// Files in a drop directory (names).
+    pub fn listing(&self, rel: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path(rel))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Verify `certs/<line>/fullchain.pem` against Pebble's roots with openssl.
+    pub fn openssl_verify(&self, line: &str) {
+        let roots = self.path("pebble-roots.pem");
+        std::fs::write(&roots, self.pebble.root_pem()).expect("roots");
+        let chain = self.path(&format!("certs/{line}/chain.pem"));
+        let cert = self.path(&format!("certs/{line}/cert.pem"));
+        let out = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(&roots)
+            .arg("-untrusted")
+            .arg(&chain)
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Run the binary with a config file.
+pub fn run_bin(config: &Path, args: &[&str]) -> Ran {
+    let out = Command::new(env!("CARGO_BIN_EXE_certdrop-issue"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("CERTDROP_ISSUE_CONFIG")
+        .output()
+        .expect("run certdrop-issue");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `openssl <args> <file>` stdout.
+pub fn openssl(args: &[&str], file: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The public key PEM of a certificate file.
+pub fn openssl_pubkey_of_cert(cert: &Path) -> String {
+    openssl(&["x509", "-noout", "-pubkey", "-in"], cert)
+}
+
+/// SANs of a certificate, via openssl, sorted.
+pub fn openssl_names(cert: &Path) -> Vec<String> {
+    let text = openssl(&["x509", "-noout", "-ext", "subjectAltName", "-in"], cert);
+    let mut v: Vec<String> = text
+        .split([',', '\n'])
+        .filter_map(|s| s.trim().strip_prefix("DNS:").map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Octal mode of a path.
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}

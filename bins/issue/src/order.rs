@@ -285,3 +285,71 @@ pub fn check_issued(
         pubkey: crate::keys::public_pem(&leaf.spki).into_bytes(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyPolicy, Line};
+    use crate::keys::{self, KeyType};
+
+    fn line(domains: &[&str]) -> Line {
+        Line {
+            name: "t".into(),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            challenge: Challenge::Http01,
+            key_type: KeyType::EcdsaP256,
+            key_policy: KeyPolicy::Reuse,
+            max_key_age: None,
+            rollover_wait: std::time::Duration::ZERO,
+            alias: None,
+            renew_remaining: 33,
+        }
+    }
+
+    fn cert(key: &rcgen::KeyPair, names: &[&str], not_after_year: i32) -> String {
+        let mut p =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
+        p.self_signed(key).expect("sign").pem()
+    }
+
+    #[test]
+    fn the_ca_answer_is_checked_before_anything_is_installed() {
+        let ours = KeyType::EcdsaP256.generate().expect("key");
+        let theirs = KeyType::EcdsaP256.generate().expect("key");
+        let spki = keys::spki(&ours);
+        let req = Request {
+            csr_der: &[],
+            spki: &spki,
+        };
+        let l = line(&["a.example.org", "b.example.org"]);
+        let good = cert(&ours, &["b.example.org", "a.example.org"], 2090);
+        let files = check_issued(&l, &req, good.as_bytes()).expect("good certificate");
+        assert_eq!(
+            files.fullchain, files.cert,
+            "no intermediates in a self-signed test chain"
+        );
+        let e = check_issued(
+            &l,
+            &req,
+            cert(&theirs, &["a.example.org", "b.example.org"], 2090).as_bytes(),
+        );
+        assert_eq!(
+            e.err().as_deref(),
+            Some("its public key is not the line's key")
+        );
+        let e = check_issued(&l, &req, cert(&ours, &["a.example.org"], 2090).as_bytes())
+            .expect_err("names");
+        assert!(e.starts_with("names [\"a.example.org\"] differ"), "{e}");
+        let e = check_issued(
+            &l,
+            &req,
+            cert(&ours, &["a.example.org", "b.example.org"], 2021).as_bytes(),
+        )
+        .expect_err("expired");
+        assert!(e.starts_with("not valid now"), "{e}");
+        assert!(check_issued(&l, &req, b"<html>502 Bad Gateway</html>").is_err());
+    }
+}

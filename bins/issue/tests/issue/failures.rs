@@ -274,3 +274,25 @@ fn leftovers_of_a_crashed_run_are_removed() {
     assert_eq!(site.listing("dnsextra"), ["README"]);
     assert!(site.listing("webroot").is_empty());
 }
+
+#[test]
+fn one_failing_line_never_stops_the_others() {
+    let mut site = Site::start();
+    http_line(&mut site, "good");
+    // Alias without its CNAME: this line fails, the other is issued.
+    site.line("name = \"bad\"\ndomains = [\"bad.example.test\"]\nalias = \"acme.example.net\"");
+    let ran = site.run(&["run"]).expect(78);
+    assert!(
+        ran.stdout.contains("good: certificate issued"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("certdrop-issue: bad: challenge alias:"),
+        "{}",
+        ran.stderr
+    );
+    assert!(site.path("certs/good/cert.pem").exists());
+}

@@ -7,12 +7,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use certdrop_core::exit::Failure;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use instant_acme::{Account, AccountCredentials, BodyWrapper, HttpClient, NewAccount};
+use instant_acme::{
+    Account, AccountCredentials, BodyWrapper, BytesResponse, HttpClient, NewAccount,
+};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -69,7 +76,59 @@ pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
     let https = builder.https_only().enable_http1().wrap_connector(http);
     let client: HyperClient<_, BodyWrapper<Bytes>> =
         HyperClient::builder(TokioExecutor::new()).build(https);
-    Ok(Box::new(client))
+    Ok(Box::new(RetryAfterTap(Box::new(client))))
+}
+
+/// The latest Retry-After the CA sent with a 429 or 503 (RFC 8555 §6.6):
+/// instant-acme drops the header from its errors, so the HTTP client notes
+/// it here for the back-off. Rate limits are per account, so one value for
+/// the process is right.
+static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
+
+/// How long the CA asked us to wait, if it did (and forget it).
+pub fn take_retry_after() -> Option<Duration> {
+    let at = RETRY_AFTER.lock().ok()?.take()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Parse a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(now + Duration::from_secs(secs));
+    }
+    httpdate::parse_http_date(value).ok()
+}
+
+/// An HttpClient that notes Retry-After on 429/503 answers.
+struct RetryAfterTap(Box<dyn HttpClient>);
+
+impl HttpClient for RetryAfterTap {
+    fn request(
+        &self,
+        req: http::Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let fut = self.0.request(req);
+        Box::pin(async move {
+            let rsp = fut.await?;
+            let status = rsp.parts.status.as_u16();
+            if status == 429 || status == 503 {
+                let at = rsp
+                    .parts
+                    .headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if let (Some(at), Ok(mut slot)) = (at, RETRY_AFTER.lock()) {
+                    *slot = Some(slot.map_or(at, |old| old.max(at)));
+                }
+            }
+            Ok(rsp)
+        })
+    }
 }
 
 /// Is this a fault worth retrying inside the run?
@@ -172,10 +231,24 @@ macro_rules! retry {
                     if attempt < $crate::acme::MAX_ATTEMPTS && $crate::acme::is_transient(&e) =>
                 {
                     attempt += 1;
-                    tokio::time::sleep(pause).await;
+                    // The CA's Retry-After, when short, replaces our pause;
+                    // a long one ends the attempts (the back-off keeps it).
+                    match $crate::acme::take_retry_after() {
+                        Some(wait) if wait > $crate::acme::MAX_RETRY => {
+                            let mut err = $crate::acme::error($what, &e);
+                            err.retry_after = Some(wait);
+                            break Err(err);
+                        }
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => tokio::time::sleep(pause).await,
+                    }
                     pause = (pause * 2).min($crate::acme::MAX_RETRY);
                 }
-                Err(e) => break Err($crate::acme::error($what, &e)),
+                Err(e) => {
+                    let mut err = $crate::acme::error($what, &e);
+                    err.retry_after = $crate::acme::take_retry_after();
+                    break Err(err);
+                }
             }
         }
     }};
@@ -277,4 +350,23 @@ pub async fn account(
 pub fn clone_credentials(c: &AccountCredentials) -> AccountCredentials {
     serde_json::from_value(serde_json::to_value(c).expect("credentials serialize"))
         .expect("credentials round-trip")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(now + Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 09 Sep 2001 01:46:40 GMT", now),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 }

@@ -98,7 +98,21 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Default)]
+impl Default for RawRenew {
+    fn default() -> Self {
+        RawRenew {
+            remaining: None,
+            jitter: None,
+            concurrency: None,
+            backoff: None,
+            lock_wait: None,
+            validation_timeout: None,
+            ari: true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRenew {
     remaining: Option<Spanned<u8>>,
@@ -111,6 +125,8 @@ struct RawRenew {
     lock_wait: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     validation_timeout: Option<Duration>,
+    #[serde(default = "yes")]
+    ari: bool,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +263,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// How long the CA gets to validate an order.
     pub validation_timeout: Duration,
+    /// Ask the CA's renewal information (RFC 9773) where it offers it.
+    pub ari: bool,
     /// The certificate lines.
     pub lines: Vec<Line>,
 }
@@ -393,6 +411,7 @@ impl Config {
                 .renew
                 .validation_timeout
                 .unwrap_or(DEFAULT_VALIDATION_TIMEOUT),
+            ari: raw.renew.ari,
             lines,
         };
         config.check_drops()?;

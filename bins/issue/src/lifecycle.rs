@@ -35,6 +35,8 @@ pub enum Reason {
     KeyTypeChanged,
     /// The current certificate was revoked.
     Revoked,
+    /// The CA's renewal information (RFC 9773) says so.
+    Ari,
 }
 
 impl Reason {
@@ -48,6 +50,7 @@ impl Reason {
             Reason::Rollover => "key rollover",
             Reason::KeyTypeChanged => "key type changed",
             Reason::Revoked => "replacing a revoked certificate",
+            Reason::Ari => "the CA's renewal window (ARI)",
         }
     }
 }
@@ -87,12 +90,18 @@ pub fn due_at(config: &Config, line: &Line, cert: &CertInfo) -> i64 {
     let window = lifetime * i64::from(line.renew_remaining) / 100;
     let start = cert.not_after - window;
     let span = (config.jitter.as_secs() as i64).min(window / 2);
+    start + jitter(&cert.serial, span)
+}
+
+/// A point in `0..span` derived from a certificate's serial: random across
+/// certificates, the same for every run looking at one certificate.
+pub fn jitter(serial: &str, span: i64) -> i64 {
     if span <= 0 {
-        return start;
+        return 0;
     }
-    let digest = Sha256::digest(cert.serial.as_bytes());
+    let digest = Sha256::digest(serial.as_bytes());
     let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-    start + (n % span as u64) as i64
+    (n % span as u64) as i64
 }
 
 /// Age of the line's current key in seconds, if it has one.

@@ -4,6 +4,7 @@
 
 mod account;
 mod acme;
+mod ari;
 mod challenge;
 mod cli;
 mod config;

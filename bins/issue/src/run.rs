@@ -61,6 +61,7 @@ pub async fn run_once(
     }
 
     let mut due: Vec<(Line, Reason)> = Vec::new();
+    let mut waiting: Vec<Line> = Vec::new();
     let mut backing_off = false;
     for line in &config.lines {
         if !opts.only.is_empty() && !opts.only.contains(&line.name) {
@@ -74,12 +75,19 @@ pub async fn run_once(
             }) => {
                 outcome = outcome.and(o);
                 backing_off |= b;
-                if let Some(r) = reason {
-                    due.push((line.clone(), r));
+                match reason {
+                    Some(r) => due.push((line.clone(), r)),
+                    None if !b && o == Outcome::Unchanged => waiting.push(line.clone()),
+                    None => {}
                 }
             }
             Err(e) => fail(&e, &mut worst),
         }
+    }
+
+    // Lines our own rule does not make due may still be due by the CA's word.
+    for line in crate::ari::due(&config, &waiting, out).await {
+        due.push((line, Reason::Ari));
     }
 
     if !due.is_empty() {

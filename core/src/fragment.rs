@@ -57,79 +57,144 @@ impl Fragment {
         format!("{}{}", self.owner, self.value)
     }
 
-    /// Parse the text of one fragment file: exactly one record, nothing else.
+    /// Parse the text of one fragment file as the issuer writes it: exactly
+    /// one record, nothing else.
     pub fn parse(text: &str) -> Result<Fragment, String> {
-        if text.len() > MAX_FILE {
-            return Err(format!("larger than {MAX_FILE} bytes"));
+        let mut all = parse_file(text)?;
+        if all.len() != 1 {
+            return Err("more than one record".into());
         }
-        if let Some(b) = text.bytes().find(|b| {
-            !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t' || *b == b'\n' || *b == b'\r')
-        }) {
-            return Err(format!("contains byte 0x{b:02x} (control or non-ASCII)"));
-        }
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let line = lines.next().ok_or("empty")?;
-        if lines.next().is_some() {
-            return Err("more than one line".into());
-        }
-        if line.starts_with([' ', '\t']) {
-            return Err("starts with a blank (inherited owner)".into());
-        }
-        if line.starts_with('$') {
-            return Err(format!(
-                "directive {} is not allowed",
-                line.split_whitespace().next().unwrap_or("$")
-            ));
-        }
-        if line.contains(['(', ')', ';', '\\']) {
-            return Err("parentheses, comments and escapes are not allowed".into());
-        }
-        let (head, rest) = line.split_once('"').ok_or("no quoted TXT value")?;
-        let value = rest
-            .trim_end()
-            .strip_suffix('"')
-            .ok_or("unbalanced quotes")?;
-        if value.contains('"') {
-            return Err("unbalanced quotes or more than one string".into());
-        }
-        let fields: Vec<&str> = head.split_whitespace().collect();
-        let (owner, ttl, class, rtype) = match fields.as_slice() {
-            [owner, ttl, class, rtype] => (*owner, *ttl, *class, *rtype),
-            [owner, class, rtype] if class.eq_ignore_ascii_case("IN") => {
-                (*owner, "", *class, *rtype)
-            }
-            _ => return Err("expected: OWNER TTL IN TXT \"VALUE\"".into()),
-        };
-        if !class.eq_ignore_ascii_case("IN") {
-            return Err(format!("class {class} is not allowed"));
-        }
-        if !rtype.eq_ignore_ascii_case("TXT") {
-            return Err(format!("type {rtype} is not allowed"));
-        }
-        let ttl = if ttl.is_empty() {
-            DEFAULT_TTL
-        } else {
-            if !ttl.bytes().all(|b| b.is_ascii_digit()) || ttl.len() > 10 {
-                return Err(format!("TTL '{ttl}' is not a number of seconds"));
-            }
-            ttl.parse::<u64>()
-                .ok()
-                .and_then(|t| u32::try_from(t).ok())
-                .ok_or_else(|| format!("TTL '{ttl}' out of range"))?
-        };
-        check_ttl(ttl)?;
-        if !owner.ends_with('.') {
-            return Err(format!("owner '{owner}' is not absolute"));
-        }
-        let owner = owner.to_ascii_lowercase();
-        check_owner(&owner)?;
-        check_value(value)?;
-        Ok(Fragment {
-            owner,
-            ttl,
-            value: value.to_owned(),
-        })
+        Ok(all.remove(0))
     }
+}
+
+/// Parse a fragment file as hooks in the field write them (acme.sh,
+/// dehydrated): one record per line, each alone; if one line is bad, the
+/// whole file is refused. `OWNER [TTL] [IN] TXT "VALUE"`, TTL and class in
+/// either order (RFC 1035 §5.1).
+pub fn parse_file(text: &str) -> Result<Vec<Fragment>, String> {
+    if text.len() > MAX_FILE {
+        return Err(format!("larger than {MAX_FILE} bytes"));
+    }
+    if let Some(b) = text
+        .bytes()
+        .find(|b| !(b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r')))
+    {
+        return Err(format!("contains byte 0x{b:02x} (control or non-ASCII)"));
+    }
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f = parse_line(line).map_err(|why| {
+            if text.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+                format!("line {}: {why}", n + 1)
+            } else {
+                why
+            }
+        })?;
+        out.push(f);
+    }
+    if out.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(out)
+}
+
+/// Parse one record line.
+fn parse_line(line: &str) -> Result<Fragment, String> {
+    if line.starts_with([' ', '\t']) {
+        return Err("starts with a blank (inherited owner)".into());
+    }
+    if line.starts_with('$') {
+        return Err(format!(
+            "directive {} is not allowed",
+            line.split_whitespace().next().unwrap_or("$")
+        ));
+    }
+    if line.starts_with('@') {
+        return Err("owner '@' (relative to an origin) is not allowed".into());
+    }
+    let (head, rest) = match line.split_once('"') {
+        Some((h, r)) => (h, Some(r)),
+        None => (line, None),
+    };
+    let fields: Vec<&str> = head.split_whitespace().collect();
+    // After the owner: TTL and class in either order, then the type.
+    let type_at = fields
+        .iter()
+        .skip(1)
+        .position(|f| !f.bytes().all(|b| b.is_ascii_digit()) && !f.eq_ignore_ascii_case("IN"))
+        .map(|i| i + 1)
+        .ok_or("expected: OWNER TTL IN TXT \"VALUE\"")?;
+    let rtype = fields[type_at];
+    if matches!(
+        rtype.to_ascii_uppercase().as_str(),
+        "CH" | "HS" | "CS" | "NONE" | "ANY"
+    ) {
+        return Err(format!("class {rtype} is not allowed"));
+    }
+    if !rtype.eq_ignore_ascii_case("TXT") {
+        return Err(format!("type {rtype} is not allowed"));
+    }
+    if line.contains(['(', ')']) {
+        return Err("parentheses are not allowed".into());
+    }
+    if line.contains(';') {
+        return Err("comments are not allowed".into());
+    }
+    if line.contains('\\') {
+        return Err("escapes are not allowed".into());
+    }
+    let rest = rest.ok_or("no quoted TXT value")?;
+    let value = rest
+        .trim_end()
+        .strip_suffix('"')
+        .ok_or("unbalanced quotes")?;
+    if value.contains('"') {
+        return Err("unbalanced quotes or more than one string".into());
+    }
+    if value.len() > 255 {
+        return Err("character-string over 255 octets".into());
+    }
+    if fields.len() != type_at + 1 {
+        return Err("expected: OWNER TTL IN TXT \"VALUE\"".into());
+    }
+    let owner = fields[0];
+    let mut ttl = None;
+    let mut class = None;
+    for f in &fields[1..type_at] {
+        if f.eq_ignore_ascii_case("IN") && class.is_none() {
+            class = Some(*f);
+        } else if f.bytes().all(|b| b.is_ascii_digit()) && ttl.is_none() {
+            if f.len() > 10 {
+                return Err(format!("TTL '{f}' out of range"));
+            }
+            ttl = Some(
+                f.parse::<u64>()
+                    .ok()
+                    .and_then(|t| u32::try_from(t).ok())
+                    .ok_or_else(|| format!("TTL '{f}' out of range"))?,
+            );
+        } else {
+            return Err(format!("unexpected field '{f}'"));
+        }
+    }
+    let ttl = ttl.unwrap_or(DEFAULT_TTL);
+    check_ttl(ttl)?;
+    if !owner.ends_with('.') {
+        return Err(format!("owner '{owner}' is not absolute"));
+    }
+    let owner = owner.to_ascii_lowercase();
+    check_owner(&owner)?;
+    check_value(value)?;
+    Ok(Fragment {
+        owner,
+        ttl,
+        value: value.to_owned(),
+    })
 }
 
 fn check_ttl(ttl: u32) -> Result<(), String> {

@@ -56,7 +56,13 @@ fn one_name_over_http01_then_quiet() {
     // Not due by lifetime; the CA is asked for renewal information, and
     // Pebble 2.4 has none to give.
     let again = site.run(&["run", "-v"]).expect(2);
-    assert!(again.stderr.contains("renewal information: the CA does not offer ARI"), "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("renewal information: the CA does not offer ARI"),
+        "{}",
+        again.stderr
+    );
 }
 
 /// The twelve names of seed 000's unified communications certificate.

@@ -1,0 +1,209 @@
+//! The fragment filter (DESIGN.md, "Drop-directory formats"): every file in
+//! `dnsextra/` is checked as a file (regular, not linked, small, owned by
+//! the expected writer), then parsed alone with the strict grammar of
+//! certdrop-core's `fragment` (RFC 1035 §5.1 reduced to the one TXT shape of
+//! RFC 8555 §8.4), then placed: its owner must lie in a zone being built or
+//! an alias zone. Files are never concatenated. A rejected file is named
+//! with its reason and never stops the valid ones beside it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use certdrop_core::fragment::{self, Fragment};
+use certdrop_core::name;
+
+/// Most values accepted for one owner name (apex + wildcard need two; a
+/// few renewals in flight need a few more).
+pub const DEFAULT_MAX_VALUES_PER_NAME: usize = 8;
+/// Most fragment files read from one directory.
+pub const DEFAULT_MAX_FILES: usize = 1000;
+
+/// What the filter lets through.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Zones being built (lowercase, no trailing dot).
+    pub zones: Vec<String>,
+    /// Alias zones whose `_acme-challenge` names may also carry values.
+    pub alias_zones: Vec<String>,
+    /// The only uid allowed to own fragment files, if set.
+    pub owner_uid: Option<u32>,
+    /// Cap on values per owner name.
+    pub max_values_per_name: usize,
+    /// Cap on files read.
+    pub max_files: usize,
+}
+
+impl Policy {
+    /// A policy for `zones` with the default caps.
+    pub fn new(zones: Vec<String>) -> Policy {
+        Policy {
+            zones: zones.into_iter().map(|z| z.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            alias_zones: Vec::new(),
+            owner_uid: None,
+            max_values_per_name: DEFAULT_MAX_VALUES_PER_NAME,
+            max_files: DEFAULT_MAX_FILES,
+        }
+    }
+
+    /// The zone (built or alias) that holds `owner`: the longest match.
+    pub fn zone_of(&self, owner: &str) -> Option<&str> {
+        self.zones
+            .iter()
+            .chain(self.alias_zones.iter())
+            .filter(|z| name::in_zone(owner, z))
+            .max_by_key(|z| z.len())
+            .map(String::as_str)
+    }
+}
+
+/// One refused file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// File name inside the directory.
+    pub file: String,
+    /// Why, in a few words.
+    pub reason: String,
+}
+
+/// The filter's result.
+#[derive(Debug, Default)]
+pub struct Filtered {
+    /// Accepted records, sorted by owner and value, without duplicates.
+    pub records: Vec<Fragment>,
+    /// Refused files, in name order.
+    pub rejected: Vec<Rejected>,
+    /// Temporary files of a writer in progress, skipped silently.
+    pub in_progress: usize,
+}
+
+/// Filter every file in `dir`. Only an unreadable directory is an error.
+pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
+    let mut names: Vec<String> = Vec::new();
+    let mut out = Filtered::default();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        match entry.file_name().into_string() {
+            Ok(n) => names.push(n),
+            Err(raw) => out.rejected.push(Rejected {
+                file: raw.to_string_lossy().into_owned(),
+                reason: "file name is not UTF-8".into(),
+            }),
+        }
+    }
+    names.sort();
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut files = 0usize;
+    for file in names {
+        if file.starts_with(certdrop_core::atomic::TEMP_PREFIX) {
+            out.in_progress += 1;
+            continue;
+        }
+        let reject = |reason: String| Rejected { file: file.clone(), reason };
+        if files >= policy.max_files {
+            out.rejected.push(reject(format!("more than {} fragment files", policy.max_files)));
+            continue;
+        }
+        files += 1;
+        let text = match read_checked(&dir.join(&file), policy.owner_uid) {
+            Ok(t) => t,
+            Err(reason) => {
+                out.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        let records = match fragment::parse_file(&text) {
+            Ok(r) => r,
+            Err(reason) => {
+                out.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        if let Some(f) = records.iter().find(|f| policy.zone_of(&f.owner).is_none()) {
+            out.rejected.push(reject(format!("owner {} is outside the zones built here", f.owner)));
+            continue;
+        }
+        let over = records.iter().find(|f| {
+            let have = seen.get(&f.owner).map_or(0, |s| s.len() + usize::from(!s.contains(&f.value)));
+            have > policy.max_values_per_name
+        });
+        if let Some(f) = over {
+            out.rejected.push(reject(format!(
+                "more than {} values for {}",
+                policy.max_values_per_name, f.owner
+            )));
+            continue;
+        }
+        for f in records {
+            if seen.entry(f.owner.clone()).or_default().insert(f.value.clone()) {
+                out.records.push(f);
+            }
+        }
+    }
+    out.records.sort_by(|a, b| (&a.owner, &a.value).cmp(&(&b.owner, &b.value)));
+    Ok(out)
+}
+
+/// Open and read a fragment file after the file-level checks: a regular
+/// file, one link, small, owned by the writer. Opened with O_NOFOLLOW and
+/// O_NONBLOCK (a FIFO swapped in cannot block us), then fstat'ed to be sure
+/// it is the file that was checked.
+fn read_checked(path: &Path, owner_uid: Option<u32>) -> Result<String, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
+    check_meta(&meta, owner_uid)?;
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    let opened = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if opened.ino() != meta.ino() || opened.dev() != meta.dev() {
+        return Err("replaced while being read".into());
+    }
+    check_meta(&opened, owner_uid)?;
+    let mut buf = Vec::new();
+    file.take(fragment::MAX_FILE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    if buf.len() > fragment::MAX_FILE {
+        return Err(format!("larger than {} bytes", fragment::MAX_FILE));
+    }
+    String::from_utf8(buf).map_err(|_| "not ASCII text".into())
+}
+
+fn check_meta(meta: &std::fs::Metadata, owner_uid: Option<u32>) -> Result<(), String> {
+    let ft = meta.file_type();
+    let kind = if ft.is_symlink() {
+        Some("a symlink")
+    } else if ft.is_dir() {
+        Some("a directory")
+    } else if ft.is_fifo() {
+        Some("a FIFO")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else if ft.is_block_device() || ft.is_char_device() {
+        Some("a device")
+    } else if !ft.is_file() {
+        Some("not a regular file")
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        return Err(format!("{kind}, not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(format!("a hard link ({} links)", meta.nlink()));
+    }
+    if meta.len() > fragment::MAX_FILE as u64 {
+        return Err(format!("larger than {} bytes", fragment::MAX_FILE));
+    }
+    if let Some(uid) = owner_uid {
+        if meta.uid() != uid {
+            return Err(format!("owned by uid {}, not the writer's uid {uid}", meta.uid()));
+        }
+    }
+    Ok(())
+}

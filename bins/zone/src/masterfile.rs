@@ -1,0 +1,372 @@
+//! Zone sources from the configuration repository (`soa/`, `primary/`):
+//! a master-file reader (RFC 1035 §5.1: `$ORIGIN`, `$TTL`, parentheses,
+//! comments, quoted strings, inherited owners, `@`) that turns them into
+//! records with absolute names, and the checks run on an assembled zone
+//! before it may replace the served one. `$INCLUDE` and `$GENERATE` are
+//! refused: a zone is built from the files named in zone.toml, nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use certdrop_core::name;
+
+/// One record of a zone source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr {
+    /// Absolute owner, lowercase, trailing dot.
+    pub owner: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Type mnemonic, uppercase.
+    pub rtype: String,
+    /// RDATA tokens as written (quoted strings keep their quotes), with
+    /// domain names made absolute for the types that carry them.
+    pub rdata: Vec<String>,
+    /// `file:line` it came from, for messages.
+    pub source: String,
+}
+
+impl Rr {
+    /// One line of zone text.
+    pub fn render(&self) -> String {
+        format!("{}\t{}\tIN\t{}\t{}", self.owner, self.ttl, self.rtype, self.rdata.join(" "))
+    }
+}
+
+/// RDATA positions holding domain names, per type (RFC 1035 §3.3, RFC 2782).
+fn name_fields(rtype: &str) -> &'static [usize] {
+    match rtype {
+        "NS" | "CNAME" | "PTR" | "DNAME" => &[0],
+        "SOA" => &[0, 1],
+        "MX" | "AFSDB" | "RT" | "KX" => &[1],
+        "SRV" => &[3],
+        _ => &[],
+    }
+}
+
+/// A TTL: seconds, or BIND's units (`1h30m`).
+fn parse_ttl(token: &str) -> Option<u32> {
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        return token.parse().ok();
+    }
+    let mut total: u64 = 0;
+    let mut n: u64 = 0;
+    let mut seen_digit = false;
+    for c in token.chars() {
+        if let Some(d) = c.to_digit(10) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+            seen_digit = true;
+        } else {
+            let mult = match c.to_ascii_lowercase() {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return None,
+            };
+            if !seen_digit {
+                return None;
+            }
+            total = total.checked_add(n.checked_mul(mult)?)?;
+            n = 0;
+            seen_digit = false;
+        }
+    }
+    if seen_digit {
+        return None;
+    }
+    u32::try_from(total).ok()
+}
+
+fn is_class(token: &str) -> bool {
+    matches!(token.to_ascii_uppercase().as_str(), "IN" | "CH" | "HS" | "CS")
+}
+
+/// Make `token` an absolute name under `origin`.
+fn absolute(token: &str, origin: &str) -> String {
+    if token == "@" {
+        origin.to_owned()
+    } else if token.ends_with('.') {
+        token.to_ascii_lowercase()
+    } else {
+        format!("{}.{origin}", token.to_ascii_lowercase())
+    }
+}
+
+/// Split master-file text into logical records: (line number, starts with
+/// blank, tokens). Comments dropped, parentheses joined, quotes kept.
+fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<String>)>, String> {
+    let mut out = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    let mut in_quote = false;
+    let mut start_line = 1;
+    let mut blank_start = false;
+    let mut line = 1;
+    let mut at_line_start = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if at_line_start && depth == 0 && !in_quote {
+            start_line = line;
+            blank_start = c == ' ' || c == '\t';
+        }
+        at_line_start = false;
+        match c {
+            '\\' => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    if n == '\n' {
+                        line += 1;
+                    }
+                    cur.push(n);
+                }
+            }
+            '"' => {
+                cur.push(c);
+                in_quote = !in_quote;
+            }
+            _ if in_quote => {
+                if c == '\n' {
+                    return Err(format!("{source}:{line}: unterminated quoted string"));
+                }
+                cur.push(c);
+            }
+            ';' => {
+                while chars.peek().is_some_and(|&n| n != '\n') {
+                    chars.next();
+                }
+            }
+            '(' | ')' => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+                if c == '(' {
+                    depth += 1;
+                } else {
+                    depth = depth
+                        .checked_sub(1)
+                        .ok_or_else(|| format!("{source}:{line}: ')' without '('"))?;
+                }
+            }
+            ' ' | '\t' | '\r' => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            '\n' => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+                line += 1;
+                if depth == 0 {
+                    if !tokens.is_empty() {
+                        out.push((start_line, blank_start, std::mem::take(&mut tokens)));
+                    }
+                    at_line_start = true;
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if in_quote {
+        return Err(format!("{source}:{line}: unterminated quoted string"));
+    }
+    if depth != 0 {
+        return Err(format!("{source}:{start_line}: '(' without ')'"));
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    if !tokens.is_empty() {
+        out.push((start_line, blank_start, tokens));
+    }
+    Ok(out)
+}
+
+/// Parse a zone source with `origin` (absolute) and an optional default TTL.
+pub fn parse(text: &str, origin: &str, default_ttl: Option<u32>, source: &str) -> Result<Vec<Rr>, String> {
+    let mut origin = format!("{}.", origin.trim_end_matches('.').to_ascii_lowercase());
+    let mut ttl_default = default_ttl;
+    let mut last_owner: Option<String> = None;
+    let mut out = Vec::new();
+    for (line, blank, tokens) in logical_lines(text, source)? {
+        let at = format!("{source}:{line}");
+        let first = tokens[0].to_ascii_uppercase();
+        if first.starts_with('$') {
+            match (first.as_str(), tokens.get(1)) {
+                ("$ORIGIN", Some(o)) => origin = absolute(o, &origin),
+                ("$TTL", Some(t)) => {
+                    ttl_default = Some(parse_ttl(t).ok_or_else(|| format!("{at}: bad $TTL '{t}'"))?)
+                }
+                (d, _) => return Err(format!("{at}: directive {d} is not allowed here")),
+            }
+            continue;
+        }
+        let mut rest = tokens.as_slice();
+        let owner = if blank {
+            last_owner
+                .clone()
+                .ok_or_else(|| format!("{at}: record without an owner"))?
+        } else {
+            let o = absolute(&rest[0], &origin);
+            rest = &rest[1..];
+            o
+        };
+        let mut ttl = None;
+        let mut class_seen = false;
+        while let Some(tok) = rest.first() {
+            if ttl.is_none() && tok.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+                ttl = Some(parse_ttl(tok).ok_or_else(|| format!("{at}: bad TTL '{tok}'"))?);
+            } else if !class_seen && is_class(tok) {
+                if !tok.eq_ignore_ascii_case("IN") {
+                    return Err(format!("{at}: class {tok} is not IN"));
+                }
+                class_seen = true;
+            } else {
+                break;
+            }
+            rest = &rest[1..];
+        }
+        let rtype = rest
+            .first()
+            .ok_or_else(|| format!("{at}: no type"))?
+            .to_ascii_uppercase();
+        let mut rdata: Vec<String> = rest[1..].to_vec();
+        if rdata.is_empty() {
+            return Err(format!("{at}: {rtype} without data"));
+        }
+        for &i in name_fields(&rtype) {
+            if let Some(tok) = rdata.get_mut(i) {
+                *tok = absolute(tok, &origin);
+            }
+        }
+        let ttl = match ttl.or(ttl_default) {
+            Some(t) => t,
+            None if rtype == "SOA" => rdata
+                .get(6)
+                .and_then(|m| parse_ttl(m))
+                .ok_or_else(|| format!("{at}: no TTL and no $TTL"))?,
+            None => return Err(format!("{at}: no TTL and no $TTL")),
+        };
+        if rtype == "SOA" && ttl_default.is_none() {
+            ttl_default = rdata.get(6).and_then(|m| parse_ttl(m));
+        }
+        last_owner = Some(owner.clone());
+        out.push(Rr { owner, ttl, rtype, rdata, source: at });
+    }
+    Ok(out)
+}
+
+/// Checks on an assembled zone before it may be served (RFC 1035 §5.2,
+/// RFC 1034 §3.6.2, RFC 2181 §10.1): exactly one SOA, at the apex; no
+/// CNAME beside other data or a second CNAME; every name inside the zone;
+/// the SOA serial a number.
+pub fn check(records: &[Rr], zone: &str) -> Result<(), String> {
+    let apex = format!("{}.", zone.trim_end_matches('.').to_ascii_lowercase());
+    let soas: Vec<&Rr> = records.iter().filter(|r| r.rtype == "SOA").collect();
+    match soas.as_slice() {
+        [soa] if soa.owner == apex => {
+            if soa.rdata.len() != 7 || soa.rdata[2].parse::<u32>().is_err() {
+                return Err(format!("{}: SOA needs 7 fields with a numeric serial", soa.source));
+            }
+        }
+        [soa] => return Err(format!("{}: SOA at {} is not at the apex {apex}", soa.source, soa.owner)),
+        [] => return Err(format!("{apex}: no SOA record")),
+        [_, second, ..] => return Err(format!("{}: a second SOA record", second.source)),
+    }
+    let mut types: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in records {
+        if !name::in_zone(&r.owner, &apex) {
+            return Err(format!("{}: {} is outside the zone {apex}", r.source, r.owner));
+        }
+        let set = types.entry(r.owner.as_str()).or_default();
+        if r.rtype == "CNAME" && set.contains("CNAME") {
+            return Err(format!("{}: a second CNAME at {}", r.source, r.owner));
+        }
+        set.insert(r.rtype.as_str());
+    }
+    for (owner, set) in &types {
+        let others = set
+            .iter()
+            .any(|t| !matches!(*t, "CNAME" | "RRSIG" | "NSEC" | "NSEC3"));
+        if set.contains("CNAME") && others {
+            let with: Vec<&str> = set.iter().copied().filter(|t| *t != "CNAME").collect();
+            return Err(format!("{owner}: CNAME beside other data ({})", with.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// Replace the serial of the zone's SOA.
+pub fn set_serial(records: &mut [Rr], serial: u32) {
+    for r in records.iter_mut().filter(|r| r.rtype == "SOA") {
+        if let Some(s) = r.rdata.get_mut(2) {
+            *s = serial.to_string();
+        }
+    }
+}
+
+/// The serial of the zone's SOA.
+pub fn serial(records: &[Rr]) -> Option<u32> {
+    records
+        .iter()
+        .find(|r| r.rtype == "SOA")
+        .and_then(|r| r.rdata.get(2))
+        .and_then(|s| s.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOA: &str = "$TTL 1h\n@ IN SOA ns1 hostmaster ( 1 ; serial\n 7200 3600 1209600 300 )\n";
+
+    #[test]
+    fn reads_a_typical_source() {
+        let text = format!(
+            "{SOA}@ NS ns1\n  NS ns2.example.net.\nns1 300 IN A 127.0.0.1\nwww CNAME @\n\
+             mail IN 60 MX 10 mx\n TXT \"a;b\" \"c\\\"d\"\n$ORIGIN sub.example.org.\nhost A 192.0.2.1\n"
+        );
+        let rrs = parse(&text, "example.org", None, "primary").expect("parse");
+        let lines: Vec<String> = rrs.iter().map(Rr::render).collect();
+        assert_eq!(lines[0], "example.org.\t3600\tIN\tSOA\tns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 300");
+        assert_eq!(lines[1], "example.org.\t3600\tIN\tNS\tns1.example.org.");
+        assert_eq!(lines[2], "example.org.\t3600\tIN\tNS\tns2.example.net.");
+        assert_eq!(lines[4], "www.example.org.\t3600\tIN\tCNAME\texample.org.");
+        assert_eq!(lines[5], "mail.example.org.\t60\tIN\tMX\t10 mx.example.org.");
+        assert_eq!(lines[6], "mail.example.org.\t3600\tIN\tTXT\t\"a;b\" \"c\\\"d\"");
+        assert_eq!(lines[7], "host.sub.example.org.\t3600\tIN\tA\t192.0.2.1");
+        check(&rrs, "example.org").expect("valid");
+        assert_eq!(serial(&rrs), Some(1));
+    }
+
+    #[test]
+    fn refuses_what_does_not_belong() {
+        for (text, why) in [
+            ("$INCLUDE /etc/passwd\n", "directive $INCLUDE"),
+            ("$GENERATE 1-9 h$ A 1.2.3.$\n", "directive $GENERATE"),
+            ("@ TXT \"open\n", "unterminated"),
+            ("@ SOA a b ( 1 2 3 4 5\n", "'(' without ')'"),
+            ("@ CH TXT \"x\"\n", "class CH"),
+        ] {
+            let e = parse(text, "example.org", Some(60), "src").expect_err(text);
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn checks_an_assembled_zone() {
+        let base = parse(SOA, "example.org", None, "soa").expect("soa");
+        let with = |extra: &str| {
+            let mut v = base.clone();
+            v.extend(parse(extra, "example.org", Some(60), "x").expect("parse"));
+            check(&v, "example.org")
+        };
+        assert!(with("www A 127.0.0.1\n").is_ok());
+        assert!(with("www CNAME @\nwww A 127.0.0.1\n").expect_err("cname").contains("CNAME beside other data"));
+        assert!(with("www.example.net. A 127.0.0.1\n").expect_err("out").contains("outside the zone"));
+        assert!(with("@ SOA a b 2 1 1 1 1\n").expect_err("soa").contains("second SOA"));
+        assert!(check(&[], "example.org").expect_err("none").contains("no SOA"));
+    }
+}

@@ -21,22 +21,31 @@
 //! TXT/A/AAAA; answers carry no AA bit and an SOA for `challtestsrv.invalid.`.
 #![allow(dead_code, unused_imports)]
 
+mod ca;
+mod challtestsrv;
 mod dns;
+mod https;
+mod ports;
 mod relay;
 mod webroot;
 
 pub use dns::query_txt;
+pub use https::https_get;
+pub use ports::{ca_down_url, free_port};
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ca::make_tls_certs;
+use challtestsrv::{json_str, mgmt_post};
+use https::https_get_with;
 
 /// Path of the Pebble binary (Debian package `pebble`).
 pub const PEBBLE_BIN: &str = "/usr/bin/pebble";
@@ -45,38 +54,6 @@ pub const CHALLTESTSRV_BIN: &str = "/usr/bin/pebble-challtestsrv";
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------- ports
-
-static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
-
-/// A loopback port that is free now (TCP and UDP on 127.0.0.1) and that no other
-/// call in this process will return again (process-wide counter + bind check).
-pub fn free_port() -> u16 {
-    // 10000..30000 stays below Linux's ephemeral range (32768..), so outgoing
-    // connections never sit on our ports; the pid-derived start keeps several
-    // test binaries running at once (nextest) apart.
-    const LO: u32 = 10_000;
-    const SPAN: u32 = 20_000;
-    let base = std::process::id().wrapping_mul(7919) % SPAN;
-    loop {
-        let n = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(n < SPAN, "free_port: ran out of loopback ports");
-        let port = (LO + (base + n) % SPAN) as u16;
-        if port_is_free(port) {
-            return port;
-        }
-    }
-}
-
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind((LOCALHOST, port)).is_ok() && UdpSocket::bind((LOCALHOST, port)).is_ok()
-}
-
-/// An ACME directory URL on a loopback port where nothing listens ("the CA is down").
-pub fn ca_down_url() -> String {
-    format!("https://127.0.0.1:{}/dir", free_port())
-}
 
 // ---------------------------------------------------------------- options
 
@@ -362,91 +339,6 @@ impl Pebble {
         s
     }
 
-    /// POST a JSON body to challtestsrv's management API (e.g. `"/set-txt"`); Err unless 200.
-    pub fn challtestsrv_post(&self, path: &str, json: &str) -> io::Result<()> {
-        mgmt_post(self.cts_addr, path, json)
-    }
-
-    /// Add a TXT value for `host` (FQDN, trailing dot added if missing); challtestsrv APPENDS.
-    pub fn set_txt(&self, host: &str, value: &str) {
-        let body = format!(
-            r#"{{"host":{},"value":{}}}"#,
-            json_str(&fqdn(host)),
-            json_str(value)
-        );
-        self.challtestsrv_post("/set-txt", &body)
-            .expect("challtestsrv /set-txt");
-    }
-
-    /// Remove all TXT values of `host`.
-    pub fn clear_txt(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-txt", &body)
-            .expect("challtestsrv /clear-txt");
-    }
-
-    /// Make `host` a CNAME to `target` (challtestsrv follows it for TXT/A/AAAA queries, so Pebble's dns-01 does too).
-    pub fn set_cname(&self, host: &str, target: &str) {
-        let body = format!(
-            r#"{{"host":{},"target":{}}}"#,
-            json_str(&fqdn(host)),
-            json_str(&fqdn(target))
-        );
-        self.challtestsrv_post("/set-cname", &body)
-            .expect("challtestsrv /set-cname");
-    }
-
-    /// Remove the CNAME of `host`.
-    pub fn clear_cname(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-cname", &body)
-            .expect("challtestsrv /clear-cname");
-    }
-
-    /// Answer A (for an IPv4 `addr`) or AAAA (IPv6) queries for `host` with `addr` instead of the default.
-    pub fn add_a(&self, host: &str, addr: IpAddr) {
-        let path = if addr.is_ipv4() {
-            "/add-a"
-        } else {
-            "/add-aaaa"
-        };
-        let body = format!(
-            r#"{{"host":{},"addresses":[{}]}}"#,
-            json_str(&fqdn(host)),
-            json_str(&addr.to_string())
-        );
-        self.challtestsrv_post(path, &body)
-            .expect("challtestsrv /add-a");
-    }
-
-    /// Remove the A and AAAA overrides of `host` (back to the defaults).
-    pub fn clear_a(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-a", &body)
-            .expect("challtestsrv /clear-a");
-        self.challtestsrv_post("/clear-aaaa", &body)
-            .expect("challtestsrv /clear-aaaa");
-    }
-
-    /// TXT values challtestsrv serves for `name` right now (CNAMEs followed).
-    pub fn txt(&self, name: &str) -> Vec<String> {
-        query_txt(self.dns_addr, &fqdn(name)).expect("DNS query to challtestsrv")
-    }
-
-    /// Poll challtestsrv until TXT `name` includes `value`; false after `timeout`.
-    pub fn wait_txt(&self, name: &str, value: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if query_txt(self.dns_addr, &fqdn(name)).is_ok_and(|v| v.iter().any(|x| x == value)) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     /// Start relaying the dns-01 drop directory `dir` into challtestsrv (see [`Relay`]).
     pub fn relay_dnsextra(&self, dir: &Path) -> Relay {
         Relay::start(dir, self.cts_addr)
@@ -524,169 +416,4 @@ fn format_logs(logs: &[(&str, &Path)]) -> String {
         }
     }
     s
-}
-
-// ---------------------------------------------------------------- certificates
-
-struct TlsCerts {
-    ca_pem: String,
-    ca_der: rustls_pki_types::CertificateDer<'static>,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn make_tls_certs() -> Result<TlsCerts, rcgen::Error> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "certdrop test harness CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let key = KeyPair::generate()?;
-    // CertificateParams::new turns "127.0.0.1" into an IP SAN.
-    let mut params = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &issuer)?;
-    Ok(TlsCerts {
-        ca_pem: ca_cert.pem(),
-        ca_der: ca_cert.der().clone(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
-}
-
-// ---------------------------------------------------------------- tiny HTTP(S) clients
-
-/// HTTPS GET of `url` (`https://IP:PORT/path`, loopback only) trusting only the PEM certificates in `ca_pem_file`: (status, body).
-pub fn https_get(url: &str, ca_pem_file: &Path) -> io::Result<(u16, Vec<u8>)> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an https URL"))?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr: SocketAddr = hostport
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "https_get needs IP:PORT"))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca_pem_file).map_err(io::Error::other)? {
-        roots
-            .add(c.map_err(io::Error::other)?)
-            .map_err(io::Error::other)?;
-    }
-    https_get_with(&roots, addr, path)
-}
-
-fn https_get_with(
-    roots: &rustls::RootCertStore,
-    addr: SocketAddr,
-    path: &str,
-) -> io::Result<(u16, Vec<u8>)> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots.clone())
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
-    let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-    sock.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tls.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    match tls.read_to_end(&mut buf) {
-        Ok(_) => {}
-        // A peer that closes without close_notify: keep what we got.
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !buf.is_empty() => {}
-        Err(e) => return Err(e),
-    }
-    parse_http_response(&buf)
-}
-
-fn parse_http_response(buf: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad HTTP response");
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(bad)?;
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad())?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((status, buf[end + 4..].to_vec()))
-}
-
-/// POST `json` to challtestsrv's plain-HTTP management API; Ok only on 200.
-fn mgmt_post(addr: SocketAddr, path: &str, json: &str) -> io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let req = format!(
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    );
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let (status, body) = parse_http_response(&buf)?;
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "challtestsrv POST {path}: {status} {}",
-            String::from_utf8_lossy(&body)
-        )))
-    }
-}
-
-/// `name` with a trailing dot.
-fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
-}
-
-/// A JSON string literal for `s`.
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }

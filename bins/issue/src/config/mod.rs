@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use certdrop_core::{duration, name};
-use serde::Deserialize;
-use toml::Spanned;
+use certdrop_core::name;
 
+use self::raw::{RawConfig, RawLine};
 use crate::error::{Error, Result};
 use crate::keys::KeyType;
+
+mod raw;
 
 /// Let's Encrypt production directory (alias `letsencrypt`).
 pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -40,114 +41,6 @@ pub const DEFAULT_ROLLOVER_WAIT: Duration = Duration::from_secs(2 * 3600);
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default time the CA gets to validate all challenges of an order.
 pub const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(180);
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    directory: Spanned<String>,
-    #[serde(default)]
-    contact: Vec<Spanned<String>>,
-    #[serde(default)]
-    agree_terms: bool,
-    account: PathBuf,
-    ca_bundle: Option<PathBuf>,
-    store: RawStore,
-    #[serde(default)]
-    drop: RawDrop,
-    #[serde(default)]
-    dns: RawDns,
-    #[serde(default)]
-    renew: RawRenew,
-    #[serde(default, rename = "line")]
-    lines: Vec<RawLine>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    certs: PathBuf,
-    keys: PathBuf,
-    archive: PathBuf,
-    state: PathBuf,
-    keep: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDrop {
-    dnsextra: Option<PathBuf>,
-    webroot: Option<PathBuf>,
-    ttl: Option<Spanned<u32>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawDns {
-    #[serde(default)]
-    servers: Vec<Spanned<String>>,
-    discover: Option<Spanned<String>>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    timeout: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    interval: Option<Duration>,
-    #[serde(default = "yes")]
-    check: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Default for RawRenew {
-    fn default() -> Self {
-        RawRenew {
-            remaining: None,
-            jitter: None,
-            concurrency: None,
-            backoff: None,
-            lock_wait: None,
-            validation_timeout: None,
-            ari: true,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRenew {
-    remaining: Option<Spanned<u8>>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    jitter: Option<Duration>,
-    concurrency: Option<Spanned<usize>>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    backoff: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    lock_wait: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    validation_timeout: Option<Duration>,
-    #[serde(default = "yes")]
-    ari: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLine {
-    name: Spanned<String>,
-    domains: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    challenge: Option<Spanned<String>>,
-    #[serde(default)]
-    key: Option<Spanned<String>>,
-    #[serde(default)]
-    key_policy: Option<Spanned<String>>,
-    csr: Option<PathBuf>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    max_key_age: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    rollover_wait: Option<Duration>,
-    alias: Option<Spanned<String>>,
-    renew_remaining: Option<Spanned<u8>>,
-}
 
 /// How a line proves control of its names (RFC 8555 §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -610,68 +503,4 @@ impl Locator<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const BASE: &str = r#"
-directory = "letsencrypt-staging"
-account = "account.json"
-agree_terms = true
-[store]
-certs = "certs"
-keys = "keys"
-archive = "archive"
-state = "state"
-[drop]
-dnsextra = "dnsextra"
-[dns]
-servers = ["127.0.0.1:5353"]
-"#;
-
-    fn parse(extra: &str) -> Result<Config> {
-        Config::parse(
-            Path::new("/etc/certdrop/issue.toml"),
-            &format!("{BASE}{extra}"),
-        )
-    }
-
-    #[test]
-    fn a_good_line() {
-        let c = parse("[[line]]\nname = \"www\"\ndomains = [\"Example.org\", \"*.example.org\"]\n")
-            .expect("valid");
-        assert_eq!(c.directory, LETSENCRYPT_STAGING);
-        assert_eq!(c.lines[0].domains, ["example.org", "*.example.org"]);
-        assert_eq!(c.lines[0].key_policy, KeyPolicy::Reuse);
-        assert_eq!(c.store.certs, Path::new("/etc/certdrop/certs"));
-    }
-
-    #[test]
-    fn errors_name_file_line_and_key() {
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"ex ample.org\"]\n")
-            .expect_err("bad name");
-        assert!(
-            e.msg
-                .starts_with("/etc/certdrop/issue.toml:16: line 'www': domains:"),
-            "{}",
-            e.msg
-        );
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkye = \"rsa2048\"\n")
-            .expect_err("typo");
-        assert!(
-            e.msg.starts_with("/etc/certdrop/issue.toml:17:"),
-            "{}",
-            e.msg
-        );
-        assert!(e.msg.contains("unknown field `kye`"), "{}", e.msg);
-        let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n")
-            .expect_err("key");
-        assert!(e.msg.contains(":17: line 'www': key:"), "{}", e.msg);
-    }
-
-    #[test]
-    fn wildcards_need_dns01() {
-        let e = parse("[[line]]\nname = \"w\"\ndomains = [\"*.a.org\"]\nchallenge = \"http-01\"\n")
-            .expect_err("wildcard over http-01");
-        assert!(e.msg.contains("wildcard needs dns-01"), "{}", e.msg);
-    }
-}
+mod tests;

@@ -1,0 +1,65 @@
+//! Unit tests of configuration parsing and validation.
+
+use super::*;
+
+const BASE: &str = r#"
+directory = "letsencrypt-staging"
+account = "account.json"
+agree_terms = true
+[store]
+certs = "certs"
+keys = "keys"
+archive = "archive"
+state = "state"
+[drop]
+dnsextra = "dnsextra"
+[dns]
+servers = ["127.0.0.1:5353"]
+"#;
+
+fn parse(extra: &str) -> Result<Config> {
+    Config::parse(
+        Path::new("/etc/certdrop/issue.toml"),
+        &format!("{BASE}{extra}"),
+    )
+}
+
+#[test]
+fn a_good_line() {
+    let c = parse("[[line]]\nname = \"www\"\ndomains = [\"Example.org\", \"*.example.org\"]\n")
+        .expect("valid");
+    assert_eq!(c.directory, LETSENCRYPT_STAGING);
+    assert_eq!(c.lines[0].domains, ["example.org", "*.example.org"]);
+    assert_eq!(c.lines[0].key_policy, KeyPolicy::Reuse);
+    assert_eq!(c.store.certs, Path::new("/etc/certdrop/certs"));
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let e =
+        parse("[[line]]\nname = \"www\"\ndomains = [\"ex ample.org\"]\n").expect_err("bad name");
+    assert!(
+        e.msg
+            .starts_with("/etc/certdrop/issue.toml:16: line 'www': domains:"),
+        "{}",
+        e.msg
+    );
+    let e = parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkye = \"rsa2048\"\n")
+        .expect_err("typo");
+    assert!(
+        e.msg.starts_with("/etc/certdrop/issue.toml:17:"),
+        "{}",
+        e.msg
+    );
+    assert!(e.msg.contains("unknown field `kye`"), "{}", e.msg);
+    let e =
+        parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n").expect_err("key");
+    assert!(e.msg.contains(":17: line 'www': key:"), "{}", e.msg);
+}
+
+#[test]
+fn wildcards_need_dns01() {
+    let e = parse("[[line]]\nname = \"w\"\ndomains = [\"*.a.org\"]\nchallenge = \"http-01\"\n")
+        .expect_err("wildcard over http-01");
+    assert!(e.msg.contains("wildcard needs dns-01"), "{}", e.msg);
+}

@@ -80,12 +80,18 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
     File::open(parent)?.sync_all()
 }
 
-/// Create `dir` (and parents) if missing, and set its mode.
+/// Create `dir` (and parents) with `mode` if missing; an existing one only
+/// loses the group/other bits `mode` does not have.
 pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {
-            if meta.permissions().mode() & 0o7777 != mode {
-                fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+            // An existing directory keeps the mode its owner chose, except
+            // that a directory meant to be secret loses group and other
+            // access the mode does not grant.
+            let have = meta.permissions().mode() & 0o7777;
+            let tightened = have & (mode | !0o077);
+            if tightened != have {
+                fs::set_permissions(dir, fs::Permissions::from_mode(tightened))?;
             }
             Ok(())
         }
@@ -151,6 +157,27 @@ mod tests {
         fs::write(dir.path().join("keep"), b"keep").expect("write");
         assert_eq!(clean_temp(dir.path()).expect("clean"), 1);
         assert!(dir.path().join("keep").exists());
+    }
+
+    #[test]
+    fn ensure_dir_keeps_a_chosen_mode_but_tightens_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let public = dir.path().join("webroot");
+        fs::create_dir(&public).expect("mkdir");
+        fs::set_permissions(&public, fs::Permissions::from_mode(0o750)).expect("chmod");
+        ensure_dir(&public, MODE_PUBLIC_DIR).expect("ensure");
+        assert_eq!(
+            fs::metadata(&public).expect("meta").permissions().mode() & 0o777,
+            0o750
+        );
+        let secret = dir.path().join("keys");
+        fs::create_dir(&secret).expect("mkdir");
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o755)).expect("chmod");
+        ensure_dir(&secret, MODE_SECRET_DIR).expect("ensure");
+        assert_eq!(
+            fs::metadata(&secret).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]

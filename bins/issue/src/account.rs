@@ -115,6 +115,7 @@ pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -
     )?;
     let mut st = crate::state::load(&config.state, &line.name)?;
     st.revoked_serial = Some(cert.serial.clone());
+    st.key_compromised |= matches!(reason, Some(RevocationReason::KeyCompromise));
     crate::state::save(&config.state, &line.name, &st)?;
     out.action(&format!(
         "{}: certificate {} revoked; the next run replaces it",

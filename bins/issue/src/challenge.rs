@@ -11,25 +11,54 @@ use certdrop_core::fragment::Fragment;
 
 use crate::error::{Error, Result};
 
+/// Directory of the journals inside the state directory.
+pub const JOURNALS: &str = "challenges";
+
 /// Longest token accepted as a file name.
 const MAX_TOKEN: usize = 128;
 
-/// The challenge files of one order; removes them when dropped.
-#[derive(Debug, Default)]
+/// The challenge files of one order; removes them when dropped. Each path
+/// is recorded in a journal (`state/challenges/<line>`) before the file is
+/// created, so the next run can remove exactly what a crashed run left —
+/// and nothing else that happens to live in the webroot.
+#[derive(Debug)]
 pub struct ChallengeFiles {
+    journal: PathBuf,
     files: Vec<PathBuf>,
 }
 
 impl ChallengeFiles {
+    /// Files of one order, journaled in `journal`.
+    pub fn new(journal: PathBuf) -> ChallengeFiles {
+        ChallengeFiles {
+            journal,
+            files: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, path: PathBuf) -> Result<()> {
+        self.files.push(path);
+        let mut text = String::new();
+        for f in &self.files {
+            text.push_str(&f.to_string_lossy());
+            text.push('\n');
+        }
+        if let Some(dir) = self.journal.parent() {
+            atomic::ensure_dir(dir, atomic::MODE_SECRET_DIR)
+                .map_err(|e| Error::io(dir, "create journal directory", &e))?;
+        }
+        atomic::write(&self.journal, text.as_bytes(), atomic::MODE_SECRET)
+            .map_err(|e| Error::io(&self.journal, "write journal", &e))
+    }
+
     /// Write the dns-01 fragment for `owner` = `value` into `dir`.
     pub fn add_fragment(&mut self, dir: &Path, owner: &str, ttl: u32, value: &str) -> Result<()> {
         let fragment = Fragment::new(owner, ttl, value)
             .map_err(|why| Error::data(format!("{owner}: cannot write fragment: {why}")))?;
         let path = dir.join(fragment.file_name());
+        self.record(path.clone())?;
         atomic::write(&path, fragment.render().as_bytes(), atomic::MODE_PUBLIC)
-            .map_err(|e| Error::io(&path, "write fragment", &e))?;
-        self.files.push(path);
-        Ok(())
+            .map_err(|e| Error::io(&path, "write fragment", &e))
     }
 
     /// Write the http-01 token file into `dir`, after checking that the
@@ -42,18 +71,22 @@ impl ChallengeFiles {
             )));
         }
         let path = dir.join(token);
+        self.record(path.clone())?;
         atomic::write(&path, key_authorization.as_bytes(), atomic::MODE_PUBLIC)
-            .map_err(|e| Error::io(&path, "write token", &e))?;
-        self.files.push(path);
-        Ok(())
+            .map_err(|e| Error::io(&path, "write token", &e))
     }
 
-    /// Remove every file written so far.
+    /// Remove every file written so far, then the journal.
     pub fn remove_all(&mut self) -> Result<()> {
         let mut first_error = None;
         for path in self.files.drain(..) {
             if let Err(e) = atomic::remove(&path) {
                 first_error.get_or_insert(Error::io(&path, "remove challenge file", &e));
+            }
+        }
+        if first_error.is_none() {
+            if let Err(e) = atomic::remove(&self.journal) {
+                first_error = Some(Error::io(&self.journal, "remove journal", &e));
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -75,40 +108,35 @@ pub fn is_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Remove what a crashed run left: fragments and temporary files in
-/// `dnsextra/`, token and temporary files in `webroot/`. Runs under the
-/// state lock, so no other issuer is writing.
-pub fn clean_leftovers(dnsextra: Option<&Path>, webroot: Option<&Path>) -> Result<usize> {
+/// Remove what a crashed run left: the files named in the journals of
+/// `journal_dir` (only inside the drop directories), and temporary files
+/// in the drop directories. Runs under the state lock, so no other issuer
+/// is writing.
+pub fn clean_leftovers(journal_dir: &Path, drops: &[&Path]) -> Result<usize> {
     let mut removed = 0;
-    for (dir, is_ours) in [
-        (dnsextra, &is_fragment as &dyn Fn(&Path, &str) -> bool),
-        (webroot, &|_: &Path, name: &str| is_token(name)),
-    ] {
-        let Some(dir) = dir else { continue };
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(dir, "read drop directory", &e)),
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-            if is_file && (name.starts_with(atomic::TEMP_PREFIX) || is_ours(&path, &name)) {
-                atomic::remove(&path).map_err(|e| Error::io(&path, "remove leftover", &e))?;
+    let journals = match std::fs::read_dir(journal_dir) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(journal_dir, "read journals", &e)),
+    };
+    for journal in journals {
+        let text = std::fs::read_to_string(&journal)
+            .map_err(|e| Error::io(&journal, "read journal", &e))?;
+        for line in text.lines() {
+            let path = Path::new(line);
+            let inside = path.parent().is_some_and(|p| drops.contains(&p));
+            if inside && path.exists() {
+                atomic::remove(path).map_err(|e| Error::io(path, "remove leftover", &e))?;
                 removed += 1;
             }
         }
+        atomic::remove(&journal).map_err(|e| Error::io(&journal, "remove journal", &e))?;
+    }
+    for dir in drops {
+        removed +=
+            atomic::clean_temp(dir).map_err(|e| Error::io(dir, "remove temporary files", &e))?;
     }
     Ok(removed)
-}
-
-fn is_fragment(path: &Path, name: &str) -> bool {
-    name.starts_with(certdrop_core::fragment::PREFIX)
-        && std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| Fragment::parse(&t).ok())
-            .is_some_and(|f| f.file_name() == name)
 }
 
 #[cfg(test)]
@@ -120,8 +148,9 @@ mod tests {
     #[test]
     fn files_go_away_with_the_guard() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join("j/www");
         {
-            let mut files = ChallengeFiles::default();
+            let mut files = ChallengeFiles::new(journal.clone());
             files
                 .add_fragment(dir.path(), "_acme-challenge.example.org.", 60, V)
                 .expect("write");
@@ -133,15 +162,27 @@ mod tests {
                     &V.replace('x', "y"),
                 )
                 .expect("write");
-            assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 2);
+            assert_eq!(
+                std::fs::read_to_string(&journal)
+                    .expect("journal")
+                    .lines()
+                    .count(),
+                2
+            );
         }
-        assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 0);
+        assert!(!journal.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("rd")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["j"]);
     }
 
     #[test]
     fn hostile_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut files = ChallengeFiles::default();
+        let mut files = ChallengeFiles::new(dir.path().join("journal"));
         assert!(files
             .add_token(dir.path(), "../../etc/passwd", "x")
             .is_err());
@@ -152,13 +193,26 @@ mod tests {
     }
 
     #[test]
-    fn leftovers_are_cleaned_but_not_foreign_files() {
+    fn leftovers_named_in_journals_are_cleaned_and_nothing_else() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let f = Fragment::new("_acme-challenge.example.org", 60, V).expect("fragment");
-        std::fs::write(dir.path().join(f.file_name()), f.render()).expect("write");
-        std::fs::write(dir.path().join(".tmp.x.1.1"), "partial").expect("write");
-        std::fs::write(dir.path().join("README"), "not ours").expect("write");
-        assert_eq!(clean_leftovers(Some(dir.path()), None).expect("clean"), 2);
-        assert!(dir.path().join("README").exists());
+        let (web, journals) = (dir.path().join("webroot"), dir.path().join("journals"));
+        std::fs::create_dir_all(&web).expect("mkdir");
+        let mut files = ChallengeFiles::new(journals.join("www"));
+        files.add_token(&web, "tok_1", "x").expect("token");
+        std::mem::forget(files); // a crash: nothing cleaned up
+        std::fs::write(web.join("README"), "not ours").expect("write");
+        std::fs::write(web.join("robots_txt"), "not ours either").expect("write");
+        std::fs::write(web.join(".tmp.x.1.1"), "partial").expect("write");
+        assert_eq!(
+            clean_leftovers(&journals, &[web.as_path()]).expect("clean"),
+            2
+        );
+        let mut left: Vec<_> = std::fs::read_dir(&web)
+            .expect("rd")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["README", "robots_txt"]);
     }
 }

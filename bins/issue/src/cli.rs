@@ -19,8 +19,10 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/issue.toml";
 ///
 /// Run `certdrop-issue run` from cron: it prints nothing unless something
 /// changed or failed. Exit codes: 0 something changed, 2 nothing to do,
-/// 64 usage, 65 bad data, 66 missing input, 69 CA unreachable, 73 cannot
-/// write, 75 temporary failure (try later), 78 configuration error.
+/// 64 usage, 65 bad data, 66 missing input, 69 CA unreachable, 70 internal
+/// error, 73 cannot write, 75 temporary failure (try later), 78 configuration
+/// error. A run in which something changed exits 0 even if another line
+/// failed (the failure is printed).
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-issue", version, verbatim_doc_comment)]
 pub struct Cli {

@@ -226,7 +226,7 @@ pub fn signer(
             key: keys::load(&next_path)?,
             from_next: true,
         }),
-        KeyPolicy::Reuse if *reason != Reason::KeyTypeChanged => {
+        KeyPolicy::Reuse if *reason != Reason::KeyTypeChanged && !state.key_compromised => {
             let path = store.key_path(&line.name);
             if path.exists() {
                 return Ok(Signer::Key {
@@ -284,13 +284,25 @@ pub fn commit(
     store
         .archive(&line.name)
         .map_err(|e| Error::io(&store.archive.join(&line.name), "back up", &e))?;
+    let uses_next = matches!(
+        signer,
+        Signer::Key {
+            from_next: true,
+            ..
+        }
+    );
+    // A rollover still waiting keeps its next key published beside the
+    // new certificate, so its TLSA record stays in the zone.
+    let next_pub = match uses_next {
+        true => None,
+        false => store
+            .read_next_pub(&line.name)
+            .map_err(|e| Error::io(&store.next_pub_path(&line.name), "read next key", &e))?,
+    };
     store
-        .publish(&line.name, Some(files), None)
+        .publish(&line.name, Some(files), next_pub.as_deref())
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
-    if let Signer::Key {
-        from_next: true, ..
-    } = signer
-    {
+    if uses_next {
         promote_next(config, line, state)?;
     }
     state.issued = Some(clock::now());
@@ -299,6 +311,7 @@ pub fn commit(
     state.last_failure = None;
     state.retry_not_before = None;
     state.revoked_serial = None;
+    state.key_compromised = false;
     Ok(())
 }
 

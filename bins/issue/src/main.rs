@@ -66,6 +66,42 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         }
         return Ok(Outcome::Reported);
     }
+    // Validate the command against the configuration before touching disk.
+    match command {
+        Command::Issue { lines, .. } => {
+            for l in lines {
+                config.line(l).map_err(|e| report(out, e))?;
+            }
+        }
+        Command::Revoke { line, .. } => {
+            config.line(line).map_err(|e| report(out, e))?;
+        }
+        Command::Account {
+            command: AccountCommand::Deactivate { yes: false },
+        } => {
+            return Err(report(
+                out,
+                Error::new(
+                    Failure::Usage,
+                    "account deactivate: irreversible; add --yes to confirm",
+                ),
+            ))
+        }
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;
+    if let Command::Account {
+        command: AccountCommand::Show,
+    } = command
+    {
+        // Read-only: no store, no lock.
+        return runtime
+            .block_on(account::show(&config, cli.json, out))
+            .map_err(|e| report(out, e));
+    }
 
     run::prepare(&config).map_err(|e| report(out, e))?;
     let wait = if cli.no_wait {
@@ -81,18 +117,11 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         }
         Err(e) => return Err(report(out, Error::cantcreat(e.to_string()))),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;
     let config = Arc::new(config);
     runtime.block_on(async {
         match command {
             Command::Run => run::run_once(config, &run::Options::default(), out).await,
             Command::Issue { lines, force } => {
-                for l in lines {
-                    config.line(l).map_err(|e| report(out, e))?;
-                }
                 let opts = run::Options {
                     only: lines.clone(),
                     force: *force || cli.force,
@@ -125,9 +154,7 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     if let Some(bundle) = &config.ca_bundle {
         acme::http_client(Some(bundle))?;
     }
-    if let Some(creds) = acme::read_credentials(&config.account)? {
-        let _ = creds;
-    }
+    acme::read_credentials(&config.account)?;
     for line in &config.lines {
         match &line.key_policy {
             config::KeyPolicy::Csr(_) => {

@@ -36,7 +36,7 @@ pub async fn obtain(
     out: &Output,
 ) -> Result<CertFiles> {
     let subject = line.name.as_str();
-    if line.alias.is_some() {
+    if line.alias.is_some() && config.dns.check {
         propagation::check_aliases(config, line, out).await?;
     }
     let identifiers: Vec<Identifier> = line
@@ -51,7 +51,12 @@ pub async fn obtain(
     out.verbose(&format!("{subject}: order {}", order.url()));
 
     // First pass: write a challenge file for every pending authorization.
-    let mut files = ChallengeFiles::default();
+    let mut files = ChallengeFiles::new(
+        config
+            .state
+            .join(crate::challenge::JOURNALS)
+            .join(&line.name),
+    );
     let mut txt: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut pending: Vec<String> = Vec::new();
     let wanted = match line.challenge {

@@ -52,7 +52,13 @@ pub async fn run_once(
         *worst = Some(worst.map_or(e.class, |w| w.max(e.class)));
     };
 
-    match crate::challenge::clean_leftovers(config.dnsextra.as_deref(), config.webroot.as_deref()) {
+    let drops: Vec<&std::path::Path> = [&config.dnsextra, &config.webroot]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .collect();
+    let journals = config.state.join(crate::challenge::JOURNALS);
+    match crate::challenge::clean_leftovers(&journals, &drops) {
         Ok(0) => {}
         Ok(n) => out.verbose(&format!(
             "removed {n} challenge file(s) left by an interrupted run"
@@ -125,6 +131,9 @@ pub async fn run_once(
         }
     }
     match worst {
+        // Something changed: exit 0 so `run && certdrop-publish run` passes
+        // the new certificates on; the failures were printed (cron mails).
+        _ if outcome == Outcome::Changed => Ok(outcome),
         Some(f) => Err(f),
         // A line still failing keeps the exit code at "temporary failure",
         // silently: its error was printed when it happened.

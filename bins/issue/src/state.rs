@@ -36,6 +36,10 @@ pub struct LineState {
     /// Serial of a certificate this line revoked (it must be replaced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_serial: Option<String>,
+    /// The current key was reported compromised: the next certificate
+    /// gets a new key whatever the policy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_compromised: bool,
     /// When the current certificate was obtained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<i64>,

@@ -125,6 +125,14 @@ fn staged_key_rollover_publishes_the_next_key_first() {
     // Too early to use it: nothing happens, quietly.
     let ran = site.run(&["run"]).expect(2);
     assert_eq!(ran.stdout, "");
+    // A renewal meanwhile keeps the current key and the staged one published.
+    let ran = site.run(&["issue", "--force", "dane"]).expect(0);
+    assert!(ran.stdout.contains("(forced, same key)"), "{}", ran.stdout);
+    assert_eq!(site.cert_pubkey("dane"), old_key);
+    assert_eq!(
+        String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8"),
+        next_pub
+    );
     std::thread::sleep(Duration::from_secs(3));
     let ran = site.run(&["run"]).expect(0);
     assert!(
@@ -165,5 +173,24 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
         "{}",
         ran.stdout
     );
+    assert_eq!(site.key_pubkey("www"), site.cert_pubkey("www"));
+}
+
+#[test]
+fn a_compromised_key_is_replaced_even_on_a_reuse_line() {
+    let mut site = Site::start();
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.run(&["run"]).expect(0);
+    let old = site.key_pubkey("www");
+    site.run(&["revoke", "www", "--reason", "key-compromise"])
+        .expect(0);
+    let ran = site.run(&["run"]).expect(0);
+    assert!(
+        ran.stdout
+            .contains("(replacing a revoked certificate, new key)"),
+        "{}",
+        ran.stdout
+    );
+    assert_ne!(site.key_pubkey("www"), old);
     assert_eq!(site.key_pubkey("www"), site.cert_pubkey("www"));
 }

@@ -40,7 +40,10 @@ impl Policy {
     /// A policy for `zones` with the default caps.
     pub fn new(zones: Vec<String>) -> Policy {
         Policy {
-            zones: zones.into_iter().map(|z| z.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            zones: zones
+                .into_iter()
+                .map(|z| z.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
             alias_zones: Vec::new(),
             owner_uid: None,
             max_values_per_name: DEFAULT_MAX_VALUES_PER_NAME,
@@ -101,9 +104,15 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
             out.in_progress += 1;
             continue;
         }
-        let reject = |reason: String| Rejected { file: file.clone(), reason };
+        let reject = |reason: String| Rejected {
+            file: file.clone(),
+            reason,
+        };
         if files >= policy.max_files {
-            out.rejected.push(reject(format!("more than {} fragment files", policy.max_files)));
+            out.rejected.push(reject(format!(
+                "more than {} fragment files",
+                policy.max_files
+            )));
             continue;
         }
         files += 1;
@@ -122,11 +131,16 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
             }
         };
         if let Some(f) = records.iter().find(|f| policy.zone_of(&f.owner).is_none()) {
-            out.rejected.push(reject(format!("owner {} is outside the zones built here", f.owner)));
+            out.rejected.push(reject(format!(
+                "owner {} is outside the zones built here",
+                f.owner
+            )));
             continue;
         }
         let over = records.iter().find(|f| {
-            let have = seen.get(&f.owner).map_or(0, |s| s.len() + usize::from(!s.contains(&f.value)));
+            let have = seen
+                .get(&f.owner)
+                .map_or(0, |s| s.len() + usize::from(!s.contains(&f.value)));
             have > policy.max_values_per_name
         });
         if let Some(f) = over {
@@ -137,12 +151,17 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
             continue;
         }
         for f in records {
-            if seen.entry(f.owner.clone()).or_default().insert(f.value.clone()) {
+            if seen
+                .entry(f.owner.clone())
+                .or_default()
+                .insert(f.value.clone())
+            {
                 out.records.push(f);
             }
         }
     }
-    out.records.sort_by(|a, b| (&a.owner, &a.value).cmp(&(&b.owner, &b.value)));
+    out.records
+        .sort_by(|a, b| (&a.owner, &a.value).cmp(&(&b.owner, &b.value)));
     Ok(out)
 }
 
@@ -202,7 +221,10 @@ fn check_meta(meta: &std::fs::Metadata, owner_uid: Option<u32>) -> Result<(), St
     }
     if let Some(uid) = owner_uid {
         if meta.uid() != uid {
-            return Err(format!("owned by uid {}, not the writer's uid {uid}", meta.uid()));
+            return Err(format!(
+                "owned by uid {}, not the writer's uid {uid}",
+                meta.uid()
+            ));
         }
     }
     Ok(())

@@ -1,10 +1,191 @@
-//! certdrop-zone (work in progress).
+//! certdrop-zone: the DNS stage. Parse arguments, build the validated
+//! configuration, take the build-tree lock, build, map the result to the
+//! exit contract. It reads dnsextra/, certs/ and phonehome/ (never trusting
+//! them) and writes only its build tree and nsd's zone directory.
 
-#![allow(dead_code)]
-
+mod build;
+mod caa;
+mod cli;
+mod config;
 mod fragments;
 mod masterfile;
 mod record;
 mod serial;
+mod sign;
+mod sshfp;
+mod tlsa;
 
-fn main() {}
+use std::process::ExitCode;
+use std::time::Duration;
+
+use certdrop_core::exit::{self, Failure, Outcome};
+use certdrop_core::lock::StateLock;
+use certdrop_core::output::Output;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Program name in messages.
+const PROGRAM: &str = "certdrop-zone";
+/// How long a build waits for another build's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
+    exit::exit_code(run(&cli, &out))
+}
+
+fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
+    match &cli.command {
+        Some(Command::Fragments {
+            origins,
+            owner,
+            dir,
+        }) => return fragments_cmd(origins, *owner, dir, out),
+        Some(Command::Tlsa { map, certs, ttl }) => {
+            let text = std::fs::read_to_string(map)
+                .map_err(|e| fail(out, Failure::NoInput, &format!("{}: {e}", map.display())))?;
+            let entries = tlsa::parse_map(map, &text).map_err(|e| fail(out, Failure::Data, &e))?;
+            let (records, problems) = tlsa::records(&entries, certs, *ttl);
+            for r in &records {
+                out.print(&r.to_string());
+            }
+            for p in &problems {
+                out.error(p);
+            }
+            return if problems.is_empty() {
+                Ok(Outcome::Reported)
+            } else {
+                Err(Failure::Data)
+            };
+        }
+        Some(Command::Sshfp {
+            origin,
+            no_sha1,
+            ttl,
+            dir,
+        }) => {
+            let origin = certdrop_core::name::domain(origin, false)
+                .map_err(|e| fail(out, Failure::Usage, &e))?;
+            let policy = sshfp::SshfpPolicy {
+                origin,
+                allow: None,
+                sha1: !no_sha1,
+                sha256: true,
+                ttl: *ttl,
+            };
+            let (records, rejected) = sshfp::from_dir(dir, &policy);
+            for r in &records {
+                out.print(&r.to_string());
+            }
+            for (file, why) in &rejected {
+                out.error(&format!("{file}: rejected: {why}"));
+            }
+            return Ok(Outcome::Reported);
+        }
+        _ => {}
+    }
+    let config = Config::load(&cli.config).map_err(|e| fail(out, Failure::Config, &e))?;
+    let (names, check_only) = match &cli.command {
+        Some(Command::Build { zones }) => (zones.clone(), cli.check),
+        Some(Command::Check) => (Vec::new(), true),
+        None if cli.check => (Vec::new(), true),
+        _ => {
+            return Err(fail(
+                out,
+                Failure::Usage,
+                "a command is needed: build, check, fragments, tlsa, sshfp (see --help)",
+            ))
+        }
+    };
+    for n in &names {
+        if !config.zones.iter().any(|z| &z.name == n) {
+            return Err(fail(
+                out,
+                Failure::Usage,
+                &format!("{}: no zone named '{n}'", config.path.display()),
+            ));
+        }
+    }
+    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
+        .map_err(|e| {
+            fail(
+                out,
+                Failure::CantCreate,
+                &format!("{}: {e}", config.build.display()),
+            )
+        })?;
+    let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
+        .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
+    let gen = build::generate(&config);
+    for p in &gen.problems {
+        out.warn(p);
+    }
+    let mut outcome = Outcome::Unchanged;
+    let mut worst: Option<Failure> = None;
+    for zone in config
+        .zones
+        .iter()
+        .filter(|z| names.is_empty() || names.contains(&z.name))
+    {
+        match build::build_zone(&config, zone, &gen, cli.force, check_only, out) {
+            Ok(o) => outcome = outcome.and(o),
+            Err(e) => {
+                out.error(&e);
+                worst = Some(worst.map_or(Failure::Data, |w| w.max(Failure::Data)));
+            }
+        }
+    }
+    match worst {
+        Some(f) => Err(f),
+        None if check_only => {
+            out.print(&format!(
+                "{}: configuration ok ({} zone(s))",
+                config.path.display(),
+                config.zones.len()
+            ));
+            Ok(Outcome::Reported)
+        }
+        None => Ok(outcome),
+    }
+}
+
+fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
+    out.error(msg);
+    class
+}
+
+/// `fragments --origin ZONE DIR`.
+fn fragments_cmd(
+    origins: &[String],
+    owner: Option<u32>,
+    dir: &std::path::Path,
+    out: &Output,
+) -> Result<Outcome, Failure> {
+    let mut zones = Vec::new();
+    for o in origins {
+        zones.push(
+            certdrop_core::name::domain(o, false).map_err(|e| fail(out, Failure::Usage, &e))?,
+        );
+    }
+    let mut policy = fragments::Policy::new(zones);
+    policy.owner_uid = owner;
+    let f = fragments::filter_dir(dir, &policy)
+        .map_err(|e| fail(out, Failure::NoInput, &format!("{}: {e}", dir.display())))?;
+    for r in &f.records {
+        out.print(r.render().trim_end());
+    }
+    for r in &f.rejected {
+        out.error(&format!(
+            "{}: rejected: {}",
+            dir.join(&r.file).display(),
+            r.reason
+        ));
+    }
+    // Rejections are reported, not fatal: the valid fragments still flow.
+    Ok(Outcome::Reported)
+}

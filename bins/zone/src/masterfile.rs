@@ -28,7 +28,13 @@ pub struct Rr {
 impl Rr {
     /// One line of zone text.
     pub fn render(&self) -> String {
-        format!("{}\t{}\tIN\t{}\t{}", self.owner, self.ttl, self.rtype, self.rdata.join(" "))
+        format!(
+            "{}\t{}\tIN\t{}\t{}",
+            self.owner,
+            self.ttl,
+            self.rtype,
+            self.rdata.join(" ")
+        )
     }
 }
 
@@ -79,7 +85,10 @@ fn parse_ttl(token: &str) -> Option<u32> {
 }
 
 fn is_class(token: &str) -> bool {
-    matches!(token.to_ascii_uppercase().as_str(), "IN" | "CH" | "HS" | "CS")
+    matches!(
+        token.to_ascii_uppercase().as_str(),
+        "IN" | "CH" | "HS" | "CS"
+    )
 }
 
 /// Make `token` an absolute name under `origin`.
@@ -185,7 +194,12 @@ fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<Strin
 }
 
 /// Parse a zone source with `origin` (absolute) and an optional default TTL.
-pub fn parse(text: &str, origin: &str, default_ttl: Option<u32>, source: &str) -> Result<Vec<Rr>, String> {
+pub fn parse(
+    text: &str,
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &str,
+) -> Result<Vec<Rr>, String> {
     let mut origin = format!("{}.", origin.trim_end_matches('.').to_ascii_lowercase());
     let mut ttl_default = default_ttl;
     let mut last_owner: Option<String> = None;
@@ -253,7 +267,13 @@ pub fn parse(text: &str, origin: &str, default_ttl: Option<u32>, source: &str) -
             ttl_default = rdata.get(6).and_then(|m| parse_ttl(m));
         }
         last_owner = Some(owner.clone());
-        out.push(Rr { owner, ttl, rtype, rdata, source: at });
+        out.push(Rr {
+            owner,
+            ttl,
+            rtype,
+            rdata,
+            source: at,
+        });
     }
     Ok(out)
 }
@@ -268,17 +288,28 @@ pub fn check(records: &[Rr], zone: &str) -> Result<(), String> {
     match soas.as_slice() {
         [soa] if soa.owner == apex => {
             if soa.rdata.len() != 7 || soa.rdata[2].parse::<u32>().is_err() {
-                return Err(format!("{}: SOA needs 7 fields with a numeric serial", soa.source));
+                return Err(format!(
+                    "{}: SOA needs 7 fields with a numeric serial",
+                    soa.source
+                ));
             }
         }
-        [soa] => return Err(format!("{}: SOA at {} is not at the apex {apex}", soa.source, soa.owner)),
+        [soa] => {
+            return Err(format!(
+                "{}: SOA at {} is not at the apex {apex}",
+                soa.source, soa.owner
+            ))
+        }
         [] => return Err(format!("{apex}: no SOA record")),
         [_, second, ..] => return Err(format!("{}: a second SOA record", second.source)),
     }
     let mut types: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for r in records {
         if !name::in_zone(&r.owner, &apex) {
-            return Err(format!("{}: {} is outside the zone {apex}", r.source, r.owner));
+            return Err(format!(
+                "{}: {} is outside the zone {apex}",
+                r.source, r.owner
+            ));
         }
         let set = types.entry(r.owner.as_str()).or_default();
         if r.rtype == "CNAME" && set.contains("CNAME") {
@@ -292,7 +323,10 @@ pub fn check(records: &[Rr], zone: &str) -> Result<(), String> {
             .any(|t| !matches!(*t, "CNAME" | "RRSIG" | "NSEC" | "NSEC3"));
         if set.contains("CNAME") && others {
             let with: Vec<&str> = set.iter().copied().filter(|t| *t != "CNAME").collect();
-            return Err(format!("{owner}: CNAME beside other data ({})", with.join(", ")));
+            return Err(format!(
+                "{owner}: CNAME beside other data ({})",
+                with.join(", ")
+            ));
         }
     }
     Ok(())
@@ -334,8 +368,14 @@ mod tests {
         assert_eq!(lines[1], "example.org.\t3600\tIN\tNS\tns1.example.org.");
         assert_eq!(lines[2], "example.org.\t3600\tIN\tNS\tns2.example.net.");
         assert_eq!(lines[4], "www.example.org.\t3600\tIN\tCNAME\texample.org.");
-        assert_eq!(lines[5], "mail.example.org.\t60\tIN\tMX\t10 mx.example.org.");
-        assert_eq!(lines[6], "mail.example.org.\t3600\tIN\tTXT\t\"a;b\" \"c\\\"d\"");
+        assert_eq!(
+            lines[5],
+            "mail.example.org.\t60\tIN\tMX\t10 mx.example.org."
+        );
+        assert_eq!(
+            lines[6],
+            "mail.example.org.\t3600\tIN\tTXT\t\"a;b\" \"c\\\"d\""
+        );
         assert_eq!(lines[7], "host.sub.example.org.\t3600\tIN\tA\t192.0.2.1");
         check(&rrs, "example.org").expect("valid");
         assert_eq!(serial(&rrs), Some(1));
@@ -364,9 +404,17 @@ mod tests {
             check(&v, "example.org")
         };
         assert!(with("www A 127.0.0.1\n").is_ok());
-        assert!(with("www CNAME @\nwww A 127.0.0.1\n").expect_err("cname").contains("CNAME beside other data"));
-        assert!(with("www.example.net. A 127.0.0.1\n").expect_err("out").contains("outside the zone"));
-        assert!(with("@ SOA a b 2 1 1 1 1\n").expect_err("soa").contains("second SOA"));
-        assert!(check(&[], "example.org").expect_err("none").contains("no SOA"));
+        assert!(with("www CNAME @\nwww A 127.0.0.1\n")
+            .expect_err("cname")
+            .contains("CNAME beside other data"));
+        assert!(with("www.example.net. A 127.0.0.1\n")
+            .expect_err("out")
+            .contains("outside the zone"));
+        assert!(with("@ SOA a b 2 1 1 1 1\n")
+            .expect_err("soa")
+            .contains("second SOA"));
+        assert!(check(&[], "example.org")
+            .expect_err("none")
+            .contains("no SOA"));
     }
 }

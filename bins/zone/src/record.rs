@@ -56,6 +56,13 @@ impl Record {
 
 impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\t{}\tIN\t{}\t{}", self.owner, self.ttl, self.rtype.as_str(), self.rdata)
+        write!(
+            f,
+            "{}\t{}\tIN\t{}\t{}",
+            self.owner,
+            self.ttl,
+            self.rtype.as_str(),
+            self.rdata
+        )
     }
 }

@@ -71,7 +71,10 @@ mod tests {
     fn next_serials() {
         let now = 1_795_488_574; // 2026-11-24
         assert_eq!(next(Scheme::UnixTime, None, now), 1_795_488_574);
-        assert_eq!(next(Scheme::UnixTime, Some(1_795_488_574), now), 1_795_488_575);
+        assert_eq!(
+            next(Scheme::UnixTime, Some(1_795_488_574), now),
+            1_795_488_575
+        );
         assert_eq!(next(Scheme::UnixTime, Some(5), now), 1_795_488_574);
         assert_eq!(next(Scheme::Date, None, now), 2_026_112_400);
         assert_eq!(next(Scheme::Date, Some(2_026_112_400), now), 2_026_112_401);

@@ -1,0 +1,329 @@
+//! `build`: per zone, soa + primary (static, from the configuration
+//! repository) + the generated records (filtered fragments, TLSA, SSHFP,
+//! CAA) → `unsigned/<zone>`; checked, signed, verified, installed
+//! atomically where nsd reads it, and nsd reloaded — each step only when
+//! the content changed (or signatures need renewing). A zone that fails a
+//! step never replaces the one being served.
+
+use std::path::{Path, PathBuf};
+
+use certdrop_core::exit::Outcome;
+use certdrop_core::output::Output;
+use certdrop_core::{atomic, clock};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Signer, Zone};
+use crate::masterfile::{self, Rr};
+use crate::record::Record;
+use crate::{caa, fragments, serial, sign};
+
+/// What the build remembers of a zone (`state/<zone>.json`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneState {
+    /// Serial of the installed zone.
+    pub serial: Option<u32>,
+    /// SHA-256 of the zone's records with the serial zeroed.
+    pub content: Option<String>,
+    /// When the installed signatures expire.
+    pub expires: Option<i64>,
+}
+
+fn state_path(config: &Config, zone: &str) -> PathBuf {
+    config.build.join("state").join(format!("{zone}.json"))
+}
+
+fn load_state(config: &Config, zone: &str) -> Result<ZoneState, String> {
+    let p = state_path(config, zone);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ZoneState::default()),
+        Err(e) => Err(format!("{}: {e}", p.display())),
+    }
+}
+
+fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<(), String> {
+    let p = state_path(config, zone);
+    let mut json = serde_json::to_vec_pretty(st).expect("state serializes");
+    json.push(b'\n');
+    atomic::write(&p, &json, atomic::MODE_PUBLIC).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Where nsd reads the zone: `<install>/<zone>.zone`.
+pub fn installed_path(config: &Config, zone: &str) -> PathBuf {
+    config.install.join(format!("{zone}.zone"))
+}
+
+/// The generated records of every zone, computed once per build.
+pub struct Generated {
+    /// Accepted fragments.
+    pub fragments: Vec<certdrop_core::fragment::Fragment>,
+    /// Problems, one line each (rejected fragments, missing certificates).
+    pub problems: Vec<String>,
+}
+
+/// Filter the drop directory for all zones at once.
+pub fn generate(config: &Config) -> Generated {
+    let mut problems = Vec::new();
+    let mut frags = Vec::new();
+    if let Some(dir) = &config.dnsextra {
+        let mut policy =
+            fragments::Policy::new(config.zones.iter().map(|z| z.name.clone()).collect());
+        policy.owner_uid = config.fragment_owner;
+        policy.max_values_per_name = config.max_values_per_name;
+        match fragments::filter_dir(dir, &policy) {
+            Ok(f) => {
+                for r in f.rejected {
+                    problems.push(format!(
+                        "{}/{}: rejected: {}",
+                        dir.display(),
+                        r.file,
+                        r.reason
+                    ));
+                }
+                frags = f.records;
+            }
+            Err(e) => problems.push(format!("{}: cannot read: {e}", dir.display())),
+        }
+    }
+    Generated {
+        fragments: frags,
+        problems,
+    }
+}
+
+/// All records of `zone`, assembled and checked; `problems` collects
+/// what was left out and why.
+pub fn assemble(
+    config: &Config,
+    zone: &Zone,
+    gen: &Generated,
+    problems: &mut Vec<String>,
+) -> Result<Vec<Rr>, String> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut rrs = masterfile::parse(
+        &read(&zone.soa)?,
+        &zone.name,
+        None,
+        &zone.soa.display().to_string(),
+    )?;
+    let default_ttl = rrs.first().map(|r| r.ttl);
+    if let Some(p) = &zone.primary {
+        rrs.extend(masterfile::parse(
+            &read(p)?,
+            &zone.name,
+            default_ttl,
+            &p.display().to_string(),
+        )?);
+    }
+    let mut extra: Vec<Record> = Vec::new();
+    for f in gen
+        .fragments
+        .iter()
+        .filter(|f| owner_zone(config, &f.owner) == Some(zone.name.as_str()))
+    {
+        extra.push(Record::new(
+            &f.owner,
+            f.ttl,
+            crate::record::RType::Txt,
+            format!("\"{}\"", f.value),
+        ));
+    }
+    if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
+        let text = read(map)?;
+        let entries = crate::tlsa::parse_map(map, &text)?;
+        let (records, tlsa_problems) = crate::tlsa::records(&entries, certs, zone.ttl);
+        problems.extend(tlsa_problems);
+        extra.extend(
+            records
+                .into_iter()
+                .filter(|r| certdrop_core::name::in_zone(&r.owner, &zone.name)),
+        );
+    }
+    if let (true, Some(dir)) = (zone.sshfp, &config.phonehome) {
+        let policy = crate::sshfp::SshfpPolicy {
+            origin: zone.name.clone(),
+            allow: zone.sshfp_allow.clone(),
+            sha1: zone.sshfp_sha1,
+            sha256: true,
+            ttl: zone.ttl,
+        };
+        let (records, rejected) = crate::sshfp::from_dir(dir, &policy);
+        for (file, why) in rejected {
+            problems.push(format!("{file}: rejected: {why}"));
+        }
+        extra.extend(records);
+    }
+    if let Some(c) = &zone.caa {
+        caa::check(c).map_err(|why| format!("zone {}: {why}", zone.name))?;
+        extra.extend(caa::records(&zone.name, c, zone.ttl));
+    }
+    extra.sort();
+    extra.dedup();
+    for r in extra {
+        rrs.push(Rr {
+            owner: r.owner,
+            ttl: r.ttl,
+            rtype: r.rtype.as_str().to_owned(),
+            rdata: vec![r.rdata],
+            source: "generated".into(),
+        });
+    }
+    masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
+    Ok(rrs)
+}
+
+/// The zone a fragment owner belongs to: the longest zone name it is in.
+fn owner_zone<'a>(config: &'a Config, owner: &str) -> Option<&'a str> {
+    config
+        .zones
+        .iter()
+        .filter(|z| certdrop_core::name::in_zone(owner, &z.name))
+        .max_by_key(|z| z.name.len())
+        .map(|z| z.name.as_str())
+}
+
+/// Zone text, one record per line, in source order.
+pub fn render(zone: &str, rrs: &[Rr]) -> String {
+    let mut text = format!("; {zone}: assembled by certdrop-zone; do not edit\n");
+    for r in rrs {
+        text.push_str(&r.render());
+        text.push('\n');
+    }
+    text
+}
+
+fn content_hash(zone: &str, rrs: &[Rr]) -> String {
+    let mut zeroed = rrs.to_vec();
+    masterfile::set_serial(&mut zeroed, 0);
+    certdrop_core::certinfo::hex(&Sha256::digest(render(zone, &zeroed).as_bytes()))
+}
+
+/// Build one zone; `force` rebuilds even when nothing changed.
+pub fn build_zone(
+    config: &Config,
+    zone: &Zone,
+    gen: &Generated,
+    force: bool,
+    check_only: bool,
+    out: &Output,
+) -> Result<Outcome, String> {
+    let mut problems = Vec::new();
+    let mut rrs = assemble(config, zone, gen, &mut problems)?;
+    for p in problems {
+        out.warn(&p);
+    }
+    let mut st = load_state(config, &zone.name)?;
+    let content = content_hash(&zone.name, &rrs);
+    let installed = installed_path(config, &zone.name);
+    let resign =
+        matches!(zone.signer, Signer::Ldns(_)) && sign::due(st.expires, zone.resign_before);
+    let changed = st.content.as_deref() != Some(content.as_str());
+    if !force && !changed && !resign && installed.exists() {
+        out.verbose(&format!(
+            "zone {}: unchanged (serial {})",
+            zone.name,
+            st.serial.unwrap_or(0)
+        ));
+        return Ok(Outcome::Unchanged);
+    }
+    let last = st
+        .serial
+        .into_iter()
+        .chain(masterfile::serial(&rrs))
+        .max_by(|a, b| {
+            if serial::greater(*a, *b) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Less
+            }
+        });
+    let new_serial = serial::next(zone.serial, last, clock::now());
+    masterfile::set_serial(&mut rrs, new_serial);
+    let text = render(&zone.name, &rrs);
+
+    let unsigned = config.build.join("unsigned").join(&zone.name);
+    let tmp_dir = config.build.join("tmp");
+    for d in ["unsigned", "signed", "state", "tmp"] {
+        atomic::ensure_dir(&config.build.join(d), atomic::MODE_PUBLIC_DIR)
+            .map_err(|e| format!("{}: {e}", config.build.display()))?;
+    }
+    // Check before anything that is served moves.
+    let candidate = tmp_dir.join(format!("{}.unsigned", zone.name));
+    atomic::write(&candidate, text.as_bytes(), atomic::MODE_PUBLIC)
+        .map_err(|e| format!("{}: {e}", candidate.display()))?;
+    nsd_checkzone(&zone.name, &candidate)?;
+    if check_only {
+        out.verbose(&format!(
+            "zone {}: assembled and checked ({} records)",
+            zone.name,
+            rrs.len()
+        ));
+        return Ok(Outcome::Reported);
+    }
+    atomic::rename(&candidate, &unsigned).map_err(|e| format!("{}: {e}", unsigned.display()))?;
+    let (final_path, expires) = match &zone.signer {
+        Signer::None => (unsigned.clone(), None),
+        Signer::Ldns(keys) => {
+            let signed_tmp = tmp_dir.join(format!("{}.signed", zone.name));
+            let expires = sign::sign(zone, keys, &unsigned, &signed_tmp)
+                .map_err(|e| format!("zone {}: {e}", zone.name))?;
+            let signed = config.build.join("signed").join(&zone.name);
+            atomic::rename(&signed_tmp, &signed)
+                .map_err(|e| format!("{}: {e}", signed.display()))?;
+            (signed, Some(expires))
+        }
+    };
+    install(config, &zone.name, &final_path)?;
+    reload(config, &zone.name)?;
+    st.serial = Some(new_serial);
+    st.content = Some(content);
+    st.expires = expires;
+    save_state(config, &zone.name, &st)?;
+    let why = if changed {
+        "content changed"
+    } else if resign {
+        "signatures renewed"
+    } else {
+        "forced"
+    };
+    out.action(&format!(
+        "zone {}: serial {new_serial} installed and reloaded ({why})",
+        zone.name
+    ));
+    Ok(Outcome::Changed)
+}
+
+/// `nsd-checkzone ZONE FILE` when nsd is installed.
+fn nsd_checkzone(zone: &str, file: &Path) -> Result<(), String> {
+    if !tool_exists("nsd-checkzone") {
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new("nsd-checkzone");
+    cmd.arg(zone).arg(file);
+    sign::run(&mut cmd, "nsd-checkzone").map_err(|e| format!("zone {zone}: {e}"))
+}
+
+fn tool_exists(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}
+
+/// Copy the zone file into nsd's directory atomically.
+fn install(config: &Config, zone: &str, from: &Path) -> Result<(), String> {
+    let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let to = installed_path(config, zone);
+    atomic::write(&to, &data, atomic::MODE_PUBLIC)
+        .map_err(|e| format!("{}: install: {e}", to.display()))
+}
+
+/// Run the reload command for `zone`.
+fn reload(config: &Config, zone: &str) -> Result<(), String> {
+    let Some((prog, args)) = config.reload.split_first() else {
+        return Ok(());
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args.iter().map(|a| a.replace("{zone}", zone)));
+    sign::run(&mut cmd, prog).map_err(|e| format!("zone {zone}: reload: {e}"))
+}

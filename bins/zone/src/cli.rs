@@ -1,0 +1,102 @@
+//! Raw command-line arguments of certdrop-zone (clap derive). Usage errors
+//! exit 64 (EX_USAGE).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
+
+/// certdrop-zone builds DNS zones from static sources and from what other
+/// stages drop: dns-01 TXT fragments (dnsextra/, each file parsed alone and
+/// filtered strictly), TLSA records from certificates (certs/, with a map
+/// file), SSHFP records from host keys (phonehome/), CAA records. It bumps
+/// the SOA serial only when the content changed, checks the zone, signs it
+/// with ldns-signzone, installs it where nsd reads it and reloads nsd.
+///
+/// `certdrop-zone build` from cron (or `watch`): silent when nothing
+/// changed. Exit codes: 0 changed, 2 nothing to do, 64 usage, 65 bad data,
+/// 66 missing input, 73 cannot write, 75 temporary, 78 configuration.
+#[derive(Debug, Parser)]
+#[command(name = "certdrop-zone", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long, global = true, default_value = DEFAULT_CONFIG, env = "CERTDROP_ZONE_CONFIG")]
+    pub config: PathBuf,
+    /// Assemble and check every zone; install nothing.
+    #[arg(short = 'n', long, global = true)]
+    pub check: bool,
+    /// Explain (twice: more).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Rebuild, re-sign and reload even when nothing changed.
+    #[arg(short = 'f', long, global = true)]
+    pub force: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build every zone (or the named ones) that changed; for cron.
+    Build {
+        /// Zone names (default: all).
+        zones: Vec<String>,
+    },
+    /// Same as -n.
+    Check,
+    /// Filter a fragment directory: accepted records to stdout, one line
+    /// per rejected file to stderr.
+    Fragments {
+        /// Zone(s) the owners must lie in.
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        /// Only files owned by this uid.
+        #[arg(long)]
+        owner: Option<u32>,
+        /// The drop directory.
+        dir: PathBuf,
+    },
+    /// TLSA records from a map file and the certificate store, to stdout.
+    Tlsa {
+        /// The map file.
+        #[arg(long)]
+        map: PathBuf,
+        /// The certificate store (certs/).
+        #[arg(long)]
+        certs: PathBuf,
+        /// TTL of the records.
+        #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
+        ttl: u32,
+    },
+    /// SSHFP records from collected host keys, to stdout.
+    Sshfp {
+        /// Zone the hosts must lie in.
+        #[arg(long)]
+        origin: String,
+        /// SHA-256 only (no SHA-1 records).
+        #[arg(long)]
+        no_sha1: bool,
+        /// TTL of the records.
+        #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
+        ttl: u32,
+        /// phonehome/ directory.
+        dir: PathBuf,
+    },
+}
+
+/// Parse; help and version exit 0, errors exit 64.
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                std::process::ExitCode::SUCCESS
+            }
+            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
+        }
+    })
+}

@@ -1,0 +1,294 @@
+//! zone.toml: raw structures as serde reads them, kept apart from the
+//! validated [`Config`]. Unknown keys are rejected; errors name file, line
+//! and key. Relative paths are relative to the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certdrop_core::{duration, name};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::serial::Scheme;
+
+/// Default TTL of generated records.
+pub const DEFAULT_TTL: u32 = 300;
+/// Default validity of signatures made by ldns-signzone.
+pub const DEFAULT_SIGNATURE_VALIDITY: Duration = Duration::from_secs(21 * 86_400);
+/// Re-sign when signatures have less than this left.
+pub const DEFAULT_RESIGN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
+/// Inception backdated by this much (clock skew of validators).
+pub const DEFAULT_INCEPTION_BACKDATE: Duration = Duration::from_secs(3600);
+/// Default reload command; `{zone}` is replaced by the zone name.
+pub const DEFAULT_RELOAD: [&str; 3] = ["nsd-control", "reload", "{zone}"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    build: PathBuf,
+    install: PathBuf,
+    dnsextra: Option<PathBuf>,
+    certs: Option<PathBuf>,
+    phonehome: Option<PathBuf>,
+    #[serde(default)]
+    reload: Option<Vec<String>>,
+    fragment_owner: Option<Spanned<String>>,
+    #[serde(default)]
+    max_values_per_name: Option<usize>,
+    #[serde(default, rename = "zone")]
+    zones: Vec<RawZone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    name: Spanned<String>,
+    soa: PathBuf,
+    primary: Option<PathBuf>,
+    tlsa_map: Option<PathBuf>,
+    #[serde(default)]
+    sshfp: bool,
+    sshfp_allow: Option<Vec<String>>,
+    #[serde(default)]
+    sshfp_sha1: Option<bool>,
+    ttl: Option<u32>,
+    serial: Option<Spanned<String>>,
+    signer: Option<Spanned<String>>,
+    #[serde(default)]
+    keys: Vec<PathBuf>,
+    #[serde(default = "yes")]
+    nsec3: bool,
+    #[serde(default, with = "duration::serde_text_opt")]
+    signature_validity: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    resign_before: Option<Duration>,
+    caa: Option<RawCaa>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaa {
+    issuer: String,
+    #[serde(default = "yes")]
+    wildcard: bool,
+    accounturi: Option<String>,
+    #[serde(default)]
+    methods: Vec<String>,
+    iodef: Option<String>,
+}
+
+/// CAA records of a zone (RFC 8659, RFC 8657).
+#[derive(Debug, Clone)]
+pub struct Caa {
+    /// The CA's issuer domain, e.g. `letsencrypt.org`.
+    pub issuer: String,
+    /// Also publish `issuewild`.
+    pub wildcard: bool,
+    /// RFC 8657 `accounturi`.
+    pub accounturi: Option<String>,
+    /// RFC 8657 `validationmethods`.
+    pub methods: Vec<String>,
+    /// `iodef` URL.
+    pub iodef: Option<String>,
+}
+
+/// Who signs the zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// `ldns-signzone` with these key basenames (`K<zone>+<alg>+<id>`).
+    Ldns(Vec<PathBuf>),
+    /// Leave `unsigned/<zone>` for an external signer.
+    None,
+}
+
+/// One zone, validated.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Zone name, lowercase, no trailing dot.
+    pub name: String,
+    /// SOA source.
+    pub soa: PathBuf,
+    /// Static records source.
+    pub primary: Option<PathBuf>,
+    /// TLSA map.
+    pub tlsa_map: Option<PathBuf>,
+    /// Generate SSHFP from phonehome/.
+    pub sshfp: bool,
+    /// Hosts allowed to get SSHFP records.
+    pub sshfp_allow: Option<Vec<String>>,
+    /// SSHFP with SHA-1 as well as SHA-256.
+    pub sshfp_sha1: bool,
+    /// TTL of generated records.
+    pub ttl: u32,
+    /// Serial scheme.
+    pub serial: Scheme,
+    /// Signer.
+    pub signer: Signer,
+    /// NSEC3 (RFC 9276 parameters) rather than NSEC.
+    pub nsec3: bool,
+    /// Signature validity.
+    pub signature_validity: Duration,
+    /// Re-sign this long before expiry.
+    pub resign_before: Duration,
+    /// CAA records.
+    pub caa: Option<Caa>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Build tree: `unsigned/`, `signed/`, `state/`.
+    pub build: PathBuf,
+    /// Directory nsd reads zone files from.
+    pub install: PathBuf,
+    /// dns-01 drop directory (read-only).
+    pub dnsextra: Option<PathBuf>,
+    /// Certificate store (read-only).
+    pub certs: Option<PathBuf>,
+    /// Collected host keys (read-only).
+    pub phonehome: Option<PathBuf>,
+    /// Reload command, `{zone}` replaced.
+    pub reload: Vec<String>,
+    /// uid allowed to own fragments.
+    pub fragment_owner: Option<u32>,
+    /// Cap on values per name.
+    pub max_values_per_name: usize,
+    /// Zones.
+    pub zones: Vec<Zone>,
+}
+
+impl Config {
+    /// Read and validate.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate text; `path` for messages and relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+        let at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| at(s.start)).unwrap_or(0);
+            format!("{}:{line}: {}", path.display(), e.message().trim_end())
+        })?;
+        let err = |span: std::ops::Range<usize>, key: &str, why: &str| {
+            format!("{}:{}: {key}: {why}", path.display(), at(span.start))
+        };
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let fragment_owner = match &raw.fragment_owner {
+            None => None,
+            Some(o) => {
+                Some(uid_of(o.get_ref()).map_err(|why| err(o.span(), "fragment_owner", &why))?)
+            }
+        };
+        let mut zones = Vec::new();
+        for z in raw.zones {
+            let zname = name::domain(z.name.get_ref(), false)
+                .map_err(|why| err(z.name.span(), "zone.name", &why))?;
+            if zones.iter().any(|o: &Zone| o.name == zname) {
+                return Err(err(
+                    z.name.span(),
+                    "zone.name",
+                    &format!("'{zname}' defined twice"),
+                ));
+            }
+            let key = |k: &str| format!("zone '{zname}': {k}");
+            let serial = match &z.serial {
+                None => Scheme::UnixTime,
+                Some(s) => {
+                    Scheme::parse(s.get_ref()).map_err(|why| err(s.span(), &key("serial"), &why))?
+                }
+            };
+            let signer = match z.signer.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+                None | Some(("ldns", _)) => {
+                    if z.keys.is_empty() {
+                        return Err(err(
+                            z.name.span(),
+                            &key("keys"),
+                            "ldns signing needs key basenames (or signer = \"none\")",
+                        ));
+                    }
+                    Signer::Ldns(z.keys.iter().map(|k| abs(k)).collect())
+                }
+                Some(("none", _)) => Signer::None,
+                Some((other, span)) => {
+                    return Err(err(
+                        span,
+                        &key("signer"),
+                        &format!("'{other}': expected ldns or none"),
+                    ))
+                }
+            };
+            zones.push(Zone {
+                name: zname,
+                soa: abs(&z.soa),
+                primary: z.primary.as_deref().map(abs),
+                tlsa_map: z.tlsa_map.as_deref().map(abs),
+                sshfp: z.sshfp,
+                sshfp_allow: z.sshfp_allow,
+                sshfp_sha1: z.sshfp_sha1.unwrap_or(true),
+                ttl: z.ttl.unwrap_or(DEFAULT_TTL),
+                serial,
+                signer,
+                nsec3: z.nsec3,
+                signature_validity: z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY),
+                resign_before: z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE),
+                caa: z.caa.map(|c| Caa {
+                    issuer: c.issuer,
+                    wildcard: c.wildcard,
+                    accounturi: c.accounturi,
+                    methods: c.methods,
+                    iodef: c.iodef,
+                }),
+            });
+        }
+        if zones.is_empty() {
+            return Err(format!("{}: no [[zone]]", path.display()));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            build: abs(&raw.build),
+            install: abs(&raw.install),
+            dnsextra: raw.dnsextra.as_deref().map(abs),
+            certs: raw.certs.as_deref().map(abs),
+            phonehome: raw.phonehome.as_deref().map(abs),
+            reload: raw
+                .reload
+                .unwrap_or_else(|| DEFAULT_RELOAD.iter().map(|s| s.to_string()).collect()),
+            fragment_owner,
+            max_values_per_name: raw
+                .max_values_per_name
+                .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
+            zones,
+        })
+    }
+}
+
+/// A user name or numeric uid.
+fn uid_of(text: &str) -> Result<u32, String> {
+    if let Ok(uid) = text.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(text) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        Ok(None) => Err(format!("no user '{text}'")),
+        Err(e) => Err(format!("user '{text}': {e}")),
+    }
+}

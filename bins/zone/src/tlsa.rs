@@ -1,0 +1,638 @@
+//! TLSA records (RFC 6698, operated as RFC 7671 says) from the certificate
+//! store, driven by the TLSA map of the config repository (DESIGN.md, "TLSA
+//! map"). The map says which certificate line backs which TLSA RRset.
+//!
+//! Map file format, one record set per line, fields separated by blanks:
+//!
+//! ```text
+//! # owner                        line   [usage selector matching]
+//! _443._tcp.www.example.org      www    3 1 1
+//! _25._tcp.mail.example.org.     mail   DANE-TA SPKI SHA2-256
+//! _853._udp.dns.example.org      dns                       # default 3 1 1
+//! ```
+//!
+//! * `owner`: `_<port>._<tcp|udp|sctp>.<domain>` (RFC 6698 §3), port 1-65535
+//!   without leading zeros; a trailing dot is allowed, case is folded.
+//! * `line`: a certificate-line name: `certs/<line>/` in the store.
+//! * the triple is optional (default [`DEFAULT_USAGE`] [`DEFAULT_SELECTOR`]
+//!   [`DEFAULT_MATCHING`], i.e. `3 1 1`); all three or none. Numbers or
+//!   the RFC 7218 acronyms, case-insensitive: usage 2 `DANE-TA` or 3
+//!   `DANE-EE` (0/1, the PKIX usages, are refused: they also depend on the
+//!   client's CA list, which certdrop cannot know); selector 0 `Cert` or 1 `SPKI`;
+//!   matching 0 `Full`, 1 `SHA2-256` or 2 `SHA2-512`.
+//! * `#` starts a comment anywhere; blank lines are ignored. The same
+//!   (owner, line, triple) twice is an error. Errors read `file:line: cause`.
+//!
+//! Where the data comes from:
+//!
+//! * usage 3 (DANE-EE): the leaf, `certs/<line>/cert.pem`; selector 0 is
+//!   its DER, selector 1 its SubjectPublicKeyInfo.
+//! * usage 2 (DANE-TA): the issuer, the last certificate of
+//!   `certs/<line>/chain.pem` (or, without it, of `fullchain.pem` minus
+//!   the leaf).
+//!
+//! Key rollover (RFC 7671 §8.1, "current + next"): while a staged key
+//! `certs/<line>/next/pubkey.pem` exists, every `3 1 x` entry also gets a
+//! record for the next key, so the record is in the DNS before the new
+//! certificate is served. `3 0 x` cannot do that (the next certificate does
+//! not exist yet): it gets only the current record, so it does not survive
+//! a renewal cleanly — clients fail until the new record is published and
+//! the old one has left their caches (up to one TTL). Prefer `3 1 x`. Usage 2 names the issuer, which a key
+//! rollover does not change (a CA changing its intermediate does).
+//! Identical records are published once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use certdrop_core::certinfo::{self, hex, CertInfo};
+use certdrop_core::name;
+use certdrop_core::store::{CERT, CHAIN, FULLCHAIN, NEXT, PUBKEY};
+use sha2::{Digest, Sha256, Sha512};
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::record::{RType, Record};
+
+/// Default certificate usage: 3, DANE-EE (RFC 7671 §5.1).
+pub const DEFAULT_USAGE: u8 = USAGE_DANE_EE;
+/// Default selector: 1, SPKI (RFC 7671 §5.1).
+pub const DEFAULT_SELECTOR: u8 = SELECTOR_SPKI;
+/// Default matching type: 1, SHA2-256 (RFC 7671 §5.1).
+pub const DEFAULT_MATCHING: u8 = MATCH_SHA256;
+/// Largest PEM file read from the store.
+pub const MAX_PEM: u64 = 256 * 1024;
+
+/// Usage 2, DANE-TA (RFC 6698 §2.1.1, RFC 7218 §2.1).
+pub const USAGE_DANE_TA: u8 = 2;
+/// Usage 3, DANE-EE (RFC 6698 §2.1.1, RFC 7218 §2.1).
+pub const USAGE_DANE_EE: u8 = 3;
+/// Selector 0, full certificate (RFC 6698 §2.1.2, RFC 7218 §2.2).
+pub const SELECTOR_CERT: u8 = 0;
+/// Selector 1, SubjectPublicKeyInfo (RFC 6698 §2.1.2, RFC 7218 §2.2).
+pub const SELECTOR_SPKI: u8 = 1;
+/// Matching type 0, exact data (RFC 6698 §2.1.3, RFC 7218 §2.3).
+pub const MATCH_FULL: u8 = 0;
+/// Matching type 1, SHA-256 (RFC 6698 §2.1.3, RFC 7218 §2.3).
+pub const MATCH_SHA256: u8 = 1;
+/// Matching type 2, SHA-512 (RFC 6698 §2.1.3, RFC 7218 §2.3).
+pub const MATCH_SHA512: u8 = 2;
+
+/// Transport labels allowed in an owner (RFC 6698 §3).
+const PROTOCOLS: &[&str] = &["tcp", "udp", "sctp"];
+
+/// One map line: an RRset member to publish (RFC 6698 §2, §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntry {
+    /// Owner, `_port._proto.domain`, lowercase, no trailing dot.
+    pub owner: String,
+    /// Certificate line in the store.
+    pub line: String,
+    /// Certificate usage (2 or 3).
+    pub usage: u8,
+    /// Selector (0 or 1).
+    pub selector: u8,
+    /// Matching type (0, 1 or 2).
+    pub matching: u8,
+    /// Line number in the map file, from 1.
+    pub source_line: usize,
+}
+
+/// Parse a TLSA map (format in the module header; RFC 6698 §2.2, §3); errors read `path:line: cause`.
+pub fn parse_map(path: &Path, text: &str) -> Result<Vec<MapEntry>, String> {
+    let mut out: Vec<MapEntry> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let err = |why: String| format!("{}:{n}: {why}", path.display());
+        let content = raw.split('#').next().unwrap_or("");
+        let fields: Vec<&str> = content.split_ascii_whitespace().collect();
+        let (owner, line, triple) = match fields.as_slice() {
+            [] => continue,
+            [o, l] => (o, l, (DEFAULT_USAGE, DEFAULT_SELECTOR, DEFAULT_MATCHING)),
+            [o, l, u, s, m] => (
+                o,
+                l,
+                (
+                    usage(u).map_err(err)?,
+                    selector(s).map_err(err)?,
+                    matching(m).map_err(err)?,
+                ),
+            ),
+            _ => {
+                return Err(err(format!(
+                    "expected 'owner line [usage selector matching]', found {} fields",
+                    fields.len()
+                )))
+            }
+        };
+        let owner = check_owner(owner).map_err(err)?;
+        name::line_name(line).map_err(err)?;
+        let entry = MapEntry {
+            owner,
+            line: line.to_string(),
+            usage: triple.0,
+            selector: triple.1,
+            matching: triple.2,
+            source_line: n,
+        };
+        if let Some(dup) = out.iter().find(|e| same(e, &entry)) {
+            return Err(err(format!("same entry as line {}", dup.source_line)));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+fn same(a: &MapEntry, b: &MapEntry) -> bool {
+    (&a.owner, &a.line, a.usage, a.selector, a.matching)
+        == (&b.owner, &b.line, b.usage, b.selector, b.matching)
+}
+
+/// Check and normalise a TLSA owner `_port._proto.domain` (RFC 6698 §3).
+pub fn check_owner(text: &str) -> Result<String, String> {
+    let lower = text.trim_end_matches('.').to_ascii_lowercase();
+    let mut parts = lower.splitn(3, '.');
+    let (port, proto, domain) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(p), Some(t), Some(d)) => (p, t, d),
+        _ => {
+            return Err(format!(
+                "owner '{text}': expected _<port>._<tcp|udp|sctp>.<domain>"
+            ))
+        }
+    };
+    let port_ok = port
+        .strip_prefix('_')
+        .filter(|p| !p.starts_with('0') && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| (1..=65535).contains(&p));
+    if !port_ok {
+        return Err(format!(
+            "owner '{text}': '{port}' is not _<port> with a port 1-65535"
+        ));
+    }
+    if !proto
+        .strip_prefix('_')
+        .is_some_and(|p| PROTOCOLS.contains(&p))
+    {
+        return Err(format!(
+            "owner '{text}': '{proto}' is not _tcp, _udp or _sctp"
+        ));
+    }
+    let domain = name::domain(domain, false).map_err(|e| format!("owner '{text}': {e}"))?;
+    Ok(format!("{port}.{proto}.{domain}"))
+}
+
+fn usage(text: &str) -> Result<u8, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "2" | "DANE-TA" => Ok(USAGE_DANE_TA),
+        "3" | "DANE-EE" => Ok(USAGE_DANE_EE),
+        "0" | "1" | "PKIX-TA" | "PKIX-EE" => Err(format!(
+            "usage {text}: PKIX usages are not supported, use 3 (DANE-EE) or 2 (DANE-TA)"
+        )),
+        _ => Err(format!("usage '{text}': expected 2, 3, DANE-TA or DANE-EE")),
+    }
+}
+
+fn selector(text: &str) -> Result<u8, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "0" | "CERT" => Ok(SELECTOR_CERT),
+        "1" | "SPKI" => Ok(SELECTOR_SPKI),
+        _ => Err(format!("selector '{text}': expected 0, 1, Cert or SPKI")),
+    }
+}
+
+fn matching(text: &str) -> Result<u8, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "0" | "FULL" => Ok(MATCH_FULL),
+        "1" | "SHA2-256" => Ok(MATCH_SHA256),
+        "2" | "SHA2-512" => Ok(MATCH_SHA512),
+        _ => Err(format!(
+            "matching type '{text}': expected 0, 1, 2, Full, SHA2-256 or SHA2-512"
+        )),
+    }
+}
+
+/// The certificate association data for `data` under matching type `m` (RFC 6698 §2.1.3).
+pub fn association(m: u8, data: &[u8]) -> String {
+    match m {
+        MATCH_SHA256 => hex(&Sha256::digest(data)),
+        MATCH_SHA512 => hex(&Sha512::digest(data)),
+        _ => hex(data),
+    }
+}
+
+/// What one certificate line offers: current leaf, issuer, staged next
+/// key. A missing leaf or issuer is reported only by the entries needing it.
+struct LineData {
+    leaf: Result<CertInfo, String>,
+    issuer: Result<CertInfo, String>,
+    next_spki: Option<Vec<u8>>,
+}
+
+/// TLSA records (RFC 6698 §2.1, RFC 7671 §8.1 for the next key) for every
+/// map entry, sorted by owner and RDATA, without duplicates; and the
+/// problems met, one line each. An entry with a problem yields no record.
+pub fn records(map: &[MapEntry], certs_dir: &Path, ttl: u32) -> (Vec<Record>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut lines: BTreeMap<&str, LineData> = BTreeMap::new();
+    let mut out = BTreeSet::new();
+    for e in map {
+        let data = lines
+            .entry(e.line.as_str())
+            .or_insert_with(|| load_line(&certs_dir.join(&e.line), &mut problems));
+        let subject = format!("map line {} ({} {})", e.source_line, e.owner, e.line);
+        let cert = match e.usage {
+            USAGE_DANE_EE => &data.leaf,
+            USAGE_DANE_TA => &data.issuer,
+            u => {
+                problems.push(format!("{subject}: unsupported usage {u}, no record"));
+                continue;
+            }
+        };
+        let cert = match cert {
+            Ok(c) => c,
+            Err(why) => {
+                problems.push(format!("{subject}: {why}, no record"));
+                continue;
+            }
+        };
+        let triple = format!("{} {} {}", e.usage, e.selector, e.matching);
+        let mut push = |bytes: &[u8]| {
+            let rdata = format!("{triple} {}", association(e.matching, bytes));
+            out.insert(Record::new(&e.owner, ttl, RType::Tlsa, rdata));
+        };
+        match e.selector {
+            SELECTOR_CERT => push(&cert.der),
+            SELECTOR_SPKI => push(&cert.spki),
+            s => {
+                problems.push(format!("{subject}: unsupported selector {s}, no record"));
+                continue;
+            }
+        }
+        // RFC 7671 §8.1: publish the next key beside the current one.
+        if e.usage == USAGE_DANE_EE && e.selector == SELECTOR_SPKI {
+            if let Some(next) = &data.next_spki {
+                push(next);
+            }
+        }
+    }
+    (out.into_iter().collect(), problems)
+}
+
+/// Read the current leaf, its issuer and the staged next key of a line. A
+/// broken next key is reported here; the current records still go out.
+fn load_line(dir: &Path, problems: &mut Vec<String>) -> LineData {
+    let path = dir.join(NEXT).join(PUBKEY);
+    let next = read_optional(&path).and_then(|text| {
+        text.map(|t| parse_pubkey(&t).map_err(|e| format!("{}: {e}", path.display())))
+            .transpose()
+    });
+    let next_spki = next
+        .map_err(|e| problems.push(format!("{e}, next key not published")))
+        .unwrap_or_default();
+    LineData {
+        leaf: load_leaf(dir),
+        issuer: load_issuer(dir),
+        next_spki,
+    }
+}
+
+/// The leaf: the one certificate of cert.pem.
+fn load_leaf(dir: &Path) -> Result<CertInfo, String> {
+    let path = dir.join(CERT);
+    let text = read_optional(&path)?.ok_or_else(|| format!("{}: not found", path.display()))?;
+    let mut certs = certinfo::parse_chain(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    match certs.pop() {
+        Some(leaf) if certs.is_empty() => Ok(leaf),
+        _ => Err(format!(
+            "{}: {} certificates, expected the leaf alone",
+            path.display(),
+            certs.len() + 1
+        )),
+    }
+}
+
+/// The issuer: the last certificate of chain.pem, else of fullchain.pem
+/// after the leaf.
+fn load_issuer(dir: &Path) -> Result<CertInfo, String> {
+    for (file, skip) in [(CHAIN, 0), (FULLCHAIN, 1)] {
+        let path = dir.join(file);
+        let Some(text) = read_optional(&path)? else {
+            continue;
+        };
+        if certinfo::pem_blocks(&text, "CERTIFICATE")
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len()
+            <= skip
+        {
+            continue;
+        }
+        let mut certs =
+            certinfo::parse_chain(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(issuer) = certs.pop() {
+            return Ok(issuer);
+        }
+    }
+    Err(format!(
+        "{}: no issuer certificate in {CHAIN} or {FULLCHAIN}",
+        dir.display()
+    ))
+}
+
+/// The DER of the one `PUBLIC KEY` block of a PEM file, checked to be a
+/// SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) with nothing after it.
+fn parse_pubkey(text: &[u8]) -> Result<Vec<u8>, String> {
+    let blocks = certinfo::pem_blocks(text, "PUBLIC KEY")?;
+    let [der] = blocks.as_slice() else {
+        return Err(format!("{} PUBLIC KEY blocks, expected one", blocks.len()));
+    };
+    let (rest, _) =
+        SubjectPublicKeyInfo::from_der(der).map_err(|e| format!("bad public key: {e}"))?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after the public key".into());
+    }
+    Ok(der.clone())
+}
+
+/// A file's contents, `None` if it does not exist; at most [`MAX_PEM`] bytes.
+/// The store's line directory is a symlink by design, so links are followed.
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: unreadable: {e}", path.display())),
+    };
+    let mut buf = Vec::new();
+    file.take(MAX_PEM + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{}: unreadable: {e}", path.display()))?;
+    if buf.len() as u64 > MAX_PEM {
+        return Err(format!("{}: larger than {MAX_PEM} bytes", path.display()));
+    }
+    Ok(Some(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::process::Command;
+
+    const OWNER: &str = "_443._tcp.www.example.org";
+
+    fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
+        let out = Command::new(cmd).args(args).current_dir(dir).output();
+        let out = out.unwrap_or_else(|e| panic!("{cmd} is needed for this test: {e}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cmd} {args:?}: {err}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    /// The PKI of tests/data/tlsa-pki.sh: store lines `rsa` and `ec`.
+    fn pki() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        run(
+            tmp.path(),
+            "sh",
+            &["-c", include_str!("../tests/data/tlsa-pki.sh")],
+        );
+        tmp
+    }
+
+    fn entry(line: &str, usage: u8, selector: u8, matching: u8) -> MapEntry {
+        let source_line = 1;
+        let (owner, line) = (OWNER.to_string(), line.to_string());
+        MapEntry {
+            owner,
+            line,
+            usage,
+            selector,
+            matching,
+            source_line,
+        }
+    }
+
+    fn rdata(map: &[MapEntry], certs: &Path) -> Vec<String> {
+        let (recs, problems) = records(map, certs, 3600);
+        assert!(problems.is_empty(), "{problems:?}");
+        recs.into_iter().map(|r| r.rdata).collect()
+    }
+
+    /// SHA-256 of the DER SPKI, by the openssl pipeline.
+    fn openssl_spki_sha256(dir: &Path, pubkey_cmd: &str) -> String {
+        let script = format!("{pubkey_cmd} | openssl pkey -pubin -outform DER | sha256sum");
+        run(dir, "sh", &["-ec", &script])[..64].to_string()
+    }
+
+    #[test]
+    fn same_as_ldns_dane_and_openssl() {
+        let tmp = pki();
+        let certs = tmp.path().join("certs");
+        let ee = ["3 1 1", "3 0 1", "3 1 2", "3 1 0", "3 0 2", "3 0 0"];
+        let ta = ["2 1 1", "2 0 1", "2 1 2", "2 0 0"];
+        for line in ["rsa", "ec"] {
+            let dir = certs.join(line);
+            for usm in ee.into_iter().chain(ta) {
+                let n: Vec<u8> = usm.split(' ').map(|n| n.parse().unwrap()).collect();
+                let (recs, problems) = records(&[entry(line, n[0], n[1], n[2])], &certs, 3600);
+                assert!(problems.is_empty(), "{problems:?}");
+                // -n: no check of the name in the certificate (and no DNS).
+                // -o 0: the last certificate of the chain given: the intermediate.
+                let cert = if n[0] == USAGE_DANE_TA {
+                    "-o 0 -c fullchain.pem"
+                } else {
+                    "-c cert.pem"
+                };
+                let cmd = format!("ldns-dane -n {cert} create www.example.org 443 {usm}");
+                let want = run(&dir, "sh", &["-ec", &cmd]);
+                assert_eq!(recs.len(), 1);
+                assert_eq!(recs[0].to_string(), want, "{line} {usm}");
+            }
+            let want = openssl_spki_sha256(&dir, "openssl x509 -in cert.pem -noout -pubkey");
+            let (recs, _) = records(&[entry(line, 3, 1, 1)], &certs, 300);
+            assert_eq!(
+                recs[0].to_string(),
+                format!("{OWNER}.\t300\tIN\tTLSA\t3 1 1 {want}")
+            );
+        }
+    }
+
+    #[test]
+    fn next_key_is_published_beside_the_current_one() {
+        let tmp = pki();
+        let certs = tmp.path().join("certs");
+        let next_pub = certs.join("ec").join(NEXT).join(PUBKEY);
+        fs::create_dir(certs.join("ec").join(NEXT)).unwrap();
+        fs::copy(tmp.path().join("next.pem"), &next_pub).unwrap();
+        let current = openssl_spki_sha256(
+            &certs.join("ec"),
+            "openssl x509 -in cert.pem -noout -pubkey",
+        );
+        let next = openssl_spki_sha256(tmp.path(), "cat next.pem");
+        assert_ne!(current, next);
+        let mut want = vec![format!("3 1 1 {current}"), format!("3 1 1 {next}")];
+        want.sort();
+        assert_eq!(rdata(&[entry("ec", 3, 1, 1)], &certs), want);
+        // 3 0 x and 2 x x do not follow the key, nor a line without a next key; 3 1 0/2 do.
+        for (e, n) in [
+            (entry("ec", 3, 0, 1), 1),
+            (entry("ec", 2, 1, 1), 1),
+            (entry("rsa", 3, 1, 1), 1),
+            (entry("ec", 3, 1, 0), 2),
+            (entry("ec", 3, 1, 2), 2),
+        ] {
+            assert_eq!(rdata(&[e], &certs).len(), n);
+        }
+        // The next key equal to the current one: one record.
+        fs::copy(certs.join("ec").join(PUBKEY), &next_pub).unwrap();
+        assert_eq!(
+            rdata(&[entry("ec", 3, 1, 1)], &certs),
+            [format!("3 1 1 {current}")]
+        );
+        // A broken next key: reported, the current record still goes out.
+        let bad = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        fs::write(&next_pub, bad).unwrap();
+        let (recs, problems) = records(&[entry("ec", 3, 1, 1)], &certs, 3600);
+        assert_eq!(recs[0].rdata, format!("3 1 1 {current}"));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].contains("next/pubkey.pem: bad public key"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].ends_with(", next key not published"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn problems_and_fallbacks() {
+        let tmp = pki();
+        let certs = tmp.path().join("certs");
+        // Two entries giving the same RDATA for one owner: published once.
+        assert_eq!(
+            rdata(&[entry("ec", 3, 1, 1), entry("ec", 3, 1, 1)], &certs).len(),
+            1
+        );
+        // A line without a certificate: a problem, no record, others unharmed.
+        let missing = MapEntry {
+            source_line: 7,
+            ..entry("gone", 3, 1, 1)
+        };
+        let (recs, problems) = records(&[missing, entry("rsa", 3, 1, 1)], &certs, 3600);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("map line 7 (_443._tcp.www.example.org gone): "),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].ends_with("gone/cert.pem: not found, no record"),
+            "{problems:?}"
+        );
+        // The issuer from fullchain.pem without chain.pem; none at all is a problem.
+        let want = rdata(&[entry("rsa", 2, 1, 1)], &certs);
+        fs::remove_file(certs.join("rsa").join(CHAIN)).unwrap();
+        assert_eq!(rdata(&[entry("rsa", 2, 1, 1)], &certs), want);
+        fs::copy(
+            certs.join("rsa").join(CERT),
+            certs.join("rsa").join(FULLCHAIN),
+        )
+        .unwrap();
+        let (recs, problems) = records(
+            &[entry("rsa", 2, 1, 1), entry("rsa", 3, 1, 1)],
+            &certs,
+            3600,
+        );
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].rdata.starts_with("3 1 1 "));
+        assert!(problems[0].contains("no issuer certificate in chain.pem or fullchain.pem"));
+        // A cert.pem holding a chain is refused.
+        fs::copy(
+            certs.join("ec").join(FULLCHAIN),
+            certs.join("ec").join(CERT),
+        )
+        .unwrap();
+        let (recs, problems) = records(&[entry("ec", 3, 1, 1)], &certs, 3600);
+        assert!(recs.is_empty());
+        assert!(
+            problems[0].contains("2 certificates, expected the leaf alone"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn map_format() {
+        let map = parse_map(
+            Path::new("tlsa.map"),
+            include_str!("../tests/data/tlsa.map"),
+        )
+        .unwrap();
+        let got: Vec<String> = map
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    e.source_line, e.owner, e.line, e.usage, e.selector, e.matching
+                )
+            })
+            .collect();
+        let want = [
+            "2 _443._tcp.www.example.org www 3 1 1",
+            "3 _25._tcp.mail.example.org mail 2 1 2",
+            "5 _853._udp.dns.example.org dns 3 1 1",
+            "6 _5061._sctp.sip.example.org sip 3 0 0",
+        ];
+        assert_eq!(got, want);
+        assert_eq!(parse_map(Path::new("m"), "").unwrap(), vec![]);
+        assert!(parse_map(
+            Path::new("m"),
+            "_65535._tcp.a.example.org a\n_1._udp.a.example.org a 2 0 0"
+        )
+        .is_ok());
+        for (line, why) in [
+            ("_443._tcp.www.example.org", "found 1 fields"),
+            ("_443._tcp.www.example.org www 3 1", "found 4 fields"),
+            ("_443._tcp.www.example.org www 3 1 1 1", "found 6 fields"),
+            ("_443._tcp.www.example.org www 1 1 1", "PKIX"),
+            ("_443._tcp.www.example.org www PKIX-EE 1 1", "PKIX"),
+            ("_443._tcp.www.example.org www 4 1 1", "usage '4'"),
+            ("_443._tcp.www.example.org www 3 2 1", "selector '2'"),
+            ("_443._tcp.www.example.org www 3 1 3", "matching type '3'"),
+            ("_0._tcp.www.example.org www", "port 1-65535"),
+            ("_65536._tcp.www.example.org www", "port 1-65535"),
+            ("_0443._tcp.www.example.org www", "port 1-65535"),
+            ("_https._tcp.www.example.org www", "port 1-65535"),
+            ("443._tcp.www.example.org www", "port 1-65535"),
+            ("_443._quic.www.example.org www", "_tcp, _udp or _sctp"),
+            ("_443.tcp.www.example.org www", "_tcp, _udp or _sctp"),
+            ("_443._tcp www", "expected _<port>"),
+            ("_443._tcp.org www", "not a fully qualified name"),
+            ("_443._tcp.*.example.org www", "wildcard"),
+            ("_443._tcp.w_w.example.org www", "character outside"),
+            ("_443._tcp.www.example.org ../www", "line name"),
+            ("_443._tcp.a.example.org. a 3 1 1", "same entry as line 2"),
+        ] {
+            let text = format!("# ok\n_443._tcp.a.example.org a\n{line}\n");
+            let e = parse_map(Path::new("conf/tlsa.map"), &text).unwrap_err();
+            assert!(
+                e.starts_with("conf/tlsa.map:3: ") && e.contains(why),
+                "{line}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn association_data() {
+        let abc256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(association(MATCH_FULL, &[0, 0xab]), "00ab");
+        assert_eq!(association(MATCH_SHA256, b"abc"), abc256);
+        assert!(association(MATCH_SHA512, b"abc").starts_with("ddaf35a193617aba"));
+        assert_eq!(association(MATCH_SHA512, b"abc").len(), 128);
+    }
+}

@@ -1,0 +1,243 @@
+//! Zone builds served by a real nsd: assembled from sources and drop
+//! directories, signed by ldns-signzone, checked by ldns-verify-zone,
+//! reloaded only on change, and never replaced by a broken build.
+
+use std::process::Command;
+
+use crate::nsd::Nsd;
+use crate::site::{read, run, Tree, V1, V2};
+
+const ZONE: &str = "example.test";
+
+/// A tree with sources, keys, a certificate line and a host key.
+fn signed_tree() -> (Tree, Nsd) {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    let keys = tree.keys(ZONE);
+    // A certificate line for TLSA.
+    let line = tree.path("certs/www");
+    std::fs::create_dir_all(&line).expect("mkdir");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=www.example.test",
+            "-addext",
+            "subjectAltName=DNS:www.example.test",
+        ])
+        .arg("-keyout")
+        .arg(tree.path("www.key"))
+        .arg("-out")
+        .arg(line.join("cert.pem"))
+        .status()
+        .expect("openssl");
+    assert!(ok.success());
+    std::fs::copy(line.join("cert.pem"), line.join("fullchain.pem")).expect("copy");
+    std::fs::write(line.join("chain.pem"), "").expect("chain");
+    let pubkey = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(tree.path("www.key"))
+        .output()
+        .expect("openssl");
+    std::fs::write(line.join("pubkey.pem"), pubkey.stdout).expect("pubkey");
+    tree.write("tlsa.map", "_443._tcp.www.example.test  www  3 1 1\n");
+    // A host key for SSHFP.
+    std::fs::create_dir_all(tree.path("phonehome/www.example.test")).expect("mkdir");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(tree.path("phonehome/www.example.test/ssh_host_ed25519_key"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+    std::fs::remove_file(tree.path("phonehome/www.example.test/ssh_host_ed25519_key"))
+        .expect("private half");
+    let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
+    let key_list: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.display()))
+        .collect();
+    tree.config(
+        ZONE,
+        &nsd.reload_command(),
+        &format!(
+            "tlsa_map = \"tlsa.map\"\nsshfp = true\nkeys = [{}]\n[zone.caa]\nissuer = \"letsencrypt.org\"\naccounturi = \"https://acme.example/acct/1\"\nmethods = [\"dns-01\"]\n",
+            key_list.join(", ")
+        ),
+    );
+    (tree, nsd)
+}
+
+fn build(tree: &Tree) -> crate::site::Ran {
+    run(&[
+        "-c",
+        tree.path("zone.toml").to_str().expect("utf8"),
+        "build",
+    ])
+}
+
+#[test]
+fn builds_signs_serves_and_stays_quiet_when_nothing_changed() {
+    let (tree, nsd) = signed_tree();
+    tree.fragment(
+        "a",
+        &format!("_acme-challenge.www.example.test. 60 IN TXT \"{V1}\"\n"),
+    );
+    tree.fragment("evil", "$INCLUDE /etc/shadow\n");
+    let ran = build(&tree).expect(0);
+    assert!(
+        ran.stdout.contains("zone example.test: serial"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr
+            .contains("dnsextra/evil: rejected: directive $INCLUDE"),
+        "{}",
+        ran.stderr
+    );
+    let serial = nsd
+        .wait_serial_change(ZONE, None)
+        .expect("nsd serves the zone");
+    // What nsd serves: the fragment, TLSA, SSHFP, CAA, with signatures.
+    let txt = nsd.ask("TXT", "_acme-challenge.www.example.test", true);
+    assert!(
+        txt.iter().any(|(_, t, r)| t == "TXT" && r.contains(V1)),
+        "{txt:?}"
+    );
+    assert!(txt.iter().any(|(_, t, _)| t == "RRSIG"), "signed: {txt:?}");
+    let tlsa = nsd.ask("TLSA", "_443._tcp.www.example.test", false);
+    let want = crate::site::openssl_spki_sha256(&tree.path("certs/www/cert.pem"));
+    assert!(
+        tlsa.iter()
+            .any(|(_, t, r)| t == "TLSA"
+                && r.replace(' ', "").to_lowercase() == format!("311{want}")),
+        "{tlsa:?} vs {want}"
+    );
+    let sshfp = nsd.ask("SSHFP", "www.example.test", false);
+    assert_eq!(
+        sshfp.iter().filter(|(_, t, _)| t == "SSHFP").count(),
+        2,
+        "{sshfp:?}"
+    );
+    let caa = nsd.ask("CAA", ZONE, false);
+    assert!(
+        caa.iter()
+            .any(|(_, _, r)| r.contains("accounturi=https://acme.example/acct/1")),
+        "{caa:?}"
+    );
+    // ldns-verify-zone on what was installed.
+    let v = Command::new("ldns-verify-zone")
+        .arg(tree.path("zones/example.test.zone"))
+        .output()
+        .expect("verify");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+
+    // Nothing changed: nothing printed, nothing touched, no reload.
+    let installed = std::fs::metadata(tree.path("zones/example.test.zone"))
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let ran = build(&tree).expect(2);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(
+        std::fs::metadata(tree.path("zones/example.test.zone"))
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        installed
+    );
+    assert_eq!(nsd.serial(ZONE), Some(serial));
+
+    // A new fragment: serial forward, both values served.
+    tree.fragment(
+        "b",
+        &format!("_acme-challenge.www.example.test. 60 IN TXT \"{V2}\"\n"),
+    );
+    build(&tree).expect(0);
+    let new = nsd
+        .wait_serial_change(ZONE, Some(serial))
+        .expect("reloaded");
+    assert!(new > serial);
+    let txt = nsd.ask("TXT", "_acme-challenge.www.example.test", false);
+    assert_eq!(
+        txt.iter().filter(|(_, t, _)| t == "TXT").count(),
+        2,
+        "{txt:?}"
+    );
+    // The hostile file never reached any zone text.
+    for f in ["build/unsigned/example.test", "zones/example.test.zone"] {
+        assert!(!read(&tree.path(f)).contains("shadow"), "{f}");
+    }
+}
+
+#[test]
+fn a_broken_zone_never_replaces_the_served_one() {
+    let (tree, nsd) = signed_tree();
+    build(&tree).expect(0);
+    let serial = nsd.wait_serial_change(ZONE, None).expect("served");
+    let before = read(&tree.path("zones/example.test.zone"));
+    tree.write(
+        "primary/example.test",
+        "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\nwww CNAME ns1\n",
+    );
+    let ran = build(&tree).expect(65);
+    assert!(
+        ran.stderr
+            .contains("www.example.test.: CNAME beside other data (A, SSHFP)"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(read(&tree.path("zones/example.test.zone")), before);
+    assert_eq!(nsd.serial(ZONE), Some(serial));
+    // A record nsd-checkzone refuses (our parser lets a bad address through).
+    tree.write(
+        "primary/example.test",
+        "@ NS ns1\nns1 A 127.0.0.1\nwww A 999.0.0.1\n",
+    );
+    let ran = build(&tree).expect(65);
+    assert!(ran.stderr.contains("nsd-checkzone"), "{}", ran.stderr);
+    assert_eq!(read(&tree.path("zones/example.test.zone")), before);
+}
+
+#[test]
+fn unsigned_zones_for_an_external_signer() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
+    tree.config(
+        ZONE,
+        &nsd.reload_command(),
+        "signer = \"none\"\nserial = \"date\"\n",
+    );
+    build(&tree).expect(0);
+    let serial = nsd.wait_serial_change(ZONE, None).expect("served");
+    assert_eq!(
+        serial / 100,
+        certdrop_core::clock::date(certdrop_core::clock::now())
+            .replace('-', "")
+            .parse::<u32>()
+            .expect("date")
+    );
+    let rr = nsd.ask("TXT", "_acme-challenge.www.example.test", true);
+    assert!(!rr.iter().any(|(_, t, _)| t == "RRSIG"));
+    assert!(tree.path("build/unsigned/example.test").exists());
+    // Forced: the date serial counts up within the day.
+    run(&[
+        "-c",
+        tree.path("zone.toml").to_str().expect("utf8"),
+        "build",
+        "--force",
+    ])
+    .expect(0);
+    assert_eq!(nsd.wait_serial_change(ZONE, Some(serial)), Some(serial + 1));
+}

@@ -1,0 +1,9 @@
+//! Integration tests of certdrop-zone: the real binary builds zones from a
+//! temp tree, ldns-signzone signs them, a real nsd on a loopback port serves
+//! them, and drill asks.
+
+mod nsd;
+mod site;
+
+mod build;
+mod filter;

@@ -22,19 +22,22 @@ use crate::{caa, fragments, serial, sign};
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneState {
-    /// Serial of the installed zone.
+    /// Serial of the last assembled zone (`unsigned/<zone>`).
     pub serial: Option<u32>,
-    /// SHA-256 of the zone's records with the serial zeroed.
+    /// SHA-256 of that zone's records with the serial zeroed.
     pub content: Option<String>,
-    /// When the installed signatures expire.
+    /// When the signatures of `signed/<zone>` expire.
     pub expires: Option<i64>,
+    /// Serial of the zone installed for nsd and reloaded.
+    #[serde(default)]
+    pub installed: Option<u32>,
 }
 
 fn state_path(config: &Config, zone: &str) -> PathBuf {
     config.build.join("state").join(format!("{zone}.json"))
 }
 
-fn load_state(config: &Config, zone: &str) -> Result<ZoneState, String> {
+pub fn load_state(config: &Config, zone: &str) -> Result<ZoneState, String> {
     let p = state_path(config, zone);
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", p.display())),
@@ -43,7 +46,7 @@ fn load_state(config: &Config, zone: &str) -> Result<ZoneState, String> {
     }
 }
 
-fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<(), String> {
+pub fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<(), String> {
     let p = state_path(config, zone);
     let mut json = serde_json::to_vec_pretty(st).expect("state serializes");
     json.push(b'\n');
@@ -200,33 +203,34 @@ fn content_hash(zone: &str, rrs: &[Rr]) -> String {
     certdrop_core::certinfo::hex(&Sha256::digest(render(zone, &zeroed).as_bytes()))
 }
 
-/// Build one zone; `force` rebuilds even when nothing changed.
-pub fn build_zone(
+/// The build tree's subdirectories.
+const TREE: [&str; 4] = ["unsigned", "signed", "state", "tmp"];
+
+/// `unsigned/<zone>`.
+pub fn unsigned_path(config: &Config, zone: &str) -> PathBuf {
+    config.build.join("unsigned").join(zone)
+}
+
+/// `signed/<zone>`.
+pub fn signed_path(config: &Config, zone: &str) -> PathBuf {
+    config.build.join("signed").join(zone)
+}
+
+/// Step 1: write `unsigned/<zone>` from `rrs` — only when the content
+/// changed (or `force`), with the next serial, after our checks and
+/// nsd-checkzone. Returns the serial written, or None when unchanged.
+pub fn write_unsigned(
     config: &Config,
     zone: &Zone,
-    gen: &Generated,
+    mut rrs: Vec<Rr>,
     force: bool,
     check_only: bool,
-    out: &Output,
-) -> Result<Outcome, String> {
-    let mut problems = Vec::new();
-    let mut rrs = assemble(config, zone, gen, &mut problems)?;
-    for p in problems {
-        out.warn(&p);
-    }
+) -> Result<Option<u32>, String> {
     let mut st = load_state(config, &zone.name)?;
     let content = content_hash(&zone.name, &rrs);
-    let installed = installed_path(config, &zone.name);
-    let resign =
-        matches!(zone.signer, Signer::Ldns(_)) && sign::due(st.expires, zone.resign_before);
-    let changed = st.content.as_deref() != Some(content.as_str());
-    if !force && !changed && !resign && installed.exists() {
-        out.verbose(&format!(
-            "zone {}: unchanged (serial {})",
-            zone.name,
-            st.serial.unwrap_or(0)
-        ));
-        return Ok(Outcome::Unchanged);
+    let unsigned = unsigned_path(config, &zone.name);
+    if !force && st.content.as_deref() == Some(content.as_str()) && unsigned.exists() {
+        return Ok(None);
     }
     let last = st
         .serial
@@ -242,54 +246,108 @@ pub fn build_zone(
     let new_serial = serial::next(zone.serial, last, clock::now());
     masterfile::set_serial(&mut rrs, new_serial);
     let text = render(&zone.name, &rrs);
-
-    let unsigned = config.build.join("unsigned").join(&zone.name);
-    let tmp_dir = config.build.join("tmp");
-    for d in ["unsigned", "signed", "state", "tmp"] {
+    for d in TREE {
         atomic::ensure_dir(&config.build.join(d), atomic::MODE_PUBLIC_DIR)
             .map_err(|e| format!("{}: {e}", config.build.display()))?;
     }
     // Check before anything that is served moves.
-    let candidate = tmp_dir.join(format!("{}.unsigned", zone.name));
+    let candidate = config
+        .build
+        .join("tmp")
+        .join(format!("{}.unsigned", zone.name));
     atomic::write(&candidate, text.as_bytes(), atomic::MODE_PUBLIC)
         .map_err(|e| format!("{}: {e}", candidate.display()))?;
-    nsd_checkzone(&zone.name, &candidate)?;
-    if check_only {
-        out.verbose(&format!(
-            "zone {}: assembled and checked ({} records)",
-            zone.name,
-            rrs.len()
-        ));
-        return Ok(Outcome::Reported);
+    let checked = nsd_checkzone(&zone.name, &candidate);
+    if check_only || checked.is_err() {
+        let _ = std::fs::remove_file(&candidate);
+        return checked.map(|()| Some(new_serial));
     }
     atomic::rename(&candidate, &unsigned).map_err(|e| format!("{}: {e}", unsigned.display()))?;
-    let (final_path, expires) = match &zone.signer {
-        Signer::None => (unsigned.clone(), None),
-        Signer::Ldns(keys) => {
-            let signed_tmp = tmp_dir.join(format!("{}.signed", zone.name));
-            let expires = sign::sign(zone, keys, &unsigned, &signed_tmp)
-                .map_err(|e| format!("zone {}: {e}", zone.name))?;
-            let signed = config.build.join("signed").join(&zone.name);
-            atomic::rename(&signed_tmp, &signed)
-                .map_err(|e| format!("{}: {e}", signed.display()))?;
-            (signed, Some(expires))
-        }
-    };
-    install(config, &zone.name, &final_path)?;
-    reload(config, &zone.name)?;
     st.serial = Some(new_serial);
     st.content = Some(content);
-    st.expires = expires;
     save_state(config, &zone.name, &st)?;
-    let why = if changed {
-        "content changed"
-    } else if resign {
-        "signatures renewed"
-    } else {
-        "forced"
+    Ok(Some(new_serial))
+}
+
+/// Step 2: sign `unsigned/<zone>` into `signed/<zone>` (verified); returns
+/// the path nsd should get (the unsigned one with `signer = "none"`).
+pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf, String> {
+    let unsigned = unsigned_path(config, &zone.name);
+    let Signer::Ldns(keys) = &zone.signer else {
+        return Ok(unsigned);
+    };
+    let tmp = config
+        .build
+        .join("tmp")
+        .join(format!("{}.signed", zone.name));
+    let expires =
+        sign::sign(zone, keys, &unsigned, &tmp).map_err(|e| format!("zone {}: {e}", zone.name))?;
+    let signed = signed_path(config, &zone.name);
+    atomic::rename(&tmp, &signed).map_err(|e| format!("{}: {e}", signed.display()))?;
+    let mut st = load_state(config, &zone.name)?;
+    st.expires = Some(expires);
+    save_state(config, &zone.name, &st)?;
+    Ok(signed)
+}
+
+/// Step 3: install the zone file where nsd reads it and reload nsd.
+pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32, String> {
+    install(config, &zone.name, from)?;
+    reload(config, &zone.name)?;
+    let mut st = load_state(config, &zone.name)?;
+    st.installed = st.serial;
+    save_state(config, &zone.name, &st)?;
+    Ok(st.serial.unwrap_or(0))
+}
+
+/// Build one zone through the three steps; each runs only when needed:
+/// new content, signatures due for renewal, or an earlier run that
+/// stopped between steps.
+pub fn build_zone(
+    config: &Config,
+    zone: &Zone,
+    gen: &Generated,
+    force: bool,
+    check_only: bool,
+    out: &Output,
+) -> Result<Outcome, String> {
+    let mut problems = Vec::new();
+    let rrs = assemble(config, zone, gen, &mut problems)?;
+    for p in problems {
+        out.warn(&p);
+    }
+    let written = write_unsigned(config, zone, rrs, force, check_only)?;
+    if check_only {
+        out.verbose(&format!("zone {}: assembled and checked", zone.name));
+        return Ok(Outcome::Reported);
+    }
+    let st = load_state(config, &zone.name)?;
+    let signed = matches!(zone.signer, Signer::Ldns(_));
+    let resign = signed && sign::due(st.expires, zone.resign_before);
+    let behind = st.installed != st.serial || !installed_path(config, &zone.name).exists();
+    if written.is_none() && !resign && !behind {
+        out.verbose(&format!(
+            "zone {}: unchanged (serial {})",
+            zone.name,
+            st.serial.unwrap_or(0)
+        ));
+        return Ok(Outcome::Unchanged);
+    }
+    // Renewing signatures alone still needs a new serial for secondaries.
+    if written.is_none() && resign && !behind {
+        let rrs = assemble(config, zone, gen, &mut Vec::new())?;
+        write_unsigned(config, zone, rrs, true, false)?;
+    }
+    let from = sign_zone(config, zone)?;
+    let serial = install_zone(config, zone, &from)?;
+    let why = match (written.is_some(), resign) {
+        (true, _) if force => "forced",
+        (true, _) => "content changed",
+        (false, true) => "signatures renewed",
+        (false, false) => "finishing an interrupted build",
     };
     out.action(&format!(
-        "zone {}: serial {new_serial} installed and reloaded ({why})",
+        "zone {}: serial {serial} installed and reloaded ({why})",
         zone.name
     ));
     Ok(Outcome::Changed)

@@ -37,6 +37,8 @@ pub enum Reason {
     Revoked,
     /// The CA's renewal information (RFC 9773) says so.
     Ari,
+    /// Not a reason to order: the staged key's record must be looked up.
+    CheckNext,
 }
 
 impl Reason {
@@ -51,6 +53,7 @@ impl Reason {
             Reason::KeyTypeChanged => "key type changed",
             Reason::Revoked => "replacing a revoked certificate",
             Reason::Ari => "the CA's renewal window (ARI)",
+            Reason::CheckNext => "checking the next key's TLSA record",
         }
     }
 }
@@ -66,6 +69,9 @@ pub enum Plan {
     Wait(Option<i64>, &'static str),
     /// A previous failure asks us to wait until then.
     BackOff(i64),
+    /// A next key is staged: ask the authoritative servers whether they
+    /// serve its TLSA record (then plan again).
+    CheckNext,
 }
 
 /// The line's current certificate, parsed, if any.
@@ -143,10 +149,10 @@ pub fn plan(
     }
     let has_next = config.store.next_key_path(&line.name).exists();
     if has_next && !matches!(line.key_policy, KeyPolicy::Fresh) {
-        let published = state.next_published.unwrap_or(now);
-        let ready = published + line.rollover_wait.as_secs() as i64;
-        if now >= ready {
-            return Ok(Plan::Issue(Reason::Rollover));
+        if let Some(ready) = rollover_ready_at(line, state) {
+            if now >= ready {
+                return Ok(Plan::Issue(Reason::Rollover));
+            }
         }
     }
     if line.key_policy == KeyPolicy::Reuse {
@@ -166,13 +172,27 @@ pub fn plan(
         }
     }
     if has_next {
-        let ready = state.next_published.unwrap_or(now) + line.rollover_wait.as_secs() as i64;
-        return Ok(Plan::Wait(
-            Some(ready.min(due)),
-            "next key published, waiting",
-        ));
+        return Ok(match rollover_ready_at(line, state) {
+            Some(ready) => Plan::Wait(Some(ready.min(due)), "next key published, waiting"),
+            None => Plan::CheckNext,
+        });
     }
     Ok(Plan::Wait(Some(due), "renewal"))
+}
+
+/// When the staged next key may sign: `rollover_wait` after it was
+/// published — and, for a line with TLSA owners, no earlier than 2 × TTL
+/// after every authoritative server was seen serving its record (None
+/// until then).
+pub fn rollover_ready_at(line: &Line, state: &LineState) -> Option<i64> {
+    let published = state.next_published.unwrap_or_else(clock::now);
+    let by_clock = published + line.rollover_wait.as_secs() as i64;
+    if line.tlsa.is_empty() {
+        return Some(by_clock);
+    }
+    let since = state.next_served_since?;
+    let ttl = i64::from(state.next_served_ttl.unwrap_or(0));
+    Some(by_clock.max(since + 2 * ttl))
 }
 
 /// The key material for one order.
@@ -325,6 +345,8 @@ fn promote_next(config: &Config, line: &Line, state: &mut LineState) -> Result<(
     }
     state.key_created = state.next_key_created.take().or(Some(clock::now()));
     state.next_published = None;
+    state.next_served_since = None;
+    state.next_served_ttl = None;
     Ok(())
 }
 

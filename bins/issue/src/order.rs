@@ -308,6 +308,7 @@ mod tests {
             rollover_wait: std::time::Duration::ZERO,
             alias: None,
             renew_remaining: 33,
+            tlsa: Vec::new(),
         }
     }
 

@@ -68,6 +68,7 @@ pub async fn run_once(
 
     let mut due: Vec<(Line, Reason)> = Vec::new();
     let mut waiting: Vec<Line> = Vec::new();
+    let mut check_next: Vec<Line> = Vec::new();
     let mut backing_off = false;
     for line in &config.lines {
         if !opts.only.is_empty() && !opts.only.contains(&line.name) {
@@ -82,11 +83,21 @@ pub async fn run_once(
                 outcome = outcome.and(o);
                 backing_off |= b;
                 match reason {
+                    Some(Reason::CheckNext) => check_next.push(line.clone()),
                     Some(r) => due.push((line.clone(), r)),
                     None if !b && o == Outcome::Unchanged => waiting.push(line.clone()),
                     None => {}
                 }
             }
+            Err(e) => fail(&e, &mut worst),
+        }
+    }
+
+    // Staged keys: is their TLSA record served everywhere, and long enough?
+    for line in check_next {
+        match next_key_due(&config, &line, opts, out).await {
+            Ok(Some(r)) => due.push((line, r)),
+            Ok(None) => waiting.push(line),
             Err(e) => fail(&e, &mut worst),
         }
     }
@@ -180,6 +191,13 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
             ));
             outcome = Outcome::Changed;
         }
+        Plan::CheckNext => {
+            return Ok(Step {
+                outcome,
+                due: Some(Reason::CheckNext),
+                backing_off: false,
+            })
+        }
         Plan::Wait(at, what) => {
             if let Some(t) = at {
                 out.verbose(&format!(
@@ -209,6 +227,25 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         due: None,
         backing_off: false,
     })
+}
+
+/// Ask the servers about a staged key's TLSA record, then plan again.
+async fn next_key_due(
+    config: &Config,
+    line: &Line,
+    opts: &Options,
+    out: &Output,
+) -> Result<Option<Reason>> {
+    let mut st = state::load(&config.state, &line.name)?;
+    if crate::rollover::check(config, line, &mut st, out).await? {
+        state::save(&config.state, &line.name, &st)?;
+    }
+    Ok(
+        match lifecycle::plan(config, line, &st, opts.force, !opts.only.is_empty())? {
+            Plan::Issue(r) => Some(r),
+            _ => None,
+        },
+    )
 }
 
 /// Order, check and install one line's certificate.

@@ -21,6 +21,13 @@ pub struct LineState {
     /// When the next key's public half was published in `certs/<line>/next/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_published: Option<i64>,
+    /// Since when every authoritative server has served the next key's
+    /// TLSA record (the DANE-safe rollover's clock, RFC 7671 §8.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_served_since: Option<i64>,
+    /// The TTL those records were served with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_served_ttl: Option<u32>,
     /// Consecutive failed attempts.
     #[serde(default)]
     pub failures: u32,

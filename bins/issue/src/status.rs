@@ -40,6 +40,7 @@ pub fn rows(config: &Config) -> Result<Vec<Row>> {
             Plan::StageNext => "stage next key now".to_owned(),
             Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t)),
             Plan::Wait(None, what) => what.to_owned(),
+            Plan::CheckNext => "next key published, waiting for its TLSA record".to_owned(),
             Plan::BackOff(t) => format!(
                 "retry in {} ({} failures)",
                 lifecycle::until(t),

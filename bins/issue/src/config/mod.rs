@@ -84,6 +84,10 @@ pub struct Line {
     pub alias: Option<String>,
     /// Percent of lifetime left at which to renew.
     pub renew_remaining: u8,
+    /// TLSA owners the zone publishes for this line (`_443._tcp.www...`):
+    /// a staged next key is used only after every authoritative server
+    /// has served its record there for 2 × TTL (RFC 7671 §8.1).
+    pub tlsa: Vec<String>,
 }
 
 impl Line {
@@ -457,6 +461,35 @@ fn validate_line(
         Some(r) => *r.get_ref(),
         None => default_remaining,
     };
+    let mut tlsa = Vec::new();
+    for t in &raw.tlsa {
+        let text = t.get_ref();
+        let ok = text.split_once("._").and_then(|(port, rest)| {
+            let port: u16 = port.strip_prefix('_')?.parse().ok().filter(|p| *p > 0)?;
+            let (proto, host) = rest.split_once('.')?;
+            let host = name::domain(host, false).ok()?;
+            ["tcp", "udp", "sctp"]
+                .contains(&proto)
+                .then(|| format!("_{port}._{proto}.{host}."))
+        });
+        match ok {
+            Some(owner) => tlsa.push(owner),
+            None => {
+                return Err(loc.err(
+                    t.span(),
+                    &key_of("tlsa"),
+                    &format!("'{text}': expected _PORT._tcp.NAME"),
+                ))
+            }
+        }
+    }
+    if !tlsa.is_empty() && line_uses_csr(&raw) {
+        return Err(loc.err(
+            raw.name.span(),
+            &key_of("tlsa"),
+            "a CSR line has no key rollover to watch",
+        ));
+    }
     Ok(Line {
         name: line_name,
         domains,
@@ -467,7 +500,12 @@ fn validate_line(
         rollover_wait: raw.rollover_wait.unwrap_or(DEFAULT_ROLLOVER_WAIT),
         alias,
         renew_remaining,
+        tlsa,
     })
+}
+
+fn line_uses_csr(raw: &RawLine) -> bool {
+    raw.csr.is_some()
 }
 
 fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {

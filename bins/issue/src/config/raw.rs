@@ -116,4 +116,6 @@ pub(super) struct RawLine {
     pub(super) rollover_wait: Option<Duration>,
     pub(super) alias: Option<Spanned<String>>,
     pub(super) renew_remaining: Option<Spanned<u8>>,
+    #[serde(default)]
+    pub(super) tlsa: Vec<Spanned<String>>,
 }

@@ -220,6 +220,46 @@ pub fn query_txt(
         .collect())
 }
 
+/// One TLSA record (RFC 6698 §2.1): usage, selector, matching type, data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlsa {
+    /// Certificate usage.
+    pub usage: u8,
+    /// Selector.
+    pub selector: u8,
+    /// Matching type.
+    pub matching: u8,
+    /// Certificate association data.
+    pub data: Vec<u8>,
+    /// TTL of the record as served.
+    pub ttl: u32,
+}
+
+/// The TLSA records at exactly `name` (RFC 6698 §2), not following CNAMEs.
+pub fn query_tlsa(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<Tlsa>, DnsError> {
+    let qname = parse_name(name)?;
+    let ctx = Ctx::new(server, &qname, RecordType::TLSA, timeout);
+    let msg = exchange(&ctx, &qname)?;
+    let records = owned_answers(&ctx, &msg, &qname)?;
+    Ok(records
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::TLSA(t) => Some(Tlsa {
+                usage: t.cert_usage().into(),
+                selector: t.selector().into(),
+                matching: t.matching().into(),
+                data: t.cert_data().to_vec(),
+                ttl: r.ttl(),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The CNAME target at `name`, absolute with trailing dot and lowercase, or `None` (RFC 1034 §3.6.2, RFC 2181 §10.1).
 ///
 /// Several distinct CNAMEs at one owner are rejected as malformed (RFC 2181 §10.1).

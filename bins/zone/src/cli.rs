@@ -2,6 +2,7 @@
 //! exit 64 (EX_USAGE).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,17 @@ pub enum Command {
     },
     /// Same as -n.
     Check,
+    /// Build every zone at start, then again within a second of a change in
+    /// dnsextra/, certs/, phonehome/ or a zone's sources (soa, primary,
+    /// tlsa_map), and at least every --interval so signatures are renewed.
+    /// Each build is exactly `build` (same lock, same output); a failed one
+    /// is reported and watching goes on. -f applies to the first build only.
+    /// SIGTERM or SIGINT stops it after the build in progress (exit 0).
+    Watch {
+        /// Build at least this often without events (30s, 10m, 1h).
+        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = interval)]
+        interval: Duration,
+    },
     /// Filter a fragment directory: accepted records to stdout, one line
     /// per rejected file to stderr.
     Fragments {
@@ -62,6 +74,9 @@ pub enum Command {
     },
     /// TLSA records from a map file and the certificate store, to stdout.
     Tlsa {
+        /// Only owners inside this zone.
+        #[arg(long)]
+        origin: Option<String>,
         /// The map file.
         #[arg(long)]
         map: PathBuf,
@@ -71,6 +86,24 @@ pub enum Command {
         /// TTL of the records.
         #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
         ttl: u32,
+    },
+    /// Make step: soa + primary (from zone.toml) + generated parts ->
+    /// unsigned/ZONE, checked; rewritten (serial bumped) only on change.
+    Assemble {
+        /// The zone.
+        zone: String,
+        /// Generated parts (output of fragments, tlsa, sshfp).
+        parts: Vec<PathBuf>,
+    },
+    /// Make step: unsigned/ZONE -> signed/ZONE with ldns-signzone, verified.
+    Sign {
+        /// The zone.
+        zone: String,
+    },
+    /// Make step: install the zone where nsd reads it and reload nsd.
+    Install {
+        /// The zone.
+        zone: String,
     },
     /// SSHFP records from collected host keys, to stdout.
     Sshfp {
@@ -86,6 +119,14 @@ pub enum Command {
         /// phonehome/ directory.
         dir: PathBuf,
     },
+}
+
+/// `--interval`: a certdrop duration, not zero.
+fn interval(text: &str) -> Result<Duration, String> {
+    match certdrop_core::duration::parse(text)? {
+        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
+        d => Ok(d),
+    }
 }
 
 /// Parse; help and version exit 0, errors exit 64.

@@ -78,7 +78,7 @@ pub struct Filtered {
     pub records: Vec<Fragment>,
     /// Refused files, in name order.
     pub rejected: Vec<Rejected>,
-    /// Temporary files of a writer in progress, skipped silently.
+    /// Dot files (a writer's temporary files), skipped silently.
     pub in_progress: usize,
 }
 
@@ -100,7 +100,9 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = 0usize;
     for file in names {
-        if file.starts_with(certdrop_core::atomic::TEMP_PREFIX) {
+        // Dot files are a writer's temporary files (or placeholders):
+        // never read, never published.
+        if file.starts_with('.') {
             out.in_progress += 1;
             continue;
         }

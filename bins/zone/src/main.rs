@@ -1,7 +1,8 @@
 //! certdrop-zone: the DNS stage. Parse arguments, build the validated
 //! configuration, take the build-tree lock, build, map the result to the
-//! exit contract. It reads dnsextra/, certs/ and phonehome/ (never trusting
-//! them) and writes only its build tree and nsd's zone directory.
+//! exit contract; `watch` only repeats that same build on events. It reads
+//! dnsextra/, certs/ and phonehome/ (never trusting them) and writes only
+//! its build tree and nsd's zone directory.
 
 mod build;
 mod caa;
@@ -13,7 +14,9 @@ mod record;
 mod serial;
 mod sign;
 mod sshfp;
+mod steps;
 mod tlsa;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,22 +49,29 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
             owner,
             dir,
         }) => return fragments_cmd(origins, *owner, dir, out),
-        Some(Command::Tlsa { map, certs, ttl }) => {
+        Some(Command::Tlsa {
+            origin,
+            map,
+            certs,
+            ttl,
+        }) => {
             let text = std::fs::read_to_string(map)
                 .map_err(|e| fail(out, Failure::NoInput, &format!("{}: {e}", map.display())))?;
             let entries = tlsa::parse_map(map, &text).map_err(|e| fail(out, Failure::Data, &e))?;
             let (records, problems) = tlsa::records(&entries, certs, *ttl);
-            for r in &records {
+            for r in records.iter().filter(|r| {
+                origin
+                    .as_deref()
+                    .map_or(true, |o| certdrop_core::name::in_zone(&r.owner, o))
+            }) {
                 out.print(&r.to_string());
             }
+            // A line without a certificate yet is normal early on: say so,
+            // but let the records that exist flow (make goes on).
             for p in &problems {
-                out.error(p);
+                out.warn(p);
             }
-            return if problems.is_empty() {
-                Ok(Outcome::Reported)
-            } else {
-                Err(Failure::Data)
-            };
+            return Ok(Outcome::Reported);
         }
         Some(Command::Sshfp {
             origin,
@@ -94,11 +104,35 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         Some(Command::Build { zones }) => (zones.clone(), cli.check),
         Some(Command::Check) => (Vec::new(), true),
         None if cli.check => (Vec::new(), true),
+        Some(Command::Assemble { zone, parts }) => {
+            return step(&config, out, || {
+                steps::assemble(&config, zone, parts, cli.force, out)
+            })
+        }
+        Some(Command::Sign { zone }) => {
+            return step(&config, out, || steps::sign(&config, zone, out))
+        }
+        Some(Command::Install { zone }) => {
+            return step(&config, out, || steps::install(&config, zone, out))
+        }
+        Some(Command::Watch { interval }) => {
+            if cli.check {
+                return Err(fail(
+                    out,
+                    Failure::Usage,
+                    "watch installs zones: -n/--check goes with build or check",
+                ));
+            }
+            // The watcher only decides when; every build is build_once.
+            return watch::run(&config, *interval, cli.force, out, |force| {
+                build_once(&config, &[], force, false, out)
+            });
+        }
         _ => {
             return Err(fail(
                 out,
                 Failure::Usage,
-                "a command is needed: build, check, fragments, tlsa, sshfp (see --help)",
+                "a command is needed: build, check, watch, fragments, tlsa, sshfp (see --help)",
             ))
         }
     };
@@ -111,6 +145,18 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
             ));
         }
     }
+    build_once(&config, &names, cli.force, check_only, out)
+}
+
+/// One build of the named zones (all when `names` is empty) under the
+/// build-tree lock: what `build`, `check` and each round of `watch` run.
+fn build_once(
+    config: &Config,
+    names: &[String],
+    force: bool,
+    check_only: bool,
+    out: &Output,
+) -> Result<Outcome, Failure> {
     certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
         .map_err(|e| {
             fail(
@@ -121,7 +167,7 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         })?;
     let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
         .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
-    let gen = build::generate(&config);
+    let gen = build::generate(config);
     for p in &gen.problems {
         out.warn(p);
     }
@@ -132,7 +178,7 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         .iter()
         .filter(|z| names.is_empty() || names.contains(&z.name))
     {
-        match build::build_zone(&config, zone, &gen, cli.force, check_only, out) {
+        match build::build_zone(config, zone, &gen, force, check_only, out) {
             Ok(o) => outcome = outcome.and(o),
             Err(e) => {
                 out.error(&e);
@@ -152,6 +198,25 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         }
         None => Ok(outcome),
     }
+}
+
+/// A make step's result: one line on failure, exit 65.
+fn step(
+    config: &Config,
+    out: &Output,
+    f: impl FnOnce() -> Result<Outcome, String>,
+) -> Result<Outcome, Failure> {
+    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
+        .map_err(|e| {
+            fail(
+                out,
+                Failure::CantCreate,
+                &format!("{}: {e}", config.build.display()),
+            )
+        })?;
+    let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
+        .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
+    f().map_err(|e| fail(out, Failure::Data, &e))
 }
 
 fn fail(out: &Output, class: Failure, msg: &str) -> Failure {

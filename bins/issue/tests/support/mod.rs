@@ -77,6 +77,9 @@ pub struct PebbleOpts {
     pub ipv6: bool,
     /// Further environment variables for the pebble process (e.g. PEBBLE_CHAIN_LENGTH).
     pub extra_env: Vec<(String, String)>,
+    /// The DNS server Pebble asks instead of challtestsrv (e.g. an nsd
+    /// serving zones built by certdrop-zone).
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for PebbleOpts {
@@ -90,6 +93,7 @@ impl Default for PebbleOpts {
             ipv6: false,
             validity_secs: None,
             extra_env: Vec::new(),
+            dns_server: None,
         }
     }
 }
@@ -204,7 +208,10 @@ impl Pebble {
         pb_cmd
             .arg("-config")
             .arg(&config_path)
-            .args(["-dnsserver", &dns_addr.to_string()])
+            .args([
+                "-dnsserver",
+                &opts.dns_server.unwrap_or(dns_addr).to_string(),
+            ])
             .current_dir(&dir)
             .env("PEBBLE_WFE_NONCEREJECT", opts.nonce_reject.to_string())
             .env("PEBBLE_AUTHZREUSE", opts.authz_reuse.to_string());

@@ -7,3 +7,5 @@ mod site;
 
 mod build;
 mod filter;
+mod watch;
+mod zonebuild;

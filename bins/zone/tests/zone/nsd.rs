@@ -38,6 +38,7 @@ impl Nsd {
     pub fn start(dir: &Path, zonesdir: &Path, zones: &[&str]) -> Nsd {
         let port = free_port();
         std::fs::create_dir_all(dir).expect("nsd dir");
+        std::fs::create_dir_all(zonesdir).expect("zones dir");
         let d = dir.display();
         let mut conf = format!(
             "server:\n  port: {port}\n  ip-address: 127.0.0.1\n  username: \"\"\n  database: \"\"\n  zonesdir: \"{}\"\n  \

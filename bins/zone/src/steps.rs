@@ -1,0 +1,101 @@
+//! The build's steps as separate commands, for make (zonebuild/): each
+//! reads what the previous one wrote and writes its output only when it
+//! changed, so make's timestamps rebuild only what changed — the
+//! Makefile of seed 003 (`cat soa primary extra > unsigned`, then sign),
+//! with every step checked.
+//!
+//! ```text
+//! certdrop-zone fragments --origin Z dnsextra/ > extra/Z.acme
+//! certdrop-zone tlsa --origin Z --map tlsa.map --certs certs/ > extra/Z.tlsa
+//! certdrop-zone sshfp --origin Z phonehome/ > extra/Z.sshfp
+//! certdrop-zone assemble Z extra/Z.*      -> unsigned/Z (serial bumped on change)
+//! certdrop-zone sign Z                    -> signed/Z (verified)
+//! certdrop-zone install Z                 -> <install>/Z.zone, nsd reloaded
+//! ```
+
+use std::path::PathBuf;
+
+use certdrop_core::exit::Outcome;
+use certdrop_core::output::Output;
+
+use crate::build;
+use crate::config::{Config, Zone};
+use crate::masterfile;
+
+/// The zone called `name`.
+pub fn zone<'a>(config: &'a Config, name: &str) -> Result<&'a Zone, String> {
+    config
+        .zones
+        .iter()
+        .find(|z| z.name == name.trim_end_matches('.'))
+        .ok_or_else(|| format!("{}: no zone named '{name}'", config.path.display()))
+}
+
+/// `assemble ZONE PARTS...`: soa + primary from zone.toml, plus the
+/// generated parts, checked, to `unsigned/<zone>` when changed.
+pub fn assemble(
+    config: &Config,
+    name: &str,
+    parts: &[PathBuf],
+    force: bool,
+    out: &Output,
+) -> Result<Outcome, String> {
+    let zone = zone(config, name)?;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let mut rrs = masterfile::parse(
+        &read(&zone.soa)?,
+        &zone.name,
+        None,
+        &zone.soa.display().to_string(),
+    )?;
+    let ttl = rrs.first().map(|r| r.ttl);
+    let mut sources = Vec::new();
+    sources.extend(zone.primary.iter().cloned());
+    sources.extend(parts.iter().cloned());
+    for p in &sources {
+        rrs.extend(masterfile::parse(
+            &read(p)?,
+            &zone.name,
+            ttl,
+            &p.display().to_string(),
+        )?);
+    }
+    masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
+    match build::write_unsigned(config, zone, rrs, force, false)? {
+        Some(serial) => {
+            out.action(&format!("zone {}: assembled, serial {serial}", zone.name));
+            Ok(Outcome::Changed)
+        }
+        None => Ok(Outcome::Unchanged),
+    }
+}
+
+/// `sign ZONE`: `unsigned/<zone>` to `signed/<zone>`, verified.
+pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome, String> {
+    let zone = zone(config, name)?;
+    let path = build::sign_zone(config, zone)?;
+    out.action(&format!(
+        "zone {}: signed into {}",
+        zone.name,
+        path.display()
+    ));
+    Ok(Outcome::Changed)
+}
+
+/// `install ZONE`: the signed (or, without a signer, unsigned) zone into
+/// nsd's directory, then reload.
+pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome, String> {
+    let zone = zone(config, name)?;
+    let from = match zone.signer {
+        crate::config::Signer::None => build::unsigned_path(config, &zone.name),
+        crate::config::Signer::Ldns(_) => build::signed_path(config, &zone.name),
+    };
+    let serial = build::install_zone(config, zone, &from)?;
+    out.action(&format!(
+        "zone {}: serial {serial} installed and reloaded",
+        zone.name
+    ));
+    Ok(Outcome::Changed)
+}

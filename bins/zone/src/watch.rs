@@ -1,0 +1,564 @@
+//! `watch`: decide *when* to build, never *how*. Kernel file events (notify:
+//! kqueue on FreeBSD, inotify on Linux) on dnsextra/, certs/, phonehome/ and
+//! the zones' source files are debounced into one call of the same build
+//! `build` runs from cron; a periodic build renews signatures when nothing
+//! moves. A failed build is reported by the build itself and watching goes
+//! on; only a watch that cannot start is fatal.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::output::Output;
+use nix::sys::signal::{SigSet, Signal};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+use crate::config::Config;
+
+/// Default of `--interval`: the longest time between two builds, so
+/// signatures are renewed (`resign_before`) even when no file changes.
+pub const DEFAULT_INTERVAL: &str = "10m";
+/// A burst of events ends after this long without another one.
+pub const QUIET: Duration = Duration::from_millis(200);
+/// A burst never delays its build by more than this (a writer that never
+/// pauses still gets its changes published).
+pub const MAX_DELAY: Duration = Duration::from_millis(800);
+
+/// What the build loop waits for.
+enum Msg {
+    /// A file event, or an error of the event source.
+    Fs(notify::Result<Event>),
+    /// SIGTERM or SIGINT: stop after the build in progress.
+    Stop(Signal),
+}
+
+/// Watch, build at start, then on every burst of changes and at least every
+/// `interval`. `build(force)` is the whole build; it prints its own actions
+/// and errors. Exit 0 on SIGTERM/SIGINT, 66 when a directory cannot be
+/// watched, 75 when the watcher cannot start.
+pub fn run<B>(
+    config: &Config,
+    interval: Duration,
+    force: bool,
+    out: &Output,
+    mut build: B,
+) -> Result<Outcome, Failure>
+where
+    B: FnMut(bool) -> Result<Outcome, Failure>,
+{
+    let (tx, rx) = mpsc::channel();
+    // First, before any thread exists, so that every thread inherits the
+    // blocked mask and the signals reach only the thread that waits for them.
+    stop_on_signals(tx.clone())
+        .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
+    let events = tx;
+    let mut watcher = RecommendedWatcher::new(
+        move |ev| {
+            let _ = events.send(Msg::Fs(ev));
+        },
+        // certs/<line> are symlinks into certs/.v/, which is watched anyway.
+        notify::Config::default().with_follow_symlinks(false),
+    )
+    .map_err(|e| {
+        fail(
+            out,
+            Failure::Temporary,
+            &format!("watch: cannot start: {e}"),
+        )
+    })?;
+    let filter = Filter::of(config);
+    let roots = &filter.roots;
+    for (dir, mode) in roots.dirs() {
+        if !dir.is_dir() {
+            return Err(fail(
+                out,
+                Failure::NoInput,
+                &format!("{}: cannot watch: not a directory", dir.display()),
+            ));
+        }
+        watcher.watch(dir, mode).map_err(|e| {
+            fail(
+                out,
+                Failure::NoInput,
+                &format!("{}: cannot watch: {}", dir.display(), why(&e)),
+            )
+        })?;
+        let below = if mode == RecursiveMode::Recursive {
+            " and below"
+        } else {
+            ""
+        };
+        out.verbose(&format!("watching {}{below}", dir.display()));
+    }
+    let mut armed = HashMap::new();
+    arm_files(&mut watcher, &roots.files, &mut armed, out);
+
+    // Watches first, then the first build: nothing changed during it is lost.
+    round(&mut build, force, "start", out);
+    arm_files(&mut watcher, &roots.files, &mut armed, out);
+    let mut next = Instant::now() + interval;
+    let mut burst = Burst::default();
+    loop {
+        let wake = burst.due().map_or(next, |d| d.min(next));
+        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(Msg::Stop(sig)) => {
+                out.verbose(&format!("{sig}: stopping"));
+                // A requested stop is the normal end of a watch: exit 0.
+                return Ok(Outcome::Reported);
+            }
+            Ok(Msg::Fs(Ok(ev))) => {
+                // Ignored events are not narrated, not even with -vv: a
+                // log beside the sources would narrate its own writes.
+                if filter.relevant(&ev) {
+                    out.verbose(&describe(&ev));
+                    burst.add(Instant::now());
+                }
+            }
+            Ok(Msg::Fs(Err(e))) => {
+                // Lost events (a full queue, a vanished directory): rebuild
+                // rather than guess what was missed.
+                out.warn(&format!("watch: {}", why(&e)));
+                burst.add(Instant::now());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(fail(out, Failure::Software, "watch: event source stopped"));
+            }
+        }
+        let now = Instant::now();
+        let reason = if burst.due().is_some_and(|d| now >= d) {
+            format!("{} change(s)", burst.take())
+        } else if burst.is_empty() && now >= next {
+            format!(
+                "periodic (every {})",
+                certdrop_core::duration::render(interval)
+            )
+        } else {
+            continue;
+        };
+        round(&mut build, false, &reason, out);
+        arm_files(&mut watcher, &roots.files, &mut armed, out);
+        next = Instant::now() + interval;
+    }
+}
+
+/// One build, narrated with `-v`; its errors were printed by the build.
+fn round<B>(build: &mut B, force: bool, why: &str, out: &Output)
+where
+    B: FnMut(bool) -> Result<Outcome, Failure>,
+{
+    out.verbose(&format!("build: {why}"));
+    if let Err(f) = build(force) {
+        out.verbose(&format!("build failed (exit {}); still watching", f.code()));
+    }
+}
+
+fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
+    out.error(msg);
+    class
+}
+
+/// Block SIGTERM and SIGINT in this thread (and so in every thread started
+/// after), and turn the first one into a [`Msg::Stop`] from a thread that
+/// waits for them with sigwait(2): no signal handler, no async-signal
+/// safety to get wrong. Children started by `std::process::Command` get an
+/// empty mask, so nsd-control and ldns-signzone still die of SIGINT.
+fn stop_on_signals(tx: Sender<Msg>) -> std::io::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.thread_block()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(sig) = set.wait() {
+                let _ = tx.send(Msg::Stop(sig));
+            }
+        })?;
+    Ok(())
+}
+
+/// What is watched, as absolute paths (event paths are absolute).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Roots {
+    /// Drop directories, watched recursively: phonehome/ has a directory per
+    /// host, and certs/<line> is a symlink renamed onto a new certs/.v/
+    /// directory, so any event under certs/ counts as a change.
+    pub trees: Vec<PathBuf>,
+    /// Directories of the zones' source files, watched alone (not their
+    /// subdirectories): an editor that writes a new file and renames it
+    /// over the old one shows up here.
+    pub dirs: Vec<PathBuf>,
+    /// The source files themselves: kqueue reports a write inside a file
+    /// only on a watch of that file (inotify reports it on the directory).
+    pub files: Vec<PathBuf>,
+}
+
+impl Roots {
+    /// The roots of `config`; sources under a drop directory are covered
+    /// by its recursive watch.
+    pub fn of(config: &Config) -> Roots {
+        let mut trees: Vec<PathBuf> = Vec::new();
+        for t in [&config.dnsextra, &config.certs, &config.phonehome]
+            .into_iter()
+            .flatten()
+        {
+            push_new(&mut trees, absolute(t));
+        }
+        let covered = |p: &Path| trees.iter().any(|t| p.starts_with(t));
+        let mut dirs = Vec::new();
+        let mut files = Vec::new();
+        for z in &config.zones {
+            for f in [Some(&z.soa), z.primary.as_ref(), z.tlsa_map.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                let f = absolute(f);
+                if covered(&f) {
+                    continue;
+                }
+                if let Some(d) = f.parent() {
+                    push_new(&mut dirs, d.to_path_buf());
+                }
+                push_new(&mut files, f);
+            }
+        }
+        Roots { trees, dirs, files }
+    }
+
+    /// Directories with their watch mode.
+    fn dirs(&self) -> impl Iterator<Item = (&Path, RecursiveMode)> {
+        let t = self
+            .trees
+            .iter()
+            .map(|p| (p.as_path(), RecursiveMode::Recursive));
+        let d = self
+            .dirs
+            .iter()
+            .map(|p| (p.as_path(), RecursiveMode::NonRecursive));
+        t.chain(d)
+    }
+}
+
+fn push_new(v: &mut Vec<PathBuf>, p: PathBuf) {
+    if !v.contains(&p) {
+        v.push(p);
+    }
+}
+
+/// `p` made absolute against the working directory, without resolving
+/// symlinks (the watcher reports paths under the path it was given).
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// (Re)watch each source file whose inode changed since it was last
+/// watched: a watch follows the inode, and an editor's rename leaves it on
+/// the old one. A missing file is not an error here; the build says so,
+/// and its directory's watch sees it come back.
+fn arm_files<W: Watcher>(
+    watcher: &mut W,
+    files: &[PathBuf],
+    armed: &mut HashMap<PathBuf, (u64, u64)>,
+    out: &Output,
+) {
+    use std::os::unix::fs::MetadataExt;
+    for f in files {
+        let Ok(meta) = std::fs::metadata(f) else {
+            armed.remove(f);
+            continue;
+        };
+        let id = (meta.dev(), meta.ino());
+        if armed.get(f) == Some(&id) {
+            continue;
+        }
+        match watcher.watch(f, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                armed.insert(f.clone(), id);
+            }
+            Err(e) => out.debug(&format!("{}: cannot watch: {}", f.display(), why(&e))),
+        }
+    }
+}
+
+/// Which events may change a zone.
+#[derive(Debug)]
+pub struct Filter {
+    roots: Roots,
+    build: PathBuf,
+    install: PathBuf,
+    zone_files: Vec<String>,
+}
+
+impl Filter {
+    /// From the configuration.
+    pub fn of(config: &Config) -> Filter {
+        Filter {
+            roots: Roots::of(config),
+            build: absolute(&config.build),
+            install: absolute(&config.install),
+            zone_files: config
+                .zones
+                .iter()
+                .map(|z| format!("{}.zone", z.name))
+                .collect(),
+        }
+    }
+
+    /// What the build writes itself, so that its own writes never trigger
+    /// the next build (the build tree or nsd's directory may lie in a
+    /// watched one): the build tree, an installed zone or its temporary.
+    fn is_ours(&self, p: &Path) -> bool {
+        if p.starts_with(&self.build) {
+            return true;
+        }
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+            return false;
+        };
+        dir == self.install
+            && self.zone_files.iter().any(|z| {
+                name == z
+                    || name
+                        .strip_prefix(certdrop_core::atomic::TEMP_PREFIX)
+                        .is_some_and(|rest| rest.starts_with(&format!("{z}.")))
+            })
+    }
+
+    /// Whether `p` may be an input, for an event of `kind`: anything under
+    /// a drop directory; in a source directory the source files, the
+    /// directory itself, and creations (kqueue names the file a directory
+    /// write was about by guessing, so a rename over a source may come as
+    /// the creation of another name). A log written beside the sources is
+    /// not an input.
+    fn is_input(&self, p: &Path, kind: &EventKind) -> bool {
+        let r = &self.roots;
+        r.trees.iter().any(|t| p.starts_with(t))
+            || r.files.iter().any(|f| f == p)
+            || r.dirs.iter().any(|d| d == p)
+            || (matches!(kind, EventKind::Create(_))
+                && p.parent()
+                    .is_some_and(|parent| r.dirs.iter().any(|d| d == parent)))
+    }
+
+    /// Whether `ev` may change a zone: not a read (inotify reports opens,
+    /// and the build itself reads every watched file), not our own write,
+    /// about an input. Lost events and events without a path always count.
+    pub fn relevant(&self, ev: &Event) -> bool {
+        if ev.need_rescan() || ev.paths.is_empty() {
+            return true;
+        }
+        if let EventKind::Access(a) = ev.kind {
+            if a != AccessKind::Close(AccessMode::Write) {
+                return false;
+            }
+        }
+        ev.paths
+            .iter()
+            .any(|p| !self.is_ours(p) && self.is_input(p, &ev.kind))
+    }
+}
+
+/// One line for `-v`: the path(s) and what happened.
+fn describe(ev: &Event) -> String {
+    let what = match ev.kind {
+        _ if ev.need_rescan() => "events lost, rescanning",
+        EventKind::Create(_) => "created",
+        EventKind::Remove(_) => "removed",
+        EventKind::Modify(ModifyKind::Name(_)) => "renamed",
+        EventKind::Modify(ModifyKind::Metadata(_)) => "attributes changed",
+        EventKind::Modify(_) => "modified",
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => "written",
+        EventKind::Access(_) => "read",
+        EventKind::Any | EventKind::Other => "changed",
+    };
+    let paths: Vec<String> = ev.paths.iter().map(|p| p.display().to_string()).collect();
+    if paths.is_empty() {
+        format!("event: {what}")
+    } else {
+        format!("{}: {what}", paths.join(" -> "))
+    }
+}
+
+/// The cause in a notify error, without its debug-formatted path list.
+fn why(e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::Io(io) => io.to_string(),
+        notify::ErrorKind::PathNotFound => "no such file or directory".into(),
+        notify::ErrorKind::MaxFilesWatch => "too many watches (raise the kernel's limit)".into(),
+        notify::ErrorKind::Generic(s) => s.clone(),
+        _ => e.to_string(),
+    }
+}
+
+/// A burst of events: when it began and when its last event came.
+#[derive(Debug, Default)]
+struct Burst {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    count: usize,
+}
+
+impl Burst {
+    fn add(&mut self, now: Instant) {
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.count += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// When to build: [`QUIET`] after the last event, at the latest
+    /// [`MAX_DELAY`] after the first.
+    fn due(&self) -> Option<Instant> {
+        Some((self.last? + QUIET).min(self.first? + MAX_DELAY))
+    }
+
+    /// End the burst; how many events it had.
+    fn take(&mut self) -> usize {
+        std::mem::take(self).count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, Flag, RenameMode};
+
+    fn config(dir: &Path) -> Config {
+        let text = "build = \"b\"\ninstall = \"zones\"\ndnsextra = \"drop\"\ncerts = \"certs\"\n\
+                    [[zone]]\nname = \"example.test\"\nsoa = \"src/soa\"\nprimary = \"src/primary\"\n\
+                    tlsa_map = \"drop/tlsa.map\"\nsigner = \"none\"\n\
+                    [[zone]]\nname = \"other.test\"\nsoa = \"src/soa2\"\nsigner = \"none\"\n";
+        Config::parse(&dir.join("zone.toml"), text).expect("config")
+    }
+
+    #[test]
+    fn roots_are_drop_trees_and_source_directories() {
+        let r = Roots::of(&config(Path::new("/etc/z")));
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(r.trees, [p("/etc/z/drop"), p("/etc/z/certs")]);
+        assert_eq!(r.dirs, [p("/etc/z/src")]);
+        // The map under drop/ is covered by the recursive watch.
+        assert_eq!(
+            r.files,
+            [
+                p("/etc/z/src/soa"),
+                p("/etc/z/src/primary"),
+                p("/etc/z/src/soa2")
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_config_paths_become_absolute() {
+        let r = Roots::of(&config(Path::new("")));
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(r.trees[0], cwd.join("drop"));
+        assert!(r.dirs.iter().all(|d| d.is_absolute()));
+    }
+
+    fn ev(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn reads_our_own_writes_and_other_files_are_not_changes() {
+        let f = Filter::of(&config(Path::new("/etc/z")));
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(f.relevant(&ev(write, "/etc/z/drop/a")));
+        assert!(f.relevant(&ev(write, "/etc/z/certs/.v/www.2/cert.pem")));
+        assert!(f.relevant(&ev(EventKind::Create(CreateKind::File), "/etc/z/src/soa")));
+        assert!(f.relevant(&ev(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            "/etc/z/drop/a"
+        )));
+        // The build opens and reads every input: no feedback loop.
+        for a in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Close(AccessMode::Read),
+            AccessKind::Read,
+        ] {
+            assert!(!f.relevant(&ev(EventKind::Access(a), "/etc/z/drop/a")));
+        }
+        // Path components, not string prefixes.
+        assert!(!f.relevant(&ev(write, "/etc/z/drop2/a")));
+        // Beside the sources: a log is not an input, a new name may be.
+        assert!(!f.relevant(&ev(write, "/etc/z/src/watch.log")));
+        assert!(f.relevant(&ev(EventKind::Create(CreateKind::Any), "/etc/z/src/x")));
+        assert!(f.relevant(&ev(write, "/etc/z/src")));
+        let rename = Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from("/etc/z/src/.soa.swp"))
+            .add_path(PathBuf::from("/etc/z/src/soa"));
+        assert!(f.relevant(&rename));
+        // Lost events and pathless events count.
+        assert!(f.relevant(&Event::new(EventKind::Other).set_flag(Flag::Rescan)));
+        assert!(f.relevant(&Event::new(EventKind::Any)));
+    }
+
+    #[test]
+    fn the_build_never_triggers_itself() {
+        // nsd's directory holds the sources, the build tree lies under a
+        // drop directory: the build's own writes still do not count.
+        let text = "build = \"drop/build\"\ninstall = \"src\"\ndnsextra = \"drop\"\n\
+                    [[zone]]\nname = \"example.test\"\nsoa = \"src/soa\"\nsigner = \"none\"\n";
+        let f = Filter::of(&Config::parse(Path::new("/etc/z/zone.toml"), text).expect("config"));
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let create = EventKind::Create(CreateKind::File);
+        assert!(!f.relevant(&ev(write, "/etc/z/drop/build/state/example.test.json")));
+        assert!(!f.relevant(&ev(create, "/etc/z/drop/build/.lock")));
+        assert!(!f.relevant(&ev(write, "/etc/z/src/example.test.zone")));
+        assert!(!f.relevant(&ev(create, "/etc/z/src/.tmp.example.test.zone.77.3")));
+        let installed = Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from("/etc/z/src/.tmp.example.test.zone.77.3"))
+            .add_path(PathBuf::from("/etc/z/src/example.test.zone"));
+        assert!(!f.relevant(&installed));
+        // Beside them, the inputs still count.
+        assert!(f.relevant(&ev(write, "/etc/z/src/soa")));
+        assert!(f.relevant(&ev(create, "/etc/z/drop/a")));
+        assert!(f.relevant(&ev(create, "/etc/z/src/example.test.zone.new")));
+    }
+
+    #[test]
+    fn a_burst_ends_after_a_quiet_spell_or_the_maximum_delay() {
+        let t0 = Instant::now();
+        let mut b = Burst::default();
+        assert!(b.due().is_none() && b.is_empty());
+        b.add(t0);
+        assert_eq!(b.due(), Some(t0 + QUIET));
+        b.add(t0 + Duration::from_millis(150));
+        assert_eq!(b.due(), Some(t0 + Duration::from_millis(150) + QUIET));
+        // Events every 150 ms forever: built at MAX_DELAY anyway.
+        for i in 2..20 {
+            b.add(t0 + Duration::from_millis(150 * i));
+        }
+        assert_eq!(b.due(), Some(t0 + MAX_DELAY));
+        assert_eq!(b.take(), 20);
+        assert!(b.due().is_none() && b.is_empty());
+    }
+
+    #[test]
+    fn source_files_are_rewatched_when_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("soa");
+        std::fs::write(&f, "a").expect("write");
+        let (tx, _rx) = mpsc::channel();
+        let mut w = RecommendedWatcher::new(tx, notify::Config::default()).expect("watcher");
+        let out = Output::new("test", certdrop_core::output::Verbosity::Quiet);
+        let mut armed = HashMap::new();
+        let files = [f.clone(), dir.path().join("missing")];
+        arm_files(&mut w, &files, &mut armed, &out);
+        let first = armed[&f];
+        assert_eq!(armed.len(), 1);
+        // Rename over it: a new inode, armed again.
+        let tmp = dir.path().join("soa.new");
+        std::fs::write(&tmp, "b").expect("write");
+        std::fs::rename(&tmp, &f).expect("rename");
+        arm_files(&mut w, &files, &mut armed, &out);
+        assert_ne!(armed[&f], first);
+    }
+}

@@ -1,0 +1,1 @@
+//! certdrop's end-to-end tests live in `e2e/`; this crate has no code.

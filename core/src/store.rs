@@ -52,6 +52,23 @@ pub struct CertFiles {
     pub pubkey: Vec<u8>,
 }
 
+impl CertFiles {
+    /// Create `dir` with `dir_mode` and write the four files into it.
+    fn write_into(&self, dir: &Path, dir_mode: u32, mode: u32) -> io::Result<()> {
+        fs::create_dir(dir)?;
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(dir_mode))?;
+        for (file, data) in [
+            (CERT, &self.cert),
+            (CHAIN, &self.chain),
+            (FULLCHAIN, &self.fullchain),
+            (PUBKEY, &self.pubkey),
+        ] {
+            atomic::write(&dir.join(file), data, mode)?;
+        }
+        Ok(())
+    }
+}
+
 /// The three trees of the store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -151,19 +168,7 @@ impl Store {
         atomic::ensure_dir(&versions, MODE_PUBLIC_DIR)?;
         let name = unique_name(&versions, line)?;
         let dir = versions.join(&name);
-        fs::create_dir(&dir)?;
-        fs::set_permissions(
-            &dir,
-            std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
-        )?;
-        for (file, data) in [
-            (CERT, &files.cert),
-            (CHAIN, &files.chain),
-            (FULLCHAIN, &files.fullchain),
-            (PUBKEY, &files.pubkey),
-        ] {
-            atomic::write(&dir.join(file), data, MODE_PUBLIC)?;
-        }
+        files.write_into(&dir, MODE_PUBLIC_DIR, MODE_PUBLIC)?;
         if let Some(next) = next_pub {
             let next_dir = dir.join(NEXT);
             fs::create_dir(&next_dir)?;
@@ -228,19 +233,7 @@ impl Store {
         atomic::ensure_dir(&line_archive, MODE_SECRET_DIR)?;
         let name = unique_name(&line_archive, "")?;
         let tmp = line_archive.join(format!("{}{name}", atomic::TEMP_PREFIX));
-        fs::create_dir(&tmp)?;
-        fs::set_permissions(
-            &tmp,
-            std::os::unix::fs::PermissionsExt::from_mode(MODE_SECRET_DIR),
-        )?;
-        for (file, data) in [
-            (CERT, &files.cert),
-            (CHAIN, &files.chain),
-            (FULLCHAIN, &files.fullchain),
-            (PUBKEY, &files.pubkey),
-        ] {
-            atomic::write(&tmp.join(file), data, MODE_SECRET)?;
-        }
+        files.write_into(&tmp, MODE_SECRET_DIR, MODE_SECRET)?;
         match fs::read(self.key_path(line)) {
             Ok(key) => atomic::write(&tmp.join(KEY), &key, MODE_SECRET)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -90,7 +90,8 @@ fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         }
         _ => {}
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;

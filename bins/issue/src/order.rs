@@ -19,6 +19,12 @@ use crate::config::{Challenge, Config, Line};
 use crate::error::{Error, Result};
 use crate::{challenge::ChallengeFiles, propagation, retry};
 
+/// First pause (ms) before polling an order's state; it grows by half
+/// each time. CAs process validation and finalization asynchronously
+/// (Pebble in milliseconds); a short first poll saves most of an order's
+/// wall time, and the growth keeps a slow CA from being hammered.
+const POLL_FIRST: u64 = 20;
+
 /// What the certificate must match: the key the CSR carries and the names.
 pub struct Request<'a> {
     /// DER CSR sent to finalize.
@@ -197,7 +203,7 @@ pub async fn obtain(
 
     // Wait for the CA's verdict, then take the files away.
     let policy = RetryPolicy::new()
-        .initial_delay(std::time::Duration::from_millis(100))
+        .initial_delay(std::time::Duration::from_millis(POLL_FIRST))
         .backoff(1.5)
         .timeout(config.validation_timeout);
     let status = retry!(
@@ -215,7 +221,7 @@ pub async fn obtain(
         order.finalize_csr(req.csr_der)
     )?;
     let policy = RetryPolicy::new()
-        .initial_delay(std::time::Duration::from_millis(50))
+        .initial_delay(std::time::Duration::from_millis(POLL_FIRST))
         .backoff(1.5)
         .timeout(std::time::Duration::from_secs(120));
     let pem = retry!(

@@ -96,6 +96,24 @@ pub fn generate(config: &Config) -> Generated {
     }
 }
 
+/// The zone's static records: soa, then primary (with the SOA's TTL as
+/// the default), then any `parts` (generated files, for make).
+pub fn sources(zone: &Zone, parts: &[PathBuf]) -> Result<Vec<Rr>, String> {
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let name = |p: &Path| p.display().to_string();
+    let mut rrs = masterfile::parse(&read(&zone.soa)?, &zone.name, None, &name(&zone.soa))?;
+    let default_ttl = rrs.first().map(|r| r.ttl);
+    for p in zone.primary.iter().chain(parts) {
+        rrs.extend(masterfile::parse(
+            &read(p)?,
+            &zone.name,
+            default_ttl,
+            &name(p),
+        )?);
+    }
+    Ok(rrs)
+}
+
 /// All records of `zone`, assembled and checked; `problems` collects
 /// what was left out and why.
 pub fn assemble(
@@ -104,22 +122,8 @@ pub fn assemble(
     gen: &Generated,
     problems: &mut Vec<String>,
 ) -> Result<Vec<Rr>, String> {
+    let mut rrs = sources(zone, &[])?;
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let mut rrs = masterfile::parse(
-        &read(&zone.soa)?,
-        &zone.name,
-        None,
-        &zone.soa.display().to_string(),
-    )?;
-    let default_ttl = rrs.first().map(|r| r.ttl);
-    if let Some(p) = &zone.primary {
-        rrs.extend(masterfile::parse(
-            &read(p)?,
-            &zone.name,
-            default_ttl,
-            &p.display().to_string(),
-        )?);
-    }
     let mut extra: Vec<Record> = Vec::new();
     for f in gen
         .fragments

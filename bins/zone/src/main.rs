@@ -16,6 +16,8 @@ mod sign;
 mod sshfp;
 mod steps;
 mod tlsa;
+mod tlsfetch;
+mod verify;
 mod watch;
 
 use std::process::ExitCode;
@@ -97,6 +99,22 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
             }
             return Ok(Outcome::Reported);
         }
+        Some(Command::Verify {
+            name,
+            port,
+            server,
+            connect,
+            timeout,
+        }) => {
+            let request = verify::Request {
+                name: name.clone(),
+                port: *port,
+                server: *server,
+                connect: *connect,
+                timeout: *timeout,
+            };
+            return verify::run(&request, out);
+        }
         _ => {}
     }
     let config = Config::load(&cli.config).map_err(|e| fail(out, Failure::Config, &e))?;
@@ -128,13 +146,11 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
                 build_once(&config, &[], force, false, out)
             });
         }
-        _ => {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                "a command is needed: build, check, watch, fragments, tlsa, sshfp (see --help)",
-            ))
-        }
+        _ => return Err(fail(
+            out,
+            Failure::Usage,
+            "a command is needed: build, check, watch, fragments, tlsa, sshfp, verify (see --help)",
+        )),
     };
     for n in &names {
         if !config.zones.iter().any(|z| &z.name == n) {

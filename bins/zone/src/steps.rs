@@ -41,27 +41,7 @@ pub fn assemble(
     out: &Output,
 ) -> Result<Outcome, String> {
     let zone = zone(config, name)?;
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let mut rrs = masterfile::parse(
-        &read(&zone.soa)?,
-        &zone.name,
-        None,
-        &zone.soa.display().to_string(),
-    )?;
-    let ttl = rrs.first().map(|r| r.ttl);
-    let mut sources = Vec::new();
-    sources.extend(zone.primary.iter().cloned());
-    sources.extend(parts.iter().cloned());
-    for p in &sources {
-        rrs.extend(masterfile::parse(
-            &read(p)?,
-            &zone.name,
-            ttl,
-            &p.display().to_string(),
-        )?);
-    }
+    let rrs = build::sources(zone, parts)?;
     masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
     match build::write_unsigned(config, zone, rrs, force, false)? {
         Some(serial) => {

@@ -24,7 +24,7 @@ pub const DEFAULT_RENEW_REMAINING: u8 = 33;
 /// Default upper bound of the renewal jitter.
 pub const DEFAULT_JITTER: Duration = Duration::from_secs(3600);
 /// Default number of lines ordered at the same time.
-pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Default first back-off after a failed attempt (doubles, capped).
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(3600);
 /// Longest back-off.

@@ -1,15 +1,14 @@
-//! Tests of the DNS checks against a real nsd on loopback, and the shared
-//! fixtures (ports, zone, [`Nsd`]); tests against other servers are in
-//! [`other_servers`].
-use super::wire::{exchange_udp, random_id, UdpOutcome};
+//! Tests of [`wait_visible`] against real servers: nsd on loopback (a
+//! reload makes values appear), a port where nothing listens, and
+//! pebble-challtestsrv's DNS. The queries themselves are tested in
+//! certdrop-dns.
 use super::*;
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
-
-mod other_servers;
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const SHORT: Duration = Duration::from_secs(2);
@@ -148,170 +147,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-#[test]
-fn names_parse() {
-    assert_eq!(
-        absolute_lower(&parse_name("WWW.Example.test").expect("valid")),
-        "www.example.test."
-    );
-    assert_eq!(
-        absolute_lower(&parse_name("www.example.test.").expect("valid")),
-        "www.example.test."
-    );
-    assert_eq!(absolute_lower(&parse_name(".").expect("root")), ".");
-    for bad in ["", " ", "a..b", ".a", "bücher.test", &"x".repeat(64)] {
-        let err = parse_name(bad).expect_err(bad);
-        assert!(matches!(err, DnsError::InvalidName { .. }), "{bad}: {err}");
-    }
-}
-
-#[test]
-fn random_ids_vary() {
-    let ids: std::collections::HashSet<u16> = (0..200).map(|_| random_id()).collect();
-    assert!(
-        ids.len() > 150,
-        "only {} distinct IDs out of 200",
-        ids.len()
-    );
-}
-
-#[test]
-fn txt_values_from_nsd() {
-    let nsd = Nsd::start("");
-    for name in [
-        CHALLENGE,
-        "_acme-challenge.www.example.test.",
-        "_ACME-Challenge.WWW.Example.TEST",
-    ] {
-        assert_eq!(
-            sorted(query_txt(nsd.addr, name, SHORT).expect(name)),
-            ["v1", "v2"],
-            "{name}"
-        );
-    }
-    // Several character-strings in one RR are concatenated (RFC 1035 §3.3.14).
-    assert_eq!(
-        query_txt(nsd.addr, "multi.example.test", SHORT).expect("multi"),
-        ["abcdefghi"]
-    );
-    // NXDOMAIN and NODATA are empty.
-    assert!(query_txt(nsd.addr, "nothing.example.test", SHORT)
-        .expect("nxdomain")
-        .is_empty());
-    assert!(query_txt(nsd.addr, "ns1.example.test", SHORT)
-        .expect("nodata")
-        .is_empty());
-    // A CNAME is not followed, even though nsd adds the target's TXT to the answer.
-    assert!(
-        query_txt(nsd.addr, "_acme-challenge.alias.example.test", SHORT)
-            .expect("alias")
-            .is_empty()
-    );
-}
-
-#[test]
-fn cname_from_nsd() {
-    let nsd = Nsd::start("");
-    assert_eq!(
-        query_cname(nsd.addr, "_ACME-challenge.Alias.example.test.", SHORT).expect("cname"),
-        Some("_acme-challenge.target.example.test.".to_string())
-    );
-    assert_eq!(
-        query_cname(nsd.addr, CHALLENGE, SHORT).expect("no cname"),
-        None
-    );
-    assert_eq!(
-        query_cname(nsd.addr, "nothing.example.test", SHORT).expect("nxdomain"),
-        None
-    );
-}
-
-#[test]
-fn ns_and_addresses_from_nsd() {
-    let nsd = Nsd::start("");
-    assert_eq!(
-        query_ns(nsd.addr, "Example.Test", SHORT).expect("ns"),
-        ["ns1.example.test."]
-    );
-    let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
-    let v4: IpAddr = LOOPBACK.into();
-    assert_eq!(
-        query_addrs(nsd.addr, "ns1.example.test.", SHORT).expect("addrs"),
-        [v4, v6]
-    );
-    assert!(query_addrs(nsd.addr, "nothing.example.test", SHORT)
-        .expect("nx")
-        .is_empty());
-    assert_eq!(
-        resolve_ns_set(nsd.addr, "example.test", SHORT).expect("ns set"),
-        [NameServer {
-            name: "ns1.example.test.".to_string(),
-            addrs: vec![v4, v6]
-        }]
-    );
-    // A delegated child zone: the parent refers; NS and glue come from the referral.
-    assert_eq!(
-        query_ns(nsd.addr, "sub.example.test", SHORT).expect("ns"),
-        ["ns.sub.example.test."]
-    );
-    let glue: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
-    assert_eq!(
-        query_addrs(nsd.addr, "ns.sub.example.test", SHORT).expect("glue"),
-        [glue]
-    );
-    // TXT under the delegation is not this server's to answer.
-    let err = query_txt(nsd.addr, "_acme-challenge.sub.example.test", SHORT).expect_err("referral");
-    assert!(matches!(err, DnsError::NotAuthoritative { .. }), "{err}");
-    assert!(
-        err.to_string().contains("referral to sub.example.test."),
-        "{err}"
-    );
-}
-
-#[test]
-fn refused_outside_zone() {
-    let nsd = Nsd::start("");
-    let err = query_txt(nsd.addr, "_acme-challenge.other.test", SHORT).expect_err("refused");
-    assert!(
-        matches!(
-            err,
-            DnsError::Rcode {
-                rcode: ResponseCode::Refused,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let text = err.to_string();
-    assert!(
-        text.contains(&nsd.addr.to_string()) && text.contains("REFUSED"),
-        "{text}"
-    );
-    assert!(text.contains("_acme-challenge.other.test."), "{text}");
-    assert!(err.is_permanent());
-}
-
-#[test]
-fn tcp_fallback_on_truncation() {
-    // 40 RRs of 100 bytes each do not fit into 1232 bytes of UDP.
-    let big: String = (0..40)
-        .map(|i| format!("big IN TXT \"{i:03}{}\"\n", "x".repeat(97)))
-        .collect();
-    let nsd = Nsd::start(&big);
-    let qname = parse_name("big.example.test").expect("valid");
-    let ctx = Ctx::new(nsd.addr, &qname, RecordType::TXT, SHORT);
-    assert!(
-        matches!(
-            exchange_udp(&ctx, &qname, true).expect("udp"),
-            UdpOutcome::Truncated
-        ),
-        "expected TC over UDP"
-    );
-    let values = query_txt(nsd.addr, "big.example.test", SHORT).expect("tcp");
-    assert_eq!(values.len(), 40);
-    assert!(values.iter().all(|v| v.len() == 100), "{values:?}");
-}
-
 #[tokio::test]
 async fn wait_visible_sees_values_added_by_reload() {
     let first = Nsd::start("_acme-challenge.www IN TXT \"v3\"\n");
@@ -446,4 +281,88 @@ async fn wait_visible_reports_unreachable_servers_and_stops_on_refused() {
         .await
         .expect("nothing to wait for");
     assert!(none < Duration::from_millis(50), "{none:?}");
+}
+
+/// POST JSON to pebble-challtestsrv's management API (plain HTTP/1.0 over std).
+fn pebble_post(mgmt: SocketAddr, path: &str, body: &str) {
+    let mut stream = TcpStream::connect(mgmt).expect("management API");
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {mgmt}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{path}: {reply}"
+    );
+}
+
+#[tokio::test]
+async fn pebble_challtestsrv_txt_and_cname() {
+    let (dns, mgmt) = (free_port(), free_port());
+    let mut child = Command::new("pebble-challtestsrv")
+        .args([
+            "-dns01",
+            &format!("127.0.0.1:{dns}"),
+            "-management",
+            &format!("127.0.0.1:{mgmt}"),
+        ])
+        .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble-challtestsrv must be installed");
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut child);
+    let (dns, mgmt) = (
+        SocketAddr::from((LOOPBACK, dns)),
+        SocketAddr::from((LOOPBACK, mgmt)),
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(mgmt).is_err()
+        || query_txt(dns, "x.test", Duration::from_millis(200)).is_err()
+    {
+        assert!(Instant::now() < until, "pebble-challtestsrv did not start");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let host = "_acme-challenge.x.test.";
+    let values = vec!["token-1".to_string()];
+    let servers = [dns];
+    let waiting = wait_visible(
+        &servers,
+        "_ACME-Challenge.X.test",
+        &values,
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+    );
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        pebble_post(
+            mgmt,
+            "/set-txt",
+            &format!(r#"{{"host":"{host}","value":"token-1"}}"#),
+        );
+    });
+    let took = waiting.await.expect("visible on challtestsrv");
+    setter.join().expect("setter");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    pebble_post(
+        mgmt,
+        "/set-cname",
+        r#"{"host":"_acme-challenge.y.test.","target":"_acme-challenge.X.test."}"#,
+    );
+    assert_eq!(
+        query_cname(dns, "_acme-challenge.y.test", SHORT).expect("cname"),
+        Some("_acme-challenge.x.test.".to_string())
+    );
+    pebble_post(mgmt, "/clear-txt", &format!(r#"{{"host":"{host}"}}"#));
+    assert!(query_txt(dns, host, SHORT).expect("cleared").is_empty());
 }

@@ -248,28 +248,53 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
     tree.sources(ZONE);
     let keys = tree.keys(ZONE);
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
-    let key_list: Vec<String> = keys.iter().map(|k| format!("\"{}\"", k.display())).collect();
+    let key_list: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.display()))
+        .collect();
     // Signatures valid for 2 h, renewed when less than 3 h are left: always.
     tree.config(
         ZONE,
         &nsd.reload_command(),
-        &format!("keys = [{}]\nsignature_validity = \"2h\"\nresign_before = \"3h\"\n", key_list.join(", ")),
+        &format!(
+            "keys = [{}]\nsignature_validity = \"2h\"\nresign_before = \"3h\"\n",
+            key_list.join(", ")
+        ),
     );
     build(&tree).expect(0);
     let serial = nsd.wait_serial_change(ZONE, None).expect("served");
     let expiry = |t: &Tree| {
         let text = read(&t.path("zones/example.test.zone"));
-        let rrsig = text.lines().find(|l| l.contains("\tRRSIG\tSOA")).expect("RRSIG SOA").to_owned();
-        rrsig.split_whitespace().nth(8).expect("expiration").to_owned()
+        let rrsig = text
+            .lines()
+            .find(|l| l.contains("\tRRSIG\tSOA"))
+            .expect("RRSIG SOA")
+            .to_owned();
+        rrsig
+            .split_whitespace()
+            .nth(8)
+            .expect("expiration")
+            .to_owned()
     };
     let first = expiry(&tree);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let ran = build(&tree).expect(0);
-    assert!(ran.stdout.contains("(signatures renewed)"), "{}", ran.stdout);
-    assert!(nsd.wait_serial_change(ZONE, Some(serial)).is_some(), "a new serial for secondaries");
+    assert!(
+        ran.stdout.contains("(signatures renewed)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        nsd.wait_serial_change(ZONE, Some(serial)).is_some(),
+        "a new serial for secondaries"
+    );
     assert!(expiry(&tree) > first, "later expiration");
     // With the default validity (21 days, renewed 7 days before), nothing.
-    tree.config(ZONE, &nsd.reload_command(), &format!("keys = [{}]\n", key_list.join(", ")));
+    tree.config(
+        ZONE,
+        &nsd.reload_command(),
+        &format!("keys = [{}]\n", key_list.join(", ")),
+    );
     build(&tree).expect(0);
     build(&tree).expect(2);
 }

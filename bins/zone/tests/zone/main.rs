@@ -7,5 +7,6 @@ mod site;
 
 mod build;
 mod filter;
+mod verify;
 mod watch;
 mod zonebuild;

@@ -1,11 +1,10 @@
-//! Tests of the DNS checks against servers other than nsd: a port where
-//! nothing listens, a socket that never answers, a fake server that sends
-//! junk before the real answer, and pebble-challtestsrv's DNS.
+//! Tests of the queries against servers other than nsd: a port where
+//! nothing listens, a socket that never answers, and a fake server that
+//! sends junk before the real answer. (pebble-challtestsrv's DNS is tested
+//! with the issuer's `wait_visible`, in certdrop-issue.)
 use super::*;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::Record;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
 #[test]
 fn nothing_listening_fails_fast() {
@@ -103,88 +102,4 @@ fn ignores_mismatched_datagrams() {
         query.queries()[0].name().to_ascii(),
         "_acme-challenge.www.example.test."
     );
-}
-
-/// POST JSON to pebble-challtestsrv's management API (plain HTTP/1.0 over std).
-fn pebble_post(mgmt: SocketAddr, path: &str, body: &str) {
-    let mut stream = TcpStream::connect(mgmt).expect("management API");
-    let request = format!(
-        "POST {path} HTTP/1.0\r\nHost: {mgmt}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).expect("reply");
-    assert!(
-        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
-        "{path}: {reply}"
-    );
-}
-
-#[tokio::test]
-async fn pebble_challtestsrv_txt_and_cname() {
-    let (dns, mgmt) = (free_port(), free_port());
-    let mut child = Command::new("pebble-challtestsrv")
-        .args([
-            "-dns01",
-            &format!("127.0.0.1:{dns}"),
-            "-management",
-            &format!("127.0.0.1:{mgmt}"),
-        ])
-        .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pebble-challtestsrv must be installed");
-    struct Kill<'a>(&'a mut Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut child);
-    let (dns, mgmt) = (
-        SocketAddr::from((LOOPBACK, dns)),
-        SocketAddr::from((LOOPBACK, mgmt)),
-    );
-    let until = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(mgmt).is_err()
-        || query_txt(dns, "x.test", Duration::from_millis(200)).is_err()
-    {
-        assert!(Instant::now() < until, "pebble-challtestsrv did not start");
-        thread::sleep(Duration::from_millis(50));
-    }
-    let host = "_acme-challenge.x.test.";
-    let values = vec!["token-1".to_string()];
-    let servers = [dns];
-    let waiting = wait_visible(
-        &servers,
-        "_ACME-Challenge.X.test",
-        &values,
-        Duration::from_secs(5),
-        Duration::from_millis(200),
-    );
-    let setter = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(300));
-        pebble_post(
-            mgmt,
-            "/set-txt",
-            &format!(r#"{{"host":"{host}","value":"token-1"}}"#),
-        );
-    });
-    let took = waiting.await.expect("visible on challtestsrv");
-    setter.join().expect("setter");
-    assert!(took >= Duration::from_millis(300), "{took:?}");
-    pebble_post(
-        mgmt,
-        "/set-cname",
-        r#"{"host":"_acme-challenge.y.test.","target":"_acme-challenge.X.test."}"#,
-    );
-    assert_eq!(
-        query_cname(dns, "_acme-challenge.y.test", SHORT).expect("cname"),
-        Some("_acme-challenge.x.test.".to_string())
-    );
-    pebble_post(mgmt, "/clear-txt", &format!(r#"{{"host":"{host}"}}"#));
-    assert!(query_txt(dns, host, SHORT).expect("cleared").is_empty());
 }

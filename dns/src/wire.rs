@@ -4,7 +4,7 @@
 //! connected UDP socket with retransmits, falls back to TCP when the answer is
 //! truncated, and accepts only a response whose random ID and question match
 //! (RFC 5452). The record helpers then pick out of an accepted message what
-//! the query functions of the parent module return: owned answers, NS sets,
+//! the query functions of the crate root return: owned answers, NS sets,
 //! referrals and glue addresses. Name parsing and printing live here too.
 
 use std::collections::hash_map::RandomState;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::{DnsError, EDNS_UDP_PAYLOAD, UDP_RETRANSMIT_INTERVAL};
+use crate::{DnsError, EDNS_UDP_PAYLOAD, UDP_RETRANSMIT_INTERVAL};
 
 /// Size of the fixed DNS message header (RFC 1035 §4.1.1).
 const HEADER_LEN: usize = 12;
@@ -32,7 +32,7 @@ const FLAG_QR: u8 = 0x80;
 const FLAG_TC: u8 = 0x02;
 
 /// What a query is about, for error messages (RFC 1035 §4.1.2 question).
-pub(super) struct Ctx {
+pub(crate) struct Ctx {
     server: SocketAddr,
     name: String,
     rtype: RecordType,
@@ -41,7 +41,7 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub(super) fn new(
+    pub(crate) fn new(
         server: SocketAddr,
         qname: &Name,
         rtype: RecordType,
@@ -81,7 +81,7 @@ impl Ctx {
         }
     }
 
-    pub(super) fn malformed(&self, reason: String) -> DnsError {
+    pub(crate) fn malformed(&self, reason: String) -> DnsError {
         DnsError::Malformed {
             server: self.server,
             name: self.name.clone(),
@@ -97,7 +97,7 @@ impl Ctx {
 }
 
 /// Outcome of the UDP leg (RFC 1035 §4.2.1).
-pub(super) enum UdpOutcome {
+pub(crate) enum UdpOutcome {
     Answer(Message),
     Truncated,
 }
@@ -111,7 +111,7 @@ enum Verdict {
 }
 
 /// Parse a user-supplied name, with or without trailing dot, into an absolute lowercase name (RFC 1035 §2.3.1).
-pub(super) fn parse_name(name: &str) -> Result<Name, DnsError> {
+pub fn parse_name(name: &str) -> Result<Name, DnsError> {
     let invalid = |reason: String| DnsError::InvalidName {
         name: name.to_string(),
         reason,
@@ -138,14 +138,14 @@ pub(super) fn parse_name(name: &str) -> Result<Name, DnsError> {
 }
 
 /// Name as absolute lowercase text with trailing dot (RFC 1034 §3.1).
-pub(super) fn absolute_lower(name: &Name) -> String {
+pub fn absolute_lower(name: &Name) -> String {
     let mut lower = name.to_lowercase();
     lower.set_fqdn(true);
     lower.to_ascii()
 }
 
 /// A random query ID (RFC 5452 §4.3) without a rand crate: SipHash with std's random keys.
-pub(super) fn random_id() -> u16 {
+pub(crate) fn random_id() -> u16 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -210,7 +210,7 @@ fn judge(bytes: &[u8], id: u16, qname: &Name, rtype: RecordType) -> Verdict {
 }
 
 /// Send the query and read the response: UDP first, TCP on TC, plain DNS if EDNS gets FORMERR (RFC 1035 §4.2, RFC 6891 §7).
-pub(super) fn exchange(ctx: &Ctx, qname: &Name) -> Result<Message, DnsError> {
+pub(crate) fn exchange(ctx: &Ctx, qname: &Name) -> Result<Message, DnsError> {
     let mut edns = true;
     loop {
         let msg = match exchange_udp(ctx, qname, edns)? {
@@ -226,7 +226,7 @@ pub(super) fn exchange(ctx: &Ctx, qname: &Name) -> Result<Message, DnsError> {
 }
 
 /// The UDP leg: connected socket, retransmit every [`UDP_RETRANSMIT_INTERVAL`], ignore foreign datagrams (RFC 1035 §4.2.1).
-pub(super) fn exchange_udp(ctx: &Ctx, qname: &Name, edns: bool) -> Result<UdpOutcome, DnsError> {
+pub(crate) fn exchange_udp(ctx: &Ctx, qname: &Name, edns: bool) -> Result<UdpOutcome, DnsError> {
     let id = random_id();
     let query = encode_query(ctx, id, qname, edns)?;
     let local: SocketAddr = match ctx.server {
@@ -334,7 +334,7 @@ fn read_before_deadline(ctx: &Ctx, stream: &mut TcpStream, buf: &mut [u8]) -> Re
 }
 
 /// NOERROR and NXDOMAIN are answers; every other RCODE is an error (RFC 1035 §4.1.1, RFC 2308 §2).
-pub(super) fn check_rcode(ctx: &Ctx, msg: &Message) -> Result<(), DnsError> {
+pub(crate) fn check_rcode(ctx: &Ctx, msg: &Message) -> Result<(), DnsError> {
     match msg.response_code() {
         ResponseCode::NoError | ResponseCode::NXDomain => Ok(()),
         rcode => Err(DnsError::Rcode {
@@ -347,7 +347,7 @@ pub(super) fn check_rcode(ctx: &Ctx, msg: &Message) -> Result<(), DnsError> {
 }
 
 /// Owner of the NS records of a referral: no AA, no answers, NS in authority (RFC 1034 §4.3.2 step 3b).
-pub(super) fn referral_zone(msg: &Message) -> Option<String> {
+pub(crate) fn referral_zone(msg: &Message) -> Option<String> {
     if msg.authoritative() || !msg.answers().is_empty() {
         return None;
     }
@@ -358,7 +358,7 @@ pub(super) fn referral_zone(msg: &Message) -> Option<String> {
 }
 
 /// Answer records of the asked type owned by exactly the asked name; referral is an error (RFC 1034 §4.3.2).
-pub(super) fn owned_answers<'m>(
+pub(crate) fn owned_answers<'m>(
     ctx: &Ctx,
     msg: &'m Message,
     qname: &Name,
@@ -380,7 +380,7 @@ pub(super) fn owned_answers<'m>(
 }
 
 /// NS records of `zone`: answers, or the delegation in a referral's authority section (RFC 1034 §4.2.1).
-pub(super) fn ns_records<'m>(
+pub(crate) fn ns_records<'m>(
     ctx: &Ctx,
     msg: &'m Message,
     zone: &Name,
@@ -395,8 +395,7 @@ pub(super) fn ns_records<'m>(
 }
 
 /// Target of an NS record as absolute lowercase text (RFC 1035 §3.3.11).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(super) fn ns_target(record: &Record) -> Option<String> {
+pub(crate) fn ns_target(record: &Record) -> Option<String> {
     match record.data() {
         RData::NS(ns) => Some(absolute_lower(&ns.0)),
         _ => None,
@@ -404,7 +403,7 @@ pub(super) fn ns_target(record: &Record) -> Option<String> {
 }
 
 /// Addresses of type `rtype` owned by `owner` in a section (RFC 1035 §3.4.1, RFC 3596 §2.2).
-pub(super) fn addr_records(section: &[Record], owner: &Name, rtype: RecordType) -> Vec<IpAddr> {
+pub(crate) fn addr_records(section: &[Record], owner: &Name, rtype: RecordType) -> Vec<IpAddr> {
     section
         .iter()
         .filter(|r| r.record_type() == rtype && r.name() == owner)

@@ -1,0 +1,380 @@
+//! `certdrop-zone verify` against the real thing: a PKI made by openssl, a
+//! signed zone built by certdrop-zone from a TLSA map and served by nsd,
+//! and nginx serving the certificates on loopback (TLS 1.2 + 1.3, and TLS
+//! 1.3 only). Cross-checked with ldns-dane: `create` must give the record
+//! nsd serves, and `verify` (fed the TLSA set from a file, since its `-r`
+//! takes no port and our nsd is not on 53) must agree on match and mismatch.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::nsd::{free_port, Nsd};
+use crate::site::{run, Ran, Tree};
+
+const ZONE: &str = "example.test";
+const NAME: &str = "www.example.test";
+
+/// A throwaway PKI in the tree: root -> intermediate (made once), and a new
+/// key and leaf for www.example.test in store line certs/<line>/, its key
+/// in <line>.key. Root and intermediate are at the top of the tree.
+const PKI: &str = r#"set -eu
+q() { "$@" >/dev/null 2>&1; }
+if [ ! -f int.pem ]; then
+    q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout ca.key -out ca.pem -days 30 -subj "/CN=Test Root"
+    q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout int.key -out int.csr -subj "/CN=Test Intermediate"
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >int.ext
+    q openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -out int.pem -days 30 -extfile int.ext
+fi
+printf 'subjectAltName=DNS:%s\n' "$2" >leaf.ext
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$1.key" -out "$1.csr" -subj "/CN=$2"
+mkdir -p "certs/$1"
+q openssl x509 -req -in "$1.csr" -CA int.pem -CAkey int.key -CAcreateserial \
+    -out "certs/$1/cert.pem" -days 30 -extfile leaf.ext
+cp int.pem "certs/$1/chain.pem"
+cat "certs/$1/cert.pem" int.pem >"certs/$1/fullchain.pem"
+openssl pkey -in "$1.key" -pubout -out "certs/$1/pubkey.pem"
+chmod 0644 "$1.key"
+"#;
+
+/// A new key and certificate for `name` in certs/<line>/ (replacing the old ones).
+fn issue(tree: &Tree, line: &str, name: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", PKI, "pki", line, name])
+        .current_dir(tree.path(""))
+        .status()
+        .expect("sh + openssl");
+    assert!(ok.success(), "PKI script failed");
+}
+
+/// One nginx `server` block: port, server_name, store line, ssl_protocols.
+struct Site<'a> {
+    port: u16,
+    name: &'a str,
+    line: &'a str,
+    protocols: &'a str,
+}
+
+/// A real nginx on loopback (single process, `daemon off`), killed on drop.
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(tree: &Tree, sites: &[Site]) -> Nginx {
+        let dir = tree.path(&format!("nginx-{}", sites[0].port));
+        std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
+        let d = dir.display();
+        let mut servers = String::new();
+        for s in sites {
+            servers.push_str(&format!(
+                "  server {{ listen 127.0.0.1:{} ssl; server_name {}; ssl_certificate {}; \
+                 ssl_certificate_key {}; ssl_protocols {}; return 200 \"ok\\n\"; }}\n",
+                s.port,
+                s.name,
+                tree.path(&format!("certs/{}/fullchain.pem", s.line))
+                    .display(),
+                tree.path(&format!("{}.key", s.line)).display(),
+                s.protocols
+            ));
+        }
+        let tmp: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+            .iter()
+            .map(|t| format!("  {t}_temp_path {d}/tmp;\n"))
+            .collect();
+        // One process (no workers switching to nobody); the files stay readable anyway.
+        let conf = format!(
+            "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n{tmp}{servers}}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed");
+        let mut nginx = Nginx { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sites
+            .iter()
+            .any(|s| TcpStream::connect(("127.0.0.1", s.port)).is_err())
+        {
+            let exited = nginx.child.try_wait().ok().flatten().is_some();
+            assert!(
+                !exited && Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nginx
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// certdrop-zone verify NAME PORT --server NSD [args...].
+fn verify(nsd: &Nsd, port: u16, args: &[&str]) -> Ran {
+    let (port, server) = (port.to_string(), nsd.addr.to_string());
+    let mut all = vec!["verify", NAME, &port, "--server", &server];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// `ldns-dane -d -n -t FILE -a 127.0.0.1 verify` on the TLSA set nsd serves at `owner`.
+fn ldns_dane_verify(tree: &Tree, nsd: &Nsd, owner: &str) -> bool {
+    let rows = nsd.ask("TLSA", owner, false);
+    let text: String = rows
+        .iter()
+        .filter(|(_, t, _)| t == "TLSA")
+        .map(|(o, _, rdata)| format!("{o} 60 IN TLSA {rdata}\n"))
+        .collect();
+    assert!(!text.is_empty(), "no TLSA at {owner}");
+    let file = tree.write("ldns-dane.tlsa", &text);
+    let out = Command::new("ldns-dane")
+        .args(["-d", "-n", "-t"])
+        .arg(&file)
+        .args(["-a", "127.0.0.1", "verify"])
+        .output()
+        .expect("ldns-dane (ldnsutils)");
+    out.status.success()
+}
+
+/// What `ldns-dane -n -c cert create` says the record is: "U S M hex".
+fn ldns_dane_create(cert: &Path, port: u16, triple: &str) -> String {
+    let mut args = vec!["-n".to_string(), "-c".to_string()];
+    args.push(cert.display().to_string());
+    args.extend(["create", NAME].map(String::from));
+    args.push(port.to_string());
+    args.extend(triple.split(' ').map(String::from));
+    let out = Command::new("ldns-dane")
+        .args(&args)
+        .output()
+        .expect("ldns-dane");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip(4)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Build the signed zone and wait until nsd serves a serial other than `serial`.
+fn build(tree: &Tree, nsd: &Nsd, serial: Option<u32>) -> u32 {
+    let config = tree.path("zone.toml");
+    run(&["-c", config.to_str().expect("utf8"), "build"]).expect(0);
+    nsd.wait_serial_change(ZONE, serial)
+        .expect("nsd serves the new zone")
+}
+
+#[test]
+fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    let keys = tree.keys(ZONE);
+    issue(&tree, "www", NAME);
+    issue(&tree, "other", "other.example.test");
+    let (port, tls13, dead) = (free_port(), free_port(), free_port());
+    // The default server on `port` is "other": only SNI reaches www.
+    let mut nginx = Nginx::start(
+        &tree,
+        &[
+            Site {
+                port,
+                name: "other.example.test",
+                line: "other",
+                protocols: "TLSv1.2 TLSv1.3",
+            },
+            Site {
+                port,
+                name: NAME,
+                line: "www",
+                protocols: "TLSv1.2 TLSv1.3",
+            },
+            Site {
+                port: tls13,
+                name: NAME,
+                line: "www",
+                protocols: "TLSv1.3",
+            },
+        ],
+    );
+    tree.write(
+        "tlsa.map",
+        &format!(
+            "_{port}._tcp.{NAME} www 3 1 1\n_8443._tcp.{NAME} www 2 0 1\n\
+             _4443._tcp.{NAME} www DANE-EE Cert SHA2-512\n_{tls13}._tcp.{NAME} www\n"
+        ),
+    );
+    let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
+    let key_list: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.display()))
+        .collect();
+    tree.config(
+        ZONE,
+        &nsd.reload_command(),
+        &format!(
+            "tlsa_map = \"tlsa.map\"\nkeys = [{}]\n",
+            key_list.join(", ")
+        ),
+    );
+    let serial = build(&tree, &nsd, None);
+
+    // The record served is the one ldns-dane derives from the certificate.
+    let owner = format!("_{port}._tcp.{NAME}");
+    let served = nsd.ask("TLSA", &owner, false);
+    let want = ldns_dane_create(&tree.path("certs/www/cert.pem"), port, "3 1 1");
+    assert!(
+        served
+            .iter()
+            .any(|(_, t, r)| t == "TLSA" && r.to_lowercase() == want),
+        "{served:?} vs {want}"
+    );
+
+    // DANE-EE, address from the zone (www A 127.0.0.1), SNI picks www's certificate.
+    let ran = verify(&nsd, port, &[]).expect(0);
+    assert_eq!(
+        ran.stdout,
+        format!("{owner}: dane-validated (3 1 1 matches the served leaf)\n")
+    );
+    assert_eq!(ran.stderr, "");
+    assert!(
+        ldns_dane_verify(&tree, &nsd, &owner),
+        "ldns-dane disagrees: no match"
+    );
+    let connect = format!("127.0.0.1:{port}");
+    // DANE-TA: the intermediate nginx sends above the leaf.
+    let ran = verify(&nsd, 8443, &["--connect", &connect]).expect(0);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "_8443._tcp.{NAME}: dane-validated (2 0 1 matches served certificate 2 of 2, \
+             CN=Test Intermediate; the path from the leaf to it is not validated)\n"
+        )
+    );
+    // DANE-EE on the whole certificate, SHA-512.
+    let ran = verify(&nsd, 4443, &["--connect", &connect]).expect(0);
+    assert!(
+        ran.stdout.contains("(3 0 2 matches the served leaf)"),
+        "{}",
+        ran.stdout
+    );
+    // -v shows what was served, on stderr.
+    let ran = verify(&nsd, port, &["--connect", &connect, "-v"]).expect(0);
+    assert!(
+        ran.stderr.contains("served 2 certificate(s)"),
+        "{}",
+        ran.stderr
+    );
+
+    // No TLSA record at all: 66, without connecting.
+    let ran = verify(&nsd, 25, &["--connect", &connect]).expect(66);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-zone: _25._tcp.{NAME}: no TLSA record at {}\n",
+            nsd.addr
+        )
+    );
+    // TLS 1.3 only: the certificate cannot be read in clear; a clear error, 69.
+    let ran = verify(&nsd, tls13, &[]).expect(69);
+    assert!(
+        ran.stderr.contains(&format!(
+            "_{tls13}._tcp.{NAME}: TLS at 127.0.0.1:{tls13}: the server refuses TLS 1.2 (alert protocol_version)"
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    // Nothing listening, and no DNS server: 69.
+    let ran = verify(&nsd, port, &["--connect", &format!("127.0.0.1:{dead}")]).expect(69);
+    assert!(
+        ran.stderr.contains("connect: Connection refused"),
+        "{}",
+        ran.stderr
+    );
+    let ran = run(&[
+        "verify",
+        NAME,
+        &port.to_string(),
+        "--server",
+        &format!("127.0.0.1:{dead}"),
+        "--timeout",
+        "1s",
+    ])
+    .expect(69);
+    assert!(
+        ran.stderr.starts_with("certdrop-zone: DNS TLSA "),
+        "{}",
+        ran.stderr
+    );
+
+    // A new key in the store, published; nginx still serves the old one: mismatch, 65.
+    issue(&tree, "www", NAME);
+    build(&tree, &nsd, Some(serial));
+    let ran = verify(&nsd, port, &[]).expect(65);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(
+        ran.stderr,
+        format!("certdrop-zone: {owner}: mismatch: no TLSA record matches the served chain\n")
+    );
+    assert!(
+        !ldns_dane_verify(&tree, &nsd, &owner),
+        "ldns-dane disagrees: match"
+    );
+    // DANE-TA names the intermediate, which the new leaf keeps.
+    verify(&nsd, 8443, &["--connect", &connect]).expect(0);
+    // nginx restarted on the new certificate: a match again.
+    drop(nginx);
+    nginx = Nginx::start(
+        &tree,
+        &[Site {
+            port,
+            name: NAME,
+            line: "www",
+            protocols: "TLSv1.2",
+        }],
+    );
+    verify(&nsd, port, &[]).expect(0);
+    assert!(ldns_dane_verify(&tree, &nsd, &owner));
+    drop(nginx);
+}
+
+#[test]
+fn verify_rejects_bad_arguments() {
+    let ran = run(&[
+        "verify",
+        "www..example.test",
+        "443",
+        "--server",
+        "127.0.0.1",
+    ])
+    .expect(64);
+    assert!(ran.stderr.contains("empty label"), "{}", ran.stderr);
+    run(&["verify", NAME, "0", "--server", "127.0.0.1"]).expect(64);
+    let ran = run(&["verify", NAME, "443", "--server", "ns1.example.test"]).expect(64);
+    assert!(ran.stderr.contains("no host names"), "{}", ran.stderr);
+}

@@ -1,0 +1,3 @@
+//! certdrop-publish (being written).
+
+fn main() {}

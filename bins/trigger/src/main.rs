@@ -1,0 +1,3 @@
+//! certdrop-trigger (being written).
+
+fn main() {}

@@ -39,7 +39,9 @@ bench: deps release
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 target/release/certdrop-issue $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 target/release/certdrop-zone $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 doc/man/certdrop-issue.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 doc/man/certdrop-zone.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
 	$(CARGO) clean

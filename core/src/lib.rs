@@ -2,9 +2,10 @@
 //!
 //! The filesystem is the protocol between the stages, so each drop-directory
 //! format is defined here once (render, parse, validate), together with the
-//! atomic file writer, the state-directory lock, certificate inspection, the
-//! exit contract and the output module. This crate is synchronous and
-//! offline: no runtime, no network, no TLS library.
+//! atomic file writer, versioned directories behind a symlink, the
+//! state-directory lock, certificate inspection, the exit contract and the
+//! output module. This crate is synchronous and offline: no runtime, no
+//! network, no TLS library.
 
 pub mod atomic;
 pub mod certinfo;
@@ -16,3 +17,4 @@ pub mod lock;
 pub mod name;
 pub mod output;
 pub mod store;
+pub mod versions;

@@ -16,11 +16,10 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::{self, MODE_PUBLIC, MODE_PUBLIC_DIR, MODE_SECRET, MODE_SECRET_DIR};
-use crate::clock;
+use crate::versions::{self, unique_name};
 
 /// Leaf certificate file.
 pub const CERT: &str = "cert.pem";
@@ -34,8 +33,8 @@ pub const PUBKEY: &str = "pubkey.pem";
 pub const KEY: &str = "key.pem";
 /// Subdirectory for the staged next key.
 pub const NEXT: &str = "next";
-/// Directory of versions inside `certs/`.
-pub const VERSIONS: &str = ".v";
+/// Directory of versions inside `certs/` (the layout of core::versions).
+pub const VERSIONS: &str = versions::DIR;
 /// Versions of a line kept besides the current one, for readers in flight.
 const KEEP_VERSIONS: usize = 1;
 
@@ -57,6 +56,11 @@ impl CertFiles {
     fn write_into(&self, dir: &Path, dir_mode: u32, mode: u32) -> io::Result<()> {
         fs::create_dir(dir)?;
         fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(dir_mode))?;
+        self.write_files(dir, mode)
+    }
+
+    /// Write the four files into the existing `dir`.
+    fn write_files(&self, dir: &Path, mode: u32) -> io::Result<()> {
         for (file, data) in [
             (CERT, &self.cert),
             (CHAIN, &self.chain),
@@ -164,62 +168,19 @@ impl Store {
                 &current
             }
         };
-        let versions = self.certs.join(VERSIONS);
-        atomic::ensure_dir(&versions, MODE_PUBLIC_DIR)?;
-        let name = unique_name(&versions, line)?;
-        let dir = versions.join(&name);
-        files.write_into(&dir, MODE_PUBLIC_DIR, MODE_PUBLIC)?;
-        if let Some(next) = next_pub {
-            let next_dir = dir.join(NEXT);
-            fs::create_dir(&next_dir)?;
-            fs::set_permissions(
-                &next_dir,
-                std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
-            )?;
-            atomic::write(&next_dir.join(PUBKEY), next, MODE_PUBLIC)?;
-        }
-        self.switch(line, &name)?;
-        self.prune_versions(line, &name)
-    }
-
-    /// Point `certs/<line>` at `.v/<name>` with one rename.
-    fn switch(&self, line: &str, name: &str) -> io::Result<()> {
-        let link = self.line_dir(line);
-        if let Ok(meta) = fs::symlink_metadata(&link) {
-            if meta.is_dir() {
-                // A line directory from before versioning (or made by hand):
-                // move it aside into the versions, where pruning ends it.
-                let aside = self.certs.join(VERSIONS).join(format!("{line}.legacy"));
-                fs::rename(&link, aside)?;
+        versions::install(&self.certs, line, MODE_PUBLIC_DIR, KEEP_VERSIONS, |dir| {
+            files.write_files(dir, MODE_PUBLIC)?;
+            if let Some(next) = next_pub {
+                let next_dir = dir.join(NEXT);
+                fs::create_dir(&next_dir)?;
+                fs::set_permissions(
+                    &next_dir,
+                    std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
+                )?;
+                atomic::write(&next_dir.join(PUBKEY), next, MODE_PUBLIC)?;
             }
-        }
-        let tmp = atomic::temp_path(&link);
-        symlink(Path::new(VERSIONS).join(name), &tmp)?;
-        if let Err(e) = atomic::rename(&tmp, &link) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Remove a line's versions older than the current and the one before.
-    fn prune_versions(&self, line: &str, current: &str) -> io::Result<()> {
-        let versions = self.certs.join(VERSIONS);
-        let prefix = format!("{line}.");
-        let mut mine: Vec<String> = fs::read_dir(&versions)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                n.strip_prefix(&prefix)
-                    .is_some_and(|rest| !rest.contains('.') || rest == "legacy")
-                    && n != current
-            })
-            .collect();
-        mine.sort();
-        let excess = mine.len().saturating_sub(KEEP_VERSIONS);
-        for old in mine.into_iter().take(excess) {
-            fs::remove_dir_all(versions.join(old))?;
-        }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -278,32 +239,6 @@ impl Store {
         }
         atomic::write(path, pem, MODE_SECRET)
     }
-}
-
-/// `<prefix>.<stamp>` (or `<stamp>` for an empty prefix), unique in `dir`.
-fn unique_name(dir: &Path, prefix: &str) -> io::Result<String> {
-    let stamp = clock::stamp(clock::now());
-    let base = if prefix.is_empty() {
-        stamp
-    } else {
-        format!("{prefix}.{stamp}")
-    };
-    for n in 0..1000 {
-        let name = if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}-{n:03}")
-        };
-        if fs::symlink_metadata(dir.join(&name)).is_err()
-            && fs::symlink_metadata(dir.join(format!("{}{name}", atomic::TEMP_PREFIX))).is_err()
-        {
-            return Ok(name);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free version name",
-    ))
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub struct ZoneState {
     /// Serial of the zone installed for nsd and reloaded.
     #[serde(default)]
     pub installed: Option<u32>,
+    /// Fingerprint of the inputs of the last complete build.
+    #[serde(default)]
+    pub inputs: Option<String>,
 }
 
 fn state_path(config: &Config, zone: &str) -> PathBuf {
@@ -168,17 +171,20 @@ pub fn assemble(
     }
     extra.sort();
     extra.dedup();
-    for r in extra {
-        rrs.push(Rr {
-            owner: r.owner,
-            ttl: r.ttl,
-            rtype: r.rtype.as_str().to_owned(),
-            rdata: vec![r.rdata],
-            source: "generated".into(),
-        });
-    }
+    rrs.extend(extra.into_iter().map(rr_of));
     masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
     Ok(rrs)
+}
+
+/// A generated record as a zone record.
+pub fn rr_of(r: Record) -> Rr {
+    Rr {
+        owner: r.owner,
+        ttl: r.ttl,
+        rtype: r.rtype.as_str().to_owned(),
+        rdata: vec![r.rdata],
+        source: "generated".into(),
+    }
 }
 
 /// The zone a fragment owner belongs to: the longest zone name it is in.
@@ -304,6 +310,27 @@ pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32, St
     Ok(st.serial.unwrap_or(0))
 }
 
+/// Whether a zone can be skipped without reading its inputs: they are as
+/// fingerprinted at the last complete build, that build is installed, and
+/// its signatures are not due for renewal.
+pub fn unchanged(config: &Config, zone: &Zone, fingerprint: &str) -> Result<bool, String> {
+    let st = load_state(config, &zone.name)?;
+    let resign =
+        matches!(zone.signer, Signer::Ldns(_)) && sign::due(st.expires, zone.resign_before);
+    Ok(st.inputs.as_deref() == Some(fingerprint)
+        && st.installed.is_some()
+        && st.installed == st.serial
+        && !resign
+        && installed_path(config, &zone.name).exists())
+}
+
+/// Remember the inputs' fingerprint after a complete build.
+pub fn record_inputs(config: &Config, zone: &Zone, fingerprint: String) -> Result<(), String> {
+    let mut st = load_state(config, &zone.name)?;
+    st.inputs = Some(fingerprint);
+    save_state(config, &zone.name, &st)
+}
+
 /// Build one zone through the three steps; each runs only when needed:
 /// new content, signatures due for renewal, or an earlier run that
 /// stopped between steps.
@@ -376,6 +403,8 @@ fn tool_exists(tool: &str) -> bool {
 fn install(config: &Config, zone: &str, from: &Path) -> Result<(), String> {
     let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
     let to = installed_path(config, zone);
+    atomic::ensure_dir(&config.install, atomic::MODE_PUBLIC_DIR)
+        .map_err(|e| format!("{}: {e}", config.install.display()))?;
     atomic::write(&to, &data, atomic::MODE_PUBLIC)
         .map_err(|e| format!("{}: install: {e}", to.display()))
 }

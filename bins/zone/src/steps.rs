@@ -41,7 +41,15 @@ pub fn assemble(
     out: &Output,
 ) -> Result<Outcome, String> {
     let zone = zone(config, name)?;
-    let rrs = build::sources(zone, parts)?;
+    let mut rrs = build::sources(zone, parts)?;
+    if let Some(caa) = &zone.caa {
+        crate::caa::check(caa).map_err(|why| format!("zone {}: {why}", zone.name))?;
+        rrs.extend(
+            crate::caa::records(&zone.name, caa, zone.ttl)
+                .into_iter()
+                .map(build::rr_of),
+        );
+    }
     masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
     match build::write_unsigned(config, zone, rrs, force, false)? {
         Some(serial) => {
@@ -55,6 +63,28 @@ pub fn assemble(
 /// `sign ZONE`: `unsigned/<zone>` to `signed/<zone>`, verified.
 pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome, String> {
     let zone = zone(config, name)?;
+    // make runs this step every time (signatures expire even when nothing
+    // changes): sign only when unsigned/ is newer or the signatures are due.
+    let signed = build::signed_path(config, &zone.name);
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = matches!(
+        (mtime(&signed), mtime(&build::unsigned_path(config, &zone.name))),
+        (Some(s), Some(u)) if s >= u
+    );
+    let st = build::load_state(config, &zone.name)?;
+    let due = crate::sign::due(st.expires, zone.resign_before);
+    if matches!(zone.signer, crate::config::Signer::None) || (fresh && !due) {
+        return Ok(Outcome::Unchanged);
+    }
+    if fresh && due {
+        // New signatures need a new serial for the secondaries: reassemble
+        // what unsigned/ holds (our own output) with the next serial.
+        let unsigned = build::unsigned_path(config, &zone.name);
+        let text = std::fs::read_to_string(&unsigned)
+            .map_err(|e| format!("{}: {e}", unsigned.display()))?;
+        let rrs = masterfile::parse(&text, &zone.name, None, &unsigned.display().to_string())?;
+        build::write_unsigned(config, zone, rrs, true, false)?;
+    }
     let path = build::sign_zone(config, zone)?;
     out.action(&format!(
         "zone {}: signed into {}",

@@ -102,6 +102,9 @@ pub struct MapEntry {
 /// Parse a TLSA map (format in the module header; RFC 6698 §2.2, §3); errors read `path:line: cause`.
 pub fn parse_map(path: &Path, text: &str) -> Result<Vec<MapEntry>, String> {
     let mut out: Vec<MapEntry> = Vec::new();
+    // Duplicates are found by key, not by scanning: maps have 10,000 lines.
+    let mut seen: std::collections::HashMap<(String, String, u8, u8, u8), usize> =
+        std::collections::HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let err = |why: String| format!("{}:{n}: {why}", path.display());
@@ -136,17 +139,19 @@ pub fn parse_map(path: &Path, text: &str) -> Result<Vec<MapEntry>, String> {
             matching: triple.2,
             source_line: n,
         };
-        if let Some(dup) = out.iter().find(|e| same(e, &entry)) {
-            return Err(err(format!("same entry as line {}", dup.source_line)));
+        let key = (
+            entry.owner.clone(),
+            entry.line.clone(),
+            entry.usage,
+            entry.selector,
+            entry.matching,
+        );
+        if let Some(first) = seen.insert(key, n) {
+            return Err(err(format!("same entry as line {first}")));
         }
         out.push(entry);
     }
     Ok(out)
-}
-
-fn same(a: &MapEntry, b: &MapEntry) -> bool {
-    (&a.owner, &a.line, a.usage, a.selector, a.matching)
-        == (&b.owner, &b.line, b.usage, b.selector, b.matching)
 }
 
 /// Check and normalise a TLSA owner `_port._proto.domain` (RFC 6698 §3).

@@ -34,13 +34,13 @@ use certdrop_core::certinfo::{self, hex};
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_dns::{DnsError, Tlsa};
+use certdrop_tlsfetch::{self as tlsfetch, ServedChain};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::tlsa::{
     MATCH_FULL, MATCH_SHA256, MATCH_SHA512, SELECTOR_CERT, SELECTOR_SPKI, USAGE_DANE_EE,
     USAGE_DANE_TA,
 };
-use crate::tlsfetch::{self, ServedChain};
 
 /// Default timeout of each DNS query, each TCP connect and each TLS read.
 pub const DEFAULT_TIMEOUT: &str = "5s";

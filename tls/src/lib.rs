@@ -1,17 +1,20 @@
-//! The certificate chain a TLS server presents, read without a TLS library.
+//! certdrop-tlsfetch: the certificate chain a TLS server presents, read
+//! without a TLS library.
 //!
-//! certdrop-zone's privilege manifest forbids TLS libraries (rustls, ring,
-//! aws-lc-rs, ...: `.ci/deps-check`), yet `verify` must see the certificate
-//! a server serves. TLS 1.2 sends it in clear: after our ClientHello the
-//! server answers ServerHello, then its Certificate message, both plaintext
-//! handshake records (RFC 5246 §7.3, §7.4.2), before any key is agreed. So
-//! no cryptography is needed to read it. We offer TLS 1.2 only (version
-//! 0x0303, no supported_versions extension), read records until the
-//! Certificate message is complete, take the DER certificates out of it and
-//! hang up. The handshake is never finished and nothing from it is trusted
-//! but those bytes, which the caller compares with DNSSEC-signed TLSA data
-//! (RFC 6698): the server's signature, key exchange and Finished are never
-//! seen, and need not be.
+//! The privilege manifests of certdrop-zone and certdrop-trigger forbid TLS
+//! libraries (rustls, ring, aws-lc-rs, ...: `.ci/deps-check`), yet
+//! `certdrop-zone verify` and the trigger's post-flight check must see the
+//! certificate a server serves. TLS 1.2 sends it in clear: after our
+//! ClientHello the server answers ServerHello, then its Certificate
+//! message, both plaintext handshake records (RFC 5246 §7.3, §7.4.2),
+//! before any key is agreed. So no cryptography is needed to read it. We
+//! offer TLS 1.2 only (version 0x0303, no supported_versions extension),
+//! read records until the Certificate message is complete, take the DER
+//! certificates out of it and hang up. The handshake is never finished and
+//! nothing from it is trusted but those bytes, which the caller compares
+//! with what it trusts (DNSSEC-signed TLSA data, RFC 6698; the certificate
+//! file it deployed): the server's signature, key exchange and Finished
+//! are never seen, and need not be.
 //!
 //! A TLS 1.3-only server encrypts its Certificate message (RFC 8446 §4.4.2)
 //! and answers our ClientHello with a protocol_version alert: that becomes

@@ -1,0 +1,87 @@
+//! Raw command-line arguments of certdrop-publish (clap derive), kept apart
+//! from the validated configuration. Usage errors exit 64 (EX_USAGE).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/publish.toml";
+
+/// certdrop-publish copies the public files of each certificate line
+/// (cert.pem, chain.pem, fullchain.pem, pubkey.pem) from the certificate
+/// store (certs/) into a publication tree (pub/) for service jails, after
+/// checking them: chain order, names, validity, public key, no rollback.
+/// Each new version appears all at once (pub/<line> is a symlink switched
+/// by one rename) with a manifest signed by an OpenSSH ed25519 key
+/// (namespace certdrop-manifest@certdrop), which `verify` or
+/// `ssh-keygen -Y verify` checks where the tree is received.
+///
+/// `certdrop-publish run` from cron: silent when nothing changed. Exit
+/// codes: 0 changed, 2 nothing to do, 64 usage, 65 a line refused or a
+/// verify problem, 66 missing input, 73 cannot write, 75 another run holds
+/// the lock, 78 configuration.
+#[derive(Debug, Parser)]
+#[command(name = "certdrop-publish", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long, global = true, default_value = DEFAULT_CONFIG, env = "CERTDROP_PUBLISH_CONFIG")]
+    pub config: PathBuf,
+    /// Validate the configuration and the signing key and gate every line;
+    /// write nothing.
+    #[arg(short = 'n', long, global = true)]
+    pub check: bool,
+    /// Publish again even when the same certificate is published intact.
+    #[arg(short = 'f', long, global = true)]
+    pub force: bool,
+    /// Explain (twice: more).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print the result of `run` as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish every line (or the named ones) whose certificate is new and
+    /// passes the gate; for cron.
+    Run {
+        /// Line names (default: all).
+        lines: Vec<String>,
+    },
+    /// Same as -n.
+    Check,
+    /// Check a received pub/ tree: each line directory's manifest signed by
+    /// an allowed signer, every file's SHA-256 as listed, no unlisted file.
+    /// Reads no configuration. Exit 0 all good, 65 with one line per
+    /// problem, 66 no tree or no line in it, 78 a bad allowed_signers file.
+    Verify {
+        /// The tree (pub/ or a copy of it).
+        dir: PathBuf,
+        /// ssh-keygen(1) allowed_signers file.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: PathBuf,
+        /// Accept only signers whose principals match this identity (as
+        /// `ssh-keygen -Y verify -I`); by default any allowed signer.
+        #[arg(long, value_name = "ID")]
+        identity: Option<String>,
+    },
+}
+
+/// Parse; help and version exit 0, errors exit 64.
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                std::process::ExitCode::SUCCESS
+            }
+            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
+        }
+    })
+}

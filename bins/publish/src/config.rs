@@ -1,0 +1,251 @@
+//! publish.toml: raw structures as serde reads them, kept apart from the
+//! validated [`Config`]. Unknown keys are rejected; errors name file, line
+//! and key. Relative paths are relative to the file. There is deliberately
+//! no key for keys/: the publisher is never told where secrets live.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use certdrop_core::{duration, name};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Versions of a line kept in pub/.v/, the visible one included: the
+/// previous ones stay for readers in flight and for a look back.
+pub const DEFAULT_KEEP: usize = 3;
+/// Fewest versions `keep` may ask for: the visible one and the one before,
+/// which a reader may still be reading when the link switches.
+pub const MIN_KEEP: usize = 2;
+/// How long a run waits for another run's lock on pub/.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    certs: PathBuf,
+    #[serde(rename = "pub")]
+    pub_dir: PathBuf,
+    signing_key: PathBuf,
+    keep: Option<Spanned<i64>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
+    /// Accepted by the parser only to be refused with a clear message.
+    keys: Option<Spanned<toml::Value>>,
+    #[serde(default, rename = "line")]
+    lines: Vec<RawLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    name: Spanned<String>,
+    names: Spanned<Vec<String>>,
+}
+
+/// One certificate line to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The line's name: `certs/<name>` is read, `pub/<name>` written.
+    pub name: String,
+    /// The names its certificate must cover, exactly: lowercase, sorted,
+    /// no duplicates (compared as a set with the leaf's dNSNames).
+    pub names: Vec<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The certificate store's public tree, read-only.
+    pub certs: PathBuf,
+    /// The publication tree, written.
+    pub pub_dir: PathBuf,
+    /// OpenSSH ed25519 private key that signs manifests.
+    pub signing_key: PathBuf,
+    /// Versions kept per line, the visible one included.
+    pub keep: usize,
+    /// Wait for the lock on pub/.
+    pub lock_wait: Duration,
+    /// Lines, in file order.
+    pub lines: Vec<Line>,
+}
+
+impl Config {
+    /// Read and validate.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate text; `path` for messages and relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+        let at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| at(s.start)).unwrap_or(0);
+            format!("{}:{line}: {}", path.display(), e.message().trim_end())
+        })?;
+        let err = |span: std::ops::Range<usize>, key: &str, why: &str| {
+            format!("{}:{}: {key}: {why}", path.display(), at(span.start))
+        };
+        if let Some(keys) = &raw.keys {
+            return Err(err(
+                keys.span(),
+                "keys",
+                "certdrop-publish never reads private keys: remove this key",
+            ));
+        }
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let keep = match &raw.keep {
+            None => DEFAULT_KEEP,
+            Some(k) => match usize::try_from(*k.get_ref()) {
+                Ok(n) if n >= MIN_KEEP => n,
+                _ => {
+                    return Err(err(
+                        k.span(),
+                        "keep",
+                        &format!("{}: must be at least {MIN_KEEP}", k.get_ref()),
+                    ))
+                }
+            },
+        };
+        let certs = abs(&raw.certs);
+        let pub_dir = abs(&raw.pub_dir);
+        if nested(&certs, &pub_dir) || nested(&pub_dir, &certs) {
+            return Err(format!(
+                "{}: pub: {} and certs {} must not contain each other",
+                path.display(),
+                pub_dir.display(),
+                certs.display()
+            ));
+        }
+        let mut lines: Vec<Line> = Vec::new();
+        for l in raw.lines {
+            let lname = l.name.get_ref().clone();
+            name::line_name(&lname).map_err(|why| err(l.name.span(), "line.name", &why))?;
+            if lines.iter().any(|o| o.name == lname) {
+                return Err(err(
+                    l.name.span(),
+                    "line.name",
+                    &format!("'{lname}' defined twice"),
+                ));
+            }
+            let key = format!("line '{lname}': names");
+            if l.names.get_ref().is_empty() {
+                return Err(err(l.names.span(), &key, "at least one name is needed"));
+            }
+            let mut names = Vec::new();
+            for n in l.names.get_ref() {
+                let n = name::domain(n, true).map_err(|why| err(l.names.span(), &key, &why))?;
+                if names.contains(&n) {
+                    return Err(err(l.names.span(), &key, &format!("'{n}' listed twice")));
+                }
+                names.push(n);
+            }
+            names.sort();
+            lines.push(Line { name: lname, names });
+        }
+        if lines.is_empty() {
+            return Err(format!("{}: no [[line]]", path.display()));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            certs,
+            pub_dir,
+            signing_key: abs(&raw.signing_key),
+            keep,
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
+            lines,
+        })
+    }
+}
+
+/// Whether `inner` is `outer` or lies below it, lexically.
+fn nested(outer: &Path, inner: &Path) -> bool {
+    fn clean(p: &Path) -> Vec<Component<'_>> {
+        p.components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect()
+    }
+    let (outer, inner) = (clean(outer), clean(inner));
+    inner.len() >= outer.len() && inner[..outer.len()] == outer[..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+certs = "certs"
+pub = "/srv/pub"
+signing_key = "publish_ed25519"
+
+[[line]]
+name = "www"
+names = ["WWW.example.org", "*.example.org"]
+"#;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/certdrop/publish.toml"), text)
+    }
+
+    #[test]
+    fn reads_defaults_and_resolves_paths() {
+        let c = parse(GOOD).expect("parse");
+        assert_eq!(c.certs, Path::new("/etc/certdrop/certs"));
+        assert_eq!(c.pub_dir, Path::new("/srv/pub"));
+        assert_eq!(c.signing_key, Path::new("/etc/certdrop/publish_ed25519"));
+        assert_eq!(c.keep, DEFAULT_KEEP);
+        assert_eq!(c.lock_wait, DEFAULT_LOCK_WAIT);
+        assert_eq!(
+            c.lines,
+            vec![Line {
+                name: "www".into(),
+                names: vec!["*.example.org".into(), "www.example.org".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_keys_path_is_refused() {
+        let e = parse(&format!("keys = \"keys\"\n{GOOD}")).expect_err("keys");
+        assert_eq!(
+            e,
+            "/etc/certdrop/publish.toml:1: keys: certdrop-publish never reads private keys: remove this key"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse(&GOOD.replace("\"*.example.org\"", "\"a..b\"")).expect_err("name");
+        assert!(
+            e.starts_with("/etc/certdrop/publish.toml:8: line 'www': names:"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}colour = 1\n")).expect_err("unknown");
+        assert!(e.contains("publish.toml:9:") && e.contains("colour"), "{e}");
+        let e = parse(&GOOD.replace("signing_key", "keep = 1\nsigning_key")).expect_err("keep");
+        assert!(
+            e.starts_with("/etc/certdrop/publish.toml:4: keep: 1: must be at least 2"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{GOOD}[[line]]\nname = \"www\"\nnames = [\"x.org\"]\n"
+        ))
+        .expect_err("twice");
+        assert!(e.contains(":10: line.name: 'www' defined twice"), "{e}");
+        let e = parse(&GOOD.replace("\"/srv/pub\"", "\"certs/pub\"")).expect_err("nested");
+        assert!(e.contains("must not contain each other"), "{e}");
+    }
+}

@@ -1,0 +1,222 @@
+//! `verify DIR`: check a pub/ tree where it is received (over nullfs, rsync
+//! or git) before anything uses it. For each line directory: the manifest's
+//! SSHSIG signature (OpenSSH PROTOCOL.sshsig, namespace
+//! [`crate::signing::NAMESPACE`]) by a key of the allowed_signers file, the
+//! manifest naming this line, every listed file's SHA-256, and no file the
+//! manifest does not list. One line per problem; exit 65 if any.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::output::Output;
+use ssh_key::HashAlg;
+
+use crate::fsread;
+use crate::manifest::{self, Manifest, MANIFEST, SIGNATURE};
+use crate::signers::{self, Signer};
+use crate::signing::{self, NAMESPACE};
+
+/// What `verify` was asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The received tree.
+    pub dir: PathBuf,
+    /// ssh-keygen(1) allowed_signers file.
+    pub allowed_signers: PathBuf,
+    /// Required principal, as `ssh-keygen -Y verify -I`.
+    pub identity: Option<String>,
+}
+
+/// Run `verify`.
+pub fn run(req: &Request, out: &Output) -> Result<Outcome, Failure> {
+    let fail = |class: Failure, msg: String| {
+        out.error(&msg);
+        class
+    };
+    let shown = req.allowed_signers.display();
+    let text = fsread::read(&req.allowed_signers)
+        .map_err(|e| fail(Failure::NoInput, format!("{shown}: {e}")))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| fail(Failure::Config, format!("{shown}: not UTF-8")))?;
+    let allowed =
+        signers::parse(&text).map_err(|e| fail(Failure::Config, format!("{shown}: {e}")))?;
+    if allowed.is_empty() {
+        return Err(fail(Failure::Config, format!("{shown}: no signer")));
+    }
+    let root = fs::canonicalize(&req.dir)
+        .map_err(|e| fail(Failure::NoInput, format!("{}: {e}", req.dir.display())))?;
+    let mut entries: Vec<String> = fs::read_dir(&root)
+        .map_err(|e| fail(Failure::NoInput, format!("{}: {e}", req.dir.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        // Versions (.v), the lock, temporary files, a .git directory.
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    entries.sort();
+    let now = certdrop_core::clock::now();
+    let mut problems = Vec::new();
+    let mut lines = 0;
+    for name in &entries {
+        let shown = req.dir.join(name);
+        let dir = match fs::canonicalize(root.join(name)) {
+            Ok(d) if d.starts_with(&root) && d != root && d.is_dir() => d,
+            Ok(d) if d.is_dir() => {
+                problems.push(format!("{}: points outside the tree", shown.display()));
+                continue;
+            }
+            Ok(_) => {
+                problems.push(format!("{}: not a line directory", shown.display()));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", shown.display()));
+                continue;
+            }
+        };
+        lines += 1;
+        let ctx = Line {
+            name,
+            dir: &dir,
+            shown: &shown,
+            allowed: &allowed,
+            identity: req.identity.as_deref(),
+            now,
+        };
+        match ctx.check(&mut problems) {
+            Some((m, signer)) => out.verbose(&format!(
+                "{name}: good: serial {}, valid until {}, {} file(s), signed by {} (line {} of {})",
+                m.serial,
+                m.not_after,
+                m.files.len(),
+                signer.principals,
+                signer.line,
+                req.allowed_signers.display()
+            )),
+            None => out.verbose(&format!("{name}: bad")),
+        }
+    }
+    for p in &problems {
+        out.error(p);
+    }
+    if lines == 0 {
+        return Err(fail(
+            Failure::NoInput,
+            format!("{}: no line directory", req.dir.display()),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Outcome::Reported)
+    } else {
+        Err(Failure::Data)
+    }
+}
+
+/// One line directory and what it is checked against.
+struct Line<'a> {
+    name: &'a str,
+    dir: &'a Path,
+    shown: &'a Path,
+    allowed: &'a [Signer],
+    identity: Option<&'a str>,
+    now: i64,
+}
+
+impl Line<'_> {
+    /// Check the directory; push one line per problem. The manifest is
+    /// parsed only once its signature holds, and files are checked only
+    /// against a signed manifest.
+    fn check(&self, problems: &mut Vec<String>) -> Option<(Manifest, &Signer)> {
+        let at = |f: &str| self.shown.join(f).display().to_string();
+        let read = |f: &str| fsread::read(&self.dir.join(f)).map_err(|e| format!("{}: {e}", at(f)));
+        let (text, sig) = match (read(MANIFEST), read(SIGNATURE)) {
+            (Ok(t), Ok(s)) => (t, s),
+            (t, s) => {
+                problems.extend(t.err());
+                problems.extend(s.err());
+                return None;
+            }
+        };
+        let sig = match signing::parse_signature(&sig) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{}: {e}", at(SIGNATURE)));
+                return None;
+            }
+        };
+        if sig.namespace() != NAMESPACE {
+            problems.push(format!(
+                "{}: namespace '{}', expected '{NAMESPACE}'",
+                at(SIGNATURE),
+                sig.namespace()
+            ));
+            return None;
+        }
+        let Some(signer) = self
+            .allowed
+            .iter()
+            .find(|s| s.accepts(sig.public_key(), NAMESPACE, self.identity, self.now))
+        else {
+            let whose = sig.public_key().fingerprint(HashAlg::Sha256);
+            problems.push(match self.identity {
+                Some(id) => format!(
+                    "{}: signed by {whose}, not an allowed signer for '{id}'",
+                    at(SIGNATURE)
+                ),
+                None => format!(
+                    "{}: signed by {whose}, not an allowed signer",
+                    at(SIGNATURE)
+                ),
+            });
+            return None;
+        };
+        if let Err(e) = signer.key.verify(NAMESPACE, &text, &sig) {
+            problems.push(format!("{}: bad signature: {e}", at(SIGNATURE)));
+            return None;
+        }
+        let m = match Manifest::parse(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(format!("{}: {e}", at(MANIFEST)));
+                return None;
+            }
+        };
+        let before = problems.len();
+        if m.line != self.name {
+            problems.push(format!(
+                "{}: is the manifest of line '{}'",
+                at(MANIFEST),
+                m.line
+            ));
+        }
+        for (file, want) in &m.files {
+            match read(file) {
+                Ok(data) if manifest::digest(&data) == *want => {}
+                Ok(_) => problems.push(format!("{}: SHA-256 differs from the manifest", at(file))),
+                Err(e) => problems.push(e),
+            }
+        }
+        let listed: BTreeSet<&str> = m
+            .files
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .chain([MANIFEST, SIGNATURE])
+            .collect();
+        match fs::read_dir(self.dir) {
+            Ok(rd) => {
+                let mut extra: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !listed.contains(n.as_str()))
+                    .collect();
+                extra.sort();
+                for n in extra {
+                    problems.push(format!("{}: not listed in the manifest", at(&n)));
+                }
+            }
+            Err(e) => problems.push(format!("{}: {e}", self.shown.display())),
+        }
+        (problems.len() == before).then_some((m, signer))
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of certdrop-publish: the real binary in a temp tree,
+//! certificates made by openssl, the store written by core's Store, the
+//! signatures checked by the real ssh-keygen (one test binary, small
+//! helpers in site.rs).
+
+mod site;
+
+mod exits;
+mod gate;
+mod run;
+mod verify;

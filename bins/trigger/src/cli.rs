@@ -1,0 +1,85 @@
+//! Raw command-line arguments of certdrop-trigger (clap derive). Usage
+//! errors exit 64 (EX_USAGE).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// certdrop-trigger deploys a published certificate to a service: it reads
+/// pub/ (certdrop-publish's tree, read-only) and the service's own
+/// configuration, checks the signed manifest, that the key matches the
+/// certificate, its dates and names, and the service's pre-flight check;
+/// then reloads or restarts the service when its rule says so (a cert or
+/// key file newer than the pid file; or content changed since the last
+/// deployment), and checks with a TLS handshake that the service serves
+/// the new certificate. With `install` it copies the files into place
+/// first and puts the previous ones back if the service does not take them.
+///
+/// Exit codes: 0 acted (or `check` reported), 2 nothing to do, 64 usage,
+/// 65 a file would not be deployed, 66 a file is missing, 69 the action or
+/// the post-flight check failed, 73 cannot write, 75 another run holds the
+/// lock, 78 configuration (ours, or the service's pre-flight failed).
+#[derive(Debug, Parser)]
+#[command(name = "certdrop-trigger", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long, global = true, default_value = crate::config::DEFAULT_CONFIG, env = "CERTDROP_TRIGGER_CONFIG")]
+    pub config: PathBuf,
+    /// Check everything, act on nothing: say what would happen and why.
+    #[arg(short = 'n', long, global = true)]
+    pub check: bool,
+    /// Act even when the rule says nothing is due (the checks still apply).
+    #[arg(short = 'f', long, global = true)]
+    pub force: bool,
+    /// Explain (twice: more).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy to every service (or the named ones) that is due; for cron.
+    Run {
+        /// Service names (default: all).
+        services: Vec<String>,
+    },
+    /// Same as -n: check everything, say what `run` would do, act on nothing.
+    Check {
+        /// Service names (default: all).
+        services: Vec<String>,
+    },
+    /// Run at start, then within a second of a change under pub/, and at
+    /// least every --interval. Each round is exactly `run`. SIGTERM or
+    /// SIGINT stops it after the round in progress (exit 0).
+    Watch {
+        /// Run at least this often without events (30s, 10m, 1h).
+        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = interval)]
+        interval: Duration,
+    },
+}
+
+/// `--interval`: a certdrop duration, not zero.
+fn interval(text: &str) -> Result<Duration, String> {
+    match certdrop_core::duration::parse(text)? {
+        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
+        d => Ok(d),
+    }
+}
+
+/// Parse; help and version exit 0, errors exit 64.
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                std::process::ExitCode::SUCCESS
+            }
+            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
+        }
+    })
+}

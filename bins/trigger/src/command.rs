@@ -1,0 +1,165 @@
+//! Running a service's commands (discovery, pre-flight, reload, restart)
+//! through `/bin/sh -c`, bounded in time. Output goes to unlinked files in
+//! the state directory, not pipes: a restart command leaves a daemon behind
+//! that inherits the descriptors, and a pipe would never reach end of file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// How often a running command is polled.
+const POLL: Duration = Duration::from_millis(20);
+/// The shell.
+const SHELL: &str = "/bin/sh";
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Ran {
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+}
+
+/// Run `cmd` with `sh -c` in `scratch`'s file system, at most `timeout`.
+/// Success is exit 0; otherwise the error is `exit N: <last line of
+/// stderr, else stdout>` (or the signal, or the timeout).
+pub fn run(cmd: &str, scratch: &Path, timeout: Duration) -> Result<Ran, String> {
+    let mut out = scratch_file(scratch)?;
+    let mut err = scratch_file(scratch)?;
+    let mut child = Command::new(SHELL)
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(
+            out.try_clone()
+                .map_err(|e| format!("cannot capture output: {e}"))?,
+        )
+        .stderr(
+            err.try_clone()
+                .map_err(|e| format!("cannot capture output: {e}"))?,
+        )
+        // Its own process group, so a timeout ends the whole pipeline.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot run {SHELL}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = child.wait();
+                return Err(format!(
+                    "did not finish within {}",
+                    certdrop_core::duration::render(timeout)
+                ));
+            }
+            Ok(None) => std::thread::sleep(POLL),
+            Err(e) => return Err(format!("cannot wait: {e}")),
+        }
+    };
+    let stdout = read_back(&mut out)?;
+    if status.success() {
+        return Ok(Ran { stdout });
+    }
+    let stderr = read_back(&mut err)?;
+    let said = telling_line(&stderr).or_else(|| telling_line(&stdout));
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "failed".to_string(),
+    };
+    Err(match said {
+        Some(line) => format!("{how}: {line}"),
+        None => how,
+    })
+}
+
+/// A file in `dir` that is unlinked at once: only our descriptor keeps it.
+fn scratch_file(dir: &Path) -> Result<File, String> {
+    let path = certdrop_core::atomic::temp_path(&dir.join("command-output"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(file)
+}
+
+fn read_back(file: &mut File) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut buf))
+        .map_err(|e| format!("cannot read command output: {e}"))?;
+    Ok(buf)
+}
+
+/// Words that mark the line saying why a tool failed, ahead of its summary
+/// (nginx: `[emerg] unknown directive ...` before `... test failed`).
+const ERROR_WORDS: [&str; 4] = ["emerg", "error", "fatal", "crit"];
+
+/// The first non-blank line naming an error, else the last non-blank one.
+fn telling_line(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .find(|l| {
+            let lower = l.to_ascii_lowercase();
+            ERROR_WORDS.iter().any(|w| lower.contains(w))
+        })
+        .or(lines.last())
+        .map(|l| l.to_string())
+}
+
+/// `text` quoted for sh: single quotes, embedded ones closed and escaped.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_errors_and_timeouts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Duration::from_secs(5);
+        assert_eq!(run("echo hi", dir.path(), t).expect("ok").stdout, b"hi\n");
+        let e = run("echo one >&2; echo two >&2; exit 3", dir.path(), t).expect_err("fails");
+        assert_eq!(e, "exit 3: two");
+        let e = run(
+            "echo 'x: [emerg] bad' >&2; echo 'x: test failed' >&2; exit 1",
+            dir.path(),
+            t,
+        )
+        .expect_err("fails");
+        assert_eq!(e, "exit 1: x: [emerg] bad");
+        let e = run("echo only out; false", dir.path(), t).expect_err("fails");
+        assert_eq!(e, "exit 1: only out");
+        let start = Instant::now();
+        let e = run("sleep 30", dir.path(), Duration::from_millis(200)).expect_err("timeout");
+        assert!(e.starts_with("did not finish"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // A daemon left behind holding our descriptors does not hang us.
+        let start = Instant::now();
+        run("(sleep 3 &) ; echo started", dir.path(), t).expect("daemon");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        // Nothing is left in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 0);
+        assert_eq!(quote("a'b"), r"'a'\''b'");
+    }
+}

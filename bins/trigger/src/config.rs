@@ -1,0 +1,287 @@
+//! trigger.toml: raw structures as serde reads them, kept apart from the
+//! validated [`Config`]. Unknown keys are rejected; errors name file, line
+//! and key. Relative paths are relative to the file that holds them.
+//!
+//! ```toml
+//! pub = "/pub"                              # certdrop-publish's tree (read-only)
+//! state = "/var/db/certdrop-trigger"
+//! definitions = ["/usr/local/etc/certdrop/deploy-triggers",
+//!                "/usr/local/share/certdrop/deploy-triggers"]
+//! allowed_signers = "/usr/local/etc/certdrop/allowed_signers"
+//!
+//! [[service]]
+//! name = "www"                              # state file, messages
+//! definition = "nginx"                      # deploy-triggers/nginx.toml
+//! line = "www"                              # pub/www/: manifest checked
+//! names = ["www.example.org"]               # must be in the certificate
+//! postflight = [{ connect = "127.0.0.1:443", sni = "www.example.org" }]
+//! install = [{ from = "fullchain.pem", to = "/usr/local/etc/nginx/www.pem" }]
+//! # any definition key may be overridden: reload, restart, rule, ...
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certdrop_core::duration;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::definition::{self, Def, RawDef};
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/trigger.toml";
+/// How long the post-flight check retries while the service restarts.
+pub const DEFAULT_POSTFLIGHT_WAIT: Duration = Duration::from_secs(15);
+/// Longest a pre-flight, discovery or action command may run.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// Keys of a `[[service]]` that are not definition keys.
+const OWN_KEYS: [&str; 5] = ["name", "definition", "line", "names", "install"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(rename = "pub")]
+    pub_dir: PathBuf,
+    state: PathBuf,
+    #[serde(default)]
+    definitions: Vec<PathBuf>,
+    allowed_signers: Option<PathBuf>,
+    signer: Option<String>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    postflight_wait: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    command_timeout: Option<Duration>,
+    #[serde(default, rename = "service")]
+    services: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOwn {
+    name: String,
+    definition: Option<String>,
+    line: Option<String>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    install: Vec<RawInstall>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstall {
+    from: String,
+    to: PathBuf,
+}
+
+/// Copy `pub/<line>/<from>` to `to` (the service's path) before acting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    /// A file name in the line's publication directory.
+    pub from: String,
+    /// The service's path.
+    pub to: PathBuf,
+}
+
+/// One service to keep deployed.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Unique name (state file, messages).
+    pub name: String,
+    /// The definition it came from (or `inline`).
+    pub definition: String,
+    /// The publication line, `pub/<line>/`.
+    pub line: Option<String>,
+    /// Names the leaf must cover.
+    pub names: Vec<String>,
+    /// Files copied from `pub/<line>/` into place before acting.
+    pub install: Vec<Install>,
+    /// Rule, files, commands, post-flight.
+    pub def: Def,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// certdrop-publish's tree, read-only.
+    pub pub_dir: PathBuf,
+    /// Our state directory.
+    pub state: PathBuf,
+    /// allowed_signers file: when set, every line's manifest is verified.
+    pub allowed_signers: Option<PathBuf>,
+    /// Principal the signer must match (`ssh-keygen -Y verify -I`).
+    pub signer: Option<String>,
+    /// Post-flight retry window.
+    pub postflight_wait: Duration,
+    /// Command time limit.
+    pub command_timeout: Duration,
+    /// The services.
+    pub services: Vec<Service>,
+}
+
+/// `file:line: message` for a TOML parse error.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+    format!("{}:{line}: {}", path.display(), e.message().trim_end())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Read and validate.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Config::parse(path, &text)
+    }
+
+    /// Validate text; `path` for messages and relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let definitions: Vec<PathBuf> = raw.definitions.iter().map(|d| abs(d)).collect();
+        let mut services: Vec<Service> = Vec::new();
+        for entry in raw.services {
+            let at = format!("{}:{}", path.display(), line_of(text, entry.span().start));
+            let service = service(entry.into_inner(), &definitions, base)
+                .map_err(|why| format!("{at}: service{why}"))?;
+            if services.iter().any(|s| s.name == service.name) {
+                return Err(format!("{at}: service '{}': defined twice", service.name));
+            }
+            services.push(service);
+        }
+        if services.is_empty() {
+            return Err(format!("{}: no [[service]]", path.display()));
+        }
+        if let Some(s) = services
+            .iter()
+            .find(|s| !s.install.is_empty() && s.line.is_none())
+        {
+            return Err(format!(
+                "{}: service '{}': install: needs a line to install from",
+                path.display(),
+                s.name
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            pub_dir: abs(&raw.pub_dir),
+            state: abs(&raw.state),
+            allowed_signers: raw.allowed_signers.as_deref().map(abs),
+            signer: raw.signer,
+            postflight_wait: raw.postflight_wait.unwrap_or(DEFAULT_POSTFLIGHT_WAIT),
+            command_timeout: raw.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            services,
+        })
+    }
+}
+
+/// One `[[service]]`: its own keys, then its definition overridden by the
+/// rest. Errors start with ` 'name': ` (or `: ` before the name is known).
+fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service, String> {
+    let (own, rest): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(k, _)| OWN_KEYS.contains(&k.as_str()));
+    let own: RawOwn = toml::Value::Table(own)
+        .try_into()
+        .map_err(|e: toml::de::Error| format!(": {}", e.message().trim_end()))?;
+    let name = own.name;
+    let fail = |why: String| format!(" '{name}': {why}");
+    certdrop_core::name::line_name(&name).map_err(|why| fail(format!("name: {why}")))?;
+    if let Some(line) = &own.line {
+        certdrop_core::name::line_name(line).map_err(|why| fail(format!("line: {why}")))?;
+    }
+    let over: RawDef = toml::Value::Table(rest)
+        .try_into()
+        .map_err(|e: toml::de::Error| fail(e.message().trim_end().to_string()))?;
+    let (definition, merged) = match &own.definition {
+        Some(d) => {
+            let (file, raw) = load_definition(d, dirs).map_err(fail)?;
+            let def_base = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+            // Paths in the definition are relative to it, the site's to trigger.toml:
+            // resolve each side before merging.
+            (
+                d.clone(),
+                raw.with_base(&def_base).overridden_by(over.with_base(base)),
+            )
+        }
+        None => ("inline".to_string(), over.with_base(base)),
+    };
+    let def = merged.validate(base).map_err(fail)?;
+    let mut names = Vec::new();
+    for n in &own.names {
+        names.push(
+            certdrop_core::name::domain(n, true).map_err(|why| fail(format!("names: {why}")))?,
+        );
+    }
+    let mut install = Vec::new();
+    for i in own.install {
+        if i.from.contains('/') || i.from.starts_with('.') || i.from.is_empty() {
+            return Err(fail(format!(
+                "install.from: '{}': a file name in pub/<line>/",
+                i.from
+            )));
+        }
+        let to = if i.to.is_absolute() {
+            i.to
+        } else {
+            base.join(i.to)
+        };
+        install.push(Install { from: i.from, to });
+    }
+    Ok(Service {
+        name,
+        definition,
+        line: own.line,
+        names,
+        install,
+        def,
+    })
+}
+
+/// Find `<dir>/<name>.toml` in the definition directories, first match wins.
+fn load_definition(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, RawDef), String> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !ok {
+        return Err(format!("definition: '{name}': expected a name like nginx"));
+    }
+    for dir in dirs {
+        let file = dir.join(format!("{name}.toml"));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => return Ok((file.clone(), definition::parse(&file, &text)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),
+        }
+    }
+    Err(format!(
+        "definition: no {name}.toml in {}",
+        if dirs.is_empty() {
+            "(no definitions directory configured)".to_string()
+        } else {
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Tests of definitions: every shipped one in deploy-triggers/ parses,
+//! validates and has the shape the design asks for (an action with a
+//! comment saying why, a rule, a pre-flight, a pid file); the rules of
+//! validation; site overrides.
+use super::*;
+
+/// The shipped definitions directory.
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy-triggers")
+}
+
+#[test]
+fn every_shipped_definition_parses_and_has_its_parts() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(shipped()).expect("deploy-triggers/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
+        let def = parse(&path, &text)
+            .and_then(|raw| raw.validate(Path::new("/")))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(def.preflight.is_some(), "{name}: no pre-flight");
+        let pid = def
+            .pidfile
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no pid file"));
+        assert!(
+            pid.is_absolute() && pid.starts_with("/var/"),
+            "{name}: {}",
+            pid.display()
+        );
+        // FreeBSD rc(8) by default: `service <rc name> reload|restart|graceful`.
+        assert!(
+            def.command.starts_with("service "),
+            "{name}: {}",
+            def.command
+        );
+        let (key, kind) = match def.action {
+            ActionKind::Reload => ("reload", "content-changed"),
+            ActionKind::Restart => ("restart", "newer-than-pidfile"),
+        };
+        assert_eq!(def.rule.name(), kind, "{name}");
+        // The comment right above the action says why this action.
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .unwrap_or_else(|| panic!("{name}: no {key} line"));
+        let comment: Vec<&str> = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.starts_with('#'))
+            .copied()
+            .collect();
+        assert!(
+            comment.iter().any(|l| l.contains("Why")),
+            "{name}: no comment saying why it uses {key}"
+        );
+        assert!(
+            matches!(def.files, Files::Discover(..)),
+            "{name}: files discovered"
+        );
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["apache", "dovecot", "haproxy", "nghttpx", "nginx", "postfix", "slapd"]
+    );
+    // slapd from slapd.conf needs a restart; the others re-read on reload.
+    let slapd = std::fs::read_to_string(shipped().join("slapd.toml")).expect("slapd");
+    assert!(slapd.contains("\nrestart = "));
+}
+
+#[test]
+fn the_generic_sample_is_a_valid_definition() {
+    let path = shipped().join("generic.toml.sample");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let def = parse(&path, &text)
+        .expect("parse")
+        .validate(Path::new("/"))
+        .expect("valid");
+    assert!(matches!(def.files, Files::Listed(ref p) if p.len() == 1));
+    assert_eq!(def.postflight.len(), 1);
+}
+
+fn raw(text: &str) -> Result<Def, String> {
+    parse(Path::new("/d/x.toml"), text)?.validate(Path::new("/d"))
+}
+
+#[test]
+fn validation_refuses_what_cannot_work() {
+    let files = "files = [{ cert = \"c.pem\", key = \"k.pem\" }]\n";
+    let ok = raw(&format!(
+        "{files}rule = \"content-changed\"\nreload = \"true\"\n"
+    ))
+    .expect("ok");
+    assert_eq!(ok.action, ActionKind::Reload);
+    assert!(matches!(&ok.files, Files::Listed(p) if p[0].cert == Path::new("/d/c.pem")));
+    for (text, why) in [
+        ("rule = \"newer-than-pidfile\"\nreload = \"x\"\npidfile = \"/p\"\n", "needs a restart"),
+        ("rule = \"newer-than-pidfile\"\nrestart = \"x\"\n", "pidfile: missing"),
+        ("rule = \"content-changed\"\nrestart = \"x\"\nreload = \"y\"\n", "not both"),
+        ("rule = \"content-changed\"\n", "reload or restart"),
+        ("rule = \"often\"\nreload = \"x\"\n", "expected newer-than-pidfile"),
+        ("reload = \"x\"\n", "rule: missing"),
+        ("rule = \"content-changed\"\nreload = \"x\"\npostflight = [{ connect = \"localhost\", sni = \"a.b\" }]\n", "ADDRESS:PORT"),
+    ] {
+        let with_files = format!("{files}{text}");
+        let e = raw(&with_files).expect_err(why);
+        assert!(e.contains(why), "{why}: {e}");
+    }
+    let e = raw("rule = \"content-changed\"\nreload = \"x\"\n").expect_err("no files");
+    assert!(e.contains("files or discover"), "{e}");
+    let e = raw("rule = \"content-changed\"\nreload = \"x\"\ndiscover = { parser = \"iis\", command = \"x\" }\n").expect_err("parser");
+    assert!(e.contains("expected one of nginx"), "{e}");
+    // Unknown keys are refused with the file and line.
+    let e = parse(
+        Path::new("/d/x.toml"),
+        "rule = \"content-changed\"\nrelaod = \"x\"\n",
+    )
+    .expect_err("unknown key");
+    assert!(e.starts_with("/d/x.toml:2:") && e.contains("relaod"), "{e}");
+}
+
+#[test]
+fn a_site_overrides_keys_and_one_choice_replaces_the_other() {
+    let def = parse(
+        Path::new("/d/x.toml"),
+        "rule = \"content-changed\"\nreload = \"service x reload\"\npidfile = \"/var/run/x.pid\"\n\
+         discover = { parser = \"nginx\", command = \"nginx -T\" }\n",
+    )
+    .expect("def");
+    let site = parse(
+        Path::new("/s/t.toml"),
+        "rule = \"newer-than-pidfile\"\nrestart = \"kill -QUIT $(cat {pidfile}); x\"\n\
+         files = [{ cert = \"c.pem\" }]\n",
+    )
+    .expect("site");
+    let merged = def
+        .with_base(Path::new("/d"))
+        .overridden_by(site.with_base(Path::new("/s")))
+        .validate(Path::new("/s"))
+        .expect("valid");
+    assert_eq!(merged.action, ActionKind::Restart);
+    assert_eq!(merged.rule, Rule::NewerThanPidfile);
+    assert_eq!(merged.pidfile.as_deref(), Some(Path::new("/var/run/x.pid")));
+    assert_eq!(
+        merged.files,
+        Files::Listed(vec![Pair {
+            cert: PathBuf::from("/s/c.pem"),
+            key: None
+        }])
+    );
+}

@@ -1,0 +1,339 @@
+//! One service, one run (what `run`, each round of `watch`, and `check`
+//! share): find its files, judge them, decide by its rule, then install,
+//! pre-flight, act and post-flight, rolling back an install the service
+//! did not take. Any failure before the action leaves the service alone;
+//! every outcome is one line.
+//!
+//! Exit classes: 65 a file would not be deployed (signature, digest, key,
+//! dates, names); 66 a file is missing; 78 the service's own configuration
+//! fails its pre-flight check or cannot be read for its files (a human
+//! must fix it; the service keeps running on the old files); 69 the
+//! action failed or the post-flight check found the service down or
+//! serving another certificate; 73 a file could not be written.
+
+use std::path::Path;
+
+use certdrop_core::clock;
+use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::output::Output;
+
+use crate::command;
+use crate::config::{Config, Service};
+use crate::definition::{Files, Pair};
+use crate::discover;
+use crate::install;
+use crate::manifest::{self, Verified};
+use crate::material::{self, Loaded, Overrides};
+use crate::postflight;
+use crate::state::{self, Deployed};
+
+/// The placeholder for the pid file in commands.
+const PIDFILE: &str = "{pidfile}";
+
+/// What a run may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    /// Act even when the rule says nothing is due.
+    pub force: bool,
+    /// Say what would happen; change nothing.
+    pub check: bool,
+}
+
+/// Everything a service's run needs besides the service.
+pub struct Ctx<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The allowed_signers text, when manifests are checked.
+    pub signers: Option<String>,
+    /// Output.
+    pub out: &'a Output,
+    /// Run mode.
+    pub mode: Mode,
+}
+
+impl Ctx<'_> {
+    fn fail(&self, svc: &Service, class: Failure, msg: &str) -> Failure {
+        self.out.error(&format!("{}: {msg}", svc.name));
+        class
+    }
+
+    /// A command with `{pidfile}` filled in.
+    fn command(&self, svc: &Service, cmd: &str) -> Result<String, Failure> {
+        if !cmd.contains(PIDFILE) {
+            return Ok(cmd.to_string());
+        }
+        match &svc.def.pidfile {
+            Some(p) => Ok(cmd.replace(PIDFILE, &command::quote(&p.to_string_lossy()))),
+            None => Err(self.fail(
+                svc,
+                Failure::Config,
+                &format!("`{cmd}`: uses {PIDFILE} but no pidfile is set"),
+            )),
+        }
+    }
+
+    fn run(&self, cmd: &str) -> Result<(), String> {
+        command::run(cmd, &self.config.state, self.config.command_timeout).map(|_| ())
+    }
+}
+
+/// Run one service.
+pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
+    let out = ctx.out;
+    let now = clock::now();
+    out.verbose(&format!(
+        "{}: definition {}, rule {}, {} on change",
+        svc.name,
+        svc.definition,
+        svc.def.rule.name(),
+        svc.def.action.verb()
+    ));
+    let line = open_line(ctx, svc, now)?;
+    let pairs = pairs(ctx, svc)?;
+    let pending = match &line {
+        Some(l) if !svc.install.is_empty() => install::pending(svc, l)
+            .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))?,
+        _ => Overrides::new(),
+    };
+    let loaded = judge(ctx, svc, &pairs, &pending, line.as_ref(), now)?;
+    let last = state::load(&ctx.config.state, &svc.name);
+    let reason = if !pending.is_empty() {
+        let files: Vec<String> = pending.keys().map(|p| p.display().to_string()).collect();
+        Some(format!("new files to install: {}", files.join(" ")))
+    } else if let Some(why) = state::due(
+        svc.def.rule,
+        &loaded,
+        svc.def.pidfile.as_deref(),
+        last.as_ref(),
+    ) {
+        Some(format!("{} ({})", why, svc.def.rule.name()))
+    } else if ctx.mode.force {
+        Some("forced".to_string())
+    } else {
+        None
+    };
+    let verb = svc.def.action.verb();
+    let Some(reason) = reason else {
+        out.verbose(&format!(
+            "{}: nothing to do ({}: not due)",
+            svc.name,
+            svc.def.rule.name()
+        ));
+        if ctx.mode.check {
+            out.print(&format!(
+                "{}: nothing to do ({} not due)",
+                svc.name,
+                svc.def.rule.name()
+            ));
+            return Ok(Outcome::Reported);
+        }
+        return Ok(Outcome::Unchanged);
+    };
+    let secret = |p: &Path| {
+        pairs
+            .iter()
+            .any(|pair| pair.key.as_deref() == Some(p) || (pair.key.is_none() && pair.cert == p))
+    };
+    if ctx.mode.check {
+        if pending.is_empty() {
+            preflight(ctx, svc, false, &secret)?;
+        }
+        let install = if pending.is_empty() {
+            ""
+        } else {
+            "install and "
+        };
+        out.print(&format!("{}: would {install}{verb}: {reason}", svc.name));
+        return Ok(Outcome::Reported);
+    }
+    let installed = !pending.is_empty();
+    if installed {
+        install::apply(&ctx.config.state, svc, &pending, secret)
+            .map_err(|e| ctx.fail(svc, Failure::CantCreate, &format!("install: {e}")))?;
+        out.verbose(&format!(
+            "{}: installed {} file(s)",
+            svc.name,
+            pending.len()
+        ));
+    }
+    preflight(ctx, svc, installed, &secret)?;
+    let action = ctx.command(svc, &svc.def.command)?;
+    if let Err(e) = ctx.run(&action) {
+        let undo = if installed {
+            rollback(ctx, svc, &pairs, &secret)
+        } else {
+            String::new()
+        };
+        return Err(ctx.fail(
+            svc,
+            Failure::Unavailable,
+            &format!("{verb}: `{action}`: {e}{undo}"),
+        ));
+    }
+    if let Err(e) = postflight::check(&svc.def.postflight, &loaded, ctx.config.postflight_wait) {
+        let undo = if installed {
+            rollback(ctx, svc, &pairs, &secret)
+        } else {
+            String::new()
+        };
+        return Err(ctx.fail(
+            svc,
+            Failure::Unavailable,
+            &format!("post-flight after {verb}: {e}{undo}"),
+        ));
+    }
+    let deployed = Deployed {
+        digest: state::digest(&loaded),
+        serials: loaded.iter().map(|l| l.leaf().serial.clone()).collect(),
+        at: clock::rfc3339(now),
+    };
+    state::save(&ctx.config.state, &svc.name, &deployed).map_err(|e| {
+        ctx.fail(
+            svc,
+            Failure::CantCreate,
+            &format!(
+                "{}: cannot write: {e}",
+                state::path(&ctx.config.state, &svc.name).display()
+            ),
+        )
+    })?;
+    let checked = if svc.def.postflight.is_empty() {
+        ""
+    } else {
+        ", served"
+    };
+    out.action(&format!(
+        "{}: {}{checked}: {reason}",
+        svc.name,
+        svc.def.action.done()
+    ));
+    Ok(Outcome::Changed)
+}
+
+/// `pub/<line>/`, its manifest verified when allowed_signers is configured.
+fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>, Failure> {
+    let Some(line) = &svc.line else {
+        return Ok(None);
+    };
+    let opened = match &ctx.signers {
+        Some(signers) => manifest::verify(
+            &ctx.config.pub_dir,
+            line,
+            signers,
+            ctx.config.signer.as_deref(),
+            now,
+        ),
+        None => Verified::unsigned(&ctx.config.pub_dir, line),
+    };
+    opened
+        .map(Some)
+        .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))
+}
+
+/// The pairs, listed or discovered.
+fn pairs(ctx: &Ctx, svc: &Service) -> Result<Vec<Pair>, Failure> {
+    match &svc.def.files {
+        Files::Listed(p) => Ok(p.clone()),
+        Files::Discover(parser, source) => {
+            let found = discover::discover(
+                *parser,
+                source,
+                &ctx.config.state,
+                ctx.config.command_timeout,
+            )
+            .map_err(|e| ctx.fail(svc, Failure::Config, &format!("discover: {e}")))?;
+            for p in &found {
+                let key = p
+                    .key
+                    .as_ref()
+                    .map_or("(in the same file)".into(), |k| k.display().to_string());
+                ctx.out.debug(&format!(
+                    "{}: found {} key {key}",
+                    svc.name,
+                    p.cert.display()
+                ));
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// Read and check every pair as the service will see it; files it reads
+/// from the published line must be the signed ones.
+fn judge(
+    ctx: &Ctx,
+    svc: &Service,
+    pairs: &[Pair],
+    pending: &Overrides,
+    line: Option<&Verified>,
+    now: i64,
+) -> Result<Vec<Loaded>, Failure> {
+    let mut loaded = Vec::new();
+    for pair in pairs {
+        let l = material::load_and_check(pair, pending, &svc.names, now)
+            .map_err(|p| ctx.fail(svc, p.class, &format!("not deployed: {}", p.msg)))?;
+        if let (Some(v), Some(name)) = (line, &svc.line) {
+            if let Some(file) = v.holds(&ctx.config.pub_dir, name, &pair.cert) {
+                v.check(&file, &pair.cert, &l.cert_bytes)
+                    .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))?;
+            }
+        }
+        loaded.push(l);
+    }
+    Ok(loaded)
+}
+
+/// The pre-flight command; on failure an install is undone first.
+fn preflight(
+    ctx: &Ctx,
+    svc: &Service,
+    installed: bool,
+    secret: &impl Fn(&Path) -> bool,
+) -> Result<(), Failure> {
+    let Some(cmd) = &svc.def.preflight else {
+        return Ok(());
+    };
+    let cmd = ctx.command(svc, cmd)?;
+    ctx.run(&cmd).map_err(|e| {
+        let undo = if installed {
+            match install::restore(&ctx.config.state, svc, secret) {
+                Ok(()) => "; previous files restored".to_string(),
+                Err(r) => format!("; restoring the previous files failed too: {r}"),
+            }
+        } else {
+            String::new()
+        };
+        ctx.fail(
+            svc,
+            Failure::Config,
+            &format!("not deployed: pre-flight `{cmd}`: {e}{undo}"),
+        )
+    })
+}
+
+/// Put the previous files back and act again; says how that went, as the
+/// tail of the failure's line.
+fn rollback(ctx: &Ctx, svc: &Service, pairs: &[Pair], secret: &impl Fn(&Path) -> bool) -> String {
+    if let Err(e) = install::restore(&ctx.config.state, svc, secret) {
+        return format!("; restoring the previous files failed: {e}");
+    }
+    let verb = svc.def.action.verb();
+    let action = match ctx.command(svc, &svc.def.command) {
+        Ok(a) => a,
+        Err(_) => return "; previous files restored, not acted on".into(),
+    };
+    if let Err(e) = ctx.run(&action) {
+        return format!("; previous files restored, {verb} failed: {e}");
+    }
+    let previous: Vec<Loaded> = pairs
+        .iter()
+        .filter_map(|p| material::load_and_check(p, &Overrides::new(), &[], clock::now()).ok())
+        .collect();
+    match postflight::check(&svc.def.postflight, &previous, ctx.config.postflight_wait) {
+        Ok(()) => format!("; previous files restored and {}", svc.def.action.done()),
+        Err(e) => format!(
+            "; previous files restored and {}, but still: {e}",
+            svc.def.action.done()
+        ),
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of certdrop-trigger: the real binary, a temp tree per
+//! test with a pub/ tree as certdrop-publish lays it out (versions behind
+//! a symlink, a manifest signed by `ssh-keygen -Y sign`), certificates
+//! from an openssl CA, and a real nginx on loopback that the trigger
+//! reloads or restarts; what nginx serves is read with certdrop-tlsfetch.
+
+mod harness;
+mod nginx;
+
+mod cli;
+mod deploy;
+mod refuse;
+mod watch;

@@ -1,0 +1,110 @@
+//! What is never deployed: a key that does not match, an expired or not
+//! yet valid certificate, one without the configured name, a file changed
+//! after signing, and anything while the service's own pre-flight fails.
+//! Each time nginx keeps serving the old certificate and the trigger says
+//! why in one line.
+
+use crate::harness::{free_port, Tree, NAME};
+use crate::nginx::Nginx;
+
+/// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
+fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    let nginx = Nginx::start(
+        tree,
+        free_port(),
+        &tree.path("pub/www/fullchain.pem"),
+        &tree.path("keys/www.pem"),
+    );
+    tree.config(&format!(
+        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
+         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
+        nginx.pidfile().display(),
+        nginx.test_command(),
+        nginx.addr()
+    ));
+    tree.run(&["run"]).expect(0);
+    nginx.assert_serves(&first.der);
+    (nginx, first.der)
+}
+
+#[test]
+fn bad_files_are_never_deployed() {
+    let tree = Tree::new();
+    let (nginx, old) = deployed(&tree);
+
+    let other_key = tree.valid("other", NAME);
+    tree.publish("www", &other_key);
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("keys/www.pem: the key (EC P-256) does not match the certificate");
+    assert_eq!(nginx.served(), old);
+
+    let expired = tree.cert("www", NAME, "20200101000000Z", "20200201000000Z");
+    tree.publish("www", &expired);
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("expired on 2020-02-01T00:00:00Z");
+
+    let future = tree.cert("www", NAME, "20980101000000Z", "20990101000000Z");
+    tree.publish("www", &future);
+    tree.run(&["check"])
+        .expect(65)
+        .one_error("not valid before 2098-01-01T00:00:00Z");
+
+    let unnamed = tree.valid("www", "other.example.test");
+    tree.publish("www", &unnamed);
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("does not cover www.example.test");
+
+    let good = tree.valid("www", NAME);
+    tree.publish("www", &good);
+    std::fs::write(tree.path("pub/www/fullchain.pem"), &good.pem).expect("tamper");
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("fullchain.pem: SHA-256 differs from the signed manifest");
+    assert_eq!(nginx.served(), old);
+}
+
+#[test]
+fn a_failing_pre_flight_leaves_the_service_alone() {
+    let tree = Tree::new();
+    let (nginx, old) = deployed(&tree);
+    let new = tree.valid("www", NAME);
+    tree.publish("www", &new);
+    nginx.break_config();
+    let ran = tree
+        .run(&["run"])
+        .expect(78)
+        .one_error("www: not deployed: pre-flight `nginx -t");
+    assert!(
+        ran.stderr.contains("unknown directive \"this\""),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(nginx.served(), old);
+    // Nothing was recorded: once the configuration is fixed, it deploys.
+    let conf = nginx.dir.join("nginx.conf");
+    let text = std::fs::read_to_string(&conf)
+        .expect("conf")
+        .replace("this is not nginx;\n", "");
+    std::fs::write(&conf, text).expect("fix");
+    tree.run(&["run"]).expect(0);
+    nginx.assert_serves(&new.der);
+}
+
+#[test]
+fn an_unsigned_manifest_is_refused() {
+    let tree = Tree::new();
+    let (nginx, old) = deployed(&tree);
+    let new = tree.valid("www", NAME);
+    tree.publish("www", &new);
+    std::fs::remove_file(tree.path("pub/www/manifest.sig")).expect("rm");
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("manifest.sig: cannot read");
+    assert_eq!(nginx.served(), old);
+}

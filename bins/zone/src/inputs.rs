@@ -1,0 +1,117 @@
+//! What a zone is built from, fingerprinted by file metadata (device,
+//! inode, size, mode, mtime and ctime with nanoseconds), so that a build
+//! with nothing new can stop before reading anything: a no-op run from
+//! cron or watch costs a few thousand stat calls, not a rebuild. ctime
+//! cannot be set back by a writer, so any write or chmod shows. The
+//! fingerprint is taken before the inputs are read; a change during a
+//! build is seen by the next one.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Signer, Zone};
+
+/// Fingerprint of everything `zone` is built from.
+pub fn fingerprint(config: &Config, zone: &Zone) -> String {
+    let mut h = Sha256::new();
+    stat(&mut h, &config.path, false);
+    stat(&mut h, &zone.soa, false);
+    for p in zone.primary.iter().chain(zone.tlsa_map.iter()) {
+        stat(&mut h, p, false);
+    }
+    if let Signer::Ldns(keys) = &zone.signer {
+        for k in keys {
+            for ext in ["key", "private"] {
+                stat(&mut h, &k.with_extension_appended(ext), false);
+            }
+        }
+    }
+    if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
+        let lines = std::fs::read_to_string(map)
+            .ok()
+            .and_then(|text| crate::tlsa::parse_map(map, &text).ok())
+            .map(|entries| {
+                let mut l: Vec<String> = entries.into_iter().map(|e| e.line).collect();
+                l.sort();
+                l.dedup();
+                l
+            })
+            .unwrap_or_default();
+        for line in lines {
+            let dir = certs.join(&line);
+            // The issuer switches a line by renaming a new symlink over it.
+            stat(&mut h, &dir, false);
+            for file in ["cert.pem", "chain.pem", "next/pubkey.pem"] {
+                stat(&mut h, &dir.join(file), true);
+            }
+        }
+    }
+    if let Some(dir) = &config.dnsextra {
+        tree(&mut h, dir, 1);
+    }
+    if let (true, Some(dir)) = (zone.sshfp, &config.phonehome) {
+        tree(&mut h, dir, 2);
+    }
+    certdrop_core::certinfo::hex(&h.finalize())
+}
+
+/// Mix one path's metadata (or its absence) into the hash.
+fn stat(h: &mut Sha256, path: &Path, follow: bool) {
+    h.update(path.as_os_str().as_encoded_bytes());
+    h.update([0]);
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    match meta {
+        Ok(m) => {
+            for v in [
+                m.dev(),
+                m.ino(),
+                m.size(),
+                u64::from(m.mode()),
+                m.mtime() as u64,
+                m.mtime_nsec() as u64,
+                m.ctime() as u64,
+                m.ctime_nsec() as u64,
+            ] {
+                h.update(v.to_le_bytes());
+            }
+        }
+        Err(_) => h.update(b"-"),
+    }
+}
+
+/// Mix a directory and its entries, `depth` levels down, in name order.
+fn tree(h: &mut Sha256, dir: &Path, depth: u32) {
+    stat(h, dir, false);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if depth > 1 && p.is_dir() && !p.is_symlink() {
+            tree(h, &p, depth - 1);
+        } else {
+            stat(h, &p, false);
+        }
+    }
+}
+
+/// `K...` key basenames get `.key` and `.private` appended, not replaced.
+trait AppendExt {
+    fn with_extension_appended(&self, ext: &str) -> std::path::PathBuf;
+}
+
+impl AppendExt for std::path::PathBuf {
+    fn with_extension_appended(&self, ext: &str) -> std::path::PathBuf {
+        let mut s = self.clone().into_os_string();
+        s.push(".");
+        s.push(ext);
+        s.into()
+    }
+}

@@ -35,13 +35,17 @@ demo: deps release
 
 bench: deps release
 	sh bench/run
+	python3 bench/zone/run
+
+BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger
 
 install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 target/release/certdrop-issue $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 target/release/certdrop-zone $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 doc/man/certdrop-issue.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 0644 doc/man/certdrop-zone.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/certdrop/deploy-triggers
+	for b in $(BINARIES); do \
+	    install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/ && \
+	    install -m 0644 doc/man/$$b.8 $(DESTDIR)$(PREFIX)/share/man/man8/ || exit 1; \
+	done
+	install -m 0644 deploy-triggers/*.toml $(DESTDIR)$(PREFIX)/share/certdrop/deploy-triggers/
 
 clean:
 	$(CARGO) clean

@@ -16,35 +16,38 @@ use crate::config::{Config, Signer, Zone};
 /// Fingerprint of everything `zone` is built from.
 pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     let mut h = Sha256::new();
-    stat(&mut h, &config.path, false);
-    stat(&mut h, &zone.soa, false);
+    let _ = stat(&mut h, &config.path, false);
+    let _ = stat(&mut h, &zone.soa, false);
     for p in zone.primary.iter().chain(zone.tlsa_map.iter()) {
-        stat(&mut h, p, false);
+        let _ = stat(&mut h, p, false);
     }
     if let Signer::Ldns(keys) = &zone.signer {
         for k in keys {
             for ext in ["key", "private"] {
-                stat(&mut h, &k.with_extension_appended(ext), false);
+                let _ = stat(&mut h, &k.with_extension_appended(ext), false);
             }
         }
     }
     if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
-        let lines = std::fs::read_to_string(map)
-            .ok()
-            .and_then(|text| crate::tlsa::parse_map(map, &text).ok())
-            .map(|entries| {
-                let mut l: Vec<String> = entries.into_iter().map(|e| e.line).collect();
-                l.sort();
-                l.dedup();
-                l
-            })
-            .unwrap_or_default();
+        // Only the line names matter here (the map file's own metadata is
+        // in the fingerprint), so take the second field of each line
+        // without validating: a bad map fails the build itself.
+        let text = std::fs::read_to_string(map).unwrap_or_default();
+        let mut lines: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split('#').next()?.split_ascii_whitespace().nth(1))
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
         for line in lines {
-            let dir = certs.join(&line);
-            // The issuer switches a line by renaming a new symlink over it.
-            stat(&mut h, &dir, false);
-            for file in ["cert.pem", "chain.pem", "next/pubkey.pem"] {
-                stat(&mut h, &dir.join(file), true);
+            let dir = certs.join(line);
+            // The issuer switches a line by renaming a new symlink over it:
+            // the link's own metadata says when anything inside changed.
+            let is_link = stat(&mut h, &dir, false);
+            if !is_link {
+                for file in ["cert.pem", "chain.pem", "next/pubkey.pem"] {
+                    let _ = stat(&mut h, &dir.join(file), true);
+                }
             }
         }
     }
@@ -57,8 +60,9 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     certdrop_core::certinfo::hex(&h.finalize())
 }
 
-/// Mix one path's metadata (or its absence) into the hash.
-fn stat(h: &mut Sha256, path: &Path, follow: bool) {
+/// Mix one path's metadata (or its absence) into the hash; true if the
+/// path is a symlink (not followed).
+fn stat(h: &mut Sha256, path: &Path, follow: bool) -> bool {
     h.update(path.as_os_str().as_encoded_bytes());
     h.update([0]);
     let meta = if follow {
@@ -80,14 +84,18 @@ fn stat(h: &mut Sha256, path: &Path, follow: bool) {
             ] {
                 h.update(v.to_le_bytes());
             }
+            m.file_type().is_symlink()
         }
-        Err(_) => h.update(b"-"),
+        Err(_) => {
+            h.update(b"-");
+            false
+        }
     }
 }
 
 /// Mix a directory and its entries, `depth` levels down, in name order.
 fn tree(h: &mut Sha256, dir: &Path, depth: u32) {
-    stat(h, dir, false);
+    let _ = stat(h, dir, false);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -97,7 +105,7 @@ fn tree(h: &mut Sha256, dir: &Path, depth: u32) {
         if depth > 1 && p.is_dir() && !p.is_symlink() {
             tree(h, &p, depth - 1);
         } else {
-            stat(h, &p, false);
+            let _ = stat(h, &p, false);
         }
     }
 }

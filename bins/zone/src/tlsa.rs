@@ -63,6 +63,8 @@ pub const DEFAULT_SELECTOR: u8 = SELECTOR_SPKI;
 pub const DEFAULT_MATCHING: u8 = MATCH_SHA256;
 /// Largest PEM file read from the store.
 pub const MAX_PEM: u64 = 256 * 1024;
+/// Most threads that load certificates at once.
+const LOAD_THREADS: usize = 4;
 
 /// Usage 2, DANE-TA (RFC 6698 §2.1.1, RFC 7218 §2.1).
 pub const USAGE_DANE_TA: u8 = 2;
@@ -240,12 +242,10 @@ struct LineData {
 /// problems met, one line each. An entry with a problem yields no record.
 pub fn records(map: &[MapEntry], certs_dir: &Path, ttl: u32) -> (Vec<Record>, Vec<String>) {
     let mut problems = Vec::new();
-    let mut lines: BTreeMap<&str, LineData> = BTreeMap::new();
+    let lines = load_lines(map, certs_dir, &mut problems);
     let mut out = BTreeSet::new();
     for e in map {
-        let data = lines
-            .entry(e.line.as_str())
-            .or_insert_with(|| load_line(&certs_dir.join(&e.line), &mut problems));
+        let data = &lines[e.line.as_str()];
         let subject = format!("map line {} ({} {})", e.source_line, e.owner, e.line);
         let cert = match e.usage {
             USAGE_DANE_EE => &data.leaf,
@@ -287,6 +287,48 @@ pub fn records(map: &[MapEntry], certs_dir: &Path, ttl: u32) -> (Vec<Record>, Ve
 
 /// Read the current leaf, its issuer and the staged next key of a line. A
 /// broken next key is reported here; the current records still go out.
+/// Load every line the map names, once each, on up to [`LOAD_THREADS`]
+/// threads: reading and parsing thousands of certificates dominates a build.
+fn load_lines<'a>(
+    map: &'a [MapEntry],
+    certs_dir: &Path,
+    problems: &mut Vec<String>,
+) -> BTreeMap<&'a str, LineData> {
+    let mut names: Vec<&str> = map.iter().map(|e| e.line.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(LOAD_THREADS);
+    let chunk = names.len().div_ceil(threads).max(1);
+    let loaded: Vec<Vec<(&str, LineData, Vec<String>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|name| {
+                            let mut p = Vec::new();
+                            let data = load_line(&certs_dir.join(name), &mut p);
+                            (*name, data, p)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a loader thread does not panic"))
+            .collect()
+    });
+    let mut lines = BTreeMap::new();
+    for (name, data, p) in loaded.into_iter().flatten() {
+        problems.extend(p);
+        lines.insert(name, data);
+    }
+    lines
+}
+
 fn load_line(dir: &Path, problems: &mut Vec<String>) -> LineData {
     let path = dir.join(NEXT).join(PUBKEY);
     let next = read_optional(&path).and_then(|text| {

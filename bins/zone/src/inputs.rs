@@ -94,15 +94,19 @@ fn stat(h: &mut Sha256, path: &Path, follow: bool) -> bool {
 }
 
 /// Mix a directory and its entries, `depth` levels down, in name order.
+/// Entry types come from the directory listing itself (no extra stat).
 fn tree(h: &mut Sha256, dir: &Path, depth: u32) {
     let _ = stat(h, dir, false);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<(std::path::PathBuf, bool)> = rd
+        .flatten()
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
     entries.sort();
-    for p in entries {
-        if depth > 1 && p.is_dir() && !p.is_symlink() {
+    for (p, is_dir) in entries {
+        if depth > 1 && is_dir {
             tree(h, &p, depth - 1);
         } else {
             let _ = stat(h, &p, false);

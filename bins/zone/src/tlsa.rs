@@ -232,9 +232,23 @@ pub fn association(m: u8, data: &[u8]) -> String {
 /// What one certificate line offers: current leaf, issuer, staged next
 /// key. A missing leaf or issuer is reported only by the entries needing it.
 struct LineData {
-    leaf: Result<CertInfo, String>,
-    issuer: Result<CertInfo, String>,
+    leaf: Result<Cert, String>,
+    /// Loaded only for lines with a usage 2 entry.
+    issuer: Result<Cert, String>,
     next_spki: Option<Vec<u8>>,
+}
+
+/// What a record is made from: the certificate and its SPKI (the rest of a
+/// parsed certificate is dropped at once: maps have 10,000 lines).
+struct Cert {
+    der: Vec<u8>,
+    spki: Vec<u8>,
+}
+
+impl From<CertInfo> for Cert {
+    fn from(c: CertInfo) -> Cert {
+        Cert { der: c.der, spki: c.spki }
+    }
 }
 
 /// TLSA records (RFC 6698 §2.1, RFC 7671 §8.1 for the next key) for every
@@ -297,6 +311,12 @@ fn load_lines<'a>(
     let mut names: Vec<&str> = map.iter().map(|e| e.line.as_str()).collect();
     names.sort_unstable();
     names.dedup();
+    let want_issuer: std::collections::HashSet<&str> = map
+        .iter()
+        .filter(|e| e.usage == USAGE_DANE_TA)
+        .map(|e| e.line.as_str())
+        .collect();
+    let want_issuer = &want_issuer;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(LOAD_THREADS);
@@ -309,7 +329,8 @@ fn load_lines<'a>(
                     part.iter()
                         .map(|name| {
                             let mut p = Vec::new();
-                            let data = load_line(&certs_dir.join(name), &mut p);
+                            let issuer = want_issuer.contains(name);
+                            let data = load_line(&certs_dir.join(name), issuer, &mut p);
                             (*name, data, p)
                         })
                         .collect::<Vec<_>>()
@@ -329,7 +350,7 @@ fn load_lines<'a>(
     lines
 }
 
-fn load_line(dir: &Path, problems: &mut Vec<String>) -> LineData {
+fn load_line(dir: &Path, issuer: bool, problems: &mut Vec<String>) -> LineData {
     let path = dir.join(NEXT).join(PUBKEY);
     let next = read_optional(&path).and_then(|text| {
         text.map(|t| parse_pubkey(&t).map_err(|e| format!("{}: {e}", path.display())))
@@ -339,8 +360,11 @@ fn load_line(dir: &Path, problems: &mut Vec<String>) -> LineData {
         .map_err(|e| problems.push(format!("{e}, next key not published")))
         .unwrap_or_default();
     LineData {
-        leaf: load_leaf(dir),
-        issuer: load_issuer(dir),
+        leaf: load_leaf(dir).map(Cert::from),
+        issuer: match issuer {
+            true => load_issuer(dir).map(Cert::from),
+            false => Err("issuer not loaded".into()),
+        },
         next_spki,
     }
 }

@@ -82,7 +82,13 @@ fn parse_line(line: usize, text: &str) -> Result<Signer, String> {
         Ok(k) => k,
         Err(e) => {
             let (first, after) = token(rest)?;
-            if first.parse::<ssh_key::Algorithm>().is_ok() {
+            // A key type here means a bad key; anything else is options.
+            // (ssh_key's Algorithm parsing accepts any `x@y`, so it would
+            // take namespaces="a@b" for a key type.)
+            let is_key_type = ["ssh-", "ecdsa-", "sk-"]
+                .iter()
+                .any(|p| first.starts_with(p));
+            if is_key_type {
                 return Err(format!("bad public key: {e}"));
             }
             options(first, &mut opts)?;
@@ -257,10 +263,15 @@ mod tests {
         let text = format!(
             "# comment\n\npublish@example.org {KEY}\n\
              \"a@x,b@y\" namespaces=\"certdrop-*\",valid-after=\"20260101Z\",VALID-BEFORE=\"202701011200Z\" {KEY}\n\
-             ca@x cert-authority {KEY}\n"
+             ca@x cert-authority {KEY}\n\
+             trigger@x namespaces=\"certdrop-manifest@certdrop\" {KEY}\n"
         );
         let s = parse(&text).expect("parse");
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            s[3].namespaces.as_deref(),
+            Some("certdrop-manifest@certdrop")
+        );
         assert_eq!(s[0].principals, "publish@example.org");
         assert_eq!(s[0].line, 3);
         assert!(s[0].namespaces.is_none());

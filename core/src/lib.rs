@@ -17,4 +17,5 @@ pub mod lock;
 pub mod name;
 pub mod output;
 pub mod store;
+pub mod tomlcfg;
 pub mod versions;

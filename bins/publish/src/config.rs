@@ -74,21 +74,14 @@ pub struct Config {
 impl Config {
     /// Read and validate.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        Config::parse(path, &text)
+        Config::parse(path, &certdrop_core::tomlcfg::read(path)?)
     }
 
     /// Validate text; `path` for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
-        let at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| at(s.start)).unwrap_or(0);
-            format!("{}:{line}: {}", path.display(), e.message().trim_end())
-        })?;
-        let err = |span: std::ops::Range<usize>, key: &str, why: &str| {
-            format!("{}:{}: {key}: {why}", path.display(), at(span.start))
-        };
+        let src = certdrop_core::tomlcfg::Source { path, text };
+        let raw: RawConfig = src.parse()?;
+        let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);
         if let Some(keys) = &raw.keys {
             return Err(err(
                 keys.span(),
@@ -96,17 +89,7 @@ impl Config {
                 "certdrop-publish never reads private keys: remove this key",
             ));
         }
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let abs = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let abs = |p: &Path| src.abs(p);
         let keep = match &raw.keep {
             None => DEFAULT_KEEP,
             Some(k) => match usize::try_from(*k.get_ref()) {

@@ -88,6 +88,19 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
         svc.def.rule.name(),
         svc.def.action.verb()
     ));
+    // Nothing this decision rests on changed since a pass found nothing
+    // to do: stop before any signature or file is read.
+    let quiet = crate::quiet::fingerprint(ctx, svc);
+    if let Some(fp) = &quiet {
+        if !ctx.mode.force && !ctx.mode.check && crate::quiet::unchanged(ctx, svc, fp) {
+            out.verbose(&format!(
+                "{}: nothing to do (unchanged since the last check)",
+                svc.name
+            ));
+            return Ok(Outcome::Unchanged);
+        }
+    }
+    crate::quiet::forget(ctx, svc);
     let line = open_line(ctx, svc, now)?;
     let pairs = pairs(ctx, svc)?;
     let pending = match &line {
@@ -126,6 +139,9 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
                 svc.def.rule.name()
             ));
             return Ok(Outcome::Reported);
+        }
+        if let Some(fp) = &quiet {
+            crate::quiet::remember(ctx, svc, fp);
         }
         return Ok(Outcome::Unchanged);
     };

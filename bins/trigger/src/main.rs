@@ -20,6 +20,7 @@ mod keymatch;
 mod manifest;
 mod material;
 mod postflight;
+mod quiet;
 mod state;
 mod watch;
 

@@ -108,3 +108,27 @@ fn an_unsigned_manifest_is_refused() {
         .one_error("manifest.sig: cannot read");
     assert_eq!(nginx.served(), old);
 }
+
+#[test]
+fn the_no_op_fast_path_never_hides_a_change() {
+    let tree = Tree::new();
+    let (nginx, old) = deployed(&tree);
+    // Nothing to do, twice: the second pass takes the fast path.
+    tree.run(&["run"]).expect(2);
+    let quiet = tree.run(&["run", "-v"]).expect(2);
+    assert!(
+        quiet.stderr.contains("unchanged since the last check"),
+        "{}",
+        quiet.stderr
+    );
+    // A byte changed in place in the published tree (no new version, no
+    // new link): the pass checks in full and refuses it.
+    let mut bytes = std::fs::read(tree.path("pub/www/fullchain.pem")).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(tree.path("pub/www/fullchain.pem"), &bytes).expect("tamper");
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("fullchain.pem: SHA-256 differs from the signed manifest");
+    assert_eq!(nginx.served(), old);
+}

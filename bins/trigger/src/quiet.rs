@@ -1,0 +1,108 @@
+//! The no-op fast path. A service found with nothing to do is remembered
+//! with a fingerprint of everything that decision rested on: its definition
+//! and settings, the configuration and allowed_signers files, `pub/<line>`
+//! and every file of the version it points to, the service's certificate,
+//! key and install paths, its pid file and its deployment record — by metadata (device, inode,
+//! size, mode, mtime and ctime with nanoseconds; ctime cannot be set back
+//! by a writer). The next pass with the same fingerprint stops before
+//! verifying a signature or reading a file: the checks would see exactly
+//! what they saw. Services whose files are discovered from their own
+//! configuration (a command's output) are always checked in full.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Service;
+use crate::definition::Files;
+use crate::deploy::Ctx;
+
+/// `<state>/<service>.quiet`.
+fn path(ctx: &Ctx, svc: &Service) -> PathBuf {
+    ctx.config.state.join(format!("{}.quiet", svc.name))
+}
+
+/// The fingerprint, or None when the service cannot take the fast path.
+pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
+    let Files::Listed(pairs) = &svc.def.files else {
+        return None;
+    };
+    let mut h = Sha256::new();
+    h.update(format!("{svc:?}").as_bytes());
+    stat(&mut h, &ctx.config.path);
+    if let Some(p) = &ctx.config.allowed_signers {
+        stat(&mut h, p);
+    }
+    if let Some(line) = &svc.line {
+        let link = ctx.config.pub_dir.join(line);
+        stat(&mut h, &link);
+        let dir = std::fs::canonicalize(&link).ok()?;
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            stat(&mut h, &e);
+        }
+    }
+    for pair in pairs {
+        stat(&mut h, &pair.cert);
+        if let Some(k) = &pair.key {
+            stat(&mut h, k);
+        }
+    }
+    for i in &svc.install {
+        stat(&mut h, &i.to);
+    }
+    if let Some(p) = &svc.def.pidfile {
+        stat(&mut h, p);
+    }
+    // The content-changed rule compares with what was last deployed.
+    stat(&mut h, &crate::state::path(&ctx.config.state, &svc.name));
+    Some(certdrop_core::certinfo::hex(&h.finalize()))
+}
+
+/// Whether the service was found with nothing to do at this fingerprint.
+pub fn unchanged(ctx: &Ctx, svc: &Service, fp: &str) -> bool {
+    std::fs::read_to_string(path(ctx, svc)).is_ok_and(|t| t.trim() == fp)
+}
+
+/// Remember that nothing was to do at this fingerprint (best effort: a
+/// missing record only costs a full check next time).
+pub fn remember(ctx: &Ctx, svc: &Service, fp: &str) {
+    let _ = certdrop_core::atomic::write(
+        &path(ctx, svc),
+        format!("{fp}\n").as_bytes(),
+        certdrop_core::atomic::MODE_SECRET,
+    );
+}
+
+/// Forget it (after acting or failing).
+pub fn forget(ctx: &Ctx, svc: &Service) {
+    let _ = certdrop_core::atomic::remove(&path(ctx, svc));
+}
+
+fn stat(h: &mut Sha256, p: &Path) {
+    h.update(p.as_os_str().as_encoded_bytes());
+    h.update([0]);
+    match std::fs::symlink_metadata(p) {
+        Ok(m) => {
+            for v in [
+                m.dev(),
+                m.ino(),
+                m.size(),
+                u64::from(m.mode()),
+                m.mtime() as u64,
+                m.mtime_nsec() as u64,
+                m.ctime() as u64,
+                m.ctime_nsec() as u64,
+            ] {
+                h.update(v.to_le_bytes());
+            }
+        }
+        Err(_) => h.update(b"-"),
+    }
+}

@@ -141,6 +141,7 @@ impl Config {
 
     /// Validate text; `path` for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+        SEEN.with(|s| s.borrow_mut().clear());
         let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let base = path
             .parent()
@@ -253,8 +254,28 @@ fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service,
     })
 }
 
+/// Definitions read while loading one configuration.
+type Seen = std::collections::HashMap<(String, Vec<PathBuf>), (PathBuf, RawDef)>;
+
+thread_local! {
+    /// A site with a hundred services names the same few definitions: each
+    /// is read and parsed once per configuration load (cleared at the start
+    /// of every load, so `watch` sees edited definitions).
+    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::new());
+}
+
 /// Find `<dir>/<name>.toml` in the definition directories, first match wins.
 fn load_definition(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, RawDef), String> {
+    let key = (name.to_owned(), dirs.to_vec());
+    if let Some(hit) = SEEN.with(|s| s.borrow().get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let found = load_definition_uncached(name, dirs)?;
+    SEEN.with(|s| s.borrow_mut().insert(key, found.clone()));
+    Ok(found)
+}
+
+fn load_definition_uncached(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, RawDef), String> {
     let ok = !name.is_empty()
         && name
             .bytes()

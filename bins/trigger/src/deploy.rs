@@ -49,6 +49,8 @@ pub struct Ctx<'a> {
     pub out: &'a Output,
     /// Run mode.
     pub mode: Mode,
+    /// The part of the no-op fingerprint every service shares, once per pass.
+    pub shared: std::cell::OnceCell<[u8; 32]>,
 }
 
 impl Ctx<'_> {

@@ -138,6 +138,7 @@ fn run_once(
         signers,
         out,
         mode,
+        shared: std::cell::OnceCell::new(),
     };
     let mut outcome = if mode.check {
         Outcome::Reported

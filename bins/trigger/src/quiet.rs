@@ -30,14 +30,22 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
     };
     let mut h = Sha256::new();
     h.update(format!("{svc:?}").as_bytes());
-    stat(&mut h, &ctx.config.path);
-    if let Some(p) = &ctx.config.allowed_signers {
-        stat(&mut h, p);
-    }
+    // What every service shares is looked at once per pass: the
+    // configuration file and the allowed signers as read for this pass.
+    h.update(ctx.shared.get_or_init(|| {
+        let mut g = Sha256::new();
+        stat(&mut g, &ctx.config.path);
+        g.update(ctx.signers.as_deref().unwrap_or("-").as_bytes());
+        g.finalize().into()
+    }));
     if let Some(line) = &svc.line {
         let link = ctx.config.pub_dir.join(line);
         stat(&mut h, &link);
-        let dir = std::fs::canonicalize(&link).ok()?;
+        // One readlink, not a canonicalize (a readlink per component).
+        let dir = match std::fs::read_link(&link) {
+            Ok(target) => ctx.config.pub_dir.join(target),
+            Err(_) => link.clone(),
+        };
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .ok()?
             .flatten()

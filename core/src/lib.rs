@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod certinfo;
 pub mod clock;
+pub mod debounce;
 pub mod duration;
 pub mod exit;
 pub mod fragment;

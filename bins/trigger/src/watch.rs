@@ -7,23 +7,20 @@
 //! watch that cannot start is fatal.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::Config;
+use certdrop_core::debounce::Burst;
 
 /// Default of `--interval`: the longest time between two runs.
 pub const DEFAULT_INTERVAL: &str = "10m";
-/// A burst of events ends after this long without another one.
-pub const QUIET: Duration = Duration::from_millis(200);
-/// A burst never delays its run by more than this.
-pub const MAX_DELAY: Duration = Duration::from_millis(800);
 
 /// What the loop waits for.
 enum Msg {
@@ -48,8 +45,11 @@ where
 {
     let (tx, rx) = mpsc::channel();
     // Before any thread exists, so every thread inherits the blocked mask.
-    stop_on_signals(tx.clone())
-        .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
+    let stop = tx.clone();
+    certdrop_core::debounce::stop_on_signals(move |sig| {
+        let _ = stop.send(Msg::Stop(sig));
+    })
+    .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
     let events = tx;
     let mut watcher = RecommendedWatcher::new(
         move |ev| {
@@ -136,23 +136,6 @@ fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
     class
 }
 
-/// SIGTERM and SIGINT blocked here (and in every later thread) and turned
-/// into a [`Msg::Stop`] by a thread waiting in sigwait(2).
-fn stop_on_signals(tx: Sender<Msg>) -> std::io::Result<()> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.thread_block()?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Ok(sig) = set.wait() {
-                let _ = tx.send(Msg::Stop(sig));
-            }
-        })?;
-    Ok(())
-}
-
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -182,35 +165,6 @@ impl Filter {
     }
 }
 
-/// A burst of events: when it began and when its last event came.
-#[derive(Debug, Default)]
-struct Burst {
-    first: Option<Instant>,
-    last: Option<Instant>,
-    count: usize,
-}
-
-impl Burst {
-    fn add(&mut self, now: Instant) {
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        self.count += 1;
-    }
-
-    fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// [`QUIET`] after the last event, at the latest [`MAX_DELAY`] after the first.
-    fn due(&self) -> Option<Instant> {
-        Some((self.last? + QUIET).min(self.first? + MAX_DELAY))
-    }
-
-    fn take(&mut self) -> usize {
-        std::mem::take(self).count
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,20 +187,5 @@ mod tests {
         assert!(!f.relevant(&ev(write, "/pub/state/www.json")));
         assert!(!f.relevant(&ev(write, "/pub2/x")));
         assert!(f.relevant(&Event::new(EventKind::Any)));
-    }
-
-    #[test]
-    fn a_burst_ends_after_a_quiet_spell_or_the_maximum_delay() {
-        let t0 = Instant::now();
-        let mut b = Burst::default();
-        assert!(b.due().is_none() && b.is_empty());
-        b.add(t0);
-        assert_eq!(b.due(), Some(t0 + QUIET));
-        for i in 1..20 {
-            b.add(t0 + Duration::from_millis(150 * i));
-        }
-        assert_eq!(b.due(), Some(t0 + MAX_DELAY));
-        assert_eq!(b.take(), 20);
-        assert!(b.is_empty());
     }
 }

@@ -7,25 +7,21 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::Config;
+use certdrop_core::debounce::Burst;
 
 /// Default of `--interval`: the longest time between two builds, so
 /// signatures are renewed (`resign_before`) even when no file changes.
 pub const DEFAULT_INTERVAL: &str = "10m";
-/// A burst of events ends after this long without another one.
-pub const QUIET: Duration = Duration::from_millis(200);
-/// A burst never delays its build by more than this (a writer that never
-/// pauses still gets its changes published).
-pub const MAX_DELAY: Duration = Duration::from_millis(800);
 
 /// What the build loop waits for.
 enum Msg {
@@ -52,8 +48,11 @@ where
     let (tx, rx) = mpsc::channel();
     // First, before any thread exists, so that every thread inherits the
     // blocked mask and the signals reach only the thread that waits for them.
-    stop_on_signals(tx.clone())
-        .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
+    let stop = tx.clone();
+    certdrop_core::debounce::stop_on_signals(move |sig| {
+        let _ = stop.send(Msg::Stop(sig));
+    })
+    .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
     let events = tx;
     let mut watcher = RecommendedWatcher::new(
         move |ev| {
@@ -159,26 +158,6 @@ where
 fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
     out.error(msg);
     class
-}
-
-/// Block SIGTERM and SIGINT in this thread (and so in every thread started
-/// after), and turn the first one into a [`Msg::Stop`] from a thread that
-/// waits for them with sigwait(2): no signal handler, no async-signal
-/// safety to get wrong. Children started by `std::process::Command` get an
-/// empty mask, so nsd-control and ldns-signzone still die of SIGINT.
-fn stop_on_signals(tx: Sender<Msg>) -> std::io::Result<()> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    set.add(Signal::SIGINT);
-    set.thread_block()?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Ok(sig) = set.wait() {
-                let _ = tx.send(Msg::Stop(sig));
-            }
-        })?;
-    Ok(())
 }
 
 /// What is watched, as absolute paths (event paths are absolute).
@@ -393,37 +372,6 @@ fn why(e: &notify::Error) -> String {
     }
 }
 
-/// A burst of events: when it began and when its last event came.
-#[derive(Debug, Default)]
-struct Burst {
-    first: Option<Instant>,
-    last: Option<Instant>,
-    count: usize,
-}
-
-impl Burst {
-    fn add(&mut self, now: Instant) {
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        self.count += 1;
-    }
-
-    fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// When to build: [`QUIET`] after the last event, at the latest
-    /// [`MAX_DELAY`] after the first.
-    fn due(&self) -> Option<Instant> {
-        Some((self.last? + QUIET).min(self.first? + MAX_DELAY))
-    }
-
-    /// End the burst; how many events it had.
-    fn take(&mut self) -> usize {
-        std::mem::take(self).count
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,24 +469,6 @@ mod tests {
         assert!(f.relevant(&ev(write, "/etc/z/src/soa")));
         assert!(f.relevant(&ev(create, "/etc/z/drop/a")));
         assert!(f.relevant(&ev(create, "/etc/z/src/example.test.zone.new")));
-    }
-
-    #[test]
-    fn a_burst_ends_after_a_quiet_spell_or_the_maximum_delay() {
-        let t0 = Instant::now();
-        let mut b = Burst::default();
-        assert!(b.due().is_none() && b.is_empty());
-        b.add(t0);
-        assert_eq!(b.due(), Some(t0 + QUIET));
-        b.add(t0 + Duration::from_millis(150));
-        assert_eq!(b.due(), Some(t0 + Duration::from_millis(150) + QUIET));
-        // Events every 150 ms forever: built at MAX_DELAY anyway.
-        for i in 2..20 {
-            b.add(t0 + Duration::from_millis(150 * i));
-        }
-        assert_eq!(b.due(), Some(t0 + MAX_DELAY));
-        assert_eq!(b.take(), 20);
-        assert!(b.due().is_none() && b.is_empty());
     }
 
     #[test]

@@ -47,17 +47,20 @@ impl<'a> Source<'a> {
         )
     }
 
+    /// The file's directory (`.` for a bare file name).
+    pub fn dir(&self) -> &'a Path {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
     /// `p` made absolute against the file's directory.
     pub fn abs(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             return p.to_path_buf();
         }
-        let base = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        base.join(p)
+        self.dir().join(p)
     }
 }
 

@@ -121,16 +121,6 @@ pub struct Config {
     pub services: Vec<Service>,
 }
 
-/// `file:line: message` for a TOML parse error.
-pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
-    let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-    format!("{}:{line}: {}", path.display(), e.message().trim_end())
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 impl Config {
     /// Read and validate.
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -142,22 +132,14 @@ impl Config {
     /// Validate text; `path` for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
         SEEN.with(|s| s.borrow_mut().clear());
-        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let abs = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let src = certdrop_core::tomlcfg::Source { path, text };
+        let raw: RawConfig = src.parse()?;
+        let base = src.dir();
+        let abs = |p: &Path| src.abs(p);
         let definitions: Vec<PathBuf> = raw.definitions.iter().map(|d| abs(d)).collect();
         let mut services: Vec<Service> = Vec::new();
         for entry in raw.services {
-            let at = format!("{}:{}", path.display(), line_of(text, entry.span().start));
+            let at = format!("{}:{}", path.display(), src.line(entry.span().start));
             let service = service(entry.into_inner(), &definitions, base)
                 .map_err(|why| format!("{at}: service{why}"))?;
             if services.iter().any(|s| s.name == service.name) {

@@ -289,7 +289,7 @@ impl RawDef {
 
 /// Parse a definition file's text (deny unknown keys; errors name the line).
 pub fn parse(path: &Path, text: &str) -> Result<RawDef, String> {
-    toml::from_str(text).map_err(|e| crate::config::toml_error(path, text, &e))
+    certdrop_core::tomlcfg::Source { path, text }.parse()
 }
 
 #[cfg(test)]

@@ -177,26 +177,9 @@ impl Config {
     /// Validate configuration text; `path` is used in messages and to
     /// resolve relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
-        let loc = Locator { path, text };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| loc.line(s.start)).unwrap_or(0);
-            Error::config(format!(
-                "{}:{line}: {}",
-                path.display(),
-                e.message().trim_end()
-            ))
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let abs = |p: &Path| -> PathBuf {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let loc = Locator(certdrop_core::tomlcfg::Source { path, text });
+        let raw: RawConfig = loc.0.parse().map_err(Error::config)?;
+        let abs = |p: &Path| loc.0.abs(p);
 
         let directory = match raw.directory.get_ref().as_str() {
             "letsencrypt" => LETSENCRYPT.to_owned(),
@@ -517,26 +500,13 @@ fn parse_server(text: &str) -> std::result::Result<SocketAddr, String> {
         .map_err(|_| format!("'{text}': expected an address or address:port (no host names: we do not trust a resolver)"))
 }
 
-/// Turns byte offsets into `file:line` for messages.
-struct Locator<'a> {
-    path: &'a Path,
-    text: &'a str,
-}
+/// `file:line: key: why` as a configuration error (core::tomlcfg's
+/// messages in this crate's error type).
+struct Locator<'a>(certdrop_core::tomlcfg::Source<'a>);
 
 impl Locator<'_> {
-    fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1
-    }
-
     fn err(&self, span: std::ops::Range<usize>, key: &str, why: &str) -> Error {
-        Error::config(format!(
-            "{}:{}: {key}: {why}",
-            self.path.display(),
-            self.line(span.start)
-        ))
+        Error::config(self.0.err(span, key, why))
     }
 }
 

@@ -1,0 +1,74 @@
+//! Raw command-line arguments of certdrop-jails (clap derive). Usage errors
+//! exit 64 (EX_USAGE).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// certdrop-jails renders one site description (site.toml: the jails, their
+/// users, which shared directories each mounts read-only or read-write,
+/// what each runs and when) into the files that build the site:
+///
+///   jail.conf          jail.conf(5) entries, one per jail
+///   fstab.<jail>       nullfs(5) mounts, ro/rw as the privilege table says
+///   crontab.<jail>     the jail user's crontab(5)
+///   install.sh         users, directories with owners and modes, mount
+///                      points, fstabs, crontabs (FreeBSD host, as root)
+///   update.sh          takes a commit of the configuration repository
+///                      live only after every jail's checks pass
+///   linux/             the same site on Linux: each jail as its own user in
+///                      its own mount namespace with read-only bind mounts
+///                      (jail-<name>, install, start, stop, cron, update)
+///
+/// `check` refuses a site that breaks the privilege table (a jail writing
+/// where it may only read, keys/ outside the issue jail, a shared
+/// directory nobody writes), one line per problem; `render` checks first.
+/// Templates come from jail-templates/ (built in); a file of the same name
+/// in the site's `templates` directory replaces one.
+///
+/// Exit codes: 0 files written (or the check passed), 2 nothing changed,
+/// 64 usage, 66 missing site file, 73 cannot write, 78 a bad site.
+#[derive(Debug, Parser)]
+#[command(name = "certdrop-jails", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Explain (print each file as it is written, the privilege table).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Check and render, write nothing; print what would change.
+    #[arg(short = 'n', long, global = true)]
+    pub check: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the site, then write the rendered files into DIR (only those
+    /// that changed).
+    Render {
+        /// The site description.
+        site: PathBuf,
+        /// Output directory.
+        #[arg(short = 'o', long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check the site against the privilege table; one line per problem.
+    Check {
+        /// The site description.
+        site: PathBuf,
+    },
+}
+
+/// Parse; help and version exit 0, errors exit 64.
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                std::process::ExitCode::SUCCESS
+            }
+            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
+        }
+    })
+}

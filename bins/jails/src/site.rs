@@ -1,0 +1,413 @@
+//! site.toml: one site description, as serde reads it (unknown keys
+//! rejected, errors with file and line), and the validated [`Site`] the
+//! privilege check and the templates work on.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use certdrop_core::tomlcfg::Source;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The shared directories of DESIGN.md ("Drop-directory formats"): name,
+/// mode, and whether it holds secrets. They live under the site's `data`.
+pub const SHARED: [(&str, u32, bool); 7] = [
+    ("dnsextra", 0o755, false),
+    ("webroot", 0o755, false),
+    ("certs", 0o755, false),
+    ("keys", 0o700, true),
+    ("archive", 0o700, true),
+    ("pub", 0o755, false),
+    ("phonehome", 0o755, false),
+];
+
+/// What a stage may do with each shared directory (DESIGN.md, "The
+/// binaries and their privilege domains"); anything not listed it may not
+/// see at all.
+pub fn allowed(stage: Stage, dir: &str) -> Option<Access> {
+    use Access::{Read, Write};
+    match (stage, dir) {
+        (Stage::Issue, "dnsextra" | "webroot" | "certs" | "keys" | "archive") => Some(Write),
+        (Stage::Zone, "dnsextra" | "certs" | "phonehome") => Some(Read),
+        (Stage::Publish, "certs") => Some(Read),
+        (Stage::Publish, "pub") => Some(Write),
+        (Stage::Trigger, "pub") => Some(Read),
+        (Stage::Web, "webroot" | "pub") => Some(Read),
+        (Stage::Collect, "phonehome") => Some(Write),
+        _ => None,
+    }
+}
+
+/// A pipeline stage a jail runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// certdrop-issue.
+    Issue,
+    /// certdrop-zone (and nsd).
+    Zone,
+    /// certdrop-publish.
+    Publish,
+    /// certdrop-trigger, in a service jail.
+    Trigger,
+    /// A web server that serves webroot/ for http-01 (and pub/ for TLS).
+    Web,
+    /// Whatever collects SSH host keys into phonehome/.
+    Collect,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Issue => "issue",
+            Stage::Zone => "zone",
+            Stage::Publish => "publish",
+            Stage::Trigger => "trigger",
+            Stage::Web => "web",
+            Stage::Collect => "collect",
+        }
+    }
+}
+
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum Access {
+    #[serde(rename = "ro")]
+    Read,
+    #[serde(rename = "rw")]
+    Write,
+}
+
+impl Access {
+    pub fn word(self) -> &'static str {
+        match self {
+            Access::Read => "ro",
+            Access::Write => "rw",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    site: Spanned<String>,
+    data: PathBuf,
+    config: PathBuf,
+    #[serde(default = "default_jail_root")]
+    jail_root: PathBuf,
+    #[serde(default = "default_bindir")]
+    bindir: PathBuf,
+    mailto: Option<String>,
+    templates: Option<PathBuf>,
+    repo: Option<String>,
+    #[serde(default, rename = "jail")]
+    jails: Vec<RawJail>,
+}
+
+fn default_jail_root() -> PathBuf {
+    PathBuf::from("/usr/jails")
+}
+
+fn default_bindir() -> PathBuf {
+    PathBuf::from("/usr/local/bin")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJail {
+    name: Spanned<String>,
+    stages: Spanned<Vec<Stage>>,
+    user: Spanned<String>,
+    uid: Spanned<u32>,
+    gid: Option<u32>,
+    ip4: Option<String>,
+    hostname: Option<String>,
+    mounts: Option<Spanned<BTreeMap<String, Access>>>,
+    #[serde(default)]
+    cron: Vec<RawCron>,
+    #[serde(default)]
+    daemons: Vec<RawDaemon>,
+    #[serde(default)]
+    check: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCron {
+    when: Spanned<String>,
+    run: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    run: String,
+    pidfile: Option<String>,
+}
+
+/// A validated site.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub name: String,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub jail_root: PathBuf,
+    pub bindir: PathBuf,
+    pub mailto: Option<String>,
+    #[serde(skip)]
+    pub templates: Option<PathBuf>,
+    /// The git repository the configuration comes from (update), if any.
+    pub repo: Option<String>,
+    /// The configuration the jails read: `<config>/current` (a symlink
+    /// into `<config>/releases/`) with `repo`, else `<config>`.
+    pub current: PathBuf,
+    pub jails: Vec<Jail>,
+}
+
+/// One jail: a user, its stages, its mounts, what it runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Jail {
+    pub name: String,
+    pub stages: Vec<Stage>,
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub ip4: Option<String>,
+    pub hostname: String,
+    /// Shared directory name -> access, in SHARED order.
+    pub mounts: Vec<Mount>,
+    pub cron: Vec<Cron>,
+    pub daemons: Vec<Daemon>,
+    /// Commands that validate the jail's configuration in a new release
+    /// (`$CERTDROP_RELEASE`) before it becomes current.
+    pub check: Vec<String>,
+    /// The jail's private directory, `<data>/state/<name>` (rw, 0700).
+    pub state: PathBuf,
+    /// Where each piece of the site description was, for messages.
+    #[serde(skip)]
+    pub at: Spans,
+}
+
+/// Line numbers of a jail's entries.
+#[derive(Debug, Clone, Default)]
+pub struct Spans {
+    pub uid: usize,
+    pub mounts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mount {
+    pub dir: String,
+    pub access: Access,
+    /// "ro" or "rw", for templates.
+    pub mode: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cron {
+    pub when: String,
+    pub run: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Daemon {
+    /// 1-based position in the jail's list (names its pid and log files).
+    pub index: usize,
+    pub run: String,
+    pub pidfile: Option<String>,
+}
+
+impl Site {
+    /// Read and validate `path`; one line on error.
+    pub fn load(path: &Path) -> Result<Site, String> {
+        let text = certdrop_core::tomlcfg::read(path)?;
+        Site::parse(path, &text)
+    }
+
+    /// Validate text (shape, names, paths, schedules); the privilege table
+    /// is [`crate::check`]'s.
+    pub fn parse(path: &Path, text: &str) -> Result<Site, String> {
+        let src = Source { path, text };
+        let raw: RawSite = src.parse()?;
+        let err = |span: Range<usize>, key: &str, why: &str| src.err(span, key, why);
+        if !is_word(raw.site.get_ref()) {
+            return Err(err(
+                raw.site.span(),
+                "site",
+                "letters, digits, '-' and '_' only",
+            ));
+        }
+        for (key, p) in [
+            ("data", &raw.data),
+            ("config", &raw.config),
+            ("jail_root", &raw.jail_root),
+            ("bindir", &raw.bindir),
+        ] {
+            let text = p.to_string_lossy();
+            if !p.is_absolute() || text.contains(['\'', '"', '\\', '$', '`', '\n', ' ']) {
+                return Err(format!(
+                    "{}: {key}: '{}' must be an absolute path without quotes, blanks or '$'",
+                    path.display(),
+                    p.display()
+                ));
+            }
+        }
+        let current = match raw.repo {
+            Some(_) => raw.config.join("current"),
+            None => raw.config.clone(),
+        };
+        let subst = |s: &str| {
+            s.replace("{data}", &raw.data.to_string_lossy())
+                .replace("{config}", &current.to_string_lossy())
+                .replace("{bindir}", &raw.bindir.to_string_lossy())
+        };
+        let mut jails: Vec<Jail> = Vec::new();
+        for j in raw.jails {
+            let name = j.name.get_ref().clone();
+            if !is_word(&name) || name == "run" || name == "state" {
+                return Err(err(
+                    j.name.span(),
+                    "jail.name",
+                    &format!("'{name}': letters, digits, '-' and '_' only (not 'run' or 'state')"),
+                ));
+            }
+            if jails.iter().any(|o| o.name == name) {
+                return Err(err(
+                    j.name.span(),
+                    "jail.name",
+                    &format!("'{name}' defined twice"),
+                ));
+            }
+            let key = |k: &str| format!("jail '{name}': {k}");
+            if j.stages.get_ref().is_empty() {
+                return Err(err(j.stages.span(), &key("stages"), "at least one stage"));
+            }
+            if !is_word(j.user.get_ref()) {
+                return Err(err(
+                    j.user.span(),
+                    &key("user"),
+                    "letters, digits, '-' and '_' only",
+                ));
+            }
+            let mounts_span = j.mounts.as_ref().map(|m| m.span()).unwrap_or(j.name.span());
+            let empty = BTreeMap::new();
+            let mut mounts = Vec::new();
+            for (dir, access) in j.mounts.as_ref().map(|m| m.get_ref()).unwrap_or(&empty) {
+                if !SHARED.iter().any(|(d, _, _)| d == dir) {
+                    return Err(err(
+                        mounts_span.clone(),
+                        &key("mounts"),
+                        &format!(
+                            "unknown directory '{dir}' (one of {})",
+                            SHARED.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                mounts.push(Mount {
+                    dir: dir.clone(),
+                    access: *access,
+                    mode: access.word(),
+                });
+            }
+            mounts.sort_by_key(|m| SHARED.iter().position(|d| d.0 == m.dir));
+            let state = raw.data.join("state").join(&name);
+            let sub = |s: &str| subst(s).replace("{state}", &state.to_string_lossy());
+            let mut cron = Vec::new();
+            for c in j.cron {
+                let when = c.when.get_ref().trim().to_string();
+                check_schedule(&when).map_err(|why| err(c.when.span(), &key("cron.when"), &why))?;
+                cron.push(Cron {
+                    when,
+                    run: sub(&c.run),
+                });
+            }
+            let daemons = j
+                .daemons
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| Daemon {
+                    index: i + 1,
+                    run: sub(&d.run),
+                    pidfile: d.pidfile.map(|p| sub(&p)),
+                })
+                .collect();
+            let check = j
+                .check
+                .iter()
+                .map(|c| sub(&c.replace("{config}", "\"$CERTDROP_RELEASE\"")))
+                .collect();
+            jails.push(Jail {
+                check,
+                hostname: j
+                    .hostname
+                    .unwrap_or_else(|| format!("{name}.{}", raw.site.get_ref())),
+                stages: j.stages.get_ref().clone(),
+                user: j.user.get_ref().clone(),
+                uid: *j.uid.get_ref(),
+                gid: j.gid.unwrap_or(*j.uid.get_ref()),
+                ip4: j.ip4,
+                mounts,
+                cron,
+                daemons,
+                state,
+                at: Spans {
+                    uid: src.line(j.uid.span().start),
+                    mounts: src.line(mounts_span.start),
+                },
+                name,
+            });
+        }
+        if jails.is_empty() {
+            return Err(format!("{}: no [[jail]]", path.display()));
+        }
+        Ok(Site {
+            templates: raw.templates.map(|t| src.abs(&t)),
+            path: path.to_path_buf(),
+            name: raw.site.into_inner(),
+            data: raw.data,
+            config: raw.config,
+            jail_root: raw.jail_root,
+            bindir: raw.bindir,
+            mailto: raw.mailto,
+            repo: raw.repo,
+            current,
+            jails,
+        })
+    }
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !s.starts_with('-')
+}
+
+/// A crontab(5) time: five fields of digits, `*`, `,`, `-`, `/`, or an
+/// `@` word.
+fn check_schedule(when: &str) -> Result<(), String> {
+    if let Some(word) = when.strip_prefix('@') {
+        return match word {
+            "reboot" | "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight"
+            | "hourly" => Ok(()),
+            _ => Err(format!("'{when}': not a crontab(5) time")),
+        };
+    }
+    let fields: Vec<&str> = when.split_whitespace().collect();
+    let ok = fields.len() == 5
+        && fields.iter().all(|f| {
+            f.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b',' | b'-' | b'/'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{when}': not a crontab(5) time (five fields, e.g. \"27 11 * * *\")"
+        ))
+    }
+}

@@ -1,0 +1,220 @@
+//! Unit tests: the site grammar, the privilege table, the rendering of the
+//! shipped sample site (kept identical to jail-templates/example/).
+
+use std::path::{Path, PathBuf};
+
+use crate::check::problems;
+use crate::render::render;
+use crate::site::Site;
+
+fn sample_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jail-templates/site.toml.sample")
+}
+
+fn sample() -> String {
+    std::fs::read_to_string(sample_path()).expect("sample site")
+}
+
+fn site(text: &str) -> Site {
+    Site::parse(Path::new("site.toml"), text).expect("parses")
+}
+
+/// The sample site with one jail's `key = value` line replaced.
+fn with(old: &str, new: &str) -> String {
+    let s = sample();
+    assert!(s.contains(old), "sample has {old}");
+    s.replacen(old, new, 1)
+}
+
+#[test]
+fn the_sample_keeps_the_privilege_table() {
+    assert_eq!(problems(&site(&sample())), Vec::<String>::new());
+}
+
+#[test]
+fn a_reader_that_writes_is_refused() {
+    let p = problems(&site(&with(
+        "mounts = { certs = \"ro\", pub = \"rw\" }",
+        "mounts = { certs = \"rw\", pub = \"rw\" }",
+    )));
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(p[0].starts_with("site.toml:42: jail 'publish': mounts certs/ read-write, but its stages (publish) may only read it"), "{p:?}");
+    assert!(
+        p.iter().any(|l| l
+            == "site.toml: certs/ is written by jails acme, publish; one writer per directory"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn keys_anywhere_but_the_issuer_are_refused() {
+    let p = problems(&site(&with(
+        "mounts = { dnsextra = \"ro\", certs = \"ro\", phonehome = \"ro\" }",
+        "mounts = { dnsextra = \"ro\", certs = \"ro\", phonehome = \"ro\", keys = \"ro\" }",
+    )));
+    assert_eq!(
+        p,
+        ["site.toml:29: jail 'dns': mounts keys/, which holds secrets: only the issue jail may"]
+    );
+    let p = problems(&site(&with(
+        "mounts = { phonehome = \"rw\" }",
+        "mounts = { phonehome = \"rw\", pub = \"ro\" }",
+    )));
+    assert_eq!(
+        p,
+        ["site.toml:51: jail 'phonehome': mounts pub/, which its stages (collect) may not see"]
+    );
+}
+
+#[test]
+fn a_directory_nobody_writes_is_refused() {
+    let p = problems(&site(&with(
+        "mounts = { phonehome = \"rw\" }",
+        "mounts = {}",
+    )));
+    assert_eq!(
+        p,
+        ["site.toml: phonehome/ is read by jail dns but written by none"]
+    );
+}
+
+#[test]
+fn users_are_unprivileged_and_apart() {
+    let p = problems(&site(&with("uid = 803", "uid = 802")));
+    assert_eq!(
+        p,
+        ["site.toml:41: jail 'publish': uid 802 is also jail 'dns''s; one user per jail keeps their files apart"]
+    );
+    let p = problems(&site(&with("uid = 803", "uid = 0")));
+    assert!(p[0].contains("uid and gid 0 are root"), "{p:?}");
+}
+
+#[test]
+fn grammar_errors_name_file_line_and_key() {
+    let err = |text: &str| Site::parse(Path::new("site.toml"), text).expect_err("refused");
+    assert_eq!(
+        err(&with("stages = [\"publish\"]", "stages = [\"deploy\"]")),
+        "site.toml:39: unknown variant `deploy`, expected one of `issue`, `zone`, `publish`, `trigger`, `web`, `collect`"
+    );
+    assert!(err(&with("certs = \"ro\", pub", "certz = \"ro\", pub"))
+        .starts_with("site.toml:42: jail 'publish': mounts: unknown directory 'certz'"));
+    assert_eq!(
+        err(&with("when = \"*/10 * * * *\"", "when = \"every 10 minutes\"")),
+        "site.toml:43: jail 'publish': cron.when: 'every 10 minutes': not a crontab(5) time (five fields, e.g. \"27 11 * * *\")"
+    );
+    assert!(
+        err(&with("data = \"/var/db/certdrop\"", "data = \"var/db\""))
+            .contains("data: 'var/db' must be an absolute path")
+    );
+    assert!(
+        err(&with("name = \"www\"", "name = \"dns\"")).contains("jail.name: 'dns' defined twice")
+    );
+    assert!(err(&with("mailto", "mail_to")).contains("unknown field `mail_to`"));
+}
+
+#[test]
+fn placeholders_are_expanded() {
+    let s = site(&sample());
+    let dns = &s.jails[1];
+    assert_eq!(
+        dns.daemons[0].run,
+        "nsd -c /usr/local/etc/certdrop/current/nsd.conf"
+    );
+    assert_eq!(
+        dns.daemons[0].pidfile.as_deref(),
+        Some("/var/db/certdrop/state/dns/nsd.pid")
+    );
+    assert_eq!(
+        dns.check[0],
+        "certdrop-zone -c \"$CERTDROP_RELEASE\"/zone.toml -n"
+    );
+    assert_eq!(
+        s.jails[3].cron[0].run,
+        "sh /usr/local/etc/certdrop/current/collect-hostkeys /var/db/certdrop/phonehome"
+    );
+}
+
+#[test]
+fn fstabs_mount_exactly_the_table() {
+    let files = render(&site(&sample())).expect("renders");
+    let fstab = |j: &str| {
+        let f = files
+            .iter()
+            .find(|f| f.path == Path::new(&format!("fstab.{j}")))
+            .expect("fstab");
+        f.text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('\t').collect::<Vec<_>>())
+            .map(|f| format!("{} {}", f[0].rsplit('/').next().unwrap_or(""), f[3]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fstab("acme"),
+        [
+            "certdrop ro",
+            "acme rw",
+            "dnsextra rw",
+            "webroot rw",
+            "certs rw",
+            "keys rw",
+            "archive rw"
+        ]
+    );
+    assert_eq!(
+        fstab("dns"),
+        [
+            "certdrop ro",
+            "dns rw",
+            "dnsextra ro",
+            "certs ro",
+            "phonehome ro"
+        ]
+    );
+    assert_eq!(
+        fstab("publish"),
+        ["certdrop ro", "publish rw", "certs ro", "pub rw"]
+    );
+    assert_eq!(
+        fstab("www"),
+        ["certdrop ro", "www rw", "webroot ro", "pub ro"]
+    );
+}
+
+#[test]
+fn shell_and_jail_conf_quoting() {
+    let files = render(&site(&with(
+        "run = \"certdrop-zone -c {config}/zone.toml watch\"",
+        "run = \"certdrop-zone -c '{config}/zone.toml' watch \\\"$x\\\"\"",
+    )))
+    .expect("renders");
+    let text = |p: &str| &files.iter().find(|f| f.path == Path::new(p)).expect(p).text;
+    assert!(text("jail.conf").contains(
+        "exec.start += \"/usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \\\"\\$x\\\"\";"
+    ), "{}", text("jail.conf"));
+    assert!(text("linux/start").contains(
+        "/bin/sh -c 'exec certdrop-zone -c '\\''/usr/local/etc/certdrop/current/zone.toml'\\'' watch \"$x\"'"
+    ), "{}", text("linux/start"));
+}
+
+/// jail-templates/example/ is what the sample renders to (the README's
+/// walk-through shows it): re-render with CERTDROP_BLESS=1 after a change.
+#[test]
+fn the_example_is_what_the_sample_renders_to() {
+    let mut s = site(&sample());
+    s.path = PathBuf::from("site.toml");
+    let files = render(&s).expect("renders");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jail-templates/example");
+    if std::env::var_os("CERTDROP_BLESS").is_some() {
+        crate::render::write(&dir, &files).expect("bless");
+    }
+    for f in &files {
+        let have = std::fs::read_to_string(dir.join(&f.path)).unwrap_or_default();
+        assert_eq!(
+            have,
+            f.text,
+            "jail-templates/example/{} is stale (CERTDROP_BLESS=1)",
+            f.path.display()
+        );
+    }
+}

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Site '{{ site.name }}' on a FreeBSD host: rendered by certdrop-jails from
+# {{ source }}. Run as root after each render; idempotent. It creates the
+# users (on the host, which owns the shared directories, and in each jail),
+# the shared directories with their owners and modes, each jail's mount
+# points, and installs the fstabs, crontabs and jail.conf entries. The jails'
+# base systems must exist (bsdinstall jail, or a release tarball).
+set -eu
+out=$(cd "$(dirname "$0")" && pwd)
+
+user() { # user ROOT NAME UID GID
+    pw -R "$1" groupshow "$2" >/dev/null 2>&1 || pw -R "$1" groupadd "$2" -g "$4"
+    pw -R "$1" usershow "$2" >/dev/null 2>&1 ||
+        pw -R "$1" useradd "$2" -u "$3" -g "$4" -d /nonexistent -s /usr/sbin/nologin -c "certdrop $2"
+}
+{% for jail in site.jails %}
+user / {{ jail.user }} {{ jail.uid }} {{ jail.gid }}
+{%- endfor %}
+
+install -d -o root -g wheel -m 0755 {{ site.data }} {{ site.data }}/state {{ site.config }}
+{%- for d in dirs %}
+install -d -o {{ d.user }} -g {{ d.user }} -m {{ d.mode }} {{ d.path }}	# {{ d.mounted | join(sep=" ") }}
+{%- endfor %}
+{% for jail in site.jails %}
+# {{ jail.name }}: {{ jail.stages | join(sep=", ") }}
+r={{ site.jail_root }}/{{ jail.name }}
+[ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
+install -d -o {{ jail.user }} -g {{ jail.user }} -m 0700 {{ jail.state }}
+install -d -m 0755 "$r{{ site.config }}" "$r{{ jail.state }}"{% for m in jail.mounts %} "$r{{ site.data }}/{{ m.dir }}"{% endfor %}
+user "$r" {{ jail.user }} {{ jail.uid }} {{ jail.gid }}
+install -m 0644 "$out/fstab.{{ jail.name }}" /etc/fstab.certdrop-{{ jail.name }}
+install -o root -g wheel -m 0600 "$out/crontab.{{ jail.name }}" "$r/var/cron/tabs/{{ jail.user }}"
+{% endfor %}
+install -d /etc/jail.conf.d
+install -m 0644 "$out/jail.conf" /etc/jail.conf.d/certdrop-{{ site.name }}.conf
+grep -q '^jail_enable="YES"' /etc/rc.conf 2>/dev/null || sysrc jail_enable=YES >/dev/null
+for j in{% for jail in site.jails %} {{ jail.name }}{% endfor %}; do sysrc jail_list+="$j" >/dev/null; done
+echo "install.sh: site {{ site.name }} installed; start it with: service jail start{% for jail in site.jails %} {{ jail.name }}{% endfor %}"

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Site '{{ site.name }}' on a FreeBSD host: rendered by certdrop-jails from
+# {{ source }}. Takes the configuration repository's HEAD live, but only when
+# the site passes `certdrop-jails check` and every jail's own checks pass,
+# run in that jail against the new release; production stays on the last
+# good release otherwise. Then renders and installs the site again and
+# restarts the jails that run daemons. Run as root from the host's cron.
+#
+#   {{ site.config }}/releases/<commit>/   one checkout per commit
+#   {{ site.config }}/current -> releases/<commit>   switched by one rename
+set -u
+repo={% if site.repo %}{{ site.repo | sq }}{% else %}''{% endif %}
+config={{ site.config }}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -n "$repo" ] || { echo "update.sh: the site names no repo" >&2; exit 78; }
+head=$(git ls-remote "$repo" HEAD 2>/dev/null | cut -f1)
+[ -n "$head" ] || { echo "update.sh: $repo: cannot read HEAD" >&2; exit 69; }
+cur=$(readlink "$config/current" 2>/dev/null || true)
+[ "$cur" = "releases/$head" ] && exit 2
+short=$(echo "$head" | cut -c1-12)
+rel="$config/releases/$head"
+if [ ! -d "$rel" ]; then
+    tmp="$config/releases/.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$config/releases"
+    git -c advice.detachedHead=false clone -q "$repo" "$tmp" &&
+        git -C "$tmp" checkout -q "$head" && rm -rf "$tmp/.git" && chmod -R a+rX "$tmp" &&
+        mv "$tmp" "$rel" || { rm -rf "$tmp"; echo "update.sh: $repo: cannot check out $short" >&2; exit 73; }
+fi
+CERTDROP_RELEASE=$rel
+export CERTDROP_RELEASE
+bad=0
+{{ site.bindir }}/certdrop-jails check "$rel/site.toml" || bad=1
+{%- for jail in site.jails %}{% for c in jail.check %}
+jexec -U {{ jail.user }} {{ jail.name }} env CERTDROP_RELEASE="$rel" /bin/sh -c {{ c | sq }} || bad=1
+{%- endfor %}{% endfor %}
+if [ $bad -ne 0 ]; then
+    echo "update.sh: commit $short refused; still on ${cur#releases/}" >&2
+    exit 78
+fi
+ln -sfn "releases/$head" "$config/.current.new" && mv -hf "$config/.current.new" "$config/current" || exit 73
+echo "update.sh: now on commit $short"
+{{ site.bindir }}/certdrop-jails render "$config/current/site.toml" -o "$here" >/dev/null
+[ $? -le 2 ] || exit 78
+sh "$here/install.sh" >/dev/null
+service jail restart{% for jail in site.jails %}{% if jail.daemons %} {{ jail.name }}{% endif %}{% endfor %} >/dev/null

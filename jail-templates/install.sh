@@ -26,7 +26,13 @@ install -d -o {{ d.user }} -g {{ d.user }} -m {{ d.mode }} {{ d.path }}	# {{ d.m
 r={{ site.jail_root }}/{{ jail.name }}
 [ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
 install -d -o {{ jail.user }} -g {{ jail.user }} -m 0700 {{ jail.state }}
-install -d -m 0755 "$r{{ site.config }}" "$r{{ jail.state }}"{% for m in jail.mounts %} "$r{{ site.data }}/{{ m.dir }}"{% endfor %}
+install -d -m 0755 "$r{{ site.config }}" "$r{{ jail.state }}"{% for m in jail.mounts %} "$r{{ site.data }}/{{ m.dir }}"{% endfor %}{% for k in jail.keys %} "$r{{ site.data }}/keys/{{ k }}"{% endfor %}
+{%- if issuer %}{% for k in jail.keys %}
+install -d -o {{ issuer.user }} -g {{ jail.user }} -m 0750 {{ site.data }}/keys/{{ k }}	# key of line {{ k }}, granted to this jail
+{%- endfor %}
+{%- if jail.keys %}
+pw groupmod {{ jail.user }} -m {{ issuer.user }}	# the issuer may give files to this group
+{%- endif %}{% endif %}
 user "$r" {{ jail.user }} {{ jail.uid }} {{ jail.gid }}
 install -m 0644 "$out/fstab.{{ jail.name }}" /etc/fstab.certdrop-{{ jail.name }}
 install -o root -g wheel -m 0600 "$out/crontab.{{ jail.name }}" "$r/var/cron/tabs/{{ jail.user }}"

@@ -35,6 +35,12 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 /// Write `data` to `path` atomically with permission `mode`.
 pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_group(path, data, mode, None)
+}
+
+/// [`write`], the file's group set to `group` (if any) before it takes
+/// the name, so it is never visible with another group.
+pub fn write_group(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -42,6 +48,9 @@ pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        if group.is_some() {
+            std::os::unix::fs::fchown(&file, None, group)?;
+        }
         // The umask may have narrowed the mode; say exactly what we mean.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(data)?;

@@ -15,6 +15,7 @@
 //! sees one version or the other, never a mix; a crash leaves the old set.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -233,13 +234,41 @@ impl Store {
 
     /// Write a private key (0600, directory 0700), atomically.
     pub fn write_key(&self, path: &Path, pem: &[u8]) -> io::Result<()> {
+        self.write_key_for(path, pem, None)
+    }
+
+    /// [`Store::write_key`]; with `group`, the key is granted to that group
+    /// (the service jail that serves the line): 0640 and its directories
+    /// 0750, owned by the group. Nothing is ever readable by others.
+    pub fn write_key_for(&self, path: &Path, pem: &[u8], group: Option<u32>) -> io::Result<()> {
         if let Some(dir) = path.parent() {
             atomic::ensure_dir(&self.keys, MODE_SECRET_DIR)?;
-            atomic::ensure_dir(dir, MODE_SECRET_DIR)?;
+            let mode = group.map_or(MODE_SECRET_DIR, |_| MODE_GRANTED_DIR);
+            atomic::ensure_dir(dir, mode)?;
+            if let Some(gid) = group {
+                // keys/<line>/ and keys/<line>/next/: the group may enter.
+                let mut d = dir;
+                while d != self.keys {
+                    std::os::unix::fs::chown(d, None, Some(gid))?;
+                    fs::set_permissions(d, fs::Permissions::from_mode(MODE_GRANTED_DIR))?;
+                    match d.parent() {
+                        Some(p) => d = p,
+                        None => break,
+                    }
+                }
+            }
         }
-        atomic::write(path, pem, MODE_SECRET)
+        match group {
+            None => atomic::write(path, pem, MODE_SECRET),
+            Some(_) => atomic::write_group(path, pem, MODE_GRANTED, group),
+        }
     }
 }
+
+/// A key granted to one service's group.
+pub const MODE_GRANTED: u32 = 0o640;
+/// The directories of a granted key.
+pub const MODE_GRANTED_DIR: u32 = 0o750;
 
 #[cfg(test)]
 mod tests {

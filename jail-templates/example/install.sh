@@ -69,7 +69,9 @@ install -o root -g wheel -m 0600 "$out/crontab.phonehome" "$r/var/cron/tabs/cert
 r=/usr/jails/www
 [ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
 install -d -o www -g www -m 0700 /var/db/certdrop/state/www
-install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/www" "$r/var/db/certdrop/webroot" "$r/var/db/certdrop/pub"
+install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/www" "$r/var/db/certdrop/webroot" "$r/var/db/certdrop/pub" "$r/var/db/certdrop/keys/www"
+install -d -o certdrop-issue -g www -m 0750 /var/db/certdrop/keys/www	# key of line www, granted to this jail
+pw groupmod www -m certdrop-issue	# the issuer may give files to this group
 user "$r" www 805 805
 install -m 0644 "$out/fstab.www" /etc/fstab.certdrop-www
 install -o root -g wheel -m 0600 "$out/crontab.www" "$r/var/cron/tabs/www"

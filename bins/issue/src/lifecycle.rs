@@ -266,7 +266,7 @@ fn new_next_key(config: &Config, line: &Line, state: &mut LineState) -> Result<S
     let path = config.store.next_key_path(&line.name);
     config
         .store
-        .write_key(&path, key.serialize_pem().as_bytes())
+        .write_key_for(&path, key.serialize_pem().as_bytes(), line.key_group)
         .map_err(|e| Error::io(&path, "write key", &e))?;
     state.next_key_created = Some(clock::now());
     Ok(Signer::Key {

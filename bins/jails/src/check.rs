@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::site::{allowed, Access, Site, SHARED};
+use crate::site::{allowed, Access, Site, Stage, SHARED};
 
 /// Every way `site` breaks the privilege table; empty when it keeps it.
 pub fn problems(site: &Site) -> Vec<String> {
@@ -52,6 +52,32 @@ pub fn problems(site: &Site) -> Vec<String> {
             match m.access {
                 Access::Write => writers.entry(&m.dir).or_default().push(&j.name),
                 Access::Read => readers.entry(&m.dir).or_default().push(&j.name),
+            }
+        }
+    }
+    for j in site.jails.iter().filter(|j| !j.keys.is_empty()) {
+        if !j
+            .stages
+            .iter()
+            .any(|s| matches!(s, Stage::Web | Stage::Trigger))
+        {
+            out.push(format!(
+                "{file}:{}: jail '{}': keys = [...] grants a service its own key; its stages ({}) serve nothing",
+                j.at.keys,
+                j.name,
+                j.stages.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for line in &j.keys {
+            if let Some(other) = site.jails.iter().find(|o| {
+                o.name != j.name && o.keys.contains(line) && !o.stages.contains(&Stage::Issue)
+            }) {
+                if other.name < j.name {
+                    out.push(format!(
+                        "{file}:{}: jail '{}': the key of line '{line}' is also granted to jail '{}'; one service jail per key",
+                        j.at.keys, j.name, other.name
+                    ));
+                }
             }
         }
     }

@@ -132,6 +132,13 @@ pub fn render(site: &Site) -> Result<Vec<File>, String> {
     ctx.insert("source", &site.path.display().to_string());
     ctx.insert("dirs", &dirs(site));
     ctx.insert("data_dirs", &SHARED.iter().map(|d| d.0).collect::<Vec<_>>());
+    // The jail that holds keys/: owner of the granted key directories.
+    let issuer = site.jails.iter().find(|j| {
+        j.mounts
+            .iter()
+            .any(|m| m.dir == "keys" && m.access == Access::Write)
+    });
+    ctx.insert("issuer", &issuer);
     let mut out = Vec::new();
     for (name, _, target, executable) in TEMPLATES {
         if target.contains("{jail}") {
@@ -220,6 +227,7 @@ fn hidden(site: &Site, jail: &Jail) -> Vec<String> {
     let mut out: Vec<String> = SHARED
         .iter()
         .filter(|(d, _, _)| !jail.mounts.iter().any(|m| m.dir == *d))
+        .filter(|(d, _, _)| !(*d == "keys" && !jail.keys.is_empty()))
         .map(|(d, _, _)| d.to_string())
         .collect();
     out.extend(

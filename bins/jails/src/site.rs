@@ -130,6 +130,7 @@ struct RawJail {
     daemons: Vec<RawDaemon>,
     #[serde(default)]
     check: Vec<String>,
+    keys: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +182,12 @@ pub struct Jail {
     pub mounts: Vec<Mount>,
     pub cron: Vec<Cron>,
     pub daemons: Vec<Daemon>,
+    /// Certificate lines whose key this jail reads (`keys/<line>/`,
+    /// read-only): the key of the service it runs, granted by the
+    /// issuer's `key_group` and nothing else of `keys/`.
+    pub keys: Vec<String>,
+    /// Supplementary groups (the issuer: the groups it grants keys to).
+    pub groups: Vec<u32>,
     /// Commands that validate the jail's configuration in a new release
     /// (`$CERTDROP_RELEASE`) before it becomes current.
     pub check: Vec<String>,
@@ -196,6 +203,7 @@ pub struct Jail {
 pub struct Spans {
     pub uid: usize,
     pub mounts: usize,
+    pub keys: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -339,7 +347,20 @@ impl Site {
                 .iter()
                 .map(|c| sub(&c.replace("{config}", "\"$CERTDROP_RELEASE\"")))
                 .collect();
+            let keys_span = j.keys.as_ref().map_or(j.name.span(), |k| k.span());
+            let keys = j.keys.map(|k| k.into_inner()).unwrap_or_default();
+            for line in &keys {
+                if !is_word(line) {
+                    return Err(err(
+                        keys_span.clone(),
+                        &key("keys"),
+                        &format!("'{line}': a certificate line name"),
+                    ));
+                }
+            }
             jails.push(Jail {
+                keys,
+                groups: Vec::new(),
                 check,
                 hostname: j
                     .hostname
@@ -356,9 +377,21 @@ impl Site {
                 at: Spans {
                     uid: src.line(j.uid.span().start),
                     mounts: src.line(mounts_span.start),
+                    keys: src.line(keys_span.start),
                 },
                 name,
             });
+        }
+        let granted: Vec<u32> = jails
+            .iter()
+            .filter(|j| !j.keys.is_empty())
+            .map(|j| j.gid)
+            .collect();
+        for j in jails
+            .iter_mut()
+            .filter(|j| j.stages.contains(&Stage::Issue))
+        {
+            j.groups = granted.clone();
         }
         if jails.is_empty() {
             return Err(format!("{}: no [[jail]]", path.display()));

@@ -177,7 +177,7 @@ fn fstabs_mount_exactly_the_table() {
     );
     assert_eq!(
         fstab("www"),
-        ["certdrop ro", "www rw", "webroot ro", "pub ro"]
+        ["certdrop ro", "www rw", "webroot ro", "pub ro", "www ro"]
     );
 }
 
@@ -217,4 +217,26 @@ fn the_example_is_what_the_sample_renders_to() {
             f.path.display()
         );
     }
+}
+
+#[test]
+fn a_key_is_granted_to_one_service_jail_only() {
+    let p = problems(&site(&with(
+        "mounts = { certs = \"ro\", pub = \"rw\" }",
+        "mounts = { certs = \"ro\", pub = \"rw\" }\nkeys = [\"www\"]",
+    )));
+    assert_eq!(
+        p,
+        [
+            "site.toml:43: jail 'publish': keys = [...] grants a service its own key; its stages (publish) serve nothing",
+            "site.toml:62: jail 'www': the key of line 'www' is also granted to jail 'publish'; one service jail per key"
+        ]
+    );
+    let s = site(&sample());
+    assert_eq!(
+        s.jails[0].groups,
+        [805],
+        "the issuer may hand keys to the www group"
+    );
+    assert!(s.jails[1].groups.is_empty());
 }

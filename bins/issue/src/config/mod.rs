@@ -88,6 +88,9 @@ pub struct Line {
     /// a staged next key is used only after every authoritative server
     /// has served its record there for 2 × TTL (RFC 7671 §8.1).
     pub tlsa: Vec<String>,
+    /// The group (gid) the key is granted to: the service jail that
+    /// serves this line reads `keys/<line>/` (0750) and `key.pem` (0640).
+    pub key_group: Option<u32>,
 }
 
 impl Line {
@@ -473,7 +476,19 @@ fn validate_line(
             "a CSR line has no key rollover to watch",
         ));
     }
+    let key_group = match &raw.key_group {
+        None => None,
+        Some(g) => Some(gid_of(g.get_ref()).map_err(|why| loc.err(g.span(), &key_of("key_group"), &why))?),
+    };
+    if key_group.is_some() && line_uses_csr(&raw) {
+        return Err(loc.err(
+            raw.name.span(),
+            &key_of("key_group"),
+            "a CSR line's key is not held by certdrop",
+        ));
+    }
     Ok(Line {
+        key_group,
         name: line_name,
         domains,
         challenge,
@@ -485,6 +500,22 @@ fn validate_line(
         renew_remaining,
         tlsa,
     })
+}
+
+/// A group name or number; 0 (wheel/root) is refused.
+fn gid_of(text: &str) -> std::result::Result<u32, String> {
+    let gid = match text.parse::<u32>() {
+        Ok(g) => g,
+        Err(_) => match nix::unistd::Group::from_name(text) {
+            Ok(Some(g)) => g.gid.as_raw(),
+            Ok(None) => return Err(format!("no group '{text}'")),
+            Err(e) => return Err(format!("group '{text}': {e}")),
+        },
+    };
+    if gid == 0 {
+        return Err("group 0: a key is granted to one service's group, never to root's".into());
+    }
+    Ok(gid)
 }
 
 fn line_uses_csr(raw: &RawLine) -> bool {

@@ -118,4 +118,5 @@ pub(super) struct RawLine {
     pub(super) renew_remaining: Option<Spanned<u8>>,
     #[serde(default)]
     pub(super) tlsa: Vec<Spanned<String>>,
+    pub(super) key_group: Option<Spanned<String>>,
 }

@@ -30,12 +30,17 @@ fi
 CERTDROP_RELEASE=$rel
 export CERTDROP_RELEASE
 bad=0
-{{ site.bindir }}/certdrop-jails check "$rel/site.toml" || bad=1
+verdict() { # verdict EXIT OUTPUT: 64 usage, 65 bad data, 78 configuration
+    # refuse a release (and their messages are shown); missing input (no
+    # certificate yet), busy or unreachable do not
+    case $1 in 0|2|66|69|75) ;; *) bad=1; [ -z "$2" ] || printf '%s\n' "$2" >&2 ;; esac
+}
+said=$({{ site.bindir }}/certdrop-jails check "$rel/site.toml" 2>&1 >/dev/null); verdict $? "$said"
 {%- for jail in site.jails %}{% for c in jail.check %}
-jexec -U {{ jail.user }} {{ jail.name }} env CERTDROP_RELEASE="$rel" /bin/sh -c {{ c | sq }} || bad=1
+said=$(jexec -U {{ jail.user }} {{ jail.name }} env CERTDROP_RELEASE="$rel" /bin/sh -c {{ c | sq }} 2>&1 >/dev/null); verdict $? "$said"
 {%- endfor %}{% endfor %}
 if [ $bad -ne 0 ]; then
-    echo "update.sh: commit $short refused; still on ${cur#releases/}" >&2
+    echo "update.sh: commit $short refused; still on ${cur:+commit }${cur#releases/}${cur:-no release}" >&2
     exit 78
 fi
 ln -sfn "releases/$head" "$config/.current.new" && mv -hf "$config/.current.new" "$config/current" || exit 73

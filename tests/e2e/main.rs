@@ -7,5 +7,7 @@ mod support;
 #[path = "../../bins/zone/tests/zone/nsd.rs"]
 mod nsd;
 
+mod jailed;
+mod jailed_flow;
 mod pipeline;
 mod tree;

@@ -233,6 +233,15 @@ fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>, Fai
     let Some(line) = &svc.line else {
         return Ok(None);
     };
+    let dir = ctx.config.pub_dir.join(line);
+    if std::fs::symlink_metadata(&dir).is_err() {
+        // Missing input, not bad data: the publisher has not run yet.
+        return Err(ctx.fail(
+            svc,
+            Failure::NoInput,
+            &format!("{}: not published yet", dir.display()),
+        ));
+    }
     let opened = match &ctx.signers {
         Some(signers) => manifest::verify(
             &ctx.config.pub_dir,

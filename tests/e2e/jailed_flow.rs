@@ -104,3 +104,292 @@ fn the_demo_flow_stage_by_stage_in_jails() {
         site.logs()
     );
 }
+
+/// A site after its first cron pass: a certificate served.
+fn deployed() -> Site {
+    let site = Site::new(Opts::default());
+    let first = site.cron();
+    assert_eq!(
+        (first.code, first.stderr.as_str()),
+        (0, ""),
+        "{first:?}\n{}",
+        site.logs()
+    );
+    assert!(site.served().is_some(), "{}", site.logs());
+    site
+}
+
+/// `script` in jail `name` fails with `why` (as /bin/sh words it).
+#[track_caller]
+fn refused(site: &Site, name: &str, script: &str, why: &str) {
+    let ran = site.jail(name, &site.fill(script));
+    assert!(
+        ran.code != 0 && ran.stderr.contains(why),
+        "jail {name}: `{script}` should fail with {why}: {ran:?}"
+    );
+}
+
+/// Each stage reaches only what the privilege table gives it: writes
+/// elsewhere fail with EROFS or EACCES, secrets are unreadable.
+#[test]
+fn jails_reach_only_what_the_table_allows() {
+    let site = deployed();
+    const ACCES: &str = "Permission denied";
+    const ROFS: &str = "Read-only file system";
+    // The issuer: not the zone tree, not pub/, not the configuration.
+    refused(
+        &site,
+        "acme",
+        "echo x > @D@/data/state/dns/zones/example.test.zone",
+        ACCES,
+    );
+    refused(&site, "acme", "echo x > @D@/data/pub/x", ACCES);
+    refused(&site, "acme", "mkdir @D@/data/zone", ROFS);
+    refused(&site, "acme", "echo x > @D@/etc/current/issue.toml", ROFS);
+    // The zone compiler and the publisher: no keys, no writing certs/.
+    refused(&site, "dns", "cat @D@/data/keys/www/key.pem", ACCES);
+    refused(&site, "dns", "echo x > @D@/data/certs/x", ROFS);
+    refused(&site, "dns", "echo x > @D@/data/dnsextra/x", ROFS);
+    refused(&site, "publish", "cat @D@/data/keys/www/key.pem", ACCES);
+    refused(&site, "publish", "ls @D@/data/archive", ACCES);
+    refused(
+        &site,
+        "publish",
+        "echo x > @D@/data/certs/www/cert.pem",
+        ROFS,
+    );
+    // The trigger's jail: pub/ and its own key read-only, nothing else.
+    refused(
+        &site,
+        "www",
+        "echo x > @D@/data/pub/www/fullchain.pem",
+        ROFS,
+    );
+    refused(&site, "www", "rm @D@/data/pub/www", ROFS);
+    refused(&site, "www", "echo x > @D@/data/keys/www/key.pem", ROFS);
+    refused(&site, "www", "ls @D@/data/keys", ACCES);
+    refused(&site, "www", "cat @D@/data/state/acme/account.json", ACCES);
+    // And each can do its own job (so the refusals above are not an
+    // accident of a broken jail).
+    for (name, script) in [
+        ("www", "cat @D@/data/keys/www/key.pem >/dev/null && cat @D@/data/pub/www/fullchain.pem >/dev/null"),
+        ("dns", "cat @D@/data/certs/www/cert.pem >/dev/null && ls @D@/data/dnsextra >/dev/null"),
+        ("publish", "touch @D@/data/pub/.probe && rm @D@/data/pub/.probe"),
+        ("acme", "touch @D@/data/keys/.probe && rm @D@/data/keys/.probe"),
+    ] {
+        let ran = site.jail(name, &site.fill(script));
+        assert_eq!(ran.code, 0, "jail {name}: {script}: {ran:?}");
+    }
+}
+
+/// Fragments dropped into dnsextra/ by something that is not the issuer
+/// (or shaped as anything but an ACME TXT value) never reach the served
+/// zone, and the pipeline still renews through the same drop directory.
+#[test]
+fn a_hostile_neighbour_never_reaches_the_zone() {
+    let site = deployed();
+    let value = "A".repeat(43);
+    let hostile = [
+        (
+            "evil-ns",
+            "example.test. 60 IN NS ns.evil.invalid.\n".to_string(),
+        ),
+        (
+            "evil-cname",
+            "_acme-challenge.www.example.test. 60 IN CNAME evil.invalid.\n".into(),
+        ),
+        (
+            "evil-caa",
+            "example.test. 60 IN CAA 0 issue \"evil.invalid\"\n".into(),
+        ),
+        (
+            "evil-out",
+            format!("_acme-challenge.www.evil.invalid. 60 IN TXT \"{value}\"\n"),
+        ),
+        (
+            "evil-owner",
+            format!("_acme-challenge.www.example.test. 60 IN TXT \"{value}\"\n"),
+        ),
+    ];
+    for (name, text) in &hostile {
+        std::fs::write(site.path(&format!("data/dnsextra/{name}")), text).expect("drop");
+    }
+    // Written by the www jail's user: not the issuer.
+    sh(
+        site.dir.path(),
+        &format!("chown {UID_WWW}:{UID_WWW} data/dnsextra/evil-*"),
+    );
+    // A forced renewal goes through the same drop directory, hands-off.
+    // certdrop-publish orders two certificates of a line by notBefore,
+    // then serial: a renewal within the same second as the published one
+    // (random serials) can be refused as a rollback. Known; see the note.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let renew = site.jail(
+        "acme",
+        &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
+    );
+    assert_eq!(renew.code, 0, "{renew:?}\n{}", site.logs());
+    let pass = site.cron();
+    assert_eq!(pass.code, 0, "{pass:?}");
+    // Each file was refused with one line (by the watcher in jail dns, or
+    // the cron pass's build).
+    let said =
+        std::fs::read_to_string(site.path("data/run/dns.2.log")).unwrap_or_default() + &pass.stderr;
+    for (name, _) in &hostile {
+        assert!(said.contains(name), "{name} not refused: {said}");
+    }
+    let ask = |t: &str, n: &str| {
+        sh(
+            site.dir.path(),
+            &format!(
+                "drill -p {} @127.0.0.1 {t} {n} | grep -v '^;' | grep -w {t} || true",
+                site.nsd.port()
+            ),
+        )
+    };
+    assert_eq!(
+        ask("NS", "example.test").lines().count(),
+        1,
+        "{}",
+        ask("NS", "example.test")
+    );
+    assert!(!ask("NS", "example.test").contains("evil"));
+    assert_eq!(ask("CAA", "example.test"), "");
+    assert_eq!(ask("CNAME", "_acme-challenge.www.example.test"), "");
+    assert!(!ask("TXT", "_acme-challenge.www.example.test").contains(&value));
+    // The renewed certificate is served, its key's record still there.
+    let served = site.served().expect("served");
+    assert_eq!(site.tlsa(), vec![spki_sha256(&served)]);
+}
+
+/// Seed 003: "do a full hands-off test of renewals". A forced early
+/// renewal, then cron alone: published, nginx reloaded and serving the new
+/// certificate, the TLSA record (same key) still valid.
+#[test]
+fn a_forced_renewal_reaches_nginx_hands_off() {
+    let site = deployed();
+    let before = site.served().expect("served");
+    // certdrop-publish orders two certificates of a line by notBefore,
+    // then serial: a renewal within the same second as the published one
+    // (random serials) can be refused as a rollback. Known; see the note.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let renew = site.jail(
+        "acme",
+        &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
+    );
+    assert_eq!(renew.code, 0, "{renew:?}");
+    let pass = site.cron();
+    assert_eq!((pass.code, pass.stderr.as_str()), (0, ""), "{pass:?}");
+    assert!(pass.stdout.contains("www: published"), "{pass:?}");
+    assert!(pass.stdout.contains("www: reloaded"), "{pass:?}");
+    let after = site.served().expect("served");
+    assert_ne!(before, after, "nginx still serves the old certificate");
+    assert_eq!(spki_sha256(&before), spki_sha256(&after), "the key is kept");
+    assert_eq!(site.tlsa(), vec![spki_sha256(&after)]);
+    let quiet = site.cron();
+    assert_eq!(
+        (quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()),
+        (0, "", "")
+    );
+}
+
+/// Seed 003: configuration comes out of source control. A commit reaches
+/// nsd and nginx on the next cron pass; a broken commit is refused and
+/// production keeps running on the last good release.
+#[test]
+fn a_commit_reaches_production_and_a_broken_one_does_not() {
+    let site = deployed();
+    let current = || std::fs::read_link(site.path("etc/current")).expect("current");
+    let good = current();
+    let https2 = crate::nsd::free_port();
+    // A name added to the line (issuer and publisher), a record added to
+    // the zone, a second service (an nginx server on another port).
+    let issue = site.repo_file("issue.toml").replace(
+        "domains = [\"www.example.test\"]",
+        "domains = [\"www.example.test\", \"static.example.test\"]",
+    );
+    let publish = site.repo_file("publish.toml").replace(
+        "names = [\"www.example.test\"]",
+        "names = [\"www.example.test\", \"static.example.test\"]",
+    );
+    let primary = site.repo_file("primary") + "static A 127.0.0.1\n";
+    let nginx = site.repo_file("nginx.conf").replacen(
+        "    server {\n        listen 127.0.0.1:",
+        &format!("    server {{\n        listen 127.0.0.1:{https2} ssl;\n        server_name static.example.test;\n        ssl_certificate @D@/data/pub/www/fullchain.pem;\n        ssl_certificate_key @D@/data/keys/www/key.pem;\n        return 200 \"static\\n\";\n    }}\n    server {{\n        listen 127.0.0.1:"),
+        1,
+    );
+    let trigger = site.repo_file("trigger.toml")
+        + &format!(
+            "\n[[service]]\nname = \"static\"\ndefinition = \"nginx\"\nline = \"www\"\nnames = [\"static.example.test\"]\n\
+             pidfile = \"@D@/data/state/www/nginx/nginx.pid\"\n\
+             discover = {{ parser = \"nginx\", command = \"nginx -T -q -p @D@/data/state/www/nginx -e @D@/data/state/www/nginx/error.log -c @D@/etc/current/nginx.conf\" }}\n\
+             preflight = \"nginx -t -q -p @D@/data/state/www/nginx -e @D@/data/state/www/nginx/error.log -c @D@/etc/current/nginx.conf\"\n\
+             reload = \"kill -HUP $(cat {{pidfile}})\"\n\
+             postflight = [{{ connect = \"127.0.0.1:{https2}\", sni = \"static.example.test\" }}]\n"
+        );
+    for (rel, text) in [
+        ("issue.toml", issue),
+        ("publish.toml", publish),
+        ("primary", primary),
+        ("nginx.conf", nginx),
+    ] {
+        std::fs::write(site.path("repo").join(rel), site.fill(&text)).expect("write");
+    }
+    site.commit("trigger.toml", &trigger, "static.example.test");
+    let pass = site.cron();
+    assert_eq!(pass.code, 0, "{pass:?}\n{}", site.logs());
+    assert!(pass.stdout.contains("update: now on commit"), "{pass:?}");
+    assert_ne!(current(), good);
+    let a = sh(
+        site.dir.path(),
+        &format!(
+            "drill -p {} @127.0.0.1 A static.example.test | grep -v '^;' | grep -w A || true",
+            site.nsd.port()
+        ),
+    );
+    assert!(a.contains("127.0.0.1"), "the record did not reach nsd: {a}");
+    let static_addr = std::net::SocketAddr::from(([127, 0, 0, 1], https2));
+    let chain = certdrop_tlsfetch::fetch_chain(
+        static_addr,
+        "static.example.test",
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap_or_else(|e| panic!("the new service does not answer: {e}\n{}", site.logs()));
+    let (_, cert) = x509_parser::parse_x509_certificate(&chain.certs[0]).expect("cert");
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|s| {
+            s.value
+                .general_names
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.iter().any(|n| n.contains("static.example.test")),
+        "{names:?}"
+    );
+    assert_eq!(site.served().as_deref(), Some(chain.certs[0].as_slice()));
+    let live = current();
+
+    // A broken commit: refused, with the reason, every pass; production
+    // stays on the last good release and keeps serving.
+    let broken = site
+        .repo_file("zone.toml")
+        .replace("ttl = 60", "ttl = \"sixty\"");
+    site.commit("zone.toml", &broken, "typo");
+    for _ in 0..2 {
+        let pass = site.cron();
+        assert_ne!(pass.code, 0, "{pass:?}");
+        assert!(
+            pass.stderr.contains("zone.toml:") && pass.stderr.contains("refused; still on commit"),
+            "{pass:?}"
+        );
+        assert_eq!(current(), live);
+        assert_eq!(site.served().as_deref(), Some(chain.certs[0].as_slice()));
+        assert!(site.tlsa().len() == 1);
+    }
+}

@@ -97,11 +97,14 @@ fn rsa_bits(key: &KeyPair) -> Option<usize> {
     }
 }
 
-/// Read a private key, refusing one that others can read or write.
-pub fn load(path: &Path) -> Result<KeyPair> {
+/// Read a private key, refusing one that others can read or write; with
+/// `group` (the line's `key_group`), that group alone may also read it.
+pub fn load(path: &Path, group: Option<u32>) -> Result<KeyPair> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "read key", &e))?;
     let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
+    let granted = group == Some(meta.gid()) && mode & 0o037 == 0;
+    if mode & 0o077 != 0 && !granted {
         return Err(Error::data(format!(
             "{}: refused: private key is readable or writable by group or others (mode {:03o}); chmod 600 it",
             path.display(),
@@ -169,13 +172,13 @@ mod tests {
         let k = KeyType::EcdsaP256.generate().expect("generate");
         std::fs::write(&path, k.serialize_pem()).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-        let e = load(&path).expect_err("group-readable");
+        let e = load(&path, None).expect_err("group-readable");
         assert!(
             e.msg.contains("readable or writable by group or others"),
             "{}",
             e.msg
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        assert!(load(&path).is_ok());
+        assert!(load(&path, None).is_ok());
     }
 }

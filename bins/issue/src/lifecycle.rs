@@ -156,7 +156,7 @@ pub fn plan(
         }
     }
     if line.key_policy == KeyPolicy::Reuse {
-        if let Ok(key) = keys::load(&config.store.key_path(&line.name)) {
+        if let Ok(key) = keys::load(&config.store.key_path(&line.name), line.key_group) {
             if !line.key_type.matches(&key) {
                 return Ok(Plan::Issue(Reason::KeyTypeChanged));
             }
@@ -243,14 +243,14 @@ pub fn signer(
             Ok(Signer::Csr(csr))
         }
         KeyPolicy::Reuse if *reason == Reason::Rollover => Ok(Signer::Key {
-            key: keys::load(&next_path)?,
+            key: keys::load(&next_path, line.key_group)?,
             from_next: true,
         }),
         KeyPolicy::Reuse if *reason != Reason::KeyTypeChanged && !state.key_compromised => {
             let path = store.key_path(&line.name);
             if path.exists() {
                 return Ok(Signer::Key {
-                    key: keys::load(&path)?,
+                    key: keys::load(&path, line.key_group)?,
                     from_next: false,
                 });
             }
@@ -360,7 +360,7 @@ pub fn repair(config: &Config, line: &Line, state: &mut LineState) -> Result<boo
     let Some(cert) = current_cert(config, line)? else {
         return Ok(false);
     };
-    let key = keys::load(&next)?;
+    let key = keys::load(&next, line.key_group)?;
     if keys::spki(&key) == cert.spki {
         promote_next(config, line, state)?;
         return Ok(true);

@@ -166,7 +166,7 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
             _ => {
                 let key = config.store.key_path(&line.name);
                 if key.exists() {
-                    keys::load(&key)?;
+                    keys::load(&key, line.key_group)?;
                 }
             }
         }

@@ -478,7 +478,9 @@ fn validate_line(
     }
     let key_group = match &raw.key_group {
         None => None,
-        Some(g) => Some(gid_of(g.get_ref()).map_err(|why| loc.err(g.span(), &key_of("key_group"), &why))?),
+        Some(g) => {
+            Some(gid_of(g.get_ref()).map_err(|why| loc.err(g.span(), &key_of("key_group"), &why))?)
+        }
     };
     if key_group.is_some() && line_uses_csr(&raw) {
         return Err(loc.err(

@@ -15,8 +15,8 @@
 //! sees one version or the other, never a mix; a crash leaves the old set.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::{self, MODE_PUBLIC, MODE_PUBLIC_DIR, MODE_SECRET, MODE_SECRET_DIR};

@@ -220,10 +220,6 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
         &format!("chown {UID_WWW}:{UID_WWW} data/dnsextra/evil-*"),
     );
     // A forced renewal goes through the same drop directory, hands-off.
-    // certdrop-publish orders two certificates of a line by notBefore,
-    // then serial: a renewal within the same second as the published one
-    // (random serials) can be refused as a rollback. Known; see the note.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let renew = site.jail(
         "acme",
         &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
@@ -269,10 +265,6 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
 fn a_forced_renewal_reaches_nginx_hands_off() {
     let site = deployed();
     let before = site.served().expect("served");
-    // certdrop-publish orders two certificates of a line by notBefore,
-    // then serial: a renewal within the same second as the published one
-    // (random serials) can be refused as a rollback. Known; see the note.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let renew = site.jail(
         "acme",
         &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),

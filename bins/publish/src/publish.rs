@@ -178,7 +178,7 @@ fn publish_line(
             if p.files == src.files && p.intact && !opts.force {
                 return Ok(Done::Unchanged { leaf });
             }
-            if gate::order(&leaf, &p.leaf) == std::cmp::Ordering::Less {
+            if is_rollback(&config.pub_dir, name, &leaf, &p.leaf) {
                 return Err(refuse(format!(
                     "serial {} (not before {}) is older than the published serial {} (not before {})",
                     gate::serial_text(&leaf),
@@ -258,6 +258,31 @@ fn published(pub_dir: &Path, line: &str, key: &SigningKey) -> Result<Option<Publ
         leaf,
         intact,
     }))
+}
+
+/// Would publishing `leaf` over `current` go back in time? A certificate
+/// with an earlier notBefore would; so would, within the same second
+/// (serials are random: their order means nothing), one that pub/ already
+/// held in a version it replaced.
+fn is_rollback(pub_dir: &Path, line: &str, leaf: &CertInfo, current: &CertInfo) -> bool {
+    use std::cmp::Ordering;
+    match leaf.not_before.cmp(&current.not_before) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal if gate::order(leaf, current) == Ordering::Equal => false,
+        Ordering::Equal => {
+            let now = versions::current(pub_dir, line).ok().flatten();
+            versions::list(pub_dir, line)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| pub_dir.join(versions::DIR).join(v))
+                .filter(|d| Some(d) != now.as_ref())
+                .filter_map(|d| fsread::read(&d.join(CERT)).ok())
+                .filter_map(|pem| certinfo::parse_chain(&pem).ok())
+                .filter_map(|mut c| (!c.is_empty()).then(|| c.swap_remove(0)))
+                .any(|old| gate::order(leaf, &old) == Ordering::Equal)
+        }
+    }
 }
 
 /// Write a new version of `line` (four files, manifest, signature) and

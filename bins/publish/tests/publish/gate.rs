@@ -162,3 +162,27 @@ fn a_line_without_a_certificate_is_missing_input() {
         ran.stderr
     );
 }
+
+/// Serials are random (RFC 5280 §4.1.2.2 asks only for uniqueness): a
+/// renewal issued in the same second as the published certificate is
+/// newer whatever its serial; the certificate it replaced is not.
+#[test]
+fn a_renewal_in_the_same_second_is_not_a_rollback() {
+    let site = Site::new();
+    let first = site.www(9);
+    site.install("www", &first);
+    site.run(&["run"]).expect(0);
+    let renewal = site.resign(&first, 3);
+    site.install("www", &renewal);
+    site.run(&["run"]).expect(0);
+    assert_eq!(site.read("pub/www/cert.pem"), renewal.cert);
+    // Going back to serial 9, which pub/ held before: refused.
+    site.install("www", &first);
+    let ran = site.run(&["run"]).expect(65);
+    assert!(
+        ran.stderr.contains("is older than the published serial 03"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(site.read("pub/www/cert.pem"), renewal.cert);
+}

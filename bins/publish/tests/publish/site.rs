@@ -171,6 +171,31 @@ impl Site {
         }
     }
 
+    /// A leaf like `files`' (same key, names and dates, so the same
+    /// notBefore second) with another `serial`, by `openssl ca`.
+    pub fn resign(&self, files: &CertFiles, serial: u32) -> CertFiles {
+        std::fs::write(self.path("pki/resign-in.pem"), &files.cert).expect("write");
+        sh(
+            &self.path("pki"),
+            &format!(
+                "rm -rf ca && mkdir ca && touch ca/index.txt && printf '%02X\\n' {serial} > ca/serial
+                 printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=ca/index.txt\\nnew_certs_dir=ca\\nserial=ca/serial\\n\\
+policy=p\\ndefault_md=sha256\\ncopy_extensions=copy\\nunique_subject=no\\n[p]\\ncommonName=supplied\\n' > ca.cnf
+                 at() {{ date -u -d \"$(openssl x509 -in resign-in.pem -noout -$1 | cut -d= -f2)\" +%Y%m%d%H%M%SZ; }}
+                 openssl x509 -in resign-in.pem -x509toreq -key leaf.key -copy_extensions copy -out resign.csr 2>/dev/null
+                 openssl ca -batch -config ca.cnf -cert int.pem -keyfile int.key -in resign.csr \\
+                     -startdate $(at startdate) -enddate $(at enddate) -notext -out resigned-{serial}.pem 2>/dev/null"
+            ),
+        );
+        let cert = self.read(&format!("pki/resigned-{serial}.pem"));
+        CertFiles {
+            fullchain: [cert.clone(), files.chain.clone()].concat(),
+            cert,
+            chain: files.chain.clone(),
+            pubkey: files.pubkey.clone(),
+        }
+    }
+
     /// A good leaf for line www.
     pub fn www(&self, serial: u32) -> CertFiles {
         self.leaf(serial, &["www.example.org", "example.org"], 30)

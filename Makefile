@@ -37,15 +37,22 @@ bench: deps release
 	sh bench/run
 	python3 bench/zone/run
 
-BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger
+BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails
+SHARE = $(DESTDIR)$(PREFIX)/share
 
 install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/certdrop/deploy-triggers
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/man/man5 $(SHARE)/man/man7 $(SHARE)/man/man8 \
+	    $(SHARE)/certdrop/deploy-triggers $(SHARE)/certdrop/jail-templates/linux
 	for b in $(BINARIES); do \
 	    install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/ && \
-	    install -m 0644 doc/man/$$b.8 $(DESTDIR)$(PREFIX)/share/man/man8/ || exit 1; \
+	    install -m 0644 doc/man/$$b.8 $(SHARE)/man/man8/ || exit 1; \
 	done
-	install -m 0644 deploy-triggers/*.toml $(DESTDIR)$(PREFIX)/share/certdrop/deploy-triggers/
+	install -m 0644 doc/man/certdrop.5 $(SHARE)/man/man5/
+	install -m 0644 doc/man/certdrop.7 $(SHARE)/man/man7/
+	install -m 0644 deploy-triggers/*.toml $(SHARE)/certdrop/deploy-triggers/
+	install -m 0644 jail-templates/site.toml.sample jail-templates/jail.conf jail-templates/fstab \
+	    jail-templates/crontab jail-templates/install.sh jail-templates/update.sh $(SHARE)/certdrop/jail-templates/
+	install -m 0644 jail-templates/linux/* $(SHARE)/certdrop/jail-templates/linux/
 
 clean:
 	$(CARGO) clean

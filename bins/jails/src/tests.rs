@@ -240,3 +240,30 @@ fn a_key_is_granted_to_one_service_jail_only() {
     );
     assert!(s.jails[1].groups.is_empty());
 }
+
+/// Every rendered script is valid /bin/sh (`sh -n`), with the sample's
+/// quoting of commands that hold quotes and `$`.
+#[test]
+fn rendered_scripts_parse_as_sh() {
+    let files = render(&site(&with(
+        "run = \"certdrop-zone -c {config}/zone.toml watch\"",
+        "run = \"certdrop-zone -c '{config}/zone.toml' watch \\\"$x\\\"\"",
+    )))
+    .expect("renders");
+    let scripts: Vec<_> = files.iter().filter(|f| f.executable).collect();
+    assert!(scripts.len() >= 10, "{}", scripts.len());
+    for f in scripts {
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(&f.text)
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -34,6 +34,9 @@ pub const PUBKEY: &str = "pubkey.pem";
 pub const KEY: &str = "key.pem";
 /// Subdirectory for the staged next key.
 pub const NEXT: &str = "next";
+/// Subdirectory for the retiring previous key after a rollover: its TLSA
+/// record stays until the services serve the new certificate.
+pub const PREV: &str = "prev";
 /// Directory of versions inside `certs/` (the layout of core::versions).
 pub const VERSIONS: &str = versions::DIR;
 /// Versions of a line kept besides the current one, for readers in flight.
@@ -103,6 +106,20 @@ impl Store {
         self.line_dir(line).join(NEXT).join(PUBKEY)
     }
 
+    /// `certs/<line>/prev/pubkey.pem`.
+    pub fn prev_pub_path(&self, line: &str) -> PathBuf {
+        self.line_dir(line).join(PREV).join(PUBKEY)
+    }
+
+    /// The retiring previous key's public half, if the line has one.
+    pub fn read_prev_pub(&self, line: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.prev_pub_path(line)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `keys/<line>`.
     pub fn key_dir(&self, line: &str) -> PathBuf {
         self.keys.join(line)
@@ -151,13 +168,14 @@ impl Store {
         }
     }
 
-    /// Make `files` (or, if `None`, the current files) and `next_pub` the
-    /// line's visible set, all at once.
+    /// Make `files` (or, if `None`, the current files), `next_pub` and
+    /// `prev_pub` the line's visible set, all at once.
     pub fn publish(
         &self,
         line: &str,
         files: Option<&CertFiles>,
         next_pub: Option<&[u8]>,
+        prev_pub: Option<&[u8]>,
     ) -> io::Result<()> {
         let current;
         let files = match files {
@@ -171,14 +189,13 @@ impl Store {
         };
         versions::install(&self.certs, line, MODE_PUBLIC_DIR, KEEP_VERSIONS, |dir| {
             files.write_files(dir, MODE_PUBLIC)?;
-            if let Some(next) = next_pub {
-                let next_dir = dir.join(NEXT);
-                fs::create_dir(&next_dir)?;
-                fs::set_permissions(
-                    &next_dir,
-                    std::os::unix::fs::PermissionsExt::from_mode(MODE_PUBLIC_DIR),
-                )?;
-                atomic::write(&next_dir.join(PUBKEY), next, MODE_PUBLIC)?;
+            for (sub, key) in [(NEXT, next_pub), (PREV, prev_pub)] {
+                if let Some(key) = key {
+                    let sub_dir = dir.join(sub);
+                    fs::create_dir(&sub_dir)?;
+                    fs::set_permissions(&sub_dir, fs::Permissions::from_mode(MODE_PUBLIC_DIR))?;
+                    atomic::write(&sub_dir.join(PUBKEY), key, MODE_PUBLIC)?;
+                }
             }
             Ok(())
         })?;
@@ -302,7 +319,7 @@ mod tests {
         s.write_key(&s.key_path("www"), b"key 1").expect("key");
         for i in 0..4 {
             s.archive("www").expect("archive");
-            s.publish("www", Some(&files(&i.to_string())), None)
+            s.publish("www", Some(&files(&i.to_string())), None, None)
                 .expect("publish");
             assert_eq!(
                 s.read_current("www").expect("read"),
@@ -327,14 +344,16 @@ mod tests {
     fn staging_a_next_key_keeps_the_certificate() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let s = store(tmp.path());
-        s.publish("www", Some(&files("a")), None).expect("publish");
-        s.publish("www", None, Some(b"next pub")).expect("stage");
+        s.publish("www", Some(&files("a")), None, None)
+            .expect("publish");
+        s.publish("www", None, Some(b"next pub"), None)
+            .expect("stage");
         assert_eq!(s.read_current("www").expect("read"), Some(files("a")));
         assert_eq!(
             s.read_next_pub("www").expect("next").as_deref(),
             Some(&b"next pub"[..])
         );
-        s.publish("www", None, None).expect("unstage");
+        s.publish("www", None, None, None).expect("unstage");
         assert_eq!(s.read_next_pub("www").expect("next"), None);
     }
 
@@ -344,7 +363,8 @@ mod tests {
         let s = store(tmp.path());
         fs::create_dir(s.line_dir("old")).expect("mkdir");
         fs::write(s.cert_path("old", CERT), b"hand made").expect("write");
-        s.publish("old", Some(&files("x")), None).expect("publish");
+        s.publish("old", Some(&files("x")), None, None)
+            .expect("publish");
         assert_eq!(s.read_current("old").expect("read"), Some(files("x")));
     }
 }

@@ -9,5 +9,6 @@ mod nsd;
 
 mod jailed;
 mod jailed_flow;
+mod jailed_rollover;
 mod pipeline;
 mod tree;

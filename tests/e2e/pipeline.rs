@@ -205,11 +205,18 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
         std::fs::read(s.path("certs/www/pubkey.pem")).expect("pubkey"),
         next
     );
-    // The old key's record leaves the zone.
+    // The old key's record stays (certs/www/prev/) until retire_after
+    // (a day by default), for services still serving the old certificate;
+    // tests/e2e/jailed_rollover.rs sees it retired.
+    assert_eq!(
+        std::fs::read(s.path("certs/www/prev/pubkey.pem")).expect("prev/"),
+        old
+    );
     let old_tlsa = format!("311{}", spki_sha256_of_pem(&old));
     assert!(
-        eventually(5, || !served_tlsa(&s.nsd).contains(&old_tlsa)),
+        eventually(5, || served_tlsa(&s.nsd).len() == 2),
         "{:?}",
         served_tlsa(&s.nsd)
     );
+    assert!(served_tlsa(&s.nsd).contains(&old_tlsa));
 }

@@ -282,12 +282,43 @@ pub fn stage_next(config: &Config, line: &Line, state: &mut LineState) -> Result
         unreachable!("new_next_key makes a key")
     };
     let pubkey = keys::public_pem(&keys::spki(&key));
+    let prev = config.store.read_prev_pub(&line.name).map_err(|e| {
+        Error::io(
+            &config.store.prev_pub_path(&line.name),
+            "read previous key",
+            &e,
+        )
+    })?;
     config
         .store
-        .publish(&line.name, None, Some(pubkey.as_bytes()))
+        .publish(&line.name, None, Some(pubkey.as_bytes()), prev.as_deref())
         .map_err(|e| Error::io(&config.store.line_dir(&line.name), "publish next key", &e))?;
     state.next_published = Some(clock::now());
     Ok(())
+}
+
+/// Drop the retiring previous key's public half once it has been kept
+/// for the line's `retire_after` since the rollover; true if it did.
+pub fn retire_prev(config: &Config, line: &Line, state: &mut LineState) -> Result<bool> {
+    let store = &config.store;
+    if !store.prev_pub_path(&line.name).exists() {
+        state.prev_published = None;
+        return Ok(false);
+    }
+    let now = clock::now();
+    // A state file lost or older than this: start the clock now.
+    let since = *state.prev_published.get_or_insert(now);
+    if now < since + line.retire_after.as_secs() as i64 {
+        return Ok(false);
+    }
+    let next = store
+        .read_next_pub(&line.name)
+        .map_err(|e| Error::io(&store.next_pub_path(&line.name), "read next key", &e))?;
+    store
+        .publish(&line.name, None, next.as_deref(), None)
+        .map_err(|e| Error::io(&store.line_dir(&line.name), "retire previous key", &e))?;
+    state.prev_published = None;
+    Ok(true)
 }
 
 /// Install a checked certificate: back up the current set, switch the
@@ -319,11 +350,29 @@ pub fn commit(
             .read_next_pub(&line.name)
             .map_err(|e| Error::io(&store.next_pub_path(&line.name), "read next key", &e))?,
     };
+    // RFC 7671 §8.1: after a rollover the old key's record stays in the
+    // zone until the services serve the new certificate (`retire_after`),
+    // so a client never meets a served key without its record.
+    let prev_pub = match uses_next {
+        true => store
+            .read_current(&line.name)
+            .map_err(|e| Error::io(&line_dir, "read current certificate", &e))?
+            .map(|f| f.pubkey),
+        false => store
+            .read_prev_pub(&line.name)
+            .map_err(|e| Error::io(&store.prev_pub_path(&line.name), "read previous key", &e))?,
+    };
     store
-        .publish(&line.name, Some(files), next_pub.as_deref())
+        .publish(
+            &line.name,
+            Some(files),
+            next_pub.as_deref(),
+            prev_pub.as_deref(),
+        )
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
     if uses_next {
         promote_next(config, line, state)?;
+        state.prev_published = prev_pub.as_ref().map(|_| clock::now());
     }
     state.issued = Some(clock::now());
     state.failures = 0;

@@ -312,6 +312,8 @@ mod tests {
             key_policy: KeyPolicy::Reuse,
             max_key_age: None,
             rollover_wait: std::time::Duration::ZERO,
+            retire_after: std::time::Duration::ZERO,
+            key_group: None,
             alias: None,
             renew_remaining: 33,
             tlsa: Vec::new(),

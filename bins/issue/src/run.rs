@@ -172,6 +172,15 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         ));
         outcome = Outcome::Changed;
     }
+    if lifecycle::retire_prev(config, line, &mut st)? {
+        state::save(&config.state, &line.name, &st)?;
+        out.action(&format!(
+            "{}: the previous key's TLSA record retired ({} after the rollover)",
+            line.name,
+            certdrop_core::duration::render(line.retire_after)
+        ));
+        outcome = Outcome::Changed;
+    }
     match lifecycle::plan(config, line, &st, opts.force, !opts.only.is_empty())? {
         Plan::Issue(reason) => {
             return Ok(Step {

@@ -47,6 +47,10 @@ pub struct LineState {
     /// gets a new key whatever the policy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub key_compromised: bool,
+    /// When the previous key's public half was kept in `certs/<line>/prev/`
+    /// by a rollover (its TLSA record is retired `retire_after` later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_published: Option<i64>,
     /// When the current certificate was obtained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<i64>,

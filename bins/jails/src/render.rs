@@ -227,7 +227,7 @@ fn hidden(site: &Site, jail: &Jail) -> Vec<String> {
     let mut out: Vec<String> = SHARED
         .iter()
         .filter(|(d, _, _)| !jail.mounts.iter().any(|m| m.dir == *d))
-        .filter(|(d, _, _)| !(*d == "keys" && !jail.keys.is_empty()))
+        .filter(|(d, _, _)| *d != "keys" || jail.keys.is_empty())
         .map(|(d, _, _)| d.to_string())
         .collect();
     out.extend(

@@ -190,7 +190,7 @@ fn shell_and_jail_conf_quoting() {
     .expect("renders");
     let text = |p: &str| &files.iter().find(|f| f.path == Path::new(p)).expect(p).text;
     assert!(text("jail.conf").contains(
-        "exec.start += \"/usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \\\"\\$x\\\"\";"
+        "exec.start += \"env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin /usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \\\"\\$x\\\"\";"
     ), "{}", text("jail.conf"));
     assert!(text("linux/start").contains(
         "/bin/sh -c 'exec certdrop-zone -c '\\''/usr/local/etc/certdrop/current/zone.toml'\\'' watch \"$x\"'"

@@ -113,7 +113,9 @@ mod tests {
             fullchain: b"ci".to_vec(),
             pubkey: b"p".to_vec(),
         };
-        store.publish("www", Some(&files), None).expect("publish");
+        store
+            .publish("www", Some(&files), None, None)
+            .expect("publish");
         let got = read(&store.certs, "www").expect("read");
         assert_eq!(got.files, files);
         let e = read(&store.certs, "mail").expect_err("missing");

@@ -34,7 +34,9 @@
 //! Key rollover (RFC 7671 §8.1, "current + next"): while a staged key
 //! `certs/<line>/next/pubkey.pem` exists, every `3 1 x` entry also gets a
 //! record for the next key, so the record is in the DNS before the new
-//! certificate is served. `3 0 x` cannot do that (the next certificate does
+//! certificate is served; after the switch, `certs/<line>/prev/pubkey.pem`
+//! keeps the old key's record until the issuer retires it (`retire_after`),
+//! so services still serving the old certificate stay valid. `3 0 x` cannot do that (the next certificate does
 //! not exist yet): it gets only the current record, so it does not survive
 //! a renewal cleanly — clients fail until the new record is published and
 //! the old one has left their caches (up to one TTL). Prefer `3 1 x`. Usage 2 names the issuer, which a key
@@ -48,7 +50,7 @@ use std::path::Path;
 
 use certdrop_core::certinfo::{self, hex, CertInfo};
 use certdrop_core::name;
-use certdrop_core::store::{CERT, CHAIN, FULLCHAIN, NEXT, PUBKEY};
+use certdrop_core::store::{CERT, CHAIN, FULLCHAIN, NEXT, PREV, PUBKEY};
 use sha2::{Digest, Sha256, Sha512};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
@@ -236,6 +238,8 @@ struct LineData {
     /// Loaded only for lines with a usage 2 entry.
     issuer: Result<Cert, String>,
     next_spki: Option<Vec<u8>>,
+    /// The retiring key of a rollover just done.
+    prev_spki: Option<Vec<u8>>,
 }
 
 /// What a record is made from: the certificate and its SPKI (the rest of a
@@ -292,10 +296,11 @@ pub fn records(map: &[MapEntry], certs_dir: &Path, ttl: u32) -> (Vec<Record>, Ve
                 continue;
             }
         }
-        // RFC 7671 §8.1: publish the next key beside the current one.
+        // RFC 7671 §8.1: publish the next key beside the current one,
+        // and the previous one until the issuer retires it.
         if e.usage == USAGE_DANE_EE && e.selector == SELECTOR_SPKI {
-            if let Some(next) = &data.next_spki {
-                push(next);
+            for other in [&data.next_spki, &data.prev_spki].into_iter().flatten() {
+                push(other);
             }
         }
     }
@@ -354,14 +359,18 @@ fn load_lines<'a>(
 }
 
 fn load_line(dir: &Path, issuer: bool, problems: &mut Vec<String>) -> LineData {
-    let path = dir.join(NEXT).join(PUBKEY);
-    let next = read_optional(&path).and_then(|text| {
-        text.map(|t| parse_pubkey(&t).map_err(|e| format!("{}: {e}", path.display())))
-            .transpose()
-    });
-    let next_spki = next
-        .map_err(|e| problems.push(format!("{e}, next key not published")))
-        .unwrap_or_default();
+    let mut key = |sub: &str, what: &str| {
+        let path = dir.join(sub).join(PUBKEY);
+        read_optional(&path)
+            .and_then(|text| {
+                text.map(|t| parse_pubkey(&t).map_err(|e| format!("{}: {e}", path.display())))
+                    .transpose()
+            })
+            .map_err(|e| problems.push(format!("{e}, {what} key not published")))
+            .unwrap_or_default()
+    };
+    let next_spki = key(NEXT, "next");
+    let prev_spki = key(PREV, "previous");
     LineData {
         leaf: load_leaf(dir).map(Cert::from),
         issuer: match issuer {
@@ -369,6 +378,7 @@ fn load_line(dir: &Path, issuer: bool, problems: &mut Vec<String>) -> LineData {
             false => Err("issuer not loaded".into()),
         },
         next_spki,
+        prev_spki,
     }
 }
 

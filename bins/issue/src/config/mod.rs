@@ -37,6 +37,9 @@ pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_PROPAGATION_INTERVAL: Duration = Duration::from_secs(5);
 /// Default time the next key's TLSA record must be served before use.
 pub const DEFAULT_ROLLOVER_WAIT: Duration = Duration::from_secs(2 * 3600);
+/// Default time the old key's TLSA record stays after a rollover: a day
+/// of cron passes for the publisher and every service to switch.
+pub const DEFAULT_RETIRE_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Default time to wait for the state lock held by another run.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default time the CA gets to validate all challenges of an order.
@@ -79,6 +82,9 @@ pub struct Line {
     pub max_key_age: Option<Duration>,
     /// Minimum time the next key is published before it is used.
     pub rollover_wait: Duration,
+    /// How long the old key's record stays after a rollover, for the
+    /// publisher and the services to catch up.
+    pub retire_after: Duration,
     /// Challenge alias zone: every `_acme-challenge.<domain>` of the line is
     /// a CNAME to `_acme-challenge.<alias>` (see [`Line::challenge_target`]).
     pub alias: Option<String>,
@@ -498,6 +504,7 @@ fn validate_line(
         key_policy,
         max_key_age: raw.max_key_age,
         rollover_wait: raw.rollover_wait.unwrap_or(DEFAULT_ROLLOVER_WAIT),
+        retire_after: raw.retire_after.unwrap_or(DEFAULT_RETIRE_AFTER),
         alias,
         renew_remaining,
         tlsa,

@@ -114,6 +114,8 @@ pub(super) struct RawLine {
     pub(super) max_key_age: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     pub(super) rollover_wait: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    pub(super) retire_after: Option<Duration>,
     pub(super) alias: Option<Spanned<String>>,
     pub(super) renew_remaining: Option<Spanned<u8>>,
     #[serde(default)]

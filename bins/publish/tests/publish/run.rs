@@ -97,7 +97,9 @@ fn a_second_run_is_silent() {
     assert_eq!(site.link("www"), link);
     // Re-published by the issuer unchanged (a new version dir in certs/):
     // still the same certificate, nothing to do.
-    site.store().publish("www", None, None).expect("republish");
+    site.store()
+        .publish("www", None, None, None)
+        .expect("republish");
     site.run(&["run"]).expect(2).silent();
     // -f publishes it again.
     let ran = site.run(&["run", "-f"]).expect(0);

@@ -204,7 +204,7 @@ policy=p\\ndefault_md=sha256\\ncopy_extensions=copy\\nunique_subject=no\\n[p]\\n
     /// Install `files` as the current set of `line`, as certdrop-issue does.
     pub fn install(&self, line: &str, files: &CertFiles) {
         self.store()
-            .publish(line, Some(files), None)
+            .publish(line, Some(files), None, None)
             .expect("store publish");
     }
 

@@ -34,6 +34,13 @@ install -d -o {{ issuer.user }} -g {{ jail.user }} -m 0750 {{ site.data }}/keys/
 pw groupmod {{ jail.user }} -m {{ issuer.user }}	# the issuer may give files to this group
 {%- endif %}{% endif %}
 user "$r" {{ jail.user }} {{ jail.uid }} {{ jail.gid }}
+{%- if jail.groups %}
+{%- for g in site.jails %}{% if g.keys %}
+# the issuer hands the key of line(s) {{ g.keys | join(sep=", ") }} to jail {{ g.name }}'s group
+pw -R "$r" groupshow {{ g.user }} >/dev/null 2>&1 || pw -R "$r" groupadd {{ g.user }} -g {{ g.gid }}
+pw -R "$r" groupmod {{ g.user }} -m {{ jail.user }}
+{%- endif %}{% endfor %}
+{%- endif %}
 install -m 0644 "$out/fstab.{{ jail.name }}" /etc/fstab.certdrop-{{ jail.name }}
 install -o root -g wheel -m 0600 "$out/crontab.{{ jail.name }}" "$r/var/cron/tabs/{{ jail.user }}"
 {% endfor %}

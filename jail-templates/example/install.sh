@@ -35,6 +35,9 @@ r=/usr/jails/acme
 install -d -o certdrop-issue -g certdrop-issue -m 0700 /var/db/certdrop/state/acme
 install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/acme" "$r/var/db/certdrop/dnsextra" "$r/var/db/certdrop/webroot" "$r/var/db/certdrop/certs" "$r/var/db/certdrop/keys" "$r/var/db/certdrop/archive"
 user "$r" certdrop-issue 801 801
+# the issuer hands the key of line(s) www to jail www's group
+pw -R "$r" groupshow www >/dev/null 2>&1 || pw -R "$r" groupadd www -g 805
+pw -R "$r" groupmod www -m certdrop-issue
 install -m 0644 "$out/fstab.acme" /etc/fstab.certdrop-acme
 install -o root -g wheel -m 0600 "$out/crontab.acme" "$r/var/cron/tabs/certdrop-issue"
 

@@ -267,3 +267,32 @@ fn rendered_scripts_parse_as_sh() {
         );
     }
 }
+
+/// A file of the same name in the site's `templates` directory replaces
+/// the built-in template; the others stay built in; a broken one is one
+/// line naming the file.
+#[test]
+fn a_site_overrides_a_template() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("crontab"),
+        "# ours\n{% for c in jail.cron %}{{ c.when }} nice {{ c.run }}\n{% endfor %}",
+    )
+    .expect("template");
+    let mut s = site(&sample());
+    s.templates = Some(dir.path().to_path_buf());
+    let files = render(&s).expect("renders");
+    let text = |p: &str| &files.iter().find(|f| f.path == Path::new(p)).expect(p).text;
+    assert_eq!(
+        text("crontab.acme"),
+        "# ours\n27 11 * * * nice certdrop-issue -c /usr/local/etc/certdrop/current/issue.toml run\n"
+    );
+    assert!(text("fstab.acme").contains("nullfs"));
+    std::fs::write(dir.path().join("crontab"), "{% for c in %}").expect("template");
+    let err = render(&s).expect_err("broken template");
+    assert!(
+        err.starts_with(&format!("{}: ", dir.path().join("crontab").display())),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+}

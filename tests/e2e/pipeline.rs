@@ -194,7 +194,7 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
         "{}",
         ran.stderr
     );
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(3200));
     let ran = s.issue(&["run"]).expect(0);
     assert!(
         ran.stdout.contains("(key rollover, new key)"),

@@ -185,14 +185,16 @@ pub fn plan(
 /// after every authoritative server was seen serving its record (None
 /// until then).
 pub fn rollover_ready_at(line: &Line, state: &LineState) -> Option<i64> {
+    // Times are whole seconds, truncated: one second more makes every
+    // wait at least its full length.
     let published = state.next_published.unwrap_or_else(clock::now);
-    let by_clock = published + line.rollover_wait.as_secs() as i64;
+    let by_clock = published + line.rollover_wait.as_secs() as i64 + 1;
     if line.tlsa.is_empty() {
         return Some(by_clock);
     }
     let since = state.next_served_since?;
     let ttl = i64::from(state.next_served_ttl.unwrap_or(0));
-    Some(by_clock.max(since + 2 * ttl))
+    Some(by_clock.max(since + 2 * ttl + 1))
 }
 
 /// The key material for one order.
@@ -308,7 +310,8 @@ pub fn retire_prev(config: &Config, line: &Line, state: &mut LineState) -> Resul
     let now = clock::now();
     // A state file lost or older than this: start the clock now.
     let since = *state.prev_published.get_or_insert(now);
-    if now < since + line.retire_after.as_secs() as i64 {
+    // Whole seconds, truncated: `<=` keeps it the full retire_after.
+    if now <= since + line.retire_after.as_secs() as i64 {
         return Ok(false);
     }
     let next = store

@@ -133,7 +133,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
         String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8"),
         next_pub
     );
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(4));
     let ran = site.run(&["run"]).expect(0);
     assert!(
         ran.stdout.contains("(key rollover, new key)"),

@@ -26,6 +26,6 @@ fn usage_and_configuration_errors() {
         .one_error("no service named 'nope'");
     // A published line that does not exist: missing input.
     tree.run(&["run"])
-        .expect(65)
-        .one_error("pub/www: No such file");
+        .expect(66)
+        .one_error("pub/www: not published yet");
 }

@@ -23,7 +23,7 @@ use crate::{challenge::ChallengeFiles, propagation, retry};
 /// each time. CAs process validation and finalization asynchronously
 /// (Pebble in milliseconds); a short first poll saves most of an order's
 /// wall time, and the growth keeps a slow CA from being hammered.
-const POLL_FIRST: u64 = 20;
+const POLL_FIRST: u64 = 10;
 
 /// What the certificate must match: the key the CSR carries and the names.
 pub struct Request<'a> {

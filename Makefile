@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build release deps test unit lint deps-check demo bench install clean
+.PHONY: all build release static deps test unit lint deps-check demo bench install clean
 
 all: build
 
@@ -16,6 +16,15 @@ build:
 
 release:
 	$(CARGO) build --workspace --locked --release
+
+# Statically linked (musl) builds of the programs that run in jails without
+# a C library of their own to share: no run-time dependency at all. The
+# issuer links C code (aws-lc) and stays a glibc build.
+MUSL = x86_64-unknown-linux-musl
+static:
+	rustup target add $(MUSL)
+	$(CARGO) build --locked --release --target $(MUSL) \
+	    -p certdrop-zone -p certdrop-publish -p certdrop-trigger -p certdrop-jails
 
 # Everything CI runs: unit and integration tests against real Pebble, nsd
 # and nginx on loopback, formatting, lints, and the privilege-domain check.

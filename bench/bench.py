@@ -12,19 +12,58 @@ Scenarios
        1, 4, 8 = default, 16) and as 30 separate `issue` calls; each peer issuing
        the same 30 one after another
 
-Each measured command runs under GNU time (`/usr/bin/time -f '%e %M'`) for
-its peak RSS (for a loop of commands: the largest single process); the wall
-time is taken around it with a monotonic clock (GNU time's %e reads the
-wall clock, which this VM steps now and then, and has 10 ms resolution).
-Every run starts from a fresh, empty store; each client's ACME account is
-created once beforehand (by a warm-up issuance that is not counted) and
-copied into each run's store. Runs are interleaved (rep 1 of every tool,
-then rep 2, ...) so load drift hits every tool alike; the table shows medians.
+Each measured command (one process, or one `sh` running a loop or a client's
+script) runs as one process tree under GNU time (`/usr/bin/time -f '%e %M %U
+%S'`) for its peak RSS (for a loop of commands: the largest single process).
+The wall time is taken around it with a monotonic clock (GNU time's %e reads
+the wall clock, which this VM steps now and then, and has 10 ms resolution).
+CPU (user + sys) is the rusage that wait4() returns for that tree (every
+waited-for descendant included, microsecond resolution, plus GNU time's own
+< 1 ms); GNU time's %U %S, the same sum at 10 ms resolution, is recorded as a
+cross-check. Every run starts from a fresh, empty store; each client's ACME
+account is created once beforehand (by a warm-up issuance that is not
+counted) and copied into each run's store. Runs are interleaved, and every
+peer run is paired with a certdrop run made just before it (certdrop, lego,
+certdrop, certbot, ... in each repetition), so the ratio certdrop/peer is the
+median of per-pair ratios of runs adjacent in time.
 
-Usage: bench/run [--runs N] [--runs-slow N] [--peers lego,certbot,dehydrated,uacme]
-                 [--runs-30 N] [--scenarios a,b,c] [--no-build | --committed]
+Usage: bench/run [--runs N] [--runs-slow N] [--runs-30 N]
+                 [--peers lego,certbot,dehydrated,uacme,acme-tiny]
+                 [--scenarios a,b,c] [--no-build | --committed]
                  [--keep] [--out FILE]
 See bench/README.md.
+
+Outputs: FILE (default bench/results.md), the same name with .json
+(bench/results.json) and, in a plots/ directory next to FILE,
+issue-wall.svg and issue-cpu.svg (bench/plots/).
+
+results.json (read by bench/report.py); times in seconds, RSS in KiB:
+  meta:      date (UTC, "YYYY-MM-DD HH:MM UTC"), host, cpus,
+             load_before, load_after ([1, 5, 15 min]), elapsed (s),
+             versions {package: version}, options {runs, runs_30, runs_slow,
+             peers, scenarios}, skipped {tool: why}, failures [text]
+  scenarios: {"a" | "b" | "c": {
+               title:     e.g. "a: 1 cert, 1 name",
+               reference: "certdrop-issue" (the key certdrop/peer ratios use;
+                          in c: one run at the default concurrency 8),
+               tools: {key: {
+                 label:   table label, e.g. "lego (30 calls)",
+                 tool:    program (certdrop-issue, lego, ..., acme-tiny),
+                 runs:    [{rep, pair, wall, cpu, user, sys, rss_kib,
+                            gnu_wall, gnu_user, gnu_sys}]  (successful runs;
+                          pair: the peer a certdrop run was paired with, or
+                          null; rep: repetition, from 0),
+                 failed:  number of failed runs,
+                 median:  {wall, cpu, user, sys, rss_kib},
+                 ratios:  {wall, cpu, rss, pairs}  (peers only: median over
+                          repetitions of certdrop run / the peer run just
+                          after it; below 1 = certdrop faster or smaller)}}}}
+             keys: certdrop-issue, lego, certbot, dehydrated, uacme,
+             acme-tiny; in c also "certdrop-issue c1", "... c4", "... c16"
+             (other [renew] concurrency) and "certdrop-issue separate"
+             (30 `issue` calls)
+  targets:   [{target, verdict ("met" | "MISSED"), numbers}]
+  info:      [{what, ratio, numbers}]  (concurrency comparisons in c, not targets)
 """
 
 import argparse
@@ -37,12 +76,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import json
+import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import svg  # noqa: E402  (bench/svg.py)
+
 TOP = Path(__file__).resolve().parent.parent
-PEERS = ["lego", "certbot", "dehydrated", "uacme"]
-DEB_PACKAGES = ["pebble", "lego", "certbot", "dehydrated", "uacme", "time"]
+PEERS = ["lego", "certbot", "dehydrated", "uacme", "acme-tiny"]
+DEB_PACKAGES = ["pebble", "lego", "certbot", "dehydrated", "uacme", "acme-tiny", "time"]
+TIME_FMT = "%e %M %U %S"
+ACME_TINY_ACCOUNT_BITS = 4096  # acme-tiny's README: openssl genrsa 4096 > account.key
 CA_ENV = [
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
     "NIX_SSL_CERT_FILE", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "HTTPLIB2_CA_CERTS",
@@ -53,6 +99,17 @@ CA_ENV = [
 ]
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CMD_TIMEOUT = 400  # seconds, any one measured command (a 30-cert loop of a slow peer)
+SLOW_B = {"dehydrated"}             # at most 3 runs in scenario b
+SLOW_C = {"certbot", "dehydrated"}  # --runs-slow in scenario c, the others --runs-30
+SCENARIO_TITLE = {"a": "a: 1 cert, 1 name", "b": "b: 1 cert, 12 names", "c": "c: 30 certs, 1 name each"}
+# scenario c: certdrop variants, key -> (table label, [renew] concurrency, separate calls)
+C_VARIANTS = {
+    "certdrop-issue c1": ("certdrop-issue run, concurrency 1", 1, False),
+    "certdrop-issue c4": ("certdrop-issue run, concurrency 4", 4, False),
+    "certdrop-issue": ("certdrop-issue run, concurrency 8", 8, False),
+    "certdrop-issue c16": ("certdrop-issue run, concurrency 16", 16, False),
+    "certdrop-issue separate": ("certdrop-issue, 30 separate `issue` calls", 4, True),
+}
 
 started = []  # Popen objects of long-lived helpers we started (own process groups)
 
@@ -125,7 +182,9 @@ class Bench:
         self.env["NO_PROXY"] = self.env["no_proxy"] = "127.0.0.1,localhost"
         self.tpl = {}        # tool -> template dir holding its account
         self.skipped = {}    # tool -> why
-        self.results = []    # dicts: scenario, tool, wall, gnu_wall, rss_kib
+        self.results = []    # dicts: scenario, key, label, tool, rep, pair, wall, cpu, user, sys,
+                             # rss, gnu_wall, gnu_user, gnu_sys
+        self.failed = []     # (scenario, key) of each failed run
         self.failures = []
         self.ns_pid = None
         self.seq = 0
@@ -258,9 +317,37 @@ class Bench:
                 "-a", self.url, "-t", "EC", "-o", "-h", str(self.uacme_hook()), "issue", *names]
         return argv, dict(self.env, UACME_WEBROOT=str(d / "web"))
 
+    def acme_tiny_steps(self, d, names, tag):
+        """acme-tiny takes a CSR and prints the certificate: what a user runs
+        is openssl for the certificate key and CSR (EC P-256, the names as
+        SAN), then acme-tiny. Both are shell lines of the measured run.
+        --disable-check: acme-tiny would otherwise fetch its own challenge
+        file over http://NAME/ first, which nothing serves here (Pebble's
+        validation is switched off for every client alike)."""
+        (d / "web").mkdir(exist_ok=True)
+        (d / "certs").mkdir(exist_ok=True)
+        san = ",".join("DNS:" + n for n in names)
+        k, csr, crt = d / f"certs/{tag}.key", d / f"certs/{tag}.csr", d / f"certs/{tag}.crt"
+        return [["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", k, "-out", csr, "-subj", "/CN=" + names[0],
+                 "-addext", "subjectAltName=" + san],
+                ["acme-tiny", "--account-key", d / "account.key", "--csr", csr,
+                 "--acme-dir", d / "web", "--directory-url", self.url, "--disable-check",
+                 "--quiet", ">", str(crt) + ".part"],
+                ["mv", str(crt) + ".part", crt]]
+
+    def acme_tiny_env(self):
+        # acme-tiny uses urllib, whose default context reads OpenSSL's
+        # SSL_CERT_FILE (certbot, on requests, gets REQUESTS_CA_BUNDLE)
+        return dict(self.env, SSL_CERT_FILE=str(self.ca))
+
+    def cmd_acme_tiny(self, d, names):
+        argv = self.loop_script(d, self.acme_tiny_steps(d, names, "l01"))
+        return argv, self.acme_tiny_env()
+
     # where each tool keeps its account, relative to its store dir
     ACCOUNT = {"certdrop-issue": "state/account.json", "lego": "data/accounts", "certbot": "cfg/accounts",
-               "dehydrated": "base/accounts", "uacme": "conf/private"}
+               "dehydrated": "base/accounts", "uacme": "conf/private", "acme-tiny": "account.key"}
 
     def cmd(self, tool, d, names):
         return getattr(self, "cmd_" + tool.replace("-issue", "").replace("-", "_"))(d, names)
@@ -268,8 +355,9 @@ class Bench:
     def count_certs(self, tool, d):
         pats = {"certdrop-issue": "certs/*/cert.pem", "lego": "data/certificates/*.issuer.crt",
                 "certbot": "cfg/live/*/cert.pem", "dehydrated": "base/certs/*/cert.pem",
-                "uacme": "conf/*/cert.pem"}
-        return [p for p in d.glob(pats[tool]) if not p.parent.name.startswith(".")]
+                "uacme": "conf/*/cert.pem", "acme-tiny": "certs/*.crt"}
+        return [p for p in d.glob(pats[tool])
+                if not p.parent.name.startswith(".") and p.stat().st_size > 0]
 
     def names_in(self, tool, certfile):
         if tool == "lego":
@@ -287,7 +375,7 @@ class Bench:
         if src.is_dir():
             shutil.copytree(src, d / acct, symlinks=True)
         else:
-            (d / acct).parent.mkdir(parents=True)
+            (d / acct).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, d / acct)
         return d
 
@@ -306,6 +394,9 @@ class Bench:
             pre = [["nsenter", "-t", str(self.ns_pid), "-m", "uacme", "-c", str(d / "conf"),
                     "-a", self.url, "-t", "EC", "-y", "new", "bench@example.test"]]
             argv, env = self.cmd_uacme(d, ["warmup.uacme.example.test"])
+        elif tool == "acme-tiny":  # its account key; the warm-up registers it
+            pre = [["openssl", "genrsa", "-out", str(d / "account.key"), str(ACME_TINY_ACCOUNT_BITS)]]
+            argv, env = self.cmd_acme_tiny(d, ["warmup.acme-tiny.example.test"])
         else:
             pre = []
             argv, env = self.cmd(tool, d, [f"warmup.{tool}.example.test"])
@@ -327,25 +418,43 @@ class Bench:
         return True
 
     # ----------------------------------------------------------- measuring
-    def measure(self, scenario, label, tool, argv, env, d, expect_certs, expect_names=None):
+    def measure(self, scenario, key, label, tool, argv, env, d, expect_certs, expect_names=None,
+                rep=0, pair=None):
+        """Run argv as one process tree under GNU time; record wall (monotonic),
+        CPU (wait4 rusage of the tree), peak RSS (GNU time %M). Returns the
+        record, or None if the run failed."""
         tf = d / "gnu-time.txt"
-        full = ["/usr/bin/time", "-f", "%e %M", "-o", str(tf)] + argv
+        gtime = ["/usr/bin/time", "-f", TIME_FMT, "-o", str(tf)]
+        full = gtime + argv
         if argv[:1] == ["nsenter"]:  # time inside the namespace, around uacme itself
             i = argv.index("-m") + 1
-            full = argv[:i] + ["/usr/bin/time", "-f", "%e %M", "-o", str(tf)] + argv[i:]
+            full = argv[:i] + gtime + argv[i:]
+        timed_out = []
+
+        def kill():
+            timed_out.append(True)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
         with open(d / "out.log", "w") as out:
             t0 = time.monotonic()
             p = subprocess.Popen(full, cwd=d, env=env, stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
             started.append(p)  # so an interrupt stops it too
+            timer = threading.Timer(CMD_TIMEOUT, kill)
+            timer.start()
             try:
-                rc = p.wait(timeout=CMD_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-                rc = "timeout"
+                # wait4: the rusage of the whole tree (the child and every
+                # descendant it waited for), at microsecond resolution
+                _, status, ru = os.wait4(p.pid, 0)
+            finally:
+                timer.cancel()
             wall = time.monotonic() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
             started.remove(p)
+            rc = "timeout" if timed_out else p.returncode
         got = self.count_certs(tool, d)
         ok = rc == 0 and len(got) == expect_certs
         if ok and expect_names:
@@ -355,30 +464,44 @@ class Bench:
                 rc = f"{n} names in certificate"
         if not ok:
             tail = (d / "out.log").read_text(errors="replace").strip().splitlines()[-2:]
-            self.failures.append(f"{scenario} {label}: exit {rc}, {len(got)}/{expect_certs} "
+            self.failures.append(f"{scenario} {label} (rep {rep + 1}): exit {rc}, {len(got)}/{expect_certs} "
                                  f"certificates ({d}): " + " | ".join(tail))
+            self.failed.append((scenario, key))
             log(f"  {scenario:2} {label:34} FAILED (exit {rc}, {len(got)}/{expect_certs})")
-            return
+            return None
         gnu = tf.read_text().split()
-        gnu_wall, rss = float(gnu[-2]), int(gnu[-1])
-        self.results.append(dict(scenario=scenario, tool=label, wall=wall, gnu_wall=gnu_wall,
-                                 rss=rss))
-        log(f"  {scenario:2} {label:34} {wall:7.2f} s {rss / 1024:7.1f} MiB")
+        rec = dict(scenario=scenario, key=key, label=label, tool=tool, rep=rep, pair=pair,
+                   wall=wall, user=ru.ru_utime, sys=ru.ru_stime, cpu=ru.ru_utime + ru.ru_stime,
+                   rss=int(gnu[-3]), gnu_wall=float(gnu[-4]), gnu_user=float(gnu[-2]),
+                   gnu_sys=float(gnu[-1]))
+        self.results.append(rec)
+        log(f"  {scenario:2} {label:34} {wall:7.2f} s  CPU {rec['cpu']:7.3f} s  "
+            f"{rec['rss'] / 1024:6.1f} MiB" + (f"  (paired with {pair})" if pair else ""))
         if not self.args.keep:
             shutil.rmtree(d, ignore_errors=True)
+        return rec
 
     def loop_script(self, d, cmds, env_extra=None):
-        lines = ["set -e"] + [" ".join(shq(a) for a in c) + " >/dev/null 2>&1" for c in cmds]
+        """One sh script for several commands, measured as one process tree.
+        An argument ">" redirects the command's stdout to the next argument."""
+        def line(c):
+            c = [str(a) for a in c]
+            if ">" in c:
+                i = c.index(">")
+                return " ".join(shq(a) for a in c[:i]) + " >" + shq(c[i + 1])  # stderr: out.log
+            return " ".join(shq(a) for a in c) + " >/dev/null 2>&1"
+        lines = ["set -e"] + [line(c) for c in cmds]
         (d / "loop.sh").write_text("\n".join(lines) + "\n")
         return ["sh", str(d / "loop.sh")]
 
-    def one(self, scenario, tool, names, expect_names=None):
+    def one(self, scenario, tool, names, expect_names=None, rep=0, pair=None):
         d = self.fresh(tool, f"{scenario}-{tool}")
         argv, env = self.cmd(tool, d, names)
-        self.measure(scenario, tool, tool, argv, env, d, 1, expect_names)
+        return self.measure(scenario, tool, tool, tool, argv, env, d, 1, expect_names, rep, pair)
 
-    def thirty_certdrop(self, label, concurrency, separate=False):
-        d = self.fresh("certdrop-issue", "c-" + label.replace(" ", "_").replace("`", ""))
+    def thirty_certdrop(self, key, rep=0, pair=None):
+        label, concurrency, separate = C_VARIANTS[key]
+        d = self.fresh("certdrop-issue", "c-" + key.replace(" ", "_"))
         lines = [(f"l{i:02d}", [f"n{i:02d}.c.certdrop.example.test"]) for i in range(1, 31)]
         self.certdrop_config(d, lines, concurrency)
         conf = str(d / "issue.toml")
@@ -386,15 +509,21 @@ class Bench:
             argv = self.loop_script(d, [[str(self.bin), "-c", conf, "issue", n] for n, _ in lines])
         else:
             argv = [str(self.bin), "-c", conf, "run"]
-        self.measure("c", label, "certdrop-issue", argv, self.env, d, 30)
+        return self.measure("c", key, label, "certdrop-issue", argv, self.env, d, 30, None, rep, pair)
 
-    def thirty_peer(self, tool):
+    def thirty_peer(self, tool, rep=0):
         d = self.fresh(tool, f"c-{tool}")
         names = [f"n{i:02d}.c.{tool}.example.test" for i in range(1, 31)]
         if tool == "dehydrated":  # its own batch mode: one cron run over domains.txt
             argv, env = self.cmd_dehydrated(d, [])
             (d / "domains.txt").write_text("\n".join(names) + "\n")
             label = "dehydrated (domains.txt, 1 call)"
+        elif tool == "acme-tiny":  # 30 x (openssl key + CSR, acme-tiny), one script
+            steps = []
+            for i, n in enumerate(names, 1):
+                steps += self.acme_tiny_steps(d, [n], f"l{i:02d}")
+            argv, env = self.loop_script(d, steps), self.acme_tiny_env()
+            label = "acme-tiny (30 calls)"
         else:
             cmds = []
             for n in names:
@@ -404,7 +533,7 @@ class Bench:
             if tool == "uacme":
                 argv = ["nsenter", "-t", str(self.ns_pid), "-m"] + argv
             label = f"{tool} (30 calls)"
-        self.measure("c", label, tool, argv, env, d, 30)
+        return self.measure("c", tool, label, tool, argv, env, d, 30, None, rep)
 
 
 def shq(s):
@@ -416,96 +545,187 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def report(b, versions, meta, out_md):
-    rows = []
-    order = {"a": "a: 1 cert, 1 name", "b": "b: 1 cert, 12 names", "c": "c: 30 certs, 1 name each"}
-    ref_label = {"a": "certdrop-issue", "b": "certdrop-issue", "c": "certdrop-issue run, concurrency 8"}
-    med = {}
-    for r in b.results:
-        med.setdefault((r["scenario"], r["tool"]), []).append(r)
-    for (sc, tool), rs in med.items():
-        med[(sc, tool)] = dict(n=len(rs), wall=median([r["wall"] for r in rs]),
-                               rss=median([r["rss"] for r in rs]) / 1024,
-                               rss_max=max(r["rss"] for r in rs) / 1024,
-                               spread=(min(r["wall"] for r in rs), max(r["wall"] for r in rs)))
+def summarize(b, peers):
+    """Medians per scenario and key, and the paired ratios certdrop/peer."""
+    out = {}
     for sc in "abc":
-        ref = med.get((sc, ref_label[sc]))
-        for (s, tool), m in med.items():
-            if s != sc:
-                continue
-            ratio = m["wall"] / ref["wall"] if ref else float("nan")
-            rratio = m["rss"] / ref["rss"] if ref else float("nan")
-            rows.append((order[sc], tool, m["n"], m["wall"], m["spread"], m["rss"], ratio, rratio))
+        recs = [r for r in b.results if r["scenario"] == sc]
+        fails = [k for s_, k in b.failed if s_ == sc]
+        if not recs and not fails:
+            continue
+        order = (list(C_VARIANTS) if sc == "c" else ["certdrop-issue"]) + peers
+        keys = [k for k in order if any(r["key"] == k for r in recs) or k in fails]
+        tools = {}
+        for k in keys:
+            rs = [r for r in recs if r["key"] == k]
+            e = dict(label=rs[0]["label"] if rs else k, tool=rs[0]["tool"] if rs else k,
+                     runs=[{f: r[f] for f in ("rep", "pair", "wall", "cpu", "user", "sys", "gnu_wall",
+                                              "gnu_user", "gnu_sys")} | {"rss_kib": r["rss"]} for r in rs],
+                     failed=fails.count(k))
+            if rs:
+                e["median"] = {f: median([r[f] for r in rs]) for f in ("wall", "cpu", "user", "sys")}
+                e["median"]["rss_kib"] = median([r["rss"] for r in rs])
+            if k in peers:
+                ref = {r["rep"]: r for r in recs if r["key"] == "certdrop-issue" and r["pair"] == k}
+                prs = [(ref[r["rep"]], r) for r in rs if r["rep"] in ref]
+                e["ratios"] = {f: (median([c[g] / q[g] for c, q in prs if q[g] > 0]) if prs else None)
+                               for f, g in (("wall", "wall"), ("cpu", "cpu"), ("rss", "rss"))}
+                e["ratios"]["pairs"] = len(prs)
+            tools[k] = e
+        out[sc] = dict(title=SCENARIO_TITLE[sc], reference="certdrop-issue", tools=tools)
+    return out
 
-    hdr = ("scenario", "tool", "runs", "median wall s", "min-max s", "median peak RSS MiB",
-           "wall vs certdrop", "RSS vs certdrop")
-    txt = [hdr] + [(a, t, str(n), f"{w:.3f}", f"{lo:.2f}-{hi:.2f}", f"{r:.1f}", f"{x:.2f}x", f"{y:.2f}x")
-                   for a, t, n, w, (lo, hi), r, x, y in rows]
+
+def judge(summ):
+    """Issue 6's targets (met/MISSED) and the concurrency comparisons (information)."""
+    targets, info = [], []
+
+    def t(what, ok, numbers):
+        targets.append(dict(target=what, verdict=("met" if ok else "MISSED") if ok is not None
+                            else "not measured", numbers=numbers))
+
+    def vs_lego(sc, f, limit, what):
+        lg = summ.get(sc, {}).get("tools", {}).get("lego", {})
+        cd = summ.get(sc, {}).get("tools", {}).get("certdrop-issue", {})
+        r = lg.get("ratios", {})
+        if not r.get("pairs") or r.get(f) is None:
+            t(what, None, "no successful certdrop/lego pair")
+            return
+        unit = "wall" if f == "wall" else "CPU (user+sys)"
+        t(what, r[f] <= limit,
+          f"certdrop/lego {unit} = {r[f]:.3f} (median of {r['pairs']} per-repetition pairs; limit {limit:g}); "
+          f"medians certdrop {cd['median'][f]:.3f} s, lego {lg['median'][f]:.3f} s")
+
+    vs_lego("a", "wall", 0.5, "one certificate (a): wall <= 0.5x lego's")
+    vs_lego("a", "cpu", 1.0, "one certificate (a): CPU no more than lego's")
+    cd = summ.get("a", {}).get("tools", {}).get("certdrop-issue")
+    if cd and cd["runs"]:
+        worst = max(r["rss_kib"] for r in cd["runs"]) / 1024
+        t("one certificate (a): certdrop-issue peak RSS <= 12 MiB", worst <= 12,
+          f"largest of {len(cd['runs'])} runs {worst:.1f} MiB, median {cd['median']['rss_kib'] / 1024:.1f} MiB")
+    else:
+        t("one certificate (a): certdrop-issue peak RSS <= 12 MiB", None, "scenario a not run")
+    vs_lego("c", "wall", 0.2, "30 certificates (c, certdrop at concurrency 8): wall <= 0.2x lego's")
+    vs_lego("c", "cpu", 1.0, "30 certificates (c, certdrop at concurrency 8): CPU no more than lego's")
+
+    c = summ.get("c", {}).get("tools", {})
+    for k in ("certdrop-issue c4", "certdrop-issue", "certdrop-issue c16"):
+        m = c.get(k, {}).get("median")
+        for base_k, what in (("certdrop-issue c1", "the same run at concurrency 1"),
+                             ("certdrop-issue separate", "30 separate `issue` calls")):
+            base = c.get(base_k, {}).get("median")
+            if m and base:
+                x = base["wall"] / m["wall"]
+                info.append(dict(what=f"30 certs in one run ({C_VARIANTS[k][0].split(', ')[1]}) "
+                                      f"vs {what}", ratio=x,
+                                 numbers=f"{base['wall']:.2f} s / {m['wall']:.2f} s = {x:.2f}x faster "
+                                         "(medians; the old target was 5x)"))
+    return targets, info
+
+
+def fmt_ratio(x):
+    return "-" if x is None else f"{x:.3g}"
+
+
+def report(b, peers, versions, meta, out_md):
+    summ = summarize(b, peers)
+    targets, info = judge(summ)
+    hdr = ("scenario", "tool", "runs", "median wall s", "min-max s", "median CPU s", "median peak RSS MiB",
+           "wall certdrop/peer", "CPU certdrop/peer", "RSS certdrop/peer")
+    txt = [hdr]
+    for sc, S in summ.items():
+        for k, e in S["tools"].items():
+            if not e["runs"]:
+                continue
+            walls = [r["wall"] for r in e["runs"]]
+            m, r = e["median"], e.get("ratios", {})
+            txt.append((S["title"], e["label"], str(len(e["runs"])), f"{m['wall']:.3f}",
+                        f"{min(walls):.2f}-{max(walls):.2f}", f"{m['cpu']:.3f}", f"{m['rss_kib'] / 1024:.1f}",
+                        fmt_ratio(r.get("wall")), fmt_ratio(r.get("cpu")), fmt_ratio(r.get("rss"))))
     widths = [max(len(r[i]) for r in txt) for i in range(len(hdr))]
     for r in txt:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)))
-
-    # targets
-    targets = []
-    cd_rss = [r["rss"] / 1024 for r in b.results if r["tool"].startswith("certdrop-issue")]
-    if cd_rss:
-        worst = max(cd_rss)
-        targets.append(("certdrop-issue peak RSS <= 12 MiB",
-                        "met" if worst <= 12 else "MISSED",
-                        f"largest peak RSS over all {len(cd_rss)} certdrop runs: {worst:.1f} MiB"))
-    c1 = med.get(("c", "certdrop-issue run, concurrency 1"))
-    sep = med.get(("c", "certdrop-issue, 30 separate `issue` calls"))
-    for label in ("certdrop-issue run, concurrency 4", "certdrop-issue run, concurrency 8", "certdrop-issue run, concurrency 16"):
-        m = med.get(("c", label))
-        for what, base in (("the same run at concurrency 1", c1),
-                           ("30 separate `issue` calls", sep)):
-            if m and base:
-                x = base["wall"] / m["wall"]
-                targets.append((f"30 certs in one run ({label.split(', ')[1]}) >= 5x faster "
-                                f"than {what}", "met" if x >= 5 else "MISSED",
-                                f"{base['wall']:.2f} s / {m['wall']:.2f} s = {x:.2f}x"))
-    lego_name = {"a": "lego", "b": "lego", "c": "lego (30 calls)"}
-    for sc in "abc":
-        ref, lg = med.get((sc, ref_label[sc])), med.get((sc, lego_name[sc]))
-        if ref and lg:
-            targets.append((f"faster than lego, {order[sc]}",
-                            "met" if ref["wall"] < lg["wall"] else "MISSED",
-                            f"certdrop {ref['wall']:.3f} s vs lego {lg['wall']:.3f} s "
-                            f"({lg['wall'] / ref['wall']:.2f}x)"))
     print()
     for t in targets:
-        print(f"{t[1]:7} {t[0]}: {t[2]}")
+        print(f"{t['verdict']:7} {t['target']}: {t['numbers']}")
+    for t in info:
+        print(f"info    {t['what']}: {t['numbers']}")
 
     md = ["# certdrop benchmark results", "",
-          f"Run {meta['date']} on {meta['host']} ({meta['cpus']} CPUs), "
-          f"load average {meta['load0']} before, {meta['load1']} after; {meta['elapsed']:.0f} s in all.",
-          f"certdrop {meta['certdrop']}.", "",
-          "Wall time: monotonic clock around each command (median); peak RSS: GNU time `%M` "
-          "(for a loop or a shell client: the largest single process). Ratios are tool / certdrop "
-          "(for c: certdrop-issue run at the default concurrency 8); above 1 means certdrop is faster or smaller.", "",
+          f"Run {meta['date']} on {meta['host']} ({meta['cpus']} CPUs), load average "
+          f"{' '.join(f'{x:.2f}' for x in meta['load_before'])} before, "
+          f"{' '.join(f'{x:.2f}' for x in meta['load_after'])} after; {meta['elapsed']:.0f} s in all.",
+          f"certdrop {versions['certdrop-issue']}.", "",
+          "Wall time: monotonic clock around each command (median). CPU: user + sys of the command's "
+          "whole process tree (wait4 rusage; for a loop or a shell client, every process in it), median. "
+          "Peak RSS: GNU time `%M` (for a loop or a shell client: the largest single process). "
+          "Ratios are certdrop/peer, each the median over repetitions of a certdrop run divided by the "
+          "peer run made right after it (in c: certdrop-issue run at the default concurrency 8); "
+          "below 1 means certdrop is faster, leaner or smaller. acme-tiny's runs include making its "
+          "certificate key and CSR with openssl.", "",
           "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     md += ["| " + " | ".join(r) + " |" for r in txt[1:]]
-    md += ["", "## Targets", "", "| target | verdict | numbers |", "|---|---|---|"]
-    md += [f"| {t[0]} | {t[1]} | {t[2]} |" for t in targets]
+    md += ["", "## Targets (issue 6)", "", "| target | verdict | numbers |", "|---|---|---|"]
+    md += [f"| {t['target']} | {t['verdict']} | {t['numbers']} |" for t in targets]
+    if info:
+        md += ["", "## Concurrency (information)", "", "| comparison | numbers |", "|---|---|"]
+        md += [f"| {t['what']} | {t['numbers']} |" for t in info]
     md += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in versions.items()]
     if b.skipped:
         md += ["", "## Skipped", ""] + [f"- {k}: {v}" for k, v in b.skipped.items()]
     if b.failures:
         md += ["", "## Failed runs (not in the medians)", ""] + [f"- {f}" for f in b.failures]
-    md += ["", "## Every run", "", "| scenario | tool | wall s | GNU time %e | peak RSS KiB |", "|---|---|---|---|---|"]
-    md += [f"| {r['scenario']} | {r['tool']} | {r['wall']:.3f} | {r['gnu_wall']:.2f} | {r['rss']} |"
-           for r in b.results]
+    md += ["", "## Every run", "",
+           "In order. CPU = user + sys (wait4); GNU time's %e, %U, %S (10 ms resolution) as a cross-check.", "",
+           "| scenario | rep | tool | paired with | wall s | CPU s | user s | sys s | peak RSS KiB "
+           "| GNU %e | GNU %U | GNU %S |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['scenario']} | {r['rep'] + 1} | {r['label']} | {r['pair'] or ''} | {r['wall']:.3f} "
+           f"| {r['cpu']:.3f} | {r['user']:.3f} | {r['sys']:.3f} | {r['rss']} | {r['gnu_wall']:.2f} "
+           f"| {r['gnu_user']:.2f} | {r['gnu_sys']:.2f} |" for r in b.results]
+    out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(md) + "\n")
     print(f"\nbench: wrote {out_md}")
+
+    out_json = out_md.with_suffix(".json")
+    doc = dict(meta=dict(meta, versions=versions, skipped=b.skipped, failures=b.failures),
+               scenarios=summ, targets=targets, info=info)
+    def rounded(x):  # microseconds are the resolution anyway
+        if isinstance(x, float):
+            return round(x, 6)
+        if isinstance(x, dict):
+            return {k: rounded(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [rounded(v) for v in x]
+        return x
+    out_json.write_text(json.dumps(rounded(doc), indent=1) + "\n")
+    print(f"bench: wrote {out_json}")
+
+    plots = out_md.parent / "plots"
+    series = ["certdrop-issue"] + PEERS  # all of them, so each tool keeps its colour
+    short = {"a": "a: 1 name", "b": "b: 12 names", "c": "c: 30 certs"}
+    note = (f"medians; {meta['date']}, {meta['host']}, {meta['cpus']} CPUs. c: certdrop one run at "
+            "concurrency 8; peers 30 calls (dehydrated: one batch call)")
+    for what, f, unit in (("wall", "wall", "median wall time, s"),
+                          ("cpu", "cpu", "median CPU (user + sys), s")):
+        values = {(short[sc], k): float(f"{e['median'][f]:.3g}") for sc, S in summ.items()
+                  for k, e in S["tools"].items() if k in series and e.get("median") and e["median"][f] > 0}
+        if not values:
+            continue
+        plots.mkdir(parents=True, exist_ok=True)
+        path = plots / f"issue-{what}.svg"
+        svg.bars(str(path), f"certdrop-issue and its peers: {unit.split(',')[0]}", unit,
+                 [short[sc] for sc in summ], series, values, note)
+        print(f"bench: wrote {path}")
 
 
 def main():
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per tool and scenario (default 5)")
     ap.add_argument("--runs-slow", type=int, default=1,
-                    help="runs of the 30-certificate scenario for certbot and dehydrated (default 1)")
+                    help="runs of the 30-certificate scenario for certbot and dehydrated "
+                         "(default 1; 0 skips them in c)")
     ap.add_argument("--runs-30", type=int, default=3,
-                    help="runs of the 30-certificate scenario for lego and uacme (default 3)")
+                    help="runs of the 30-certificate scenario for lego, uacme and acme-tiny (default 3)")
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--scenarios", default="a,b,c")
     ap.add_argument("--no-build", action="store_true", help="use the certdrop-issue already built "
@@ -513,7 +733,8 @@ def main():
     ap.add_argument("--committed", action="store_true",
                     help="build and measure git HEAD, not the work tree (own build dir under $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--out", default=str(TOP / "bench/results.md"))
+    ap.add_argument("--out", default=str(TOP / "bench/results.md"),
+                    help="markdown results; FILE.json and plots/ next to it (default bench/results.md)")
     args = ap.parse_args()
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
@@ -565,30 +786,40 @@ def main():
             log(f"bench: skipping {t}: {why}")
         tools = ["certdrop-issue"] + peers
 
+        def paired(rep, now, run_certdrop, run_peer):
+            """certdrop right before each peer: the pairs give the ratios."""
+            if not now:
+                run_certdrop(None)
+            for t in now:
+                run_certdrop(t)
+                run_peer(t)
+
         if "a" in scenarios:
             log("bench: scenario a: one certificate, 1 name")
             for rep in range(args.runs):
-                for t in tools:
-                    b.one("a", t, [f"a.{t}.example.test"], 1)
+                paired(rep, peers,
+                       lambda pair: b.one("a", "certdrop-issue", ["a.certdrop-issue.example.test"], 1, rep, pair),
+                       lambda t: b.one("a", t, [f"a.{t}.example.test"], 1, rep))
         if "b" in scenarios:
             log("bench: scenario b: one certificate, 12 names")
+            names = lambda t: [f"n{i:02d}.b.{t}.example.test" for i in range(1, 13)]
             for rep in range(args.runs):
-                for t in tools:
-                    if t == "dehydrated" and rep >= min(args.runs, 3):
-                        continue  # about 20 s a run: 3 runs are enough
-                    b.one("b", t, [f"n{i:02d}.b.{t}.example.test" for i in range(1, 13)], 12)
+                # dehydrated: about 20 s a run, 3 runs are enough
+                now = [t for t in peers if not (t in SLOW_B and rep >= 3)]
+                paired(rep, now,
+                       lambda pair: b.one("b", "certdrop-issue", names("certdrop-issue"), 12, rep, pair),
+                       lambda t: b.one("b", t, names(t), 12, rep))
         if "c" in scenarios:
             log("bench: scenario c: 30 certificates")
-            slow = {"certbot": args.runs_slow, "dehydrated": args.runs_slow}
-            for rep in range(args.runs):
-                b.thirty_certdrop("certdrop-issue run, concurrency 1", 1)
-                b.thirty_certdrop("certdrop-issue run, concurrency 4", 4)
-                b.thirty_certdrop("certdrop-issue run, concurrency 8", 8)
-                b.thirty_certdrop("certdrop-issue run, concurrency 16", 16)
-                b.thirty_certdrop("certdrop-issue, 30 separate `issue` calls", 4, separate=True)
-                for t in peers:
-                    if rep < slow.get(t, args.runs_30):
-                        b.thirty_peer(t)
+            count = {t: args.runs_slow if t in SLOW_C else args.runs_30 for t in peers}
+            for rep in range(max([args.runs] + list(count.values()))):
+                if rep < args.runs:
+                    for key in C_VARIANTS:
+                        if key != "certdrop-issue":
+                            b.thirty_certdrop(key, rep)
+                paired(rep, [t for t in peers if rep < count[t]],
+                       lambda pair: b.thirty_certdrop("certdrop-issue", rep, pair),
+                       lambda t: b.thirty_peer(t, rep))
     finally:
         stop_all()
         if args.keep:
@@ -610,14 +841,16 @@ def main():
         source = f"work tree at git {head}" + (
             ", with uncommitted changes under bins/ or core/" if dirty else "")
     versions = {"certdrop-issue": f"{cd_version} ({source})"}
-    for pkg in ["lego", "certbot", "dehydrated", "uacme", "pebble", "time"]:
+    for pkg in ["lego", "certbot", "dehydrated", "uacme", "acme-tiny", "pebble", "time"]:
         versions[pkg] = "Debian " + version_of(pkg)
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), host=socket.gethostname(),
-                cpus=os.cpu_count(), load0=" ".join(f"{x:.2f}" for x in load0),
-                load1=" ".join(f"{x:.2f}" for x in os.getloadavg()),
-                elapsed=time.monotonic() - t_start, certdrop=versions["certdrop-issue"])
+                cpus=os.cpu_count(), load_before=[round(x, 2) for x in load0],
+                load_after=[round(x, 2) for x in os.getloadavg()],
+                elapsed=round(time.monotonic() - t_start, 1),
+                options=dict(runs=args.runs, runs_30=args.runs_30, runs_slow=args.runs_slow,
+                             peers=peers, scenarios=scenarios))
     print()
-    report(b, versions, meta, Path(args.out))
+    report(b, peers, versions, meta, Path(args.out).resolve())
     return 1 if b.failures else 0
 
 

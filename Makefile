@@ -42,9 +42,15 @@ deps-check:
 demo: deps release
 	sh demo/run
 
+# Benchmarks side by side with the peers (bench/README.md), one after the
+# other on an otherwise idle machine, then BENCHMARKS.md from their results.
 bench: deps release
-	sh bench/run
-	python3 bench/zone/run
+	sh bench/run --no-build
+	python3 bench/dns01/run --no-build
+	python3 bench/zone/run --no-build
+	python3 bench/pipeline/run --no-build
+	python3 bench/footprint/run
+	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails
 SHARE = $(DESTDIR)$(PREFIX)/share

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Compose BENCHMARKS.md from what the harnesses wrote (python3 stdlib only):
+
+  bench/results.md, results.json        issuance overhead  (bench/run)
+  bench/dns01/results.md, .json         dns-01 through the real path
+  bench/zone/results.md, .json          zone build scaling
+  bench/pipeline/results.md             trigger and publish passes
+  bench/footprint/results.md, .json     binary sizes and run-time needs
+  bench/notes.md                        the hand-written reading of them
+
+Each section takes the harness's main tables as they are (the harness is the
+one place a number is computed) and links its full results; the summary of
+targets is read from the JSON files. `make bench` runs everything and then
+this script; `python3 bench/report.py` alone recomposes the report.
+"""
+
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+
+
+def read(rel):
+    with open(os.path.join(TOP, rel)) as f:
+        return f.read()
+
+
+def load(rel):
+    try:
+        return json.loads(read(rel))
+    except (OSError, ValueError) as e:
+        sys.exit(f"report: {rel}: {e}")
+
+
+def section(md, heading):
+    """The text under `## heading` (prefix match) up to the next `## `."""
+    lines = md.splitlines()
+    out, inside = [], False
+    for line in lines:
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line[3:].startswith(heading)
+            continue
+        if inside:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def tables(text, n=None):
+    """The markdown tables in `text` (each a block of `|` lines)."""
+    found, cur = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append(line)
+        elif cur:
+            found.append("\n".join(cur))
+            cur = []
+    return found if n is None else found[:n]
+
+
+def preamble(md):
+    """Text before the first table or heading after the title."""
+    body = md.split("\n", 1)[1] if "\n" in md else ""
+    out = []
+    for line in body.splitlines():
+        if line.startswith("|") or line.startswith("## "):
+            break
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def verdict(ok):
+    return "met" if ok else "**MISSED**"
+
+
+def main():
+    issue = load("bench/results.json")
+    dns = load("bench/dns01/results.json")
+    zone = load("bench/zone/results.json")
+    foot = load("bench/footprint/results.json")
+    issue_md = read("bench/results.md")
+    dns_md = read("bench/dns01/results.md")
+    zone_md = read("bench/zone/results.md")
+    pipe_md = read("bench/pipeline/results.md")
+    foot_md = read("bench/footprint/results.md")
+    notes = read("bench/notes.md").strip()
+
+    meta = issue["meta"]
+    out = []
+    w = out.append
+    w("# certdrop benchmarks\n")
+    w("certdrop measured side by side with what a user would pick instead, in "
+      "the same run on the same machine, on loopback. Written by "
+      "`bench/report.py` from the results of the harnesses in `bench/`; "
+      "`make bench` reruns all of them (about 25 minutes on 2 cores) and "
+      "rewrites this file. Ratios are only comparable within one run.\n")
+    w(f"Machine: {meta['host']}, {meta['cpus']} CPUs, "
+      f"{zone.get('kernel', 'Linux')}; issuance runs on {meta['date']}, "
+      f"load average {' '.join(str(x) for x in meta['load_before'])} before. "
+      "Each section says when it ran and the load then.\n")
+
+    # Targets.
+    w("## Targets\n")
+    w("| target (issue 6) | measured | verdict |")
+    w("|---|---|---|")
+    for t in issue.get("targets", []):
+        w(f"| issuance: {t['target']} | {t['numbers']} | {verdict(t['verdict'] == 'met')} |")
+    tg = dns["target"]
+    w(f"| dns-01 through the drop directory on loopback: ≤ {tg['limit']:g} s to the certificate | "
+      f"certdrop median {tg['unsigned']['median']:.3f} s unsigned, {tg['signed']['median']:.3f} s "
+      f"signed (slowest {max(tg['unsigned']['max'], tg['signed']['max']):.3f} s) | "
+      f"{verdict(tg['unsigned']['met'] and tg['signed']['met'])} |")
+    zt = zone["targets"]
+    w(f"| zone build at 100k records ≥ {zt['speedup_min']:g}× faster than the ldns-dane loop | "
+      f"{zt['speedup']:.0f}× | {verdict(zt['speedup_met'])} |")
+    for libc in ("glibc", "musl"):
+        rows = [t for t in foot["targets"] if t["libc"] == libc]
+        sizes = ", ".join(f"{t['binary'].removeprefix('certdrop-')} {t['stripped_bytes'] / 1e6:.2f} MB"
+                          for t in rows)
+        needs = sorted({n for t in rows for n in t["needs_beyond_libc"]})
+        w(f"| zone, publish, trigger ≤ 3 MB stripped, no run-time dependency beyond libc ({libc} build) | "
+          f"{sizes}; needs beyond libc: {', '.join(needs) or 'nothing'} | "
+          f"{verdict(all(t['met'] for t in rows))} |")
+    w("")
+    w("The reading of these numbers — where a peer wins and why, what is not "
+      "ours — is at the end: [Reading the numbers](#reading-the-numbers).\n")
+
+    # Issuance.
+    w("## 1. Issuance overhead (`bench/run`)\n")
+    w(preamble(issue_md) + "\n")
+    for t in tables(issue_md, 1):
+        w(t + "\n")
+    w("![median wall time per scenario and client](bench/plots/issue-wall.svg)\n")
+    w("![median CPU time per scenario and client](bench/plots/issue-cpu.svg)\n")
+    conc = section(issue_md, "Concurrency")
+    if conc:
+        w("Concurrency of certdrop-issue in scenario c (information, not a target):\n")
+        for t in tables(conc, 1):
+            w(t + "\n")
+    w("Versions, every single run and the exact client commands: "
+      "[bench/results.md](bench/results.md), [bench/README.md](bench/README.md).\n")
+
+    # dns-01.
+    w("## 2. dns-01 latency through the real path (`bench/dns01/run`)\n")
+    w(preamble(dns_md) + "\n")
+    for t in tables(dns_md, 1):
+        w(t + "\n")
+    waits = section(dns_md, "What each waits on")
+    if waits:
+        w("What each waits on (medians of the stages, seconds):\n")
+        w(waits + "\n")
+    w("![seconds to the certificate](bench/plots/dns01.svg)\n")
+    w("Commands, versions, every run: [bench/dns01/results.md](bench/dns01/results.md).\n")
+
+    # Zone.
+    w("## 3. Zone build scaling (`bench/zone/run`)\n")
+    w(section(zone_md, "Scaling") + "\n")
+    w("![zone build time against size](bench/plots/zone-scaling.svg)\n")
+    w("Breakdown of the 100k build, the same records both ways, every run: "
+      "[bench/zone/results.md](bench/zone/results.md).\n")
+
+    # Trigger.
+    w("## 4. Trigger and publish passes (`bench/pipeline/run`)\n")
+    w(preamble(pipe_md) + "\n")
+    for t in tables(section(pipe_md, "Table"), 1):
+        w(t + "\n")
+    w("Where the trigger's time goes (system calls, memory): "
+      "[bench/pipeline/results.md](bench/pipeline/results.md).\n")
+
+    # Footprint.
+    w("## 5. Footprint (`bench/footprint/run`)\n")
+    w(preamble(foot_md) + "\n")
+    for t in tables(section(foot_md, "certdrop binaries"), 1):
+        w(t + "\n")
+    for t in tables(section(foot_md, "Peers"), 1):
+        w(t + "\n")
+    w("![stripped size of each program](bench/plots/footprint.svg)\n")
+    w("How the sizes were counted, and the commands: "
+      "[bench/footprint/results.md](bench/footprint/results.md).\n")
+
+    w("## Reading the numbers\n")
+    w(notes + "\n")
+
+    text = "\n".join(out)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    path = os.path.join(TOP, "BENCHMARKS.md")
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+    print(f"report: wrote {os.path.relpath(path, TOP)}")
+
+
+if __name__ == "__main__":
+    main()

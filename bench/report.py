@@ -96,7 +96,7 @@ def main():
     w("certdrop measured side by side with what a user would pick instead, in "
       "the same run on the same machine, on loopback. Written by "
       "`bench/report.py` from the results of the harnesses in `bench/`; "
-      "`make bench` reruns all of them (about 25 minutes on 2 cores) and "
+      "`make bench` reruns all of them (about 20 minutes on 2 cores) and "
       "rewrites this file. Ratios are only comparable within one run.\n")
     w(f"Machine: {meta['host']}, {meta['cpus']} CPUs, "
       f"{zone.get('kernel', 'Linux')}; issuance runs on {meta['date']}, "

@@ -42,7 +42,8 @@ def bars(path, title, unit, groups, series, values, note=""):
     values[(group, series)] = number (missing keys are skipped)."""
     row, gap, left, right, top = 16, 10, 190, 90, 46
     nrows = sum(1 for g in groups for s in series if (g, s) in values)
-    height = top + nrows * row + len(groups) * gap + 60
+    foot = 18 if note else 0  # the note has its own line below the axis label
+    height = top + nrows * row + len(groups) * gap + 60 + foot
     width = 760
     vals = [v for v in values.values() if v and v > 0]
     lo = 10 ** math.floor(math.log10(min(vals)))
@@ -60,7 +61,7 @@ def bars(path, title, unit, groups, series, values, note=""):
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" '
            f'font-weight="bold">{escape(title)}</text>']
-    bottom = height - 40
+    bottom = height - 40 - foot
     for t in _ticks(lo, hi):
         out.append(f'<line x1="{x(t):.1f}" y1="{top - 6}" x2="{x(t):.1f}" y2="{bottom}" '
                    f'stroke="#ddd"/>')

@@ -721,9 +721,9 @@ def report(b, peers, versions, meta, out_md):
 def main():
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per tool and scenario (default 5)")
-    ap.add_argument("--runs-slow", type=int, default=1,
+    ap.add_argument("--runs-slow", type=int, default=3,
                     help="runs of the 30-certificate scenario for certbot and dehydrated "
-                         "(default 1; 0 skips them in c)")
+                         "(default 3; 0 skips them in c)")
     ap.add_argument("--runs-30", type=int, default=3,
                     help="runs of the 30-certificate scenario for lego, uacme and acme-tiny (default 3)")
     ap.add_argument("--peers", default=",".join(PEERS))

@@ -96,7 +96,7 @@ def main():
     w("certdrop measured side by side with what a user would pick instead, in "
       "the same run on the same machine, on loopback. Written by "
       "`bench/report.py` from the results of the harnesses in `bench/`; "
-      "`make bench` reruns all of them (about 20 minutes on 2 cores) and "
+      "`make bench` reruns all of them (about 25 minutes on 2 cores) and "
       "rewrites this file. Ratios are only comparable within one run.\n")
     w(f"Machine: {meta['host']}, {meta['cpus']} CPUs, "
       f"{zone.get('kernel', 'Linux')}; issuance runs on {meta['date']}, "
@@ -181,6 +181,41 @@ def main():
     w("![stripped size of each program](bench/plots/footprint.svg)\n")
     w("How the sizes were counted, and the commands: "
       "[bench/footprint/results.md](bench/footprint/results.md).\n")
+
+    # Versions and commands.
+    w("## Versions and exact commands\n")
+    versions = {}
+    versions.update(issue["meta"].get("versions", {}))
+    versions.update({k: v for k, v in dns.get("versions", {}).items() if k != "certdrop"})
+    for k, v in foot.get("versions", {}).items():
+        versions.setdefault(k, v)
+    for v in zone.get("peers", []):
+        name = {"OpenSSH": "ssh-keygen", "NSD": "nsd"}.get(
+            v.split()[0].split("_")[0], v.split()[0])
+        versions.setdefault(name, v)
+    w("| program | version |")
+    w("|---|---|")
+    for k in sorted(versions):
+        w(f"| {k} | {versions[k]} |")
+    w("")
+    w("Everything: `make bench` (scripts/install-deps, `cargo build --release`, "
+      "then each harness in turn, then `python3 bench/report.py`):\n")
+    w("```")
+    w("sh bench/run --no-build            # issuance overhead; clients' flags: bench/README.md")
+    w("python3 bench/dns01/run --no-build # dns-01 through Pebble -> nsd")
+    w("python3 bench/zone/run --no-build  # zone builds at 1k/10k/100k records")
+    w("python3 bench/pipeline/run --no-build  # trigger and publish passes")
+    w("python3 bench/footprint/run        # sizes and run-time needs (builds musl too)")
+    w("python3 bench/report.py            # this file")
+    w("```\n")
+    cmds = section(dns_md, "Commands")
+    if cmds:
+        w("The dns-01 run's commands ($W is its temporary directory):\n")
+        w(cmds + "\n")
+    w("The issuance scenarios and each client's exact flags, key types and "
+      "trust settings are in [bench/README.md](bench/README.md#what-is-measured); "
+      "the zone scenario's generator and the seed loop in "
+      "[bench/zone/README.md](bench/zone/README.md).\n")
 
     w("## Reading the numbers\n")
     w(notes + "\n")

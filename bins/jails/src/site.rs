@@ -263,6 +263,24 @@ impl Site {
                 ));
             }
         }
+        // The Linux rendering lays a tmpfs over `data` and binds `config`
+        // read-only: neither may hold the other, and `data` is the
+        // certdrop tree, not a system directory.
+        if raw.data.starts_with(&raw.config) || raw.config.starts_with(&raw.data) {
+            return Err(format!(
+                "{}: data ('{}') and config ('{}') must be apart, neither inside the other",
+                path.display(),
+                raw.data.display(),
+                raw.config.display()
+            ));
+        }
+        if raw.data.components().count() < 3 {
+            return Err(format!(
+                "{}: data: '{}' is too near the root; give the certdrop tree its own directory (e.g. /var/db/certdrop)",
+                path.display(),
+                raw.data.display()
+            ));
+        }
         let current = match raw.repo {
             Some(_) => raw.config.join("current"),
             None => raw.config.clone(),

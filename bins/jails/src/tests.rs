@@ -106,6 +106,13 @@ fn grammar_errors_name_file_line_and_key() {
         err(&with("data = \"/var/db/certdrop\"", "data = \"var/db\""))
             .contains("data: 'var/db' must be an absolute path")
     );
+    assert!(err(&with("data = \"/var/db/certdrop\"", "data = \"/var\""))
+        .contains("data: '/var' is too near the root"));
+    assert!(err(&with(
+        "data = \"/var/db/certdrop\"",
+        "data = \"/usr/local/etc/certdrop/data\""
+    ))
+    .contains("must be apart, neither inside the other"));
     assert!(
         err(&with("name = \"www\"", "name = \"dns\"")).contains("jail.name: 'dns' defined twice")
     );

@@ -95,6 +95,21 @@ impl Failure {
     }
 }
 
+/// Parse the command line with clap: `--help` and `--version` print and
+/// exit 0, any other error prints clap's message and exits 64 (EX_USAGE,
+/// where clap alone would exit 2, which means "nothing to do" here).
+pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|e| {
+        let _ = e.print();
+        match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                ExitCode::SUCCESS
+            }
+            _ => ExitCode::from(USAGE),
+        }
+    })
+}
+
 /// Turn a run's result into the process exit code.
 pub fn exit_code(result: Result<Outcome, Failure>) -> ExitCode {
     ExitCode::from(match result {

@@ -81,3 +81,9 @@ impl Output {
         eprintln!("{}: warning: {line}", self.program);
     }
 }
+
+/// Print one error line and return its class: `return Err(fail(out, ...))`.
+pub fn fail(out: &Output, class: crate::exit::Failure, msg: &str) -> crate::exit::Failure {
+    out.error(msg);
+    class
+}

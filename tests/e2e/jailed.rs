@@ -67,14 +67,6 @@ pub fn sh(dir: &Path, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn ran(out: std::process::Output) -> Ran {
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 impl Site {
     /// Set up the repository, render and install the site, start Pebble;
     /// nothing runs yet (the first cron pass deploys the configuration).
@@ -189,26 +181,40 @@ impl Site {
 
     /// `certdrop-jails render SITE -o site/`.
     pub fn jails_render(&self, site: &Path) -> Ran {
-        ran(Command::new(bin("certdrop-jails"))
-            .args(["render", site.to_str().expect("utf8"), "-o"])
-            .arg(self.path("site"))
-            .output()
-            .expect("certdrop-jails"))
+        Ran::from(
+            Command::new(bin("certdrop-jails"))
+                .args(["render", site.to_str().expect("utf8"), "-o"])
+                .arg(self.path("site"))
+                .output()
+                .expect("certdrop-jails"),
+        )
     }
 
     /// One cron pass: `site/linux/cron`.
     pub fn cron(&self) -> Ran {
-        ran(Command::new(self.path("site/linux/cron"))
-            .output()
-            .expect("cron"))
+        Ran::from(
+            Command::new(self.path("site/linux/cron"))
+                .output()
+                .expect("cron"),
+        )
     }
 
     /// `script` run by /bin/sh in jail `name`.
     pub fn jail(&self, name: &str, script: &str) -> Ran {
-        ran(Command::new(self.path(&format!("site/linux/jail-{name}")))
-            .args(["/bin/sh", "-c", script])
-            .output()
-            .expect("jail"))
+        Ran::from(
+            Command::new(self.path(&format!("site/linux/jail-{name}")))
+                .args(["/bin/sh", "-c", script])
+                .output()
+                .expect("jail"),
+        )
+    }
+
+    /// A forced renewal of line www, run in jail acme as an operator would.
+    pub fn force_renewal(&self) -> Ran {
+        self.jail(
+            "acme",
+            &self.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
+        )
     }
 
     /// Write `rel` in the repository and commit it.

@@ -220,10 +220,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
         &format!("chown {UID_WWW}:{UID_WWW} data/dnsextra/evil-*"),
     );
     // A forced renewal goes through the same drop directory, hands-off.
-    let renew = site.jail(
-        "acme",
-        &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
-    );
+    let renew = site.force_renewal();
     assert_eq!(renew.code, 0, "{renew:?}\n{}", site.logs());
     let pass = site.cron();
     assert_eq!(pass.code, 0, "{pass:?}");
@@ -265,10 +262,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
 fn a_forced_renewal_reaches_nginx_hands_off() {
     let site = deployed();
     let before = site.served().expect("served");
-    let renew = site.jail(
-        "acme",
-        &site.fill("certdrop-issue -c @D@/etc/current/issue.toml issue www --force"),
-    );
+    let renew = site.force_renewal();
     assert_eq!(renew.code, 0, "{renew:?}");
     let pass = site.cron();
     assert_eq!((pass.code, pass.stderr.as_str()), (0, ""), "{pass:?}");

@@ -24,6 +24,16 @@ impl Ran {
     }
 }
 
+impl From<std::process::Output> for Ran {
+    fn from(out: std::process::Output) -> Ran {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// The workspace's binary `name`, as `cargo test --workspace` built it.
 pub fn bin(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -40,16 +50,12 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Run a binary.
 pub fn run(name: &str, args: &[&str]) -> Ran {
-    let out = Command::new(bin(name))
+    Command::new(bin(name))
         .args(args)
         .env_remove("SSL_CERT_FILE")
         .output()
-        .expect("run");
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .expect("run")
+        .into()
 }
 
 /// A child process killed on Drop (`certdrop-zone watch`).

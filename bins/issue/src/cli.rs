@@ -3,7 +3,6 @@
 //! means "nothing to do" in certdrop's exit contract.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -116,20 +115,4 @@ pub enum Reason {
     Superseded,
     /// The service is gone.
     CessationOfOperation,
-}
-
-/// Parse the command line; help and version exit 0, errors exit 64.
-pub fn parse() -> Result<Cli, ExitCode> {
-    match Cli::try_parse() {
-        Ok(cli) => Ok(cli),
-        Err(e) => {
-            let _ = e.print();
-            Err(match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(certdrop_core::exit::USAGE),
-            })
-        }
-    }
 }

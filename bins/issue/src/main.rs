@@ -34,7 +34,7 @@ use crate::error::Error;
 const PROGRAM: &str = "certdrop-issue";
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match certdrop_core::exit::parse_args::<Cli>() {
         Ok(cli) => cli,
         Err(code) => return code,
     };

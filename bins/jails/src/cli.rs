@@ -59,16 +59,3 @@ pub enum Command {
         site: PathBuf,
     },
 }
-
-/// Parse; help and version exit 0, errors exit 64.
-pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    Cli::try_parse().map_err(|e| {
-        let _ = e.print();
-        match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                std::process::ExitCode::SUCCESS
-            }
-            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
-        }
-    })
-}

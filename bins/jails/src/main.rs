@@ -13,7 +13,7 @@ mod tests;
 use std::process::ExitCode;
 
 use certdrop_core::exit::{self, Failure, Outcome};
-use certdrop_core::output::Output;
+use certdrop_core::output::{fail, Output};
 
 use crate::cli::{Cli, Command};
 use crate::site::Site;
@@ -22,7 +22,7 @@ use crate::site::Site;
 const PROGRAM: &str = "certdrop-jails";
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match certdrop_core::exit::parse_args::<Cli>() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -101,10 +101,4 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
         ));
         Ok(Outcome::Changed)
     }
-}
-
-/// Print one line and return its class.
-fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
-    out.error(msg);
-    class
 }

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use certdrop_core::atomic::{self, MODE_PUBLIC_DIR};
 use certdrop_core::exit::{self, Failure, Outcome};
 use certdrop_core::lock::{LockError, StateLock};
-use certdrop_core::output::Output;
+use certdrop_core::output::{fail, Output};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -30,7 +30,7 @@ use crate::signing::SigningKey;
 const PROGRAM: &str = "certdrop-publish";
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match certdrop_core::exit::parse_args::<Cli>() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -115,10 +115,4 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
     // memory and opens no other file. certdrop runs no privilege-dropping
     // sandbox yet: the jail's mounts (certs/ read-only, no keys/) enforce it.
     publish::run_once(&config, &key, &opts, out)
-}
-
-/// Print one line and return its class.
-fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
-    out.error(msg);
-    class
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use certdrop_core::atomic::{self, MODE_SECRET_DIR};
 use certdrop_core::exit::{self, Failure, Outcome};
 use certdrop_core::lock::StateLock;
-use certdrop_core::output::Output;
+use certdrop_core::output::{fail, Output};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -42,7 +42,7 @@ const PROGRAM: &str = "certdrop-trigger";
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match certdrop_core::exit::parse_args::<Cli>() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -160,9 +160,4 @@ fn run_once(
         Some(f) => Err(f),
         None => Ok(outcome),
     }
-}
-
-fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
-    out.error(msg);
-    class
 }

@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use certdrop_core::exit::{Failure, Outcome};
-use certdrop_core::output::Output;
+use certdrop_core::output::{fail, Output};
 use nix::sys::signal::Signal;
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -129,11 +129,6 @@ where
     if let Err(f) = run(first) {
         out.verbose(&format!("run failed (exit {}); still watching", f.code()));
     }
-}
-
-fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
-    out.error(msg);
-    class
 }
 
 fn absolute(p: &Path) -> PathBuf {

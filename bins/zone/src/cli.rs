@@ -163,16 +163,3 @@ fn interval(text: &str) -> Result<Duration, String> {
         d => Ok(d),
     }
 }
-
-/// Parse; help and version exit 0, errors exit 64.
-pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    Cli::try_parse().map_err(|e| {
-        let _ = e.print();
-        match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                std::process::ExitCode::SUCCESS
-            }
-            _ => std::process::ExitCode::from(certdrop_core::exit::USAGE),
-        }
-    })
-}

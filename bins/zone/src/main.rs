@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use certdrop_core::exit::{self, Failure, Outcome};
 use certdrop_core::lock::StateLock;
-use certdrop_core::output::Output;
+use certdrop_core::output::{fail, Output};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -36,7 +36,7 @@ const PROGRAM: &str = "certdrop-zone";
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let cli = match certdrop_core::exit::parse_args::<Cli>() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -274,11 +274,6 @@ fn step(
     let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
         .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
     f().map_err(|e| fail(out, Failure::Data, &e))
-}
-
-fn fail(out: &Output, class: Failure, msg: &str) -> Failure {
-    out.error(msg);
-    class
 }
 
 /// `fragments --origin ZONE DIR`.

@@ -832,14 +832,14 @@ def main():
     except Exception:
         cd_version = "?"
     head = sh(["git", "-C", str(TOP), "rev-parse", "--short", "HEAD"]).stdout.strip()
-    dirty = sh(["git", "-C", str(TOP), "status", "--porcelain", "--", "bins", "core", "Cargo.lock"]).stdout.strip()
+    dirty = sh(["git", "-C", str(TOP), "status", "--porcelain", "--", "bins", "crates", "Cargo.lock"]).stdout.strip()
     if args.committed:
         source = f"git {head} as committed"
     elif args.no_build and "CERTDROP_ISSUE" in os.environ:
         source = f"binary {b.bin}"
     else:
         source = f"work tree at git {head}" + (
-            ", with uncommitted changes under bins/ or core/" if dirty else "")
+            ", with uncommitted changes under bins/ or crates/" if dirty else "")
     versions = {"certdrop-issue": f"{cd_version} ({source})"}
     for pkg in ["lego", "certbot", "dehydrated", "uacme", "acme-tiny", "pebble", "time"]:
         versions[pkg] = "Debian " + version_of(pkg)

@@ -110,6 +110,25 @@ pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
     })
 }
 
+/// The whole `main` of a binary: parse the command line ([`parse_args`]),
+/// make the printer at the verbosity `verbose` reads from it, run the
+/// command, print its error line, return the exit code.
+pub fn main<C, F>(program: &'static str, verbose: fn(&C) -> u8, run: F) -> ExitCode
+where
+    C: clap::Parser,
+    F: FnOnce(C, &crate::output::Output) -> Result<Outcome, crate::error::Error>,
+{
+    let cli = match parse_args::<C>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let out = crate::output::Output::new(
+        program,
+        crate::output::Output::verbosity_from(verbose(&cli)),
+    );
+    exit_code(run(cli, &out).map_err(|e| e.report(&out)))
+}
+
 /// Turn a run's result into the process exit code.
 pub fn exit_code(result: Result<Outcome, Failure>) -> ExitCode {
     ExitCode::from(match result {

@@ -3,8 +3,9 @@
 //! The filesystem is the protocol between the stages, so each drop-directory
 //! format is defined here once (render, parse, validate), together with the
 //! atomic file writer, versioned directories behind a symlink, the
-//! state-directory lock, certificate inspection, the exit contract and the
-//! output module. This crate is synchronous and offline: no runtime, no
+//! state-directory lock, certificate inspection, the one reader of files
+//! another stage wrote, the exit contract with its one error type, the
+//! output module and the one `watch` loop. This crate is synchronous and offline: no runtime, no
 //! network, no TLS library.
 
 pub mod atomic;
@@ -12,6 +13,7 @@ pub mod certinfo;
 pub mod clock;
 pub mod debounce;
 pub mod duration;
+pub mod error;
 pub mod exit;
 pub mod fragment;
 pub mod lock;
@@ -19,4 +21,6 @@ pub mod name;
 pub mod output;
 pub mod store;
 pub mod tomlcfg;
+pub mod untrusted;
 pub mod versions;
+pub mod watch;

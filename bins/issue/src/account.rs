@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use crate::acme;
 use crate::cli::Reason;
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::retry;
+use certdrop_core::error::{Error, Result};
 
 /// `<account>.next`: the new key of an unfinished rollover.
 pub fn next_path(config: &Config) -> PathBuf {

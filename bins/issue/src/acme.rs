@@ -22,7 +22,7 @@ use instant_acme::{
 };
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use certdrop_core::error::{Error, Result};
 
 /// Longest time one HTTP exchange with the CA may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -218,7 +218,7 @@ pub fn error(action: &str, e: &instant_acme::Error) -> Error {
 
 /// Run an ACME operation, retrying transient faults with back-off, each
 /// attempt bounded by [`REQUEST_TIMEOUT`]. Evaluates to
-/// `Result<T, crate::error::Error>`.
+/// `Result<T, certdrop_core::error::Error>`.
 #[macro_export]
 macro_rules! retry {
     ($what:expr, $op:expr) => {{

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use certdrop_core::atomic;
 use certdrop_core::fragment::Fragment;
 
-use crate::error::{Error, Result};
+use certdrop_core::error::{Error, Result};
 
 /// Directory of the journals inside the state directory.
 pub const JOURNALS: &str = "challenges";

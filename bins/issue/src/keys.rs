@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, PublicKeyData, RsaKeySize};
 
-use crate::error::{Error, Result};
+use certdrop_core::error::{Error, Result};
 
 /// Key algorithm and size of a certificate line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,15 +8,15 @@
 
 use std::time::Duration;
 
+use certdrop_core::atomic;
 use certdrop_core::certinfo::{self, CertInfo};
-use certdrop_core::{atomic, clock};
 use rcgen::KeyPair;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, KeyPolicy, Line};
-use crate::error::{Error, Result};
 use crate::keys;
 use crate::state::LineState;
+use certdrop_core::error::{Error, Result};
 
 /// Why a certificate is requested now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,26 +110,27 @@ pub fn jitter(serial: &str, span: i64) -> i64 {
     (n % span as u64) as i64
 }
 
-/// Age of the line's current key in seconds, if it has one.
-pub fn key_age(config: &Config, line: &Line, state: &LineState) -> Option<i64> {
+/// Age of the line's current key in seconds at `now`, if it has one.
+pub fn key_age(config: &Config, line: &Line, state: &LineState, now: i64) -> Option<i64> {
     let created = state.key_created.or_else(|| {
         let meta = std::fs::metadata(config.store.key_path(&line.name)).ok()?;
         let m = meta.modified().ok()?;
         Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
     })?;
-    Some(clock::now() - created)
+    Some(now - created)
 }
 
-/// Decide what `line` needs now.
+/// Decide what `line` needs at `now` (the clock, read once by the caller:
+/// the decision depends on nothing else that changes by itself).
 /// `explicit` (a line named on the command line) skips the back-off.
 pub fn plan(
     config: &Config,
     line: &Line,
     state: &LineState,
+    now: i64,
     force: bool,
     explicit: bool,
 ) -> Result<Plan> {
-    let now = clock::now();
     if force {
         return Ok(Plan::Issue(Reason::Forced));
     }
@@ -149,7 +150,7 @@ pub fn plan(
     }
     let has_next = config.store.next_key_path(&line.name).exists();
     if has_next && !matches!(line.key_policy, KeyPolicy::Fresh) {
-        if let Some(ready) = rollover_ready_at(line, state) {
+        if let Some(ready) = rollover_ready_at(line, state, now) {
             if now >= ready {
                 return Ok(Plan::Issue(Reason::Rollover));
             }
@@ -167,12 +168,12 @@ pub fn plan(
         return Ok(Plan::Issue(Reason::Window));
     }
     if let (Some(max), KeyPolicy::Reuse, false) = (line.max_key_age, &line.key_policy, has_next) {
-        if key_age(config, line, state).is_some_and(|age| age >= max.as_secs() as i64) {
+        if key_age(config, line, state, now).is_some_and(|age| age >= max.as_secs() as i64) {
             return Ok(Plan::StageNext);
         }
     }
     if has_next {
-        return Ok(match rollover_ready_at(line, state) {
+        return Ok(match rollover_ready_at(line, state, now) {
             Some(ready) => Plan::Wait(Some(ready.min(due)), "next key published, waiting"),
             None => Plan::CheckNext,
         });
@@ -183,11 +184,11 @@ pub fn plan(
 /// When the staged next key may sign: `rollover_wait` after it was
 /// published — and, for a line with TLSA owners, no earlier than 2 × TTL
 /// after every authoritative server was seen serving its record (None
-/// until then).
-pub fn rollover_ready_at(line: &Line, state: &LineState) -> Option<i64> {
+/// until then). A next key without a publication time counts from `now`.
+pub fn rollover_ready_at(line: &Line, state: &LineState, now: i64) -> Option<i64> {
     // Times are whole seconds, truncated: one second more makes every
     // wait at least its full length.
-    let published = state.next_published.unwrap_or_else(clock::now);
+    let published = state.next_published.unwrap_or(now);
     let by_clock = published + line.rollover_wait.as_secs() as i64 + 1;
     if line.tlsa.is_empty() {
         return Some(by_clock);
@@ -226,6 +227,7 @@ pub fn signer(
     line: &Line,
     reason: &Reason,
     state: &mut LineState,
+    now: i64,
 ) -> Result<Signer> {
     let store = &config.store;
     let next_path = store.next_key_path(&line.name);
@@ -256,21 +258,21 @@ pub fn signer(
                     from_next: false,
                 });
             }
-            new_next_key(config, line, state)
+            new_next_key(config, line, state, now)
         }
-        _ => new_next_key(config, line, state),
+        _ => new_next_key(config, line, state, now),
     }
 }
 
 /// Generate a key and store it as `keys/<line>/next/key.pem` before use.
-fn new_next_key(config: &Config, line: &Line, state: &mut LineState) -> Result<Signer> {
+fn new_next_key(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<Signer> {
     let key = line.key_type.generate()?;
     let path = config.store.next_key_path(&line.name);
     config
         .store
         .write_key_for(&path, key.serialize_pem().as_bytes(), line.key_group)
         .map_err(|e| Error::io(&path, "write key", &e))?;
-    state.next_key_created = Some(clock::now());
+    state.next_key_created = Some(now);
     Ok(Signer::Key {
         key,
         from_next: true,
@@ -279,8 +281,8 @@ fn new_next_key(config: &Config, line: &Line, state: &mut LineState) -> Result<S
 
 /// Stage a rollover: a next key whose public half is published beside the
 /// current certificate, so the zone compiler serves TLSA for both.
-pub fn stage_next(config: &Config, line: &Line, state: &mut LineState) -> Result<()> {
-    let Signer::Key { key, .. } = new_next_key(config, line, state)? else {
+pub fn stage_next(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<()> {
+    let Signer::Key { key, .. } = new_next_key(config, line, state, now)? else {
         unreachable!("new_next_key makes a key")
     };
     let pubkey = keys::public_pem(&keys::spki(&key));
@@ -295,19 +297,18 @@ pub fn stage_next(config: &Config, line: &Line, state: &mut LineState) -> Result
         .store
         .publish(&line.name, None, Some(pubkey.as_bytes()), prev.as_deref())
         .map_err(|e| Error::io(&config.store.line_dir(&line.name), "publish next key", &e))?;
-    state.next_published = Some(clock::now());
+    state.next_published = Some(now);
     Ok(())
 }
 
 /// Drop the retiring previous key's public half once it has been kept
-/// for the line's `retire_after` since the rollover; true if it did.
-pub fn retire_prev(config: &Config, line: &Line, state: &mut LineState) -> Result<bool> {
+/// for the line's `retire_after` since the rollover, at `now`; true if it did.
+pub fn retire_prev(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<bool> {
     let store = &config.store;
     if !store.prev_pub_path(&line.name).exists() {
         state.prev_published = None;
         return Ok(false);
     }
-    let now = clock::now();
     // A state file lost or older than this: start the clock now.
     let since = *state.prev_published.get_or_insert(now);
     // Whole seconds, truncated: `<=` keeps it the full retire_after.
@@ -332,6 +333,7 @@ pub fn commit(
     files: &certdrop_core::store::CertFiles,
     signer: &Signer,
     state: &mut LineState,
+    now: i64,
 ) -> Result<()> {
     let store = &config.store;
     let line_dir = store.line_dir(&line.name);
@@ -374,10 +376,10 @@ pub fn commit(
         )
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
     if uses_next {
-        promote_next(config, line, state)?;
-        state.prev_published = prev_pub.as_ref().map(|_| clock::now());
+        promote_next(config, line, state, now)?;
+        state.prev_published = prev_pub.as_ref().map(|_| now);
     }
-    state.issued = Some(clock::now());
+    state.issued = Some(now);
     state.failures = 0;
     state.last_error = None;
     state.last_failure = None;
@@ -388,14 +390,14 @@ pub fn commit(
 }
 
 /// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem`.
-fn promote_next(config: &Config, line: &Line, state: &mut LineState) -> Result<()> {
+fn promote_next(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<()> {
     let next = config.store.next_key_path(&line.name);
     let key = config.store.key_path(&line.name);
     atomic::rename(&next, &key).map_err(|e| Error::io(&next, "promote key", &e))?;
     if let Some(dir) = next.parent() {
         let _ = std::fs::remove_dir(dir);
     }
-    state.key_created = state.next_key_created.take().or(Some(clock::now()));
+    state.key_created = state.next_key_created.take().or(Some(now));
     state.next_published = None;
     state.next_served_since = None;
     state.next_served_ttl = None;
@@ -404,7 +406,7 @@ fn promote_next(config: &Config, line: &Line, state: &mut LineState) -> Result<(
 
 /// Finish a commit a crash interrupted: the installed certificate is for
 /// the next key, so the next key is the current one.
-pub fn repair(config: &Config, line: &Line, state: &mut LineState) -> Result<bool> {
+pub fn repair(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<bool> {
     let next = config.store.next_key_path(&line.name);
     if !next.exists() {
         return Ok(false);
@@ -414,7 +416,7 @@ pub fn repair(config: &Config, line: &Line, state: &mut LineState) -> Result<boo
     };
     let key = keys::load(&next, line.key_group)?;
     if keys::spki(&key) == cert.spki {
-        promote_next(config, line, state)?;
+        promote_next(config, line, state, now)?;
         return Ok(true);
     }
     Ok(false)
@@ -422,8 +424,7 @@ pub fn repair(config: &Config, line: &Line, state: &mut LineState) -> Result<boo
 
 /// Record a failure and compute the back-off: doubling from the configured
 /// first delay, capped, and never earlier than the CA's Retry-After.
-pub fn record_failure(config: &Config, state: &mut LineState, error: &Error) {
-    let now = clock::now();
+pub fn record_failure(config: &Config, state: &mut LineState, error: &Error, now: i64) {
     state.failures = state.failures.saturating_add(1);
     state.last_failure = Some(now);
     state.last_error = Some(error.msg.clone());
@@ -436,9 +437,9 @@ pub fn record_failure(config: &Config, state: &mut LineState, error: &Error) {
     state.retry_not_before = Some(now + delay.as_secs() as i64);
 }
 
-/// Days, hours or minutes until `t`, for humans.
-pub fn until(t: i64) -> String {
-    let d = Duration::from_secs((t - clock::now()).max(0) as u64);
+/// Days, hours or minutes from `now` until `t`, for humans.
+pub fn until(t: i64, now: i64) -> String {
+    let d = Duration::from_secs((t - now).max(0) as u64);
     let s = d.as_secs();
     if s >= 2 * 86_400 {
         format!("{}d", s / 86_400)

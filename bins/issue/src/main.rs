@@ -1,6 +1,7 @@
 //! certdrop-issue: certificates from an ACME CA (RFC 8555), challenges
 //! through drop directories. Parse arguments, build the validated config,
-//! take the state lock, run once, map the result to the exit contract.
+//! dispatch the one command (taking the state lock for those that write),
+//! and let `certdrop_core::exit::main` map the result to the exit contract.
 
 mod account;
 mod acme;
@@ -9,7 +10,6 @@ mod challenge;
 mod cli;
 mod config;
 mod dns;
-mod error;
 mod keys;
 mod lifecycle;
 mod order;
@@ -19,135 +19,121 @@ mod run;
 mod state;
 mod status;
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use certdrop_core::exit::{self, Failure, Outcome};
-use certdrop_core::lock::{LockError, StateLock};
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Outcome;
+use certdrop_core::lock::StateLock;
 use certdrop_core::output::Output;
 
 use crate::cli::{AccountCommand, Cli, Command};
 use crate::config::Config;
-use crate::error::Error;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-issue";
 
 fn main() -> ExitCode {
-    let cli = match certdrop_core::exit::parse_args::<Cli>() {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
-    exit::exit_code(main_result(&cli, &out))
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-fn main_result(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
-    let config = Config::load(&cli.config).map_err(|e| report(out, e))?;
-    let command = match &cli.command {
-        _ if cli.check => return check(&config, out).map_err(|e| report(out, e)),
-        Some(Command::Check) => return check(&config, out).map_err(|e| report(out, e)),
+/// Load the configuration, then run the one command the line asks for.
+fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
+    let config = Config::load(&cli.config)?;
+    // `-n` is the `check` command, whatever else the line names.
+    let command = match cli.command.take() {
+        _ if cli.check => Command::Check,
         Some(c) => c,
         None => {
-            return Err(report(
-                out,
-                Error::new(
-                    Failure::Usage,
-                    "a command is needed: run, issue, status, revoke, account (see --help)",
-                ),
+            return Err(Error::usage(
+                "a command is needed: run, issue, status, revoke, account (see --help)",
             ))
         }
     };
-    if let Command::Status { json } = command {
-        let rows = status::rows(&config).map_err(|e| report(out, e))?;
-        if *json || cli.json {
-            out.print(&serde_json::to_string_pretty(&rows).expect("rows serialize"));
-        } else {
-            out.print(&status::table(&rows));
-        }
-        return Ok(Outcome::Reported);
-    }
-    // Validate the command against the configuration before touching disk.
     match command {
-        Command::Issue { lines, .. } => {
-            for l in lines {
-                config.line(l).map_err(|e| report(out, e))?;
+        Command::Check => check(&config, out),
+        Command::Status { json } => {
+            let rows = status::rows(&config, certdrop_core::clock::now())?;
+            if json || cli.json {
+                out.print(&serde_json::to_string_pretty(&rows).expect("rows serialize"));
+            } else {
+                out.print(&status::table(&rows));
             }
+            Ok(Outcome::Reported)
         }
-        Command::Revoke { line, .. } => {
-            config.line(line).map_err(|e| report(out, e))?;
-        }
+        // Read-only: no store, no lock.
+        Command::Account {
+            command: AccountCommand::Show,
+        } => runtime()?.block_on(account::show(&config, cli.json, out)),
         Command::Account {
             command: AccountCommand::Deactivate { yes: false },
-        } => {
-            return Err(report(
-                out,
-                Error::new(
-                    Failure::Usage,
-                    "account deactivate: irreversible; add --yes to confirm",
-                ),
-            ))
+        } => Err(Error::usage(
+            "account deactivate: irreversible; add --yes to confirm",
+        )),
+        Command::Account {
+            command: AccountCommand::Deactivate { yes: true },
+        } => locked(&cli, config, |c| async move {
+            account::deactivate(&c, true, out).await
+        }),
+        Command::Account {
+            command: AccountCommand::Rollover,
+        } => locked(
+            &cli,
+            config,
+            |c| async move { account::rollover(&c, out).await },
+        ),
+        Command::Revoke { line, reason } => {
+            config.line(&line)?;
+            locked(&cli, config, |c| async move {
+                account::revoke(&c, &line, reason, out).await
+            })
         }
-        _ => {}
+        Command::Run => locked(&cli, config, |c| async move {
+            run::run_once(c, &run::Options::default(), out).await
+        }),
+        Command::Issue { lines, force } => {
+            for l in &lines {
+                config.line(l)?;
+            }
+            let opts = run::Options {
+                only: lines,
+                force: force || cli.force,
+            };
+            locked(&cli, config, |c| async move {
+                run::run_once(c, &opts, out).await
+            })
+        }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+}
+
+/// The runtime instant-acme needs: two workers, enough for the bounded
+/// concurrency of a run.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| report(out, Error::new(Failure::Software, format!("runtime: {e}"))))?;
-    if let Command::Account {
-        command: AccountCommand::Show,
-    } = command
-    {
-        // Read-only: no store, no lock.
-        return runtime
-            .block_on(account::show(&config, cli.json, out))
-            .map_err(|e| report(out, e));
-    }
+        .map_err(|e| Error::software(format!("runtime: {e}")))
+}
 
-    run::prepare(&config).map_err(|e| report(out, e))?;
+/// Run a command that writes: prepare the trees, take the state lock
+/// (held until the command returns), then run `work` on the runtime.
+fn locked<F, Fut>(cli: &Cli, config: Config, work: F) -> Result<Outcome>
+where
+    F: FnOnce(Arc<Config>) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let runtime = runtime()?;
+    run::prepare(&config)?;
     let wait = if cli.no_wait {
         std::time::Duration::ZERO
     } else {
         config.lock_wait
     };
-    // The lock is taken before any work and held until exit.
-    let _lock = match StateLock::acquire(&config.state, wait) {
-        Ok(lock) => lock,
-        Err(e @ LockError::Busy(_)) => {
-            return Err(report(out, Error::temp(e.to_string())));
-        }
-        Err(e) => return Err(report(out, Error::cantcreat(e.to_string()))),
-    };
-    let config = Arc::new(config);
-    runtime.block_on(async {
-        match command {
-            Command::Run => run::run_once(config, &run::Options::default(), out).await,
-            Command::Issue { lines, force } => {
-                let opts = run::Options {
-                    only: lines.clone(),
-                    force: *force || cli.force,
-                };
-                run::run_once(config, &opts, out).await
-            }
-            Command::Revoke { line, reason } => account::revoke(&config, line, *reason, out)
-                .await
-                .map_err(|e| report(out, e)),
-            Command::Account { command } => match command {
-                AccountCommand::Show => account::show(&config, cli.json, out).await,
-                AccountCommand::Deactivate { yes } => account::deactivate(&config, *yes, out).await,
-                AccountCommand::Rollover => account::rollover(&config, out).await,
-            }
-            .map_err(|e| report(out, e)),
-            Command::Status { .. } | Command::Check => unreachable!("handled above"),
-        }
-    })
-}
-
-/// Print an error's one line and return its class.
-fn report(out: &Output, e: Error) -> Failure {
-    out.error(&e.msg);
-    e.class
+    // Busy is 75, a lock file that cannot be made is 73 (core's From).
+    let _lock = StateLock::acquire(&config.state, wait)?;
+    runtime.block_on(work(Arc::new(config)))
 }
 
 /// `-n/--check`: validate everything that can be validated offline and
@@ -161,7 +147,13 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
         match &line.key_policy {
             config::KeyPolicy::Csr(_) => {
                 let mut st = state::LineState::default();
-                lifecycle::signer(config, line, &lifecycle::Reason::Window, &mut st)?;
+                lifecycle::signer(
+                    config,
+                    line,
+                    &lifecycle::Reason::Window,
+                    &mut st,
+                    certdrop_core::clock::now(),
+                )?;
             }
             _ => {
                 let key = config.store.key_path(&line.name);

@@ -16,8 +16,8 @@ use instant_acme::{
 };
 
 use crate::config::{Challenge, Config, Line};
-use crate::error::{Error, Result};
 use crate::{challenge::ChallengeFiles, propagation, retry};
+use certdrop_core::error::{Error, Result};
 
 /// First pause (ms) before polling an order's state; it grows by half
 /// each time. CAs process validation and finalization asynchronously

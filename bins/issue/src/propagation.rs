@@ -12,7 +12,7 @@ use certdrop_core::output::Output;
 
 use crate::config::{Config, Line};
 use crate::dns;
-use crate::error::{Error, Result};
+use certdrop_core::error::{Error, Result};
 
 /// Timeout of one query.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);

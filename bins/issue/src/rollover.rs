@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::config::{Config, Line};
 use crate::dns;
-use crate::error::{Error, Result};
 use crate::state::LineState;
+use certdrop_core::error::{Error, Result};
 
 /// Timeout of one query.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,11 +57,12 @@ fn served_everywhere(
     Ok(ttl)
 }
 
-/// Update `state` from what the servers serve now; true if it changed.
+/// Update `state` from what the servers serve at `now`; true if it changed.
 pub async fn check(
     config: &Config,
     line: &Line,
     state: &mut LineState,
+    now: i64,
     out: &Output,
 ) -> Result<bool> {
     let pem = config
@@ -89,17 +90,12 @@ pub async fn check(
     let owners = line.tlsa.clone();
     let result = tokio::task::spawn_blocking(move || served_everywhere(&servers, &owners, &spki))
         .await
-        .map_err(|e| {
-            Error::new(
-                certdrop_core::exit::Failure::Software,
-                format!("TLSA check: {e}"),
-            )
-        })?;
+        .map_err(|e| Error::software(format!("TLSA check: {e}")))?;
     let before = (state.next_served_since, state.next_served_ttl);
     match result {
         Ok(ttl) => {
             if state.next_served_since.is_none() {
-                state.next_served_since = Some(clock::now());
+                state.next_served_since = Some(now);
             }
             state.next_served_ttl = Some(ttl.max(state.next_served_ttl.unwrap_or(0)));
             out.verbose(&format!(

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use certdrop_core::clock;
+use certdrop_core::error::Worst;
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 
 use crate::config::{Config, Line};
-use crate::error::{Error, Result};
 use crate::lifecycle::{self, Plan, Reason};
 use crate::order::{self, Request};
 use crate::state;
+use certdrop_core::error::{Error, Result};
 
 /// What to do in this run.
 #[derive(Debug, Clone, Default)]
@@ -39,18 +40,11 @@ pub fn prepare(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Run once (the state lock is held by the caller).
-pub async fn run_once(
-    config: Arc<Config>,
-    opts: &Options,
-    out: &Output,
-) -> std::result::Result<Outcome, Failure> {
+/// Run once (the state lock is held by the caller). Each failure is
+/// printed where it happens; the error returned carries only the class.
+pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> Result<Outcome> {
     let mut outcome = Outcome::Unchanged;
-    let mut worst: Option<Failure> = None;
-    let fail = |e: &Error, worst: &mut Option<Failure>| {
-        out.error(&e.msg);
-        *worst = Some(worst.map_or(e.class, |w| w.max(e.class)));
-    };
+    let mut worst = Worst::default();
 
     let drops: Vec<&std::path::Path> = [&config.dnsextra, &config.webroot]
         .into_iter()
@@ -63,7 +57,7 @@ pub async fn run_once(
         Ok(n) => out.verbose(&format!(
             "removed {n} challenge file(s) left by an interrupted run"
         )),
-        Err(e) => fail(&e, &mut worst),
+        Err(e) => worst.add(out, e),
     }
 
     let mut due: Vec<(Line, Reason)> = Vec::new();
@@ -89,7 +83,7 @@ pub async fn run_once(
                     None => {}
                 }
             }
-            Err(e) => fail(&e, &mut worst),
+            Err(e) => worst.add(out, e),
         }
     }
 
@@ -98,7 +92,7 @@ pub async fn run_once(
         match next_key_due(&config, &line, opts, out).await {
             Ok(Some(r)) => due.push((line, r)),
             Ok(None) => waiting.push(line),
-            Err(e) => fail(&e, &mut worst),
+            Err(e) => worst.add(out, e),
         }
     }
 
@@ -115,7 +109,7 @@ pub async fn run_once(
                 for (line, _) in &due {
                     let _ = note_failure(&config, line, &e);
                 }
-                fail(&e, &mut worst);
+                worst.add(out, e);
             }
             Ok((account, _)) => {
                 let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency));
@@ -131,24 +125,21 @@ pub async fn run_once(
                 while let Some(joined) = set.join_next().await {
                     match joined {
                         Ok(Ok(())) => outcome = Outcome::Changed,
-                        Ok(Err(e)) => fail(&e, &mut worst),
-                        Err(e) => fail(
-                            &Error::new(Failure::Software, format!("task failed: {e}")),
-                            &mut worst,
-                        ),
+                        Ok(Err(e)) => worst.add(out, e),
+                        Err(e) => worst.add(out, Error::software(format!("task failed: {e}"))),
                     }
                 }
             }
         }
     }
-    match worst {
+    match worst.get() {
         // Something changed: exit 0 so `run && certdrop-publish run` passes
         // the new certificates on; the failures were printed (cron mails).
         _ if outcome == Outcome::Changed => Ok(outcome),
-        Some(f) => Err(f),
+        Some(f) => Err(Error::reported(f)),
         // A line still failing keeps the exit code at "temporary failure",
         // silently: its error was printed when it happened.
-        None if backing_off => Err(Failure::Temporary),
+        None if backing_off => Err(Error::reported(Failure::Temporary)),
         None => Ok(outcome),
     }
 }
@@ -162,9 +153,10 @@ struct Step {
 
 /// The work on a line that needs no CA: repair, plan, stage a next key.
 fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -> Result<Step> {
+    let now = clock::now();
     let mut st = state::load(&config.state, &line.name)?;
     let mut outcome = Outcome::Unchanged;
-    if lifecycle::repair(config, line, &mut st)? {
+    if lifecycle::repair(config, line, &mut st, now)? {
         state::save(&config.state, &line.name, &st)?;
         out.action(&format!(
             "{}: finished an interrupted key change",
@@ -172,7 +164,7 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         ));
         outcome = Outcome::Changed;
     }
-    if lifecycle::retire_prev(config, line, &mut st)? {
+    if lifecycle::retire_prev(config, line, &mut st, now)? {
         state::save(&config.state, &line.name, &st)?;
         out.action(&format!(
             "{}: the previous key's TLSA record retired ({} after the rollover)",
@@ -181,7 +173,7 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         ));
         outcome = Outcome::Changed;
     }
-    match lifecycle::plan(config, line, &st, opts.force, !opts.only.is_empty())? {
+    match lifecycle::plan(config, line, &st, now, opts.force, !opts.only.is_empty())? {
         Plan::Issue(reason) => {
             return Ok(Step {
                 outcome,
@@ -190,7 +182,7 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
             })
         }
         Plan::StageNext => {
-            lifecycle::stage_next(config, line, &mut st)?;
+            lifecycle::stage_next(config, line, &mut st, now)?;
             state::save(&config.state, &line.name, &st)?;
             out.action(&format!(
                 "{}: key rollover started: next key published in {}, used after {}",
@@ -246,11 +238,12 @@ async fn next_key_due(
     out: &Output,
 ) -> Result<Option<Reason>> {
     let mut st = state::load(&config.state, &line.name)?;
-    if crate::rollover::check(config, line, &mut st, out).await? {
+    if crate::rollover::check(config, line, &mut st, clock::now(), out).await? {
         state::save(&config.state, &line.name, &st)?;
     }
+    let now = clock::now();
     Ok(
-        match lifecycle::plan(config, line, &st, opts.force, !opts.only.is_empty())? {
+        match lifecycle::plan(config, line, &st, now, opts.force, !opts.only.is_empty())? {
             Plan::Issue(r) => Some(r),
             _ => None,
         },
@@ -267,7 +260,7 @@ async fn issue_line(
 ) -> Result<()> {
     let mut st = state::load(&config.state, &line.name)?;
     let result = async {
-        let signer = lifecycle::signer(config, line, &reason, &mut st)?;
+        let signer = lifecycle::signer(config, line, &reason, &mut st, clock::now())?;
         // A generated key is on disk before the CA sees it; remember when.
         state::save(&config.state, &line.name, &st)?;
         let (csr_der, spki) = signer.request(line)?;
@@ -282,7 +275,7 @@ async fn issue_line(
             out,
         )
         .await?;
-        lifecycle::commit(config, line, &files, &signer, &mut st)?;
+        lifecycle::commit(config, line, &files, &signer, &mut st, clock::now())?;
         Ok::<_, Error>((files, signer))
     }
     .await;
@@ -317,6 +310,6 @@ async fn issue_line(
 
 fn note_failure(config: &Config, line: &Line, e: &Error) -> Result<()> {
     let mut st = state::load(&config.state, &line.name)?;
-    lifecycle::record_failure(config, &mut st, e);
+    lifecycle::record_failure(config, &mut st, e, clock::now());
     state::save(&config.state, &line.name, &st)
 }

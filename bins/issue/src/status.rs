@@ -5,9 +5,9 @@ use certdrop_core::clock;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::error::Result;
 use crate::lifecycle::{self, Plan};
 use crate::state;
+use certdrop_core::error::Result;
 
 /// One line's status.
 #[derive(Debug, Serialize)]
@@ -29,21 +29,20 @@ pub struct Row {
 }
 
 /// Compute the rows.
-pub fn rows(config: &Config) -> Result<Vec<Row>> {
-    let now = clock::now();
+pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for line in &config.lines {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
-        let next_action = match lifecycle::plan(config, line, &st, false, false)? {
+        let next_action = match lifecycle::plan(config, line, &st, now, false, false)? {
             Plan::Issue(r) => format!("issue now ({})", r.words()),
             Plan::StageNext => "stage next key now".to_owned(),
-            Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t)),
+            Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t, now)),
             Plan::Wait(None, what) => what.to_owned(),
             Plan::CheckNext => "next key published, waiting for its TLSA record".to_owned(),
             Plan::BackOff(t) => format!(
                 "retry in {} ({} failures)",
-                lifecycle::until(t),
+                lifecycle::until(t, now),
                 st.failures
             ),
         };
@@ -52,7 +51,7 @@ pub fn rows(config: &Config) -> Result<Vec<Row>> {
             names: line.domains.clone(),
             key_age_days: match line.key_policy {
                 crate::config::KeyPolicy::Csr(_) => None,
-                _ => lifecycle::key_age(config, line, &st).map(|a| a / 86_400),
+                _ => lifecycle::key_age(config, line, &st, now).map(|a| a / 86_400),
             },
             not_after: cert.as_ref().map(|c| clock::rfc3339(c.not_after)),
             days_left: cert

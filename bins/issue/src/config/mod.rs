@@ -10,8 +10,8 @@ use std::time::Duration;
 use certdrop_core::name;
 
 use self::raw::{RawConfig, RawLine};
-use crate::error::{Error, Result};
 use crate::keys::KeyType;
+use certdrop_core::error::{Error, Result};
 
 mod raw;
 

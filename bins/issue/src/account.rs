@@ -1,5 +1,6 @@
-//! Account verbs: `account show`, `account deactivate`, `account rollover`
-//! (RFC 8555 §7.3.5-7.3.6), and `revoke` (§7.6).
+//! The account (RFC 8555 §7.3): opened from its credentials or created on
+//! first use ([`open`]), and the account verbs: `account show`, `account
+//! deactivate`, `account rollover` (§7.3.5-7.3.6), and `revoke` (§7.6).
 //!
 //! Key rollover is crash-safe: instant-acme's `update_key` makes the new key
 //! internally and hands it back only after the CA switched, so a crash in
@@ -15,7 +16,9 @@ use bytes::Bytes;
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use http::{Method, Request};
-use instant_acme::{Account, AccountCredentials, BodyWrapper, RevocationReason, RevocationRequest};
+use instant_acme::{
+    Account, AccountCredentials, BodyWrapper, NewAccount, RevocationReason, RevocationRequest,
+};
 use serde_json::{json, Value};
 
 use crate::acme;
@@ -29,6 +32,52 @@ pub fn next_path(config: &Config) -> PathBuf {
     let mut p = config.account.clone().into_os_string();
     p.push(".next");
     PathBuf::from(p)
+}
+
+/// The account: loaded from its credentials, or created on first use when
+/// the terms are agreed in the configuration.
+pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
+    let subject = format!("account {}", config.account.display());
+    settle_rollover(config, out).await?;
+    if let Some(creds) = acme::read_credentials(&config.account)? {
+        if let Some(dir) = acme::credentials_directory(&creds) {
+            if dir != config.directory {
+                return Err(Error::config(format!(
+                    "{subject}: made for {dir}, but the configuration says {}",
+                    config.directory
+                )));
+            }
+        }
+        let account = retry!(
+            &subject,
+            Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+                .from_credentials(acme::clone_credentials(&creds))
+        )?;
+        return Ok((account, false));
+    }
+    if !config.agree_terms {
+        return Err(Error::config(format!(
+            "{}: no account yet: read the CA's terms of service and set agree_terms = true",
+            config.path.display()
+        )));
+    }
+    let contact: Vec<&str> = config.contact.iter().map(String::as_str).collect();
+    let new = NewAccount {
+        contact: &contact,
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
+    let (account, creds) = retry!(
+        &format!("{subject}: create at {}", config.directory),
+        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?).create(
+            &new,
+            config.directory.clone(),
+            None
+        )
+    )?;
+    acme::write_credentials(&config.account, &creds)?;
+    out.action(&format!("account created: {}", account.id()));
+    Ok((account, true))
 }
 
 /// `account show`.
@@ -97,7 +146,7 @@ pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -
     let line = config.line(line)?;
     let cert = crate::lifecycle::current_cert(config, line)?
         .ok_or_else(|| Error::noinput(format!("{}: no certificate to revoke", line.name)))?;
-    let (account, _) = acme::account(config, out).await?;
+    let (account, _) = open(config, out).await?;
     let der = rustls_pki_types::CertificateDer::from(cert.der.clone());
     let reason = match reason {
         Reason::Unspecified => None,

@@ -1,7 +1,8 @@
 //! The ACME side (RFC 8555): the HTTP client with the trust we mean, the
-//! account (created on first use, stored 0600, reused), the classification
-//! of CA errors into the exit contract, and the retry of transient faults
-//! (badNonce, 5xx, 429, timeouts) inside a run.
+//! stored account credentials (0600), the classification of CA errors into
+//! the exit contract, and the retry of transient faults (badNonce, 5xx,
+//! 429, timeouts) inside a run. It knows nothing of the account verbs
+//! (`account.rs` builds on it, never the other way round).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,11 +18,8 @@ use certdrop_core::exit::Failure;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use instant_acme::{
-    Account, AccountCredentials, BodyWrapper, BytesResponse, HttpClient, NewAccount,
-};
+use instant_acme::{AccountCredentials, BodyWrapper, BytesResponse, HttpClient};
 
-use crate::config::Config;
 use certdrop_core::error::{Error, Result};
 
 /// Longest time one HTTP exchange with the CA may take.
@@ -299,55 +297,6 @@ pub fn credentials_directory(creds: &AccountCredentials) -> Option<String> {
         .get("directory")?
         .as_str()
         .map(str::to_owned)
-}
-
-/// The account: loaded from its credentials, or created on first use when
-/// the terms are agreed in the configuration.
-pub async fn account(
-    config: &Config,
-    out: &certdrop_core::output::Output,
-) -> Result<(Account, bool)> {
-    let subject = format!("account {}", config.account.display());
-    crate::account::settle_rollover(config, out).await?;
-    if let Some(creds) = read_credentials(&config.account)? {
-        if let Some(dir) = credentials_directory(&creds) {
-            if dir != config.directory {
-                return Err(Error::config(format!(
-                    "{subject}: made for {dir}, but the configuration says {}",
-                    config.directory
-                )));
-            }
-        }
-        let account = retry!(
-            &subject,
-            Account::builder_with_http(http_client(config.ca_bundle.as_deref())?)
-                .from_credentials(clone_credentials(&creds))
-        )?;
-        return Ok((account, false));
-    }
-    if !config.agree_terms {
-        return Err(Error::config(format!(
-            "{}: no account yet: read the CA's terms of service and set agree_terms = true",
-            config.path.display()
-        )));
-    }
-    let contact: Vec<&str> = config.contact.iter().map(String::as_str).collect();
-    let new = NewAccount {
-        contact: &contact,
-        terms_of_service_agreed: true,
-        only_return_existing: false,
-    };
-    let (account, creds) = retry!(
-        &format!("{subject}: create at {}", config.directory),
-        Account::builder_with_http(http_client(config.ca_bundle.as_deref())?).create(
-            &new,
-            config.directory.clone(),
-            None
-        )
-    )?;
-    write_credentials(&config.account, &creds)?;
-    out.action(&format!("account created: {}", account.id()));
-    Ok((account, true))
 }
 
 /// AccountCredentials is not Clone; a JSON round trip copies it.

@@ -102,7 +102,7 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> Resu
     }
 
     if !due.is_empty() {
-        match crate::acme::account(&config, out).await {
+        match crate::account::open(&config, out).await {
             Err(e) => {
                 // Nothing was attempted for the lines; count it against each
                 // so the back-off applies to them too.

@@ -16,10 +16,18 @@ use crate::lifecycle;
 /// Time allowed for one ARI exchange.
 const ARI_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The lines among `candidates` whose ARI window has opened (at a point
+/// The point inside the CA's suggested window `start..end` at which the
+/// certificate with `serial` is due: RFC 9773 §4.2 asks for a random
+/// point; one derived from the serial is random across certificates and
+/// the same for every run (an end before the start counts as the start).
+pub fn due_at(start: i64, end: i64, serial: &str) -> i64 {
+    start + lifecycle::jitter(serial, end.max(start) - start)
+}
+
+/// The lines among `candidates` whose ARI window has opened by `now` (at a point
 /// inside the window derived from the serial, as RFC 9773 §4.2 asks for a
 /// random point).
-pub async fn due(config: &Config, candidates: &[Line], out: &Output) -> Vec<Line> {
+pub async fn due(config: &Config, candidates: &[Line], now: i64, out: &Output) -> Vec<Line> {
     if !config.ari || candidates.is_empty() {
         return Vec::new();
     }
@@ -50,7 +58,6 @@ pub async fn due(config: &Config, candidates: &[Line], out: &Output) -> Vec<Line
             return Vec::new();
         }
     };
-    let now = clock::now();
     let mut due = Vec::new();
     for line in candidates {
         let Ok(Some(cert)) = lifecycle::current_cert(config, line) else {
@@ -64,7 +71,7 @@ pub async fn due(config: &Config, candidates: &[Line], out: &Output) -> Vec<Line
             Ok(Ok((info, _))) => {
                 let start = info.suggested_window.start.unix_timestamp();
                 let end = info.suggested_window.end.unix_timestamp().max(start);
-                let at = start + lifecycle::jitter(&cert.serial, end - start);
+                let at = due_at(start, end, &cert.serial);
                 out.verbose(&format!(
                     "{}: CA suggests renewal between {} and {}",
                     line.name,
@@ -88,4 +95,29 @@ pub async fn due(config: &Config, candidates: &[Line], out: &Output) -> Vec<Line
         }
     }
     due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ARI window: not due before its start, due at its end, and one
+    /// serial always picks the same point inside.
+    #[test]
+    fn the_ari_window_decides_by_a_point_inside_it() {
+        let (start, end) = (1_900_000_000, 1_900_086_400);
+        let at = due_at(start, end, "0a1b2c");
+        assert!((start..end).contains(&at), "{at}");
+        assert_eq!(at, due_at(start, end, "0a1b2c"));
+        let points: std::collections::BTreeSet<i64> = (0..20)
+            .map(|i| due_at(start, end, &format!("{i:x}")))
+            .collect();
+        assert!(points.len() > 10, "serials spread over the window");
+        assert_eq!(due_at(start, start, "0a1b2c"), start, "an empty window");
+        assert_eq!(
+            due_at(start, start - 5, "0a1b2c"),
+            start,
+            "a backwards window"
+        );
+    }
 }

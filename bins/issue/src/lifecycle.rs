@@ -449,3 +449,6 @@ pub fn until(t: i64, now: i64) -> String {
         format!("{}m", s / 60)
     }
 }
+
+#[cfg(test)]
+mod tests;

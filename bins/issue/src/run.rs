@@ -97,7 +97,7 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> Resu
     }
 
     // Lines our own rule does not make due may still be due by the CA's word.
-    for line in crate::ari::due(&config, &waiting, out).await {
+    for line in crate::ari::due(&config, &waiting, clock::now(), out).await {
         due.push((line, Reason::Ari));
     }
 

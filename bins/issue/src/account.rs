@@ -293,7 +293,8 @@ fn jws(
     )
 }
 
-/// POST keyChange (RFC 8555 §7.3.5), retrying a rejected nonce.
+/// POST keyChange (RFC 8555 §7.3.5), retrying a rejected nonce and the
+/// other transient faults under the one policy (`retry.rs`).
 async fn key_change(
     config: &Config,
     directory: &str,
@@ -305,7 +306,7 @@ async fn key_change(
     let send = |req: Request<BodyWrapper<Bytes>>| {
         let fut = http.request(req);
         async move {
-            let rsp = tokio::time::timeout(acme::REQUEST_TIMEOUT, fut)
+            let rsp = tokio::time::timeout(retry::REQUEST_TIMEOUT, fut)
                 .await
                 .map_err(|_| Error::temp("account rollover: the CA did not answer"))?
                 .map_err(|e| acme::error("account rollover", &e))?;
@@ -346,7 +347,8 @@ async fn key_change(
         &json!({"account": account_url, "oldKey": jwk(old)}),
     )?;
     let mut nonce = None;
-    for _ in 0..acme::MAX_ATTEMPTS {
+    let mut attempts = retry::Attempts::new("account rollover");
+    loop {
         let n = match nonce.take() {
             Some(n) => n,
             None => send(get(new_nonce, Method::HEAD)?)
@@ -374,13 +376,10 @@ async fn key_change(
                 "account rollover: HTTP {status} without a problem document"
             ))
         })?;
-        let e = instant_acme::Error::Api(problem);
-        if !acme::is_transient(&e) {
-            return Err(acme::error("account rollover", &e));
-        }
+        // A rejected nonce comes with the next one to use.
+        attempts
+            .wait_after(&instant_acme::Error::Api(problem))
+            .await?;
         nonce = next_nonce;
     }
-    Err(Error::temp(
-        "account rollover: the CA kept rejecting the request",
-    ))
 }

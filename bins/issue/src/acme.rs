@@ -1,7 +1,8 @@
 //! The ACME side (RFC 8555): the HTTP client with the trust we mean, the
 //! stored account credentials (0600), the classification of CA errors into
-//! the exit contract, and the retry of transient faults (badNonce, 5xx,
-//! 429, timeouts) inside a run. It knows nothing of the account verbs
+//! the exit contract, and which faults are transient (badNonce, 5xx, 429,
+//! timeouts; `retry.rs` holds the policy that retries them, and reads the
+//! CA's Retry-After noted here). It knows nothing of the account verbs
 //! (`account.rs` builds on it, never the other way round).
 
 use std::os::unix::fs::PermissionsExt;
@@ -22,16 +23,8 @@ use instant_acme::{AccountCredentials, BodyWrapper, BytesResponse, HttpClient};
 
 use certdrop_core::error::{Error, Result};
 
-/// Longest time one HTTP exchange with the CA may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// TCP connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts of one ACME operation before the fault counts.
-pub const MAX_ATTEMPTS: u32 = 6;
-/// First pause between attempts (doubles).
-pub const FIRST_RETRY: Duration = Duration::from_millis(200);
-/// Longest pause between attempts inside a run.
-pub const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// An HTTPS client trusting `ca_bundle` only, or the system's roots.
 pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
@@ -212,48 +205,6 @@ pub fn describe(e: &instant_acme::Error) -> String {
 /// Turn a CA error into ours, saying what we were doing.
 pub fn error(action: &str, e: &instant_acme::Error) -> Error {
     Error::new(classify(e), format!("{action}: {}", describe(e)))
-}
-
-/// Run an ACME operation, retrying transient faults with back-off, each
-/// attempt bounded by [`REQUEST_TIMEOUT`]. Evaluates to
-/// `Result<T, certdrop_core::error::Error>`.
-#[macro_export]
-macro_rules! retry {
-    ($what:expr, $op:expr) => {{
-        let mut attempt = 1u32;
-        let mut pause = $crate::acme::FIRST_RETRY;
-        loop {
-            let result = match tokio::time::timeout($crate::acme::REQUEST_TIMEOUT, $op).await {
-                Ok(r) => r,
-                Err(_) => Err(instant_acme::Error::Timeout(None)),
-            };
-            match result {
-                Ok(v) => break Ok(v),
-                Err(e)
-                    if attempt < $crate::acme::MAX_ATTEMPTS && $crate::acme::is_transient(&e) =>
-                {
-                    attempt += 1;
-                    // The CA's Retry-After, when short, replaces our pause;
-                    // a long one ends the attempts (the back-off keeps it).
-                    match $crate::acme::take_retry_after() {
-                        Some(wait) if wait > $crate::acme::MAX_RETRY => {
-                            let mut err = $crate::acme::error($what, &e);
-                            err.retry_after = Some(wait);
-                            break Err(err);
-                        }
-                        Some(wait) => tokio::time::sleep(wait).await,
-                        None => tokio::time::sleep(pause).await,
-                    }
-                    pause = (pause * 2).min($crate::acme::MAX_RETRY);
-                }
-                Err(e) => {
-                    let mut err = $crate::acme::error($what, &e);
-                    err.retry_after = $crate::acme::take_retry_after();
-                    break Err(err);
-                }
-            }
-        }
-    }};
 }
 
 /// Read stored account credentials, refusing a file others can read.

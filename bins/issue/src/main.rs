@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod order;
 mod propagation;
+mod retry;
 mod rollover;
 mod run;
 mod state;

@@ -1,29 +1,26 @@
-//! One ACME order for one certificate line (RFC 8555 §7.4): new order,
-//! challenge files in the drop directories, the propagation check, answer
-//! the challenges, wait for validation, finalize with our CSR, download and
-//! check the chain. Nothing is installed here: the caller commits the
-//! result only after [`obtain`] returned a checked certificate.
+//! One ACME order for one certificate line (RFC 8555 §7.4), in named steps:
+//! open the order, place the challenge files in the drop directories, wait
+//! until dns-01 values are visible on every authoritative server, answer
+//! the challenges, wait for the CA's verdict, finalize with our CSR and
+//! download and check the chain. Every request to the CA goes through the
+//! one retry policy (`retry.rs`). Nothing is installed here: the caller
+//! commits the result only after [`obtain`] returned a checked certificate.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
+use certdrop_core::error::{Error, Result};
 use certdrop_core::output::Output;
 use certdrop_core::store::CertFiles;
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, OrderStatus, RetryPolicy,
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
 };
 
 use crate::config::{Challenge, Config, Line};
-use crate::{challenge::ChallengeFiles, propagation, retry};
-use certdrop_core::error::{Error, Result};
-
-/// First pause (ms) before polling an order's state; it grows by half
-/// each time. CAs process validation and finalization asynchronously
-/// (Pebble in milliseconds); a short first poll saves most of an order's
-/// wall time, and the growth keeps a slow CA from being hammered.
-const POLL_FIRST: u64 = 10;
+use crate::retry::{self, Attempts};
+use crate::{challenge::ChallengeFiles, propagation};
 
 /// What the certificate must match: the key the CSR carries and the names.
 pub struct Request<'a> {
@@ -31,6 +28,15 @@ pub struct Request<'a> {
     pub csr_der: &'a [u8],
     /// SPKI the certificate must carry.
     pub spki: &'a [u8],
+}
+
+/// The challenges placed for one order: the files written (removed when
+/// this is dropped), the TXT values by owner name, the identifiers whose
+/// challenge must be answered.
+struct Placed {
+    files: ChallengeFiles,
+    txt: BTreeMap<String, Vec<String>>,
+    pending: Vec<String>,
 }
 
 /// Obtain a checked certificate for `line` from the CA.
@@ -41,37 +47,57 @@ pub async fn obtain(
     req: &Request<'_>,
     out: &Output,
 ) -> Result<CertFiles> {
-    let subject = line.name.as_str();
     if line.alias.is_some() && config.dns.check {
         propagation::check_aliases(config, line, out).await?;
     }
+    let mut order = open(account, line, out).await?;
+    let placed = place(config, line, &mut order, out).await?;
+    wait_visible(config, line, &placed.txt, out).await?;
+    answer(line, &mut order, &placed.pending).await?;
+    validated(config, line, &mut order, placed).await?;
+    finalize_and_download(line, &mut order, req).await
+}
+
+/// The ACME challenge type a line uses.
+fn wanted(line: &Line) -> ChallengeType {
+    match line.challenge {
+        Challenge::Dns01 => ChallengeType::Dns01,
+        Challenge::Http01 => ChallengeType::Http01,
+    }
+}
+
+/// A new order for the line's names (RFC 8555 §7.4).
+async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
     let identifiers: Vec<Identifier> = line
         .domains
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let mut order = retry!(
-        &format!("{subject}: new order"),
+    let order = crate::retry!(
+        &format!("{}: new order", line.name),
         account.new_order(&NewOrder::new(&identifiers))
     )?;
-    out.verbose(&format!("{subject}: order {}", order.url()));
+    out.verbose(&format!("{}: order {}", line.name, order.url()));
+    Ok(order)
+}
 
-    // First pass: write a challenge file for every pending authorization.
-    let mut files = ChallengeFiles::new(
-        config
-            .state
-            .join(crate::challenge::JOURNALS)
-            .join(&line.name),
-    );
-    let mut txt: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut pending: Vec<String> = Vec::new();
-    let wanted = match line.challenge {
-        Challenge::Dns01 => ChallengeType::Dns01,
-        Challenge::Http01 => ChallengeType::Http01,
+/// Write a challenge file for every pending authorization (RFC 8555 §8.3,
+/// §8.4). A transient fault while walking the authorizations walks them
+/// again; the ones already placed are skipped.
+async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) -> Result<Placed> {
+    let subject = line.name.as_str();
+    let mut placed = Placed {
+        files: ChallengeFiles::new(
+            config
+                .state
+                .join(crate::challenge::JOURNALS)
+                .join(&line.name),
+        ),
+        txt: BTreeMap::new(),
+        pending: Vec::new(),
     };
-    let mut attempts = 0;
+    let mut attempts = Attempts::new(&format!("{subject}: authorizations"));
     loop {
-        attempts += 1;
         let mut authzs = order.authorizations();
         let mut failed = None;
         while let Some(next) = authzs.next().await {
@@ -95,10 +121,10 @@ pub async fn obtain(
                     )))
                 }
             }
-            if pending.contains(&ident) {
+            if placed.pending.contains(&ident) {
                 continue;
             }
-            let Some(ch) = authz.challenge(wanted.clone()) else {
+            let Some(ch) = authz.challenge(wanted(line)) else {
                 return Err(Error::data(format!(
                     "{subject}: {ident}: the CA offers no {} challenge",
                     challenge_name(line.challenge)
@@ -110,59 +136,65 @@ pub async fn obtain(
                     let dir = config.dnsextra.as_deref().expect("checked in config");
                     let owner = line.challenge_target(&ident);
                     let value = key_auth.dns_value();
-                    files.add_fragment(dir, &owner, config.ttl, &value)?;
+                    placed.files.add_fragment(dir, &owner, config.ttl, &value)?;
                     out.verbose(&format!("{subject}: {ident}: TXT {owner} written"));
-                    txt.entry(owner).or_default().push(value);
+                    placed.txt.entry(owner).or_default().push(value);
                 }
                 Challenge::Http01 => {
                     let dir = config.webroot.as_deref().expect("checked in config");
-                    files.add_token(dir, &ch.token, key_auth.as_str())?;
+                    placed.files.add_token(dir, &ch.token, key_auth.as_str())?;
                     out.verbose(&format!("{subject}: {ident}: token {} written", ch.token));
                 }
             }
-            pending.push(ident);
+            placed.pending.push(ident);
         }
         match failed {
-            None => break,
-            Some(e) if attempts < crate::acme::MAX_ATTEMPTS && crate::acme::is_transient(&e) => {
+            None => return Ok(placed),
+            Some(e) => {
                 out.debug(&format!(
                     "{subject}: fetching authorizations: {}",
                     crate::acme::describe(&e)
                 ));
-                tokio::time::sleep(crate::acme::FIRST_RETRY).await;
-                continue;
-            }
-            Some(e) => {
-                return Err(crate::acme::error(
-                    &format!("{subject}: authorizations"),
-                    &e,
-                ))
+                attempts.wait_after(&e).await?;
             }
         }
     }
+}
 
-    // Before telling the CA: every value visible on every authoritative server.
-    if line.challenge == Challenge::Dns01 && config.dns.check && !txt.is_empty() {
-        for (owner, values) in &txt {
-            let servers: Vec<SocketAddr> = propagation::servers_for(config, owner).await?;
-            let took = propagation::wait_visible(config, &servers, owner, values)
-                .await
-                .map_err(|e| e.context(subject))?;
-            out.verbose(&format!(
-                "{subject}: {owner}: {} value(s) visible on {} server(s) after {} ms",
-                values.len(),
-                servers.len(),
-                took.as_millis()
-            ));
-        }
+/// Before telling the CA: every dns-01 value visible on every
+/// authoritative server (asked directly, no fixed sleep).
+async fn wait_visible(
+    config: &Config,
+    line: &Line,
+    txt: &BTreeMap<String, Vec<String>>,
+    out: &Output,
+) -> Result<()> {
+    if line.challenge != Challenge::Dns01 || !config.dns.check {
+        return Ok(());
     }
+    for (owner, values) in txt {
+        let servers: Vec<SocketAddr> = propagation::servers_for(config, owner).await?;
+        let took = propagation::wait_visible(config, &servers, owner, values)
+            .await
+            .map_err(|e| e.context(&line.name))?;
+        out.verbose(&format!(
+            "{}: {owner}: {} value(s) visible on {} server(s) after {} ms",
+            line.name,
+            values.len(),
+            servers.len(),
+            took.as_millis()
+        ));
+    }
+    Ok(())
+}
 
-    // Second pass: answer each pending challenge once.
+/// Tell the CA each pending challenge is ready, once each (RFC 8555
+/// §7.5.1). A transient fault walks the authorizations again, skipping
+/// the challenges already answered.
+async fn answer(line: &Line, order: &mut Order, pending: &[String]) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
-    let mut attempts = 0;
-    #[allow(clippy::while_let_loop)]
+    let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name));
     while answered.len() < pending.len() {
-        attempts += 1;
         let mut error = None;
         let mut authzs = order.authorizations();
         while let Some(next) = authzs.next().await {
@@ -178,8 +210,8 @@ pub async fn obtain(
                 continue;
             }
             let mut ch = authz
-                .challenge(wanted.clone())
-                .expect("present in the first pass");
+                .challenge(wanted(line))
+                .expect("present when the challenge was placed");
             match ch.set_ready().await {
                 Ok(()) => {
                     answered.insert(ident);
@@ -191,49 +223,53 @@ pub async fn obtain(
             }
         }
         if let Some(e) = error {
-            if attempts >= crate::acme::MAX_ATTEMPTS || !crate::acme::is_transient(&e) {
-                return Err(crate::acme::error(
-                    &format!("{subject}: answer challenge"),
-                    &e,
-                ));
-            }
-            tokio::time::sleep(crate::acme::FIRST_RETRY * attempts).await;
+            attempts.wait_after(&e).await?;
         }
     }
+    Ok(())
+}
 
-    // Wait for the CA's verdict, then take the files away.
-    let policy = RetryPolicy::new()
-        .initial_delay(std::time::Duration::from_millis(POLL_FIRST))
-        .backoff(1.5)
-        .timeout(config.validation_timeout);
-    let status = retry!(
-        &format!("{subject}: validation failed"),
-        order.poll_ready(&policy)
+/// Wait for the CA's verdict on the order, then take the challenge files
+/// away, whatever the verdict (RFC 8555 §7.1.6).
+async fn validated(config: &Config, line: &Line, order: &mut Order, placed: Placed) -> Result<()> {
+    let Placed { mut files, .. } = placed;
+    let status = crate::retry!(
+        &format!("{}: validation failed", line.name),
+        order.poll_ready(&retry::polling(config.validation_timeout))
     )?;
     files.remove_all()?;
     if status != OrderStatus::Ready {
-        let why = failure_detail(&mut order).await;
-        return Err(Error::temp(format!("{subject}: validation failed: {why}")));
+        let why = failure_detail(order).await;
+        return Err(Error::temp(format!(
+            "{}: validation failed: {why}",
+            line.name
+        )));
     }
+    Ok(())
+}
 
-    retry!(
+/// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and
+/// check it against the request.
+async fn finalize_and_download(
+    line: &Line,
+    order: &mut Order,
+    req: &Request<'_>,
+) -> Result<CertFiles> {
+    let subject = line.name.as_str();
+    crate::retry!(
         &format!("{subject}: finalize"),
         order.finalize_csr(req.csr_der)
     )?;
-    let policy = RetryPolicy::new()
-        .initial_delay(std::time::Duration::from_millis(POLL_FIRST))
-        .backoff(1.5)
-        .timeout(std::time::Duration::from_secs(120));
-    let pem = retry!(
+    let pem = crate::retry!(
         &format!("{subject}: download certificate"),
-        order.poll_certificate(&policy)
+        order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
     )?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }
 
 /// Explain why an order went invalid: the first failed challenge's error.
-async fn failure_detail(order: &mut instant_acme::Order) -> String {
+async fn failure_detail(order: &mut Order) -> String {
     let mut authzs = order.authorizations();
     while let Some(Ok(mut authz)) = authzs.next().await {
         let ident = authz.identifier().to_string();

@@ -1,0 +1,167 @@
+//! The one retry policy of certdrop-issue's exchanges with the CA: how long
+//! one request may take, which faults are tried again inside a run
+//! (badNonce, 5xx, 429, timeouts: [`crate::acme::is_transient`]), how many
+//! times, the pause between attempts and the CA's Retry-After, and the
+//! schedule for polling an order. Every ACME request goes through it: the
+//! [`retry!`](crate::retry!) macro for one request, [`Attempts`] for a walk
+//! over an order's authorizations, [`polling`] for the CA's asynchronous
+//! validation and issuance. A change to the policy is made here only.
+
+use std::future::Future;
+use std::time::Duration;
+
+use certdrop_core::error::Error;
+
+use crate::acme;
+
+/// Longest time one HTTP exchange with the CA may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts of one ACME operation before the fault counts.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// First pause between attempts (doubles).
+pub const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// Longest pause between attempts inside a run; a Retry-After longer than
+/// this ends the attempts (the line's back-off keeps it).
+pub const MAX_RETRY: Duration = Duration::from_secs(5);
+/// First pause before polling an order's state; it grows by
+/// [`POLL_GROWTH`] each time. CAs process validation and finalization
+/// asynchronously (Pebble in milliseconds); a short first poll saves most
+/// of an order's wall time, and the growth keeps a slow CA from being
+/// hammered.
+pub const POLL_FIRST: Duration = Duration::from_millis(10);
+/// Growth of the pause between polls.
+pub const POLL_GROWTH: f32 = 1.5;
+/// How long the CA gets to issue a finalized order's certificate.
+pub const ISSUANCE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The attempts of one ACME operation: counts them and decides, after each
+/// failure, whether to try again and after which pause.
+#[derive(Debug)]
+pub struct Attempts {
+    /// What is being done, for the error line (`www: new order`).
+    what: String,
+    /// The attempt under way, from 1.
+    attempt: u32,
+    /// The pause before the next attempt if the CA names none.
+    pause: Duration,
+}
+
+impl Attempts {
+    /// The first attempt of `what`.
+    pub fn new(what: &str) -> Attempts {
+        Attempts {
+            what: what.to_owned(),
+            attempt: 1,
+            pause: FIRST_RETRY,
+        }
+    }
+
+    /// After a failed attempt: the pause before the next one, or the error
+    /// to give up with (not transient, attempts used up, or a Retry-After
+    /// longer than a run should wait, which the error carries).
+    pub fn after(&mut self, e: &instant_acme::Error) -> Result<Duration, Error> {
+        if self.attempt >= MAX_ATTEMPTS || !acme::is_transient(e) {
+            let err = acme::error(&self.what, e);
+            return Err(match acme::take_retry_after() {
+                Some(wait) => err.retry_after(wait),
+                None => err,
+            });
+        }
+        self.attempt += 1;
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(MAX_RETRY);
+        // The CA's Retry-After, when short, replaces our pause; a long one
+        // ends the attempts.
+        match acme::take_retry_after() {
+            Some(wait) if wait > MAX_RETRY => Err(acme::error(&self.what, e).retry_after(wait)),
+            Some(wait) => Ok(wait),
+            None => Ok(pause),
+        }
+    }
+
+    /// [`Attempts::after`], then sleep the pause.
+    pub async fn wait_after(&mut self, e: &instant_acme::Error) -> Result<(), Error> {
+        let pause = self.after(e)?;
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+}
+
+/// One attempt, bounded by [`REQUEST_TIMEOUT`]; running out of time is a
+/// (transient) timeout.
+pub async fn bounded<T>(
+    op: impl Future<Output = Result<T, instant_acme::Error>>,
+) -> Result<T, instant_acme::Error> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, op).await {
+        Ok(r) => r,
+        Err(_) => Err(instant_acme::Error::Timeout(None)),
+    }
+}
+
+/// The schedule for polling an order until the CA has decided, giving up
+/// after `timeout`.
+pub fn polling(timeout: Duration) -> instant_acme::RetryPolicy {
+    instant_acme::RetryPolicy::new()
+        .initial_delay(POLL_FIRST)
+        .backoff(POLL_GROWTH)
+        .timeout(timeout)
+}
+
+/// Run an ACME operation under the policy: each attempt bounded
+/// ([`bounded`]), transient faults tried again ([`Attempts`]). `$op` is
+/// evaluated anew for each attempt. Evaluates to
+/// `Result<T, certdrop_core::error::Error>`.
+#[macro_export]
+macro_rules! retry {
+    ($what:expr, $op:expr) => {{
+        let mut attempts = $crate::retry::Attempts::new($what);
+        loop {
+            match $crate::retry::bounded($op).await {
+                Ok(v) => break Ok(v),
+                Err(e) => match attempts.after(&e) {
+                    Ok(pause) => tokio::time::sleep(pause).await,
+                    Err(err) => break Err(err),
+                },
+            }
+        }
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str) -> instant_acme::Error {
+        let p: instant_acme::Problem = serde_json::from_value(serde_json::json!({
+            "type": format!("urn:ietf:params:acme:error:{kind}"),
+            "detail": "d",
+            "status": 400,
+        }))
+        .expect("problem");
+        instant_acme::Error::Api(p)
+    }
+
+    #[test]
+    fn transient_faults_are_tried_again_with_growing_pauses() {
+        let mut a = Attempts::new("www: new order");
+        let nonce = problem("badNonce");
+        let pauses: Vec<Duration> = (1..MAX_ATTEMPTS)
+            .map(|_| a.after(&nonce).expect("try again"))
+            .collect();
+        assert_eq!(
+            pauses,
+            [200, 400, 800, 1600, 3200].map(Duration::from_millis)
+        );
+        let e = a.after(&nonce).expect_err("attempts used up");
+        assert_eq!(e.msg, "www: new order: badNonce: d");
+        assert_eq!(e.class, certdrop_core::exit::Failure::Temporary);
+    }
+
+    #[test]
+    fn a_permanent_fault_ends_at_once() {
+        let mut a = Attempts::new("www: finalize");
+        let e = a.after(&problem("badCSR")).expect_err("not transient");
+        assert_eq!(e.class, certdrop_core::exit::Failure::Data);
+        assert_eq!(e.msg, "www: finalize: badCSR: d");
+    }
+}

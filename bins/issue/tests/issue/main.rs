@@ -7,6 +7,7 @@ mod support;
 mod site;
 
 mod account;
+mod exit_classes;
 mod failures;
 mod issuance;
 mod lifecycle;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certdrop_core::error::Error;
 use certdrop_core::{duration, name};
 use serde::Deserialize;
 use toml::Spanned;
@@ -164,13 +165,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read and validate.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        Config::parse(path, &certdrop_core::tomlcfg::read(path)?)
+    /// Read and validate; any failure, a missing file included, is a
+    /// configuration error (78).
+    pub fn load(path: &Path) -> certdrop_core::error::Result<Config> {
+        let text = certdrop_core::tomlcfg::read(path).map_err(Error::config)?;
+        Config::parse(path, &text)
     }
 
     /// Validate text; `path` for messages and relative paths.
-    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+    pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Config> {
+        Config::validate(path, text).map_err(Error::config)
+    }
+
+    fn validate(path: &Path, text: &str) -> Result<Config, String> {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);

@@ -7,6 +7,7 @@ mod site;
 
 mod build;
 mod filter;
+mod hostile;
 mod verify;
 mod watch;
 mod zonebuild;

@@ -20,6 +20,9 @@ pub const DEFAULT_SIGNATURE_VALIDITY: Duration = Duration::from_secs(21 * 86_400
 pub const DEFAULT_RESIGN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
 /// Inception backdated by this much (clock skew of validators).
 pub const DEFAULT_INCEPTION_BACKDATE: Duration = Duration::from_secs(3600);
+/// How long a build waits for another build's lock on the build tree
+/// before it gives up (exit 75), as `lock_wait` in the other stages.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default reload command; `{zone}` is replaced by the zone name.
 pub const DEFAULT_RELOAD: [&str; 3] = ["nsd-control", "reload", "{zone}"];
 
@@ -36,6 +39,8 @@ struct RawConfig {
     fragment_owner: Option<Spanned<String>>,
     #[serde(default)]
     max_values_per_name: Option<usize>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
     #[serde(default, rename = "zone")]
     zones: Vec<RawZone>,
 }
@@ -160,6 +165,8 @@ pub struct Config {
     pub fragment_owner: Option<u32>,
     /// Cap on values per name.
     pub max_values_per_name: usize,
+    /// How long to wait for another build's lock.
+    pub lock_wait: Duration,
     /// Zones.
     pub zones: Vec<Zone>,
 }
@@ -266,6 +273,7 @@ impl Config {
             max_values_per_name: raw
                 .max_values_per_name
                 .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             zones,
         })
     }

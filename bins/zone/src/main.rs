@@ -22,7 +22,6 @@ mod watch;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use certdrop_core::error::{Error, Result, Worst};
 use certdrop_core::exit::Outcome;
@@ -34,8 +33,6 @@ use crate::config::Config;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-zone";
-/// How long a build waits for another build's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// The verbs, for a command line without one.
 const NO_COMMAND: &str = "a command is needed: build, check, watch, fragments, tlsa, sshfp, \
                           assemble, sign, install, verify (see --help)";
@@ -149,11 +146,11 @@ fn build_cmd(
 }
 
 /// Create the build tree if needed and take its lock: a second run waits
-/// for the first, then gives up (75).
+/// for the first up to `lock_wait`, then gives up (75).
 fn lock_build(config: &Config) -> Result<StateLock> {
     certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
         .map_err(|e| Error::cantcreat(&config.build, "cannot create", &e))?;
-    Ok(StateLock::acquire(&config.build, LOCK_WAIT)?)
+    Ok(StateLock::acquire(&config.build, config.lock_wait)?)
 }
 
 /// One build of the named zones (all when `names` is empty) under the

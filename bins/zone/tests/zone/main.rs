@@ -6,6 +6,7 @@ mod nsd;
 mod site;
 
 mod build;
+mod exit_classes;
 mod filter;
 mod hostile;
 mod verify;

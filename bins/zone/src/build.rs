@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use certdrop_core::exit::Outcome;
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_core::{atomic, clock};
 use serde::{Deserialize, Serialize};
@@ -40,20 +41,26 @@ fn state_path(config: &Config, zone: &str) -> PathBuf {
     config.build.join("state").join(format!("{zone}.json"))
 }
 
-pub fn load_state(config: &Config, zone: &str) -> Result<ZoneState, String> {
+/// What the build remembers of `zone`; nothing yet when it never ran.
+pub fn load_state(config: &Config, zone: &str) -> Result<ZoneState> {
     let p = state_path(config, zone);
     match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", p.display())),
+        // Our own file, written atomically: damage is bad data, not a
+        // missing input (a new build would then start from serial 0).
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| Error::data(format!("{}: bad state: {e}", p.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ZoneState::default()),
-        Err(e) => Err(format!("{}: {e}", p.display())),
+        Err(e) => Err(Error::unreadable(&p, "cannot read", &e)),
     }
 }
 
-pub fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<(), String> {
+/// Write what the build remembers of `zone`, atomically.
+pub fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<()> {
     let p = state_path(config, zone);
     let mut json = serde_json::to_vec_pretty(st).expect("state serializes");
     json.push(b'\n');
-    atomic::write(&p, &json, atomic::MODE_PUBLIC).map_err(|e| format!("{}: {e}", p.display()))
+    atomic::write(&p, &json, atomic::MODE_PUBLIC)
+        .map_err(|e| Error::cantcreat(&p, "cannot write", &e))
 }
 
 /// Where nsd reads the zone: `<install>/<zone>.zone`.
@@ -90,7 +97,7 @@ pub fn generate(config: &Config) -> Generated {
                 }
                 frags = f.records;
             }
-            Err(e) => problems.push(format!("{}: cannot read: {e}", dir.display())),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     Generated {
@@ -101,20 +108,26 @@ pub fn generate(config: &Config) -> Generated {
 
 /// The zone's static records: soa, then primary (with the SOA's TTL as
 /// the default), then any `parts` (generated files, for make).
-pub fn sources(zone: &Zone, parts: &[PathBuf]) -> Result<Vec<Rr>, String> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let name = |p: &Path| p.display().to_string();
-    let mut rrs = masterfile::parse(&read(&zone.soa)?, &zone.name, None, &name(&zone.soa))?;
+pub fn sources(zone: &Zone, parts: &[PathBuf]) -> Result<Vec<Rr>> {
+    let parse = |p: &Path, ttl: Option<u32>| {
+        masterfile::parse(&read_source(p)?, &zone.name, ttl, &p.display().to_string())
+            .map_err(Error::data)
+    };
+    let mut rrs = parse(&zone.soa, None)?;
     let default_ttl = rrs.first().map(|r| r.ttl);
     for p in zone.primary.iter().chain(parts) {
-        rrs.extend(masterfile::parse(
-            &read(p)?,
-            &zone.name,
-            default_ttl,
-            &name(p),
-        )?);
+        rrs.extend(parse(p, default_ttl)?);
     }
     Ok(rrs)
+}
+
+/// A source file from the configuration repository (soa, primary, a TLSA
+/// map, a make part): trusted, but it may be missing (66).
+fn read_source(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::data(format!("{}: not UTF-8 text", p.display())),
+        _ => Error::unreadable(p, "cannot read", &e),
+    })
 }
 
 /// All records of `zone`, assembled and checked; `problems` collects
@@ -124,9 +137,8 @@ pub fn assemble(
     zone: &Zone,
     gen: &Generated,
     problems: &mut Vec<String>,
-) -> Result<Vec<Rr>, String> {
+) -> Result<Vec<Rr>> {
     let mut rrs = sources(zone, &[])?;
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut extra: Vec<Record> = Vec::new();
     for f in gen
         .fragments
@@ -141,8 +153,8 @@ pub fn assemble(
         ));
     }
     if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
-        let text = read(map)?;
-        let entries = crate::tlsa::parse_map(map, &text)?;
+        let text = read_source(map)?;
+        let entries = crate::tlsa::parse_map(map, &text).map_err(Error::data)?;
         let (records, tlsa_problems) = crate::tlsa::records(&entries, certs, zone.ttl);
         problems.extend(tlsa_problems);
         extra.extend(
@@ -166,14 +178,29 @@ pub fn assemble(
         extra.extend(records);
     }
     if let Some(c) = &zone.caa {
-        caa::check(c).map_err(|why| format!("zone {}: {why}", zone.name))?;
+        caa::check(c).map_err(|why| caa_error(config, zone, &why))?;
         extra.extend(caa::records(&zone.name, c, zone.ttl));
     }
     extra.sort();
     extra.dedup();
     rrs.extend(extra.into_iter().map(rr_of));
-    masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
+    masterfile::check(&rrs, &zone.name).map_err(|why| zone_data(zone, &why))?;
     Ok(rrs)
+}
+
+/// A zone whose records do not hold together (exit 65).
+pub fn zone_data(zone: &Zone, why: &str) -> Error {
+    Error::data(format!("zone {}: {why}", zone.name))
+}
+
+/// A `[zone.caa]` table that cannot give valid records: it comes from
+/// zone.toml, so it is a configuration error (78).
+pub fn caa_error(config: &Config, zone: &Zone, why: &str) -> Error {
+    Error::config(format!(
+        "{}: zone {}: {why}",
+        config.path.display(),
+        zone.name
+    ))
 }
 
 /// A generated record as a zone record.
@@ -235,7 +262,7 @@ pub fn write_unsigned(
     mut rrs: Vec<Rr>,
     force: bool,
     check_only: bool,
-) -> Result<Option<u32>, String> {
+) -> Result<Option<u32>> {
     let mut st = load_state(config, &zone.name)?;
     let content = content_hash(&zone.name, &rrs);
     let unsigned = unsigned_path(config, &zone.name);
@@ -257,8 +284,9 @@ pub fn write_unsigned(
     masterfile::set_serial(&mut rrs, new_serial);
     let text = render(&zone.name, &rrs);
     for d in TREE {
-        atomic::ensure_dir(&config.build.join(d), atomic::MODE_PUBLIC_DIR)
-            .map_err(|e| format!("{}: {e}", config.build.display()))?;
+        let dir = config.build.join(d);
+        atomic::ensure_dir(&dir, atomic::MODE_PUBLIC_DIR)
+            .map_err(|e| Error::cantcreat(&dir, "cannot create", &e))?;
     }
     // Check before anything that is served moves.
     let candidate = config
@@ -266,13 +294,14 @@ pub fn write_unsigned(
         .join("tmp")
         .join(format!("{}.unsigned", zone.name));
     atomic::write(&candidate, text.as_bytes(), atomic::MODE_PUBLIC)
-        .map_err(|e| format!("{}: {e}", candidate.display()))?;
+        .map_err(|e| Error::cantcreat(&candidate, "cannot write", &e))?;
     let checked = nsd_checkzone(&zone.name, &candidate);
     if check_only || checked.is_err() {
         let _ = std::fs::remove_file(&candidate);
         return checked.map(|()| Some(new_serial));
     }
-    atomic::rename(&candidate, &unsigned).map_err(|e| format!("{}: {e}", unsigned.display()))?;
+    atomic::rename(&candidate, &unsigned)
+        .map_err(|e| Error::cantcreat(&unsigned, "cannot rename into place", &e))?;
     st.serial = Some(new_serial);
     st.content = Some(content);
     save_state(config, &zone.name, &st)?;
@@ -281,7 +310,7 @@ pub fn write_unsigned(
 
 /// Step 2: sign `unsigned/<zone>` into `signed/<zone>` (verified); returns
 /// the path nsd should get (the unsigned one with `signer = "none"`).
-pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf, String> {
+pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
     let unsigned = unsigned_path(config, &zone.name);
     let Signer::Ldns(keys) = &zone.signer else {
         return Ok(unsigned);
@@ -290,10 +319,11 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf, String> {
         .build
         .join("tmp")
         .join(format!("{}.signed", zone.name));
-    let expires =
-        sign::sign(zone, keys, &unsigned, &tmp).map_err(|e| format!("zone {}: {e}", zone.name))?;
+    let expires = sign::sign(zone, keys, &unsigned, &tmp)
+        .map_err(|e| e.context(format_args!("zone {}", zone.name)))?;
     let signed = signed_path(config, &zone.name);
-    atomic::rename(&tmp, &signed).map_err(|e| format!("{}: {e}", signed.display()))?;
+    atomic::rename(&tmp, &signed)
+        .map_err(|e| Error::cantcreat(&signed, "cannot rename into place", &e))?;
     let mut st = load_state(config, &zone.name)?;
     st.expires = Some(expires);
     save_state(config, &zone.name, &st)?;
@@ -301,7 +331,7 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf, String> {
 }
 
 /// Step 3: install the zone file where nsd reads it and reload nsd.
-pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32, String> {
+pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32> {
     install(config, &zone.name, from)?;
     reload(config, &zone.name)?;
     let mut st = load_state(config, &zone.name)?;
@@ -313,7 +343,7 @@ pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32, St
 /// Whether a zone can be skipped without reading its inputs: they are as
 /// fingerprinted at the last complete build, that build is installed, and
 /// its signatures are not due for renewal.
-pub fn unchanged(config: &Config, zone: &Zone, fingerprint: &str) -> Result<bool, String> {
+pub fn unchanged(config: &Config, zone: &Zone, fingerprint: &str) -> Result<bool> {
     let st = load_state(config, &zone.name)?;
     let resign =
         matches!(zone.signer, Signer::Ldns(_)) && sign::due(st.expires, zone.resign_before);
@@ -325,7 +355,7 @@ pub fn unchanged(config: &Config, zone: &Zone, fingerprint: &str) -> Result<bool
 }
 
 /// Remember the inputs' fingerprint after a complete build.
-pub fn record_inputs(config: &Config, zone: &Zone, fingerprint: String) -> Result<(), String> {
+pub fn record_inputs(config: &Config, zone: &Zone, fingerprint: String) -> Result<()> {
     let mut st = load_state(config, &zone.name)?;
     st.inputs = Some(fingerprint);
     save_state(config, &zone.name, &st)
@@ -341,7 +371,7 @@ pub fn build_zone(
     force: bool,
     check_only: bool,
     out: &Output,
-) -> Result<Outcome, String> {
+) -> Result<Outcome> {
     let mut problems = Vec::new();
     let rrs = assemble(config, zone, gen, &mut problems)?;
     for p in problems {
@@ -385,13 +415,15 @@ pub fn build_zone(
 }
 
 /// `nsd-checkzone ZONE FILE` when nsd is installed.
-fn nsd_checkzone(zone: &str, file: &Path) -> Result<(), String> {
+fn nsd_checkzone(zone: &str, file: &Path) -> Result<()> {
     if !tool_exists("nsd-checkzone") {
         return Ok(());
     }
     let mut cmd = std::process::Command::new("nsd-checkzone");
     cmd.arg(zone).arg(file);
-    sign::run(&mut cmd, "nsd-checkzone").map_err(|e| format!("zone {zone}: {e}"))
+    // nsd-checkzone refusing the zone is the zone's fault (65).
+    sign::run(&mut cmd, "nsd-checkzone", Failure::Data)
+        .map_err(|e| e.context(format_args!("zone {zone}")))
 }
 
 fn tool_exists(tool: &str) -> bool {
@@ -400,21 +432,26 @@ fn tool_exists(tool: &str) -> bool {
 }
 
 /// Copy the zone file into nsd's directory atomically.
-fn install(config: &Config, zone: &str, from: &Path) -> Result<(), String> {
-    let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+fn install(config: &Config, zone: &str, from: &Path) -> Result<()> {
+    let data = std::fs::read(from).map_err(|e| Error::unreadable(from, "cannot read", &e))?;
     let to = installed_path(config, zone);
     atomic::ensure_dir(&config.install, atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| format!("{}: {e}", config.install.display()))?;
+        .map_err(|e| Error::cantcreat(&config.install, "cannot create", &e))?;
+    // A full or read-only zone directory: 73, and the served zone stays
+    // (the write goes to a temporary file renamed over it only when whole).
     atomic::write(&to, &data, atomic::MODE_PUBLIC)
-        .map_err(|e| format!("{}: install: {e}", to.display()))
+        .map_err(|e| Error::cantcreat(&to, "cannot install", &e))
 }
 
 /// Run the reload command for `zone`.
-fn reload(config: &Config, zone: &str) -> Result<(), String> {
+/// A failed reload is nsd's (nsd-control cannot reach it): 69, and the
+/// next build tries again, since the zone is not recorded as installed.
+fn reload(config: &Config, zone: &str) -> Result<()> {
     let Some((prog, args)) = config.reload.split_first() else {
         return Ok(());
     };
     let mut cmd = std::process::Command::new(prog);
     cmd.args(args.iter().map(|a| a.replace("{zone}", zone)));
-    sign::run(&mut cmd, prog).map_err(|e| format!("zone {zone}: reload: {e}"))
+    sign::run(&mut cmd, prog, Failure::Unavailable)
+        .map_err(|e| e.context(format_args!("zone {zone}: reload")))
 }

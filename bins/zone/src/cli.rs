@@ -19,14 +19,18 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 ///
 /// `certdrop-zone build` from cron (or `watch`): silent when nothing
 /// changed. Exit codes: 0 changed, 2 nothing to do, 64 usage, 65 bad data,
-/// 66 missing input, 73 cannot write, 75 temporary, 78 configuration.
+/// 66 missing input, 69 service unavailable (nsd-control cannot reach nsd,
+/// the signer cannot run), 73 cannot write (a full disk, a read-only zone
+/// directory), 75 temporary (another build holds the lock), 78
+/// configuration. Over several zones, each failure is printed and the worst
+/// decides; a zone that changed makes it 0.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {
     /// Configuration file (TOML).
     #[arg(short = 'c', long, global = true, default_value = DEFAULT_CONFIG, env = "CERTDROP_ZONE_CONFIG")]
     pub config: PathBuf,
-    /// Assemble and check every zone; install nothing.
+    /// Assemble and check every zone; install nothing (the `check` command).
     #[arg(short = 'n', long, global = true)]
     pub check: bool,
     /// Explain (twice: more).
@@ -48,8 +52,12 @@ pub enum Command {
         /// Zone names (default: all).
         zones: Vec<String>,
     },
-    /// Same as -n.
-    Check,
+    /// Assemble and check every zone (or the named ones); install
+    /// nothing. Same as -n (and `-n build ZONE...`).
+    Check {
+        /// Zone names (default: all).
+        zones: Vec<String>,
+    },
     /// Build every zone at start, then again within a second of a change in
     /// dnsextra/, certs/, phonehome/ or a zone's sources (soa, primary,
     /// tlsa_map), and at least every --interval so signatures are renewed.

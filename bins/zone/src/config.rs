@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certdrop_core::error::Error;
 use certdrop_core::{duration, name};
 use serde::Deserialize;
 use toml::Spanned;
@@ -19,6 +20,9 @@ pub const DEFAULT_SIGNATURE_VALIDITY: Duration = Duration::from_secs(21 * 86_400
 pub const DEFAULT_RESIGN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
 /// Inception backdated by this much (clock skew of validators).
 pub const DEFAULT_INCEPTION_BACKDATE: Duration = Duration::from_secs(3600);
+/// How long a build waits for another build's lock on the build tree
+/// before it gives up (exit 75), as `lock_wait` in the other stages.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default reload command; `{zone}` is replaced by the zone name.
 pub const DEFAULT_RELOAD: [&str; 3] = ["nsd-control", "reload", "{zone}"];
 
@@ -35,6 +39,8 @@ struct RawConfig {
     fragment_owner: Option<Spanned<String>>,
     #[serde(default)]
     max_values_per_name: Option<usize>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
     #[serde(default, rename = "zone")]
     zones: Vec<RawZone>,
 }
@@ -159,18 +165,26 @@ pub struct Config {
     pub fragment_owner: Option<u32>,
     /// Cap on values per name.
     pub max_values_per_name: usize,
+    /// How long to wait for another build's lock.
+    pub lock_wait: Duration,
     /// Zones.
     pub zones: Vec<Zone>,
 }
 
 impl Config {
-    /// Read and validate.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        Config::parse(path, &certdrop_core::tomlcfg::read(path)?)
+    /// Read and validate; any failure, a missing file included, is a
+    /// configuration error (78).
+    pub fn load(path: &Path) -> certdrop_core::error::Result<Config> {
+        let text = certdrop_core::tomlcfg::read(path).map_err(Error::config)?;
+        Config::parse(path, &text)
     }
 
     /// Validate text; `path` for messages and relative paths.
-    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+    pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Config> {
+        Config::validate(path, text).map_err(Error::config)
+    }
+
+    fn validate(path: &Path, text: &str) -> Result<Config, String> {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);
@@ -259,6 +273,7 @@ impl Config {
             max_values_per_name: raw
                 .max_values_per_name
                 .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             zones,
         })
     }

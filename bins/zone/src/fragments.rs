@@ -7,13 +7,13 @@
 //! with its reason and never stops the valid ones beside it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::Path;
 
+use certdrop_core::error::Error;
 use certdrop_core::fragment::{self, Fragment};
 use certdrop_core::name;
+use certdrop_core::untrusted::{self, Rules};
 
 /// Most values accepted for one owner name (apex + wildcard need two; a
 /// few renewals in flight need a few more).
@@ -83,11 +83,12 @@ pub struct Filtered {
 }
 
 /// Filter every file in `dir`. Only an unreadable directory is an error.
-pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
+pub fn filter_dir(dir: &Path, policy: &Policy) -> Result<Filtered, Error> {
     let mut names: Vec<String> = Vec::new();
     let mut out = Filtered::default();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+    let unreadable = |e: &io::Error| Error::unreadable(dir, "cannot read", e);
+    for entry in std::fs::read_dir(dir).map_err(|e| unreadable(&e))? {
+        let entry = entry.map_err(|e| unreadable(&e))?;
         match entry.file_name().into_string() {
             Ok(n) => names.push(n),
             Err(raw) => out.rejected.push(Rejected {
@@ -167,67 +168,12 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> io::Result<Filtered> {
     Ok(out)
 }
 
-/// Open and read a fragment file after the file-level checks: a regular
-/// file, one link, small, owned by the writer. Opened with O_NOFOLLOW and
-/// O_NONBLOCK (a FIFO swapped in cannot block us), then fstat'ed to be sure
-/// it is the file that was checked.
+/// Read a fragment file through the one reader of untrusted files, with
+/// the fragment rules: a regular file (never a symlink, FIFO or device),
+/// one link, at most [`fragment::MAX_FILE`] bytes, owned by the writer.
 fn read_checked(path: &Path, owner_uid: Option<u32>) -> Result<String, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
-    check_meta(&meta, owner_uid)?;
-    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
-    let file: File = OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits())
-        .open(path)
-        .map_err(|e| format!("unreadable: {e}"))?;
-    let opened = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if opened.ino() != meta.ino() || opened.dev() != meta.dev() {
-        return Err("replaced while being read".into());
-    }
-    check_meta(&opened, owner_uid)?;
-    let mut buf = Vec::new();
-    file.take(fragment::MAX_FILE as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("unreadable: {e}"))?;
-    if buf.len() > fragment::MAX_FILE {
-        return Err(format!("larger than {} bytes", fragment::MAX_FILE));
-    }
-    String::from_utf8(buf).map_err(|_| "not ASCII text".into())
-}
-
-fn check_meta(meta: &std::fs::Metadata, owner_uid: Option<u32>) -> Result<(), String> {
-    let ft = meta.file_type();
-    let kind = if ft.is_symlink() {
-        Some("a symlink")
-    } else if ft.is_dir() {
-        Some("a directory")
-    } else if ft.is_fifo() {
-        Some("a FIFO")
-    } else if ft.is_socket() {
-        Some("a socket")
-    } else if ft.is_block_device() || ft.is_char_device() {
-        Some("a device")
-    } else if !ft.is_file() {
-        Some("not a regular file")
-    } else {
-        None
-    };
-    if let Some(kind) = kind {
-        return Err(format!("{kind}, not a regular file"));
-    }
-    if meta.nlink() > 1 {
-        return Err(format!("a hard link ({} links)", meta.nlink()));
-    }
-    if meta.len() > fragment::MAX_FILE as u64 {
-        return Err(format!("larger than {} bytes", fragment::MAX_FILE));
-    }
-    if let Some(uid) = owner_uid {
-        if meta.uid() != uid {
-            return Err(format!(
-                "owned by uid {}, not the writer's uid {uid}",
-                meta.uid()
-            ));
-        }
-    }
-    Ok(())
+    let rules = Rules::new(fragment::MAX_FILE as u64)
+        .one_link()
+        .owner(owner_uid);
+    untrusted::read_text(path, &rules).map_err(|why| why.to_string())
 }

@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
 
 use crate::config::{Config, Signer, Zone};
 
@@ -93,24 +94,20 @@ fn stat(h: &mut Sha256, path: &Path, follow: bool) -> bool {
     }
 }
 
-/// Mix a directory and its entries, `depth` levels down, in name order.
-/// Entry types come from the directory listing itself (no extra stat).
-fn tree(h: &mut Sha256, dir: &Path, depth: u32) {
+/// Mix a directory and its entries, `depth` levels down, in name order,
+/// symlinks not followed. Entry types come from the directory listing
+/// itself (no extra stat); an unreadable directory adds nothing below it
+/// (the build itself reports it).
+fn tree(h: &mut Sha256, dir: &Path, depth: usize) {
+    // The root's own metadata, or its absence (walkdir yields an error for it).
     let _ = stat(h, dir, false);
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<(std::path::PathBuf, bool)> = rd
-        .flatten()
-        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
-        .collect();
-    entries.sort();
-    for (p, is_dir) in entries {
-        if depth > 1 && is_dir {
-            tree(h, &p, depth - 1);
-        } else {
-            let _ = stat(h, &p, false);
-        }
+    let walk = WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(depth)
+        .follow_links(false)
+        .sort_by_file_name();
+    for entry in walk.into_iter().flatten() {
+        let _ = stat(h, entry.path(), false);
     }
 }
 

@@ -20,187 +20,153 @@ mod tlsa;
 mod verify;
 mod watch;
 
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use certdrop_core::exit::{self, Failure, Outcome};
+use certdrop_core::error::{Error, Result, Worst};
+use certdrop_core::exit::Outcome;
 use certdrop_core::lock::StateLock;
-use certdrop_core::output::{fail, Output};
+use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-zone";
-/// How long a build waits for another build's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// The verbs, for a command line without one.
+const NO_COMMAND: &str = "a command is needed: build, check, watch, fragments, tlsa, sshfp, \
+                          assemble, sign, install, verify (see --help)";
 
 fn main() -> ExitCode {
-    let cli = match certdrop_core::exit::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
-    exit::exit_code(run(&cli, &out))
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
-    match &cli.command {
-        Some(Command::Fragments {
+fn run(cli: Cli, out: &Output) -> Result<Outcome> {
+    let force = cli.force;
+    let config = cli.config.clone();
+    match command(cli)? {
+        Command::Build { zones } => build_cmd(&Config::load(&config)?, &zones, force, false, out),
+        Command::Check { zones } => build_cmd(&Config::load(&config)?, &zones, force, true, out),
+        Command::Watch { interval } => {
+            let config = Config::load(&config)?;
+            // The watcher only decides when; every build is build_once,
+            // and -f applies to the first one only.
+            watch::run(&config, interval, out, |first| {
+                build_once(&config, &[], force && first, false, out).map_err(|e| e.report(out))
+            })
+        }
+        Command::Fragments {
             origins,
             owner,
             dir,
-        }) => return fragments_cmd(origins, *owner, dir, out),
-        Some(Command::Tlsa {
+        } => fragments_cmd(&origins, owner, &dir, out),
+        Command::Tlsa {
             origin,
             map,
             certs,
             ttl,
-        }) => {
-            let text = std::fs::read_to_string(map)
-                .map_err(|e| fail(out, Failure::NoInput, &format!("{}: {e}", map.display())))?;
-            let entries = tlsa::parse_map(map, &text).map_err(|e| fail(out, Failure::Data, &e))?;
-            let (records, problems) = tlsa::records(&entries, certs, *ttl);
-            for r in records.iter().filter(|r| {
-                origin
-                    .as_deref()
-                    .map_or(true, |o| certdrop_core::name::in_zone(&r.owner, o))
-            }) {
-                out.print(&r.to_string());
-            }
-            // A line without a certificate yet is normal early on: say so,
-            // but let the records that exist flow (make goes on).
-            for p in &problems {
-                out.warn(p);
-            }
-            return Ok(Outcome::Reported);
-        }
-        Some(Command::Sshfp {
+        } => tlsa_cmd(origin.as_deref(), &map, &certs, ttl, out),
+        Command::Sshfp {
             origin,
             no_sha1,
             ttl,
             dir,
-        }) => {
-            let origin = certdrop_core::name::domain(origin, false)
-                .map_err(|e| fail(out, Failure::Usage, &e))?;
-            let policy = sshfp::SshfpPolicy {
-                origin,
-                allow: None,
-                sha1: !no_sha1,
-                sha256: true,
-                ttl: *ttl,
-            };
-            let (records, rejected) = sshfp::from_dir(dir, &policy);
-            for r in &records {
-                out.print(&r.to_string());
-            }
-            for (file, why) in &rejected {
-                out.error(&format!("{file}: rejected: {why}"));
-            }
-            return Ok(Outcome::Reported);
+        } => sshfp_cmd(&origin, no_sha1, ttl, &dir, out),
+        Command::Assemble { zone, parts } => {
+            let config = Config::load(&config)?;
+            step(&config, || {
+                steps::assemble(&config, &zone, &parts, force, out)
+            })
         }
-        Some(Command::Verify {
+        Command::Sign { zone } => {
+            let config = Config::load(&config)?;
+            step(&config, || steps::sign(&config, &zone, out))
+        }
+        Command::Install { zone } => {
+            let config = Config::load(&config)?;
+            step(&config, || steps::install(&config, &zone, out))
+        }
+        Command::Verify {
             name,
             port,
             server,
             connect,
             timeout,
-        }) => {
-            let request = verify::Request {
-                name: name.clone(),
-                port: *port,
-                server: *server,
-                connect: *connect,
-                timeout: *timeout,
-            };
-            return verify::run(&request, out);
-        }
-        None if !cli.check => {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                "a command is needed: build, check, watch, fragments, tlsa, sshfp, assemble, sign, install, verify (see --help)",
-            ))
-        }
-        Some(Command::Assemble { .. } | Command::Sign { .. } | Command::Install { .. })
-            if cli.check =>
-        {
-            return Err(fail(
-                out,
-                Failure::Usage,
+        } => verify::run(
+            &verify::Request {
+                name,
+                port,
+                server,
+                connect,
+                timeout,
+            },
+            out,
+        ),
+    }
+}
+
+/// The command to run: `-n/--check` becomes `check` here (alone, or with
+/// `build [ZONE...]`), so dispatch sees one verb; with a command that
+/// writes and is not a build, it is a usage error; the filters (fragments,
+/// tlsa, sshfp) and verify change nothing anyway and ignore it.
+fn command(cli: Cli) -> Result<Command> {
+    match (cli.command, cli.check) {
+        (None, true) => Ok(Command::Check { zones: Vec::new() }),
+        (None, false) => Err(Error::usage(NO_COMMAND)),
+        (Some(Command::Build { zones }), true) => Ok(Command::Check { zones }),
+        (Some(Command::Watch { .. }), true) => Err(Error::usage(
+            "watch installs zones: -n/--check goes with build or check",
+        )),
+        (Some(Command::Assemble { .. } | Command::Sign { .. } | Command::Install { .. }), true) => {
+            Err(Error::usage(
                 "assemble, sign and install are make steps that write: -n goes with build or check",
             ))
         }
-        _ => {}
+        (Some(c), _) => Ok(c),
     }
-    let config = Config::load(&cli.config).map_err(|e| fail(out, Failure::Config, &e))?;
-    let (names, check_only) = match &cli.command {
-        Some(Command::Build { zones }) => (zones.clone(), cli.check),
-        Some(Command::Check) => (Vec::new(), true),
-        None if cli.check => (Vec::new(), true),
-        Some(Command::Assemble { zone, parts }) => {
-            return step(&config, out, || {
-                steps::assemble(&config, zone, parts, cli.force, out)
-            })
-        }
-        Some(Command::Sign { zone }) => {
-            return step(&config, out, || steps::sign(&config, zone, out))
-        }
-        Some(Command::Install { zone }) => {
-            return step(&config, out, || steps::install(&config, zone, out))
-        }
-        Some(Command::Watch { interval }) => {
-            if cli.check {
-                return Err(fail(
-                    out,
-                    Failure::Usage,
-                    "watch installs zones: -n/--check goes with build or check",
-                ));
-            }
-            // The watcher only decides when; every build is build_once.
-            return watch::run(&config, *interval, cli.force, out, |force| {
-                build_once(&config, &[], force, false, out)
-            });
-        }
-        _ => return Err(fail(
-            out,
-            Failure::Usage,
-            "a command is needed: build, check, watch, fragments, tlsa, sshfp, assemble, sign, install, verify (see --help)",
-        )),
-    };
-    for n in &names {
+}
+
+/// `build` and `check`: the named zones (all when none) must exist.
+fn build_cmd(
+    config: &Config,
+    names: &[String],
+    force: bool,
+    check_only: bool,
+    out: &Output,
+) -> Result<Outcome> {
+    for n in names {
         if !config.zones.iter().any(|z| &z.name == n) {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                &format!("{}: no zone named '{n}'", config.path.display()),
-            ));
+            return Err(Error::usage(format!(
+                "{}: no zone named '{n}'",
+                config.path.display()
+            )));
         }
     }
-    build_once(&config, &names, cli.force, check_only, out)
+    build_once(config, names, force, check_only, out)
+}
+
+/// Create the build tree if needed and take its lock: a second run waits
+/// for the first up to `lock_wait`, then gives up (75).
+fn lock_build(config: &Config) -> Result<StateLock> {
+    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
+        .map_err(|e| Error::cantcreat(&config.build, "cannot create", &e))?;
+    Ok(StateLock::acquire(&config.build, config.lock_wait)?)
 }
 
 /// One build of the named zones (all when `names` is empty) under the
 /// build-tree lock: what `build`, `check` and each round of `watch` run.
+/// Each zone's failure is printed where it happens; the worst class is
+/// the exit code, unless another zone changed.
 fn build_once(
     config: &Config,
     names: &[String],
     force: bool,
     check_only: bool,
     out: &Output,
-) -> Result<Outcome, Failure> {
-    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| {
-            fail(
-                out,
-                Failure::CantCreate,
-                &format!("{}: {e}", config.build.display()),
-            )
-        })?;
-    let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
-        .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
+) -> Result<Outcome> {
+    let _lock = lock_build(config)?;
     let mut outcome = Outcome::Unchanged;
-    let mut worst: Option<Failure> = None;
+    let mut worst = Worst::default();
     // Fingerprint the inputs first: zones with nothing new stop here.
     let mut todo = Vec::new();
     for zone in config
@@ -232,10 +198,7 @@ fn build_once(
         });
         match built {
             Ok(o) => outcome = outcome.and(o),
-            Err(e) => {
-                out.error(&e);
-                worst = Some(worst.map_or(Failure::Data, |w| w.max(Failure::Data)));
-            }
+            Err(e) => worst.add(out, e),
         }
     }
     // A zone that changed outweighs another's failure (printed above), as
@@ -243,56 +206,37 @@ fn build_once(
     if outcome == Outcome::Changed {
         return Ok(outcome);
     }
-    match worst {
-        Some(f) => Err(f),
-        None if check_only => {
-            out.print(&format!(
-                "{}: configuration ok ({} zone(s))",
-                config.path.display(),
-                config.zones.len()
-            ));
-            Ok(Outcome::Reported)
-        }
-        None => Ok(outcome),
+    if check_only && worst.get().is_none() {
+        out.print(&format!(
+            "{}: configuration ok ({} zone(s))",
+            config.path.display(),
+            config.zones.len()
+        ));
+        return Ok(Outcome::Reported);
     }
+    worst.or(outcome)
 }
 
-/// A make step's result: one line on failure, exit 65.
-fn step(
-    config: &Config,
-    out: &Output,
-    f: impl FnOnce() -> Result<Outcome, String>,
-) -> Result<Outcome, Failure> {
-    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| {
-            fail(
-                out,
-                Failure::CantCreate,
-                &format!("{}: {e}", config.build.display()),
-            )
-        })?;
-    let _lock = StateLock::acquire(&config.build, LOCK_WAIT)
-        .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
-    f().map_err(|e| fail(out, Failure::Data, &e))
+/// A make step, under the build-tree lock.
+fn step(config: &Config, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
+    let _lock = lock_build(config)?;
+    f()
 }
 
 /// `fragments --origin ZONE DIR`.
 fn fragments_cmd(
     origins: &[String],
     owner: Option<u32>,
-    dir: &std::path::Path,
+    dir: &Path,
     out: &Output,
-) -> Result<Outcome, Failure> {
+) -> Result<Outcome> {
     let mut zones = Vec::new();
     for o in origins {
-        zones.push(
-            certdrop_core::name::domain(o, false).map_err(|e| fail(out, Failure::Usage, &e))?,
-        );
+        zones.push(certdrop_core::name::domain(o, false).map_err(Error::usage)?);
     }
     let mut policy = fragments::Policy::new(zones);
     policy.owner_uid = owner;
-    let f = fragments::filter_dir(dir, &policy)
-        .map_err(|e| fail(out, Failure::NoInput, &format!("{}: {e}", dir.display())))?;
+    let f = fragments::filter_dir(dir, &policy)?;
     for r in &f.records {
         out.print(r.render().trim_end());
     }
@@ -304,5 +248,51 @@ fn fragments_cmd(
         ));
     }
     // Rejections are reported, not fatal: the valid fragments still flow.
+    Ok(Outcome::Reported)
+}
+
+/// `tlsa --map FILE --certs DIR [--origin ZONE]`.
+fn tlsa_cmd(
+    origin: Option<&str>,
+    map: &Path,
+    certs: &Path,
+    ttl: u32,
+    out: &Output,
+) -> Result<Outcome> {
+    let text =
+        std::fs::read_to_string(map).map_err(|e| Error::unreadable(map, "cannot read", &e))?;
+    let entries = tlsa::parse_map(map, &text).map_err(Error::data)?;
+    let (records, problems) = tlsa::records(&entries, certs, ttl);
+    for r in records
+        .iter()
+        .filter(|r| origin.map_or(true, |o| certdrop_core::name::in_zone(&r.owner, o)))
+    {
+        out.print(&r.to_string());
+    }
+    // A line without a certificate yet is normal early on: say so, but let
+    // the records that exist flow (make goes on).
+    for p in &problems {
+        out.warn(p);
+    }
+    Ok(Outcome::Reported)
+}
+
+/// `sshfp --origin ZONE DIR`.
+fn sshfp_cmd(origin: &str, no_sha1: bool, ttl: u32, dir: &Path, out: &Output) -> Result<Outcome> {
+    let origin = certdrop_core::name::domain(origin, false).map_err(Error::usage)?;
+    let policy = sshfp::SshfpPolicy {
+        origin,
+        allow: None,
+        sha1: !no_sha1,
+        sha256: true,
+        ttl,
+    };
+    let (records, rejected) = sshfp::from_dir(dir, &policy);
+    for r in &records {
+        out.print(&r.to_string());
+    }
+    for (file, why) in &rejected {
+        out.error(&format!("{file}: rejected: {why}"));
+    }
     Ok(Outcome::Reported)
 }

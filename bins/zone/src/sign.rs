@@ -7,6 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use certdrop_core::clock;
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 
 use crate::config::{Zone, DEFAULT_INCEPTION_BACKDATE};
 
@@ -22,7 +24,7 @@ pub fn sign(
     keys: &[std::path::PathBuf],
     unsigned: &Path,
     signed: &Path,
-) -> Result<i64, String> {
+) -> Result<i64> {
     let now = clock::now();
     let inception = now - DEFAULT_INCEPTION_BACKDATE.as_secs() as i64;
     let expiration = now + zone.signature_validity.as_secs() as i64;
@@ -43,18 +45,24 @@ pub fn sign(
     .arg(signed)
     .arg(unsigned)
     .args(keys);
-    run(&mut cmd, "ldns-signzone")?;
+    // The signer failing on a zone that nsd-checkzone accepted is the
+    // signer's failure (keys it cannot use, no room for its output), not
+    // bad zone data: exit 69 ("the signer cannot run").
+    run(&mut cmd, "ldns-signzone", Failure::Unavailable)?;
     let mut verify = Command::new("ldns-verify-zone");
     verify.arg(signed);
-    run(&mut verify, "ldns-verify-zone")?;
+    // What the signer produced does not verify: bad data, never served.
+    run(&mut verify, "ldns-verify-zone", Failure::Data)?;
     Ok(expiration)
 }
 
-/// Run a tool; its stderr's first line becomes the error.
-pub fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+/// Run a tool; its stderr's first line becomes the error, of class
+/// `failed` when the tool ran and said no. A tool that cannot be started
+/// (missing, not executable) is a service unavailable (69).
+pub fn run(cmd: &mut Command, what: &str, failed: Failure) -> Result<()> {
     let out = cmd
         .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
+        .map_err(|e| Error::unavailable(format!("{what}: cannot run: {e}")))?;
     if out.status.success() {
         return Ok(());
     }
@@ -68,7 +76,10 @@ pub fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("failed");
-    Err(format!("{what}: {} ({})", first.trim(), out.status))
+    Err(Error::new(
+        failed,
+        format!("{what}: {} ({})", first.trim(), out.status),
+    ))
 }
 
 /// Whether signatures expiring at `expires` are due for renewal.

@@ -23,16 +23,15 @@
 //! exactly what `ssh-keygen -r HOST -f key.pub` prints.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use base64::Engine;
 use certdrop_core::certinfo::hex;
 use certdrop_core::name;
+use certdrop_core::untrusted::{self, Rules};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
 
 use crate::record::{RType, Record};
 
@@ -254,102 +253,101 @@ pub fn records_for_key(
 pub fn from_dir(dir: &Path, policy: &SshfpPolicy) -> (Vec<Record>, Vec<(String, String)>) {
     let mut records = BTreeSet::new();
     let mut rejected = Vec::new();
-    let hosts = match list(dir) {
-        Ok(h) => h,
-        Err(e) => return (Vec::new(), vec![(dir.display().to_string(), e)]),
-    };
-    for (i, host) in hosts.into_iter().enumerate() {
-        if i >= MAX_HOSTS {
-            rejected.push((host, format!("more than {MAX_HOSTS} entries, ignored")));
-            continue;
-        }
-        let path = dir.join(&host);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_dir() => {}
-            Ok(_) => {
-                rejected.push((host, "not a host directory".into()));
-                continue;
-            }
+    // Two levels (host, key file), in name order, symlinks never followed
+    // (a link is refused as what it is), hidden names (a writer's
+    // temporary files) skipped with whatever lies below them.
+    let mut walk = WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(2)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().as_encoded_bytes().starts_with(b"."));
+    let mut hosts = 0usize;
+    // The host being read, if accepted, and how many keys it has given.
+    let mut host: Option<String> = None;
+    let mut used = 0usize;
+    while let Some(entry) = walk.next() {
+        let entry = match entry {
+            Ok(e) => e,
             Err(e) => {
-                rejected.push((host, format!("cannot stat: {e}")));
-                continue;
-            }
-        }
-        if let Err(e) = policy.check_host(&host) {
-            rejected.push((host, e));
-            continue;
-        }
-        let files = match list(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                rejected.push((host, e));
+                let shown = match e.path() {
+                    Some(p) if e.depth() > 0 => shown_name(dir, p),
+                    _ => dir.display().to_string(),
+                };
+                let why = e.io_error().map_or(e.to_string(), |io| io.to_string());
+                rejected.push((shown, format!("cannot read directory: {why}")));
                 continue;
             }
         };
-        let mut used = 0usize;
-        for file in files {
-            let shown = format!("{host}/{file}");
-            if !file.ends_with(".pub") {
-                rejected.push((shown, "not a *.pub file".into()));
+        let shown = shown_name(dir, entry.path());
+        let Some(name) = entry.file_name().to_str() else {
+            rejected.push((shown, "name is not UTF-8".into()));
+            continue;
+        };
+        if entry.depth() == 1 {
+            host = None;
+            hosts += 1;
+            let accepted = if hosts > MAX_HOSTS {
+                Err(format!("more than {MAX_HOSTS} entries, ignored"))
+            } else if !entry.file_type().is_dir() {
+                // Not descended into: a file, or a symlink (not followed).
+                rejected.push((shown, "not a host directory".into()));
                 continue;
+            } else {
+                policy.check_host(name)
+            };
+            match accepted {
+                Ok(_) => {
+                    host = Some(name.to_owned());
+                    used = 0;
+                }
+                Err(e) => {
+                    rejected.push((shown, e));
+                    // The keys of a refused host are not even listed (only
+                    // a directory is skipped: for a file, the directory
+                    // last yielded would be phonehome/ itself).
+                    if entry.file_type().is_dir() {
+                        walk.skip_current_dir();
+                    }
+                }
             }
-            if used >= MAX_FILES_PER_HOST {
-                rejected.push((
-                    shown,
-                    format!("more than {MAX_FILES_PER_HOST} keys for {host}"),
-                ));
-                continue;
-            }
-            used += 1;
-            let result = read_key_file(&path.join(&file))
-                .and_then(|line| records_for_key(&host, &line, policy));
-            match result {
-                Ok(rs) => records.extend(rs),
-                Err(e) => rejected.push((shown, e)),
-            }
+            continue;
+        }
+        let Some(host) = &host else { continue };
+        if !name.ends_with(".pub") {
+            rejected.push((shown, "not a *.pub file".into()));
+            continue;
+        }
+        if used >= MAX_FILES_PER_HOST {
+            rejected.push((
+                shown,
+                format!("more than {MAX_FILES_PER_HOST} keys for {host}"),
+            ));
+            continue;
+        }
+        used += 1;
+        let result =
+            read_key_file(entry.path()).and_then(|line| records_for_key(host, &line, policy));
+        match result {
+            Ok(rs) => records.extend(rs),
+            Err(e) => rejected.push((shown, e)),
         }
     }
     // rdata starts with two one-digit numbers, so text order is (algorithm, type) order.
     (records.into_iter().collect(), rejected)
 }
-
-/// Names in `dir`, sorted; hidden names (temporary files) left out, names
-/// that are not UTF-8 refused.
-fn list(dir: &Path) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| format!("cannot read directory: {e}"))? {
-        let entry = entry.map_err(|e| format!("cannot read directory: {e}"))?;
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|raw| format!("{}: name is not UTF-8", raw.to_string_lossy()))?;
-        if !name.starts_with('.') {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
+/// `path` as shown in messages: relative to the phonehome directory.
+fn shown_name(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
 }
 
-/// Read a key file after checking it is a small regular file with one
-/// link, and that the file opened is the one checked. Returns its one line.
+/// Read a key file through the one reader of untrusted files (a small
+/// regular file with one link, never a symlink or a FIFO). Returns its one
+/// line.
 fn read_key_file(path: &Path) -> Result<String, String> {
-    let meta = fs::symlink_metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
-    check_meta(&meta)?;
-    let file = File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let opened = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if opened.ino() != meta.ino() || opened.dev() != meta.dev() {
-        return Err("replaced while being read".into());
-    }
-    check_meta(&opened)?;
-    let mut buf = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("unreadable: {e}"))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(format!("larger than {MAX_FILE} bytes"));
-    }
-    let text = String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())?;
+    let rules = Rules::new(MAX_FILE).one_link();
+    let text = untrusted::read_text(path, &rules).map_err(|why| why.to_string())?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
     if line.contains('\n') {
         return Err("more than one line, expected one key line".into());
@@ -358,23 +356,6 @@ fn read_key_file(path: &Path) -> Result<String, String> {
         return Err("control characters in the key line".into());
     }
     Ok(line.to_string())
-}
-
-fn check_meta(meta: &fs::Metadata) -> Result<(), String> {
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        return Err("a symlink, not a regular file".into());
-    }
-    if !ft.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.nlink() > 1 {
-        return Err(format!("a hard link ({} links)", meta.nlink()));
-    }
-    if meta.len() > MAX_FILE {
-        return Err(format!("larger than {MAX_FILE} bytes"));
-    }
-    Ok(())
 }
 
 /// `text` cut short and stripped of control characters, for messages.

@@ -15,6 +15,7 @@
 
 use std::path::PathBuf;
 
+use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Outcome;
 use certdrop_core::output::Output;
 
@@ -23,12 +24,12 @@ use crate::config::{Config, Zone};
 use crate::masterfile;
 
 /// The zone called `name`.
-pub fn zone<'a>(config: &'a Config, name: &str) -> Result<&'a Zone, String> {
+pub fn zone<'a>(config: &'a Config, name: &str) -> Result<&'a Zone> {
     config
         .zones
         .iter()
         .find(|z| z.name == name.trim_end_matches('.'))
-        .ok_or_else(|| format!("{}: no zone named '{name}'", config.path.display()))
+        .ok_or_else(|| Error::usage(format!("{}: no zone named '{name}'", config.path.display())))
 }
 
 /// `assemble ZONE PARTS...`: soa + primary from zone.toml, plus the
@@ -39,18 +40,18 @@ pub fn assemble(
     parts: &[PathBuf],
     force: bool,
     out: &Output,
-) -> Result<Outcome, String> {
+) -> Result<Outcome> {
     let zone = zone(config, name)?;
     let mut rrs = build::sources(zone, parts)?;
     if let Some(caa) = &zone.caa {
-        crate::caa::check(caa).map_err(|why| format!("zone {}: {why}", zone.name))?;
+        crate::caa::check(caa).map_err(|why| build::caa_error(config, zone, &why))?;
         rrs.extend(
             crate::caa::records(&zone.name, caa, zone.ttl)
                 .into_iter()
                 .map(build::rr_of),
         );
     }
-    masterfile::check(&rrs, &zone.name).map_err(|why| format!("zone {}: {why}", zone.name))?;
+    masterfile::check(&rrs, &zone.name).map_err(|why| build::zone_data(zone, &why))?;
     match build::write_unsigned(config, zone, rrs, force, false)? {
         Some(serial) => {
             out.action(&format!("zone {}: assembled, serial {serial}", zone.name));
@@ -61,7 +62,7 @@ pub fn assemble(
 }
 
 /// `sign ZONE`: `unsigned/<zone>` to `signed/<zone>`, verified.
-pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome, String> {
+pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     let zone = zone(config, name)?;
     // make runs this step every time (signatures expire even when nothing
     // changes): sign only when unsigned/ is newer or the signatures are due.
@@ -81,8 +82,9 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome, String
         // what unsigned/ holds (our own output) with the next serial.
         let unsigned = build::unsigned_path(config, &zone.name);
         let text = std::fs::read_to_string(&unsigned)
-            .map_err(|e| format!("{}: {e}", unsigned.display()))?;
-        let rrs = masterfile::parse(&text, &zone.name, None, &unsigned.display().to_string())?;
+            .map_err(|e| Error::unreadable(&unsigned, "cannot read", &e))?;
+        let rrs = masterfile::parse(&text, &zone.name, None, &unsigned.display().to_string())
+            .map_err(Error::data)?;
         build::write_unsigned(config, zone, rrs, true, false)?;
     }
     let path = build::sign_zone(config, zone)?;
@@ -96,7 +98,7 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome, String
 
 /// `install ZONE`: the signed (or, without a signer, unsigned) zone into
 /// nsd's directory, then reload.
-pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome, String> {
+pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     let zone = zone(config, name)?;
     let from = match zone.signer {
         crate::config::Signer::None => build::unsigned_path(config, &zone.name),

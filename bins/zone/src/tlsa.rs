@@ -44,13 +44,12 @@
 //! Identical records are published once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use certdrop_core::certinfo::{self, hex, CertInfo};
 use certdrop_core::name;
 use certdrop_core::store::{CERT, CHAIN, FULLCHAIN, NEXT, PREV, PUBKEY};
+use certdrop_core::untrusted::{self, Rules};
 use sha2::{Digest, Sha256, Sha512};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
@@ -439,22 +438,13 @@ fn parse_pubkey(text: &[u8]) -> Result<Vec<u8>, String> {
     Ok(der.clone())
 }
 
-/// A file's contents, `None` if it does not exist; at most [`MAX_PEM`] bytes.
-/// The store's line directory is a symlink by design, so links are followed.
+/// A file's contents, `None` if it does not exist, through the one reader
+/// of untrusted files: at most [`MAX_PEM`] bytes, a regular file (a FIFO
+/// planted in certs/ is refused, never opened for a blocking read). The
+/// store's line directory is a symlink by design: directories above the
+/// file may be links, the file itself may not.
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: unreadable: {e}", path.display())),
-    };
-    let mut buf = Vec::new();
-    file.take(MAX_PEM + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("{}: unreadable: {e}", path.display()))?;
-    if buf.len() as u64 > MAX_PEM {
-        return Err(format!("{}: larger than {MAX_PEM} bytes", path.display()));
-    }
-    Ok(Some(buf))
+    untrusted::read_optional(path, &Rules::new(MAX_PEM)).map_err(|why| why.error(path).to_string())
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use certdrop_core::certinfo::{self, hex};
-use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::error::{Error, Result, Worst};
+use certdrop_core::exit::Outcome;
 use certdrop_core::output::Output;
 use certdrop_dns::{DnsError, Tlsa};
 use certdrop_tlsfetch::{self as tlsfetch, ServedChain};
@@ -61,14 +62,12 @@ pub struct Request {
 }
 
 /// Run `verify`: Ok on a match at every address, else the worst failure, each reported in one line.
-pub fn run(req: &Request, out: &Output) -> Result<Outcome, Failure> {
-    let name = certdrop_core::name::domain(&req.name, false).map_err(|e| {
-        out.error(&format!("verify: {e}"));
-        Failure::Usage
-    })?;
+pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
+    let name = certdrop_core::name::domain(&req.name, false)
+        .map_err(|e| Error::usage(format!("verify: {e}")))?;
     let owner = format!("_{}._tcp.{name}", req.port);
-    let records = certdrop_dns::query_tlsa(req.server, &owner, req.timeout)
-        .map_err(|e| dns_failure(out, &e))?;
+    let records =
+        certdrop_dns::query_tlsa(req.server, &owner, req.timeout).map_err(|e| dns_failure(&e))?;
     let (usable, unusable): (Vec<Tlsa>, Vec<Tlsa>) = records.into_iter().partition(usable);
     for t in &unusable {
         out.verbose(&format!(
@@ -82,38 +81,33 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome, Failure> {
             None => format!("no TLSA record at {}", req.server),
             Some(t) => format!("no usable TLSA record ({}: {})", show(t), unusable_why(t)),
         };
-        out.error(&format!("{owner}: {why}"));
-        return Err(Failure::NoInput);
+        return Err(Error::noinput(format!("{owner}: {why}")));
     }
     let addrs: Vec<SocketAddr> = match req.connect {
         Some(a) => vec![a],
         None => certdrop_dns::query_addrs(req.server, &name, req.timeout)
-            .map_err(|e| dns_failure(out, &e))?
+            .map_err(|e| dns_failure(&e))?
             .into_iter()
             .map(|ip: IpAddr| SocketAddr::new(ip, req.port))
             .collect(),
     };
     if addrs.is_empty() {
-        out.error(&format!(
+        return Err(Error::unavailable(format!(
             "{owner}: {name} has no A or AAAA record at {}",
             req.server
-        ));
-        return Err(Failure::Unavailable);
+        )));
     }
-    let mut worst: Option<Failure> = None;
+    let mut worst = Worst::default();
     for addr in &addrs {
         let subject = match addrs.len() {
             1 => owner.clone(),
             _ => format!("{owner} at {addr}"),
         };
-        if let Err(f) = verify_at(&subject, &name, *addr, &usable, req.timeout, out) {
-            worst = Some(worst.map_or(f, |w| w.max(f)));
+        if let Err(e) = verify_at(&subject, &name, *addr, &usable, req.timeout, out) {
+            worst.add(out, e);
         }
     }
-    match worst {
-        Some(f) => Err(f),
-        None => Ok(Outcome::Reported),
-    }
+    worst.or(Outcome::Reported)
 }
 
 /// Fetch the chain one address serves and match it against the usable records.
@@ -124,11 +118,9 @@ fn verify_at(
     records: &[Tlsa],
     timeout: Duration,
     out: &Output,
-) -> Result<(), Failure> {
-    let chain = tlsfetch::fetch_chain(addr, name, timeout).map_err(|e| {
-        out.error(&format!("{subject}: TLS at {addr}: {e}"));
-        Failure::Unavailable
-    })?;
+) -> Result<()> {
+    let chain = tlsfetch::fetch_chain(addr, name, timeout)
+        .map_err(|e| Error::unavailable(format!("{subject}: TLS at {addr}: {e}")))?;
     describe(subject, addr, &chain, out);
     match find_match(records, &chain.certs) {
         Some((t, 0)) => {
@@ -153,10 +145,9 @@ fn verify_at(
             for t in records {
                 out.verbose(&format!("{subject}: TLSA {}: no match", show(t)));
             }
-            out.error(&format!(
+            Err(Error::data(format!(
                 "{subject}: mismatch: no TLSA record matches the served chain"
-            ));
-            Err(Failure::Data)
+            )))
         }
     }
 }
@@ -248,11 +239,10 @@ fn show(t: &Tlsa) -> String {
 }
 
 /// A DNS failure: a bad name is a usage error, anything else means the DNS cannot be used now.
-fn dns_failure(out: &Output, e: &DnsError) -> Failure {
-    out.error(&e.to_string());
+fn dns_failure(e: &DnsError) -> Error {
     match e {
-        DnsError::InvalidName { .. } => Failure::Usage,
-        _ => Failure::Unavailable,
+        DnsError::InvalidName { .. } => Error::usage(e.to_string()),
+        _ => Error::unavailable(e.to_string()),
     }
 }
 

@@ -7,84 +7,65 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::{Failure, Outcome};
-use certdrop_core::output::{fail, Output};
-use nix::sys::signal::Signal;
+use certdrop_core::output::Output;
+use certdrop_core::watch::{Event, Loop};
 use notify::event::{AccessKind, AccessMode, ModifyKind};
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::Config;
-use certdrop_core::debounce::Burst;
 
 /// Default of `--interval`: the longest time between two builds, so
 /// signatures are renewed (`resign_before`) even when no file changes.
 pub const DEFAULT_INTERVAL: &str = "10m";
 
-/// What the build loop waits for.
-enum Msg {
-    /// A file event, or an error of the event source.
-    Fs(notify::Result<Event>),
-    /// SIGTERM or SIGINT: stop after the build in progress.
-    Stop(Signal),
-}
-
 /// Watch, build at start, then on every burst of changes and at least every
-/// `interval`. `build(force)` is the whole build; it prints its own actions
-/// and errors. Exit 0 on SIGTERM/SIGINT, 66 when a directory cannot be
-/// watched, 75 when the watcher cannot start.
-pub fn run<B>(
-    config: &Config,
-    interval: Duration,
-    force: bool,
-    out: &Output,
-    mut build: B,
-) -> Result<Outcome, Failure>
+/// `interval` (the loop is certdrop-core's [`Loop`]; this module is its
+/// event source). `build(first)` is the whole build; it prints its own
+/// actions and errors. Exit 0 on SIGTERM/SIGINT, 66 when a directory cannot
+/// be watched, 75 when the watcher cannot start.
+pub fn run<B>(config: &Config, interval: Duration, out: &Output, build: B) -> Result<Outcome>
 where
     B: FnMut(bool) -> Result<Outcome, Failure>,
 {
-    let (tx, rx) = mpsc::channel();
     // First, before any thread exists, so that every thread inherits the
     // blocked mask and the signals reach only the thread that waits for them.
-    let stop = tx.clone();
-    certdrop_core::debounce::stop_on_signals(move |sig| {
-        let _ = stop.send(Msg::Stop(sig));
-    })
-    .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
-    let events = tx;
+    let lp = Loop::new()?;
+    let filter = Filter::of(config);
+    let events = lp.sender();
+    let relevant = filter.clone();
     let mut watcher = RecommendedWatcher::new(
-        move |ev| {
-            let _ = events.send(Msg::Fs(ev));
+        move |ev: notify::Result<notify::Event>| {
+            let sent = match ev {
+                // Ignored events are not narrated, not even with -vv: a
+                // log beside the sources would narrate its own writes.
+                Ok(ev) if relevant.relevant(&ev) => events.send(Event::Change(describe(&ev))),
+                Ok(_) => Ok(()),
+                // Lost events (a full queue, a vanished directory): rebuild
+                // rather than guess what was missed.
+                Err(e) => events.send(Event::Lost(why(&e))),
+            };
+            // The loop has ended: nothing listens any more.
+            drop(sent);
         },
         // certs/<line> are symlinks into certs/.v/, which is watched anyway.
         notify::Config::default().with_follow_symlinks(false),
     )
-    .map_err(|e| {
-        fail(
-            out,
-            Failure::Temporary,
-            &format!("watch: cannot start: {e}"),
-        )
-    })?;
-    let filter = Filter::of(config);
+    .map_err(|e| Error::temp(format!("watch: cannot start: {e}")))?;
     let roots = &filter.roots;
     for (dir, mode) in roots.dirs() {
         if !dir.is_dir() {
-            return Err(fail(
-                out,
-                Failure::NoInput,
-                &format!("{}: cannot watch: not a directory", dir.display()),
-            ));
+            return Err(Error::noinput(format!(
+                "{}: cannot watch: not a directory",
+                dir.display()
+            )));
         }
-        watcher.watch(dir, mode).map_err(|e| {
-            fail(
-                out,
-                Failure::NoInput,
-                &format!("{}: cannot watch: {}", dir.display(), why(&e)),
-            )
-        })?;
+        watcher
+            .watch(dir, mode)
+            .map_err(|e| Error::noinput(format!("{}: cannot watch: {}", dir.display(), why(&e))))?;
         let below = if mode == RecursiveMode::Recursive {
             " and below"
         } else {
@@ -94,69 +75,16 @@ where
     }
     let mut armed = HashMap::new();
     arm_files(&mut watcher, &roots.files, &mut armed, out);
-
-    // Watches first, then the first build: nothing changed during it is lost.
-    round(&mut build, force, "start", out);
-    arm_files(&mut watcher, &roots.files, &mut armed, out);
-    let mut next = Instant::now() + interval;
-    let mut burst = Burst::default();
-    loop {
-        let wake = burst.due().map_or(next, |d| d.min(next));
-        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(Msg::Stop(sig)) => {
-                out.verbose(&format!("{sig}: stopping"));
-                // A requested stop is the normal end of a watch: exit 0.
-                return Ok(Outcome::Reported);
-            }
-            Ok(Msg::Fs(Ok(ev))) => {
-                // Ignored events are not narrated, not even with -vv: a
-                // log beside the sources would narrate its own writes.
-                if filter.relevant(&ev) {
-                    out.verbose(&describe(&ev));
-                    burst.add(Instant::now());
-                }
-            }
-            Ok(Msg::Fs(Err(e))) => {
-                // Lost events (a full queue, a vanished directory): rebuild
-                // rather than guess what was missed.
-                out.warn(&format!("watch: {}", why(&e)));
-                burst.add(Instant::now());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(fail(out, Failure::Software, "watch: event source stopped"));
-            }
-        }
-        let now = Instant::now();
-        let reason = if burst.due().is_some_and(|d| now >= d) {
-            format!("{} change(s)", burst.take())
-        } else if burst.is_empty() && now >= next {
-            format!(
-                "periodic (every {})",
-                certdrop_core::duration::render(interval)
-            )
-        } else {
-            continue;
-        };
-        round(&mut build, false, &reason, out);
-        arm_files(&mut watcher, &roots.files, &mut armed, out);
-        next = Instant::now() + interval;
-    }
-}
-
-/// One build, narrated with `-v`; its errors were printed by the build.
-fn round<B>(build: &mut B, force: bool, why: &str, out: &Output)
-where
-    B: FnMut(bool) -> Result<Outcome, Failure>,
-{
-    out.verbose(&format!("build: {why}"));
-    if let Err(f) = build(force) {
-        out.verbose(&format!("build failed (exit {}); still watching", f.code()));
-    }
+    // Watches first, then the first build: nothing changed during it is
+    // lost. After each build, re-arm the source files it or an editor
+    // replaced.
+    lp.run(interval, "build", out, build, || {
+        arm_files(&mut watcher, &roots.files, &mut armed, out)
+    })
 }
 
 /// What is watched, as absolute paths (event paths are absolute).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roots {
     /// Drop directories, watched recursively: phonehome/ has a directory per
     /// host, and certs/<line> is a symlink renamed onto a new certs/.v/
@@ -259,7 +187,7 @@ fn arm_files<W: Watcher>(
 }
 
 /// Which events may change a zone.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Filter {
     roots: Roots,
     build: PathBuf,
@@ -320,7 +248,7 @@ impl Filter {
     /// Whether `ev` may change a zone: not a read (inotify reports opens,
     /// and the build itself reads every watched file), not our own write,
     /// about an input. Lost events and events without a path always count.
-    pub fn relevant(&self, ev: &Event) -> bool {
+    pub fn relevant(&self, ev: &notify::Event) -> bool {
         if ev.need_rescan() || ev.paths.is_empty() {
             return true;
         }
@@ -336,7 +264,7 @@ impl Filter {
 }
 
 /// One line for `-v`: the path(s) and what happened.
-fn describe(ev: &Event) -> String {
+fn describe(ev: &notify::Event) -> String {
     let what = match ev.kind {
         _ if ev.need_rescan() => "events lost, rescanning",
         EventKind::Create(_) => "created",
@@ -371,6 +299,8 @@ fn why(e: &notify::Error) -> String {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, DataChange, Flag, RenameMode};
+    use notify::Event;
+    use std::sync::mpsc;
 
     fn config(dir: &Path) -> Config {
         let text = "build = \"b\"\ninstall = \"zones\"\ndnsextra = \"drop\"\ncerts = \"certs\"\n\

@@ -2,6 +2,7 @@
 //! made, and the refusals of bad lines and files.
 use super::*;
 use base64::engine::general_purpose::STANDARD as B64;
+use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 use std::process::Command;

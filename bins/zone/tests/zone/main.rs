@@ -6,7 +6,9 @@ mod nsd;
 mod site;
 
 mod build;
+mod exit_classes;
 mod filter;
+mod hostile;
 mod verify;
 mod watch;
 mod zonebuild;

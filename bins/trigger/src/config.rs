@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdrop_core::duration;
+use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -122,14 +123,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read and validate.
-    pub fn load(path: &Path) -> Result<Config, String> {
+    /// Read and validate. Every failure is the configuration's (78), a
+    /// missing file too: the daemon cannot know what to do without it.
+    pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        Config::parse(path, &text)
+            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+        Config::parse(path, &text).map_err(Error::config)
     }
 
-    /// Validate text; `path` for messages and relative paths.
+    /// Validate text; `path` for messages and relative paths. The error is
+    /// the line of a configuration error (78, see [`Config::load`]).
     pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
         SEEN.with(|s| s.borrow_mut().clear());
         let src = certdrop_core::tomlcfg::Source { path, text };

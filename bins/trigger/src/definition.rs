@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::discover::Parser;
-
 /// The keys a definition (and a `[[service]]` overriding it) may set.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +98,63 @@ impl RawDef {
             discover: self.discover,
             postflight: over.postflight.or(self.postflight),
         }
+    }
+}
+
+/// A configuration dialect to find the files in (its parsers are
+/// src/discover.rs's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parser {
+    /// `nginx -T`: `ssl_certificate` / `ssl_certificate_key` per block.
+    Nginx,
+    /// `postconf -n`: `*_tls_{cert,key,eccert,eckey,dcert,dkey}_file`, `*_tls_chain_files`.
+    Postfix,
+    /// httpd.conf: `SSLCertificateFile` / `SSLCertificateKeyFile` per block.
+    Apache,
+    /// haproxy.cfg: `crt` on `bind` lines (file, directory or `crt-list`).
+    Haproxy,
+    /// `doveconf -n`: `ssl_cert = <file`, `ssl_key = <file` (and alt, 2.4 names).
+    Dovecot,
+    /// slapd.conf `TLSCertificate[Key]File` or cn=config `olcTLSCertificate[Key]File`.
+    Slapd,
+    /// nghttpx.conf `private-key-file=`/`certificate-file=`/`subcert=`, or its command line.
+    Nghttpx,
+}
+
+impl Parser {
+    /// All of them, for messages and tests.
+    pub const ALL: [Parser; 7] = [
+        Parser::Nginx,
+        Parser::Postfix,
+        Parser::Apache,
+        Parser::Haproxy,
+        Parser::Dovecot,
+        Parser::Slapd,
+        Parser::Nghttpx,
+    ];
+
+    /// The name used in definitions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Parser::Nginx => "nginx",
+            Parser::Postfix => "postfix",
+            Parser::Apache => "apache",
+            Parser::Haproxy => "haproxy",
+            Parser::Dovecot => "dovecot",
+            Parser::Slapd => "slapd",
+            Parser::Nghttpx => "nghttpx",
+        }
+    }
+
+    /// From a definition's `discover.parser`.
+    pub fn from_name(name: &str) -> Result<Parser, String> {
+        Parser::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Parser::ALL.iter().map(|p| p.name()).collect();
+                format!("'{name}': expected one of {}", all.join(", "))
+            })
     }
 }
 

@@ -41,6 +41,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command to dispatch, `-n/--check` made the `check` command
+    /// first: `render -n SITE -o DIR` checks the site and says what
+    /// rendering would write into DIR, writing nothing.
+    pub fn command(self) -> Command {
+        match self.command {
+            Command::Render { site, out } if self.check => Command::Check {
+                site,
+                out: Some(out),
+            },
+            command => command,
+        }
+    }
+}
+
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -57,5 +72,9 @@ pub enum Command {
     Check {
         /// The site description.
         site: PathBuf,
+        /// Also render, and print what would change in DIR (what
+        /// `render -n` does).
+        #[arg(short = 'o', long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }

@@ -229,10 +229,18 @@ pub struct Daemon {
 }
 
 impl Site {
-    /// Read and validate `path`; one line on error.
-    pub fn load(path: &Path) -> Result<Site, String> {
-        let text = certdrop_core::tomlcfg::read(path)?;
-        Site::parse(path, &text)
+    /// Read and validate `path`; one line on error: a site file that
+    /// cannot be read is missing input (66), one that does not validate
+    /// is the configuration's fault (78).
+    pub fn load(path: &Path) -> certdrop_core::error::Result<Site> {
+        use certdrop_core::error::Error;
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::noinput(format!("{}: no such file", path.display()))
+            }
+            _ => Error::unreadable(path, "cannot read", &e),
+        })?;
+        Site::parse(path, &text).map_err(Error::config)
     }
 
     /// Validate text (shape, names, paths, schedules); the privilege table

@@ -298,8 +298,10 @@ fn a_site_overrides_a_template() {
     std::fs::write(dir.path().join("crontab"), "{% for c in %}").expect("template");
     let err = render(&s).expect_err("broken template");
     assert!(
-        err.starts_with(&format!("{}: ", dir.path().join("crontab").display())),
+        err.msg
+            .starts_with(&format!("{}: ", dir.path().join("crontab").display())),
         "{err}"
     );
-    assert!(!err.contains('\n'), "{err}");
+    assert!(!err.msg.contains('\n'), "{err}");
+    assert_eq!(err.class, certdrop_core::exit::Failure::Config);
 }

@@ -8,6 +8,7 @@
 //! definitions = ["/usr/local/etc/certdrop/deploy-triggers",
 //!                "/usr/local/share/certdrop/deploy-triggers"]
 //! allowed_signers = "/usr/local/etc/certdrop/allowed_signers"
+//! lock_wait = "60s"                         # then give up: exit 75
 //!
 //! [[service]]
 //! name = "www"                              # state file, messages
@@ -35,6 +36,9 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/trigger.toml";
 pub const DEFAULT_POSTFLIGHT_WAIT: Duration = Duration::from_secs(15);
 /// Longest a pre-flight, discovery or action command may run.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a run waits for another run's lock before giving up (75), as
+/// certdrop-issue and certdrop-publish.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Keys of a `[[service]]` that are not definition keys.
 const OWN_KEYS: [&str; 5] = ["name", "definition", "line", "names", "install"];
 
@@ -52,6 +56,8 @@ struct RawConfig {
     postflight_wait: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     command_timeout: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
     #[serde(default, rename = "service")]
     services: Vec<Spanned<toml::Table>>,
 }
@@ -118,6 +124,8 @@ pub struct Config {
     pub postflight_wait: Duration,
     /// Command time limit.
     pub command_timeout: Duration,
+    /// How long to wait for another run's lock.
+    pub lock_wait: Duration,
     /// The services.
     pub services: Vec<Service>,
 }
@@ -171,6 +179,7 @@ impl Config {
             signer: raw.signer,
             postflight_wait: raw.postflight_wait.unwrap_or(DEFAULT_POSTFLIGHT_WAIT),
             command_timeout: raw.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             services,
         })
     }

@@ -27,7 +27,6 @@ mod state;
 mod watch;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use certdrop_core::atomic::{self, MODE_SECRET_DIR};
 use certdrop_core::error::{Error, Result, Worst};
@@ -41,8 +40,6 @@ use crate::ctx::{Ctx, Mode};
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-trigger";
-/// How long a run waits for another run's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
@@ -103,7 +100,7 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
     atomic::ensure_dir(&config.state, MODE_SECRET_DIR)
         .map_err(|e| Error::cantcreat(&config.state, "cannot create", &e))?;
     // Busy: 75 (the next run will do it); cannot be made: 73.
-    let _lock = StateLock::acquire(&config.state, LOCK_WAIT)?;
+    let _lock = StateLock::acquire(&config.state, config.lock_wait)?;
     let _ = atomic::clean_temp(&config.state);
     let signers = match &config.allowed_signers {
         Some(p) => {

@@ -27,7 +27,8 @@ use clap::{Parser, Subcommand};
 /// in the site's `templates` directory replaces one.
 ///
 /// Exit codes: 0 files written (or the check passed), 2 nothing changed,
-/// 64 usage, 66 missing site file, 73 cannot write, 78 a bad site.
+/// 64 usage, 66 a missing or unreadable site or template file, 73 cannot
+/// write, 78 a bad site.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-jails", version, verbatim_doc_comment)]
 pub struct Cli {

@@ -240,12 +240,17 @@ impl Site {
             }
             _ => Error::unreadable(path, "cannot read", &e),
         })?;
-        Site::parse(path, &text).map_err(Error::config)
+        Site::parse(path, &text)
     }
 
     /// Validate text (shape, names, paths, schedules); the privilege table
-    /// is [`crate::check`]'s.
-    pub fn parse(path: &Path, text: &str) -> Result<Site, String> {
+    /// is [`crate::check`]'s. Every error is the site's (78).
+    pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Site> {
+        Site::checked(path, text).map_err(certdrop_core::error::Error::config)
+    }
+
+    /// [`Site::parse`]'s checks, each one line naming file, line and key.
+    fn checked(path: &Path, text: &str) -> Result<Site, String> {
         let src = Source { path, text };
         let raw: RawSite = src.parse()?;
         let err = |span: Range<usize>, key: &str, why: &str| src.err(span, key, why);

@@ -18,9 +18,10 @@ use clap::{Parser, Subcommand};
 /// first and puts the previous ones back if the service does not take them.
 ///
 /// Exit codes: 0 acted (or `check` reported), 2 nothing to do, 64 usage,
-/// 65 a file would not be deployed, 66 a file is missing, 69 the action or
-/// the post-flight check failed, 73 cannot write, 75 another run holds the
-/// lock, 78 configuration (ours, or the service's pre-flight failed).
+/// 65 a file would not be deployed (or is no regular file), 66 a file is
+/// missing, 69 the action or the post-flight check failed, 73 cannot
+/// write, 75 another run holds the lock, 78 configuration (ours, or the
+/// service's: its pre-flight failed, its files cannot be discovered).
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-trigger", version, verbatim_doc_comment)]
 pub struct Cli {

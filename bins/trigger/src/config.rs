@@ -136,12 +136,17 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
-        Config::parse(path, &text).map_err(Error::config)
+        Config::parse(path, &text)
     }
 
-    /// Validate text; `path` for messages and relative paths. The error is
-    /// the line of a configuration error (78, see [`Config::load`]).
-    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+    /// Validate text; `path` for messages and relative paths. Every error
+    /// is a configuration error (78, see [`Config::load`]).
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        Config::checked(path, text).map_err(Error::config)
+    }
+
+    /// [`Config::parse`]'s checks, each one line naming file, line and key.
+    fn checked(path: &Path, text: &str) -> Result<Config, String> {
         SEEN.with(|s| s.borrow_mut().clear());
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
@@ -216,7 +221,7 @@ fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service,
         }
         None => ("inline".to_string(), over.with_base(base)),
     };
-    let def = merged.validate(base).map_err(fail)?;
+    let def = merged.validate(base).map_err(|e| fail(e.msg))?;
     let mut names = Vec::new();
     for n in &own.names {
         names.push(
@@ -280,7 +285,12 @@ fn load_definition_uncached(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Ra
     for dir in dirs {
         let file = dir.join(format!("{name}.toml"));
         match std::fs::read_to_string(&file) {
-            Ok(text) => return Ok((file.clone(), definition::parse(&file, &text)?)),
+            Ok(text) => {
+                return Ok((
+                    file.clone(),
+                    definition::parse(&file, &text).map_err(|e| e.msg)?,
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),
         }

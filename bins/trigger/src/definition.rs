@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 
 /// The keys a definition (and a `[[service]]` overriding it) may set.
@@ -262,8 +263,13 @@ pub struct Def {
 
 impl RawDef {
     /// Validate; relative paths are taken relative to `base`. Errors are
-    /// `key: why`.
-    pub fn validate(self, base: &Path) -> Result<Def, String> {
+    /// `key: why`, of a configuration (78).
+    pub fn validate(self, base: &Path) -> Result<Def> {
+        self.checked(base).map_err(Error::config)
+    }
+
+    /// [`RawDef::validate`]'s checks, each saying `key: why`.
+    fn checked(self, base: &Path) -> Result<Def, String> {
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let rule = match self.rule.as_deref() {
             Some("newer-than-pidfile") => Rule::NewerThanPidfile,
@@ -342,9 +348,12 @@ impl RawDef {
     }
 }
 
-/// Parse a definition file's text (deny unknown keys; errors name the line).
-pub fn parse(path: &Path, text: &str) -> Result<RawDef, String> {
-    certdrop_core::tomlcfg::Source { path, text }.parse()
+/// Parse a definition file's text (deny unknown keys; errors name the
+/// line, of a configuration: 78).
+pub fn parse(path: &Path, text: &str) -> Result<RawDef> {
+    certdrop_core::tomlcfg::Source { path, text }
+        .parse()
+        .map_err(Error::config)
 }
 
 #[cfg(test)]

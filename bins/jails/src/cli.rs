@@ -27,7 +27,8 @@ use clap::{Parser, Subcommand};
 /// in the site's `templates` directory replaces one.
 ///
 /// Exit codes: 0 files written (or the check passed), 2 nothing changed,
-/// 64 usage, 66 missing site file, 73 cannot write, 78 a bad site.
+/// 64 usage, 66 a missing or unreadable site or template file, 73 cannot
+/// write, 78 a bad site.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-jails", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -39,6 +40,21 @@ pub struct Cli {
     pub check: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command to dispatch, `-n/--check` made the `check` command
+    /// first: `render -n SITE -o DIR` checks the site and says what
+    /// rendering would write into DIR, writing nothing.
+    pub fn command(self) -> Command {
+        match self.command {
+            Command::Render { site, out } if self.check => Command::Check {
+                site,
+                out: Some(out),
+            },
+            command => command,
+        }
+    }
 }
 
 /// The verbs.
@@ -57,5 +73,9 @@ pub enum Command {
     Check {
         /// The site description.
         site: PathBuf,
+        /// Also render, and print what would change in DIR (what
+        /// `render -n` does).
+        #[arg(short = 'o', long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }

@@ -10,10 +10,12 @@ mod site;
 #[cfg(test)]
 mod tests;
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use certdrop_core::exit::{self, Failure, Outcome};
-use certdrop_core::output::{fail, Output};
+use certdrop_core::error::{Error, Result, Worst};
+use certdrop_core::exit::Outcome;
+use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::site::Site;
@@ -22,30 +24,62 @@ use crate::site::Site;
 const PROGRAM: &str = "certdrop-jails";
 
 fn main() -> ExitCode {
-    let cli = match certdrop_core::exit::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
-    exit::exit_code(run(&cli, &out))
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
-    let path = match &cli.command {
-        Command::Render { site, .. } | Command::Check { site } => site,
-    };
-    if !path.exists() {
-        out.error(&format!("{}: no such file", path.display()));
-        return Err(Failure::NoInput);
+/// The command, after `-n` became `check` (src/cli.rs).
+fn run(cli: Cli, out: &Output) -> Result<Outcome> {
+    match cli.command() {
+        Command::Check { site, out: None } => {
+            checked(&site, out)?;
+            Ok(Outcome::Reported)
+        }
+        Command::Check {
+            site,
+            out: Some(dir),
+        } => {
+            let site = checked(&site, out)?;
+            for f in &render::render(&site)? {
+                let path = dir.join(&f.path);
+                if std::fs::read(&path)
+                    .map(|t| t != f.text.as_bytes())
+                    .unwrap_or(true)
+                {
+                    out.action(&format!("would write {}", path.display()));
+                }
+            }
+            Ok(Outcome::Reported)
+        }
+        Command::Render { site, out: dir } => {
+            let site = checked(&site, out)?;
+            let changed = render::write(&dir, &render::render(&site)?)?;
+            for p in &changed {
+                out.verbose(&format!("wrote {}", p.display()));
+            }
+            if changed.is_empty() {
+                return Ok(Outcome::Unchanged);
+            }
+            out.action(&format!(
+                "rendered site '{}' into {} ({} file{} changed)",
+                site.name,
+                dir.display(),
+                changed.len(),
+                if changed.len() == 1 { "" } else { "s" }
+            ));
+            Ok(Outcome::Changed)
+        }
     }
-    let site = Site::load(path).map_err(|e| fail(out, Failure::Config, &e))?;
-    let problems = check::problems(&site);
-    for p in &problems {
-        out.error(p);
+}
+
+/// The site, loaded (66 missing, 78 malformed) and checked against the
+/// privilege table: every problem is one line, any is 78.
+fn checked(path: &Path, out: &Output) -> Result<Site> {
+    let site = Site::load(path)?;
+    let mut worst = Worst::default();
+    for p in check::problems(&site) {
+        worst.add(out, Error::config(p));
     }
-    if !problems.is_empty() {
-        return Err(Failure::Config);
-    }
+    worst.or(Outcome::Reported)?;
     for j in &site.jails {
         let mounts: Vec<String> = j
             .mounts
@@ -68,37 +102,5 @@ fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
             }
         ));
     }
-    let dir = match &cli.command {
-        Command::Check { .. } => return Ok(Outcome::Reported),
-        Command::Render { out: dir, .. } => dir,
-    };
-    let files = render::render(&site).map_err(|e| fail(out, Failure::Config, &e))?;
-    if cli.check {
-        for f in &files {
-            let path = dir.join(&f.path);
-            if std::fs::read(&path)
-                .map(|t| t != f.text.as_bytes())
-                .unwrap_or(true)
-            {
-                out.action(&format!("would write {}", path.display()));
-            }
-        }
-        return Ok(Outcome::Reported);
-    }
-    let changed = render::write(dir, &files).map_err(|e| fail(out, Failure::CantCreate, &e))?;
-    for p in &changed {
-        out.verbose(&format!("wrote {}", p.display()));
-    }
-    if changed.is_empty() {
-        Ok(Outcome::Unchanged)
-    } else {
-        out.action(&format!(
-            "rendered site '{}' into {} ({} file{} changed)",
-            site.name,
-            dir.display(),
-            changed.len(),
-            if changed.len() == 1 { "" } else { "s" }
-        ));
-        Ok(Outcome::Changed)
-    }
+    Ok(site)
 }

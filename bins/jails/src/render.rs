@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use certdrop_core::error::{Error, Result};
 use serde::Serialize;
 use tera::{Context, Tera, Value};
 
@@ -106,8 +107,10 @@ struct Dir {
     mounted: Vec<String>,
 }
 
-/// Render every template for `site`.
-pub fn render(site: &Site) -> Result<Vec<File>, String> {
+/// Render every template for `site`. A template of the site's that cannot
+/// be read is missing input (66); one that does not parse or render is
+/// the site's configuration (78).
+pub fn render(site: &Site) -> Result<Vec<File>> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
     tera.register_filter("sq", sq);
@@ -115,8 +118,9 @@ pub fn render(site: &Site) -> Result<Vec<File>, String> {
     for (name, builtin, _, _) in TEMPLATES {
         let over = site.templates.as_ref().map(|d| d.join(name));
         let text = match &over {
-            Some(p) if p.exists() => std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?,
+            Some(p) if p.exists() => {
+                std::fs::read_to_string(p).map_err(|e| Error::unreadable(p, "cannot read", &e))?
+            }
             _ => builtin.to_string(),
         };
         tera.add_raw_template(name, &text).map_err(|e| {
@@ -124,7 +128,7 @@ pub fn render(site: &Site) -> Result<Vec<File>, String> {
                 .filter(|p| p.exists())
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| format!("jail-templates/{name} (built in)"));
-            format!("{file}: {}", chain(&e))
+            Error::config(format!("{file}: {}", chain(&e)))
         })?;
     }
     let mut ctx = Context::new();
@@ -163,9 +167,9 @@ pub fn render(site: &Site) -> Result<Vec<File>, String> {
     Ok(out)
 }
 
-fn fill(tera: &Tera, name: &str, ctx: &Context) -> Result<String, String> {
+fn fill(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
     tera.render(name, ctx)
-        .map_err(|e| format!("template {name}: {}", chain(&e)))
+        .map_err(|e| Error::config(format!("template {name}: {}", chain(&e))))
 }
 
 /// A tera error with its causes on one line.
@@ -266,8 +270,9 @@ fn text(v: &Value) -> tera::Result<String> {
 
 /// Write `files` under `dir`, each atomically, only where the content
 /// changed; remove files an earlier rendering made that this one does not.
-/// Returns the paths written or removed.
-pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
+/// Returns the paths written or removed; any failure is output that could
+/// not be written (73).
+pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>> {
     use certdrop_core::atomic;
     let mut changed = Vec::new();
     let mut wanted: BTreeMap<PathBuf, ()> = BTreeMap::new();
@@ -276,7 +281,7 @@ pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
         wanted.insert(path.clone(), ());
         let parent = path.parent().unwrap_or(dir);
         atomic::ensure_dir(parent, 0o755)
-            .map_err(|e| format!("{}: cannot create: {e}", parent.display()))?;
+            .map_err(|e| Error::cantcreat(parent, "cannot create", &e))?;
         let mode = if f.executable { 0o755 } else { 0o644 };
         let same = std::fs::read(&path)
             .map(|old| old == f.text.as_bytes())
@@ -291,7 +296,7 @@ pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
             continue;
         }
         atomic::write(&path, f.text.as_bytes(), mode)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+            .map_err(|e| Error::cantcreat(&path, "cannot write", &e))?;
         changed.push(path);
     }
     // Stale per-jail files of a jail that left the site.
@@ -306,8 +311,7 @@ pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
                 .any(|p| name.starts_with(p));
             let path = e.path();
             if ours && !wanted.contains_key(&path) {
-                atomic::remove(&path)
-                    .map_err(|e| format!("{}: cannot remove: {e}", path.display()))?;
+                atomic::remove(&path).map_err(|e| Error::cantcreat(&path, "cannot remove", &e))?;
                 changed.push(path);
             }
         }

@@ -229,15 +229,28 @@ pub struct Daemon {
 }
 
 impl Site {
-    /// Read and validate `path`; one line on error.
-    pub fn load(path: &Path) -> Result<Site, String> {
-        let text = certdrop_core::tomlcfg::read(path)?;
+    /// Read and validate `path`; one line on error: a site file that
+    /// cannot be read is missing input (66), one that does not validate
+    /// is the configuration's fault (78).
+    pub fn load(path: &Path) -> certdrop_core::error::Result<Site> {
+        use certdrop_core::error::Error;
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::noinput(format!("{}: no such file", path.display()))
+            }
+            _ => Error::unreadable(path, "cannot read", &e),
+        })?;
         Site::parse(path, &text)
     }
 
     /// Validate text (shape, names, paths, schedules); the privilege table
-    /// is [`crate::check`]'s.
-    pub fn parse(path: &Path, text: &str) -> Result<Site, String> {
+    /// is [`crate::check`]'s. Every error is the site's (78).
+    pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Site> {
+        Site::checked(path, text).map_err(certdrop_core::error::Error::config)
+    }
+
+    /// [`Site::parse`]'s checks, each one line naming file, line and key.
+    fn checked(path: &Path, text: &str) -> Result<Site, String> {
         let src = Source { path, text };
         let raw: RawSite = src.parse()?;
         let err = |span: Range<usize>, key: &str, why: &str| src.err(span, key, why);

@@ -91,7 +91,11 @@ fn users_are_unprivileged_and_apart() {
 
 #[test]
 fn grammar_errors_name_file_line_and_key() {
-    let err = |text: &str| Site::parse(Path::new("site.toml"), text).expect_err("refused");
+    let err = |text: &str| {
+        let e = Site::parse(Path::new("site.toml"), text).expect_err("refused");
+        assert_eq!(e.class, certdrop_core::exit::Failure::Config, "{e}");
+        e.msg
+    };
     assert_eq!(
         err(&with("stages = [\"publish\"]", "stages = [\"deploy\"]")),
         "site.toml:39: unknown variant `deploy`, expected one of `issue`, `zone`, `publish`, `trigger`, `web`, `collect`"
@@ -298,8 +302,10 @@ fn a_site_overrides_a_template() {
     std::fs::write(dir.path().join("crontab"), "{% for c in %}").expect("template");
     let err = render(&s).expect_err("broken template");
     assert!(
-        err.starts_with(&format!("{}: ", dir.path().join("crontab").display())),
+        err.msg
+            .starts_with(&format!("{}: ", dir.path().join("crontab").display())),
         "{err}"
     );
-    assert!(!err.contains('\n'), "{err}");
+    assert!(!err.msg.contains('\n'), "{err}");
+    assert_eq!(err.class, certdrop_core::exit::Failure::Config);
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use certdrop_core::error::{Error, Result};
 use clap::{Parser, Subcommand};
 
 /// certdrop-trigger deploys a published certificate to a service: it reads
@@ -17,9 +18,10 @@ use clap::{Parser, Subcommand};
 /// first and puts the previous ones back if the service does not take them.
 ///
 /// Exit codes: 0 acted (or `check` reported), 2 nothing to do, 64 usage,
-/// 65 a file would not be deployed, 66 a file is missing, 69 the action or
-/// the post-flight check failed, 73 cannot write, 75 another run holds the
-/// lock, 78 configuration (ours, or the service's pre-flight failed).
+/// 65 a file would not be deployed (or is no regular file), 66 a file is
+/// missing, 69 the action or the post-flight check failed, 73 cannot
+/// write, 75 another run holds the lock, 78 configuration (ours, or the
+/// service's: its pre-flight failed, its files cannot be discovered).
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-trigger", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -38,6 +40,27 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command to dispatch, `-n/--check` made the `check` command
+    /// first (`run -n` and a bare `-n` are `check`); `watch` acts, so it
+    /// does not take `-n`, and no command at all is a usage error (64).
+    pub fn command(&mut self) -> Result<Command> {
+        match self.command.take() {
+            Some(Command::Run { services }) if self.check => Ok(Command::Check { services }),
+            Some(Command::Watch { .. }) if self.check => Err(Error::usage(
+                "watch acts: -n/--check goes with run or check",
+            )),
+            Some(command) => Ok(command),
+            None if self.check => Ok(Command::Check {
+                services: Vec::new(),
+            }),
+            None => Err(Error::usage(
+                "a command is needed: run, check, watch (see --help)",
+            )),
+        }
+    }
 }
 
 /// The verbs.

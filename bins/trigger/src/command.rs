@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -27,26 +29,26 @@ pub struct Ran {
 
 /// Run `cmd` with `sh -c` in `scratch`'s file system, at most `timeout`.
 /// Success is exit 0; otherwise the error is `exit N: <last line of
-/// stderr, else stdout>` (or the signal, or the timeout).
-pub fn run(cmd: &str, scratch: &Path, timeout: Duration) -> Result<Ran, String> {
+/// stderr, else stdout>` (or the signal, or the timeout), of the class the
+/// caller gives for a command that says no (`refused`: what its failure
+/// means depends on the command). Output that cannot be captured is 73.
+pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Result<Ran> {
     let mut out = scratch_file(scratch)?;
     let mut err = scratch_file(scratch)?;
+    let capture = |f: &File| {
+        f.try_clone()
+            .map_err(|e| Error::new(Failure::CantCreate, format!("cannot capture output: {e}")))
+    };
     let mut child = Command::new(SHELL)
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
-        .stdout(
-            out.try_clone()
-                .map_err(|e| format!("cannot capture output: {e}"))?,
-        )
-        .stderr(
-            err.try_clone()
-                .map_err(|e| format!("cannot capture output: {e}"))?,
-        )
+        .stdout(capture(&out)?)
+        .stderr(capture(&err)?)
         // Its own process group, so a timeout ends the whole pipeline.
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot run {SHELL}: {e}"))?;
+        .map_err(|e| Error::new(refused, format!("cannot run {SHELL}: {e}")))?;
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -56,13 +58,16 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration) -> Result<Ran, String> 
                     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 }
                 let _ = child.wait();
-                return Err(format!(
-                    "did not finish within {}",
-                    certdrop_core::duration::render(timeout)
+                return Err(Error::new(
+                    refused,
+                    format!(
+                        "did not finish within {}",
+                        certdrop_core::duration::render(timeout)
+                    ),
                 ));
             }
             Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(format!("cannot wait: {e}")),
+            Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
         }
     };
     let stdout = read_back(&mut out)?;
@@ -76,30 +81,33 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration) -> Result<Ran, String> 
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => "failed".to_string(),
     };
-    Err(match said {
-        Some(line) => format!("{how}: {line}"),
-        None => how,
-    })
+    Err(Error::new(
+        refused,
+        match said {
+            Some(line) => format!("{how}: {line}"),
+            None => how,
+        },
+    ))
 }
 
 /// A file in `dir` that is unlinked at once: only our descriptor keeps it.
-fn scratch_file(dir: &Path) -> Result<File, String> {
+fn scratch_file(dir: &Path) -> Result<File> {
     let path = certdrop_core::atomic::temp_path(&dir.join("command-output"));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+        .map_err(|e| Error::cantcreat(&path, "cannot create", &e))?;
     let _ = std::fs::remove_file(&path);
     Ok(file)
 }
 
-fn read_back(file: &mut File) -> Result<Vec<u8>, String> {
+fn read_back(file: &mut File) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_end(&mut buf))
-        .map_err(|e| format!("cannot read command output: {e}"))?;
+        .map_err(|e| Error::software(format!("cannot read command output: {e}")))?;
     Ok(buf)
 }
 
@@ -138,25 +146,26 @@ mod tests {
     fn output_errors_and_timeouts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let t = Duration::from_secs(5);
-        assert_eq!(run("echo hi", dir.path(), t).expect("ok").stdout, b"hi\n");
-        let e = run("echo one >&2; echo two >&2; exit 3", dir.path(), t).expect_err("fails");
-        assert_eq!(e, "exit 3: two");
+        let run = |cmd: &str, t| run(cmd, dir.path(), t, Failure::Config);
+        assert_eq!(run("echo hi", t).expect("ok").stdout, b"hi\n");
+        let e = run("echo one >&2; echo two >&2; exit 3", t).expect_err("fails");
+        assert_eq!(e.msg, "exit 3: two");
+        assert_eq!(e.class, Failure::Config, "the caller's class");
         let e = run(
             "echo 'x: [emerg] bad' >&2; echo 'x: test failed' >&2; exit 1",
-            dir.path(),
             t,
         )
         .expect_err("fails");
-        assert_eq!(e, "exit 1: x: [emerg] bad");
-        let e = run("echo only out; false", dir.path(), t).expect_err("fails");
-        assert_eq!(e, "exit 1: only out");
+        assert_eq!(e.msg, "exit 1: x: [emerg] bad");
+        let e = run("echo only out; false", t).expect_err("fails");
+        assert_eq!(e.msg, "exit 1: only out");
         let start = Instant::now();
-        let e = run("sleep 30", dir.path(), Duration::from_millis(200)).expect_err("timeout");
-        assert!(e.starts_with("did not finish"), "{e}");
+        let e = run("sleep 30", Duration::from_millis(200)).expect_err("timeout");
+        assert!(e.msg.starts_with("did not finish"), "{e}");
         assert!(start.elapsed() < Duration::from_secs(5));
         // A daemon left behind holding our descriptors does not hang us.
         let start = Instant::now();
-        run("(sleep 3 &) ; echo started", dir.path(), t).expect("daemon");
+        run("(sleep 3 &) ; echo started", t).expect("daemon");
         assert!(start.elapsed() < Duration::from_secs(2));
         // Nothing is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).expect("rd").count(), 0);

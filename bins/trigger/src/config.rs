@@ -8,6 +8,7 @@
 //! definitions = ["/usr/local/etc/certdrop/deploy-triggers",
 //!                "/usr/local/share/certdrop/deploy-triggers"]
 //! allowed_signers = "/usr/local/etc/certdrop/allowed_signers"
+//! lock_wait = "60s"                         # then give up: exit 75
 //!
 //! [[service]]
 //! name = "www"                              # state file, messages
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdrop_core::duration;
+use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -34,6 +36,9 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/trigger.toml";
 pub const DEFAULT_POSTFLIGHT_WAIT: Duration = Duration::from_secs(15);
 /// Longest a pre-flight, discovery or action command may run.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a run waits for another run's lock before giving up (75), as
+/// certdrop-issue and certdrop-publish.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Keys of a `[[service]]` that are not definition keys.
 const OWN_KEYS: [&str; 5] = ["name", "definition", "line", "names", "install"];
 
@@ -51,6 +56,8 @@ struct RawConfig {
     postflight_wait: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     command_timeout: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    lock_wait: Option<Duration>,
     #[serde(default, rename = "service")]
     services: Vec<Spanned<toml::Table>>,
 }
@@ -117,20 +124,29 @@ pub struct Config {
     pub postflight_wait: Duration,
     /// Command time limit.
     pub command_timeout: Duration,
+    /// How long to wait for another run's lock.
+    pub lock_wait: Duration,
     /// The services.
     pub services: Vec<Service>,
 }
 
 impl Config {
-    /// Read and validate.
-    pub fn load(path: &Path) -> Result<Config, String> {
+    /// Read and validate. Every failure is the configuration's (78), a
+    /// missing file too: the daemon cannot know what to do without it.
+    pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
         Config::parse(path, &text)
     }
 
-    /// Validate text; `path` for messages and relative paths.
-    pub fn parse(path: &Path, text: &str) -> Result<Config, String> {
+    /// Validate text; `path` for messages and relative paths. Every error
+    /// is a configuration error (78, see [`Config::load`]).
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        Config::checked(path, text).map_err(Error::config)
+    }
+
+    /// [`Config::parse`]'s checks, each one line naming file, line and key.
+    fn checked(path: &Path, text: &str) -> Result<Config, String> {
         SEEN.with(|s| s.borrow_mut().clear());
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
@@ -168,6 +184,7 @@ impl Config {
             signer: raw.signer,
             postflight_wait: raw.postflight_wait.unwrap_or(DEFAULT_POSTFLIGHT_WAIT),
             command_timeout: raw.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             services,
         })
     }
@@ -204,7 +221,7 @@ fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service,
         }
         None => ("inline".to_string(), over.with_base(base)),
     };
-    let def = merged.validate(base).map_err(fail)?;
+    let def = merged.validate(base).map_err(|e| fail(e.msg))?;
     let mut names = Vec::new();
     for n in &own.names {
         names.push(
@@ -268,7 +285,12 @@ fn load_definition_uncached(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Ra
     for dir in dirs {
         let file = dir.join(format!("{name}.toml"));
         match std::fs::read_to_string(&file) {
-            Ok(text) => return Ok((file.clone(), definition::parse(&file, &text)?)),
+            Ok(text) => {
+                return Ok((
+                    file.clone(),
+                    definition::parse(&file, &text).map_err(|e| e.msg)?,
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),
         }

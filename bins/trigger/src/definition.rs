@@ -9,9 +9,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
-
-use crate::discover::Parser;
 
 /// The keys a definition (and a `[[service]]` overriding it) may set.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -100,6 +99,63 @@ impl RawDef {
             discover: self.discover,
             postflight: over.postflight.or(self.postflight),
         }
+    }
+}
+
+/// A configuration dialect to find the files in (its parsers are
+/// src/discover.rs's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parser {
+    /// `nginx -T`: `ssl_certificate` / `ssl_certificate_key` per block.
+    Nginx,
+    /// `postconf -n`: `*_tls_{cert,key,eccert,eckey,dcert,dkey}_file`, `*_tls_chain_files`.
+    Postfix,
+    /// httpd.conf: `SSLCertificateFile` / `SSLCertificateKeyFile` per block.
+    Apache,
+    /// haproxy.cfg: `crt` on `bind` lines (file, directory or `crt-list`).
+    Haproxy,
+    /// `doveconf -n`: `ssl_cert = <file`, `ssl_key = <file` (and alt, 2.4 names).
+    Dovecot,
+    /// slapd.conf `TLSCertificate[Key]File` or cn=config `olcTLSCertificate[Key]File`.
+    Slapd,
+    /// nghttpx.conf `private-key-file=`/`certificate-file=`/`subcert=`, or its command line.
+    Nghttpx,
+}
+
+impl Parser {
+    /// All of them, for messages and tests.
+    pub const ALL: [Parser; 7] = [
+        Parser::Nginx,
+        Parser::Postfix,
+        Parser::Apache,
+        Parser::Haproxy,
+        Parser::Dovecot,
+        Parser::Slapd,
+        Parser::Nghttpx,
+    ];
+
+    /// The name used in definitions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Parser::Nginx => "nginx",
+            Parser::Postfix => "postfix",
+            Parser::Apache => "apache",
+            Parser::Haproxy => "haproxy",
+            Parser::Dovecot => "dovecot",
+            Parser::Slapd => "slapd",
+            Parser::Nghttpx => "nghttpx",
+        }
+    }
+
+    /// From a definition's `discover.parser`.
+    pub fn from_name(name: &str) -> Result<Parser, String> {
+        Parser::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Parser::ALL.iter().map(|p| p.name()).collect();
+                format!("'{name}': expected one of {}", all.join(", "))
+            })
     }
 }
 
@@ -207,8 +263,13 @@ pub struct Def {
 
 impl RawDef {
     /// Validate; relative paths are taken relative to `base`. Errors are
-    /// `key: why`.
-    pub fn validate(self, base: &Path) -> Result<Def, String> {
+    /// `key: why`, of a configuration (78).
+    pub fn validate(self, base: &Path) -> Result<Def> {
+        self.checked(base).map_err(Error::config)
+    }
+
+    /// [`RawDef::validate`]'s checks, each saying `key: why`.
+    fn checked(self, base: &Path) -> Result<Def, String> {
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let rule = match self.rule.as_deref() {
             Some("newer-than-pidfile") => Rule::NewerThanPidfile,
@@ -287,9 +348,12 @@ impl RawDef {
     }
 }
 
-/// Parse a definition file's text (deny unknown keys; errors name the line).
-pub fn parse(path: &Path, text: &str) -> Result<RawDef, String> {
-    certdrop_core::tomlcfg::Source { path, text }.parse()
+/// Parse a definition file's text (deny unknown keys; errors name the
+/// line, of a configuration: 78).
+pub fn parse(path: &Path, text: &str) -> Result<RawDef> {
+    certdrop_core::tomlcfg::Source { path, text }
+        .parse()
+        .map_err(Error::config)
 }
 
 #[cfg(test)]

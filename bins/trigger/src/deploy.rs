@@ -2,85 +2,42 @@
 //! share): find its files, judge them, decide by its rule, then install,
 //! pre-flight, act and post-flight, rolling back an install the service
 //! did not take. Any failure before the action leaves the service alone;
-//! every outcome is one line.
+//! every outcome is one line, prefixed with the service's name.
 //!
-//! Exit classes: 65 a file would not be deployed (signature, digest, key,
-//! dates, names); 66 a file is missing; 78 the service's own configuration
-//! fails its pre-flight check or cannot be read for its files (a human
-//! must fix it; the service keeps running on the old files); 69 the
-//! action failed or the post-flight check found the service down or
-//! serving another certificate; 73 a file could not be written.
+//! Exit classes, each chosen where its cause is found: 65 a file would not
+//! be deployed (signature, digest, key, dates, names; src/material.rs) or
+//! is not a regular file (src/input.rs); 66 a file or the published line
+//! is missing; 78 the service's own configuration fails its pre-flight
+//! check or cannot be read for its files (a human must fix it; the service
+//! keeps running on the old files); 69 the action failed or the post-flight
+//! check found the service down or serving another certificate
+//! (src/postflight.rs); 73 a file could not be written (src/install.rs,
+//! the state record).
 
 use std::path::Path;
 
 use certdrop_core::clock;
+use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::{Failure, Outcome};
-use certdrop_core::output::Output;
 
-use crate::command;
-use crate::config::{Config, Service};
+use crate::config::Service;
+use crate::ctx::Ctx;
 use crate::definition::{Files, Pair};
 use crate::discover;
 use crate::install;
 use crate::manifest::{self, Verified};
 use crate::material::{self, Loaded, Overrides};
 use crate::postflight;
+use crate::quiet;
 use crate::state::{self, Deployed};
 
-/// The placeholder for the pid file in commands.
-const PIDFILE: &str = "{pidfile}";
-
-/// What a run may do.
-#[derive(Debug, Clone, Copy)]
-pub struct Mode {
-    /// Act even when the rule says nothing is due.
-    pub force: bool,
-    /// Say what would happen; change nothing.
-    pub check: bool,
+/// Run one service; an error is one line naming it.
+pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
+    steps(ctx, svc).map_err(|e| e.context(&svc.name))
 }
 
-/// Everything a service's run needs besides the service.
-pub struct Ctx<'a> {
-    /// The configuration.
-    pub config: &'a Config,
-    /// The allowed_signers text, when manifests are checked.
-    pub signers: Option<String>,
-    /// Output.
-    pub out: &'a Output,
-    /// Run mode.
-    pub mode: Mode,
-    /// The part of the no-op fingerprint every service shares, once per pass.
-    pub shared: std::cell::OnceCell<[u8; 32]>,
-}
-
-impl Ctx<'_> {
-    fn fail(&self, svc: &Service, class: Failure, msg: &str) -> Failure {
-        self.out.error(&format!("{}: {msg}", svc.name));
-        class
-    }
-
-    /// A command with `{pidfile}` filled in.
-    fn command(&self, svc: &Service, cmd: &str) -> Result<String, Failure> {
-        if !cmd.contains(PIDFILE) {
-            return Ok(cmd.to_string());
-        }
-        match &svc.def.pidfile {
-            Some(p) => Ok(cmd.replace(PIDFILE, &command::quote(&p.to_string_lossy()))),
-            None => Err(self.fail(
-                svc,
-                Failure::Config,
-                &format!("`{cmd}`: uses {PIDFILE} but no pidfile is set"),
-            )),
-        }
-    }
-
-    fn run(&self, cmd: &str) -> Result<(), String> {
-        command::run(cmd, &self.config.state, self.config.command_timeout).map(|_| ())
-    }
-}
-
-/// Run one service.
-pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
+/// [`service`], its errors not yet naming the service.
+fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     let out = ctx.out;
     let now = clock::now();
     out.verbose(&format!(
@@ -92,9 +49,9 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
     ));
     // Nothing this decision rests on changed since a pass found nothing
     // to do: stop before any signature or file is read.
-    let quiet = crate::quiet::fingerprint(ctx, svc);
-    if let Some(fp) = &quiet {
-        if !ctx.mode.force && !ctx.mode.check && crate::quiet::unchanged(ctx, svc, fp) {
+    let fingerprint = quiet::fingerprint(ctx, svc);
+    if let Some(fp) = &fingerprint {
+        if !ctx.mode.force && !ctx.mode.check && quiet::unchanged(ctx, svc, fp) {
             out.verbose(&format!(
                 "{}: nothing to do (unchanged since the last check)",
                 svc.name
@@ -102,12 +59,13 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
             return Ok(Outcome::Unchanged);
         }
     }
-    crate::quiet::forget(ctx, svc);
+    quiet::forget(ctx, svc);
     let line = open_line(ctx, svc, now)?;
     let pairs = pairs(ctx, svc)?;
     let pending = match &line {
-        Some(l) if !svc.install.is_empty() => install::pending(svc, l)
-            .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))?,
+        Some(l) if !svc.install.is_empty() => {
+            install::pending(svc, l).map_err(|e| e.context("not deployed"))?
+        }
         _ => Overrides::new(),
     };
     let loaded = judge(ctx, svc, &pairs, &pending, line.as_ref(), now)?;
@@ -142,8 +100,8 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
             ));
             return Ok(Outcome::Reported);
         }
-        if let Some(fp) = &quiet {
-            crate::quiet::remember(ctx, svc, fp);
+        if let Some(fp) = &fingerprint {
+            quiet::remember(ctx, svc, fp);
         }
         return Ok(Outcome::Unchanged);
     };
@@ -167,7 +125,7 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
     let installed = !pending.is_empty();
     if installed {
         install::apply(&ctx.config.state, svc, &pending, secret)
-            .map_err(|e| ctx.fail(svc, Failure::CantCreate, &format!("install: {e}")))?;
+            .map_err(|e| e.context("install"))?;
         out.verbose(&format!(
             "{}: installed {} file(s)",
             svc.name,
@@ -176,16 +134,15 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
     }
     preflight(ctx, svc, installed, &secret)?;
     let action = ctx.command(svc, &svc.def.command)?;
-    if let Err(e) = ctx.run(&action) {
+    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
         let undo = if installed {
             rollback(ctx, svc, &pairs, &secret)
         } else {
             String::new()
         };
-        return Err(ctx.fail(
-            svc,
-            Failure::Unavailable,
-            &format!("{verb}: `{action}`: {e}{undo}"),
+        return Err(Error::new(
+            e.class,
+            format!("{verb}: `{action}`: {e}{undo}"),
         ));
     }
     if let Err(e) = postflight::check(&svc.def.postflight, &loaded, ctx.config.postflight_wait) {
@@ -194,10 +151,9 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
         } else {
             String::new()
         };
-        return Err(ctx.fail(
-            svc,
-            Failure::Unavailable,
-            &format!("post-flight after {verb}: {e}{undo}"),
+        return Err(Error::new(
+            e.class,
+            format!("post-flight after {verb}: {e}{undo}"),
         ));
     }
     let deployed = Deployed {
@@ -205,16 +161,9 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
         serials: loaded.iter().map(|l| l.leaf().serial.clone()).collect(),
         at: clock::rfc3339(now),
     };
-    state::save(&ctx.config.state, &svc.name, &deployed).map_err(|e| {
-        ctx.fail(
-            svc,
-            Failure::CantCreate,
-            &format!(
-                "{}: cannot write: {e}",
-                state::path(&ctx.config.state, &svc.name).display()
-            ),
-        )
-    })?;
+    let record = state::path(&ctx.config.state, &svc.name);
+    state::save(&ctx.config.state, &svc.name, &deployed)
+        .map_err(|e| Error::cantcreat(&record, "cannot write", &e))?;
     let checked = if svc.def.postflight.is_empty() {
         ""
     } else {
@@ -229,18 +178,17 @@ pub fn service(ctx: &Ctx, svc: &Service) -> Result<Outcome, Failure> {
 }
 
 /// `pub/<line>/`, its manifest verified when allowed_signers is configured.
-fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>, Failure> {
+fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>> {
     let Some(line) = &svc.line else {
         return Ok(None);
     };
     let dir = ctx.config.pub_dir.join(line);
     if std::fs::symlink_metadata(&dir).is_err() {
         // Missing input, not bad data: the publisher has not run yet.
-        return Err(ctx.fail(
-            svc,
-            Failure::NoInput,
-            &format!("{}: not published yet", dir.display()),
-        ));
+        return Err(Error::noinput(format!(
+            "{}: not published yet",
+            dir.display()
+        )));
     }
     let opened = match &ctx.signers {
         Some(signers) => manifest::verify(
@@ -252,13 +200,15 @@ fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>, Fai
         ),
         None => Verified::unsigned(&ctx.config.pub_dir, line),
     };
+    // The manifest's verdict (src/manifest.rs speaks in lines): a line
+    // that does not verify is bad data.
     opened
         .map(Some)
-        .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))
+        .map_err(|e| Error::data(e).context("not deployed"))
 }
 
 /// The pairs, listed or discovered.
-fn pairs(ctx: &Ctx, svc: &Service) -> Result<Vec<Pair>, Failure> {
+fn pairs(ctx: &Ctx, svc: &Service) -> Result<Vec<Pair>> {
     match &svc.def.files {
         Files::Listed(p) => Ok(p.clone()),
         Files::Discover(parser, source) => {
@@ -268,7 +218,7 @@ fn pairs(ctx: &Ctx, svc: &Service) -> Result<Vec<Pair>, Failure> {
                 &ctx.config.state,
                 ctx.config.command_timeout,
             )
-            .map_err(|e| ctx.fail(svc, Failure::Config, &format!("discover: {e}")))?;
+            .map_err(|e| e.context("discover"))?;
             for p in &found {
                 let key = p
                     .key
@@ -294,15 +244,15 @@ fn judge(
     pending: &Overrides,
     line: Option<&Verified>,
     now: i64,
-) -> Result<Vec<Loaded>, Failure> {
+) -> Result<Vec<Loaded>> {
     let mut loaded = Vec::new();
     for pair in pairs {
-        let l = material::load_and_check(pair, pending, &svc.names, now)
-            .map_err(|p| ctx.fail(svc, p.class, &format!("not deployed: {}", p.msg)))?;
+        let l = material::load_and_check(pair, pending, &ctx.config.pub_dir, &svc.names, now)
+            .map_err(|e| e.context("not deployed"))?;
         if let (Some(v), Some(name)) = (line, &svc.line) {
             if let Some(file) = v.holds(&ctx.config.pub_dir, name, &pair.cert) {
                 v.check(&file, &pair.cert, &l.cert_bytes)
-                    .map_err(|e| ctx.fail(svc, Failure::Data, &format!("not deployed: {e}")))?;
+                    .map_err(|e| Error::data(e).context("not deployed"))?;
             }
         }
         loaded.push(l);
@@ -310,18 +260,19 @@ fn judge(
     Ok(loaded)
 }
 
-/// The pre-flight command; on failure an install is undone first.
+/// The pre-flight command (its refusal is 78: the service's configuration
+/// is broken); on failure an install is undone first.
 fn preflight(
     ctx: &Ctx,
     svc: &Service,
     installed: bool,
     secret: &impl Fn(&Path) -> bool,
-) -> Result<(), Failure> {
+) -> Result<()> {
     let Some(cmd) = &svc.def.preflight else {
         return Ok(());
     };
     let cmd = ctx.command(svc, cmd)?;
-    ctx.run(&cmd).map_err(|e| {
+    ctx.run(&cmd, Failure::Config).map_err(|e| {
         let undo = if installed {
             match install::restore(&ctx.config.state, svc, secret) {
                 Ok(()) => "; previous files restored".to_string(),
@@ -330,10 +281,9 @@ fn preflight(
         } else {
             String::new()
         };
-        ctx.fail(
-            svc,
-            Failure::Config,
-            &format!("not deployed: pre-flight `{cmd}`: {e}{undo}"),
+        Error::new(
+            e.class,
+            format!("not deployed: pre-flight `{cmd}`: {e}{undo}"),
         )
     })
 }
@@ -349,12 +299,15 @@ fn rollback(ctx: &Ctx, svc: &Service, pairs: &[Pair], secret: &impl Fn(&Path) ->
         Ok(a) => a,
         Err(_) => return "; previous files restored, not acted on".into(),
     };
-    if let Err(e) = ctx.run(&action) {
+    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
         return format!("; previous files restored, {verb} failed: {e}");
     }
     let previous: Vec<Loaded> = pairs
         .iter()
-        .filter_map(|p| material::load_and_check(p, &Overrides::new(), &[], clock::now()).ok())
+        .filter_map(|p| {
+            material::load_and_check(p, &Overrides::new(), &ctx.config.pub_dir, &[], clock::now())
+                .ok()
+        })
         .collect();
     match postflight::check(&svc.def.postflight, &previous, ctx.config.postflight_wait) {
         Ok(()) => format!("; previous files restored and {}", svc.def.action.done()),

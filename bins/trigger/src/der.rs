@@ -1,5 +1,9 @@
 //! Just enough DER (X.690 §8, §10) to read keys and SubjectPublicKeyInfo:
 //! tag, definite length, content; nothing is trusted, every length checked.
+//! Every error is bad data (65): the bytes came from a key or certificate
+//! file that is not what it claims.
+
+use certdrop_core::error::{Error, Result};
 
 /// Universal tags used here.
 pub const INTEGER: u8 = 0x02;
@@ -29,7 +33,7 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// The next element, if any.
-    pub fn next_opt(&mut self) -> Result<Option<Tlv<'a>>, String> {
+    pub fn next_opt(&mut self) -> Result<Option<Tlv<'a>>> {
         if self.rest.is_empty() {
             return Ok(None);
         }
@@ -39,31 +43,32 @@ impl<'a> Reader<'a> {
     }
 
     /// The next element, which must exist.
-    pub fn next_tlv(&mut self) -> Result<Tlv<'a>, String> {
-        self.next_opt()?.ok_or_else(|| "DER: truncated".to_string())
+    pub fn next_tlv(&mut self) -> Result<Tlv<'a>> {
+        self.next_opt()?
+            .ok_or_else(|| Error::data("DER: truncated"))
     }
 
     /// The next element, which must have `tag`.
-    pub fn want(&mut self, tag: u8) -> Result<Tlv<'a>, String> {
+    pub fn want(&mut self, tag: u8) -> Result<Tlv<'a>> {
         let tlv = self.next_tlv()?;
         if tlv.tag != tag {
-            return Err(format!(
+            return Err(Error::data(format!(
                 "DER: tag {:#04x} where {tag:#04x} was due",
                 tlv.tag
-            ));
+            )));
         }
         Ok(tlv)
     }
 }
 
 /// Split one TLV off the front of `bytes`.
-fn read(bytes: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
-    let bad = || "DER: bad length".to_string();
+fn read(bytes: &[u8]) -> Result<(Tlv<'_>, &[u8])> {
+    let bad = || Error::data("DER: bad length");
     let [tag, first, rest @ ..] = bytes else {
-        return Err("DER: truncated".into());
+        return Err(Error::data("DER: truncated"));
     };
     if tag & 0x1f == 0x1f {
-        return Err("DER: multi-byte tag".into());
+        return Err(Error::data("DER: multi-byte tag"));
     }
     let (len, rest) = if first & 0x80 == 0 {
         (usize::from(*first), rest)
@@ -90,34 +95,36 @@ fn read(bytes: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
 }
 
 /// Parse `bytes` as exactly one TLV with `tag`.
-pub fn parse(bytes: &[u8], tag: u8) -> Result<Tlv<'_>, String> {
+pub fn parse(bytes: &[u8], tag: u8) -> Result<Tlv<'_>> {
     let (tlv, rest) = read(bytes)?;
     if tlv.tag != tag || !rest.is_empty() {
-        return Err(format!("DER: expected one element with tag {tag:#04x}"));
+        return Err(Error::data(format!(
+            "DER: expected one element with tag {tag:#04x}"
+        )));
     }
     Ok(tlv)
 }
 
 /// A reader over the elements of the SEQUENCE that is all of `bytes`.
-pub fn sequence(bytes: &[u8]) -> Result<Reader<'_>, String> {
+pub fn sequence(bytes: &[u8]) -> Result<Reader<'_>> {
     Ok(Reader {
         rest: parse(bytes, SEQUENCE)?.content,
     })
 }
 
 /// A reader over the elements of a SEQUENCE element.
-pub fn sequence_of<'a>(tlv: &Tlv<'a>) -> Result<Reader<'a>, String> {
+pub fn sequence_of<'a>(tlv: &Tlv<'a>) -> Result<Reader<'a>> {
     if tlv.tag != SEQUENCE {
-        return Err("DER: expected a SEQUENCE".into());
+        return Err(Error::data("DER: expected a SEQUENCE"));
     }
     Ok(Reader { rest: tlv.content })
 }
 
 /// The bits of a BIT STRING with no unused bits.
-pub fn bit_string<'a>(tlv: &Tlv<'a>) -> Result<&'a [u8], String> {
+pub fn bit_string<'a>(tlv: &Tlv<'a>) -> Result<&'a [u8]> {
     match tlv.content {
         [0, bits @ ..] => Ok(bits),
-        _ => Err("DER: BIT STRING with unused bits".into()),
+        _ => Err(Error::data("DER: BIT STRING with unused bits")),
     }
 }
 

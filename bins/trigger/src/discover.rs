@@ -6,6 +6,12 @@
 //! return pairs (pure, tested on samples); [`discover`] gets the text (a
 //! command's output or a file) and resolves what only the file system can
 //! tell (include lists, `crt` directories, key-only files).
+//!
+//! The dialect's name ([`Parser`]) belongs to the definition
+//! (src/definition.rs), which this module reads and never the other way
+//! round; its parsers are here. Every failure is the service's
+//! configuration failing us (78): its command refuses, a file it names
+//! cannot be read (or is no regular file), or it names no certificate.
 
 mod lines;
 mod scoped;
@@ -13,67 +19,18 @@ mod scoped;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
+
 use crate::command;
-use crate::definition::{Pair, Source};
+use crate::definition::{Pair, Parser, Source};
+use crate::input;
 
 /// Extensions haproxy loads beside a `crt` file, never certificates themselves.
 const HAPROXY_EXTRA: [&str; 5] = ["key", "ocsp", "issuer", "sctl", "ckch"];
 
-/// A configuration dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parser {
-    /// `nginx -T`: `ssl_certificate` / `ssl_certificate_key` per block.
-    Nginx,
-    /// `postconf -n`: `*_tls_{cert,key,eccert,eckey,dcert,dkey}_file`, `*_tls_chain_files`.
-    Postfix,
-    /// httpd.conf: `SSLCertificateFile` / `SSLCertificateKeyFile` per block.
-    Apache,
-    /// haproxy.cfg: `crt` on `bind` lines (file, directory or `crt-list`).
-    Haproxy,
-    /// `doveconf -n`: `ssl_cert = <file`, `ssl_key = <file` (and alt, 2.4 names).
-    Dovecot,
-    /// slapd.conf `TLSCertificate[Key]File` or cn=config `olcTLSCertificate[Key]File`.
-    Slapd,
-    /// nghttpx.conf `private-key-file=`/`certificate-file=`/`subcert=`, or its command line.
-    Nghttpx,
-}
-
+/// The parsers of each dialect (the enum is the definition's).
 impl Parser {
-    /// All of them, for messages and tests.
-    pub const ALL: [Parser; 7] = [
-        Parser::Nginx,
-        Parser::Postfix,
-        Parser::Apache,
-        Parser::Haproxy,
-        Parser::Dovecot,
-        Parser::Slapd,
-        Parser::Nghttpx,
-    ];
-
-    /// The name used in definitions.
-    pub fn name(self) -> &'static str {
-        match self {
-            Parser::Nginx => "nginx",
-            Parser::Postfix => "postfix",
-            Parser::Apache => "apache",
-            Parser::Haproxy => "haproxy",
-            Parser::Dovecot => "dovecot",
-            Parser::Slapd => "slapd",
-            Parser::Nghttpx => "nghttpx",
-        }
-    }
-
-    /// From a definition's `discover.parser`.
-    pub fn from_name(name: &str) -> Result<Parser, String> {
-        Parser::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Parser::ALL.iter().map(|p| p.name()).collect();
-                format!("'{name}': expected one of {}", all.join(", "))
-            })
-    }
-
     /// The pairs named in `text`, in order of appearance, without repeats.
     pub fn parse(self, text: &str) -> Vec<Pair> {
         let pairs = match self {
@@ -102,10 +59,11 @@ pub fn discover(
     source: &Source,
     scratch: &Path,
     timeout: Duration,
-) -> Result<Vec<Pair>, String> {
+) -> Result<Vec<Pair>> {
     let text = match source {
         Source::Command(cmd) => {
-            let ran = command::run(cmd, scratch, timeout).map_err(|e| format!("`{cmd}`: {e}"))?;
+            let ran = command::run(cmd, scratch, timeout, Failure::Config)
+                .map_err(|e| e.context(format!("`{cmd}`")))?;
             String::from_utf8_lossy(&ran.stdout).into_owned()
         }
         Source::File(f) => read(f)?,
@@ -125,22 +83,23 @@ pub fn discover(
             Source::Command(cmd) => format!("the output of `{cmd}`"),
             Source::File(f) => f.display().to_string(),
         };
-        return Err(format!(
+        return Err(Error::config(format!(
             "no certificate file found in {from} ({} parser)",
             parser.name()
-        ));
+        )));
     }
     Ok(pairs)
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+/// A file the configuration names, read as the service would (src/input.rs).
+fn read(path: &Path) -> Result<String> {
+    input::local_text(path).map_err(|e| e.class(Failure::Config))
 }
 
 /// `apachectl -t -D DUMP_INCLUDES` prints the files of the configuration
 /// (`  (*) /path`, `  (12) /path`): their contents, in that order, are what
 /// to parse. Any other text is the configuration itself.
-fn apache_includes(text: &str) -> Result<String, String> {
+fn apache_includes(text: &str) -> Result<String> {
     if !text.contains("Included configuration files:") {
         return Ok(text.to_string());
     }
@@ -161,7 +120,7 @@ fn apache_includes(text: &str) -> Result<String, String> {
 
 /// haproxy: a `crt` directory means every certificate file in it; a
 /// `crt-list` file lists them; a key is in the same file or in `<crt>.key`.
-fn haproxy_files(pairs: Vec<Pair>) -> Result<Vec<Pair>, String> {
+fn haproxy_files(pairs: Vec<Pair>) -> Result<Vec<Pair>> {
     let mut out = Vec::new();
     for p in pairs {
         let mut certs = Vec::new();
@@ -173,7 +132,7 @@ fn haproxy_files(pairs: Vec<Pair>) -> Result<Vec<Pair>, String> {
             certs.extend(lines::crt_list(&read(Path::new(list))?));
         } else if p.cert.is_dir() {
             let mut names: Vec<PathBuf> = std::fs::read_dir(&p.cert)
-                .map_err(|e| format!("{}: cannot list: {e}", p.cert.display()))?
+                .map_err(|e| Error::unreadable(&p.cert, "cannot list", &e).class(Failure::Config))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
                     let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -202,7 +161,7 @@ fn haproxy_files(pairs: Vec<Pair>) -> Result<Vec<Pair>, String> {
 fn postfix_key_files(pairs: Vec<Pair>) -> Vec<Pair> {
     let key_only = |p: &Pair| {
         p.key.is_none()
-            && std::fs::read_to_string(&p.cert)
+            && input::local_text(&p.cert)
                 .is_ok_and(|t| t.contains("PRIVATE KEY-----") && !t.contains("CERTIFICATE-----"))
     };
     let mut out: Vec<Pair> = Vec::new();

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use certdrop_core::atomic::{self, MODE_PUBLIC, MODE_SECRET, MODE_SECRET_DIR};
+use certdrop_core::error::{Error, Result};
 
 use crate::config::Service;
 use crate::manifest::Verified;
@@ -15,11 +16,12 @@ use crate::material::Overrides;
 const ABSENT: &str = ".absent";
 
 /// What `install` would write: every target whose content differs from
-/// the verified source, as overrides for the checks.
-pub fn pending(service: &Service, line: &Verified) -> Result<Overrides, String> {
+/// the verified source, as overrides for the checks. A source that does
+/// not match the signed manifest is bad data (65).
+pub fn pending(service: &Service, line: &Verified) -> Result<Overrides> {
     let mut out = Overrides::new();
     for i in &service.install {
-        let bytes = line.read(&i.from)?;
+        let bytes = line.read(&i.from).map_err(Error::data)?;
         if std::fs::read(&i.to).ok().as_deref() != Some(bytes.as_slice()) {
             out.insert(i.to.clone(), bytes);
         }
@@ -33,15 +35,17 @@ fn backup_dir(state: &Path, service: &str) -> PathBuf {
 }
 
 /// Keep every install target as it is now, then write the new contents.
-/// `secret` says which targets are keys (mode 0600; others 0644).
+/// `secret` says which targets are keys (mode 0600; others 0644). Every
+/// failure is output that could not be made (73): a target that cannot be
+/// kept cannot be replaced either.
 pub fn apply(
     state: &Path,
     service: &Service,
     files: &Overrides,
     secret: impl Fn(&Path) -> bool,
-) -> Result<(), String> {
+) -> Result<()> {
     let dir = backup_dir(state, &service.name);
-    let fail = |p: &Path, e: std::io::Error| format!("{}: cannot write: {e}", p.display());
+    let fail = |p: &Path, e: std::io::Error| Error::cantcreat(p, "cannot write", &e);
     atomic::ensure_dir(&dir, MODE_SECRET_DIR).map_err(|e| fail(&dir, e))?;
     for (n, i) in service.install.iter().enumerate() {
         let saved = dir.join(n.to_string());
@@ -55,7 +59,7 @@ pub fn apply(
                 atomic::write(&absent, b"", MODE_SECRET).map_err(|e| fail(&absent, e))?;
                 atomic::remove(&saved).map_err(|e| fail(&saved, e))?;
             }
-            Err(e) => return Err(format!("{}: cannot read: {e}", i.to.display())),
+            Err(e) => return Err(Error::cantcreat(&i.to, "cannot keep a copy", &e)),
         }
     }
     for i in &service.install {
@@ -72,27 +76,23 @@ pub fn apply(
 }
 
 /// Put back what [`apply`] replaced (a target that did not exist is removed).
-pub fn restore(
-    state: &Path,
-    service: &Service,
-    secret: impl Fn(&Path) -> bool,
-) -> Result<(), String> {
+pub fn restore(state: &Path, service: &Service, secret: impl Fn(&Path) -> bool) -> Result<()> {
     let dir = backup_dir(state, &service.name);
     for (n, i) in service.install.iter().enumerate() {
         let saved = dir.join(n.to_string());
         if dir.join(format!("{n}{ABSENT}")).exists() {
-            atomic::remove(&i.to).map_err(|e| format!("{}: cannot remove: {e}", i.to.display()))?;
+            atomic::remove(&i.to).map_err(|e| Error::cantcreat(&i.to, "cannot remove", &e))?;
             continue;
         }
         let old =
-            std::fs::read(&saved).map_err(|e| format!("{}: cannot read: {e}", saved.display()))?;
+            std::fs::read(&saved).map_err(|e| Error::unreadable(&saved, "cannot read", &e))?;
         let mode = if secret(&i.to) {
             MODE_SECRET
         } else {
             MODE_PUBLIC
         };
         atomic::write(&i.to, &old, mode)
-            .map_err(|e| format!("{}: cannot write: {e}", i.to.display()))?;
+            .map_err(|e| Error::cantcreat(&i.to, "cannot write", &e))?;
     }
     Ok(())
 }

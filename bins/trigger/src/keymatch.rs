@@ -4,7 +4,10 @@
 //! the PKCS#8 v2 `publicKey`, RFC 5958 §2) and compared with the
 //! certificate's SubjectPublicKeyInfo (RFC 5280 §4.1.2.7). Only when it is
 //! absent (or a compressed point) is it derived with p256/p384 or
-//! ed25519-dalek. No signature is made: the comparison is exact.
+//! ed25519-dalek. No signature is made: the comparison is exact. A key or
+//! certificate that cannot be read so is bad data (65).
+
+use certdrop_core::error::{Error, Result};
 
 use crate::der;
 
@@ -44,7 +47,7 @@ impl PublicKey {
 }
 
 /// The public key of a certificate's SubjectPublicKeyInfo DER (RFC 5280 §4.1).
-pub fn from_spki(spki: &[u8]) -> Result<PublicKey, String> {
+pub fn from_spki(spki: &[u8]) -> Result<PublicKey> {
     let mut seq = der::sequence(spki)?;
     let mut alg = der::sequence_of(&seq.next_tlv()?)?;
     let oid = alg.want(der::OID)?;
@@ -62,24 +65,26 @@ pub fn from_spki(spki: &[u8]) -> Result<PublicKey, String> {
             ec_point(curve, bits)
         }
         OID_ED25519 => Ok(PublicKey::Ed25519(bits.to_vec())),
-        _ => Err("certificate key algorithm is not RSA, EC or Ed25519".into()),
+        _ => Err(Error::data(
+            "certificate key algorithm is not RSA, EC or Ed25519",
+        )),
     }
 }
 
 /// The public key of a PEM private key: `PRIVATE KEY` (PKCS#8, RFC 5208 /
 /// 5958), `RSA PRIVATE KEY` (PKCS#1), `EC PRIVATE KEY` (SEC1, RFC 5915).
-pub fn from_private(label: &str, der_bytes: &[u8]) -> Result<PublicKey, String> {
+pub fn from_private(label: &str, der_bytes: &[u8]) -> Result<PublicKey> {
     match label {
         "RSA PRIVATE KEY" => rsa_private(der_bytes),
         "EC PRIVATE KEY" => ec_private(der_bytes, None),
         "PRIVATE KEY" => pkcs8(der_bytes),
-        "ENCRYPTED PRIVATE KEY" => Err("the key is encrypted with a passphrase".into()),
-        other => Err(format!("'{other}' is not a private key")),
+        "ENCRYPTED PRIVATE KEY" => Err(Error::data("the key is encrypted with a passphrase")),
+        other => Err(Error::data(format!("'{other}' is not a private key"))),
     }
 }
 
 /// RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }.
-fn rsa_private(der_bytes: &[u8]) -> Result<PublicKey, String> {
+fn rsa_private(der_bytes: &[u8]) -> Result<PublicKey> {
     let mut seq = der::sequence(der_bytes)?;
     seq.want(der::INTEGER)?;
     Ok(PublicKey::Rsa {
@@ -92,7 +97,7 @@ fn rsa_private(der_bytes: &[u8]) -> Result<PublicKey, String> {
 /// parameters [0] OID OPTIONAL, publicKey [1] BIT STRING OPTIONAL }; the
 /// curve comes from `parameters` or, inside PKCS#8, from the outer
 /// algorithm identifier.
-fn ec_private(der_bytes: &[u8], outer_curve: Option<&[u8]>) -> Result<PublicKey, String> {
+fn ec_private(der_bytes: &[u8], outer_curve: Option<&[u8]>) -> Result<PublicKey> {
     let mut seq = der::sequence(der_bytes)?;
     seq.want(der::INTEGER)?;
     let secret = seq.want(der::OCTET_STRING)?.content.to_vec();
@@ -107,7 +112,7 @@ fn ec_private(der_bytes: &[u8], outer_curve: Option<&[u8]>) -> Result<PublicKey,
             _ => {}
         }
     }
-    let curve = curve.ok_or("EC key names no curve")?;
+    let curve = curve.ok_or_else(|| Error::data("EC key names no curve"))?;
     match public {
         Some(point) => ec_point(curve, &point),
         None => derive_ec(curve, &secret),
@@ -116,7 +121,7 @@ fn ec_private(der_bytes: &[u8], outer_curve: Option<&[u8]>) -> Result<PublicKey,
 
 /// PrivateKeyInfo / OneAsymmetricKey ::= SEQUENCE { version, algorithm,
 /// privateKey OCTET STRING, attributes [0] OPTIONAL, publicKey [1] OPTIONAL }.
-fn pkcs8(der_bytes: &[u8]) -> Result<PublicKey, String> {
+fn pkcs8(der_bytes: &[u8]) -> Result<PublicKey> {
     let mut seq = der::sequence(der_bytes)?;
     seq.want(der::INTEGER)?;
     let mut alg = der::sequence_of(&seq.next_tlv()?)?;
@@ -139,17 +144,19 @@ fn pkcs8(der_bytes: &[u8]) -> Result<PublicKey, String> {
             None => {
                 // CurvePrivateKey ::= OCTET STRING (RFC 8410 §7).
                 let seed = der::parse(&inner, der::OCTET_STRING)?.content;
-                let seed: [u8; 32] = seed.try_into().map_err(|_| "Ed25519 key is not 32 bytes")?;
+                let seed: [u8; 32] = seed
+                    .try_into()
+                    .map_err(|_| Error::data("Ed25519 key is not 32 bytes"))?;
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 Ok(PublicKey::Ed25519(key.verifying_key().to_bytes().to_vec()))
             }
         },
-        _ => Err("key algorithm is not RSA, EC or Ed25519".into()),
+        _ => Err(Error::data("key algorithm is not RSA, EC or Ed25519")),
     }
 }
 
 /// An EC point as given, made uncompressed (SEC 1 §2.3.3) if it is not.
-fn ec_point(curve: Vec<u8>, point: &[u8]) -> Result<PublicKey, String> {
+fn ec_point(curve: Vec<u8>, point: &[u8]) -> Result<PublicKey> {
     let point = if point.first() == Some(&4) {
         point.to_vec()
     } else {
@@ -158,9 +165,9 @@ fn ec_point(curve: Vec<u8>, point: &[u8]) -> Result<PublicKey, String> {
     Ok(PublicKey::Ec { curve, point })
 }
 
-fn decompress(curve: &[u8], point: &[u8]) -> Result<Vec<u8>, String> {
+fn decompress(curve: &[u8], point: &[u8]) -> Result<Vec<u8>> {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let bad = |_| "bad EC point".to_string();
+    let bad = |_| Error::data("bad EC point");
     match curve {
         OID_P256 => Ok(p256::PublicKey::from_sec1_bytes(point)
             .map_err(bad)?
@@ -172,14 +179,14 @@ fn decompress(curve: &[u8], point: &[u8]) -> Result<Vec<u8>, String> {
             .to_encoded_point(false)
             .as_bytes()
             .to_vec()),
-        _ => Err("EC curve is not P-256 or P-384".into()),
+        _ => Err(Error::data("EC curve is not P-256 or P-384")),
     }
 }
 
 /// The public point of an EC secret scalar: for keys written without it.
-fn derive_ec(curve: Vec<u8>, secret: &[u8]) -> Result<PublicKey, String> {
+fn derive_ec(curve: Vec<u8>, secret: &[u8]) -> Result<PublicKey> {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let bad = |_| "bad EC private key".to_string();
+    let bad = |_| Error::data("bad EC private key");
     let point = match curve.as_slice() {
         OID_P256 => p256::SecretKey::from_slice(secret)
             .map_err(bad)?
@@ -193,7 +200,7 @@ fn derive_ec(curve: Vec<u8>, secret: &[u8]) -> Result<PublicKey, String> {
             .to_encoded_point(false)
             .as_bytes()
             .to_vec(),
-        _ => return Err("EC curve is not P-256 or P-384".into()),
+        _ => return Err(Error::data("EC curve is not P-256 or P-384")),
     };
     Ok(PublicKey::Ec { curve, point })
 }

@@ -11,10 +11,12 @@
 mod cli;
 mod command;
 mod config;
+mod ctx;
 mod definition;
 mod deploy;
 mod der;
 mod discover;
+mod input;
 mod install;
 mod keymatch;
 mod manifest;
@@ -25,112 +27,85 @@ mod state;
 mod watch;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use certdrop_core::atomic::{self, MODE_SECRET_DIR};
-use certdrop_core::exit::{self, Failure, Outcome};
+use certdrop_core::error::{Error, Result, Worst};
+use certdrop_core::exit::Outcome;
 use certdrop_core::lock::StateLock;
-use certdrop_core::output::{fail, Output};
+use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::deploy::{Ctx, Mode};
+use crate::ctx::{Ctx, Mode};
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-trigger";
-/// How long a run waits for another run's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let cli = match certdrop_core::exit::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
-    exit::exit_code(run(&cli, &out))
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
-    let config = Config::load(&cli.config).map_err(|e| fail(out, Failure::Config, &e))?;
-    let (names, check) = match &cli.command {
-        Some(Command::Run { services }) => (services.clone(), cli.check),
-        Some(Command::Check { services }) => (services.clone(), true),
-        None if cli.check => (Vec::new(), true),
-        Some(Command::Watch { interval }) => {
-            if cli.check {
-                return Err(fail(
-                    out,
-                    Failure::Usage,
-                    "watch acts: -n/--check goes with run or check",
-                ));
-            }
+/// The command, after `-n` became `check` (src/cli.rs).
+fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
+    let force = cli.force;
+    let command = cli.command()?;
+    let config = Config::load(&cli.config)?;
+    match command {
+        Command::Run { services } => {
+            let names = known(&config, services)?;
+            run_once(
+                &config,
+                &names,
+                Mode {
+                    force,
+                    check: false,
+                },
+                out,
+            )
+        }
+        Command::Check { services } => {
+            let names = known(&config, services)?;
+            run_once(&config, &names, Mode { force, check: true }, out)
+        }
+        Command::Watch { interval } => watch::run(&config, interval, out, |first| {
+            // --force applies to the first round only.
             let mode = Mode {
-                force: cli.force,
+                force: force && first,
                 check: false,
             };
-            return watch::run(&config, *interval, out, |first| {
-                let mode = Mode {
-                    force: mode.force && first,
-                    ..mode
-                };
-                run_once(&config, &[], mode, out)
-            });
-        }
-        None => {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                "a command is needed: run, check, watch (see --help)",
-            ))
-        }
-    };
-    for n in &names {
-        if !config.services.iter().any(|s| &s.name == n) {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                &format!("{}: no service named '{n}'", config.path.display()),
-            ));
-        }
+            run_once(&config, &[], mode, out)
+        }),
     }
-    run_once(
-        &config,
-        &names,
-        Mode {
-            force: cli.force,
-            check,
-        },
-        out,
-    )
+}
+
+/// Service names from the command line, each one the configuration has (64).
+fn known(config: &Config, names: Vec<String>) -> Result<Vec<String>> {
+    match names
+        .iter()
+        .find(|n| !config.services.iter().any(|s| &s.name == *n))
+    {
+        Some(n) => Err(Error::usage(format!(
+            "{}: no service named '{n}'",
+            config.path.display()
+        ))),
+        None => Ok(names),
+    }
 }
 
 /// One run over the named services (all when `names` is empty) under the
 /// state lock: what `run`, `check` and each round of `watch` do. A failing
-/// service does not stop the others; the worst failure decides the exit.
-fn run_once(
-    config: &Config,
-    names: &[String],
-    mode: Mode,
-    out: &Output,
-) -> Result<Outcome, Failure> {
-    atomic::ensure_dir(&config.state, MODE_SECRET_DIR).map_err(|e| {
-        fail(
-            out,
-            Failure::CantCreate,
-            &format!("{}: {e}", config.state.display()),
-        )
-    })?;
-    let _lock = StateLock::acquire(&config.state, LOCK_WAIT)
-        .map_err(|e| fail(out, Failure::Temporary, &e.to_string()))?;
+/// service does not stop the others; each failure is one line and the
+/// worst decides the exit.
+fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Result<Outcome> {
+    atomic::ensure_dir(&config.state, MODE_SECRET_DIR)
+        .map_err(|e| Error::cantcreat(&config.state, "cannot create", &e))?;
+    // Busy: 75 (the next run will do it); cannot be made: 73.
+    let _lock = StateLock::acquire(&config.state, config.lock_wait)?;
     let _ = atomic::clean_temp(&config.state);
     let signers = match &config.allowed_signers {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-            fail(
-                out,
-                Failure::NoInput,
-                &format!("{}: cannot read: {e}", p.display()),
-            )
-        })?),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| Error::unreadable(p, "cannot read", &e))?)
+        }
         None => None,
     };
     let ctx = Ctx {
@@ -145,7 +120,7 @@ fn run_once(
     } else {
         Outcome::Unchanged
     };
-    let mut worst: Option<Failure> = None;
+    let mut worst = Worst::default();
     for svc in config
         .services
         .iter()
@@ -153,11 +128,8 @@ fn run_once(
     {
         match deploy::service(&ctx, svc) {
             Ok(o) => outcome = outcome.and(o),
-            Err(f) => worst = Some(worst.map_or(f, |w| w.max(f))),
+            Err(e) => worst.add(out, e),
         }
     }
-    match worst {
-        Some(f) => Err(f),
-        None => Ok(outcome),
-    }
+    worst.or(outcome)
 }

@@ -3,35 +3,26 @@
 //! match its key, has expired, or lacks a configured name is never
 //! deployed"): the chain parses and is in order (RFC 5280), the key is the
 //! leaf's (src/keymatch.rs), the leaf is valid now and covers every
-//! configured name (RFC 6125 §6.4.3 for wildcards).
+//! configured name (RFC 6125 §6.4.3 for wildcards). Files are read
+//! through src/input.rs (no FIFO, no device, bounded size).
+//!
+//! Exit classes, chosen here: 66 a file is missing or unreadable, 65 it is
+//! refused (not a regular file) or would not be deployed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
-use certdrop_core::exit::Failure;
+use certdrop_core::error::{Error, Result};
 
 use crate::definition::Pair;
+use crate::input;
 use crate::keymatch;
 
-/// A file problem: the exit class and one line (`<file>: <why>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 66 missing or unreadable, 65 bad.
-    pub class: Failure,
-    /// The message.
-    pub msg: String,
-}
-
-impl Problem {
-    /// A bad file (65).
-    pub fn data(path: &Path, why: impl std::fmt::Display) -> Problem {
-        Problem {
-            class: Failure::Data,
-            msg: format!("{}: {why}", path.display()),
-        }
-    }
+/// A bad file (65): `<file>: <why>`.
+fn bad(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::data(format!("{}: {why}", path.display()))
 }
 
 /// Contents that replace files on disk: what `install` would write.
@@ -57,31 +48,31 @@ impl Loaded {
     }
 }
 
-/// Read a file, or its replacement from `overrides`.
-pub fn content(path: &Path, overrides: &Overrides) -> Result<Vec<u8>, Problem> {
+/// Read a file (strictly under `pub_dir`, see src/input.rs), or its
+/// replacement from `overrides`.
+pub fn content(path: &Path, overrides: &Overrides, pub_dir: &Path) -> Result<Vec<u8>> {
     if let Some(bytes) = overrides.get(path) {
         return Ok(bytes.clone());
     }
-    std::fs::read(path).map_err(|e| Problem {
-        class: Failure::NoInput,
-        msg: format!("{}: cannot read: {e}", path.display()),
-    })
+    input::read(path, pub_dir)
 }
 
-/// Read `pair` (through `overrides`), check it against `names` at `now`.
+/// Read `pair` (through `overrides`; files under `pub_dir` strictly),
+/// check it against `names` at `now`.
 pub fn load_and_check(
     pair: &Pair,
     overrides: &Overrides,
+    pub_dir: &Path,
     names: &[String],
     now: i64,
-) -> Result<Loaded, Problem> {
-    let cert_bytes = content(&pair.cert, overrides)?;
+) -> Result<Loaded> {
+    let cert_bytes = content(&pair.cert, overrides, pub_dir)?;
     let key_bytes = match &pair.key {
-        Some(k) => Some(content(k, overrides)?),
+        Some(k) => Some(content(k, overrides, pub_dir)?),
         None => None,
     };
-    let blocks = pem::parse_many(&cert_bytes)
-        .map_err(|e| Problem::data(&pair.cert, format!("bad PEM: {e}")))?;
+    let blocks =
+        pem::parse_many(&cert_bytes).map_err(|e| bad(&pair.cert, format!("bad PEM: {e}")))?;
     let mut ders = Vec::new();
     let mut keys = Vec::new();
     for b in blocks {
@@ -92,17 +83,17 @@ pub fn load_and_check(
         }
     }
     if ders.is_empty() {
-        return Err(Problem::data(&pair.cert, "no certificate in it"));
+        return Err(bad(&pair.cert, "no certificate in it"));
     }
     let chain: Vec<CertInfo> = ders
         .iter()
         .map(|d| certinfo::parse_der(d))
         .collect::<Result<_, _>>()
-        .map_err(|e| Problem::data(&pair.cert, e))?;
-    certinfo::check_chain_order(&chain).map_err(|e| Problem::data(&pair.cert, e))?;
+        .map_err(|e| bad(&pair.cert, e))?;
+    certinfo::check_chain_order(&chain).map_err(|e| bad(&pair.cert, e))?;
     if let (Some(path), Some(bytes)) = (&pair.key, &key_bytes) {
         keys.clear();
-        for b in pem::parse_many(bytes).map_err(|e| Problem::data(path, format!("bad PEM: {e}")))? {
+        for b in pem::parse_many(bytes).map_err(|e| bad(path, format!("bad PEM: {e}")))? {
             if b.tag().ends_with("PRIVATE KEY") {
                 keys.push((path.clone(), b));
             }
@@ -110,17 +101,16 @@ pub fn load_and_check(
     }
     let key_path = pair.key.as_deref().unwrap_or(&pair.cert);
     let [(_, key)] = keys.as_slice() else {
-        return Err(Problem::data(
+        return Err(bad(
             key_path,
             format!("expected one private key, found {}", keys.len()),
         ));
     };
     let leaf = &chain[0];
-    let have = keymatch::from_private(key.tag(), key.contents())
-        .map_err(|e| Problem::data(key_path, e))?;
-    let want = keymatch::from_spki(&leaf.spki).map_err(|e| Problem::data(&pair.cert, e))?;
+    let have = keymatch::from_private(key.tag(), key.contents()).map_err(|e| bad(key_path, e))?;
+    let want = keymatch::from_spki(&leaf.spki).map_err(|e| bad(&pair.cert, e))?;
     if have != want {
-        return Err(Problem::data(
+        return Err(bad(
             key_path,
             format!(
                 "the key ({}) does not match the certificate {} ({})",
@@ -131,19 +121,19 @@ pub fn load_and_check(
         ));
     }
     if now < leaf.not_before {
-        return Err(Problem::data(
+        return Err(bad(
             &pair.cert,
             format!("not valid before {}", clock::rfc3339(leaf.not_before)),
         ));
     }
     if now > leaf.not_after {
-        return Err(Problem::data(
+        return Err(bad(
             &pair.cert,
             format!("expired on {}", clock::rfc3339(leaf.not_after)),
         ));
     }
     if let Some(missing) = names.iter().find(|n| !covers(&leaf.names, n)) {
-        return Err(Problem::data(
+        return Err(bad(
             &pair.cert,
             format!("does not cover {missing} (names: {})", leaf.names.join(" ")),
         ));

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use certdrop_core::clock;
+use certdrop_core::error::{Error, Result};
 
 use crate::definition::Endpoint;
 use crate::material::{self, Loaded};
@@ -15,9 +16,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between two attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
-/// Check every endpoint within `wait`; the error names the endpoint and
-/// what it served (or why nothing could be read) at the last attempt.
-pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Result<(), String> {
+/// Check every endpoint within `wait`; the error (69: the service is down
+/// or serves another certificate) names the endpoint and what it served
+/// (or why nothing could be read) at the last attempt.
+pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Result<()> {
     let deadline = Instant::now() + wait;
     for e in endpoints {
         let Some(want) = material::leaf_for(loaded, &e.sni) else {
@@ -40,7 +42,7 @@ pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Resul
                 Err(err) => format!("down? {err}"),
             };
             if Instant::now() + RETRY_PAUSE >= deadline {
-                return Err(format!("{subject}: {why}"));
+                return Err(Error::unavailable(format!("{subject}: {why}")));
             }
             std::thread::sleep(RETRY_PAUSE);
         }

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::config::Service;
+use crate::ctx::Ctx;
 use crate::definition::Files;
-use crate::deploy::Ctx;
 
 /// `<state>/<service>.quiet`.
 fn path(ctx: &Ctx, svc: &Service) -> PathBuf {

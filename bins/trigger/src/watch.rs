@@ -1,134 +1,74 @@
-//! `watch`: decide *when* to run, never *how* (the pattern of certdrop-zone
-//! watch). Kernel file events under pub/ (notify: kqueue on FreeBSD,
-//! inotify on Linux) are debounced into one call of the same run `run`
-//! does from cron; a periodic run catches what no event announces (a
-//! certificate expiring, a service restarted by hand, files outside pub/).
-//! A failed run is reported by the run itself and watching goes on; only a
-//! watch that cannot start is fatal.
+//! `watch`: the event source of certdrop-core's one watch loop
+//! (certdrop_core::watch::Loop, which decides *when* to run and debounces).
+//! Kernel file events under pub/ (notify: kqueue on FreeBSD, inotify on
+//! Linux) that may change what is published are sent to it; the loop calls
+//! the same run `run` does from cron, and a periodic run catches what no
+//! event announces (a certificate expiring, a service restarted by hand,
+//! files outside pub/). A failed run is reported and watching goes on; only
+//! a watch that cannot start is fatal.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use certdrop_core::exit::{Failure, Outcome};
-use certdrop_core::output::{fail, Output};
-use nix::sys::signal::Signal;
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Outcome;
+use certdrop_core::output::Output;
+use certdrop_core::watch::{self as loop_, Loop};
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::Config;
-use certdrop_core::debounce::Burst;
 
 /// Default of `--interval`: the longest time between two runs.
 pub const DEFAULT_INTERVAL: &str = "10m";
 
-/// What the loop waits for.
-enum Msg {
-    /// A file event, or an error of the event source.
-    Fs(notify::Result<Event>),
-    /// SIGTERM or SIGINT: stop after the run in progress.
-    Stop(Signal),
-}
-
 /// Watch pub/, run at start, then on every burst of changes and at least
-/// every `interval`. `run(first)` is the whole run. Exit 0 on
-/// SIGTERM/SIGINT, 66 when pub/ cannot be watched, 75 when the watcher
-/// cannot start.
-pub fn run<R>(
-    config: &Config,
-    interval: Duration,
-    out: &Output,
-    mut run: R,
-) -> Result<Outcome, Failure>
+/// every `interval` (certdrop-core's loop). `run(first)` is the whole run;
+/// its error is printed and watching goes on. Exit 0 on SIGTERM/SIGINT,
+/// 66 when pub/ cannot be watched, 75 when the watcher cannot start.
+pub fn run<R>(config: &Config, interval: Duration, out: &Output, mut run: R) -> Result<Outcome>
 where
-    R: FnMut(bool) -> Result<Outcome, Failure>,
+    R: FnMut(bool) -> Result<Outcome>,
 {
-    let (tx, rx) = mpsc::channel();
-    // Before any thread exists, so every thread inherits the blocked mask.
-    let stop = tx.clone();
-    certdrop_core::debounce::stop_on_signals(move |sig| {
-        let _ = stop.send(Msg::Stop(sig));
-    })
-    .map_err(|e| fail(out, Failure::Temporary, &format!("watch: signals: {e}")))?;
-    let events = tx;
+    // Before the watcher's thread exists, so it inherits the blocked mask.
+    let watch = Loop::new()?;
+    let events = watch.sender();
+    let root = absolute(&config.pub_dir);
+    let filter = Filter {
+        root: root.clone(),
+        state: absolute(&config.state),
+    };
     let mut watcher = RecommendedWatcher::new(
-        move |ev| {
-            let _ = events.send(Msg::Fs(ev));
+        move |ev: notify::Result<Event>| {
+            let _ = match ev {
+                Ok(ev) if filter.relevant(&ev) => events.send(loop_::Event::Change(format!(
+                    "changed: {}",
+                    ev.paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))),
+                Ok(_) => Ok(()),
+                Err(e) => events.send(loop_::Event::Lost(e.to_string())),
+            };
         },
         // pub/<line> are symlinks into pub/.v/, which is watched anyway.
         notify::Config::default().with_follow_symlinks(false),
     )
-    .map_err(|e| {
-        fail(
-            out,
-            Failure::Temporary,
-            &format!("watch: cannot start: {e}"),
-        )
-    })?;
-    let root = absolute(&config.pub_dir);
+    .map_err(|e| Error::temp(format!("watch: cannot start: {e}")))?;
     watcher
         .watch(&root, RecursiveMode::Recursive)
-        .map_err(|e| {
-            fail(
-                out,
-                Failure::NoInput,
-                &format!("{}: cannot watch: {e}", root.display()),
-            )
-        })?;
+        .map_err(|e| Error::noinput(format!("{}: cannot watch: {e}", root.display())))?;
     out.verbose(&format!("watching {} and below", root.display()));
-    let filter = Filter {
-        root,
-        state: absolute(&config.state),
-    };
-    round(&mut run, true, "start", out);
-    let mut next = Instant::now() + interval;
-    let mut burst = Burst::default();
-    loop {
-        let wake = burst.due().map_or(next, |d| d.min(next));
-        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(Msg::Stop(sig)) => {
-                out.verbose(&format!("{sig}: stopping"));
-                return Ok(Outcome::Reported);
-            }
-            Ok(Msg::Fs(Ok(ev))) => {
-                if filter.relevant(&ev) {
-                    burst.add(Instant::now());
-                }
-            }
-            Ok(Msg::Fs(Err(e))) => {
-                out.warn(&format!("watch: {e}"));
-                burst.add(Instant::now());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(fail(out, Failure::Software, "watch: event source stopped"));
-            }
-        }
-        let now = Instant::now();
-        let reason = if burst.due().is_some_and(|d| now >= d) {
-            format!("{} change(s)", burst.take())
-        } else if burst.is_empty() && now >= next {
-            format!(
-                "periodic (every {})",
-                certdrop_core::duration::render(interval)
-            )
-        } else {
-            continue;
-        };
-        round(&mut run, false, &reason, out);
-        next = Instant::now() + interval;
-    }
-}
-
-/// One run, narrated with `-v`; its errors were printed by the run.
-fn round<R>(run: &mut R, first: bool, why: &str, out: &Output)
-where
-    R: FnMut(bool) -> Result<Outcome, Failure>,
-{
-    out.verbose(&format!("run: {why}"));
-    if let Err(f) = run(first) {
-        out.verbose(&format!("run failed (exit {}); still watching", f.code()));
-    }
+    // `watcher` lives until the loop returns: it is the event source.
+    watch.run(
+        interval,
+        "run",
+        out,
+        |first| run(first).map_err(|e| e.report(out)),
+        || {},
+    )
 }
 
 fn absolute(p: &Path) -> PathBuf {

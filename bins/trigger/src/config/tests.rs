@@ -16,7 +16,10 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn parse_in(dir: &Path, text: &str) -> Result<Config, String> {
-    Config::parse(&dir.join("trigger.toml"), text)
+    Config::parse(&dir.join("trigger.toml"), text).map_err(|e| {
+        assert_eq!(e.class, certdrop_core::exit::Failure::Config, "{e}");
+        e.msg
+    })
 }
 
 const HEAD: &str =

@@ -92,7 +92,9 @@ fn the_generic_sample_is_a_valid_definition() {
 }
 
 fn raw(text: &str) -> Result<Def, String> {
-    parse(Path::new("/d/x.toml"), text)?.validate(Path::new("/d"))
+    parse(Path::new("/d/x.toml"), text)
+        .and_then(|r| r.validate(Path::new("/d")))
+        .map_err(|e| e.msg)
 }
 
 #[test]
@@ -127,7 +129,10 @@ fn validation_refuses_what_cannot_work() {
         "rule = \"content-changed\"\nrelaod = \"x\"\n",
     )
     .expect_err("unknown key");
-    assert!(e.starts_with("/d/x.toml:2:") && e.contains("relaod"), "{e}");
+    assert!(
+        e.msg.starts_with("/d/x.toml:2:") && e.msg.contains("relaod"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -259,7 +259,8 @@ fn postconf_of_a_real_main_cf() {
     )
     .expect_err("no such config");
     assert!(
-        e.starts_with("`postconf -c ") && e.contains("exit 1"),
+        e.msg.starts_with("`postconf -c ") && e.msg.contains("exit 1"),
         "{e}"
     );
+    assert_eq!(e.class, certdrop_core::exit::Failure::Config);
 }

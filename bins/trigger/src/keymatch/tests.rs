@@ -18,7 +18,7 @@ fn sh(dir: &std::path::Path, script: &str) {
 }
 
 /// The public key of the first PEM block of `file`.
-fn key_of(dir: &std::path::Path, file: &str) -> Result<PublicKey, String> {
+fn key_of(dir: &std::path::Path, file: &str) -> Result<PublicKey> {
     let text = std::fs::read(dir.join(file)).expect("read");
     let block = pem::parse(text).expect("pem");
     from_private(block.tag(), block.contents())
@@ -83,7 +83,7 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(from_private("EC PRIVATE KEY", &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
     assert!(from_private("CERTIFICATE", b"").is_err());
     let e = from_private("ENCRYPTED PRIVATE KEY", b"").expect_err("encrypted");
-    assert!(e.contains("passphrase"));
+    assert!(e.msg.contains("passphrase"));
     assert!(from_spki(&[0x30, 0x00]).is_err());
     for len in 0..40 {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();

@@ -9,5 +9,7 @@ mod nginx;
 
 mod cli;
 mod deploy;
+mod exit_classes;
+mod hostile;
 mod refuse;
 mod watch;

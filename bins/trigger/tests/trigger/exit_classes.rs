@@ -1,0 +1,203 @@
+//! Each exit class certdrop-trigger can produce, against its real cause:
+//! a full file system where the service's certificate is installed (73),
+//! a missing key file (66), a broken certificate in pub/ (65), a command
+//! that needs a pid file the definition does not give (78), a lock held
+//! by another run (75), and a stopped service that the post-flight check
+//! finds down after the reload (69). The class is the one the cause
+//! decides, and the line names the cause.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{free_port, Cert, Tree, NAME};
+use crate::nginx::Nginx;
+
+/// A small tmpfs mounted over a directory of the test tree (the tests run
+/// as root), unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path) -> Tmpfs {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs (needs root)");
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Fill it: write until the file system says it is full.
+    fn fill(&self) {
+        let mut n = 0;
+        loop {
+            match std::fs::write(self.0.join(format!("fill{n}")), vec![0u8; 16 * 1024]) {
+                Ok(()) => n += 1,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => return,
+                Err(e) => panic!("fill: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The service body for nginx serving `cert`, reloaded by `reload`.
+fn service(nginx: &Nginx, cert: &str, reload: &str, extra: &str) -> String {
+    format!(
+        "files = [{{ cert = \"{cert}\", key = \"keys/www.pem\" }}]\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{reload}\"\n\
+         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n{extra}",
+        nginx.pidfile().display(),
+        nginx.test_command(),
+        nginx.addr()
+    )
+}
+
+#[test]
+fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    let srv = tree.path("srv");
+    let disk = Tmpfs::mount(&srv);
+    let target = srv.join("www.pem");
+    let published = std::fs::read(tree.path("pub/www/fullchain.pem")).expect("pub");
+    std::fs::write(&target, &published).expect("bootstrap");
+    let nginx = Nginx::start(&tree, free_port(), &target, &tree.path("keys/www.pem"));
+    // The action leaves a mark, so "not acted on" is seen, not inferred.
+    let mark = tree.path("reloaded");
+    tree.config(&service(
+        &nginx,
+        "srv/www.pem",
+        &format!("touch {} && kill -HUP $(cat {{pidfile}})", mark.display()),
+        "install = [{ from = \"fullchain.pem\", to = \"srv/www.pem\" }]\n",
+    ));
+    tree.run(&["run"]).expect(0);
+    std::fs::remove_file(&mark).expect("marked");
+    let pid = nginx.pid();
+
+    disk.fill();
+    let second = tree.valid("www", NAME);
+    tree.publish("www", &second);
+    let ran = tree.run(&["run"]).expect(73).one_error("www: install: ");
+    assert!(
+        ran.stderr
+            .contains("srv/www.pem: cannot write: No space left on device"),
+        "{}",
+        ran.stderr
+    );
+    // The old certificate is in place, whole; no temporary file is left;
+    // the service was not acted on and serves the old certificate.
+    assert_eq!(std::fs::read(&target).expect("target"), published);
+    let mut left: Vec<String> = std::fs::read_dir(&srv)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("fill"))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["www.pem"]);
+    assert!(!mark.exists(), "the reload ran");
+    assert_eq!(nginx.pid(), pid);
+    assert_eq!(nginx.served(), first.der);
+    drop(nginx);
+}
+
+#[test]
+fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    tree.config(
+        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/none.pem\" }]\n\
+         rule = \"content-changed\"\nreload = \"true\"\n",
+    );
+    tree.run(&["run"])
+        .expect(66)
+        .one_error("keys/none.pem: cannot read: missing");
+
+    // Signed, so only its content is wrong: base64 that is not.
+    let broken = Cert {
+        pem: "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n"
+            .to_string(),
+        der: Vec::new(),
+    };
+    tree.publish("www", &broken);
+    tree.config(
+        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
+         rule = \"content-changed\"\nreload = \"true\"\n",
+    );
+    tree.run(&["run"])
+        .expect(65)
+        .one_error("www: not deployed: ")
+        .one_error("pub/www/fullchain.pem: bad PEM");
+}
+
+#[test]
+fn a_command_needing_a_pid_file_not_given_is_78() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    tree.config(
+        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
+         rule = \"content-changed\"\nreload = \"kill -HUP $(cat {pidfile})\"\n",
+    );
+    tree.run(&["run"])
+        .expect(78)
+        .one_error("www: `kill -HUP $(cat {pidfile})`: uses {pidfile} but no pidfile is set");
+}
+
+#[test]
+fn a_lock_held_by_another_run_is_75() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    let config = tree.config(
+        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
+         rule = \"content-changed\"\nreload = \"true\"\n",
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("lock_wait = \"0s\"\n{text}")).expect("config");
+    let held =
+        certdrop_core::lock::StateLock::acquire(&tree.path("state"), Duration::ZERO).expect("lock");
+    tree.run(&["run"])
+        .expect(75)
+        .one_error("another run holds the lock");
+    drop(held);
+    tree.run(&["run"]).expect(0);
+}
+
+#[test]
+fn a_stopped_service_found_down_after_the_reload_is_69() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    let nginx = Nginx::start(
+        &tree,
+        free_port(),
+        &tree.path("pub/www/fullchain.pem"),
+        &tree.path("keys/www.pem"),
+    );
+    // A "reload" that cannot bring a stopped service back.
+    tree.config(&service(&nginx, "pub/www/fullchain.pem", "true", ""));
+    tree.run(&["run"]).expect(0);
+    let pid = nix::unistd::Pid::from_raw(nginx.pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).expect("stop nginx");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(nginx.addr()).is_ok() {
+        assert!(Instant::now() < deadline, "nginx did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = tree.valid("www", NAME);
+    tree.publish("www", &second);
+    tree.run(&["run"]).expect(69).one_error(&format!(
+        "www: post-flight after reload: {} ({NAME}): down?",
+        nginx.addr()
+    ));
+}

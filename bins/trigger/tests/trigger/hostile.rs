@@ -1,0 +1,103 @@
+//! Files planted by a hostile writer are refused, never waited on: a FIFO
+//! where a certificate of pub/<line>/ should be, and one where the
+//! service's configuration should be. The real binary runs under a time
+//! limit; a run that blocks on an open(2) of a FIFO fails the test instead
+//! of hanging it.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Ran, Tree, NAME};
+
+/// Longer than any of these runs takes, far shorter than forever.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Run certdrop-trigger -c trigger.toml `args`, killed after LIMIT.
+fn run_bounded(tree: &Tree, args: &[&str]) -> Ran {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
+        .arg("-c")
+        .arg(tree.path("trigger.toml"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run certdrop-trigger");
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("certdrop-trigger {args:?} still running after {LIMIT:?}: blocked");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("stdout");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+fn mkfifo(path: &std::path::Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+}
+
+#[test]
+fn a_fifo_in_a_published_line_is_refused_not_waited_on() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    // No allowed_signers: the file is reached by the trigger's own reader
+    // (with a manifest, the manifest check reads it first).
+    tree.write(
+        "trigger.toml",
+        &format!(
+            "pub = \"pub\"\nstate = \"state\"\n\n[[service]]\nname = \"www\"\nline = \"www\"\n\
+             names = [\"{NAME}\"]\nfiles = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
+             rule = \"content-changed\"\nreload = \"true\"\n"
+        ),
+    );
+    run_bounded(&tree, &["run"]).expect(0);
+    let file = tree.path("pub/www/fullchain.pem");
+    std::fs::remove_file(&file).expect("rm");
+    mkfifo(&file);
+    for args in [["run"], ["check"]] {
+        run_bounded(&tree, &args)
+            .expect(65)
+            .one_error("pub/www/fullchain.pem: refused: a FIFO, not a regular file");
+    }
+}
+
+#[test]
+fn a_fifo_as_the_services_configuration_is_refused_not_waited_on() {
+    let tree = Tree::new();
+    let first = tree.valid("www", NAME);
+    tree.publish("www", &first);
+    mkfifo(&tree.path("srv/nginx.conf"));
+    tree.config(
+        "discover = { parser = \"nginx\", file = \"srv/nginx.conf\" }\n\
+         rule = \"content-changed\"\nreload = \"true\"\n",
+    );
+    run_bounded(&tree, &["check"])
+        .expect(78)
+        .one_error("www: discover: ")
+        .one_error("srv/nginx.conf: refused: a FIFO, not a regular file");
+}

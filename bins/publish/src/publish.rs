@@ -15,11 +15,12 @@ use certdrop_core::store::{CertFiles, CERT, CHAIN, FULLCHAIN, PUBKEY};
 use certdrop_core::versions;
 use serde::Serialize;
 
+use certdrop_manifest::{manifest, sshsig, Manifest, MANIFEST, SIGNATURE};
+
 use crate::config::{Config, Line};
 use crate::fsread;
 use crate::gate;
-use crate::manifest::{self, Manifest, MANIFEST, SIGNATURE};
-use crate::signing::{self, SigningKey};
+use crate::signing::SigningKey;
 use crate::source;
 
 /// What the caller asked for.
@@ -243,7 +244,7 @@ fn published(pub_dir: &Path, line: &str, key: &SigningKey) -> Result<Option<Publ
         .swap_remove(0);
     let intact = (|| -> Option<()> {
         let text = read(MANIFEST).ok()?;
-        let sig = signing::parse_signature(&read(SIGNATURE).ok()?).ok()?;
+        let sig = sshsig::parse_signature(&read(SIGNATURE).ok()?).ok()?;
         key.verify(&text, &sig).ok()?;
         let m = Manifest::parse(&text).ok()?;
         let want: Vec<(String, [u8; 32])> = source::named(&files)

@@ -7,20 +7,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use certdrop_core::exit::Failure;
+use certdrop_manifest::{HASH, NAMESPACE};
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, SshSig};
 use zeroize::Zeroizing;
 
 use crate::fsread::{self, ReadError};
 
-/// The SSHSIG namespace of manifests (PROTOCOL.sshsig: "the namespace
-/// value ... prevents signature confusion"; ssh-keygen(1) asks for a
-/// `name@domain` form for namespaces that are not its own). A signature
-/// made for another purpose (`file`, `git`, `email`) never verifies as a
-/// manifest, and a manifest signature never verifies as one of those.
-pub const NAMESPACE: &str = "certdrop-manifest@certdrop";
-/// Hash of the signed data: SHA-512, ssh-keygen's default
-/// (PROTOCOL.sshsig allows "sha256" and "sha512").
-pub const HASH: HashAlg = HashAlg::Sha512;
 /// Permission bits a signing key must not have: any access by group or
 /// others, the rule ssh(1) applies to private keys.
 const MODE_FORBIDDEN: u32 = 0o077;
@@ -126,11 +118,6 @@ impl SigningKey {
     }
 }
 
-/// Parse an armored SSHSIG signature.
-pub fn parse_signature(text: &[u8]) -> Result<SshSig, String> {
-    SshSig::from_pem(text).map_err(|e| format!("not an SSH signature: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +138,7 @@ mod tests {
         let path = write(tmp.path(), 0o600);
         let key = SigningKey::load(&path).expect("load");
         let pem = key.sign(b"manifest").expect("sign");
-        let sig = parse_signature(pem.as_bytes()).expect("parse");
+        let sig = certdrop_manifest::sshsig::parse_signature(pem.as_bytes()).expect("parse");
         assert_eq!(sig.namespace(), NAMESPACE);
         assert_eq!(sig.hash_alg(), HashAlg::Sha512);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");

@@ -1,7 +1,7 @@
 //! `verify DIR`: check a pub/ tree where it is received (over nullfs, rsync
 //! or git) before anything uses it. For each line directory: the manifest's
 //! SSHSIG signature (OpenSSH PROTOCOL.sshsig, namespace
-//! [`crate::signing::NAMESPACE`]) by a key of the allowed_signers file, the
+//! [`certdrop_manifest::NAMESPACE`]) by a key of the allowed_signers file, the
 //! manifest naming this line, every listed file's SHA-256, and no file the
 //! manifest does not list. One line per problem; exit 65 if any.
 
@@ -11,12 +11,9 @@ use std::path::{Path, PathBuf};
 
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
-use ssh_key::HashAlg;
+use certdrop_manifest::{manifest, signers, sshsig, Manifest, Signer, MANIFEST, SIGNATURE};
 
 use crate::fsread;
-use crate::manifest::{self, Manifest, MANIFEST, SIGNATURE};
-use crate::signers::{self, Signer};
-use crate::signing::{self, NAMESPACE};
 
 /// What `verify` was asked.
 #[derive(Debug, Clone)]
@@ -138,47 +135,10 @@ impl Line<'_> {
                 return None;
             }
         };
-        let sig = match signing::parse_signature(&sig) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(format!("{}: {e}", at(SIGNATURE)));
-                return None;
-            }
-        };
-        if sig.namespace() != NAMESPACE {
-            problems.push(format!(
-                "{}: namespace '{}', expected '{NAMESPACE}'",
-                at(SIGNATURE),
-                sig.namespace()
-            ));
-            return None;
-        }
-        let Some(signer) = self
-            .allowed
-            .iter()
-            .find(|s| s.accepts(sig.public_key(), NAMESPACE, self.identity, self.now))
-        else {
-            let whose = sig.public_key().fingerprint(HashAlg::Sha256);
-            problems.push(match self.identity {
-                Some(id) => format!(
-                    "{}: signed by {whose}, not an allowed signer for '{id}'",
-                    at(SIGNATURE)
-                ),
-                None => format!(
-                    "{}: signed by {whose}, not an allowed signer",
-                    at(SIGNATURE)
-                ),
-            });
-            return None;
-        };
-        if let Err(e) = signer.key.verify(NAMESPACE, &text, &sig) {
-            problems.push(format!("{}: bad signature: {e}", at(SIGNATURE)));
-            return None;
-        }
-        let m = match Manifest::parse(&text) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{}: {e}", at(MANIFEST)));
+        let (m, signer) = match sshsig::signed(&text, &sig, self.allowed, self.identity, self.now) {
+            Ok(signed) => signed,
+            Err((part, e)) => {
+                problems.push(format!("{}: {e}", at(part.file())));
                 return None;
             }
         };

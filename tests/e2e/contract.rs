@@ -3,13 +3,15 @@
 //! verify` and through the real `certdrop-trigger check` (which checks the
 //! line's manifest before anything else), and both binaries must reach the
 //! same verdict. Where the question is only the signature and its signer,
-//! `ssh-keygen -Y verify` must agree too. Self-contained: its helpers are
-//! private to this file.
+//! `ssh-keygen -Y verify` must agree too.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+use crate::jailed::sh;
+use crate::tree::bin;
 
 /// The name the certificate is for.
 const NAME: &str = "www.example.test";
@@ -40,7 +42,7 @@ impl Site {
         for d in ["state", "defs"] {
             std::fs::create_dir(dir.path().join(d)).expect("mkdir");
         }
-        sh(
+        let _ = sh(
             dir.path(),
             &format!(
                 "ssh-keygen -q -t ed25519 -N '' -C publish -f sign && \
@@ -108,7 +110,7 @@ impl Site {
             std::fs::write(v.join(name), data).expect("file");
         }
         std::fs::write(v.join("manifest"), manifest).expect("manifest");
-        sh(
+        let _ = sh(
             &v,
             &format!(
                 "ssh-keygen -q -Y sign -f {} -n {namespace} manifest",
@@ -174,31 +176,6 @@ impl Site {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
-}
-
-/// The workspace's binary `name`, as `cargo test --workspace` built it.
-fn bin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let p = target.join("debug").join(name);
-    assert!(p.exists(), "{} not built", p.display());
-    p
-}
-
-/// Run a shell script in `dir`; it must succeed.
-fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

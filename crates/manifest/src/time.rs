@@ -103,7 +103,10 @@ fn local(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> i64 {
     tm.tm_sec = int(ss);
     tm.tm_isdst = 0;
     // SAFETY: a valid, exclusively borrowed struct tm.
-    i64::from(unsafe { libc::mktime(&mut tm) })
+    let t = unsafe { libc::mktime(&mut tm) };
+    // time_t is 64 bits here but 32 on some platforms (FreeBSD i386).
+    #[allow(clippy::useless_conversion)]
+    i64::from(t)
 }
 
 #[cfg(test)]

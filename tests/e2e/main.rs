@@ -7,6 +7,7 @@ mod support;
 #[path = "../../bins/zone/tests/zone/nsd.rs"]
 mod nsd;
 
+mod contract;
 mod jailed;
 mod jailed_flow;
 mod jailed_rollover;

@@ -54,8 +54,12 @@ pub enum Command {
         /// Line names (default: all).
         lines: Vec<String>,
     },
-    /// Same as -n.
-    Check,
+    /// Same as -n (and `-n run LINES` is `check LINES`): gate every line
+    /// (or the named ones), say what `run` would publish, write nothing.
+    Check {
+        /// Line names (default: all).
+        lines: Vec<String>,
+    },
     /// Check a received pub/ tree: each line directory's manifest signed by
     /// an allowed signer, every file's SHA-256 as listed, no unlisted file.
     /// Reads no configuration. Exit 0 all good, 65 with one line per

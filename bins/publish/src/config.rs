@@ -6,6 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use certdrop_core::error::Error;
 use certdrop_core::{duration, name};
 use serde::Deserialize;
 use toml::Spanned;
@@ -72,9 +73,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read and validate.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        Config::parse(path, &certdrop_core::tomlcfg::read(path)?)
+    /// Read and validate; every failure is a configuration error (78),
+    /// a missing file too: the file is the administrator's, not an input.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        certdrop_core::tomlcfg::read(path)
+            .and_then(|text| Config::parse(path, &text))
+            .map_err(Error::config)
     }
 
     /// Validate text; `path` for messages and relative paths.

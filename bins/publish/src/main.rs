@@ -6,21 +6,20 @@
 
 mod cli;
 mod config;
-mod fsread;
 mod gate;
-mod manifest;
 mod publish;
-mod signers;
 mod signing;
 mod source;
 mod verify;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use certdrop_core::atomic::{self, MODE_PUBLIC_DIR};
-use certdrop_core::exit::{self, Failure, Outcome};
-use certdrop_core::lock::{LockError, StateLock};
-use certdrop_core::output::{fail, Output};
+use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Outcome;
+use certdrop_core::lock::StateLock;
+use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -30,89 +29,72 @@ use crate::signing::SigningKey;
 const PROGRAM: &str = "certdrop-publish";
 
 fn main() -> ExitCode {
-    let cli = match certdrop_core::exit::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
-    exit::exit_code(run(&cli, &out))
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-fn run(cli: &Cli, out: &Output) -> Result<Outcome, Failure> {
-    let only = match &cli.command {
-        Some(Command::Verify {
-            dir,
-            allowed_signers,
-            identity,
-        }) => {
-            // Needs no configuration: it runs where the tree is received.
-            let request = verify::Request {
-                dir: dir.clone(),
-                allowed_signers: allowed_signers.clone(),
-                identity: identity.clone(),
-            };
-            return verify::run(&request, out);
-        }
-        Some(Command::Run { lines }) => lines.clone(),
-        Some(Command::Check) => Vec::new(),
-        None if cli.check => Vec::new(),
-        None => {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                "a command is needed: run, check, verify (see --help)",
-            ))
-        }
+fn run(cli: Cli, out: &Output) -> Result<Outcome> {
+    // -n is the `check` command, with the lines `run` was given.
+    let command = match cli.command {
+        Some(Command::Run { lines }) if cli.check => Some(Command::Check { lines }),
+        None if cli.check => Some(Command::Check { lines: Vec::new() }),
+        other => other,
     };
-    let check = cli.check || matches!(cli.command, Some(Command::Check));
-    let config = Config::load(&cli.config).map_err(|e| fail(out, Failure::Config, &e))?;
-    for l in &only {
-        if !config.lines.iter().any(|c| &c.name == l) {
-            return Err(fail(
-                out,
-                Failure::Usage,
-                &format!("{}: no line named '{l}'", config.path.display()),
-            ));
-        }
-    }
-    // Acquire first: the one secret, before any untrusted input is parsed.
-    let key = SigningKey::load(&config.signing_key).map_err(|e| fail(out, e.class, &e.msg))?;
-    out.debug(&format!("signing key {}", key.fingerprint()));
-    let opts = publish::Options {
+    let opts = |check, only| publish::Options {
         check,
         force: cli.force,
         only,
         json: cli.json,
     };
-    if check {
+    match command {
+        Some(Command::Run { lines }) => publish(&cli.config, &opts(false, lines), out),
+        Some(Command::Check { lines }) => publish(&cli.config, &opts(true, lines), out),
+        // Needs no configuration: it runs where the tree is received.
+        Some(Command::Verify {
+            dir,
+            allowed_signers,
+            identity,
+        }) => verify::run(
+            &verify::Request {
+                dir,
+                allowed_signers,
+                identity,
+            },
+            out,
+        ),
+        None => Err(Error::usage(
+            "a command is needed: run, check, verify (see --help)",
+        )),
+    }
+}
+
+/// `run` and `check`: load, acquire, then publish (or only gate) the lines.
+fn publish(config: &Path, opts: &publish::Options, out: &Output) -> Result<Outcome> {
+    let config = Config::load(config)?;
+    for l in &opts.only {
+        if !config.lines.iter().any(|c| &c.name == l) {
+            return Err(Error::usage(format!(
+                "{}: no line named '{l}'",
+                config.path.display()
+            )));
+        }
+    }
+    // Acquire first: the one secret, before any untrusted input is parsed.
+    let key = SigningKey::load(&config.signing_key)?;
+    out.debug(&format!("signing key {}", key.fingerprint()));
+    if opts.check {
         // -n takes no lock and writes nothing.
-        return publish::run_once(&config, &key, &opts, out);
+        return publish::run_once(&config, &key, opts, out);
     }
     let pub_dir = &config.pub_dir;
-    atomic::ensure_dir(pub_dir, MODE_PUBLIC_DIR).map_err(|e| {
-        fail(
-            out,
-            Failure::CantCreate,
-            &format!("{}: cannot create: {e}", pub_dir.display()),
-        )
-    })?;
-    let _lock = match StateLock::acquire(pub_dir, config.lock_wait) {
-        Ok(lock) => lock,
-        Err(e @ LockError::Busy(_)) => return Err(fail(out, Failure::Temporary, &e.to_string())),
-        Err(e) => return Err(fail(out, Failure::CantCreate, &e.to_string())),
-    };
+    atomic::ensure_dir(pub_dir, MODE_PUBLIC_DIR)
+        .map_err(|e| Error::cantcreat(pub_dir, "cannot create", &e))?;
+    let _lock = StateLock::acquire(pub_dir, config.lock_wait)?;
     // A crashed run's temporary links (pub/.tmp.*); its half-written
     // versions are never linked and fall to pruning.
-    atomic::clean_temp(pub_dir).map_err(|e| {
-        fail(
-            out,
-            Failure::CantCreate,
-            &format!("{}: cannot clean: {e}", pub_dir.display()),
-        )
-    })?;
+    atomic::clean_temp(pub_dir).map_err(|e| Error::cantcreat(pub_dir, "cannot clean", &e))?;
     // From here on the process reads certs/ (untrusted: every line passes
     // the gate) and writes pub/ under the lock; it holds the signing key in
     // memory and opens no other file. certdrop runs no privilege-dropping
     // sandbox yet: the jail's mounts (certs/ read-only, no keys/) enforce it.
-    publish::run_once(&config, &key, &opts, out)
+    publish::run_once(&config, &key, opts, out)
 }

@@ -9,17 +9,18 @@ use std::path::Path;
 use certdrop_core::atomic::{self, MODE_PUBLIC, MODE_PUBLIC_DIR};
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
-use certdrop_core::exit::{Failure, Outcome};
+use certdrop_core::error::{Error, Worst};
+use certdrop_core::exit::Outcome;
 use certdrop_core::output::Output;
 use certdrop_core::store::{CertFiles, CERT, CHAIN, FULLCHAIN, PUBKEY};
+use certdrop_core::untrusted::{self, Rules};
 use certdrop_core::versions;
+use certdrop_manifest::{manifest, sshsig, Manifest, MANIFEST, SIGNATURE};
 use serde::Serialize;
 
 use crate::config::{Config, Line};
-use crate::fsread;
 use crate::gate;
-use crate::manifest::{self, Manifest, MANIFEST, SIGNATURE};
-use crate::signing::{self, SigningKey};
+use crate::signing::SigningKey;
 use crate::source;
 
 /// What the caller asked for.
@@ -56,12 +57,6 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-/// A line's failure: its exit class and its one line.
-struct LineError {
-    class: Failure,
-    msg: String,
-}
-
 /// A line's success.
 enum Done {
     Published { leaf: CertInfo, version: String },
@@ -78,10 +73,10 @@ pub fn run_once(
     key: &SigningKey,
     opts: &Options,
     out: &Output,
-) -> Result<Outcome, Failure> {
+) -> Result<Outcome, Error> {
     let now = clock::now();
     let mut outcome = Outcome::Unchanged;
-    let mut worst: Option<Failure> = None;
+    let mut worst = Worst::default();
     let mut reports = Vec::new();
     for line in config
         .lines
@@ -126,9 +121,8 @@ pub fn run_once(
                 }
             }
             Err(e) => {
-                out.error(&e.msg);
-                report.error = Some(e.msg);
-                worst = Some(worst.map_or(e.class, |w| w.max(e.class)));
+                report.error = Some(e.msg.clone());
+                worst.add(out, e);
             }
         }
         reports.push(report);
@@ -136,8 +130,8 @@ pub fn run_once(
     if opts.json {
         out.print(&serde_json::to_string_pretty(&reports).expect("reports serialize"));
     }
-    match worst {
-        Some(f) if outcome != Outcome::Changed => Err(f),
+    match worst.get() {
+        Some(f) if outcome != Outcome::Changed => Err(Error::reported(f)),
         _ if opts.check => {
             if !opts.json {
                 out.print(&format!(
@@ -160,17 +154,11 @@ fn publish_line(
     opts: &Options,
     now: i64,
     out: &Output,
-) -> Result<Done, LineError> {
+) -> Result<Done, Error> {
     let name = &line.name;
-    let src = source::read(&config.certs, name).map_err(|e| LineError {
-        class: e.class,
-        msg: format!("{name}: {}", e.msg),
-    })?;
+    let src = source::read(&config.certs, name).map_err(|e| e.context(name))?;
     out.debug(&format!("{name}: read {}", src.dir.display()));
-    let refuse = |why: String| LineError {
-        class: Failure::Data,
-        msg: format!("{name}: refused: {why}"),
-    };
+    let refuse = |why: String| Error::data(format!("{name}: refused: {why}"));
     let leaf = gate::check(&src.files, &line.names, now).map_err(refuse)?;
     match published(&config.pub_dir, name, key) {
         Ok(None) => {}
@@ -206,13 +194,7 @@ fn publish_line(
     if opts.check {
         return Ok(Done::WouldPublish { leaf });
     }
-    let version = write(config, line, &src.files, &leaf, key, now).map_err(|why| LineError {
-        class: Failure::CantCreate,
-        msg: format!(
-            "{name}: {}: cannot publish: {why}",
-            config.pub_dir.display()
-        ),
-    })?;
+    let version = write(config, line, &src.files, &leaf, key, now).map_err(|e| e.context(name))?;
     Ok(Done::Published { leaf, version })
 }
 
@@ -231,7 +213,8 @@ fn published(pub_dir: &Path, line: &str, key: &SigningKey) -> Result<Option<Publ
     let Some(dir) = versions::current(pub_dir, line).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let read = |f: &str| fsread::read(&dir.join(f)).map_err(|e| format!("{f}: {e}"));
+    let read =
+        |f: &str| untrusted::read(&dir.join(f), &Rules::default()).map_err(|e| format!("{f}: {e}"));
     let files = CertFiles {
         cert: read(CERT)?,
         chain: read(CHAIN)?,
@@ -243,7 +226,7 @@ fn published(pub_dir: &Path, line: &str, key: &SigningKey) -> Result<Option<Publ
         .swap_remove(0);
     let intact = (|| -> Option<()> {
         let text = read(MANIFEST).ok()?;
-        let sig = signing::parse_signature(&read(SIGNATURE).ok()?).ok()?;
+        let sig = sshsig::parse_signature(&read(SIGNATURE).ok()?).ok()?;
         key.verify(&text, &sig).ok()?;
         let m = Manifest::parse(&text).ok()?;
         let want: Vec<(String, [u8; 32])> = source::named(&files)
@@ -277,7 +260,7 @@ fn is_rollback(pub_dir: &Path, line: &str, leaf: &CertInfo, current: &CertInfo) 
                 .iter()
                 .map(|v| pub_dir.join(versions::DIR).join(v))
                 .filter(|d| Some(d) != now.as_ref())
-                .filter_map(|d| fsread::read(&d.join(CERT)).ok())
+                .filter_map(|d| untrusted::read(&d.join(CERT), &Rules::default()).ok())
                 .filter_map(|pem| certinfo::parse_chain(&pem).ok())
                 .filter_map(|mut c| (!c.is_empty()).then(|| c.swap_remove(0)))
                 .any(|old| gate::order(leaf, &old) == Ordering::Equal)
@@ -286,7 +269,8 @@ fn is_rollback(pub_dir: &Path, line: &str, leaf: &CertInfo, current: &CertInfo) 
 }
 
 /// Write a new version of `line` (four files, manifest, signature) and
-/// switch pub/<line> onto it; returns the version's name.
+/// switch pub/<line> onto it; returns the version's name. Any failure to
+/// write is 73 (a full disk, a read-only pub/), named with pub/.
 fn write(
     config: &Config,
     line: &Line,
@@ -294,7 +278,7 @@ fn write(
     leaf: &CertInfo,
     key: &SigningKey,
     now: i64,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let named = source::named(files);
     let m = Manifest {
         line: line.name.clone(),
@@ -323,5 +307,5 @@ fn write(
             atomic::write(&dir.join(SIGNATURE), sig.as_bytes(), MODE_PUBLIC)
         },
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| Error::cantcreat(&config.pub_dir, "cannot publish", &e))
 }

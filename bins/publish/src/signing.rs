@@ -3,24 +3,16 @@
 //! `ssh-keygen -Y verify -n certdrop-manifest@certdrop` or with
 //! `certdrop-publish verify`.
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use certdrop_core::exit::Failure;
+use certdrop_core::error::Error;
+use certdrop_core::untrusted::{self, Rules, MAX_FILE};
+use certdrop_manifest::{HASH, NAMESPACE};
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, SshSig};
 use zeroize::Zeroizing;
 
-use crate::fsread::{self, ReadError};
-
-/// The SSHSIG namespace of manifests (PROTOCOL.sshsig: "the namespace
-/// value ... prevents signature confusion"; ssh-keygen(1) asks for a
-/// `name@domain` form for namespaces that are not its own). A signature
-/// made for another purpose (`file`, `git`, `email`) never verifies as a
-/// manifest, and a manifest signature never verifies as one of those.
-pub const NAMESPACE: &str = "certdrop-manifest@certdrop";
-/// Hash of the signed data: SHA-512, ssh-keygen's default
-/// (PROTOCOL.sshsig allows "sha256" and "sha512").
-pub const HASH: HashAlg = HashAlg::Sha512;
 /// Permission bits a signing key must not have: any access by group or
 /// others, the rule ssh(1) applies to private keys.
 const MODE_FORBIDDEN: u32 = 0o077;
@@ -30,68 +22,50 @@ pub struct SigningKey {
     key: PrivateKey,
 }
 
-/// Why the signing key cannot be used: a class of the exit contract and one
-/// line naming the file.
-#[derive(Debug)]
-pub struct KeyError {
-    /// 66 unreadable, 65 unusable.
-    pub class: Failure,
-    /// The message.
-    pub msg: String,
-}
-
 impl SigningKey {
     /// Load an unencrypted OpenSSH ed25519 private key (as made by
     /// `ssh-keygen -t ed25519 -N ''`), refusing it if group or others may
-    /// access the file.
-    pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
+    /// access the file. Unreadable is 66, unusable 65.
+    pub fn load(path: &Path) -> Result<SigningKey, Error> {
         let subject = format!("{}: signing key", path.display());
-        let fail = |class, why: String| KeyError {
-            class,
-            msg: format!("{subject}: {why}"),
-        };
+        let data = |why: String| Error::data(format!("{subject}: {why}"));
+        let missing = |why: String| Error::noinput(format!("{subject}: {why}"));
         // The path is the administrator's: links in it are followed, but
         // what they lead to must be a regular file, opened once, checked
         // and read through the same descriptor.
-        let real = std::fs::canonicalize(path)
-            .map_err(|e| fail(Failure::NoInput, format!("cannot open: {e}")))?;
-        let file = fsread::open_regular(&real).map_err(|e| match e {
-            ReadError::NotRegular => fail(Failure::Data, e.to_string()),
-            _ => fail(Failure::NoInput, e.to_string()),
-        })?;
+        let real = std::fs::canonicalize(path).map_err(|e| missing(format!("cannot open: {e}")))?;
+        // Its class as the untrusted reader classes it (a FIFO or a
+        // directory is 65, an unreadable file 66), named as the key.
+        let file = untrusted::open(&real, &Rules::default())
+            .map_err(|r| Error::new(r.error(&real).class, format!("{subject}: {r}")))?;
         let meta = file
             .metadata()
-            .map_err(|e| fail(Failure::NoInput, format!("cannot read: {e}")))?;
+            .map_err(|e| missing(format!("cannot read: {e}")))?;
         let mode = meta.permissions().mode() & 0o7777;
         if mode & MODE_FORBIDDEN != 0 {
-            return Err(fail(
-                Failure::Data,
-                format!("refused: mode {mode:04o} lets group or others read it (chmod 600)"),
-            ));
+            return Err(data(format!(
+                "refused: mode {mode:04o} lets group or others read it (chmod 600)"
+            )));
         }
-        let pem = Zeroizing::new(
-            fsread::read_open(file).map_err(|e| fail(Failure::NoInput, e.to_string()))?,
-        );
+        let mut pem = Zeroizing::new(Vec::new());
+        file.take(MAX_FILE)
+            .read_to_end(&mut pem)
+            .map_err(|e| missing(format!("cannot read: {e}")))?;
         let key = PrivateKey::from_openssh(&*pem).map_err(|e| match e {
             // Only ed25519 support is compiled in: other types do not parse.
-            ssh_key::Error::AlgorithmUnknown => fail(
-                Failure::Data,
-                "not an ed25519 key (ssh-keygen -t ed25519)".into(),
-            ),
-            e => fail(Failure::Data, format!("not an OpenSSH private key: {e}")),
+            ssh_key::Error::AlgorithmUnknown => {
+                data("not an ed25519 key (ssh-keygen -t ed25519)".into())
+            }
+            e => data(format!("not an OpenSSH private key: {e}")),
         })?;
         if key.is_encrypted() {
-            return Err(fail(
-                Failure::Data,
+            return Err(data(
                 "encrypted with a passphrase; an unattended publisher needs an unencrypted key"
                     .into(),
             ));
         }
         if key.algorithm() != Algorithm::Ed25519 {
-            return Err(fail(
-                Failure::Data,
-                format!("not an ed25519 key but {}", key.algorithm()),
-            ));
+            return Err(data(format!("not an ed25519 key but {}", key.algorithm())));
         }
         Ok(SigningKey { key })
     }
@@ -99,36 +73,33 @@ impl SigningKey {
     /// Sign `msg` as a manifest: the armored SSHSIG text (`-----BEGIN SSH
     /// SIGNATURE-----`) `ssh-keygen -Y sign` would write. The signature is
     /// checked against the public key before it is returned.
-    pub fn sign(&self, msg: &[u8]) -> Result<String, String> {
+    /// A key that loaded and does not sign is a fault of ours or of the
+    /// library (70), not of the input.
+    pub fn sign(&self, msg: &[u8]) -> Result<String, Error> {
         let sig = self
             .key
             .sign(NAMESPACE, HASH, msg)
-            .map_err(|e| format!("cannot sign: {e}"))?;
+            .map_err(|e| Error::software(format!("cannot sign: {e}")))?;
         self.key
             .public_key()
             .verify(NAMESPACE, msg, &sig)
-            .map_err(|e| format!("signature does not verify: {e}"))?;
+            .map_err(|e| Error::software(format!("signature does not verify: {e}")))?;
         sig.to_pem(LineEnding::LF)
-            .map_err(|e| format!("cannot encode signature: {e}"))
+            .map_err(|e| Error::software(format!("cannot encode signature: {e}")))
     }
 
     /// Check a manifest signature against this key's public half.
-    pub fn verify(&self, msg: &[u8], sig: &SshSig) -> Result<(), String> {
+    pub fn verify(&self, msg: &[u8], sig: &SshSig) -> Result<(), Error> {
         self.key
             .public_key()
             .verify(NAMESPACE, msg, sig)
-            .map_err(|e| format!("bad signature: {e}"))
+            .map_err(|e| Error::data(format!("bad signature: {e}")))
     }
 
     /// `SHA256:...` fingerprint of the public key, as ssh-keygen -l prints.
     pub fn fingerprint(&self) -> String {
         self.key.fingerprint(HashAlg::Sha256).to_string()
     }
-}
-
-/// Parse an armored SSHSIG signature.
-pub fn parse_signature(text: &[u8]) -> Result<SshSig, String> {
-    SshSig::from_pem(text).map_err(|e| format!("not an SSH signature: {e}"))
 }
 
 #[cfg(test)]
@@ -151,18 +122,18 @@ mod tests {
         let path = write(tmp.path(), 0o600);
         let key = SigningKey::load(&path).expect("load");
         let pem = key.sign(b"manifest").expect("sign");
-        let sig = parse_signature(pem.as_bytes()).expect("parse");
+        let sig = certdrop_manifest::sshsig::parse_signature(pem.as_bytes()).expect("parse");
         assert_eq!(sig.namespace(), NAMESPACE);
         assert_eq!(sig.hash_alg(), HashAlg::Sha512);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let e = SigningKey::load(&path).err().expect("group-readable");
-        assert_eq!(e.class, Failure::Data);
+        assert_eq!(e.class, certdrop_core::exit::Failure::Data);
         assert!(e
             .msg
             .ends_with("refused: mode 0640 lets group or others read it (chmod 600)"));
         let e = SigningKey::load(&tmp.path().join("none"))
             .err()
             .expect("missing");
-        assert_eq!(e.class, Failure::NoInput);
+        assert_eq!(e.class, certdrop_core::exit::Failure::NoInput);
     }
 }

@@ -9,10 +9,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use certdrop_core::exit::Failure;
+use certdrop_core::error::Error;
 use certdrop_core::store::{CertFiles, CERT, CHAIN, FULLCHAIN, PUBKEY};
-
-use crate::fsread::{self, ReadError};
+use certdrop_core::untrusted::{self, Rules};
 
 /// A line's files and where they were read from.
 #[derive(Debug, Clone)]
@@ -23,53 +22,34 @@ pub struct Source {
     pub dir: PathBuf,
 }
 
-/// Why a line's files could not be read: a class of the exit contract and
-/// one line ("subject: action: cause" without the line name).
-#[derive(Debug)]
-pub struct SourceError {
-    /// 66 when the line has no certificate yet, 65 for a hostile store.
-    pub class: Failure,
-    /// What went wrong.
-    pub msg: String,
-}
-
 /// Read `certs/<line>/{cert,chain,fullchain,pubkey}.pem` from one version.
-pub fn read(certs: &Path, line: &str) -> Result<Source, SourceError> {
+/// 66 when the line has no certificate yet or a file is unreadable, 65 for
+/// a hostile store (a link out of certs/, a FIFO, a device, a huge file);
+/// messages are "subject: cause" without the line name.
+pub fn read(certs: &Path, line: &str) -> Result<Source, Error> {
     let link = certs.join(line);
-    let missing = |msg: String| SourceError {
-        class: Failure::NoInput,
-        msg,
-    };
-    let bad = |msg: String| SourceError {
-        class: Failure::Data,
-        msg,
-    };
-    let root = fs::canonicalize(certs)
-        .map_err(|e| missing(format!("{}: cannot open: {e}", certs.display())))?;
+    let root = fs::canonicalize(certs).map_err(|e| Error::unreadable(certs, "cannot open", &e))?;
     let dir = match fs::canonicalize(&link) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(missing(format!("{}: no certificate yet", link.display())))
+            return Err(Error::noinput(format!(
+                "{}: no certificate yet",
+                link.display()
+            )))
         }
-        Err(e) => return Err(missing(format!("{}: cannot open: {e}", link.display()))),
+        Err(e) => return Err(Error::unreadable(&link, "cannot open", &e)),
     };
     // A link that leaves certs/ is not the issuer's doing.
     if !dir.starts_with(&root) || dir == root {
-        return Err(bad(format!(
+        return Err(Error::data(format!(
             "{}: points outside {}",
             link.display(),
             certs.display()
         )));
     }
+    // Read from the resolved directory, named as the link for messages.
     let file = |name: &str| {
-        fsread::read(&dir.join(name)).map_err(|e| {
-            let msg = format!("{}: {e}", link.join(name).display());
-            match e {
-                ReadError::Missing => missing(msg),
-                ReadError::Io(_) => missing(msg),
-                ReadError::NotRegular | ReadError::TooLarge => bad(msg),
-            }
-        })
+        untrusted::read(&dir.join(name), &Rules::default()).map_err(|r| r.error(&link.join(name)))
     };
     Ok(Source {
         files: CertFiles {
@@ -119,11 +99,11 @@ mod tests {
         let got = read(&store.certs, "www").expect("read");
         assert_eq!(got.files, files);
         let e = read(&store.certs, "mail").expect_err("missing");
-        assert_eq!(e.class, Failure::NoInput);
+        assert_eq!(e.class, certdrop_core::exit::Failure::NoInput);
         std::os::unix::fs::symlink(tmp.path().join("keys"), store.certs.join("evil"))
             .expect("symlink");
         let e = read(&store.certs, "evil").expect_err("escape");
-        assert_eq!(e.class, Failure::Data);
+        assert_eq!(e.class, certdrop_core::exit::Failure::Data);
         let want = format!("points outside {}", store.certs.display());
         assert!(e.msg.ends_with(&want), "{}", e.msg);
     }

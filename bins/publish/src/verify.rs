@@ -1,7 +1,7 @@
 //! `verify DIR`: check a pub/ tree where it is received (over nullfs, rsync
 //! or git) before anything uses it. For each line directory: the manifest's
 //! SSHSIG signature (OpenSSH PROTOCOL.sshsig, namespace
-//! [`crate::signing::NAMESPACE`]) by a key of the allowed_signers file, the
+//! [`certdrop_manifest::NAMESPACE`]) by a key of the allowed_signers file, the
 //! manifest naming this line, every listed file's SHA-256, and no file the
 //! manifest does not list. One line per problem; exit 65 if any.
 
@@ -9,14 +9,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use certdrop_core::error::Error;
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
-use ssh_key::HashAlg;
-
-use crate::fsread;
-use crate::manifest::{self, Manifest, MANIFEST, SIGNATURE};
-use crate::signers::{self, Signer};
-use crate::signing::{self, NAMESPACE};
+use certdrop_core::untrusted::{self, Refused, Rules};
+use certdrop_manifest::{manifest, signers, sshsig, Manifest, Signer, MANIFEST, SIGNATURE};
+use walkdir::WalkDir;
 
 /// What `verify` was asked.
 #[derive(Debug, Clone)]
@@ -29,36 +27,30 @@ pub struct Request {
     pub identity: Option<String>,
 }
 
-/// Run `verify`.
-pub fn run(req: &Request, out: &Output) -> Result<Outcome, Failure> {
-    let fail = |class: Failure, msg: String| {
-        out.error(&msg);
-        class
-    };
+/// Run `verify`: 0 when every line is good, 65 when any is not (one line
+/// per problem, printed here), 66 for no tree or no line in it, 78 for a
+/// bad allowed_signers file.
+pub fn run(req: &Request, out: &Output) -> Result<Outcome, Error> {
     let shown = req.allowed_signers.display();
-    let text = fsread::read(&req.allowed_signers)
-        .map_err(|e| fail(Failure::NoInput, format!("{shown}: {e}")))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| fail(Failure::Config, format!("{shown}: not UTF-8")))?;
-    let allowed =
-        signers::parse(&text).map_err(|e| fail(Failure::Config, format!("{shown}: {e}")))?;
+    // The administrator's file, read with the same care (no FIFO to block
+    // on, a bounded size): unreadable is 66, not text 78.
+    let text =
+        untrusted::read_text(&req.allowed_signers, &Rules::default()).map_err(|r| match r {
+            Refused::NotText => Error::config(format!("{shown}: not UTF-8")),
+            r => Error::noinput(format!("{shown}: {r}")),
+        })?;
+    let allowed = signers::parse(&text).map_err(|e| Error::config(format!("{shown}: {e}")))?;
     if allowed.is_empty() {
-        return Err(fail(Failure::Config, format!("{shown}: no signer")));
+        return Err(Error::config(format!("{shown}: no signer")));
     }
-    let root = fs::canonicalize(&req.dir)
-        .map_err(|e| fail(Failure::NoInput, format!("{}: {e}", req.dir.display())))?;
-    let mut entries: Vec<String> = fs::read_dir(&root)
-        .map_err(|e| fail(Failure::NoInput, format!("{}: {e}", req.dir.display())))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        // Versions (.v), the lock, temporary files, a .git directory.
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    entries.sort();
+    let root =
+        fs::canonicalize(&req.dir).map_err(|e| Error::unreadable(&req.dir, "cannot open", &e))?;
+    let entries = listing(&root).map_err(|e| Error::unreadable(&req.dir, "cannot list", &e))?;
     let now = certdrop_core::clock::now();
     let mut problems = Vec::new();
     let mut lines = 0;
-    for name in &entries {
+    // Versions (.v), the lock, temporary files, a .git directory.
+    for name in entries.iter().filter(|n| !n.starts_with('.')) {
         let shown = req.dir.join(name);
         let dir = match fs::canonicalize(root.join(name)) {
             Ok(d) if d.starts_with(&root) && d != root && d.is_dir() => d,
@@ -101,16 +93,32 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome, Failure> {
         out.error(p);
     }
     if lines == 0 {
-        return Err(fail(
-            Failure::NoInput,
-            format!("{}: no line directory", req.dir.display()),
-        ));
+        return Err(Error::noinput(format!(
+            "{}: no line directory",
+            req.dir.display()
+        )));
     }
     if problems.is_empty() {
         Ok(Outcome::Reported)
     } else {
-        Err(Failure::Data)
+        Err(Error::reported(Failure::Data))
     }
+}
+
+/// The names in `dir`, sorted, without following symlinks (a line's link
+/// is resolved, and checked to stay inside the tree, by the caller).
+fn listing(dir: &Path) -> std::io::Result<Vec<String>> {
+    WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| {
+            e.map(|e| e.file_name().to_string_lossy().into_owned())
+                .map_err(std::io::Error::from)
+        })
+        .collect()
 }
 
 /// One line directory and what it is checked against.
@@ -129,7 +137,10 @@ impl Line<'_> {
     /// against a signed manifest.
     fn check(&self, problems: &mut Vec<String>) -> Option<(Manifest, &Signer)> {
         let at = |f: &str| self.shown.join(f).display().to_string();
-        let read = |f: &str| fsread::read(&self.dir.join(f)).map_err(|e| format!("{}: {e}", at(f)));
+        let read = |f: &str| {
+            untrusted::read(&self.dir.join(f), &Rules::default())
+                .map_err(|r| r.error(&self.shown.join(f)).msg)
+        };
         let (text, sig) = match (read(MANIFEST), read(SIGNATURE)) {
             (Ok(t), Ok(s)) => (t, s),
             (t, s) => {
@@ -138,47 +149,10 @@ impl Line<'_> {
                 return None;
             }
         };
-        let sig = match signing::parse_signature(&sig) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(format!("{}: {e}", at(SIGNATURE)));
-                return None;
-            }
-        };
-        if sig.namespace() != NAMESPACE {
-            problems.push(format!(
-                "{}: namespace '{}', expected '{NAMESPACE}'",
-                at(SIGNATURE),
-                sig.namespace()
-            ));
-            return None;
-        }
-        let Some(signer) = self
-            .allowed
-            .iter()
-            .find(|s| s.accepts(sig.public_key(), NAMESPACE, self.identity, self.now))
-        else {
-            let whose = sig.public_key().fingerprint(HashAlg::Sha256);
-            problems.push(match self.identity {
-                Some(id) => format!(
-                    "{}: signed by {whose}, not an allowed signer for '{id}'",
-                    at(SIGNATURE)
-                ),
-                None => format!(
-                    "{}: signed by {whose}, not an allowed signer",
-                    at(SIGNATURE)
-                ),
-            });
-            return None;
-        };
-        if let Err(e) = signer.key.verify(NAMESPACE, &text, &sig) {
-            problems.push(format!("{}: bad signature: {e}", at(SIGNATURE)));
-            return None;
-        }
-        let m = match Manifest::parse(&text) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{}: {e}", at(MANIFEST)));
+        let (m, signer) = match sshsig::signed(&text, &sig, self.allowed, self.identity, self.now) {
+            Ok(signed) => signed,
+            Err((part, e)) => {
+                problems.push(format!("{}: {e}", at(part.file())));
                 return None;
             }
         };
@@ -203,18 +177,13 @@ impl Line<'_> {
             .map(|(f, _)| f.as_str())
             .chain([MANIFEST, SIGNATURE])
             .collect();
-        match fs::read_dir(self.dir) {
-            Ok(rd) => {
-                let mut extra: Vec<String> = rd
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
+        match listing(self.dir) {
+            Ok(names) => problems.extend(
+                names
+                    .iter()
                     .filter(|n| !listed.contains(n.as_str()))
-                    .collect();
-                extra.sort();
-                for n in extra {
-                    problems.push(format!("{}: not listed in the manifest", at(&n)));
-                }
-            }
+                    .map(|n| format!("{}: not listed in the manifest", at(n))),
+            ),
             Err(e) => problems.push(format!("{}: {e}", self.shown.display())),
         }
         (problems.len() == before).then_some((m, signer))

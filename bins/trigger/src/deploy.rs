@@ -200,11 +200,9 @@ fn open_line(ctx: &Ctx, svc: &Service, now: i64) -> Result<Option<Verified>> {
         ),
         None => Verified::unsigned(&ctx.config.pub_dir, line),
     };
-    // The manifest's verdict (src/manifest.rs speaks in lines): a line
-    // that does not verify is bad data.
-    opened
-        .map(Some)
-        .map_err(|e| Error::data(e).context("not deployed"))
+    // The manifest's verdict carries its class (src/manifest.rs): a line
+    // that does not verify is bad data, a missing file missing input.
+    opened.map(Some).map_err(|e| e.context("not deployed"))
 }
 
 /// The pairs, listed or discovered.
@@ -252,7 +250,7 @@ fn judge(
         if let (Some(v), Some(name)) = (line, &svc.line) {
             if let Some(file) = v.holds(&ctx.config.pub_dir, name, &pair.cert) {
                 v.check(&file, &pair.cert, &l.cert_bytes)
-                    .map_err(|e| Error::data(e).context("not deployed"))?;
+                    .map_err(|e| e.context("not deployed"))?;
             }
         }
         loaded.push(l);

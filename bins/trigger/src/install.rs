@@ -21,7 +21,7 @@ const ABSENT: &str = ".absent";
 pub fn pending(service: &Service, line: &Verified) -> Result<Overrides> {
     let mut out = Overrides::new();
     for i in &service.install {
-        let bytes = line.read(&i.from).map_err(Error::data)?;
+        let bytes = line.read(&i.from)?;
         if std::fs::read(&i.to).ok().as_deref() != Some(bytes.as_slice()) {
             out.insert(i.to.clone(), bytes);
         }

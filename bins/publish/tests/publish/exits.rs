@@ -1,5 +1,9 @@
-//! The exit contract around the lines: usage, configuration, signing key,
-//! lock, unwritable pub/.
+//! The exit contract around the lines, each class against its real cause:
+//! usage (64), configuration (78), signing key (65, 66), a lock another run
+//! holds (75), an unwritable pub/ and a full disk (73), a FIFO planted in
+//! certs/ or in a received pub/ (65, named as refused, without blocking).
+//! A bad certificate (65) and a line with no certificate yet (66) are in
+//! gate.rs; `verify`'s classes in verify.rs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -124,4 +128,97 @@ fn an_unwritable_pub_dir_exits_73() {
     site.write("pub", "not a directory");
     let ran = site.run(&["run"]).expect(73);
     assert!(ran.stderr.contains("pub: cannot create"), "{}", ran.stderr);
+}
+
+/// A small tmpfs mounted (as root) on a directory of the site, unmounted
+/// when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mount tmpfs (the test runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_exits_73() {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    let fs = Tmpfs::mount(&site.path("pub"), "64k");
+    // Fill it: the write stops at the size of the file system.
+    let mut filler = std::fs::File::create(site.path("pub/filler")).expect("filler");
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+    drop(filler);
+    let ran = site.run(&["run"]).expect(73);
+    assert!(
+        ran.stderr.contains("No space left on device") && ran.stderr.contains("pub"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(!site.path("pub/www").exists(), "nothing half-published");
+    // With room again, the same run publishes.
+    std::fs::remove_file(site.path("pub/filler")).expect("rm filler");
+    site.run(&["run"]).expect(0);
+    site.verify("pub", &[]).expect(0);
+    drop(fs);
+}
+
+#[test]
+fn a_fifo_planted_in_certs_is_refused_without_blocking() {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    let chain = std::fs::canonicalize(site.path("certs/www"))
+        .expect("version")
+        .join("chain.pem");
+    std::fs::remove_file(&chain).expect("rm");
+    nix::unistd::mkfifo(&chain, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let ran = site.run(&["run"]).expect(65);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-publish: www: {}: refused: a FIFO, not a regular file\n",
+            site.path("certs/www/chain.pem").display()
+        )
+    );
+    site.run(&["-n"]).expect(65);
+    assert!(!site.path("pub/www").exists());
+}
+
+#[test]
+fn a_fifo_planted_in_a_received_tree_is_refused_without_blocking() {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    site.run(&["run"]).expect(0);
+    let chain = std::fs::canonicalize(site.path("pub/www"))
+        .expect("version")
+        .join("chain.pem");
+    std::fs::remove_file(&chain).expect("rm");
+    nix::unistd::mkfifo(&chain, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let ran = site.verify("pub", &[]).expect(65);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-publish: {}: refused: a FIFO, not a regular file\n",
+            site.path("pub/www/chain.pem").display()
+        )
+    );
 }

@@ -1,8 +1,12 @@
 //! Tests of manifest checking against OpenSSH itself: signatures made by
 //! `ssh-keygen -Y sign`, accepted and refused as `ssh-keygen -Y verify`
 //! accepts and refuses them (principals, namespaces, validity), tampered
-//! manifests and files, another line's manifest.
+//! manifests and files, another line's manifest. The grammar itself is
+//! tested in crates/manifest; these run it through the trigger's reading
+//! of a line directory.
 use super::*;
+use certdrop_manifest::NAMESPACE;
+use sha2::{Digest, Sha256};
 use std::process::Command;
 
 const NOW: i64 = 1_795_488_574; // 2026-11-24
@@ -19,7 +23,7 @@ impl Line {
     }
 
     /// (ours, ssh-keygen's) verdicts for `signers`, identity `id`.
-    fn verdicts(&self, signers: &str, id: &str) -> (Result<(), String>, bool) {
+    fn verdicts(&self, signers: &str, id: &str) -> (Result<(), Error>, bool) {
         let ours = verify(&self.path("pub"), "www", signers, Some(id), NOW).map(|_| ());
         let file = self.path("allowed");
         std::fs::write(&file, signers).expect("write");
@@ -105,7 +109,8 @@ fn accepts_what_ssh_keygen_accepts() {
     assert!(ours.is_err() && !theirs);
     assert!(ours
         .unwrap_err()
-        .contains("not allowed for principal 'someone@else'"));
+        .msg
+        .contains("not an allowed signer for 'someone@else'"));
     // Patterns in principals, no namespaces option: both accept.
     let public = l
         .signers
@@ -145,11 +150,15 @@ fn refuses_tampering_other_keys_namespaces_and_lines() {
     let l = line("www", NAMESPACE);
     // Another key entirely.
     let other = line("www", NAMESPACE);
-    let e = verify(&l.path("pub"), "www", &other.signers, None, NOW).expect_err("other key");
-    assert!(e.contains("not in allowed_signers"), "{e}");
+    let e = verify(&l.path("pub"), "www", &other.signers, None, NOW)
+        .expect_err("other key")
+        .msg;
+    assert!(e.contains("not an allowed signer"), "{e}");
     // A file changed after signing.
     std::fs::write(l.path("pub/www/chain.pem"), "evil\n").expect("write");
-    let e = verify(&l.path("pub"), "www", &l.signers, None, NOW).expect_err("file");
+    let e = verify(&l.path("pub"), "www", &l.signers, None, NOW)
+        .expect_err("file")
+        .msg;
     assert!(
         e.contains("chain.pem: SHA-256 differs from the signed manifest"),
         "{e}"
@@ -160,49 +169,20 @@ fn refuses_tampering_other_keys_namespaces_and_lines() {
         .expect("read")
         .replace("serial 01", "serial 02");
     std::fs::write(&m, text).expect("write");
-    let e = verify(&l.path("pub"), "www", &l.signers, None, NOW).expect_err("manifest");
+    let e = verify(&l.path("pub"), "www", &l.signers, None, NOW)
+        .expect_err("manifest")
+        .msg;
     assert!(e.contains("bad signature"), "{e}");
     // Signed for another purpose.
     let f = line("www", "file");
-    let e = verify(&f.path("pub"), "www", &f.signers, None, NOW).expect_err("namespace");
+    let e = verify(&f.path("pub"), "www", &f.signers, None, NOW)
+        .expect_err("namespace")
+        .msg;
     assert!(e.contains("namespace 'file'"), "{e}");
     // A good manifest of another line, copied here.
     let o = line("api", NAMESPACE);
-    let e = verify(&o.path("pub"), "www", &o.signers, None, NOW).expect_err("line");
+    let e = verify(&o.path("pub"), "www", &o.signers, None, NOW)
+        .expect_err("line")
+        .msg;
     assert!(e.contains("manifest of line 'api', not 'www'"), "{e}");
-}
-
-#[test]
-fn parses_the_publisher_format_strictly() {
-    let good = "certdrop-manifest 1\nline www\nnames a.example\nserial 01\nnot-before x\nnot-after y\npublished z\n\
-                sha256 0000000000000000000000000000000000000000000000000000000000000000  cert.pem\n";
-    let (line, files) = parse(good.as_bytes()).expect("parse");
-    assert_eq!(line, "www");
-    assert_eq!(files.len(), 1);
-    for (bad, why) in [
-        (good.replace("manifest 1", "manifest 2"), "first line"),
-        (good.trim_end().to_string(), "newline"),
-        (
-            good.replace("  cert.pem", "  ../cert.pem"),
-            "not a file name",
-        ),
-        (
-            good.replace("  cert.pem", "  manifest.sig"),
-            "not a file name",
-        ),
-        (
-            format!("{good}{}", good.lines().last().unwrap_or("")) + "\n",
-            "listed twice",
-        ),
-        (good.replace("serial 01\n", ""), "expected 'serial"),
-        (good.replace("0000000000", "ZZZZZZZZZZ"), "bad SHA-256"),
-    ] {
-        let e = parse(bad.as_bytes()).expect_err(why);
-        assert!(e.contains(why), "{why}: {e}");
-    }
-    assert_eq!(time("20261124Z"), Ok(1_795_478_400));
-    assert!(time("20261124").is_err(), "local time is refused");
-    assert_eq!(time("20261124024934Z"), Ok(NOW));
-    assert!(time("2026112").is_err());
-    assert!(glob("*@certdrop", "publish@certdrop") && !glob("a?c", "abbc") && glob("a*c", "abbc"));
 }

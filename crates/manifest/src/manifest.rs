@@ -1,5 +1,5 @@
 //! The manifest of one published line: plain text, one field per line,
-//! signed as a whole (src/signing.rs). Format version 1:
+//! signed as a whole ([`crate::sshsig`]). Format version 1:
 //!
 //! ```text
 //! certdrop-manifest 1

@@ -7,13 +7,14 @@
 //! (crates/manifest, shared with certdrop-publish); this module resolves
 //! the line directory once and reads its files (through the untrusted
 //! reader: a FIFO planted in pub/<line>/ is refused, never waited on).
-//! A line that does not verify is bad data (65); a missing file is
-//! missing input (66).
+//! A published line that does not verify, a file it lacks included, is
+//! bad data (65): the line exists, so what is wrong is the publication.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 use certdrop_manifest::{sshsig, MANIFEST, SIGNATURE};
 
 use crate::input;
@@ -42,7 +43,7 @@ impl Verified {
     /// (a file it does not list is refused).
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.dir.join(name);
-        let bytes = input::published(&path)?;
+        let bytes = published(&path)?;
         self.check(name, &path, &bytes)?;
         Ok(bytes)
     }
@@ -87,8 +88,8 @@ pub fn verify(
 ) -> Result<Verified> {
     let link = pub_dir.join(line);
     let dir = resolve(pub_dir, line)?;
-    let text = input::published(&dir.join(MANIFEST))?;
-    let sig = input::published(&dir.join(SIGNATURE))?;
+    let text = published(&dir.join(MANIFEST))?;
+    let sig = published(&dir.join(SIGNATURE))?;
     let allowed = certdrop_manifest::signers::parse(signers)
         .map_err(|e| Error::config(format!("allowed_signers: {e}")))?;
     let (m, _) = sshsig::signed(&text, &sig, &allowed, identity, now)
@@ -110,6 +111,11 @@ pub fn verify(
         verified.read(&name)?;
     }
     Ok(verified)
+}
+
+/// A file of the published line; its absence is bad data too.
+fn published(path: &Path) -> Result<Vec<u8>> {
+    input::published(path).map_err(|e| e.class(Failure::Data))
 }
 
 /// `pub/<line>` resolved once, so every file comes from one version.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::nsd::free_port;
-use crate::support::{Pebble, PebbleOpts};
-use crate::tree::{bin, Ran};
+use certdrop_testkit::pebble::{Pebble, PebbleOpts};
+pub use certdrop_testkit::sh;
+use certdrop_testkit::{bin, free_port, Ran, Run};
 
 pub const ZONE: &str = "example.test";
 pub const WWW: &str = "www.example.test";
@@ -47,24 +47,6 @@ pub struct Site {
 
 fn top() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Run `sh -c script` as root in `dir`; panic with the output on failure.
-#[track_caller]
-pub fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Site {
@@ -181,32 +163,22 @@ impl Site {
 
     /// `certdrop-jails render SITE -o site/`.
     pub fn jails_render(&self, site: &Path) -> Ran {
-        Ran::from(
-            Command::new(bin("certdrop-jails"))
-                .args(["render", site.to_str().expect("utf8"), "-o"])
-                .arg(self.path("site"))
-                .output()
-                .expect("certdrop-jails"),
-        )
+        Command::new(bin("certdrop-jails"))
+            .args(["render", site.to_str().expect("utf8"), "-o"])
+            .arg(self.path("site"))
+            .ran()
     }
 
     /// One cron pass: `site/linux/cron`.
     pub fn cron(&self) -> Ran {
-        Ran::from(
-            Command::new(self.path("site/linux/cron"))
-                .output()
-                .expect("cron"),
-        )
+        Command::new(self.path("site/linux/cron")).ran()
     }
 
     /// `script` run by /bin/sh in jail `name`.
     pub fn jail(&self, name: &str, script: &str) -> Ran {
-        Ran::from(
-            Command::new(self.path(&format!("site/linux/jail-{name}")))
-                .args(["/bin/sh", "-c", script])
-                .output()
-                .expect("jail"),
-        )
+        Command::new(self.path(&format!("site/linux/jail-{name}")))
+            .args(["/bin/sh", "-c", script])
+            .ran()
     }
 
     /// A forced renewal of line www, run in jail acme as an operator would.

@@ -296,7 +296,7 @@ fn a_commit_reaches_production_and_a_broken_one_does_not() {
     let site = deployed();
     let current = || std::fs::read_link(site.path("etc/current")).expect("current");
     let good = current();
-    let https2 = crate::nsd::free_port();
+    let https2 = certdrop_testkit::free_port();
     // A name added to the line (issuer and publisher), a record added to
     // the zone, a second service (an nginx server on another port).
     let issue = site.repo_file("issue.toml").replace(

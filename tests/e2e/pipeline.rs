@@ -4,9 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::nsd::Nsd;
-use crate::support::{Pebble, PebbleOpts};
-use crate::tree::{daemon, run, write, Daemon};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::pebble::{Pebble, PebbleOpts};
+use certdrop_testkit::tree::write;
+use certdrop_testkit::{Proc, Ran};
+
+use crate::tree::{daemon, run};
 
 const ZONE: &str = "example.test";
 
@@ -14,7 +17,7 @@ struct Site {
     dir: tempfile::TempDir,
     nsd: Nsd,
     pebble: Pebble,
-    _watch: Option<Daemon>,
+    _watch: Option<Proc>,
 }
 
 impl Site {
@@ -22,7 +25,7 @@ impl Site {
         self.dir.path().join(rel)
     }
 
-    fn issue(&self, args: &[&str]) -> crate::tree::Ran {
+    fn issue(&self, args: &[&str]) -> Ran {
         let config = self.path("issue.toml");
         let mut all = vec!["-c", config.to_str().expect("utf8")];
         all.extend_from_slice(args);

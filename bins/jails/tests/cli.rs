@@ -4,16 +4,14 @@
 use std::path::Path;
 use std::process::Command;
 
+use certdrop_testkit::Run;
+
+/// Exit code, stdout and stderr of certdrop-jails `args`.
 fn jails(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certdrop-jails"))
+    let ran = Command::new(env!("CARGO_BIN_EXE_certdrop-jails"))
         .args(args)
-        .output()
-        .expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .ran();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 fn sample() -> String {

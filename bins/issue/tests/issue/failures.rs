@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::site::{run_bin, Site};
-use crate::support::{ca_down_url, PebbleOpts};
+use certdrop_testkit::pebble::{ca_down_url, PebbleOpts};
 
 fn http_line(site: &mut Site, name: &str) {
     site.line(&format!(
@@ -41,18 +41,9 @@ fn a_ca_that_is_down_exits_69_and_keeps_everything() {
         "{}",
         ran.stderr
     );
-    assert_eq!(
-        std::fs::read(dir.path().join("certs/www/cert.pem")).expect("cert"),
-        cert
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("keys/www/key.pem")).expect("key"),
-        key
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("state/account.json")).expect("account"),
-        account
-    );
+    assert_eq!(dir.read("certs/www/cert.pem"), cert);
+    assert_eq!(dir.read("keys/www/key.pem"), key);
+    assert_eq!(dir.read("state/account.json"), account);
 }
 
 #[test]

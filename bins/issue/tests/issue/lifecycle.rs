@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::site::{openssl, openssl_names, Site};
-use crate::support::PebbleOpts;
+use certdrop_testkit::pebble::PebbleOpts;
 
 fn serial(site: &Site, line: &str) -> String {
     openssl(

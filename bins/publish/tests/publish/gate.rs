@@ -66,7 +66,7 @@ fn a_chain_out_of_order() {
     refused(
         |s| {
             let f = s.www(6);
-            let chain = [s.read("pki/root.pem"), s.read("pki/int.pem")].concat();
+            let chain = [s.read("pki/ca.pem"), s.read("pki/int.pem")].concat();
             CertFiles {
                 fullchain: [f.cert.clone(), chain.clone()].concat(),
                 chain,
@@ -82,7 +82,7 @@ fn a_chain_with_the_root() {
     refused(
         |s| {
             let f = s.www(6);
-            let chain = [s.read("pki/int.pem"), s.read("pki/root.pem")].concat();
+            let chain = [s.read("pki/int.pem"), s.read("pki/ca.pem")].concat();
             CertFiles {
                 fullchain: [f.cert.clone(), chain.clone()].concat(),
                 chain,

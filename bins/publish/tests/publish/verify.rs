@@ -39,10 +39,10 @@ fn a_good_tree_and_a_copy_of_it_verify() {
     );
     assert!(ran.stderr.contains(&format!("signed by {IDENTITY}")));
     // Received elsewhere: a copy keeps the relative links (rsync -a, git).
-    sh(site.dir.path(), "cp -a pub received");
+    sh(site.root(), "cp -a pub received");
     site.verify("received", &[]).expect(0).silent();
     // A copy that followed the links (cp -rL, rsync -L) verifies too.
-    sh(site.dir.path(), "cp -rL pub flat");
+    sh(site.root(), "cp -rL pub flat");
     site.verify("flat", &[]).expect(0).silent();
 }
 
@@ -191,7 +191,7 @@ fn the_identity_must_match_a_principal() {
 fn swapped_line_directories_are_found() {
     let site = published();
     sh(
-        site.dir.path(),
+        site.root(),
         "cd pub && mv www x && mv mail www && mv x mail",
     );
     let ran = site.verify("pub", &[]).expect(65);

@@ -4,27 +4,15 @@
 //! Each time nginx keeps serving the old certificate and the trigger says
 //! why in one line.
 
-use crate::harness::{free_port, Tree, NAME};
-use crate::nginx::Nginx;
+use crate::harness::{Tree, NAME};
+use crate::nginx::{reload_files, serving_www, Nginx, Serves};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
 fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
-    tree.config(&format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.addr()
-    ));
+    let nginx = serving_www(tree);
+    tree.config(&reload_files(&nginx));
     tree.run(&["run"]).expect(0);
     nginx.assert_serves(&first.der);
     (nginx, first.der)

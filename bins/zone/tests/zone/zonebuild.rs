@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::nsd::Nsd;
 use crate::site::{V1, V2};
+use certdrop_testkit::nsd::Nsd;
 
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read zonebuild") {

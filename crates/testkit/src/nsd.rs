@@ -1,49 +1,56 @@
-//! An nsd on a loopback high port in a temp dir, controlled over a local
-//! socket, killed on Drop; and `drill` to ask it.
+//! An nsd on a loopback port, in a directory of the test's tree: started
+//! in the foreground as a tracked child (killed and reaped on drop),
+//! controlled over a local socket with nsd-control, ready when nsd-control
+//! says so; and `drill` to ask it.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+use crate::ports::free_port;
+use crate::wait::{wait_for, within};
 
-/// A free loopback port (TCP and UDP), from a per-process counter.
-pub fn free_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        30_000 + (std::process::id() % 500) as u16 * 20,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let p = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        {
-            return p;
-        }
-    }
-}
+/// How long nsd may take to start, or to serve a reloaded zone.
+const READY: Duration = Duration::from_secs(10);
 
-/// A running nsd serving `zones` from `zonesdir/<zone>.zone`.
+/// A running nsd serving zones from `zonesdir/<zone>.zone`.
 pub struct Nsd {
+    /// Where it answers (UDP and TCP, 127.0.0.1).
     pub addr: SocketAddr,
+    /// Its nsd.conf (also nsd-control's).
     pub conf: PathBuf,
+    /// Its directory: nsd.conf, nsd.log, the control socket.
+    pub dir: PathBuf,
     child: Child,
 }
 
 impl Nsd {
-    /// Start nsd for `zones`, reading zone files from `zonesdir`.
+    /// Start nsd in `dir` for `zones`, reading zone files from `zonesdir`
+    /// (both made if missing); panics with nsd's log if it does not start.
     pub fn start(dir: &Path, zonesdir: &Path, zones: &[&str]) -> Nsd {
-        let port = free_port();
         std::fs::create_dir_all(dir).expect("nsd dir");
         std::fs::create_dir_all(zonesdir).expect("zones dir");
+        // Another process can take a free port before nsd binds it: nsd
+        // then exits, and we try again on a fresh port.
+        for _attempt in 0..3 {
+            if let Some(nsd) = Nsd::try_start(dir, zonesdir, zones) {
+                return nsd;
+            }
+        }
+        panic!("nsd did not start:\n{}", log(dir));
+    }
+
+    fn try_start(dir: &Path, zonesdir: &Path, zones: &[&str]) -> Option<Nsd> {
+        let port = free_port();
         let d = dir.display();
+        // rrl-ratelimit 0: tests ask many questions quickly, and response
+        // rate limiting would drop some of them.
         let mut conf = format!(
             "server:\n  port: {port}\n  ip-address: 127.0.0.1\n  username: \"\"\n  database: \"\"\n  zonesdir: \"{}\"\n  \
              pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  \
-             logfile: \"{d}/nsd.log\"\n  verbosity: 1\nremote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.sock\"\n",
+             logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  rrl-ratelimit: 0\n\
+             remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.sock\"\n",
             zonesdir.display()
         );
         for z in zones {
@@ -55,35 +62,37 @@ impl Nsd {
             .arg("-d")
             .arg("-c")
             .arg(&conf_path)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nsd (apt-get install nsd)");
-        let nsd = Nsd {
+        let mut nsd = Nsd {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             conf: conf_path,
+            dir: dir.to_path_buf(),
             child,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if Command::new("nsd-control")
-                .arg("-c")
-                .arg(&nsd.conf)
-                .arg("status")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
-                return nsd;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "nsd did not start: {}",
-            std::fs::read_to_string(dir.join("nsd.log")).unwrap_or_default()
-        );
+        let mut exited = false;
+        let up = within(READY, || {
+            exited = nsd.child.try_wait().ok().flatten().is_some();
+            exited || nsd.control(&["status"])
+        });
+        (up && !exited).then_some(nsd)
     }
 
-    /// The reload command for zone.toml.
+    /// `nsd-control -c nsd.conf ARGS`: whether it succeeded.
+    pub fn control(&self, args: &[&str]) -> bool {
+        Command::new("nsd-control")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// The reload command for zone.toml (a TOML array).
     pub fn reload_command(&self) -> String {
         format!(
             "[\"nsd-control\", \"-c\", \"{}\", \"reload\", \"{{zone}}\"]",
@@ -91,8 +100,19 @@ impl Nsd {
         )
     }
 
-    /// Answer records (owner, type, rdata) for `name`/`rtype`, with DNSSEC
-    /// records when `dnssec`.
+    /// nsd's log so far.
+    pub fn log(&self) -> String {
+        log(&self.dir)
+    }
+
+    /// Kill nsd now (for tests of what happens when it is down).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Answer records (owner lower-cased, type, rdata) for `name`/`rtype`,
+    /// with DNSSEC records when `dnssec`, as `drill` prints them.
     pub fn ask(&self, rtype: &str, name: &str, dnssec: bool) -> Vec<(String, String, String)> {
         let mut cmd = Command::new("drill");
         if dnssec {
@@ -137,23 +157,19 @@ impl Nsd {
             .and_then(|(_, _, rdata)| rdata.split_whitespace().nth(2)?.parse().ok())
     }
 
-    /// Wait until nsd serves `zone` with a serial other than `old`.
+    /// Wait until nsd serves `zone` with a serial other than `old`: the new
+    /// serial, or None if that did not happen in time.
     pub fn wait_serial_change(&self, zone: &str, old: Option<u32>) -> Option<u32> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let s = self.serial(zone);
-            if s.is_some() && s != old {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        wait_for(READY, || self.serial(zone).filter(|s| Some(*s) != old))
     }
 }
 
 impl Drop for Nsd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("nsd.log")).unwrap_or_default()
 }

@@ -8,13 +8,13 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::run::sh;
+use crate::run::{sh, Run};
 use crate::wait::within;
 
 /// How long nginx may take to listen.
@@ -78,11 +78,7 @@ impl Nginx {
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx must be installed");
+            .quiet();
         let mut nginx = Nginx {
             dir: dir.to_path_buf(),
             port: servers[0].port,

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::ports::free_port;
+use crate::run::Run;
 use crate::wait::{wait_for, within};
 
 /// How long nsd may take to start, or to serve a reloaded zone.
@@ -62,11 +63,7 @@ impl Nsd {
             .arg("-d")
             .arg("-c")
             .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nsd (apt-get install nsd)");
+            .quiet();
         let mut nsd = Nsd {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             conf: conf_path,

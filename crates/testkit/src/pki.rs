@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::run::Run;
+
 /// The whole PKI as one script with commands, so each step is one `sh`:
 /// `ca` (root, intermediate and the `openssl ca` database, once), `key
 /// FILE TYPE`, `x509 KEY CN SAN SERIAL DAYS OUT`, `ca-sign KEY CN SAN START
@@ -84,18 +86,12 @@ impl Pki {
 
     #[track_caller]
     fn script(&self, args: &[&str]) {
-        let out = Command::new("sh")
+        Command::new("sh")
             .args(["-c", SCRIPT, "pki"])
             .args(args)
             .current_dir(&self.dir)
-            .output()
-            .expect("sh + openssl");
-        assert!(
-            out.status.success(),
-            "PKI {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .ran()
+            .expect(0);
     }
 
     /// Make the root and the intermediate now (else on the first leaf).
@@ -184,7 +180,7 @@ impl Pki {
 pub fn self_signed_line(certs: &Path, line: &str, key: &Path, names: &[&str]) -> PathBuf {
     let dir = certs.join(line);
     std::fs::create_dir_all(&dir).expect("line dir");
-    let out = Command::new("openssl")
+    Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
         .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "30"])
         .args(["-subj", &format!("/CN={}", names[0])])
@@ -193,13 +189,8 @@ pub fn self_signed_line(certs: &Path, line: &str, key: &Path, names: &[&str]) ->
         .arg(key)
         .arg("-out")
         .arg(dir.join("cert.pem"))
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl req -x509: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .ran()
+        .expect(0);
     std::fs::copy(dir.join("cert.pem"), dir.join("fullchain.pem")).expect("fullchain.pem");
     std::fs::write(dir.join("chain.pem"), "").expect("chain.pem");
     std::fs::write(dir.join("pubkey.pem"), public_key(key)).expect("pubkey.pem");
@@ -214,18 +205,12 @@ pub fn public_key(key: &Path) -> String {
 /// `openssl ARGS FILE`: its stdout; it must succeed.
 #[track_caller]
 pub fn openssl(args: &[&str], file: &Path) -> String {
-    let out = Command::new("openssl")
+    Command::new("openssl")
         .args(args)
         .arg(file)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .ran()
+        .expect(0)
+        .stdout
 }
 
 /// SHA-256 of a certificate's SubjectPublicKeyInfo, hex, by the openssl

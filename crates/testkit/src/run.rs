@@ -78,6 +78,9 @@ pub trait Run {
     fn ran_within(&mut self, limit: Duration) -> Ran;
     /// Start in the background, stdout and stderr to `log`, stdin closed.
     fn logged(&mut self, log: &Path) -> Proc;
+    /// Start a server in the background with no standard streams (it
+    /// logs to a file of its own); the caller tracks the child.
+    fn quiet(&mut self) -> Child;
 }
 
 impl Run for Command {
@@ -127,6 +130,14 @@ impl Run for Command {
             .unwrap_or_else(|e| panic!("start {:?}: {e}", self.get_program()));
         Proc(child)
     }
+
+    fn quiet(&mut self) -> Child {
+        self.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?} (is it installed?): {e}", self.get_program()))
+    }
 }
 
 /// A child process in the background, killed and reaped on drop (so a
@@ -171,20 +182,13 @@ impl Drop for Proc {
 /// output). Returns its stdout.
 #[track_caller]
 pub fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
+    let ran = Command::new("sh")
         .arg("-c")
         .arg(script)
         .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .ran();
+    assert_eq!(ran.code, 0, "{script}: {}\n{}", ran.stdout, ran.stderr);
+    ran.stdout
 }
 
 /// The workspace's binary `name` in target/debug, as `cargo test --workspace`

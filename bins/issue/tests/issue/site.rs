@@ -137,19 +137,14 @@ validation_timeout = "60s"
         std::fs::write(&roots, self.pebble.root_pem()).expect("roots");
         let chain = self.path(&format!("certs/{line}/chain.pem"));
         let cert = self.path(&format!("certs/{line}/cert.pem"));
-        let out = Command::new("openssl")
+        Command::new("openssl")
             .args(["verify", "-CAfile"])
             .arg(&roots)
             .arg("-untrusted")
             .arg(&chain)
             .arg(&cert)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .ran()
+            .expect(0);
     }
 }
 

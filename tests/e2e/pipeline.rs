@@ -137,11 +137,7 @@ fn dns01_through_the_zone_compiler_and_nsd() {
         ran.stderr
     );
     // The values were seen on nsd before Pebble was told.
-    assert!(
-        ran.stderr.contains("visible on 1 server(s)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("visible on 1 server(s)");
     // The fragments are gone, and the watcher took them out of the zone.
     assert!(std::fs::read_dir(s.path("dnsextra"))
         .expect("rd")
@@ -175,11 +171,7 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
     let old = std::fs::read(s.path("certs/www/pubkey.pem")).expect("pubkey");
     std::thread::sleep(Duration::from_millis(1100));
     let ran = s.issue(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("key rollover started"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("key rollover started");
     let next = std::fs::read(s.path("certs/www/next/pubkey.pem")).expect("next");
     let next_tlsa = format!("311{}", spki_sha256_of_pem(&next));
     // The watcher publishes both keys' records.
@@ -191,19 +183,10 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
     assert!(served_tlsa(&s.nsd).contains(&format!("311{}", spki_sha256_of_pem(&old))));
     // First sight of the record starts the clock: not yet.
     let ran = s.issue(&["run", "-v"]).expect(2);
-    assert!(
-        ran.stderr
-            .contains("next key's TLSA served everywhere since"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("next key's TLSA served everywhere since");
     std::thread::sleep(Duration::from_millis(3200));
     let ran = s.issue(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("(key rollover, new key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(key rollover, new key)");
     assert_eq!(
         std::fs::read(s.path("certs/www/pubkey.pem")).expect("pubkey"),
         next

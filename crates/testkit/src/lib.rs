@@ -13,6 +13,8 @@
 //!
 //! Dev-only (`publish = false`): panics are how it reports, as in tests.
 
+#![warn(missing_docs)]
+
 pub mod nginx;
 pub mod nsd;
 #[cfg(feature = "pebble")]

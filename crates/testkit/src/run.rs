@@ -49,6 +49,28 @@ impl Ran {
         self
     }
 
+    /// Assert stdout contains `what`, showing stdout if not.
+    #[track_caller]
+    pub fn stdout_has(&self, what: &str) -> &Ran {
+        assert!(
+            self.stdout.contains(what),
+            "'{what}' not on stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Assert stderr contains `what`, showing stderr if not.
+    #[track_caller]
+    pub fn stderr_has(&self, what: &str) -> &Ran {
+        assert!(
+            self.stderr.contains(what),
+            "'{what}' not on stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
     /// Assert exactly one line on stderr, containing `what`, and nothing on stdout.
     #[track_caller]
     pub fn one_error(self, what: &str) -> Ran {

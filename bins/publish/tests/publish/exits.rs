@@ -53,12 +53,7 @@ fn a_signing_key_others_can_read_is_refused() {
     )
     .expect("chmod");
     let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr
-            .contains("sign_key: signing key: refused: mode 0644"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("sign_key: signing key: refused: mode 0644");
     assert!(!site.path("pub/www").exists());
     site.run(&["-n"]).expect(65);
     std::fs::remove_file(site.path("sign_key")).expect("rm");
@@ -79,7 +74,7 @@ fn a_signing_key_of_another_type_is_refused() {
             .expect("ssh-keygen");
         assert!(out.status.success());
         let ran = site.run(&["run"]).expect(65);
-        assert!(ran.stderr.contains("not an ed25519 key"), "{}", ran.stderr);
+        ran.stderr_has("not an ed25519 key");
     }
     // A passphrase-protected key cannot sign unattended.
     let _ = std::fs::remove_file(site.path("sign_key"));
@@ -90,11 +85,7 @@ fn a_signing_key_of_another_type_is_refused() {
         .expect("ssh-keygen");
     assert!(out.status.success());
     let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr.contains("encrypted with a passphrase"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("encrypted with a passphrase");
 }
 
 #[test]
@@ -105,11 +96,7 @@ fn a_held_lock_is_a_temporary_failure() {
     let lock =
         certdrop_core::lock::StateLock::acquire(&site.path("pub"), Duration::ZERO).expect("lock");
     let ran = site.run(&["run"]).expect(75);
-    assert!(
-        ran.stderr.contains("another run holds the lock"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("another run holds the lock");
     // -n takes no lock.
     site.run(&["-n"]).expect(0);
     drop(lock);
@@ -123,5 +110,5 @@ fn an_unwritable_pub_dir_exits_73() {
     // A file where pub/ should be: no user, not even root, can write into it.
     site.write("pub", "not a directory");
     let ran = site.run(&["run"]).expect(73);
-    assert!(ran.stderr.contains("pub: cannot create"), "{}", ran.stderr);
+    ran.stderr_has("pub: cannot create");
 }

@@ -150,11 +150,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
         .expect(69)
         .one_error("www: post-flight after reload: ");
     let ran = tree.run(&["run"]).expect(69);
-    assert!(
-        ran.stderr.contains("previous files restored and reloaded"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("previous files restored and reloaded");
     assert_eq!(std::fs::read_to_string(&target).expect("target"), installed);
     assert_eq!(nginx.served(), first.der);
 

@@ -253,14 +253,10 @@ fn files_of_another_writer_are_refused() {
     ])
     .expect(0);
     assert_eq!(ran.stdout, "");
-    assert!(
-        ran.stderr.contains(&format!(
-            "owned by uid {me}, not the writer's uid {}",
-            me + 1
-        )),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has(&format!(
+        "owned by uid {me}, not the writer's uid {}",
+        me + 1
+    ));
     let ran = run(&[
         "fragments",
         "--origin",

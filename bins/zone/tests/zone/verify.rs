@@ -167,18 +167,10 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     );
     // DANE-EE on the whole certificate, SHA-512.
     let ran = verify(&nsd, 4443, &["--connect", &connect]).expect(0);
-    assert!(
-        ran.stdout.contains("(3 0 2 matches the served leaf)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(3 0 2 matches the served leaf)");
     // -v shows what was served, on stderr.
     let ran = verify(&nsd, port, &["--connect", &connect, "-v"]).expect(0);
-    assert!(
-        ran.stderr.contains("served 2 certificate(s)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("served 2 certificate(s)");
 
     // No TLSA record at all: 66, without connecting.
     let ran = verify(&nsd, 25, &["--connect", &connect]).expect(66);
@@ -191,21 +183,13 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     );
     // TLS 1.3 only: the certificate cannot be read in clear; a clear error, 69.
     let ran = verify(&nsd, tls13, &[]).expect(69);
-    assert!(
-        ran.stderr.contains(&format!(
+    ran.stderr_has(&format!(
             "_{tls13}._tcp.{NAME}: TLS at 127.0.0.1:{tls13}: the server refuses TLS 1.2 (alert protocol_version)"
-        )),
-        "{}",
-        ran.stderr
-    );
+        ));
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     // Nothing listening, and no DNS server: 69.
     let ran = verify(&nsd, port, &["--connect", &format!("127.0.0.1:{dead}")]).expect(69);
-    assert!(
-        ran.stderr.contains("connect: Connection refused"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("connect: Connection refused");
     let ran = run(&[
         "verify",
         NAME,
@@ -255,8 +239,8 @@ fn verify_rejects_bad_arguments() {
         "127.0.0.1",
     ])
     .expect(64);
-    assert!(ran.stderr.contains("empty label"), "{}", ran.stderr);
+    ran.stderr_has("empty label");
     run(&["verify", NAME, "0", "--server", "127.0.0.1"]).expect(64);
     let ran = run(&["verify", NAME, "443", "--server", "ns1.example.test"]).expect(64);
-    assert!(ran.stderr.contains("no host names"), "{}", ran.stderr);
+    ran.stderr_has("no host names");
 }

@@ -274,16 +274,12 @@ fn watch_refuses_to_start_without_what_it_watches() {
     let c = config.to_str().expect("utf8");
     std::fs::remove_dir(tree.path("phonehome")).expect("rmdir");
     let ran = run_briefly(&["-c", c, "watch"]).expect(66);
-    assert!(
-        ran.stderr.contains("phonehome: cannot watch"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("phonehome: cannot watch");
     assert_eq!(ran.stdout, "", "no build before the watches stand");
     assert!(!tree.path("zones/example.test.zone").exists());
 
     let ran = run_briefly(&["-c", c, "-n", "watch"]).expect(64);
-    assert!(ran.stderr.contains("-n/--check"), "{}", ran.stderr);
+    ran.stderr_has("-n/--check");
     run_briefly(&["-c", c, "watch", "--interval", "0s"]).expect(64);
     run_briefly(&["-c", c, "watch", "--interval", "ten"]).expect(64);
 

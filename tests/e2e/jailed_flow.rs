@@ -136,39 +136,32 @@ fn jails_reach_only_what_the_table_allows() {
     let site = deployed();
     const ACCES: &str = "Permission denied";
     const ROFS: &str = "Read-only file system";
-    // The issuer: not the zone tree, not pub/, not the configuration.
-    refused(
-        &site,
-        "acme",
-        "echo x > @D@/data/state/dns/zones/example.test.zone",
-        ACCES,
-    );
-    refused(&site, "acme", "echo x > @D@/data/pub/x", ACCES);
-    refused(&site, "acme", "mkdir @D@/data/zone", ROFS);
-    refused(&site, "acme", "echo x > @D@/etc/current/issue.toml", ROFS);
-    // The zone compiler and the publisher: no keys, no writing certs/.
-    refused(&site, "dns", "cat @D@/data/keys/www/key.pem", ACCES);
-    refused(&site, "dns", "echo x > @D@/data/certs/x", ROFS);
-    refused(&site, "dns", "echo x > @D@/data/dnsextra/x", ROFS);
-    refused(&site, "publish", "cat @D@/data/keys/www/key.pem", ACCES);
-    refused(&site, "publish", "ls @D@/data/archive", ACCES);
-    refused(
-        &site,
-        "publish",
-        "echo x > @D@/data/certs/www/cert.pem",
-        ROFS,
-    );
-    // The trigger's jail: pub/ and its own key read-only, nothing else.
-    refused(
-        &site,
-        "www",
-        "echo x > @D@/data/pub/www/fullchain.pem",
-        ROFS,
-    );
-    refused(&site, "www", "rm @D@/data/pub/www", ROFS);
-    refused(&site, "www", "echo x > @D@/data/keys/www/key.pem", ROFS);
-    refused(&site, "www", "ls @D@/data/keys", ACCES);
-    refused(&site, "www", "cat @D@/data/state/acme/account.json", ACCES);
+    for (name, script, why) in [
+        // The issuer: not the zone tree, not pub/, not the configuration.
+        (
+            "acme",
+            "echo x > @D@/data/state/dns/zones/example.test.zone",
+            ACCES,
+        ),
+        ("acme", "echo x > @D@/data/pub/x", ACCES),
+        ("acme", "mkdir @D@/data/zone", ROFS),
+        ("acme", "echo x > @D@/etc/current/issue.toml", ROFS),
+        // The zone compiler and the publisher: no keys, no writing certs/.
+        ("dns", "cat @D@/data/keys/www/key.pem", ACCES),
+        ("dns", "echo x > @D@/data/certs/x", ROFS),
+        ("dns", "echo x > @D@/data/dnsextra/x", ROFS),
+        ("publish", "cat @D@/data/keys/www/key.pem", ACCES),
+        ("publish", "ls @D@/data/archive", ACCES),
+        ("publish", "echo x > @D@/data/certs/www/cert.pem", ROFS),
+        // The trigger's jail: pub/ and its own key read-only, nothing else.
+        ("www", "echo x > @D@/data/pub/www/fullchain.pem", ROFS),
+        ("www", "rm @D@/data/pub/www", ROFS),
+        ("www", "echo x > @D@/data/keys/www/key.pem", ROFS),
+        ("www", "ls @D@/data/keys", ACCES),
+        ("www", "cat @D@/data/state/acme/account.json", ACCES),
+    ] {
+        refused(&site, name, script, why);
+    }
     // And each can do its own job (so the refusals above are not an
     // accident of a broken jail).
     for (name, script) in [

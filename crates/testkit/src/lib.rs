@@ -12,6 +12,8 @@
 //!   (Pebble, pebble-challtestsrv and its throwaway CA).
 //!
 //! Dev-only (`publish = false`): panics are how it reports, as in tests.
+//! New fixtures the suites share (a fault-injecting ACME proxy, STARTTLS
+//! servers) belong here too, each in a module of its own.
 
 #![warn(missing_docs)]
 
@@ -24,6 +26,9 @@ pub mod ports;
 pub mod run;
 pub mod tree;
 pub mod wait;
+
+#[cfg(test)]
+mod tests;
 
 pub use ports::free_port;
 pub use run::{bin, sh, Proc, Ran, Run};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use certdrop_testkit::pebble::{Pebble, PebbleOpts};
 pub use certdrop_testkit::sh;
-use certdrop_testkit::{bin, free_port, Ran, Run};
+use certdrop_testkit::{bin, free_port, Ran, Run, Tree};
 
 pub const ZONE: &str = "example.test";
 pub const WWW: &str = "www.example.test";
@@ -38,7 +38,7 @@ impl Default for Opts {
 
 /// A running jailed site.
 pub struct Site {
-    pub dir: tempfile::TempDir,
+    pub dir: Tree,
     pub pebble: Pebble,
     pub nsd: SocketAddr,
     pub https: SocketAddr,
@@ -53,11 +53,8 @@ impl Site {
     /// Set up the repository, render and install the site, start Pebble;
     /// nothing runs yet (the first cron pass deploys the configuration).
     pub fn new(opts: Opts) -> Site {
-        let dir = tempfile::Builder::new()
-            .prefix("certdrop-jailed.")
-            .tempdir()
-            .expect("tempdir");
-        let d = dir.path().to_path_buf();
+        let dir = Tree::with_prefix("certdrop-jailed.");
+        let d = dir.root().to_path_buf();
         let d = d.as_path();
         // The jails' users must reach data/ and etc/ below it.
         sh(d, "chmod 755 .");
@@ -158,7 +155,7 @@ impl Site {
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
     /// `certdrop-jails render SITE -o site/`.
@@ -224,7 +221,7 @@ impl Site {
     /// What the daemons logged, for failure messages.
     pub fn logs(&self) -> String {
         sh(
-            self.dir.path(),
+            self.dir.root(),
             "for f in data/run/*.log data/state/dns/nsd.log data/state/www/nginx/error.log; do \
              [ -f \"$f\" ] && { echo \"== $f\"; tail -n 20 \"$f\"; }; done; true",
         )

@@ -53,12 +53,12 @@ fn the_demo_flow_stage_by_stage_in_jails() {
     // The zone nsd serves: TLSA of that key, signed; SSHFP of the host key.
     assert_eq!(site.tlsa(), vec![spki_sha256(&der)], "{}", site.logs());
     let port = site.nsd.port().to_string();
-    let sshfp = sh(site.dir.path(), &format!("drill -p {port} @127.0.0.1 SSHFP {WWW} | grep -v '^;' | grep SSHFP | awk '{{print $5, $6, $7}}' | sort"));
-    let expect = sh(site.dir.path(), &format!("ssh-keygen -r {WWW} -f repo/hostkeys/{WWW}/ssh_host_ed25519_key.pub | awk '{{print $4, $5, $6}}' | sort"));
+    let sshfp = sh(site.dir.root(), &format!("drill -p {port} @127.0.0.1 SSHFP {WWW} | grep -v '^;' | grep SSHFP | awk '{{print $5, $6, $7}}' | sort"));
+    let expect = sh(site.dir.root(), &format!("ssh-keygen -r {WWW} -f repo/hostkeys/{WWW}/ssh_host_ed25519_key.pub | awk '{{print $4, $5, $6}}' | sort"));
     assert_eq!(sshfp.to_lowercase(), expect.to_lowercase());
     assert!(!sshfp.is_empty());
     sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!(
             "drill -D -p {port} @127.0.0.1 TLSA _{}._tcp.{WWW} | grep -q RRSIG",
             site.https.port()
@@ -70,7 +70,7 @@ fn the_demo_flow_stage_by_stage_in_jails() {
         std::fs::read(site.path("data/pub/www/fullchain.pem")).expect("pub"),
         std::fs::read(site.path("data/certs/www/fullchain.pem")).expect("certs")
     );
-    sh(site.dir.path(), "ssh-keygen -Y verify -f repo/allowed_signers -I publish@certdrop -n certdrop-manifest@certdrop -s data/pub/www/manifest.sig < data/pub/www/manifest >/dev/null");
+    sh(site.dir.root(), "ssh-keygen -Y verify -f repo/allowed_signers -I publish@certdrop -n certdrop-manifest@certdrop -s data/pub/www/manifest.sig < data/pub/www/manifest >/dev/null");
 
     // nginx (in jail www) serves it, and DANE says so.
     assert_eq!(
@@ -209,7 +209,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
     }
     // Written by the www jail's user: not the issuer.
     sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!("chown {UID_WWW}:{UID_WWW} data/dnsextra/evil-*"),
     );
     // A forced renewal goes through the same drop directory, hands-off.
@@ -226,7 +226,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
     }
     let ask = |t: &str, n: &str| {
         sh(
-            site.dir.path(),
+            site.dir.root(),
             &format!(
                 "drill -p {} @127.0.0.1 {t} {n} | grep -v '^;' | grep -w {t} || true",
                 site.nsd.port()
@@ -329,7 +329,7 @@ fn a_commit_reaches_production_and_a_broken_one_does_not() {
     assert!(pass.stdout.contains("update: now on commit"), "{pass:?}");
     assert_ne!(current(), good);
     let a = sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!(
             "drill -p {} @127.0.0.1 A static.example.test | grep -v '^;' | grep -w A || true",
             site.nsd.port()

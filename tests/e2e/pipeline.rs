@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pebble::{Pebble, PebbleOpts};
 use certdrop_testkit::tree::write;
-use certdrop_testkit::{Proc, Ran};
+use certdrop_testkit::{Proc, Ran, Tree};
 
 use crate::tree::{daemon, run};
 
 const ZONE: &str = "example.test";
 
 struct Site {
-    dir: tempfile::TempDir,
+    dir: Tree,
     nsd: Nsd,
     pebble: Pebble,
     _watch: Option<Proc>,
@@ -22,7 +22,7 @@ struct Site {
 
 impl Site {
     fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
     fn issue(&self, args: &[&str]) -> Ran {
@@ -36,8 +36,8 @@ impl Site {
 /// nsd for the zone, Pebble asking that nsd, a zone tree, `certdrop-zone
 /// watch`, and an issuer configured with `line` (TOML body).
 fn site(line: &str, zone_ttl: u32) -> Site {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let dir = Tree::new();
+    let d = dir.root();
     for sub in ["dnsextra", "certs", "phonehome", "zones", "build"] {
         std::fs::create_dir_all(d.join(sub)).expect("mkdir");
     }

@@ -10,8 +10,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::jailed::sh;
-use crate::tree::bin;
+use certdrop_testkit::{bin, sh, Tree};
 
 /// The name the certificate is for.
 const NAME: &str = "www.example.test";
@@ -26,7 +25,7 @@ const TZ: &str = "EST5";
 /// A site with a signing key, an intruder's key, a certificate and a
 /// trigger.toml whose one service deploys pub/www/cert.pem.
 struct Site {
-    dir: tempfile::TempDir,
+    dir: Tree,
 }
 
 /// The verdicts on one case: accepted or not, by each checker.
@@ -38,12 +37,12 @@ struct Verdicts {
 
 impl Site {
     fn new() -> Site {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = Tree::new();
         for d in ["state", "defs"] {
-            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+            std::fs::create_dir(dir.root().join(d)).expect("mkdir");
         }
         let _ = sh(
-            dir.path(),
+            dir.root(),
             &format!(
                 "ssh-keygen -q -t ed25519 -N '' -C publish -f sign && \
                  ssh-keygen -q -t ed25519 -N '' -C intruder -f intruder && \
@@ -53,7 +52,7 @@ impl Site {
             ),
         );
         std::fs::write(
-            dir.path().join("trigger.toml"),
+            dir.root().join("trigger.toml"),
             format!(
                 "pub = \"pub\"\nstate = \"state\"\ndefinitions = [\"defs\"]\n\
                  allowed_signers = \"allowed_signers\"\nsigner = \"{ID}\"\n\n\
@@ -66,7 +65,7 @@ impl Site {
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.root().join(rel)
     }
 
     /// The public key of `key` (`sign` or `intruder`), as allowed_signers

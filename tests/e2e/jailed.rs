@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::nsd::free_port;
-use crate::support::{Pebble, PebbleOpts};
-use crate::tree::{bin, Ran};
+use certdrop_testkit::pebble::{Pebble, PebbleOpts};
+pub use certdrop_testkit::sh;
+use certdrop_testkit::{bin, free_port, Ran, Run, Tree};
 
 pub const ZONE: &str = "example.test";
 pub const WWW: &str = "www.example.test";
@@ -38,7 +38,7 @@ impl Default for Opts {
 
 /// A running jailed site.
 pub struct Site {
-    pub dir: tempfile::TempDir,
+    pub dir: Tree,
     pub pebble: Pebble,
     pub nsd: SocketAddr,
     pub https: SocketAddr,
@@ -49,33 +49,12 @@ fn top() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Run `sh -c script` as root in `dir`; panic with the output on failure.
-#[track_caller]
-pub fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 impl Site {
     /// Set up the repository, render and install the site, start Pebble;
     /// nothing runs yet (the first cron pass deploys the configuration).
     pub fn new(opts: Opts) -> Site {
-        let dir = tempfile::Builder::new()
-            .prefix("certdrop-jailed.")
-            .tempdir()
-            .expect("tempdir");
-        let d = dir.path().to_path_buf();
+        let dir = Tree::with_prefix("certdrop-jailed.");
+        let d = dir.root().to_path_buf();
         let d = d.as_path();
         // The jails' users must reach data/ and etc/ below it.
         sh(d, "chmod 755 .");
@@ -176,37 +155,27 @@ impl Site {
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
     /// `certdrop-jails render SITE -o site/`.
     pub fn jails_render(&self, site: &Path) -> Ran {
-        Ran::from(
-            Command::new(bin("certdrop-jails"))
-                .args(["render", site.to_str().expect("utf8"), "-o"])
-                .arg(self.path("site"))
-                .output()
-                .expect("certdrop-jails"),
-        )
+        Command::new(bin("certdrop-jails"))
+            .args(["render", site.to_str().expect("utf8"), "-o"])
+            .arg(self.path("site"))
+            .ran()
     }
 
     /// One cron pass: `site/linux/cron`.
     pub fn cron(&self) -> Ran {
-        Ran::from(
-            Command::new(self.path("site/linux/cron"))
-                .output()
-                .expect("cron"),
-        )
+        Command::new(self.path("site/linux/cron")).ran()
     }
 
     /// `script` run by /bin/sh in jail `name`.
     pub fn jail(&self, name: &str, script: &str) -> Ran {
-        Ran::from(
-            Command::new(self.path(&format!("site/linux/jail-{name}")))
-                .args(["/bin/sh", "-c", script])
-                .output()
-                .expect("jail"),
-        )
+        Command::new(self.path(&format!("site/linux/jail-{name}")))
+            .args(["/bin/sh", "-c", script])
+            .ran()
     }
 
     /// A forced renewal of line www, run in jail acme as an operator would.
@@ -252,7 +221,7 @@ impl Site {
     /// What the daemons logged, for failure messages.
     pub fn logs(&self) -> String {
         sh(
-            self.dir.path(),
+            self.dir.root(),
             "for f in data/run/*.log data/state/dns/nsd.log data/state/www/nginx/error.log; do \
              [ -f \"$f\" ] && { echo \"== $f\"; tail -n 20 \"$f\"; }; done; true",
         )

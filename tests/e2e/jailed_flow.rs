@@ -53,12 +53,12 @@ fn the_demo_flow_stage_by_stage_in_jails() {
     // The zone nsd serves: TLSA of that key, signed; SSHFP of the host key.
     assert_eq!(site.tlsa(), vec![spki_sha256(&der)], "{}", site.logs());
     let port = site.nsd.port().to_string();
-    let sshfp = sh(site.dir.path(), &format!("drill -p {port} @127.0.0.1 SSHFP {WWW} | grep -v '^;' | grep SSHFP | awk '{{print $5, $6, $7}}' | sort"));
-    let expect = sh(site.dir.path(), &format!("ssh-keygen -r {WWW} -f repo/hostkeys/{WWW}/ssh_host_ed25519_key.pub | awk '{{print $4, $5, $6}}' | sort"));
+    let sshfp = sh(site.dir.root(), &format!("drill -p {port} @127.0.0.1 SSHFP {WWW} | grep -v '^;' | grep SSHFP | awk '{{print $5, $6, $7}}' | sort"));
+    let expect = sh(site.dir.root(), &format!("ssh-keygen -r {WWW} -f repo/hostkeys/{WWW}/ssh_host_ed25519_key.pub | awk '{{print $4, $5, $6}}' | sort"));
     assert_eq!(sshfp.to_lowercase(), expect.to_lowercase());
     assert!(!sshfp.is_empty());
     sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!(
             "drill -D -p {port} @127.0.0.1 TLSA _{}._tcp.{WWW} | grep -q RRSIG",
             site.https.port()
@@ -70,7 +70,7 @@ fn the_demo_flow_stage_by_stage_in_jails() {
         std::fs::read(site.path("data/pub/www/fullchain.pem")).expect("pub"),
         std::fs::read(site.path("data/certs/www/fullchain.pem")).expect("certs")
     );
-    sh(site.dir.path(), "ssh-keygen -Y verify -f repo/allowed_signers -I publish@certdrop -n certdrop-manifest@certdrop -s data/pub/www/manifest.sig < data/pub/www/manifest >/dev/null");
+    sh(site.dir.root(), "ssh-keygen -Y verify -f repo/allowed_signers -I publish@certdrop -n certdrop-manifest@certdrop -s data/pub/www/manifest.sig < data/pub/www/manifest >/dev/null");
 
     // nginx (in jail www) serves it, and DANE says so.
     assert_eq!(
@@ -136,39 +136,32 @@ fn jails_reach_only_what_the_table_allows() {
     let site = deployed();
     const ACCES: &str = "Permission denied";
     const ROFS: &str = "Read-only file system";
-    // The issuer: not the zone tree, not pub/, not the configuration.
-    refused(
-        &site,
-        "acme",
-        "echo x > @D@/data/state/dns/zones/example.test.zone",
-        ACCES,
-    );
-    refused(&site, "acme", "echo x > @D@/data/pub/x", ACCES);
-    refused(&site, "acme", "mkdir @D@/data/zone", ROFS);
-    refused(&site, "acme", "echo x > @D@/etc/current/issue.toml", ROFS);
-    // The zone compiler and the publisher: no keys, no writing certs/.
-    refused(&site, "dns", "cat @D@/data/keys/www/key.pem", ACCES);
-    refused(&site, "dns", "echo x > @D@/data/certs/x", ROFS);
-    refused(&site, "dns", "echo x > @D@/data/dnsextra/x", ROFS);
-    refused(&site, "publish", "cat @D@/data/keys/www/key.pem", ACCES);
-    refused(&site, "publish", "ls @D@/data/archive", ACCES);
-    refused(
-        &site,
-        "publish",
-        "echo x > @D@/data/certs/www/cert.pem",
-        ROFS,
-    );
-    // The trigger's jail: pub/ and its own key read-only, nothing else.
-    refused(
-        &site,
-        "www",
-        "echo x > @D@/data/pub/www/fullchain.pem",
-        ROFS,
-    );
-    refused(&site, "www", "rm @D@/data/pub/www", ROFS);
-    refused(&site, "www", "echo x > @D@/data/keys/www/key.pem", ROFS);
-    refused(&site, "www", "ls @D@/data/keys", ACCES);
-    refused(&site, "www", "cat @D@/data/state/acme/account.json", ACCES);
+    for (name, script, why) in [
+        // The issuer: not the zone tree, not pub/, not the configuration.
+        (
+            "acme",
+            "echo x > @D@/data/state/dns/zones/example.test.zone",
+            ACCES,
+        ),
+        ("acme", "echo x > @D@/data/pub/x", ACCES),
+        ("acme", "mkdir @D@/data/zone", ROFS),
+        ("acme", "echo x > @D@/etc/current/issue.toml", ROFS),
+        // The zone compiler and the publisher: no keys, no writing certs/.
+        ("dns", "cat @D@/data/keys/www/key.pem", ACCES),
+        ("dns", "echo x > @D@/data/certs/x", ROFS),
+        ("dns", "echo x > @D@/data/dnsextra/x", ROFS),
+        ("publish", "cat @D@/data/keys/www/key.pem", ACCES),
+        ("publish", "ls @D@/data/archive", ACCES),
+        ("publish", "echo x > @D@/data/certs/www/cert.pem", ROFS),
+        // The trigger's jail: pub/ and its own key read-only, nothing else.
+        ("www", "echo x > @D@/data/pub/www/fullchain.pem", ROFS),
+        ("www", "rm @D@/data/pub/www", ROFS),
+        ("www", "echo x > @D@/data/keys/www/key.pem", ROFS),
+        ("www", "ls @D@/data/keys", ACCES),
+        ("www", "cat @D@/data/state/acme/account.json", ACCES),
+    ] {
+        refused(&site, name, script, why);
+    }
     // And each can do its own job (so the refusals above are not an
     // accident of a broken jail).
     for (name, script) in [
@@ -216,7 +209,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
     }
     // Written by the www jail's user: not the issuer.
     sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!("chown {UID_WWW}:{UID_WWW} data/dnsextra/evil-*"),
     );
     // A forced renewal goes through the same drop directory, hands-off.
@@ -233,7 +226,7 @@ fn a_hostile_neighbour_never_reaches_the_zone() {
     }
     let ask = |t: &str, n: &str| {
         sh(
-            site.dir.path(),
+            site.dir.root(),
             &format!(
                 "drill -p {} @127.0.0.1 {t} {n} | grep -v '^;' | grep -w {t} || true",
                 site.nsd.port()
@@ -296,7 +289,7 @@ fn a_commit_reaches_production_and_a_broken_one_does_not() {
     let site = deployed();
     let current = || std::fs::read_link(site.path("etc/current")).expect("current");
     let good = current();
-    let https2 = crate::nsd::free_port();
+    let https2 = certdrop_testkit::free_port();
     // A name added to the line (issuer and publisher), a record added to
     // the zone, a second service (an nginx server on another port).
     let issue = site.repo_file("issue.toml").replace(
@@ -336,7 +329,7 @@ fn a_commit_reaches_production_and_a_broken_one_does_not() {
     assert!(pass.stdout.contains("update: now on commit"), "{pass:?}");
     assert_ne!(current(), good);
     let a = sh(
-        site.dir.path(),
+        site.dir.root(),
         &format!(
             "drill -p {} @127.0.0.1 A static.example.test | grep -v '^;' | grep -w A || true",
             site.nsd.port()

@@ -4,25 +4,28 @@
 
 use std::time::{Duration, Instant};
 
-use crate::nsd::Nsd;
-use crate::support::{Pebble, PebbleOpts};
-use crate::tree::{daemon, run, write, Daemon};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::pebble::{Pebble, PebbleOpts};
+use certdrop_testkit::tree::write;
+use certdrop_testkit::{Proc, Ran, Tree};
+
+use crate::tree::{daemon, run};
 
 const ZONE: &str = "example.test";
 
 struct Site {
-    dir: tempfile::TempDir,
+    dir: Tree,
     nsd: Nsd,
     pebble: Pebble,
-    _watch: Option<Daemon>,
+    _watch: Option<Proc>,
 }
 
 impl Site {
     fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
-    fn issue(&self, args: &[&str]) -> crate::tree::Ran {
+    fn issue(&self, args: &[&str]) -> Ran {
         let config = self.path("issue.toml");
         let mut all = vec!["-c", config.to_str().expect("utf8")];
         all.extend_from_slice(args);
@@ -33,8 +36,8 @@ impl Site {
 /// nsd for the zone, Pebble asking that nsd, a zone tree, `certdrop-zone
 /// watch`, and an issuer configured with `line` (TOML body).
 fn site(line: &str, zone_ttl: u32) -> Site {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let dir = Tree::new();
+    let d = dir.root();
     for sub in ["dnsextra", "certs", "phonehome", "zones", "build"] {
         std::fs::create_dir_all(d.join(sub)).expect("mkdir");
     }
@@ -134,11 +137,7 @@ fn dns01_through_the_zone_compiler_and_nsd() {
         ran.stderr
     );
     // The values were seen on nsd before Pebble was told.
-    assert!(
-        ran.stderr.contains("visible on 1 server(s)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("visible on 1 server(s)");
     // The fragments are gone, and the watcher took them out of the zone.
     assert!(std::fs::read_dir(s.path("dnsextra"))
         .expect("rd")
@@ -172,11 +171,7 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
     let old = std::fs::read(s.path("certs/www/pubkey.pem")).expect("pubkey");
     std::thread::sleep(Duration::from_millis(1100));
     let ran = s.issue(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("key rollover started"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("key rollover started");
     let next = std::fs::read(s.path("certs/www/next/pubkey.pem")).expect("next");
     let next_tlsa = format!("311{}", spki_sha256_of_pem(&next));
     // The watcher publishes both keys' records.
@@ -188,19 +183,10 @@ fn staged_key_waits_for_its_tlsa_record_on_the_servers() {
     assert!(served_tlsa(&s.nsd).contains(&format!("311{}", spki_sha256_of_pem(&old))));
     // First sight of the record starts the clock: not yet.
     let ran = s.issue(&["run", "-v"]).expect(2);
-    assert!(
-        ran.stderr
-            .contains("next key's TLSA served everywhere since"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("next key's TLSA served everywhere since");
     std::thread::sleep(Duration::from_millis(3200));
     let ran = s.issue(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("(key rollover, new key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(key rollover, new key)");
     assert_eq!(
         std::fs::read(s.path("certs/www/pubkey.pem")).expect("pubkey"),
         next

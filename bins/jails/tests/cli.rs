@@ -4,16 +4,14 @@
 use std::path::Path;
 use std::process::Command;
 
+use certdrop_testkit::{Run, Tree};
+
+/// Exit code, stdout and stderr of certdrop-jails `args`.
 fn jails(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certdrop-jails"))
+    let ran = Command::new(env!("CARGO_BIN_EXE_certdrop-jails"))
         .args(args)
-        .output()
-        .expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .ran();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 fn sample() -> String {
@@ -25,10 +23,10 @@ fn sample() -> String {
 
 #[test]
 fn render_writes_once_then_nothing_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let site = dir.path().join("site.toml");
+    let dir = Tree::new();
+    let site = dir.path("site.toml");
     std::fs::write(&site, sample()).expect("site");
-    let out = dir.path().join("out");
+    let out = dir.path("out");
     let (site, out) = (site.to_str().expect("utf8"), out.to_str().expect("utf8"));
     let (code, stdout, stderr) = jails(&["render", site, "-o", out]);
     assert_eq!((code, stderr.as_str()), (0, ""));
@@ -49,7 +47,7 @@ fn render_writes_once_then_nothing_changes() {
         "[[jail]]\nname = \"phonehome\"",
         "[[jail]]\nname = \"hostkeys\"",
     );
-    std::fs::write(dir.path().join("site.toml"), fewer).expect("site");
+    std::fs::write(dir.path("site.toml"), fewer).expect("site");
     let (code, _, stderr) = jails(&["render", site, "-o", out]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!Path::new(out).join("fstab.phonehome").exists());
@@ -59,8 +57,8 @@ fn render_writes_once_then_nothing_changes() {
 
 #[test]
 fn a_bad_site_is_refused_one_line_per_problem_and_nothing_written() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let site = dir.path().join("site.toml");
+    let dir = Tree::new();
+    let site = dir.path("site.toml");
     let bad = sample()
         .replace(
             "mounts = { certs = \"ro\", pub = \"rw\" }",
@@ -71,7 +69,7 @@ fn a_bad_site_is_refused_one_line_per_problem_and_nothing_written() {
             "mounts = { webroot = \"ro\", pub = \"rw\" }",
         );
     std::fs::write(&site, bad).expect("site");
-    let out = dir.path().join("out");
+    let out = dir.path("out");
     let (code, stdout, stderr) = jails(&[
         "render",
         site.to_str().expect("utf8"),
@@ -91,10 +89,7 @@ fn a_bad_site_is_refused_one_line_per_problem_and_nothing_written() {
         "{stderr}"
     );
     assert!(!out.exists(), "nothing rendered");
-    let (code, _, stderr) = jails(&[
-        "check",
-        dir.path().join("none.toml").to_str().expect("utf8"),
-    ]);
+    let (code, _, stderr) = jails(&["check", dir.path("none.toml").to_str().expect("utf8")]);
     assert_eq!(code, 66, "{stderr}");
     let (code, _, _) = jails(&["render", site.to_str().expect("utf8")]);
     assert_eq!(code, 64, "-o is required");

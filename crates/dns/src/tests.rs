@@ -1,11 +1,11 @@
-//! Tests of the queries against a real nsd on loopback, and the shared
-//! fixtures (ports, zone, [`Nsd`]); tests against other servers are in
+//! Tests of the queries against a real nsd on loopback (certdrop-testkit's,
+//! serving [`zone`]), with loopback ports from the same kit; tests against
+//! other servers are in
 //! [`other_servers`]. The issuer's `wait_visible` is tested in certdrop-issue.
 use super::wire::{exchange_udp, random_id, UdpOutcome};
 use super::*;
-use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use certdrop_testkit::{free_port, within};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::thread;
 
 mod other_servers;
@@ -15,23 +15,6 @@ const SHORT: Duration = Duration::from_secs(2);
 const CHALLENGE: &str = "_acme-challenge.www.example.test";
 const TLSA_311: &str = "8c4b29a3f7d3d3b4cd5a3f0b1e5c2a9d7f6e4b3a2c1d0e9f8a7b6c5d4e3f2a1b";
 const TLSA_200: &str = "30820102";
-
-/// Ports for test servers: a process-wide counter from a pid-dependent base, checked free on UDP and TCP.
-fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
-    loop {
-        let port = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) % 20_000);
-        if port < 1024 {
-            continue;
-        }
-        let udp = UdpSocket::bind((LOOPBACK, port));
-        let tcp = TcpListener::bind((LOOPBACK, port));
-        if udp.is_ok() && tcp.is_ok() {
-            return port;
-        }
-    }
-}
 
 fn zone(extra: &str) -> String {
     format!(
@@ -53,75 +36,34 @@ fn zone(extra: &str) -> String {
     )
 }
 
-/// A real authoritative server (nsd) on 127.0.0.1, killed on drop.
+/// A real authoritative server (nsd) on 127.0.0.1 serving [`zone`], killed on drop.
 struct Nsd {
-    _dir: tempfile::TempDir,
     addr: SocketAddr,
-    child: Child,
+    _server: certdrop_testkit::nsd::Nsd,
+    _dir: tempfile::TempDir,
 }
 
 impl Nsd {
     fn start(extra: &str) -> Nsd {
-        for _attempt in 0..5 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let port = free_port();
-            let d = dir.path().display();
-            let conf = dir.path().join("nsd.conf");
-            std::fs::write(dir.path().join("example.test.zone"), zone(extra)).expect("write zone");
-            std::fs::write(
-                &conf,
-                format!(
-                    "server:\n  port: {port}\n  ip-address: 127.0.0.1\n  username: \"\"\n  database: \"\"\n  \
-                     zonesdir: {d}\n  pidfile: {d}/nsd.pid\n  xfrdfile: {d}/xfrd.state\n  \
-                     zonelistfile: {d}/zone.list\n  logfile: {d}/nsd.log\n  rrl-ratelimit: 0\n\
-                     remote-control:\n  control-enable: yes\n  control-interface: {d}/nsd.sock\n\
-                     zone:\n  name: example.test\n  zonefile: example.test.zone\n"
-                ),
-            )
-            .expect("write config");
-            let child = Command::new("nsd")
-                .arg("-d")
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("nsd must be installed (apt-get install nsd)");
-            let mut nsd = Nsd {
-                _dir: dir,
-                addr: SocketAddr::from((LOOPBACK, port)),
-                child,
-            };
-            if nsd.wait_ready() {
-                return nsd;
-            }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("example.test.zone"), zone(extra)).expect("write zone");
+        let server = certdrop_testkit::nsd::Nsd::start(dir.path(), dir.path(), &["example.test"]);
+        let addr = server.addr;
+        // Started is not yet serving: wait until it answers for its zone.
+        let serving = within(Duration::from_secs(10), || {
+            query_ns(addr, "example.test", Duration::from_millis(200))
+                .is_ok_and(|ns| !ns.is_empty())
+        });
+        assert!(
+            serving,
+            "nsd does not serve example.test:\n{}",
+            server.log()
+        );
+        Nsd {
+            addr,
+            _server: server,
+            _dir: dir,
         }
-        panic!("nsd did not start in 5 attempts");
-    }
-
-    /// Poll until nsd answers for its zone; false if it exited (port race) or never answered.
-    fn wait_ready(&mut self) -> bool {
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if let Ok(ns) = query_ns(self.addr, "example.test", Duration::from_millis(200)) {
-                if !ns.is_empty() {
-                    return true;
-                }
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Nsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

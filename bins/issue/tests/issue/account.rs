@@ -38,11 +38,7 @@ fn account_key_rollover_then_issue_with_the_new_key() {
     };
     let before = show(&site);
     let ran = site.run(&["account", "rollover"]).expect(0);
-    assert!(
-        ran.stdout.contains("account key replaced"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("account key replaced");
     let after = show(&site);
     assert_eq!(before["account"], after["account"], "same account");
     assert_ne!(before["thumbprint"], after["thumbprint"], "new key");
@@ -72,11 +68,7 @@ fn an_interrupted_rollover_keeps_the_key_the_ca_knows() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&next_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let ran = site.run(&["account", "rollover", "-v"]).expect(0);
-    assert!(
-        ran.stderr.contains("never reached the CA; old key kept"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("never reached the CA; old key kept");
     site.run(&["issue", "--force", "www"]).expect(0);
 }
 
@@ -86,11 +78,11 @@ fn deactivated_accounts_are_set_aside() {
     site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
     site.run(&["run"]).expect(0);
     let ran = site.run(&["account", "deactivate"]).expect(64);
-    assert!(ran.stderr.contains("--yes"), "{}", ran.stderr);
+    ran.stderr_has("--yes");
     let ran = site.run(&["account", "deactivate", "--yes"]).expect(0);
-    assert!(ran.stdout.contains("account deactivated"), "{}", ran.stdout);
+    ran.stdout_has("account deactivated");
     assert!(site.path("state/account.json.deactivated").exists());
     // The next run creates a new account.
     let ran = site.run(&["issue", "--force", "www"]).expect(0);
-    assert!(ran.stdout.contains("account created"), "{}", ran.stdout);
+    ran.stdout_has("account created");
 }

@@ -9,11 +9,14 @@
 //! The offline cases need no CA: they fail before the first request, and
 //! the directory URL points at a loopback port where nothing listens.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::site::{run_bin, Ran, Site};
-use crate::support::ca_down_url;
+use crate::site::{run_bin, Site};
+use certdrop_testkit::pebble::ca_down_url;
+use certdrop_testkit::Ran;
+use certdrop_testkit::Tmpfs;
 
 /// A temp tree with a configuration of one http-01 line `www` whose CA is
 /// down, for the failures that happen before the CA is asked.
@@ -91,46 +94,6 @@ fn one_line(ran: &Ran, what: &str) {
     assert!(ran.stderr.contains(what), "want {what:?} in {}", ran.stderr);
 }
 
-/// A small tmpfs mounted over a directory for as long as it lives.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={size},mode=0755"))
-            .arg("tmpfs")
-            .arg(dir)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "mount a tmpfs (run the tests as root)");
-        Tmpfs(dir.to_owned())
-    }
-
-    /// Write a file until the file system is full.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.0.join(".filler");
-        let mut f = std::fs::File::create(&path).expect("filler");
-        let block = [0u8; 4096];
-        loop {
-            match f.write_all(&block).and_then(|_| f.sync_all()) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(28) => break,
-                Err(e) => panic!("filling the tmpfs: {e}"),
-            }
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_exits_73_and_keeps_the_certificate() {
     let mut site = Site::start();
@@ -161,30 +124,15 @@ fn a_held_lock_exits_75() {
     let site = Offline::new();
     let config = site.config();
     std::fs::create_dir_all(site.path("state")).expect("mkdir");
-    let lock = site.path("state/.lock");
-    std::fs::write(&lock, "").expect("lock file");
-    // flock(1) holds the lock until its stdin closes: no timer involved.
-    let mut holder = Command::new("flock")
-        .arg(&lock)
-        .args(["sh", "-c", "echo held; exec cat >/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("flock");
-    let mut held = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().expect("stdout")),
-        &mut held,
-    )
-    .expect("read");
-    assert_eq!(held, "held\n", "the holder took the lock");
+    // Held by this process, as another run would hold it.
+    let holder =
+        certdrop_core::lock::StateLock::acquire(&site.path("state"), Duration::ZERO).expect("lock");
     let ran = run_bin(&config, &["run", "--no-wait"]).expect(75);
     one_line(&ran, "another run holds the lock");
     // Without --no-wait it waits lock_wait (1s), then gives up the same way.
     let ran = run_bin(&config, &["issue", "www"]).expect(75);
     one_line(&ran, "another run holds the lock");
-    drop(holder.stdin.take());
-    assert!(holder.wait().expect("wait").success());
+    drop(holder);
     // Free again: the run gets past the lock to the CA, which is down.
     let ran = run_bin(&config, &["run"]).expect(69);
     one_line(&ran, "create at https://127.0.0.1:");

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::site::{run_bin, Site};
-use crate::support::{ca_down_url, PebbleOpts};
+use certdrop_testkit::pebble::{ca_down_url, PebbleOpts};
 
 fn http_line(site: &mut Site, name: &str) {
     site.line(&format!(
@@ -41,18 +41,9 @@ fn a_ca_that_is_down_exits_69_and_keeps_everything() {
         "{}",
         ran.stderr
     );
-    assert_eq!(
-        std::fs::read(dir.path().join("certs/www/cert.pem")).expect("cert"),
-        cert
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("keys/www/key.pem")).expect("key"),
-        key
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("state/account.json")).expect("account"),
-        account
-    );
+    assert_eq!(dir.read("certs/www/cert.pem"), cert);
+    assert_eq!(dir.read("keys/www/key.pem"), key);
+    assert_eq!(dir.read("state/account.json"), account);
 }
 
 #[test]
@@ -66,21 +57,13 @@ fn no_ca_at_all_exits_69_with_one_line() {
     std::fs::write(&config, text).expect("write");
     let ran = run_bin(&config, &["run"]).expect(69);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
-    assert!(
-        ran.stderr.contains("create at https://127.0.0.1:"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("create at https://127.0.0.1:");
     assert!(!site.path("state/account.json").exists());
     // The failure is remembered: the next run backs off quietly (exit 75).
     let ran = run_bin(&config, &["run"]).expect(75);
     assert_eq!((ran.stdout.as_str(), ran.stderr.as_str()), ("", ""));
     let status = run_bin(&config, &["status", "--json"]).expect(0);
-    assert!(
-        status.stdout.contains("\"last_error\""),
-        "{}",
-        status.stdout
-    );
+    status.stdout_has("\"last_error\"");
 }
 
 #[test]
@@ -92,10 +75,10 @@ fn a_group_readable_key_is_refused() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let cert = site.read("certs/www/cert.pem");
     let ran = site.run(&["issue", "--force", "www"]).expect(65);
-    assert!(ran.stderr.contains("keys/www/key.pem: refused: private key is readable or writable by group or others (mode 640)"), "{}", ran.stderr);
+    ran.stderr_has("keys/www/key.pem: refused: private key is readable or writable by group or others (mode 640)");
     assert_eq!(site.read("certs/www/cert.pem"), cert);
     let ran = site.run(&["-n"]).expect(65);
-    assert!(ran.stderr.contains("refused"), "{}", ran.stderr);
+    ran.stderr_has("refused");
 }
 
 #[test]
@@ -104,35 +87,22 @@ fn configuration_errors_name_file_line_and_key() {
     site.line("name = \"www\"\ndomains = [\"www..example.test\"]");
     let ran = site.run(&["-n"]).expect(78);
     let want = format!("{}:", site.path("issue.toml").display());
-    assert!(ran.stderr.contains(&want), "{}", ran.stderr);
-    assert!(
-        ran.stderr
-            .contains("line 'www': domains: 'www..example.test': empty label"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has(&want);
+    ran.stderr_has("line 'www': domains: 'www..example.test': empty label");
     let mut site2 = Site {
         lines: String::new(),
         ..site
     };
     site2.line("name = \"www\"\ndomains = [\"www.example.test\"]\nrenewal = \"soon\"");
     let ran = site2.run(&["run"]).expect(78);
-    assert!(
-        ran.stderr.contains("unknown field `renewal`"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("unknown field `renewal`");
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
         !site2.path("state").exists(),
         "a bad config touches nothing"
     );
     let ran = site2.run(&["bogus"]).expect(64);
-    assert!(
-        ran.stderr.contains("unrecognized subcommand"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("unrecognized subcommand");
 }
 
 #[test]
@@ -140,11 +110,7 @@ fn check_validates_without_touching_anything() {
     let mut site = Site::start();
     http_line(&mut site, "www");
     let ran = site.run(&["-n"]).expect(0);
-    assert!(
-        ran.stdout.contains("configuration ok (1 line(s))"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("configuration ok (1 line(s))");
     assert!(!site.path("state").exists() && !site.path("certs").exists());
 }
 
@@ -168,17 +134,9 @@ fn a_second_run_waits_for_the_lock_then_gives_up() {
         start.elapsed() >= Duration::from_secs(2),
         "waited lock_wait"
     );
-    assert!(
-        ran.stderr.contains("another run holds the lock"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("another run holds the lock");
     let ran = site.run(&["run", "--no-wait"]).expect(75);
-    assert!(
-        ran.stderr.contains("another run holds the lock"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("another run holds the lock");
     holder.kill().expect("kill");
     let _ = holder.wait();
     site.run(&["issue", "--force", "www"]).expect(0);
@@ -239,12 +197,8 @@ fn values_not_visible_in_dns_stop_before_the_ca_is_told() {
     let config = site.path("short.toml");
     std::fs::write(&config, text).expect("write");
     let ran = run_bin(&config, &["run"]).expect(75);
-    assert!(ran.stderr.contains("www: propagation:"), "{}", ran.stderr);
-    assert!(
-        ran.stderr.contains("_acme-challenge.www.example.test."),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("www: propagation:");
+    ran.stderr_has("_acme-challenge.www.example.test.");
     assert!(
         site.listing("dnsextra").is_empty(),
         "fragment removed after the failure"
@@ -287,11 +241,7 @@ fn one_failing_line_never_stops_the_others() {
     site.line("name = \"bad\"\ndomains = [\"bad.example.test\"]\nalias = \"acme.example.net\"");
     // Something changed, so exit 0 (cron chains go on); the failure is printed.
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("good: certificate issued"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("good: certificate issued");
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
         ran.stderr

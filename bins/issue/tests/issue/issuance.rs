@@ -10,13 +10,8 @@ fn one_name_over_http01_then_quiet() {
     let mut site = Site::start();
     site.line("name = \"web\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
     let ran = site.run(&["run"]).expect(0);
-    assert!(ran.stdout.contains("account created"), "{}", ran.stdout);
-    assert!(
-        ran.stdout
-            .contains("web: certificate issued (first certificate, new key) for www.example.test"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("account created");
+    ran.stdout_has("web: certificate issued (first certificate, new key) for www.example.test");
     assert_eq!(ran.stderr, "");
     site.openssl_verify("web");
     assert_eq!(
@@ -112,7 +107,7 @@ fn apex_and_wildcard_publish_two_values_on_one_name() {
         .matches("TXT _acme-challenge.example.test. written")
         .count();
     assert_eq!(written, 2, "{}", ran.stderr);
-    assert!(ran.stderr.contains("2 value(s) visible"), "{}", ran.stderr);
+    ran.stderr_has("2 value(s) visible");
     assert_eq!(
         openssl_names(&site.path("certs/wild/cert.pem")),
         ["*.example.test", "example.test"]
@@ -128,23 +123,14 @@ fn challenge_alias_writes_the_target_and_checks_the_cname() {
     );
     // No CNAME yet: a clear error before any order, nothing written.
     let ran = site.run(&["run"]).expect(78);
-    assert!(
-        ran.stderr.contains("challenge alias: _acme-challenge.mail.example.test. has no CNAME to _acme-challenge.acme.example.net."),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("challenge alias: _acme-challenge.mail.example.test. has no CNAME to _acme-challenge.acme.example.net.");
     assert!(!site.path("certs/aliased").exists());
     site.pebble.set_cname(
         "_acme-challenge.mail.example.test.",
         "_acme-challenge.acme.example.net.",
     );
     let ran = site.run(&["issue", "aliased", "-v"]).expect(0);
-    assert!(
-        ran.stderr
-            .contains("TXT _acme-challenge.acme.example.net. written"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("TXT _acme-challenge.acme.example.net. written");
     assert_eq!(
         openssl_names(&site.path("certs/aliased/cert.pem")),
         ["mail.example.test"]
@@ -187,18 +173,8 @@ fn reuse_keeps_the_key_and_fresh_changes_it() {
         &site.path("certs/reuse/cert.pem"),
     );
     let ran = site.run(&["issue", "--force", "reuse", "fresh"]).expect(0);
-    assert!(
-        ran.stdout
-            .contains("reuse: certificate issued (forced, same key)"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout
-            .contains("fresh: certificate issued (forced, new key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("reuse: certificate issued (forced, same key)");
+    ran.stdout_has("fresh: certificate issued (forced, new key)");
     let serial2 = crate::site::openssl(
         &["x509", "-noout", "-serial", "-in"],
         &site.path("certs/reuse/cert.pem"),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::site::{openssl, openssl_names, Site};
-use crate::support::PebbleOpts;
+use certdrop_testkit::pebble::PebbleOpts;
 
 fn serial(site: &Site, line: &str) -> String {
     openssl(
@@ -34,12 +34,7 @@ fn renews_inside_the_window_and_not_before() {
     crate::site::run_bin(&config, &["run"]).expect(2);
     std::thread::sleep(Duration::from_secs(7));
     let ran = crate::site::run_bin(&config, &["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .contains("short: certificate issued (renewal due, same key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("short: certificate issued (renewal due, same key)");
     assert_ne!(serial(&site, "short"), first);
     assert_eq!(site.key_pubkey("short"), key);
 }
@@ -52,11 +47,7 @@ fn changed_names_renew_at_once() {
     site.lines.clear();
     site.line("name = \"www\"\ndomains = [\"www.example.test\", \"new.example.test\"]\nchallenge = \"http-01\"");
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("(names changed, same key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(names changed, same key)");
     assert_eq!(
         openssl_names(&site.path("certs/www/cert.pem")),
         ["new.example.test", "www.example.test"]
@@ -72,11 +63,7 @@ fn a_revoked_certificate_is_replaced_by_the_next_run() {
     let ran = site
         .run(&["revoke", "www", "--reason", "superseded"])
         .expect(0);
-    assert!(
-        ran.stdout.contains("revoked; the next run replaces it"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("revoked; the next run replaces it");
     // Revoking again is refused by the CA: the certificate really is revoked.
     let again = site.run(&["revoke", "www"]);
     assert_ne!(again.code, 0, "{}", again.stderr);
@@ -86,11 +73,7 @@ fn a_revoked_certificate_is_replaced_by_the_next_run() {
         again.stderr
     );
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("replacing a revoked certificate"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("replacing a revoked certificate");
     assert_ne!(serial(&site, "www"), first);
 }
 
@@ -106,11 +89,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
     std::thread::sleep(Duration::from_millis(1100));
     // The key is old: stage the next one, certificate unchanged.
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("dane: key rollover started"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("dane: key rollover started");
     let next_pub = String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8");
     assert_eq!(
         openssl(
@@ -127,7 +106,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
     assert_eq!(ran.stdout, "");
     // A renewal meanwhile keeps the current key and the staged one published.
     let ran = site.run(&["issue", "--force", "dane"]).expect(0);
-    assert!(ran.stdout.contains("(forced, same key)"), "{}", ran.stdout);
+    ran.stdout_has("(forced, same key)");
     assert_eq!(site.cert_pubkey("dane"), old_key);
     assert_eq!(
         String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8"),
@@ -135,11 +114,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
     );
     std::thread::sleep(Duration::from_secs(4));
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout.contains("(key rollover, new key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(key rollover, new key)");
     assert_eq!(
         site.cert_pubkey("dane"),
         next_pub,
@@ -167,12 +142,7 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
     std::fs::rename(&key, &next).expect("move");
     std::fs::write(&key, "stale key material that no longer matches\n").expect("write");
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .contains("www: finished an interrupted key change"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("www: finished an interrupted key change");
     assert_eq!(site.key_pubkey("www"), site.cert_pubkey("www"));
 }
 
@@ -185,12 +155,7 @@ fn a_compromised_key_is_replaced_even_on_a_reuse_line() {
     site.run(&["revoke", "www", "--reason", "key-compromise"])
         .expect(0);
     let ran = site.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .contains("(replacing a revoked certificate, new key)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(replacing a revoked certificate, new key)");
     assert_ne!(site.key_pubkey("www"), old);
     assert_eq!(site.key_pubkey("www"), site.cert_pubkey("www"));
 }

@@ -1,8 +1,6 @@
 //! Integration tests of certdrop-issue: the real binary in a temp tree
-//! against a real Pebble on loopback (one test binary, small helpers).
-
-#[path = "../support/mod.rs"]
-mod support;
+//! against a real Pebble on loopback (one test binary, small helpers; the
+//! Pebble fixture is certdrop-testkit's).
 
 mod site;
 

@@ -6,32 +6,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Pebble, PebbleOpts, Relay, WebServer};
-
-/// What one run of the binary did.
-#[derive(Debug)]
-pub struct Ran {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    /// Assert the exit code, showing the output if it differs.
-    #[track_caller]
-    pub fn expect(self, code: i32) -> Ran {
-        assert_eq!(
-            self.code, code,
-            "exit code; stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+use certdrop_testkit::pebble::{Pebble, PebbleOpts, Relay, WebServer};
+pub use certdrop_testkit::pki::openssl;
+pub use certdrop_testkit::tree::mode;
+use certdrop_testkit::{Ran, Run, Tree};
 
 /// A temp tree with Pebble, relay and webroot server.
 pub struct Site {
-    pub dir: tempfile::TempDir,
+    pub dir: Tree,
     pub pebble: Pebble,
     pub relay: Option<Relay>,
     pub web: Option<WebServer>,
@@ -44,15 +26,12 @@ pub struct Site {
 impl Site {
     /// Start Pebble with `opts`, relay dnsextra/ and serve webroot/.
     pub fn new(opts: PebbleOpts) -> Site {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = Tree::with_dirs(&["dnsextra", "webroot"]);
         let pebble = Pebble::start(opts);
-        for d in ["dnsextra", "webroot"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
         // A copy of the CA bundle that outlives Pebble's own temp dir.
-        std::fs::copy(&pebble.ca_bundle, dir.path().join("acme-ca.pem")).expect("copy CA");
-        let relay = Some(pebble.relay_dnsextra(&dir.path().join("dnsextra")));
-        let web = Some(pebble.serve_webroot(&dir.path().join("webroot")));
+        std::fs::copy(&pebble.ca_bundle, dir.path("acme-ca.pem")).expect("copy CA");
+        let relay = Some(pebble.relay_dnsextra(&dir.path("dnsextra")));
+        let web = Some(pebble.serve_webroot(&dir.path("webroot")));
         Site {
             dir,
             pebble,
@@ -68,8 +47,9 @@ impl Site {
         Site::new(PebbleOpts::default())
     }
 
+    /// `rel` below the site's tree.
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
     /// Add a `[[line]]` table (body without the header).
@@ -128,9 +108,9 @@ validation_timeout = "60s"
         run_bin(&config, args)
     }
 
-    /// Read a file of the tree.
+    /// The bytes of a file of the tree.
     pub fn read(&self, rel: &str) -> Vec<u8> {
-        std::fs::read(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+        self.dir.read(rel)
     }
 
     /// SPKI-based fingerprint of `certs/<line>/cert.pem` (via openssl).
@@ -146,17 +126,9 @@ validation_timeout = "60s"
         )
     }
 
-    /// Files in a drop directory (names).
+    /// Files in a drop directory (names, sorted).
     pub fn listing(&self, rel: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.path(rel))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        self.dir.listing(rel)
     }
 
     /// Verify `certs/<line>/fullchain.pem` against Pebble's roots with openssl.
@@ -165,52 +137,26 @@ validation_timeout = "60s"
         std::fs::write(&roots, self.pebble.root_pem()).expect("roots");
         let chain = self.path(&format!("certs/{line}/chain.pem"));
         let cert = self.path(&format!("certs/{line}/cert.pem"));
-        let out = Command::new("openssl")
+        Command::new("openssl")
             .args(["verify", "-CAfile"])
             .arg(&roots)
             .arg("-untrusted")
             .arg(&chain)
             .arg(&cert)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .ran()
+            .expect(0);
     }
 }
 
 /// Run the binary with a config file.
 pub fn run_bin(config: &Path, args: &[&str]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_certdrop-issue"))
+    Command::new(env!("CARGO_BIN_EXE_certdrop-issue"))
         .arg("-c")
         .arg(config)
         .args(args)
         .env_remove("SSL_CERT_FILE")
         .env_remove("CERTDROP_ISSUE_CONFIG")
-        .output()
-        .expect("run certdrop-issue");
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// `openssl <args> <file>` stdout.
-pub fn openssl(args: &[&str], file: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .ran()
 }
 
 /// The public key PEM of a certificate file.
@@ -227,10 +173,4 @@ pub fn openssl_names(cert: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// Octal mode of a path.
-pub fn mode(p: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
 }

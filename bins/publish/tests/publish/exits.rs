@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use crate::site::{publish, Site};
+use certdrop_testkit::Tmpfs;
 
 #[test]
 fn usage_errors_exit_64() {
@@ -57,12 +58,7 @@ fn a_signing_key_others_can_read_is_refused() {
     )
     .expect("chmod");
     let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr
-            .contains("sign_key: signing key: refused: mode 0644"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("sign_key: signing key: refused: mode 0644");
     assert!(!site.path("pub/www").exists());
     site.run(&["-n"]).expect(65);
     std::fs::remove_file(site.path("sign_key")).expect("rm");
@@ -83,7 +79,7 @@ fn a_signing_key_of_another_type_is_refused() {
             .expect("ssh-keygen");
         assert!(out.status.success());
         let ran = site.run(&["run"]).expect(65);
-        assert!(ran.stderr.contains("not an ed25519 key"), "{}", ran.stderr);
+        ran.stderr_has("not an ed25519 key");
     }
     // A passphrase-protected key cannot sign unattended.
     let _ = std::fs::remove_file(site.path("sign_key"));
@@ -94,11 +90,7 @@ fn a_signing_key_of_another_type_is_refused() {
         .expect("ssh-keygen");
     assert!(out.status.success());
     let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr.contains("encrypted with a passphrase"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("encrypted with a passphrase");
 }
 
 #[test]
@@ -109,11 +101,7 @@ fn a_held_lock_is_a_temporary_failure() {
     let lock =
         certdrop_core::lock::StateLock::acquire(&site.path("pub"), Duration::ZERO).expect("lock");
     let ran = site.run(&["run"]).expect(75);
-    assert!(
-        ran.stderr.contains("another run holds the lock"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("another run holds the lock");
     // -n takes no lock.
     site.run(&["-n"]).expect(0);
     drop(lock);
@@ -127,34 +115,7 @@ fn an_unwritable_pub_dir_exits_73() {
     // A file where pub/ should be: no user, not even root, can write into it.
     site.write("pub", "not a directory");
     let ran = site.run(&["run"]).expect(73);
-    assert!(ran.stderr.contains("pub: cannot create"), "{}", ran.stderr);
-}
-
-/// A small tmpfs mounted (as root) on a directory of the site, unmounted
-/// when dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("mount");
-        assert!(
-            out.status.success(),
-            "mount tmpfs (the test runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
+    ran.stderr_has("pub: cannot create");
 }
 
 #[test]

@@ -4,112 +4,68 @@
 //! OpenSSH signing key made by ssh-keygen, a publish.toml, and wrappers that
 //! run the real binary and ssh-keygen.
 
-use std::os::unix::fs::PermissionsExt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use certdrop_core::store::{CertFiles, Store};
+use certdrop_testkit::pki::{KeyType, Pki};
+pub use certdrop_testkit::Ran;
+use certdrop_testkit::{Run, Tree};
 
 /// The SSHSIG namespace certdrop-publish signs with.
 pub const NAMESPACE: &str = "certdrop-manifest@certdrop";
 /// Principal of the signing key in allowed_signers.
 pub const IDENTITY: &str = "publish@example.org";
 
-/// What one run of a program did.
-#[derive(Debug)]
-pub struct Ran {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    /// Assert the exit code, showing the output if it differs.
-    #[track_caller]
-    pub fn expect(self, code: i32) -> Ran {
-        assert_eq!(
-            self.code, code,
-            "exit code; stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Assert nothing was printed.
-    #[track_caller]
-    pub fn silent(self) -> Ran {
-        assert_eq!((self.stdout.as_str(), self.stderr.as_str()), ("", ""));
-        self
-    }
-}
-
-fn ran(out: std::process::Output) -> Ran {
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Run certdrop-publish with `args`.
 pub fn publish(args: &[&str]) -> Ran {
-    ran(Command::new(env!("CARGO_BIN_EXE_certdrop-publish"))
+    Command::new(env!("CARGO_BIN_EXE_certdrop-publish"))
         .args(args)
         .env_remove("CERTDROP_PUBLISH_CONFIG")
-        .output()
-        .expect("run certdrop-publish"))
+        .ran()
 }
 
-/// Run a shell script in `dir`, failing the test if it fails.
+/// Run a shell script in `dir` with `set -eu`, failing the test if it fails.
 #[track_caller]
 pub fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh")
-        .args(["-eu", "-c", script])
-        .current_dir(dir)
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    certdrop_testkit::sh(dir, &format!("set -eu\n{script}"));
 }
-
-/// The throwaway CA: root and intermediate, ECDSA P-256.
-const PKI: &str = r#"
-q() { "$@" >/dev/null 2>&1; }
-q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout root.key -out root.pem -days 30 -subj "/CN=Test Root"
-q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout int.key -out int.csr -subj "/CN=Test Intermediate"
-printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >int.ext
-q openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial 1 \
-    -out int.pem -days 30 -extfile int.ext
-q openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out leaf.key
-q openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key
-openssl pkey -in leaf.key -pubout -out leaf.pub
-openssl pkey -in other.key -pubout -out other.pub
-"#;
 
 /// A temp tree: pki/, certs/ keys/ archive/ (the store), pub/, the signing
 /// key, allowed_signers and publish.toml.
 pub struct Site {
-    pub dir: tempfile::TempDir,
+    pub dir: Tree,
+    /// The throwaway CA (pki/): root and intermediate, ECDSA P-256.
+    pub pki: Pki,
     /// `keep` in publish.toml.
     pub keep: usize,
     /// `[[line]]` tables: (name, names).
     pub lines: Vec<(String, Vec<String>)>,
 }
 
+impl Deref for Site {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.dir
+    }
+}
+
 impl Site {
     /// A site with the PKI, the signing key and one line `www` for
     /// www.example.org and example.org.
     pub fn new() -> Site {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("pki")).expect("mkdir");
-        sh(&dir.path().join("pki"), PKI);
+        let dir = Tree::new();
+        let pki = Pki::new(&dir.path("pki"));
+        pki.ca();
+        for key in ["leaf", "other"] {
+            pki.key_of(&dir.path(&format!("pki/{key}.key")), KeyType::P256);
+            let public = certdrop_testkit::pki::public_key(&dir.path(&format!("pki/{key}.key")));
+            dir.write(&format!("pki/{key}.pub"), &public);
+        }
         let site = Site {
             dir,
+            pki,
             keep: 3,
             lines: vec![("www".into(), names(&["www.example.org", "example.org"]))],
         };
@@ -118,20 +74,6 @@ impl Site {
         site.write("allowed_signers", &format!("{IDENTITY} {public}"));
         site.store().ensure().expect("store");
         site
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.path(rel);
-        std::fs::write(&p, text).expect("write");
-        p
-    }
-
-    pub fn read(&self, rel: &str) -> Vec<u8> {
-        std::fs::read(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
     /// The store certdrop-issue writes (this test's keep is irrelevant).
@@ -148,18 +90,13 @@ impl Site {
     /// for `days` (negative: already expired), with leaf.key; as the four
     /// store files.
     pub fn leaf(&self, serial: u32, names: &[&str], days: i32) -> CertFiles {
-        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
         let out = format!("leaf-{serial}.pem");
-        sh(
-            &self.path("pki"),
-            &format!(
-                "printf 'subjectAltName={san}\\n' >leaf.ext
-                 openssl req -new -key leaf.key -out leaf.csr -subj /CN={cn} 2>/dev/null
-                 openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key \
-                     -set_serial {serial} -days {days} -extfile leaf.ext -out {out} 2>/dev/null",
-                san = san.join(","),
-                cn = names[0],
-            ),
+        self.pki.leaf(
+            &self.path("pki/leaf.key"),
+            names,
+            Some(serial),
+            days,
+            &self.path(&format!("pki/{out}")),
         );
         let cert = self.read(&format!("pki/{out}"));
         let chain = self.read("pki/int.pem");
@@ -265,31 +202,27 @@ policy=p\\ndefault_md=sha256\\ncopy_extensions=copy\\nunique_subject=no\\n[p]\\n
     pub fn ssh_keygen_verify(&self, line: &str) -> Ran {
         let manifest =
             std::fs::File::open(self.path(&format!("pub/{line}/manifest"))).expect("manifest");
-        ran(Command::new("ssh-keygen")
+        Command::new("ssh-keygen")
             .args(["-Y", "verify", "-f"])
             .arg(self.path("allowed_signers"))
             .args(["-I", IDENTITY, "-n", NAMESPACE, "-s"])
             .arg(self.path(&format!("pub/{line}/manifest.sig")))
             .stdin(Stdio::from(manifest))
             .output()
-            .expect("run ssh-keygen"))
+            .expect("run ssh-keygen")
+            .into()
     }
 
     /// Replace pub/<line>/manifest.sig by `ssh-keygen -Y sign` with `key`.
     pub fn ssh_keygen_sign(&self, line: &str, key: &Path) {
         let copy = self.path("manifest.copy");
         std::fs::copy(self.path(&format!("pub/{line}/manifest")), &copy).expect("copy");
-        let out = Command::new("ssh-keygen")
+        Command::new("ssh-keygen")
             .args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"])
             .arg(key)
             .arg(&copy)
-            .output()
-            .expect("run ssh-keygen");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .ran()
+            .expect(0);
         std::fs::rename(
             self.path("manifest.copy.sig"),
             self.path(&format!("pub/{line}/manifest.sig")),
@@ -300,18 +233,12 @@ policy=p\\ndefault_md=sha256\\ncopy_extensions=copy\\nunique_subject=no\\n[p]\\n
 
 /// `ssh-keygen -t ed25519 -N ''` into `path` (mode 0600 as ssh-keygen makes it).
 pub fn keygen(path: &Path, comment: &str) {
-    let out = Command::new("ssh-keygen")
+    Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(path)
-        .output()
-        .expect("run ssh-keygen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mode = std::fs::metadata(path).expect("key").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+        .ran()
+        .expect(0);
+    assert_eq!(certdrop_testkit::tree::mode(path), 0o600);
 }
 
 /// Owned names.

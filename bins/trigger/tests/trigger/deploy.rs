@@ -3,8 +3,8 @@
 //! a restart on the field rule (newer than the pid file), `check`, and
 //! `install` with its rollback.
 
-use crate::harness::{free_port, Tree, NAME};
-use crate::nginx::Nginx;
+use crate::harness::{Tree, NAME};
+use crate::nginx::{serving, serving_www, Nginx, Serves};
 
 /// The site's override of the shipped nginx definition for this nginx.
 fn reload_service(nginx: &Nginx) -> String {
@@ -24,12 +24,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        &tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
+    let nginx = serving_www(&tree);
     tree.config(&reload_service(&nginx));
     // No deployment recorded: deploy once (nginx may have loaded anything).
     let ran = tree.run(&["run"]).expect(0);
@@ -74,12 +69,7 @@ fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        &tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
+    let nginx = serving_www(&tree);
     let service = format!(
         "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
          pidfile = \"{}\"\npreflight = \"{}\"\nrestart = \"{}\"\nrule = \"newer-than-pidfile\"\n\
@@ -117,7 +107,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     tree.publish("www", &first);
     let target = tree.path("srv/www.pem");
     std::fs::write(&target, &first.pem).expect("bootstrap");
-    let nginx = Nginx::start(&tree, free_port(), &target, &tree.path("keys/www.pem"));
+    let nginx = serving(&tree, &target);
     let service = |reload: &str| {
         format!(
             "files = [{{ cert = \"srv/www.pem\", key = \"keys/www.pem\" }}]\n\
@@ -160,11 +150,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
         .expect(69)
         .one_error("www: post-flight after reload: ");
     let ran = tree.run(&["run"]).expect(69);
-    assert!(
-        ran.stderr.contains("previous files restored and reloaded"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("previous files restored and reloaded");
     assert_eq!(std::fs::read_to_string(&target).expect("target"), installed);
     assert_eq!(nginx.served(), first.der);
 

@@ -7,46 +7,13 @@
 //! decides, and the line names the cause.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{free_port, Cert, Tree, NAME};
-use crate::nginx::Nginx;
+use certdrop_testkit::wait_for;
 
-/// A small tmpfs mounted over a directory of the test tree (the tests run
-/// as root), unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path) -> Tmpfs {
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mount -t tmpfs (needs root)");
-        Tmpfs(dir.to_path_buf())
-    }
-
-    /// Fill it: write until the file system says it is full.
-    fn fill(&self) {
-        let mut n = 0;
-        loop {
-            match std::fs::write(self.0.join(format!("fill{n}")), vec![0u8; 16 * 1024]) {
-                Ok(()) => n += 1,
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => return,
-                Err(e) => panic!("fill: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+use crate::harness::{Cert, Tree, NAME};
+use crate::nginx::{serving, serving_www, Nginx, Serves};
+use certdrop_testkit::Tmpfs;
 
 /// The service body for nginx serving `cert`, reloaded by `reload`.
 fn service(nginx: &Nginx, cert: &str, reload: &str, extra: &str) -> String {
@@ -66,11 +33,11 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
     let srv = tree.path("srv");
-    let disk = Tmpfs::mount(&srv);
+    let disk = Tmpfs::mount(&srv, "64k");
     let target = srv.join("www.pem");
     let published = std::fs::read(tree.path("pub/www/fullchain.pem")).expect("pub");
     std::fs::write(&target, &published).expect("bootstrap");
-    let nginx = Nginx::start(&tree, free_port(), &target, &tree.path("keys/www.pem"));
+    let nginx = serving(&tree, &target);
     // The action leaves a mark, so "not acted on" is seen, not inferred.
     let mark = tree.path("reloaded");
     tree.config(&service(
@@ -178,22 +145,17 @@ fn a_stopped_service_found_down_after_the_reload_is_69() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        &tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
+    let nginx = serving_www(&tree);
     // A "reload" that cannot bring a stopped service back.
     tree.config(&service(&nginx, "pub/www/fullchain.pem", "true", ""));
     tree.run(&["run"]).expect(0);
     let pid = nix::unistd::Pid::from_raw(nginx.pid());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).expect("stop nginx");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(nginx.addr()).is_ok() {
-        assert!(Instant::now() < deadline, "nginx did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let down = || TcpStream::connect(nginx.addr()).is_err().then_some(());
+    assert!(
+        wait_for(Duration::from_secs(10), down).is_some(),
+        "nginx did not stop"
+    );
     let second = tree.valid("www", NAME);
     tree.publish("www", &second);
     tree.run(&["run"]).expect(69).one_error(&format!(

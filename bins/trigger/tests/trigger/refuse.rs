@@ -4,27 +4,15 @@
 //! Each time nginx keeps serving the old certificate and the trigger says
 //! why in one line.
 
-use crate::harness::{free_port, Tree, NAME};
-use crate::nginx::Nginx;
+use crate::harness::{Tree, NAME};
+use crate::nginx::{reload_files, serving_www, Nginx, Serves};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
 fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
-    tree.config(&format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.addr()
-    ));
+    let nginx = serving_www(tree);
+    tree.config(&reload_files(&nginx));
     tree.run(&["run"]).expect(0);
     nginx.assert_serves(&first.der);
     (nginx, first.der)
@@ -80,11 +68,7 @@ fn a_failing_pre_flight_leaves_the_service_alone() {
         .run(&["run"])
         .expect(78)
         .one_error("www: not deployed: pre-flight `nginx -t");
-    assert!(
-        ran.stderr.contains("unknown directive \"this\""),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("unknown directive \"this\"");
     assert_eq!(nginx.served(), old);
     // Nothing was recorded: once the configuration is fixed, it deploys.
     let conf = nginx.dir.join("nginx.conf");
@@ -116,11 +100,7 @@ fn the_no_op_fast_path_never_hides_a_change() {
     // Nothing to do, twice: the second pass takes the fast path.
     tree.run(&["run"]).expect(2);
     let quiet = tree.run(&["run", "-v"]).expect(2);
-    assert!(
-        quiet.stderr.contains("unchanged since the last check"),
-        "{}",
-        quiet.stderr
-    );
+    quiet.stderr_has("unchanged since the last check");
     // A byte changed in place in the published tree (no new version, no
     // new link): the pass checks in full and refuses it.
     let mut bytes = std::fs::read(tree.path("pub/www/fullchain.pem")).expect("read");

@@ -5,28 +5,18 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{free_port, Tree, NAME};
-use crate::nginx::Nginx;
+use certdrop_testkit::{within, Proc};
+
+use crate::harness::{Tree, NAME};
+use crate::nginx::{reload_files, serving_www, Serves};
 
 #[test]
 fn watch_deploys_what_is_published_and_stops_on_sigterm() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let nginx = Nginx::start(
-        &tree,
-        free_port(),
-        &tree.path("pub/www/fullchain.pem"),
-        &tree.path("keys/www.pem"),
-    );
-    tree.config(&format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.addr()
-    ));
+    let nginx = serving_www(&tree);
+    tree.config(&reload_files(&nginx));
     let config = tree.path("trigger.toml");
     let child = Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
         .arg("-c")
@@ -37,29 +27,17 @@ fn watch_deploys_what_is_published_and_stops_on_sigterm() {
         .spawn()
         .expect("watch");
     // Stopped by its pid even if an assertion fails below.
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Stop(child);
+    let mut child = Proc(child);
     // The state file of the first round.
     let state = tree.path("state/www.json");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !state.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first round did not deploy"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        within(Duration::from_secs(10), || state.exists()),
+        "first round did not deploy"
+    );
     let second = tree.valid("www", NAME);
     tree.publish("www", &second);
     nginx.assert_serves(&second.der);
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    nix::sys::signal::kill(child.pid(), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let out = std::mem::replace(
         &mut child.0,
         Command::new("true").spawn().expect("placeholder"),

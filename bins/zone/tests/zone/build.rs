@@ -4,8 +4,11 @@
 
 use std::process::Command;
 
-use crate::nsd::Nsd;
-use crate::site::{read, run, Tree, V1, V2};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::pki::self_signed_line;
+use certdrop_testkit::Run;
+
+use crate::site::{keys_toml, openssl_spki_sha256, read, run, Ran, Tree, V1, V2};
 
 const ZONE: &str = "example.test";
 
@@ -15,74 +18,36 @@ fn signed_tree() -> (Tree, Nsd) {
     tree.sources(ZONE);
     let keys = tree.keys(ZONE);
     // A certificate line for TLSA.
-    let line = tree.path("certs/www");
-    std::fs::create_dir_all(&line).expect("mkdir");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-        ])
-        .args([
-            "-subj",
-            "/CN=www.example.test",
-            "-addext",
-            "subjectAltName=DNS:www.example.test",
-        ])
-        .arg("-keyout")
-        .arg(tree.path("www.key"))
-        .arg("-out")
-        .arg(line.join("cert.pem"))
-        .status()
-        .expect("openssl");
-    assert!(ok.success());
-    std::fs::copy(line.join("cert.pem"), line.join("fullchain.pem")).expect("copy");
-    std::fs::write(line.join("chain.pem"), "").expect("chain");
-    let pubkey = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(tree.path("www.key"))
-        .output()
-        .expect("openssl");
-    std::fs::write(line.join("pubkey.pem"), pubkey.stdout).expect("pubkey");
+    self_signed_line(
+        &tree.path("certs"),
+        "www",
+        &tree.path("www.key"),
+        &["www.example.test"],
+    );
     tree.write("tlsa.map", "_443._tcp.www.example.test  www  3 1 1\n");
     // A host key for SSHFP.
     std::fs::create_dir_all(tree.path("phonehome/www.example.test")).expect("mkdir");
-    let ok = Command::new("ssh-keygen")
+    Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(tree.path("phonehome/www.example.test/ssh_host_ed25519_key"))
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
+        .ran()
+        .expect(0);
     std::fs::remove_file(tree.path("phonehome/www.example.test/ssh_host_ed25519_key"))
         .expect("private half");
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
-    let key_list: Vec<String> = keys
-        .iter()
-        .map(|k| format!("\"{}\"", k.display()))
-        .collect();
     tree.config(
         ZONE,
         &nsd.reload_command(),
         &format!(
-            "tlsa_map = \"tlsa.map\"\nsshfp = true\nkeys = [{}]\n[zone.caa]\nissuer = \"letsencrypt.org\"\naccounturi = \"https://acme.example/acct/1\"\nmethods = [\"dns-01\"]\n",
-            key_list.join(", ")
+            "tlsa_map = \"tlsa.map\"\nsshfp = true\n{}[zone.caa]\nissuer = \"letsencrypt.org\"\naccounturi = \"https://acme.example/acct/1\"\nmethods = [\"dns-01\"]\n",
+            keys_toml(&keys)
         ),
     );
     (tree, nsd)
 }
 
-fn build(tree: &Tree) -> crate::site::Ran {
-    run(&[
-        "-c",
-        tree.path("zone.toml").to_str().expect("utf8"),
-        "build",
-    ])
+fn build(tree: &Tree) -> Ran {
+    tree.run(&["build"])
 }
 
 #[test]
@@ -94,17 +59,8 @@ fn builds_signs_serves_and_stays_quiet_when_nothing_changed() {
     );
     tree.fragment("evil", "$INCLUDE /etc/shadow\n");
     let ran = build(&tree).expect(0);
-    assert!(
-        ran.stdout.contains("zone example.test: serial"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stderr
-            .contains("dnsextra/evil: rejected: directive $INCLUDE"),
-        "{}",
-        ran.stderr
-    );
+    ran.stdout_has("zone example.test: serial");
+    ran.stderr_has("dnsextra/evil: rejected: directive $INCLUDE");
     let serial = nsd
         .wait_serial_change(ZONE, None)
         .expect("nsd serves the zone");
@@ -116,7 +72,7 @@ fn builds_signs_serves_and_stays_quiet_when_nothing_changed() {
     );
     assert!(txt.iter().any(|(_, t, _)| t == "RRSIG"), "signed: {txt:?}");
     let tlsa = nsd.ask("TLSA", "_443._tcp.www.example.test", false);
-    let want = crate::site::openssl_spki_sha256(&tree.path("certs/www/cert.pem"));
+    let want = openssl_spki_sha256(&tree.path("certs/www/cert.pem"));
     assert!(
         tlsa.iter()
             .any(|(_, t, r)| t == "TLSA"
@@ -191,12 +147,7 @@ fn a_broken_zone_never_replaces_the_served_one() {
         "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\nwww CNAME ns1\n",
     );
     let ran = build(&tree).expect(65);
-    assert!(
-        ran.stderr
-            .contains("www.example.test.: CNAME beside other data (A, SSHFP)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("www.example.test.: CNAME beside other data (A, SSHFP)");
     assert_eq!(read(&tree.path("zones/example.test.zone")), before);
     assert_eq!(nsd.serial(ZONE), Some(serial));
     // A record nsd-checkzone refuses (our parser lets a bad address through).
@@ -205,7 +156,7 @@ fn a_broken_zone_never_replaces_the_served_one() {
         "@ NS ns1\nns1 A 127.0.0.1\nwww A 999.0.0.1\n",
     );
     let ran = build(&tree).expect(65);
-    assert!(ran.stderr.contains("nsd-checkzone"), "{}", ran.stderr);
+    ran.stderr_has("nsd-checkzone");
     assert_eq!(read(&tree.path("zones/example.test.zone")), before);
 }
 
@@ -248,17 +199,13 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
     tree.sources(ZONE);
     let keys = tree.keys(ZONE);
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
-    let key_list: Vec<String> = keys
-        .iter()
-        .map(|k| format!("\"{}\"", k.display()))
-        .collect();
     // Signatures valid for 2 h, renewed when less than 3 h are left: always.
     tree.config(
         ZONE,
         &nsd.reload_command(),
         &format!(
-            "keys = [{}]\nsignature_validity = \"2h\"\nresign_before = \"3h\"\n",
-            key_list.join(", ")
+            "{}signature_validity = \"2h\"\nresign_before = \"3h\"\n",
+            keys_toml(&keys)
         ),
     );
     build(&tree).expect(0);
@@ -279,22 +226,14 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
     let first = expiry(&tree);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let ran = build(&tree).expect(0);
-    assert!(
-        ran.stdout.contains("(signatures renewed)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(signatures renewed)");
     assert!(
         nsd.wait_serial_change(ZONE, Some(serial)).is_some(),
         "a new serial for secondaries"
     );
     assert!(expiry(&tree) > first, "later expiration");
     // With the default validity (21 days, renewed 7 days before), nothing.
-    tree.config(
-        ZONE,
-        &nsd.reload_command(),
-        &format!("keys = [{}]\n", key_list.join(", ")),
-    );
+    tree.config(ZONE, &nsd.reload_command(), &keys_toml(&keys));
     build(&tree).expect(0);
     build(&tree).expect(2);
 }

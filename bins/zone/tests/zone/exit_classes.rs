@@ -5,56 +5,16 @@
 //! (69), bad zone data (65), a missing source (66), a bad configuration
 //! (78) and a lock another run holds (75). Mounting needs root.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::nsd::Nsd;
 use crate::site::{read, run, Ran, Tree};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::Tmpfs;
 
 const ZONE: &str = "example.test";
 const PRIMARY_V2: &str =
     "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\nmail A 127.0.0.1\nnew A 127.0.0.2\n";
-
-/// A 64 KiB tmpfs mounted over a directory, unmounted on Drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path) -> Tmpfs {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("mount");
-        assert!(
-            out.status.success(),
-            "mount a tmpfs (needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    /// Fill it: write until the file system says it is full.
-    fn fill(&self) -> PathBuf {
-        let filler = self.0.join("filler");
-        let mut f = std::fs::File::create(&filler).expect("filler");
-        let block = [0u8; 4096];
-        loop {
-            if let Err(e) = f.write_all(&block) {
-                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
-                break;
-            }
-        }
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn build(tree: &Tree) -> Ran {
     let c = tree.path("zone.toml");
@@ -73,7 +33,7 @@ fn served(tree: &Tree) -> Nsd {
 /// the cause, the served zone untouched; then room again: the build goes on.
 fn full_disk(full: &str) {
     let tree = Tree::new();
-    let fs = Tmpfs::mount(&tree.path(full));
+    let fs = Tmpfs::mount(&tree.path(full), "64k");
     let nsd = served(&tree);
     build(&tree).expect(0);
     let serial = nsd.wait_serial_change(ZONE, None).expect("served");
@@ -113,13 +73,13 @@ fn a_full_build_tree_is_73_and_the_served_zone_stays() {
 #[test]
 fn a_read_only_zone_directory_is_73() {
     let tree = Tree::new();
-    let fs = Tmpfs::mount(&tree.path("zones"));
+    let fs = Tmpfs::mount(&tree.path("zones"), "64k");
     let _nsd = served(&tree);
     build(&tree).expect(0);
     let before = read(&tree.path("zones/example.test.zone"));
     let ok = Command::new("mount")
         .args(["-o", "remount,ro"])
-        .arg(&fs.0)
+        .arg(fs.path())
         .status()
         .expect("remount");
     assert!(ok.success());
@@ -189,23 +149,6 @@ fn a_signer_that_cannot_run_is_69() {
     assert!(!tree.path("zones/example.test.zone").exists());
 }
 
-/// `flock FILE cat`: holds the lock on FILE until its stdin closes.
-fn hold_lock(file: &Path) -> Child {
-    let mut child = Command::new("flock")
-        .arg(file)
-        .args(["sh", "-c", "echo held; exec cat >/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("flock (util-linux)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    assert_eq!(line, "held\n");
-    child
-}
-
 #[test]
 fn bad_data_missing_input_bad_config_and_a_held_lock() {
     let tree = Tree::new();
@@ -252,15 +195,16 @@ fn bad_data_missing_input_bad_config_and_a_held_lock() {
     // 75: another run holds the build tree's lock.
     tree.write("zone.toml", &format!("lock_wait = \"0s\"\n{good}"));
     tree.write(&format!("primary/{ZONE}"), PRIMARY_V2);
-    let mut holder = hold_lock(&tree.path("build/.lock"));
+    // Held by this process, as another run would hold it.
+    let holder =
+        certdrop_core::lock::StateLock::acquire(&tree.path("build"), Duration::ZERO).expect("lock");
     let ran = build(&tree).expect(75);
     assert!(
         ran.stderr.contains("another run holds the lock"),
         "{}",
         ran.stderr
     );
-    drop(holder.stdin.take());
-    holder.wait().expect("flock ends");
+    drop(holder);
 
     // Every failure above left the installed zone alone; now it moves on.
     assert_eq!(read(&tree.path("zones/example.test.zone")), before);

@@ -5,7 +5,18 @@
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Command;
 
-use crate::site::{run, Tree, V1, V2};
+use certdrop_testkit::{Ran, Run};
+
+use crate::site::{zone, Tree, V1, V2};
+
+/// `certdrop-zone fragments --origin example.test EXTRA dnsextra/`.
+fn fragments(tree: &Tree, extra: &[&str]) -> Ran {
+    zone()
+        .args(["fragments", "--origin", "example.test"])
+        .args(extra)
+        .arg(tree.path("dnsextra"))
+        .ran()
+}
 
 /// (file name, content, reason expected in the message).
 fn corpus() -> Vec<(&'static str, String, &'static str)> {
@@ -172,14 +183,7 @@ fn hostile_fragments_never_pass_and_valid_ones_do() {
         &format!("_acme-challenge.u.example.test. 60 IN TXT \"{V1}\"\n"),
     );
     std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).expect("chmod");
-    let dir = tree.path("dnsextra");
-    let ran = run(&[
-        "fragments",
-        "--origin",
-        "example.test",
-        dir.to_str().expect("utf8"),
-    ])
-    .expect(0);
+    let ran = fragments(&tree, &[]).expect(0);
 
     // good-ours is refused too: the hard link made it a file of two links.
     // Root reads the mode-000 file; anyone else is refused it.
@@ -241,35 +245,14 @@ fn files_of_another_writer_are_refused() {
         "ok",
         &format!("_acme-challenge.www.example.test. 60 IN TXT \"{V1}\"\n"),
     );
-    let dir = tree.path("dnsextra");
     let me = nix::unistd::geteuid().as_raw();
-    let ran = run(&[
-        "fragments",
-        "--origin",
-        "example.test",
-        "--owner",
-        &(me + 1).to_string(),
-        dir.to_str().expect("utf8"),
-    ])
-    .expect(0);
+    let ran = fragments(&tree, &["--owner", &(me + 1).to_string()]).expect(0);
     assert_eq!(ran.stdout, "");
-    assert!(
-        ran.stderr.contains(&format!(
-            "owned by uid {me}, not the writer's uid {}",
-            me + 1
-        )),
-        "{}",
-        ran.stderr
-    );
-    let ran = run(&[
-        "fragments",
-        "--origin",
-        "example.test",
-        "--owner",
-        &me.to_string(),
-        dir.to_str().expect("utf8"),
-    ])
-    .expect(0);
+    ran.stderr_has(&format!(
+        "owned by uid {me}, not the writer's uid {}",
+        me + 1
+    ));
+    let ran = fragments(&tree, &["--owner", &me.to_string()]).expect(0);
     assert!(ran.stdout.contains(V1));
 }
 
@@ -283,14 +266,7 @@ fn too_many_values_for_one_name_are_capped() {
             &format!("_acme-challenge.www.example.test. 60 IN TXT \"{v}\"\n"),
         );
     }
-    let dir = tree.path("dnsextra");
-    let ran = run(&[
-        "fragments",
-        "--origin",
-        "example.test",
-        dir.to_str().expect("utf8"),
-    ])
-    .expect(0);
+    let ran = fragments(&tree, &[]).expect(0);
     assert_eq!(ran.stdout.lines().count(), 8);
     assert_eq!(
         ran.stderr

@@ -1,8 +1,8 @@
 //! Integration tests of certdrop-zone: the real binary builds zones from a
 //! temp tree, ldns-signzone signs them, a real nsd on a loopback port serves
-//! them, and drill asks.
+//! them, and drill asks (the nsd, the runner and the PKI are
+//! certdrop-testkit's).
 
-mod nsd;
 mod site;
 
 mod build;

@@ -1,40 +1,24 @@
 //! A zone-building tree for tests: sources, drop directories, keys, a
-//! zone.toml, and a wrapper that runs the binary.
+//! zone.toml, and a wrapper that runs the binary (the runner, the temp
+//! tree, nsd and the PKI are certdrop-testkit's).
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::process::Command;
 
-/// Exit code and output of one run.
-#[derive(Debug)]
-pub struct Ran {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    #[track_caller]
-    pub fn expect(self, code: i32) -> Ran {
-        assert_eq!(
-            self.code, code,
-            "exit code; stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+pub use certdrop_testkit::pki::spki_sha256 as openssl_spki_sha256;
+pub use certdrop_testkit::tree::read_text as read;
+pub use certdrop_testkit::Ran;
+use certdrop_testkit::Run;
 
 /// Run certdrop-zone with `args`.
 pub fn run(args: &[&str]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
-        .args(args)
-        .output()
-        .expect("run certdrop-zone");
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    zone().args(args).ran()
+}
+
+/// The certdrop-zone command.
+pub fn zone() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
 }
 
 /// A valid dns-01 value.
@@ -42,15 +26,19 @@ pub const V1: &str = "xKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA";
 /// Another one.
 pub const V2: &str = "yKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA";
 
-/// Paths of a test tree.
-pub struct Tree {
-    pub dir: tempfile::TempDir,
+/// A test tree with the directories zone.toml names.
+pub struct Tree(certdrop_testkit::Tree);
+
+impl Deref for Tree {
+    type Target = certdrop_testkit::Tree;
+    fn deref(&self) -> &certdrop_testkit::Tree {
+        &self.0
+    }
 }
 
 impl Tree {
     pub fn new() -> Tree {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in [
+        Tree(certdrop_testkit::Tree::with_dirs(&[
             "soa",
             "primary",
             "dnsextra",
@@ -59,23 +47,7 @@ impl Tree {
             "keys",
             "zones",
             "build",
-        ] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Tree { dir }
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.path(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&p, text).expect("write");
-        p
+        ]))
     }
 
     /// soa/ZONE and primary/ZONE for a small zone served at 127.0.0.1.
@@ -102,14 +74,8 @@ impl Tree {
             if ksk {
                 cmd.arg("-k");
             }
-            let out = cmd.arg(zone).output().expect("ldns-keygen (ldnsutils)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let base = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            names.push(self.path(&format!("keys/{base}")));
+            let ran = cmd.arg(zone).ran().expect(0);
+            names.push(self.path(&format!("keys/{}", ran.stdout.trim())));
         }
         names
     }
@@ -129,26 +95,22 @@ impl Tree {
             ),
         )
     }
+
+    /// Run certdrop-zone -c zone.toml `args`.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        zone()
+            .arg("-c")
+            .arg(self.path("zone.toml"))
+            .args(args)
+            .ran()
+    }
 }
 
-/// Read a file as text.
-pub fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// SHA-256 of a certificate's SPKI by the openssl pipeline (TLSA 3 1 1).
-pub fn openssl_spki_sha256(cert: &Path) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum",
-            cert.display()
-        ))
-        .output()
-        .expect("openssl");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_owned()
+/// The `keys = [...]` line of a [[zone]] for the key basenames `keys`.
+pub fn keys_toml(keys: &[PathBuf]) -> String {
+    let quoted: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.display()))
+        .collect();
+    format!("keys = [{}]\n", quoted.join(", "))
 }

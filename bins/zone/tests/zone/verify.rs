@@ -5,130 +5,45 @@
 //! nsd serves, and `verify` (fed the TLSA set from a file, since its `-r`
 //! takes no port and our nsd is not on 53) must agree on match and mismatch.
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-use crate::nsd::{free_port, Nsd};
-use crate::site::{run, Ran, Tree};
+use certdrop_testkit::nginx::{Nginx, Server};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::pki::Pki;
+use certdrop_testkit::{free_port, Run};
+
+use crate::site::{keys_toml, run, Ran, Tree};
 
 const ZONE: &str = "example.test";
 const NAME: &str = "www.example.test";
 
-/// A throwaway PKI in the tree: root -> intermediate (made once), and a new
-/// key and leaf for www.example.test in store line certs/<line>/, its key
-/// in <line>.key. Root and intermediate are at the top of the tree.
-const PKI: &str = r#"set -eu
-q() { "$@" >/dev/null 2>&1; }
-if [ ! -f int.pem ]; then
-    q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout ca.key -out ca.pem -days 30 -subj "/CN=Test Root"
-    q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout int.key -out int.csr -subj "/CN=Test Intermediate"
-    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' >int.ext
-    q openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -out int.pem -days 30 -extfile int.ext
-fi
-printf 'subjectAltName=DNS:%s\n' "$2" >leaf.ext
-q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$1.key" -out "$1.csr" -subj "/CN=$2"
-mkdir -p "certs/$1"
-q openssl x509 -req -in "$1.csr" -CA int.pem -CAkey int.key -CAcreateserial \
-    -out "certs/$1/cert.pem" -days 30 -extfile leaf.ext
-cp int.pem "certs/$1/chain.pem"
-cat "certs/$1/cert.pem" int.pem >"certs/$1/fullchain.pem"
-openssl pkey -in "$1.key" -pubout -out "certs/$1/pubkey.pem"
-chmod 0644 "$1.key"
-"#;
-
-/// A new key and certificate for `name` in certs/<line>/ (replacing the old ones).
+/// A new key and certificate for `name` in store line certs/<line>/, its
+/// key in <line>.key (replacing the old ones), signed by the throwaway PKI
+/// at the top of the tree (root -> intermediate, made once).
 fn issue(tree: &Tree, line: &str, name: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", PKI, "pki", line, name])
-        .current_dir(tree.path(""))
-        .status()
-        .expect("sh + openssl");
-    assert!(ok.success(), "PKI script failed");
+    let key = tree.path(&format!("{line}.key"));
+    let _ = std::fs::remove_file(&key);
+    Pki::new(tree.root()).line(&tree.path("certs"), line, &key, &[name]);
+    // nginx reads it (it may drop to another user).
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
 }
 
 /// One nginx `server` block: port, server_name, store line, ssl_protocols.
-struct Site<'a> {
-    port: u16,
-    name: &'a str,
-    line: &'a str,
-    protocols: &'a str,
+fn site(tree: &Tree, port: u16, name: &str, line: &str, protocols: &str) -> Server {
+    Server::new(
+        port,
+        name,
+        &tree.path(&format!("certs/{line}/fullchain.pem")),
+        &tree.path(&format!("{line}.key")),
+    )
+    .protocols(protocols)
 }
 
 /// A real nginx on loopback (single process, `daemon off`), killed on drop.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Nginx {
-    fn start(tree: &Tree, sites: &[Site]) -> Nginx {
-        let dir = tree.path(&format!("nginx-{}", sites[0].port));
-        std::fs::create_dir_all(dir.join("tmp")).expect("nginx dir");
-        let d = dir.display();
-        let mut servers = String::new();
-        for s in sites {
-            servers.push_str(&format!(
-                "  server {{ listen 127.0.0.1:{} ssl; server_name {}; ssl_certificate {}; \
-                 ssl_certificate_key {}; ssl_protocols {}; return 200 \"ok\\n\"; }}\n",
-                s.port,
-                s.name,
-                tree.path(&format!("certs/{}/fullchain.pem", s.line))
-                    .display(),
-                tree.path(&format!("{}.key", s.line)).display(),
-                s.protocols
-            ));
-        }
-        let tmp: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
-            .iter()
-            .map(|t| format!("  {t}_temp_path {d}/tmp;\n"))
-            .collect();
-        // One process (no workers switching to nobody); the files stay readable anyway.
-        let conf = format!(
-            "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n{tmp}{servers}}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx must be installed");
-        let mut nginx = Nginx { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sites
-            .iter()
-            .any(|s| TcpStream::connect(("127.0.0.1", s.port)).is_err())
-        {
-            let exited = nginx.child.try_wait().ok().flatten().is_some();
-            assert!(
-                !exited && Instant::now() < deadline,
-                "nginx did not start: {}",
-                std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        nginx
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_nginx(tree: &Tree, sites: &[Server]) -> Nginx {
+    Nginx::start(&tree.path(&format!("nginx-{}", sites[0].port)), sites)
 }
 
 /// certdrop-zone verify NAME PORT --server NSD [args...].
@@ -149,13 +64,13 @@ fn ldns_dane_verify(tree: &Tree, nsd: &Nsd, owner: &str) -> bool {
         .collect();
     assert!(!text.is_empty(), "no TLSA at {owner}");
     let file = tree.write("ldns-dane.tlsa", &text);
-    let out = Command::new("ldns-dane")
+    Command::new("ldns-dane")
         .args(["-d", "-n", "-t"])
         .arg(&file)
         .args(["-a", "127.0.0.1", "verify"])
-        .output()
-        .expect("ldns-dane (ldnsutils)");
-    out.status.success()
+        .ran()
+        .code
+        == 0
 }
 
 /// What `ldns-dane -n -c cert create` says the record is: "U S M hex".
@@ -165,17 +80,9 @@ fn ldns_dane_create(cert: &Path, port: u16, triple: &str) -> String {
     args.extend(["create", NAME].map(String::from));
     args.push(port.to_string());
     args.extend(triple.split(' ').map(String::from));
-    let out = Command::new("ldns-dane")
-        .args(&args)
-        .output()
-        .expect("ldns-dane");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
+    let ran = Command::new("ldns-dane").args(&args).ran().expect(0);
+    ran.stdout
+        .split_whitespace()
         .skip(4)
         .collect::<Vec<_>>()
         .join(" ")
@@ -183,8 +90,7 @@ fn ldns_dane_create(cert: &Path, port: u16, triple: &str) -> String {
 
 /// Build the signed zone and wait until nsd serves a serial other than `serial`.
 fn build(tree: &Tree, nsd: &Nsd, serial: Option<u32>) -> u32 {
-    let config = tree.path("zone.toml");
-    run(&["-c", config.to_str().expect("utf8"), "build"]).expect(0);
+    tree.run(&["build"]).expect(0);
     nsd.wait_serial_change(ZONE, serial)
         .expect("nsd serves the new zone")
 }
@@ -198,27 +104,18 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     issue(&tree, "other", "other.example.test");
     let (port, tls13, dead) = (free_port(), free_port(), free_port());
     // The default server on `port` is "other": only SNI reaches www.
-    let mut nginx = Nginx::start(
+    let mut nginx = start_nginx(
         &tree,
         &[
-            Site {
+            site(
+                &tree,
                 port,
-                name: "other.example.test",
-                line: "other",
-                protocols: "TLSv1.2 TLSv1.3",
-            },
-            Site {
-                port,
-                name: NAME,
-                line: "www",
-                protocols: "TLSv1.2 TLSv1.3",
-            },
-            Site {
-                port: tls13,
-                name: NAME,
-                line: "www",
-                protocols: "TLSv1.3",
-            },
+                "other.example.test",
+                "other",
+                "TLSv1.2 TLSv1.3",
+            ),
+            site(&tree, port, NAME, "www", "TLSv1.2 TLSv1.3"),
+            site(&tree, tls13, NAME, "www", "TLSv1.3"),
         ],
     );
     tree.write(
@@ -229,17 +126,10 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
         ),
     );
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
-    let key_list: Vec<String> = keys
-        .iter()
-        .map(|k| format!("\"{}\"", k.display()))
-        .collect();
     tree.config(
         ZONE,
         &nsd.reload_command(),
-        &format!(
-            "tlsa_map = \"tlsa.map\"\nkeys = [{}]\n",
-            key_list.join(", ")
-        ),
+        &format!("tlsa_map = \"tlsa.map\"\n{}", keys_toml(&keys)),
     );
     let serial = build(&tree, &nsd, None);
 
@@ -277,18 +167,10 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     );
     // DANE-EE on the whole certificate, SHA-512.
     let ran = verify(&nsd, 4443, &["--connect", &connect]).expect(0);
-    assert!(
-        ran.stdout.contains("(3 0 2 matches the served leaf)"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_has("(3 0 2 matches the served leaf)");
     // -v shows what was served, on stderr.
     let ran = verify(&nsd, port, &["--connect", &connect, "-v"]).expect(0);
-    assert!(
-        ran.stderr.contains("served 2 certificate(s)"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("served 2 certificate(s)");
 
     // No TLSA record at all: 66, without connecting.
     let ran = verify(&nsd, 25, &["--connect", &connect]).expect(66);
@@ -301,21 +183,13 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     );
     // TLS 1.3 only: the certificate cannot be read in clear; a clear error, 69.
     let ran = verify(&nsd, tls13, &[]).expect(69);
-    assert!(
-        ran.stderr.contains(&format!(
+    ran.stderr_has(&format!(
             "_{tls13}._tcp.{NAME}: TLS at 127.0.0.1:{tls13}: the server refuses TLS 1.2 (alert protocol_version)"
-        )),
-        "{}",
-        ran.stderr
-    );
+        ));
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     // Nothing listening, and no DNS server: 69.
     let ran = verify(&nsd, port, &["--connect", &format!("127.0.0.1:{dead}")]).expect(69);
-    assert!(
-        ran.stderr.contains("connect: Connection refused"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("connect: Connection refused");
     let ran = run(&[
         "verify",
         NAME,
@@ -349,15 +223,7 @@ fn verify_matches_mismatches_and_agrees_with_ldns_dane() {
     verify(&nsd, 8443, &["--connect", &connect]).expect(0);
     // nginx restarted on the new certificate: a match again.
     drop(nginx);
-    nginx = Nginx::start(
-        &tree,
-        &[Site {
-            port,
-            name: NAME,
-            line: "www",
-            protocols: "TLSv1.2",
-        }],
-    );
+    nginx = start_nginx(&tree, &[site(&tree, port, NAME, "www", "TLSv1.2")]);
     verify(&nsd, port, &[]).expect(0);
     assert!(ldns_dane_verify(&tree, &nsd, &owner));
     drop(nginx);
@@ -373,8 +239,8 @@ fn verify_rejects_bad_arguments() {
         "127.0.0.1",
     ])
     .expect(64);
-    assert!(ran.stderr.contains("empty label"), "{}", ran.stderr);
+    ran.stderr_has("empty label");
     run(&["verify", NAME, "0", "--server", "127.0.0.1"]).expect(64);
     let ran = run(&["verify", NAME, "443", "--server", "ns1.example.test"]).expect(64);
-    assert!(ran.stderr.contains("no host names"), "{}", ran.stderr);
+    ran.stderr_has("no host names");
 }

@@ -6,14 +6,15 @@
 //! their code at once.
 
 use std::fs::File;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use crate::nsd::Nsd;
-use crate::site::{read, Ran, Tree, V1};
+use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::pki::self_signed_line;
+use certdrop_testkit::{within, Proc, Ran, Run};
+
+use crate::site::{openssl_spki_sha256, read, zone, Tree, V1};
 
 const ZONE: &str = "example.test";
 /// The promise is "within a second"; two leaves room for a slow
@@ -23,7 +24,7 @@ const PUBLISHED: Duration = Duration::from_secs(2);
 /// `certdrop-zone -v -c zone.toml watch ARGS` with its output in files in
 /// `logs`, killed on Drop.
 struct Watching {
-    child: Child,
+    proc: Proc,
     out: std::path::PathBuf,
     err: std::path::PathBuf,
 }
@@ -34,18 +35,22 @@ impl Watching {
             tree.path(&format!("{logs}/watch.out")),
             tree.path(&format!("{logs}/watch.err")),
         );
-        let child = Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
+        let child = zone()
             .arg("-v")
             .arg("-c")
             .arg(tree.path("zone.toml"))
             .arg("watch")
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(std::process::Stdio::null())
             .stdout(File::create(&out).expect("watch.out"))
             .stderr(File::create(&err).expect("watch.err"))
             .spawn()
             .expect("start certdrop-zone watch");
-        Watching { child, out, err }
+        Watching {
+            proc: Proc(child),
+            out,
+            err,
+        }
     }
 
     fn stdout(&self) -> String {
@@ -66,47 +71,16 @@ impl Watching {
 
     #[track_caller]
     fn assert_running(&mut self) {
-        let status = self.child.try_wait().expect("try_wait");
         assert!(
-            status.is_none(),
-            "watch exited: {status:?}\nstderr:\n{}",
+            self.proc.running(),
+            "watch exited\nstderr:\n{}",
             self.stderr()
         );
     }
 
     /// SIGTERM, then the exit code (None if it did not stop in time).
     fn terminate(&mut self) -> Option<i32> {
-        let pid = Pid::from_raw(self.child.id() as i32);
-        kill(pid, Signal::SIGTERM).expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Poll `cond` until it holds or `limit` passes.
-fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(25));
+        self.proc.stop(Signal::SIGTERM, Duration::from_secs(5))
     }
 }
 
@@ -241,38 +215,16 @@ fn watch_picks_up_a_certificate_switch() {
     nsd.wait_serial_change(ZONE, None)
         .unwrap_or_else(|| panic!("no initial build:\n{}", w.stderr()));
 
-    let version = tree.path("certs/.v/www.1");
-    std::fs::create_dir_all(&version).expect("mkdir");
-    let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec"])
-        .args([
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-        ])
-        .args(["-subj", "/CN=www.example.test"])
-        .arg("-keyout")
-        .arg(tree.path("keys/www.key"))
-        .arg("-out")
-        .arg(version.join("cert.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success());
-    std::fs::copy(version.join("cert.pem"), version.join("fullchain.pem")).expect("copy");
-    std::fs::write(version.join("chain.pem"), "").expect("chain");
-    let pubkey = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(tree.path("keys/www.key"))
-        .output()
-        .expect("openssl");
-    std::fs::write(version.join("pubkey.pem"), pubkey.stdout).expect("pubkey");
+    let version = self_signed_line(
+        &tree.path("certs/.v"),
+        "www.1",
+        &tree.path("keys/www.key"),
+        &["www.example.test"],
+    );
     let link = tree.path("certs/.tmp.www");
     std::os::unix::fs::symlink(".v/www.1", &link).expect("symlink");
     std::fs::rename(&link, tree.path("certs/www")).expect("switch");
-    let want = crate::site::openssl_spki_sha256(&version.join("cert.pem"));
+    let want = openssl_spki_sha256(&version.join("cert.pem"));
     assert!(
         within(PUBLISHED, || nsd
             .ask("TLSA", "_443._tcp.www.example.test", false)
@@ -310,31 +262,7 @@ fn watch_builds_on_its_interval_without_events() {
 /// Run with a time limit: a watch that should have refused to start must
 /// not hang the suite.
 fn run_briefly(args: &[&str]) -> Ran {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
-        .args(args)
-        .stdout(File::create(&out).expect("out"))
-        .stderr(File::create(&err).expect("err"))
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let code = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s.code().unwrap_or(-1);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ran {
-        code,
-        stdout: read(&out),
-        stderr: read(&err),
-    }
+    zone().args(args).ran_within(Duration::from_secs(5))
 }
 
 #[test]
@@ -346,16 +274,12 @@ fn watch_refuses_to_start_without_what_it_watches() {
     let c = config.to_str().expect("utf8");
     std::fs::remove_dir(tree.path("phonehome")).expect("rmdir");
     let ran = run_briefly(&["-c", c, "watch"]).expect(66);
-    assert!(
-        ran.stderr.contains("phonehome: cannot watch"),
-        "{}",
-        ran.stderr
-    );
+    ran.stderr_has("phonehome: cannot watch");
     assert_eq!(ran.stdout, "", "no build before the watches stand");
     assert!(!tree.path("zones/example.test.zone").exists());
 
     let ran = run_briefly(&["-c", c, "-n", "watch"]).expect(64);
-    assert!(ran.stderr.contains("-n/--check"), "{}", ran.stderr);
+    ran.stderr_has("-n/--check");
     run_briefly(&["-c", c, "watch", "--interval", "0s"]).expect(64);
     run_briefly(&["-c", c, "watch", "--interval", "ten"]).expect(64);
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::nsd::Nsd;
 use crate::site::{V1, V2};
+use certdrop_testkit::nsd::Nsd;
 
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read zonebuild") {
@@ -41,18 +41,14 @@ fn make(dir: &Path, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn make_builds_step_by_step_and_only_what_changed() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let tree = tmp.path().join("zonebuild");
+    let tmp = certdrop_testkit::Tree::new();
+    let tree = tmp.path("zonebuild");
     std::fs::create_dir_all(&tree).expect("mkdir");
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../zonebuild"),
         &tree,
     );
-    let nsd = Nsd::start(
-        &tmp.path().join("nsd"),
-        &tree.join("zones"),
-        &["example.test"],
-    );
+    let nsd = Nsd::start(&tmp.path("nsd"), &tree.join("zones"), &["example.test"]);
     let conf = std::fs::read_to_string(tree.join("zone.toml")).expect("zone.toml");
     let conf = conf.replace(
         "reload = [\"nsd-control\", \"reload\", \"{zone}\"]",

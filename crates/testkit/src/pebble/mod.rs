@@ -1,8 +1,9 @@
-//! Integration-test harness: a throwaway Pebble ACME CA with pebble-challtestsrv
-//! as its DNS, a relay from a dns-01 drop directory into that DNS, and a tiny
-//! webroot HTTP server for http-01. Loopback only; everything stops on Drop.
+//! The Pebble fixture (feature `pebble`): a throwaway Pebble ACME CA with
+//! pebble-challtestsrv as its DNS, a relay from a dns-01 drop directory into
+//! that DNS, and a tiny webroot HTTP server for http-01. Loopback only;
+//! everything stops on Drop.
 //!
-//! Use from a test file with `mod support;` and `use support::*;`:
+//! Use from a test with `use certdrop_testkit::pebble::*;`:
 //!
 //! ```ignore
 //! let pebble = Pebble::start(PebbleOpts::default());   // ~0.4-0.6 s
@@ -19,19 +20,16 @@
 //! drops all values of a host; names are exact-match and case-sensitive and
 //! must be FQDNs with the trailing dot; CNAMEs (`/set-cname`) are followed for
 //! TXT/A/AAAA; answers carry no AA bit and an SOA for `challtestsrv.invalid.`.
-#![allow(dead_code, unused_imports)]
-
 mod ca;
 mod challtestsrv;
 mod dns;
 mod https;
-mod ports;
 mod relay;
 mod webroot;
 
+pub use crate::ports::free_port;
 pub use dns::query_txt;
 pub use https::https_get;
-pub use ports::{ca_down_url, free_port};
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};
 
@@ -51,6 +49,11 @@ use https::https_get_with;
 pub const PEBBLE_BIN: &str = "/usr/bin/pebble";
 /// Path of the challenge test server binary (Debian package `pebble`).
 pub const CHALLTESTSRV_BIN: &str = "/usr/bin/pebble-challtestsrv";
+
+/// An ACME directory URL on a loopback port where nothing listens ("the CA is down").
+pub fn ca_down_url() -> String {
+    format!("https://127.0.0.1:{}/dir", free_port())
+}
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

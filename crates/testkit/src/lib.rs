@@ -1,0 +1,39 @@
+//! certdrop's test kit: what the integration tests of every binary and the
+//! end-to-end suite share, in one place instead of a copy per test crate.
+//!
+//! - [`run`]: a finished process ([`Ran`]) with assertions on its exit code
+//!   and output, the [`Run`] extension of `Command`, `sh`, tracked children
+//!   ([`Proc`]) and the workspace's binaries ([`bin`]).
+//! - [`wait`]: polling for a condition (tests never wait a fixed time).
+//! - [`ports`]: loopback ports that parallel tests do not share.
+//! - [`tree`]: a temp tree per test.
+//! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
+//! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
+//!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
+//!   (Pebble, pebble-challtestsrv and its throwaway CA).
+//!
+//! Dev-only (`publish = false`): panics are how it reports, as in tests.
+//! New fixtures the suites share (a fault-injecting ACME proxy, STARTTLS
+//! servers) belong here too, each in a module of its own.
+
+#![warn(missing_docs)]
+
+pub mod nginx;
+pub mod nsd;
+#[cfg(feature = "pebble")]
+pub mod pebble;
+pub mod pki;
+pub mod ports;
+pub mod run;
+pub mod tmpfs;
+pub mod tree;
+pub mod wait;
+
+#[cfg(test)]
+mod tests;
+
+pub use ports::free_port;
+pub use run::{bin, sh, Proc, Ran, Run};
+pub use tmpfs::Tmpfs;
+pub use tree::Tree;
+pub use wait::{wait_for, within};

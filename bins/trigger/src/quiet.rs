@@ -2,16 +2,15 @@
 //! with a fingerprint of everything that decision rested on: its definition
 //! and settings, the configuration and allowed_signers files, `pub/<line>`
 //! and every file of the version it points to, the service's certificate,
-//! key and install paths, its pid file and its deployment record — by metadata (device, inode,
-//! size, mode, mtime and ctime with nanoseconds; ctime cannot be set back
-//! by a writer). The next pass with the same fingerprint stops before
-//! verifying a signature or reading a file: the checks would see exactly
-//! what they saw. Services whose files are discovered from their own
+//! key and install paths, its pid file and its deployment record — by
+//! metadata (`certdrop_core::fingerprint`). The next pass with the same
+//! fingerprint stops before verifying a signature or reading a file: the
+//! checks would see exactly what they saw. Services whose files are discovered from their own
 //! configuration (a command's output) are always checked in full.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use certdrop_core::fingerprint::lstat;
 use sha2::{Digest, Sha256};
 
 use crate::config::Service;
@@ -34,13 +33,13 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
     // configuration file and the allowed signers as read for this pass.
     h.update(ctx.shared.get_or_init(|| {
         let mut g = Sha256::new();
-        stat(&mut g, &ctx.config.path);
+        lstat(&mut g, &ctx.config.path);
         g.update(ctx.signers.as_deref().unwrap_or("-").as_bytes());
         g.finalize().into()
     }));
     if let Some(line) = &svc.line {
         let link = ctx.config.pub_dir.join(line);
-        stat(&mut h, &link);
+        lstat(&mut h, &link);
         // One readlink, not a canonicalize (a readlink per component).
         let dir = match std::fs::read_link(&link) {
             Ok(target) => ctx.config.pub_dir.join(target),
@@ -53,23 +52,23 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
             .collect();
         entries.sort();
         for e in entries {
-            stat(&mut h, &e);
+            lstat(&mut h, &e);
         }
     }
     for pair in pairs {
-        stat(&mut h, &pair.cert);
+        lstat(&mut h, &pair.cert);
         if let Some(k) = &pair.key {
-            stat(&mut h, k);
+            lstat(&mut h, k);
         }
     }
     for i in &svc.install {
-        stat(&mut h, &i.to);
+        lstat(&mut h, &i.to);
     }
     if let Some(p) = &svc.def.pidfile {
-        stat(&mut h, p);
+        lstat(&mut h, p);
     }
     // The content-changed rule compares with what was last deployed.
-    stat(&mut h, &crate::state::path(&ctx.config.state, &svc.name));
+    lstat(&mut h, &crate::state::path(&ctx.config.state, &svc.name));
     Some(certdrop_core::certinfo::hex(&h.finalize()))
 }
 
@@ -91,26 +90,4 @@ pub fn remember(ctx: &Ctx, svc: &Service, fp: &str) {
 /// Forget it (after acting or failing).
 pub fn forget(ctx: &Ctx, svc: &Service) {
     let _ = certdrop_core::atomic::remove(&path(ctx, svc));
-}
-
-fn stat(h: &mut Sha256, p: &Path) {
-    h.update(p.as_os_str().as_encoded_bytes());
-    h.update([0]);
-    match std::fs::symlink_metadata(p) {
-        Ok(m) => {
-            for v in [
-                m.dev(),
-                m.ino(),
-                m.size(),
-                u64::from(m.mode()),
-                m.mtime() as u64,
-                m.mtime_nsec() as u64,
-                m.ctime() as u64,
-                m.ctime_nsec() as u64,
-            ] {
-                h.update(v.to_le_bytes());
-            }
-        }
-        Err(_) => h.update(b"-"),
-    }
 }

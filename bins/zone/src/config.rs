@@ -68,35 +68,27 @@ struct RawZone {
     signature_validity: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     resign_before: Option<Duration>,
-    caa: Option<RawCaa>,
+    caa: Option<Caa>,
 }
 
 fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+/// CAA records of a zone (RFC 8659, RFC 8657), as written in the
+/// configuration: nothing in it needs more than the parser checks.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCaa {
-    issuer: String,
-    #[serde(default = "yes")]
-    wildcard: bool,
-    accounturi: Option<String>,
-    #[serde(default)]
-    methods: Vec<String>,
-    iodef: Option<String>,
-}
-
-/// CAA records of a zone (RFC 8659, RFC 8657).
-#[derive(Debug, Clone)]
 pub struct Caa {
     /// The CA's issuer domain, e.g. `letsencrypt.org`.
     pub issuer: String,
     /// Also publish `issuewild`.
+    #[serde(default = "yes")]
     pub wildcard: bool,
     /// RFC 8657 `accounturi`.
     pub accounturi: Option<String>,
     /// RFC 8657 `validationmethods`.
+    #[serde(default)]
     pub methods: Vec<String>,
     /// `iodef` URL.
     pub iodef: Option<String>,
@@ -247,13 +239,7 @@ impl Config {
                 nsec3: z.nsec3,
                 signature_validity: z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY),
                 resign_before: z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE),
-                caa: z.caa.map(|c| Caa {
-                    issuer: c.issuer,
-                    wildcard: c.wildcard,
-                    accounturi: c.accounturi,
-                    methods: c.methods,
-                    iodef: c.iodef,
-                }),
+                caa: z.caa,
             });
         }
         if zones.is_empty() {

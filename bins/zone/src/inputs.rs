@@ -1,14 +1,12 @@
-//! What a zone is built from, fingerprinted by file metadata (device,
-//! inode, size, mode, mtime and ctime with nanoseconds), so that a build
-//! with nothing new can stop before reading anything: a no-op run from
-//! cron or watch costs a few thousand stat calls, not a rebuild. ctime
-//! cannot be set back by a writer, so any write or chmod shows. The
-//! fingerprint is taken before the inputs are read; a change during a
-//! build is seen by the next one.
+//! What a zone is built from, fingerprinted by file metadata
+//! (`certdrop_core::fingerprint`), so that a build with nothing new can stop
+//! before reading anything: a no-op run from cron or watch costs a few
+//! thousand stat calls, not a rebuild. The fingerprint is taken before the
+//! inputs are read; a change during a build is seen by the next one.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use certdrop_core::fingerprint::{lstat, stat};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
@@ -17,15 +15,15 @@ use crate::config::{Config, Signer, Zone};
 /// Fingerprint of everything `zone` is built from.
 pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     let mut h = Sha256::new();
-    let _ = stat(&mut h, &config.path, false);
-    let _ = stat(&mut h, &zone.soa, false);
+    lstat(&mut h, &config.path);
+    lstat(&mut h, &zone.soa);
     for p in zone.primary.iter().chain(zone.tlsa_map.iter()) {
-        let _ = stat(&mut h, p, false);
+        lstat(&mut h, p);
     }
     if let Signer::Ldns(keys) = &zone.signer {
         for k in keys {
             for ext in ["key", "private"] {
-                let _ = stat(&mut h, &k.with_extension_appended(ext), false);
+                lstat(&mut h, &k.with_extension_appended(ext));
             }
         }
     }
@@ -44,10 +42,10 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
             let dir = certs.join(line);
             // The issuer switches a line by renaming a new symlink over it:
             // the link's own metadata says when anything inside changed.
-            let is_link = stat(&mut h, &dir, false);
+            let is_link = lstat(&mut h, &dir);
             if !is_link {
                 for file in ["cert.pem", "chain.pem", "next/pubkey.pem"] {
-                    let _ = stat(&mut h, &dir.join(file), true);
+                    stat(&mut h, &dir.join(file));
                 }
             }
         }
@@ -61,53 +59,20 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     certdrop_core::certinfo::hex(&h.finalize())
 }
 
-/// Mix one path's metadata (or its absence) into the hash; true if the
-/// path is a symlink (not followed).
-fn stat(h: &mut Sha256, path: &Path, follow: bool) -> bool {
-    h.update(path.as_os_str().as_encoded_bytes());
-    h.update([0]);
-    let meta = if follow {
-        std::fs::metadata(path)
-    } else {
-        std::fs::symlink_metadata(path)
-    };
-    match meta {
-        Ok(m) => {
-            for v in [
-                m.dev(),
-                m.ino(),
-                m.size(),
-                u64::from(m.mode()),
-                m.mtime() as u64,
-                m.mtime_nsec() as u64,
-                m.ctime() as u64,
-                m.ctime_nsec() as u64,
-            ] {
-                h.update(v.to_le_bytes());
-            }
-            m.file_type().is_symlink()
-        }
-        Err(_) => {
-            h.update(b"-");
-            false
-        }
-    }
-}
-
 /// Mix a directory and its entries, `depth` levels down, in name order,
 /// symlinks not followed. Entry types come from the directory listing
 /// itself (no extra stat); an unreadable directory adds nothing below it
 /// (the build itself reports it).
 fn tree(h: &mut Sha256, dir: &Path, depth: usize) {
     // The root's own metadata, or its absence (walkdir yields an error for it).
-    let _ = stat(h, dir, false);
+    lstat(h, dir);
     let walk = WalkDir::new(dir)
         .min_depth(1)
         .max_depth(depth)
         .follow_links(false)
         .sort_by_file_name();
     for entry in walk.into_iter().flatten() {
-        let _ = stat(h, entry.path(), false);
+        lstat(h, entry.path());
     }
 }
 

@@ -45,8 +45,8 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     let force = cli.force;
     let config = cli.config.clone();
     match command(cli)? {
-        Command::Build { zones } => build_cmd(&Config::load(&config)?, &zones, force, false, out),
-        Command::Check { zones } => build_cmd(&Config::load(&config)?, &zones, force, true, out),
+        Command::Build { zones } => build_once(&Config::load(&config)?, &zones, force, false, out),
+        Command::Check { zones } => build_once(&Config::load(&config)?, &zones, force, true, out),
         Command::Watch { interval } => {
             let config = Config::load(&config)?;
             // The watcher only decides when; every build is build_once,
@@ -126,8 +126,20 @@ fn command(cli: Cli) -> Result<Command> {
     }
 }
 
-/// `build` and `check`: the named zones (all when none) must exist.
-fn build_cmd(
+/// Create the build tree if needed and take its lock: a second run waits
+/// for the first up to `lock_wait`, then gives up (75).
+fn lock_build(config: &Config) -> Result<StateLock> {
+    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
+        .map_err(|e| Error::cantcreat(&config.build, "cannot create", &e))?;
+    Ok(StateLock::acquire(&config.build, config.lock_wait)?)
+}
+
+/// One build of the named zones (all when `names` is empty) under the
+/// build-tree lock: what `build`, `check` and each round of `watch` run.
+/// A name that is no zone is a usage error before anything is locked.
+/// Each zone's failure is printed where it happens; the worst class is
+/// the exit code, unless another zone changed.
+fn build_once(
     config: &Config,
     names: &[String],
     force: bool,
@@ -142,28 +154,6 @@ fn build_cmd(
             )));
         }
     }
-    build_once(config, names, force, check_only, out)
-}
-
-/// Create the build tree if needed and take its lock: a second run waits
-/// for the first up to `lock_wait`, then gives up (75).
-fn lock_build(config: &Config) -> Result<StateLock> {
-    certdrop_core::atomic::ensure_dir(&config.build, certdrop_core::atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| Error::cantcreat(&config.build, "cannot create", &e))?;
-    Ok(StateLock::acquire(&config.build, config.lock_wait)?)
-}
-
-/// One build of the named zones (all when `names` is empty) under the
-/// build-tree lock: what `build`, `check` and each round of `watch` run.
-/// Each zone's failure is printed where it happens; the worst class is
-/// the exit code, unless another zone changed.
-fn build_once(
-    config: &Config,
-    names: &[String],
-    force: bool,
-    check_only: bool,
-    out: &Output,
-) -> Result<Outcome> {
     let _lock = lock_build(config)?;
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();

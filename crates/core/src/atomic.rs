@@ -171,22 +171,20 @@ mod tests {
     #[test]
     fn ensure_dir_keeps_a_chosen_mode_but_tightens_secrets() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let public = dir.path().join("webroot");
-        fs::create_dir(&public).expect("mkdir");
-        fs::set_permissions(&public, fs::Permissions::from_mode(0o750)).expect("chmod");
-        ensure_dir(&public, MODE_PUBLIC_DIR).expect("ensure");
-        assert_eq!(
-            fs::metadata(&public).expect("meta").permissions().mode() & 0o777,
-            0o750
-        );
-        let secret = dir.path().join("keys");
-        fs::create_dir(&secret).expect("mkdir");
-        fs::set_permissions(&secret, fs::Permissions::from_mode(0o755)).expect("chmod");
-        ensure_dir(&secret, MODE_SECRET_DIR).expect("ensure");
-        assert_eq!(
-            fs::metadata(&secret).expect("meta").permissions().mode() & 0o777,
-            0o700
-        );
+        for (name, chosen, mode, want) in [
+            ("webroot", 0o750, MODE_PUBLIC_DIR, 0o750),
+            ("keys", 0o755, MODE_SECRET_DIR, 0o700),
+        ] {
+            let sub = dir.path().join(name);
+            fs::create_dir(&sub).expect("mkdir");
+            fs::set_permissions(&sub, fs::Permissions::from_mode(chosen)).expect("chmod");
+            ensure_dir(&sub, mode).expect("ensure");
+            assert_eq!(
+                fs::metadata(&sub).expect("meta").permissions().mode() & 0o777,
+                want,
+                "{name}"
+            );
+        }
     }
 
     #[test]

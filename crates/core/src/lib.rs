@@ -3,9 +3,10 @@
 //! The filesystem is the protocol between the stages, so each drop-directory
 //! format is defined here once (render, parse, validate), together with the
 //! atomic file writer, versioned directories behind a symlink, the
-//! state-directory lock, certificate inspection, the one reader of files
-//! another stage wrote, the exit contract with its one error type, the
-//! output module and the one `watch` loop. This crate is synchronous and offline: no runtime, no
+//! state-directory lock, certificate inspection, metadata fingerprints for
+//! the no-op fast paths, the one reader of files another stage wrote, the
+//! exit contract with its one error type, the output module and the one
+//! `watch` loop. This crate is synchronous and offline: no runtime, no
 //! network, no TLS library.
 
 pub mod atomic;
@@ -15,6 +16,7 @@ pub mod debounce;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod fingerprint;
 pub mod fragment;
 pub mod lock;
 pub mod name;

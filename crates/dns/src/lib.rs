@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 /// [`parse_name`]: re-exported so callers need no direct hickory-proto dependency.
 pub use hickory_proto::op::ResponseCode;
 pub use hickory_proto::rr::Name;
-use hickory_proto::rr::RData;
 pub use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, Record};
 
 pub use self::wire::{absolute_lower, parse_name};
 use self::wire::{
@@ -194,24 +194,18 @@ pub fn query_txt(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<String>, DnsError> {
-    let qname = parse_name(name)?;
-    let ctx = Ctx::new(server, &qname, RecordType::TXT, timeout);
-    let msg = exchange(&ctx, &qname)?;
-    let records = owned_answers(&ctx, &msg, &qname)?;
-    Ok(records
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::TXT(txt) => {
-                let bytes: Vec<u8> = txt
-                    .txt_data()
-                    .iter()
-                    .flat_map(|s| s.iter().copied())
-                    .collect();
-                Some(String::from_utf8_lossy(&bytes).into_owned())
-            }
-            _ => None,
-        })
-        .collect())
+    let (_, values) = owned(server, name, RecordType::TXT, timeout, |r| match r.data() {
+        RData::TXT(txt) => {
+            let bytes: Vec<u8> = txt
+                .txt_data()
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .collect();
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        _ => None,
+    })?;
+    Ok(values)
 }
 
 /// One TLSA record (RFC 6698 §2.1): usage, selector, matching type, data.
@@ -235,13 +229,8 @@ pub fn query_tlsa(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<Tlsa>, DnsError> {
-    let qname = parse_name(name)?;
-    let ctx = Ctx::new(server, &qname, RecordType::TLSA, timeout);
-    let msg = exchange(&ctx, &qname)?;
-    let records = owned_answers(&ctx, &msg, &qname)?;
-    Ok(records
-        .iter()
-        .filter_map(|r| match r.data() {
+    let (_, records) = owned(server, name, RecordType::TLSA, timeout, |r| {
+        match r.data() {
             RData::TLSA(t) => Some(Tlsa {
                 usage: t.cert_usage().into(),
                 selector: t.selector().into(),
@@ -250,8 +239,9 @@ pub fn query_tlsa(
                 ttl: r.ttl(),
             }),
             _ => None,
-        })
-        .collect())
+        }
+    })?;
+    Ok(records)
 }
 
 /// The CNAME target at `name`, absolute with trailing dot and lowercase, or `None` (RFC 1034 §3.6.2, RFC 2181 §10.1).
@@ -262,16 +252,12 @@ pub fn query_cname(
     name: &str,
     timeout: Duration,
 ) -> Result<Option<String>, DnsError> {
-    let qname = parse_name(name)?;
-    let ctx = Ctx::new(server, &qname, RecordType::CNAME, timeout);
-    let msg = exchange(&ctx, &qname)?;
-    let mut targets: Vec<String> = owned_answers(&ctx, &msg, &qname)?
-        .iter()
-        .filter_map(|r| match r.data() {
+    let (ctx, mut targets) = owned(server, name, RecordType::CNAME, timeout, |r| {
+        match r.data() {
             RData::CNAME(c) => Some(absolute_lower(&c.0)),
             _ => None,
-        })
-        .collect();
+        }
+    })?;
     targets.dedup();
     match targets.len() {
         0 => Ok(None),
@@ -281,6 +267,26 @@ pub fn query_cname(
             targets.join(", ")
         ))),
     }
+}
+
+/// Ask `server` for `rtype` at `name` and map the answer records of that
+/// type owned by exactly `name` with `data` (None: skipped): the one query
+/// of the TXT, TLSA and CNAME lookups. The context comes back for messages.
+fn owned<T>(
+    server: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    timeout: Duration,
+    data: impl Fn(&Record) -> Option<T>,
+) -> Result<(Ctx, Vec<T>), DnsError> {
+    let qname = parse_name(name)?;
+    let ctx = Ctx::new(server, &qname, rtype, timeout);
+    let msg = exchange(&ctx, &qname)?;
+    let found = owned_answers(&ctx, &msg, &qname)?
+        .into_iter()
+        .filter_map(data)
+        .collect();
+    Ok((ctx, found))
 }
 
 /// The NS targets of `zone`, absolute and lowercase (RFC 1035 §3.3.11, RFC 1034 §4.2.1).

@@ -1,6 +1,7 @@
 //! Tests of the TLSA records: the map format, and RDATA compared with
 //! ldns-dane and the openssl pipeline on certificates made by openssl.
 use super::*;
+use certdrop_testkit::pki::{public_key, KeyType, Pki};
 use std::fs;
 use std::process::Command;
 
@@ -17,14 +18,19 @@ fn run(dir: &Path, cmd: &str, args: &[&str]) -> String {
         .to_string()
 }
 
-/// The PKI of tests/data/tlsa-pki.sh: store lines `rsa` and `ec`.
+/// A throwaway openssl PKI: store lines `certs/rsa` (RSA 2048) and
+/// `certs/ec` (P-384) for www.example.org, signed by the kit's intermediate,
+/// and `next.pem`, a spare public key for the key-rollover test.
 fn pki() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    run(
-        tmp.path(),
-        "sh",
-        &["-c", include_str!("../../tests/data/tlsa-pki.sh")],
-    );
+    let pki = Pki::new(&tmp.path().join("ca"));
+    let certs = tmp.path().join("certs");
+    for (line, kind) in [("rsa", KeyType::Rsa2048), ("ec", KeyType::P384)] {
+        let key = pki.key_of(&tmp.path().join(format!("{line}.key")), kind);
+        pki.line(&certs, line, &key, &["www.example.org"]);
+    }
+    let next = pki.key(&tmp.path().join("next.key"));
+    fs::write(tmp.path().join("next.pem"), public_key(&next)).unwrap();
     tmp
 }
 

@@ -1,0 +1,136 @@
+//! Metadata fingerprints: the no-op fast paths of zone (`inputs`) and
+//! trigger (`quiet`) hash the metadata of every file a decision rested on,
+//! so that a run with nothing new stops after a few stat calls instead of
+//! reading and verifying everything again. The caller picks the paths; this
+//! module says what of each path goes into the hash.
+
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Mix `path` and its own metadata (a symlink itself, not followed), or its
+/// absence, into `h`; true if `path` is a symlink.
+///
+/// What is mixed is the device, inode, size, mode, mtime and ctime, each
+/// with nanoseconds. mtime alone would not do: a writer may set it back
+/// (`touch -d`, `cp -p`, `tar x`) to what it was, and a file replaced by a
+/// rename may reuse an inode. ctime cannot be set by a writer at all; the
+/// kernel moves it on every write, chmod, chown or link, so any change to the
+/// file shows in the fingerprint.
+pub fn lstat(h: &mut Sha256, path: &Path) -> bool {
+    mix(h, path, std::fs::symlink_metadata(path))
+}
+
+/// The same as [`lstat`] for what `path` resolves to (symlinks followed).
+pub fn stat(h: &mut Sha256, path: &Path) {
+    mix(h, path, std::fs::metadata(path));
+}
+
+fn mix(h: &mut Sha256, path: &Path, meta: io::Result<Metadata>) -> bool {
+    h.update(path.as_os_str().as_encoded_bytes());
+    h.update([0]);
+    match meta {
+        Ok(m) => {
+            for v in [
+                m.dev(),
+                m.ino(),
+                m.size(),
+                u64::from(m.mode()),
+                m.mtime() as u64,
+                m.mtime_nsec() as u64,
+                m.ctime() as u64,
+                m.ctime_nsec() as u64,
+            ] {
+                h.update(v.to_le_bytes());
+            }
+            m.file_type().is_symlink()
+        }
+        Err(_) => {
+            h.update(b"-");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::time::{Duration, Instant};
+
+    fn lstat_of(p: &Path) -> ([u8; 32], bool) {
+        let mut h = Sha256::new();
+        let link = lstat(&mut h, p);
+        (h.finalize().into(), link)
+    }
+
+    fn stat_of(p: &Path) -> [u8; 32] {
+        let mut h = Sha256::new();
+        stat(&mut h, p);
+        h.finalize().into()
+    }
+
+    #[test]
+    fn a_rewrite_with_the_same_size_mode_and_mtime_still_shows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = dir.path().join("f");
+        fs::write(&p, "x").expect("write");
+        let before = lstat_of(&p);
+        assert_eq!(before, lstat_of(&p));
+        let meta = fs::metadata(&p).expect("stat");
+        let mtime = meta.modified().expect("mtime");
+        // The kernel stamps ctime from a coarse clock: wait until a new
+        // file would get a later ctime than `f` has.
+        let probe = dir.path().join("probe");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            fs::write(&probe, "").expect("probe");
+            let c = fs::metadata(&probe).expect("stat probe");
+            if (c.ctime(), c.ctime_nsec()) != (meta.ctime(), meta.ctime_nsec()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the clock did not move");
+        }
+        // Same inode, size and mode; mtime set back: only ctime moved.
+        let f = fs::File::options().write(true).open(&p).expect("open");
+        std::io::Write::write_all(&mut &f, b"y").expect("rewrite");
+        f.set_modified(mtime).expect("set mtime back");
+        let after = fs::metadata(&p).expect("stat");
+        assert_eq!(
+            (
+                after.ino(),
+                after.size(),
+                after.mode(),
+                after.mtime(),
+                after.mtime_nsec()
+            ),
+            (
+                meta.ino(),
+                meta.size(),
+                meta.mode(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+        );
+        assert_ne!(before, lstat_of(&p));
+    }
+
+    #[test]
+    fn a_symlink_is_itself_for_lstat_and_its_target_for_stat() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("t");
+        let link = dir.path().join("l");
+        fs::write(&target, "x").expect("write");
+        std::os::unix::fs::symlink("t", &link).expect("symlink");
+        let (of_link, is_link) = lstat_of(&link);
+        assert!(is_link);
+        assert_ne!(of_link, stat_of(&link));
+        assert!(!lstat_of(&target).1);
+        // Absent: the path with a mark, the same either way, not a symlink.
+        let gone = dir.path().join("gone");
+        assert_eq!(lstat_of(&gone), (stat_of(&gone), false));
+    }
+}

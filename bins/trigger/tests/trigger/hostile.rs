@@ -4,60 +4,25 @@
 //! limit; a run that blocks on an open(2) of a FIFO fails the test instead
 //! of hanging it.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use certdrop_testkit::tree::mkfifo;
+use certdrop_testkit::Run;
 
 use crate::harness::{Ran, Tree, NAME};
 
 /// Longer than any of these runs takes, far shorter than forever.
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// Run certdrop-trigger -c trigger.toml `args`, killed after LIMIT.
+/// Run certdrop-trigger -c trigger.toml `args`; a run still going after
+/// LIMIT (blocked) fails the test.
 fn run_bounded(tree: &Tree, args: &[&str]) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
+    Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
         .arg("-c")
         .arg(tree.path("trigger.toml"))
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdrop-trigger");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("certdrop-trigger {args:?} still running after {LIMIT:?}: blocked");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
-}
-
-fn mkfifo(path: &std::path::Path) {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        .ended_within(LIMIT)
 }
 
 #[test]

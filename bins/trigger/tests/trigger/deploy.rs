@@ -3,14 +3,14 @@
 //! a restart on the field rule (newer than the pid file), `check`, and
 //! `install` with its rollback.
 
-use crate::harness::{Tree, NAME};
-use crate::nginx::{serving, serving_www, Nginx, Serves};
+use crate::harness::{Tree, NAME, PUBLISHED};
+use crate::nginx::{service, serving, serving_www, Nginx, Serves, HUP};
 
 /// The site's override of the shipped nginx definition for this nginx.
 fn reload_service(nginx: &Nginx) -> String {
     format!(
         "definition = \"nginx\"\ndiscover = {{ parser = \"nginx\", command = \"{}\" }}\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{HUP}\"\n\
          postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
         nginx.test_command().replace("-t -q", "-T"),
         nginx.pidfile().display(),
@@ -70,16 +70,13 @@ fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
     let nginx = serving_www(&tree);
-    let service = format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nrestart = \"{}\"\nrule = \"newer-than-pidfile\"\n\
-         postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.restart_command(),
-        nginx.addr()
-    );
-    tree.config(&service);
+    tree.config(&service(
+        &nginx,
+        PUBLISHED,
+        "restart",
+        &nginx.restart_command(),
+        "newer-than-pidfile",
+    ));
     // nginx started after the files were published: nothing to do.
     tree.run(&["run"]).expect(2).silent();
     let pid = nginx.pid();
@@ -108,18 +105,13 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     let target = tree.path("srv/www.pem");
     std::fs::write(&target, &first.pem).expect("bootstrap");
     let nginx = serving(&tree, &target);
-    let service = |reload: &str| {
+    let installing = |reload: &str| {
         format!(
-            "files = [{{ cert = \"srv/www.pem\", key = \"keys/www.pem\" }}]\n\
-             preflight = \"{}\"\npidfile = \"{}\"\nreload = \"{reload}\"\nrule = \"content-changed\"\n\
-             install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n\
-             postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-            nginx.test_command(),
-            nginx.pidfile().display(),
-            nginx.addr()
+            "{}install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n",
+            service(&nginx, "srv/www.pem", "reload", reload, "content-changed")
         )
     };
-    tree.config(&service("kill -HUP $(cat {pidfile})"));
+    tree.config(&installing(HUP));
     let ran = tree.run(&["run"]).expect(0);
     assert!(
         ran.stdout
@@ -143,7 +135,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
 
     // A "reload" that does not make nginx re-read: the post-flight check
     // sees the old certificate, the previous file goes back, exit 69.
-    tree.config(&service("true"));
+    tree.config(&installing("true"));
     let second = tree.valid("www", NAME);
     tree.publish("www", &second);
     tree.run(&["run"])
@@ -155,7 +147,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     assert_eq!(nginx.served(), first.der);
 
     // A pre-flight failure after installing puts the previous file back too.
-    tree.config(&service("kill -HUP $(cat {pidfile})"));
+    tree.config(&installing(HUP));
     nginx.break_config();
     tree.run(&["run"]).expect(78).one_error("pre-flight");
     assert_eq!(std::fs::read_to_string(&target).expect("target"), installed);

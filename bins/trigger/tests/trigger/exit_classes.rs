@@ -11,20 +11,13 @@ use std::time::Duration;
 
 use certdrop_testkit::wait_for;
 
-use crate::harness::{Cert, Tree, NAME};
-use crate::nginx::{serving, serving_www, Nginx, Serves};
+use crate::harness::{published, Cert, Tree, NAME, PUBLISHED};
+use crate::nginx::{serving, serving_www, Nginx, Serves, HUP};
 use certdrop_testkit::Tmpfs;
 
 /// The service body for nginx serving `cert`, reloaded by `reload`.
-fn service(nginx: &Nginx, cert: &str, reload: &str, extra: &str) -> String {
-    format!(
-        "files = [{{ cert = \"{cert}\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{reload}\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n{extra}",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.addr()
-    )
+fn service(nginx: &Nginx, cert: &str, reload: &str) -> String {
+    crate::nginx::service(nginx, cert, "reload", reload, "content-changed")
 }
 
 #[test]
@@ -40,11 +33,10 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let nginx = serving(&tree, &target);
     // The action leaves a mark, so "not acted on" is seen, not inferred.
     let mark = tree.path("reloaded");
-    tree.config(&service(
-        &nginx,
-        "srv/www.pem",
-        &format!("touch {} && kill -HUP $(cat {{pidfile}})", mark.display()),
-        "install = [{ from = \"fullchain.pem\", to = \"srv/www.pem\" }]\n",
+    let reload = format!("touch {} && {HUP}", mark.display());
+    tree.config(&format!(
+        "{}install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n",
+        service(&nginx, "srv/www.pem", &reload)
     ));
     tree.run(&["run"]).expect(0);
     std::fs::remove_file(&mark).expect("marked");
@@ -81,10 +73,7 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/none.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    tree.config(&published("none", "true"));
     tree.run(&["run"])
         .expect(66)
         .one_error("keys/none.pem: cannot read: missing");
@@ -96,10 +85,7 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
         der: Vec::new(),
     };
     tree.publish("www", &broken);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    tree.config(&published("www", "true"));
     tree.run(&["run"])
         .expect(65)
         .one_error("www: not deployed: ")
@@ -111,10 +97,7 @@ fn a_command_needing_a_pid_file_not_given_is_78() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"kill -HUP $(cat {pidfile})\"\n",
-    );
+    tree.config(&published("www", HUP));
     tree.run(&["run"])
         .expect(78)
         .one_error("www: `kill -HUP $(cat {pidfile})`: uses {pidfile} but no pidfile is set");
@@ -125,10 +108,7 @@ fn a_lock_held_by_another_run_is_75() {
     let tree = Tree::new();
     let first = tree.valid("www", NAME);
     tree.publish("www", &first);
-    let config = tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    let config = tree.config(&published("www", "true"));
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("lock_wait = \"0s\"\n{text}")).expect("config");
     let held =
@@ -147,7 +127,7 @@ fn a_stopped_service_found_down_after_the_reload_is_69() {
     tree.publish("www", &first);
     let nginx = serving_www(&tree);
     // A "reload" that cannot bring a stopped service back.
-    tree.config(&service(&nginx, "pub/www/fullchain.pem", "true", ""));
+    tree.config(&service(&nginx, PUBLISHED, "true"));
     tree.run(&["run"]).expect(0);
     let pid = nix::unistd::Pid::from_raw(nginx.pid());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).expect("stop nginx");

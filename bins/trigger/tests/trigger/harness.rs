@@ -13,6 +13,8 @@ use certdrop_testkit::{sh, Run};
 
 /// The service's name.
 pub const NAME: &str = "www.example.test";
+/// The published certificate the services deploy.
+pub const PUBLISHED: &str = "pub/www/fullchain.pem";
 /// The manifest signature namespace (certdrop-publish's).
 const NAMESPACE: &str = "certdrop-manifest@certdrop";
 
@@ -145,6 +147,16 @@ impl Tree {
     pub fn signers(&self) -> &str {
         &self.signers
     }
+}
+
+/// The body of a service that deploys the published certificate with
+/// keys/`key`.pem, reloaded by `reload` when its content changed (no
+/// server behind it).
+pub fn published(key: &str, reload: &str) -> String {
+    format!(
+        "files = [{{ cert = \"{PUBLISHED}\", key = \"keys/{key}.pem\" }}]\n\
+         rule = \"content-changed\"\nreload = \"{reload}\"\n"
+    )
 }
 
 /// Run certdrop-trigger with `args`.

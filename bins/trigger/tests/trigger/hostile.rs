@@ -10,7 +10,7 @@ use std::time::Duration;
 use certdrop_testkit::tree::mkfifo;
 use certdrop_testkit::Run;
 
-use crate::harness::{Ran, Tree, NAME};
+use crate::harness::{published, Ran, Tree, NAME};
 
 /// Longer than any of these runs takes, far shorter than forever.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -36,8 +36,8 @@ fn a_fifo_in_a_published_line_is_refused_not_waited_on() {
         "trigger.toml",
         &format!(
             "pub = \"pub\"\nstate = \"state\"\n\n[[service]]\nname = \"www\"\nline = \"www\"\n\
-             names = [\"{NAME}\"]\nfiles = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-             rule = \"content-changed\"\nreload = \"true\"\n"
+             names = [\"{NAME}\"]\n{}",
+            published("www", "true")
         ),
     );
     run_bounded(&tree, &["run"]).expect(0);

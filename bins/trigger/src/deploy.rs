@@ -87,7 +87,11 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     };
     let verb = svc.def.action.verb();
     let Some(reason) = reason else {
-        let idle = format!("{}: nothing to do ({}: not due)", svc.name, svc.def.rule.name());
+        let idle = format!(
+            "{}: nothing to do ({}: not due)",
+            svc.name,
+            svc.def.rule.name()
+        );
         // check reports it on stdout; a run only narrates it with -v.
         if ctx.mode.check {
             out.print(&idle);

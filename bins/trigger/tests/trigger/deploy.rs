@@ -22,8 +22,7 @@ fn reload_service(nginx: &Nginx) -> String {
 #[test]
 fn reload_on_content_change_serves_each_new_certificate() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let nginx = serving_www(&tree);
     tree.config(&reload_service(&nginx));
     // No deployment recorded: deploy once (nginx may have loaded anything).
@@ -39,8 +38,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
 
     // A renewal (same key) is published: reloaded, served.
     let pid = nginx.pid();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    let second = tree.issue();
     // check says what would happen and does nothing.
     let ran = tree.run(&["check"]).expect(0);
     assert_eq!(
@@ -67,8 +65,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
 #[test]
 fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let nginx = serving_www(&tree);
     tree.config(&service(
         &nginx,
@@ -80,8 +77,7 @@ fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
     // nginx started after the files were published: nothing to do.
     tree.run(&["run"]).expect(2).silent();
     let pid = nginx.pid();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    let second = tree.issue();
     let ran = tree.run(&["run"]).expect(0);
     assert!(
         ran.stdout.starts_with("www: restarted, served: ")
@@ -100,8 +96,7 @@ fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
 #[test]
 fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let target = tree.path("srv/www.pem");
     std::fs::write(&target, &first.pem).expect("bootstrap");
     let nginx = serving(&tree, &target);
@@ -136,8 +131,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     // A "reload" that does not make nginx re-read: the post-flight check
     // sees the old certificate, the previous file goes back, exit 69.
     tree.config(&installing("true"));
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.issue();
     tree.run(&["run"])
         .expect(69)
         .one_error("www: post-flight after reload: ");

@@ -23,8 +23,7 @@ fn service(nginx: &Nginx, cert: &str, reload: &str) -> String {
 #[test]
 fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let srv = tree.path("srv");
     let disk = Tmpfs::mount(&srv, "64k");
     let target = srv.join("www.pem");
@@ -43,8 +42,7 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let pid = nginx.pid();
 
     let filler = disk.fill();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.issue();
     let ran = tree.run(&["run"]).expect(73).one_error("www: install: ");
     assert!(
         ran.stderr
@@ -71,8 +69,7 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
 #[test]
 fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     tree.config(&published("none", "true"));
     tree.run(&["run"])
         .expect(66)
@@ -95,8 +92,7 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
 #[test]
 fn a_command_needing_a_pid_file_not_given_is_78() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     tree.config(&published("www", HUP));
     tree.run(&["run"])
         .expect(78)
@@ -106,8 +102,7 @@ fn a_command_needing_a_pid_file_not_given_is_78() {
 #[test]
 fn a_lock_held_by_another_run_is_75() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let config = tree.config(&published("www", "true"));
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("lock_wait = \"0s\"\n{text}")).expect("config");
@@ -123,8 +118,7 @@ fn a_lock_held_by_another_run_is_75() {
 #[test]
 fn a_stopped_service_found_down_after_the_reload_is_69() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let nginx = serving_www(&tree);
     // A "reload" that cannot bring a stopped service back.
     tree.config(&service(&nginx, PUBLISHED, "true"));
@@ -136,8 +130,7 @@ fn a_stopped_service_found_down_after_the_reload_is_69() {
         wait_for(Duration::from_secs(10), down).is_some(),
         "nginx did not stop"
     );
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.issue();
     tree.run(&["run"]).expect(69).one_error(&format!(
         "www: post-flight after reload: {} ({NAME}): down?",
         nginx.addr()

@@ -83,6 +83,14 @@ impl Tree {
         self.cert(key, name, "20200101000000Z", "20991231000000Z")
     }
 
+    /// A new leaf for NAME with keys/www.pem, valid from 2020 to 2099,
+    /// published as pub/www/ (a first issue or a renewal).
+    pub fn issue(&self) -> Cert {
+        let cert = self.valid("www", NAME);
+        self.publish("www", &cert);
+        cert
+    }
+
     /// Publish `cert` as pub/<line>/ the way certdrop-publish does: a new
     /// version directory, a signed manifest, the symlink switched.
     pub fn publish(&self, line: &str, cert: &Cert) {

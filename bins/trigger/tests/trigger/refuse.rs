@@ -9,8 +9,7 @@ use crate::nginx::{reload_files, serving_www, Nginx, Serves};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
 fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let nginx = serving_www(tree);
     tree.config(&reload_files(&nginx));
     tree.run(&["run"]).expect(0);
@@ -48,8 +47,7 @@ fn bad_files_are_never_deployed() {
         .expect(65)
         .one_error("does not cover www.example.test");
 
-    let good = tree.valid("www", NAME);
-    tree.publish("www", &good);
+    let good = tree.issue();
     std::fs::write(tree.path("pub/www/fullchain.pem"), &good.pem).expect("tamper");
     tree.run(&["run"])
         .expect(65)
@@ -61,8 +59,7 @@ fn bad_files_are_never_deployed() {
 fn a_failing_pre_flight_leaves_the_service_alone() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
-    let new = tree.valid("www", NAME);
-    tree.publish("www", &new);
+    let new = tree.issue();
     nginx.break_config();
     let ran = tree
         .run(&["run"])
@@ -84,8 +81,7 @@ fn a_failing_pre_flight_leaves_the_service_alone() {
 fn an_unsigned_manifest_is_refused() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
-    let new = tree.valid("www", NAME);
-    tree.publish("www", &new);
+    tree.issue();
     std::fs::remove_file(tree.path("pub/www/manifest.sig")).expect("rm");
     tree.run(&["run"])
         .expect(65)

@@ -63,6 +63,20 @@ impl Ran {
         self
     }
 
+    /// Assert stdout starts with `prefix`, showing stdout if not.
+    #[track_caller]
+    pub fn stdout_starts(&self, prefix: &str) -> &Ran {
+        starts("stdout", &self.stdout, prefix);
+        self
+    }
+
+    /// Assert stderr starts with `prefix`, showing stderr if not.
+    #[track_caller]
+    pub fn stderr_starts(&self, prefix: &str) -> &Ran {
+        starts("stderr", &self.stderr, prefix);
+        self
+    }
+
     /// Assert exactly one line on stderr, containing `what`, and nothing on stdout.
     #[track_caller]
     pub fn one_error(self, what: &str) -> Ran {
@@ -77,6 +91,15 @@ impl Ran {
 #[track_caller]
 fn contains(name: &str, text: &str, what: &str) {
     assert!(text.contains(what), "'{what}' not on {name}:\n{text}");
+}
+
+/// Assert `text` (the stream `name`) starts with `prefix`, showing it if not.
+#[track_caller]
+fn starts(name: &str, text: &str, prefix: &str) {
+    assert!(
+        text.starts_with(prefix),
+        "{name} does not start with '{prefix}':\n{text}"
+    );
 }
 
 impl From<Output> for Ran {

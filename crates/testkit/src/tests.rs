@@ -101,3 +101,14 @@ fn a_run_that_ends_in_time_is_kept() {
         .expect(4)
         .stdout_has("out");
 }
+
+#[test]
+#[should_panic(expected = "does not start with")]
+fn a_wrong_start_fails() {
+    Command::new("sh")
+        .args(["-c", "echo out"])
+        .ran()
+        .stdout_has("out")
+        .stdout_starts("ou")
+        .stdout_starts("t");
+}

@@ -130,15 +130,10 @@ fn a_rollback_to_the_older_certificate() {
     site.run(&["run"]).expect(0);
     let link = site.link("www");
     site.install("www", &old);
-    let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr
-            .starts_with("certdrop-publish: www: refused: serial 01 (not before "),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stderr.contains("is older than the published serial 02"));
-    assert_eq!(ran.stderr.lines().count(), 1);
+    site.run(&["run"])
+        .expect(65)
+        .one_error("is older than the published serial 02")
+        .stderr_starts("certdrop-publish: www: refused: serial 01 (not before ");
     assert_eq!(site.link("www"), link);
     assert_eq!(site.read("pub/www/cert.pem"), new.cert);
     // Not even -f rolls back.

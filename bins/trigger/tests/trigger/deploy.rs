@@ -47,12 +47,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
     );
     assert_eq!(nginx.served(), first.der);
     let ran = tree.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .starts_with("www: reloaded, served: content changed"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_starts("www: reloaded, served: content changed");
     nginx.assert_serves(&second.der);
     assert_eq!(nginx.pid(), pid, "a reload keeps the master");
     tree.run(&["run"]).expect(2).silent();
@@ -108,12 +103,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     };
     tree.config(&installing(HUP));
     let ran = tree.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .starts_with("www: reloaded, served: new files to install: "),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_starts("www: reloaded, served: new files to install: ");
     let installed = std::fs::read_to_string(&target).expect("target");
     assert_eq!(
         installed,

@@ -87,19 +87,17 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     };
     let verb = svc.def.action.verb();
     let Some(reason) = reason else {
-        out.verbose(&format!(
+        let idle = format!(
             "{}: nothing to do ({}: not due)",
             svc.name,
             svc.def.rule.name()
-        ));
+        );
+        // check reports it on stdout; a run only narrates it with -v.
         if ctx.mode.check {
-            out.print(&format!(
-                "{}: nothing to do ({} not due)",
-                svc.name,
-                svc.def.rule.name()
-            ));
+            out.print(&idle);
             return Ok(Outcome::Reported);
         }
+        out.verbose(&idle);
         if let Some(fp) = &fingerprint {
             quiet::remember(ctx, svc, fp);
         }
@@ -134,27 +132,21 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     }
     preflight(ctx, svc, installed, &secret)?;
     let action = ctx.command(svc, &svc.def.command)?;
-    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
+    // A failed action or post-flight puts back the files just installed,
+    // and the error says whether that worked.
+    let failed = |e: Error, what: String| {
         let undo = if installed {
             rollback(ctx, svc, &pairs, &secret)
         } else {
             String::new()
         };
-        return Err(Error::new(
-            e.class,
-            format!("{verb}: `{action}`: {e}{undo}"),
-        ));
+        Error::new(e.class, format!("{what}: {e}{undo}"))
+    };
+    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
+        return Err(failed(e, format!("{verb}: `{action}`")));
     }
     if let Err(e) = postflight::check(&svc.def.postflight, &loaded, ctx.config.postflight_wait) {
-        let undo = if installed {
-            rollback(ctx, svc, &pairs, &secret)
-        } else {
-            String::new()
-        };
-        return Err(Error::new(
-            e.class,
-            format!("post-flight after {verb}: {e}{undo}"),
-        ));
+        return Err(failed(e, format!("post-flight after {verb}")));
     }
     let deployed = Deployed {
         digest: state::digest(&loaded),

@@ -182,5 +182,13 @@ fn postfix_key_files(pairs: Vec<Pair>) -> Vec<Pair> {
     out
 }
 
+/// The lines of a configuration that say something: trimmed, with blank
+/// lines and `#` comments left out (every dialect read line by line).
+fn meaningful(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
 #[cfg(test)]
 mod tests;

@@ -61,15 +61,15 @@ fn refusal(path: &Path, r: &Refused) -> Error {
 mod tests {
     use super::*;
     use certdrop_core::exit::Failure;
+    use certdrop_testkit::tree::mkfifo;
+    use certdrop_testkit::Tree;
 
     #[test]
     fn fifos_are_refused_without_blocking_and_local_links_followed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pub_dir = dir.path().join("pub");
-        std::fs::create_dir(&pub_dir).expect("mkdir");
+        let tree = Tree::with_dirs(&["pub"]);
+        let pub_dir = tree.path("pub");
         let fifo = pub_dir.join("fullchain.pem");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
-            .expect("mkfifo");
+        mkfifo(&fifo);
         let e = read(&fifo, &pub_dir).expect_err("a FIFO");
         assert_eq!(e.class, Failure::Data);
         assert!(
@@ -77,14 +77,14 @@ mod tests {
             "{e}"
         );
         // The same FIFO behind a link of the service's own: still refused.
-        let link = dir.path().join("www.pem");
+        let link = tree.path("www.pem");
         std::os::unix::fs::symlink(&fifo, &link).expect("symlink");
         assert_eq!(
             read(&link, &pub_dir).expect_err("FIFO").class,
             Failure::Data
         );
         // A link to a regular file: followed outside pub/, refused inside.
-        let real = dir.path().join("real.pem");
+        let real = tree.path("real.pem");
         std::fs::write(&real, b"x").expect("write");
         std::fs::remove_file(&link).expect("rm");
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
@@ -95,7 +95,7 @@ mod tests {
             read(&planted, &pub_dir).expect_err("link").class,
             Failure::Data
         );
-        let gone = read(&dir.path().join("none"), &pub_dir).expect_err("missing");
+        let gone = read(&tree.path("none"), &pub_dir).expect_err("missing");
         assert_eq!(gone.class, Failure::NoInput);
         assert!(gone.msg.ends_with("none: cannot read: missing"), "{gone}");
     }

@@ -52,22 +52,28 @@ impl Ran {
     /// Assert stdout contains `what`, showing stdout if not.
     #[track_caller]
     pub fn stdout_has(&self, what: &str) -> &Ran {
-        assert!(
-            self.stdout.contains(what),
-            "'{what}' not on stdout:\n{}",
-            self.stdout
-        );
+        contains("stdout", &self.stdout, what);
         self
     }
 
     /// Assert stderr contains `what`, showing stderr if not.
     #[track_caller]
     pub fn stderr_has(&self, what: &str) -> &Ran {
-        assert!(
-            self.stderr.contains(what),
-            "'{what}' not on stderr:\n{}",
-            self.stderr
-        );
+        contains("stderr", &self.stderr, what);
+        self
+    }
+
+    /// Assert stdout starts with `prefix`, showing stdout if not.
+    #[track_caller]
+    pub fn stdout_starts(&self, prefix: &str) -> &Ran {
+        starts("stdout", &self.stdout, prefix);
+        self
+    }
+
+    /// Assert stderr starts with `prefix`, showing stderr if not.
+    #[track_caller]
+    pub fn stderr_starts(&self, prefix: &str) -> &Ran {
+        starts("stderr", &self.stderr, prefix);
         self
     }
 
@@ -79,6 +85,21 @@ impl Ran {
         assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
         self
     }
+}
+
+/// Assert `text` (the stream `name`) contains `what`, showing it if not.
+#[track_caller]
+fn contains(name: &str, text: &str, what: &str) {
+    assert!(text.contains(what), "'{what}' not on {name}:\n{text}");
+}
+
+/// Assert `text` (the stream `name`) starts with `prefix`, showing it if not.
+#[track_caller]
+fn starts(name: &str, text: &str, prefix: &str) {
+    assert!(
+        text.starts_with(prefix),
+        "{name} does not start with '{prefix}':\n{text}"
+    );
 }
 
 impl From<Output> for Ran {
@@ -98,6 +119,10 @@ pub trait Run {
     /// As [`Run::ran`], but killed after `limit` (code -1): for a program
     /// that should exit at once and must not hang the suite if it does not.
     fn ran_within(&mut self, limit: Duration) -> Ran;
+    /// As [`Run::ran_within`], but a run still going after `limit` fails
+    /// the test (showing what it printed): for a program that must never
+    /// block, such as a reader facing a planted FIFO.
+    fn ended_within(&mut self, limit: Duration) -> Ran;
     /// Start in the background, stdout and stderr to `log`, stdin closed.
     fn logged(&mut self, log: &Path) -> Proc;
     /// Start a server in the background with no standard streams (it
@@ -114,32 +139,20 @@ impl Run for Command {
     }
 
     fn ran_within(&mut self, limit: Duration) -> Ran {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-        let mut child = self
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).expect("out"))
-            .stderr(File::create(&err).expect("err"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("run {:?}: {e}", self.get_program()));
-        let deadline = Instant::now() + limit;
-        let code = loop {
-            if let Some(s) = child.try_wait().expect("try_wait") {
-                break s.code().unwrap_or(-1);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break -1;
-            }
-            std::thread::sleep(TICK);
-        };
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        Ran {
-            code,
-            stdout: read(&out),
-            stderr: read(&err),
-        }
+        bounded(self, limit).0
+    }
+
+    #[track_caller]
+    fn ended_within(&mut self, limit: Duration) -> Ran {
+        let (ran, ended) = bounded(self, limit);
+        assert!(
+            ended,
+            "{:?} still running after {limit:?}: blocked; stdout:\n{}\nstderr:\n{}",
+            self.get_program(),
+            ran.stdout,
+            ran.stderr
+        );
+        ran
     }
 
     fn logged(&mut self, log: &Path) -> Proc {
@@ -160,6 +173,38 @@ impl Run for Command {
             .spawn()
             .unwrap_or_else(|e| panic!("start {:?} (is it installed?): {e}", self.get_program()))
     }
+}
+
+/// Run `cmd` (stdin closed) for at most `limit`: what it did (code -1 if it
+/// was killed) and whether it ended by itself in time.
+fn bounded(cmd: &mut Command, limit: Duration) -> (Ran, bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("out"))
+        .stderr(File::create(&err).expect("err"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    let deadline = Instant::now() + limit;
+    let (code, ended) = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break (s.code().unwrap_or(-1), true);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (-1, false);
+        }
+        std::thread::sleep(TICK);
+    };
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let ran = Ran {
+        code,
+        stdout: read(&out),
+        stderr: read(&err),
+    };
+    (ran, ended)
 }
 
 /// A child process in the background, killed and reaped on drop (so a

@@ -74,3 +74,41 @@ fn a_wrong_exit_code_fails() {
 fn missing_output_fails() {
     Command::new("true").ran().stderr_has("anything");
 }
+
+#[test]
+fn a_planted_fifo_is_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let tree = Tree::new();
+    let fifo = tree.path("deep/in/fifo");
+    crate::tree::mkfifo(&fifo);
+    let meta = std::fs::symlink_metadata(&fifo).expect("lstat");
+    assert!(meta.file_type().is_fifo());
+}
+
+#[test]
+#[should_panic(expected = "still running after")]
+fn a_run_that_blocks_fails() {
+    Command::new("sleep")
+        .arg("10")
+        .ended_within(Duration::from_millis(100));
+}
+
+#[test]
+fn a_run_that_ends_in_time_is_kept() {
+    Command::new("sh")
+        .args(["-c", "echo out; exit 4"])
+        .ended_within(Duration::from_secs(20))
+        .expect(4)
+        .stdout_has("out");
+}
+
+#[test]
+#[should_panic(expected = "does not start with")]
+fn a_wrong_start_fails() {
+    Command::new("sh")
+        .args(["-c", "echo out"])
+        .ran()
+        .stdout_has("out")
+        .stdout_starts("ou")
+        .stdout_starts("t");
+}

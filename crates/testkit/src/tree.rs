@@ -101,6 +101,18 @@ pub fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Plant a FIFO at `p` (mode 0644, parents made), as a hostile writer
+/// would where a reader expects a regular file: a reader that opens it
+/// without refusing it first blocks forever.
+#[track_caller]
+pub fn mkfifo(p: &Path) {
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", p.display()));
+}
+
 /// The text of a file.
 #[track_caller]
 pub fn read_text(p: &Path) -> String {

@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use crate::site::{publish, Site};
-use certdrop_testkit::Tmpfs;
+use certdrop_testkit::tree::mkfifo;
+use certdrop_testkit::{sh, Tmpfs};
 
 #[test]
 fn usage_errors_exit_64() {
@@ -72,23 +73,19 @@ fn a_signing_key_of_another_type_is_refused() {
     site.install("www", &site.www(1));
     for kind in ["ecdsa", "rsa"] {
         let _ = std::fs::remove_file(site.path("sign_key"));
-        let out = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", kind, "-N", "", "-f"])
-            .arg(site.path("sign_key"))
-            .output()
-            .expect("ssh-keygen");
-        assert!(out.status.success());
+        sh(
+            site.root(),
+            &format!("ssh-keygen -q -t {kind} -N '' -f sign_key"),
+        );
         let ran = site.run(&["run"]).expect(65);
         ran.stderr_has("not an ed25519 key");
     }
     // A passphrase-protected key cannot sign unattended.
     let _ = std::fs::remove_file(site.path("sign_key"));
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "secret", "-f"])
-        .arg(site.path("sign_key"))
-        .output()
-        .expect("ssh-keygen");
-    assert!(out.status.success());
+    sh(
+        site.root(),
+        "ssh-keygen -q -t ed25519 -N secret -f sign_key",
+    );
     let ran = site.run(&["run"]).expect(65);
     ran.stderr_has("encrypted with a passphrase");
 }
@@ -123,11 +120,7 @@ fn a_full_disk_exits_73() {
     let site = Site::new();
     site.install("www", &site.www(1));
     let fs = Tmpfs::mount(&site.path("pub"), "64k");
-    // Fill it: the write stops at the size of the file system.
-    let mut filler = std::fs::File::create(site.path("pub/filler")).expect("filler");
-    let block = vec![0u8; 4096];
-    while std::io::Write::write_all(&mut filler, &block).is_ok() {}
-    drop(filler);
+    let filler = fs.fill();
     let ran = site.run(&["run"]).expect(73);
     assert!(
         ran.stderr.contains("No space left on device") && ran.stderr.contains("pub"),
@@ -137,7 +130,7 @@ fn a_full_disk_exits_73() {
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(!site.path("pub/www").exists(), "nothing half-published");
     // With room again, the same run publishes.
-    std::fs::remove_file(site.path("pub/filler")).expect("rm filler");
+    std::fs::remove_file(&filler).expect("rm filler");
     site.run(&["run"]).expect(0);
     site.verify("pub", &[]).expect(0);
     drop(fs);
@@ -151,7 +144,7 @@ fn a_fifo_planted_in_certs_is_refused_without_blocking() {
         .expect("version")
         .join("chain.pem");
     std::fs::remove_file(&chain).expect("rm");
-    nix::unistd::mkfifo(&chain, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    mkfifo(&chain);
     let ran = site.run(&["run"]).expect(65);
     assert_eq!(
         ran.stderr,
@@ -173,7 +166,7 @@ fn a_fifo_planted_in_a_received_tree_is_refused_without_blocking() {
         .expect("version")
         .join("chain.pem");
     std::fs::remove_file(&chain).expect("rm");
-    nix::unistd::mkfifo(&chain, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    mkfifo(&chain);
     let ran = site.verify("pub", &[]).expect(65);
     assert_eq!(
         ran.stderr,

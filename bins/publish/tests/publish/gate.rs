@@ -61,18 +61,20 @@ fn a_public_key_that_is_not_the_certificate_s() {
     );
 }
 
+/// `files` with `chain` for their chain, and their fullchain made of it.
+fn with_chain(files: CertFiles, chain: [Vec<u8>; 2]) -> CertFiles {
+    let chain = chain.concat();
+    CertFiles {
+        fullchain: [files.cert.clone(), chain.clone()].concat(),
+        chain,
+        ..files
+    }
+}
+
 #[test]
 fn a_chain_out_of_order() {
     refused(
-        |s| {
-            let f = s.www(6);
-            let chain = [s.read("pki/ca.pem"), s.read("pki/int.pem")].concat();
-            CertFiles {
-                fullchain: [f.cert.clone(), chain.clone()].concat(),
-                chain,
-                ..f
-            }
-        },
+        |s| with_chain(s.www(6), [s.read("pki/ca.pem"), s.read("pki/int.pem")]),
         "chain out of order: certificate 0 was issued by 'CN=Test Intermediate', next is 'CN=Test Root'",
     );
 }
@@ -80,15 +82,7 @@ fn a_chain_out_of_order() {
 #[test]
 fn a_chain_with_the_root() {
     refused(
-        |s| {
-            let f = s.www(6);
-            let chain = [s.read("pki/int.pem"), s.read("pki/ca.pem")].concat();
-            CertFiles {
-                fullchain: [f.cert.clone(), chain.clone()].concat(),
-                chain,
-                ..f
-            }
-        },
+        |s| with_chain(s.www(6), [s.read("pki/int.pem"), s.read("pki/ca.pem")]),
         "chain includes a self-signed root",
     );
 }
@@ -136,15 +130,10 @@ fn a_rollback_to_the_older_certificate() {
     site.run(&["run"]).expect(0);
     let link = site.link("www");
     site.install("www", &old);
-    let ran = site.run(&["run"]).expect(65);
-    assert!(
-        ran.stderr
-            .starts_with("certdrop-publish: www: refused: serial 01 (not before "),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stderr.contains("is older than the published serial 02"));
-    assert_eq!(ran.stderr.lines().count(), 1);
+    site.run(&["run"])
+        .expect(65)
+        .one_error("is older than the published serial 02")
+        .stderr_starts("certdrop-publish: www: refused: serial 01 (not before ");
     assert_eq!(site.link("www"), link);
     assert_eq!(site.read("pub/www/cert.pem"), new.cert);
     // Not even -f rolls back.

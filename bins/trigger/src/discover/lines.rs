@@ -122,11 +122,7 @@ pub fn crt_list(text: &str) -> Vec<PathBuf> {
 /// -n 0` prints it (`olcTLSCertificateFile: path`).
 pub fn slapd(text: &str) -> Vec<Pair> {
     let (mut cert, mut key) = (None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
+    for line in super::meaningful(text) {
         let Some((name, value)) = line.split_once(|c: char| c.is_whitespace() || c == ':') else {
             continue;
         };
@@ -164,11 +160,7 @@ pub fn nghttpx(text: &str) -> Vec<Pair> {
         }
         _ => {}
     };
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
+    for line in super::meaningful(text) {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.first().is_some_and(|w| w.ends_with("nghttpx")) {
             for w in &words[1..] {

@@ -181,11 +181,7 @@ pub fn nginx(text: &str) -> Vec<Pair> {
 /// case-insensitive. `SSLCertificateFile` may hold the key too.
 pub fn apache(text: &str) -> Vec<Pair> {
     let mut blocks = Blocks::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for line in super::meaningful(text) {
         if line.starts_with("</") {
             blocks.close();
             continue;
@@ -209,11 +205,7 @@ pub fn apache(text: &str) -> Vec<Pair> {
 /// `ssl_server_cert_file = /path`; `ssl_alt_*` is a second certificate.
 pub fn dovecot(text: &str) -> Vec<Pair> {
     let mut blocks = Blocks::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for line in super::meaningful(text) {
         if line == "}" {
             blocks.close();
             continue;

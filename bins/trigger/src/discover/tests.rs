@@ -190,12 +190,7 @@ fn nginx_minus_t_of_a_real_configuration() {
     let d = dir.path();
     let pki = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
                -keyout k.pem -out c.pem -days 2 -subj /CN=x >/dev/null 2>&1";
-    let ok = std::process::Command::new("sh")
-        .args(["-c", pki])
-        .current_dir(d)
-        .status()
-        .expect("openssl");
-    assert!(ok.success());
+    certdrop_testkit::sh(d, pki);
     std::fs::write(
         d.join("site.conf"),
         format!("server {{ listen 127.0.0.1:1 ssl; ssl_certificate {0}/c.pem; ssl_certificate_key {0}/k.pem; }}\n", d.display()),

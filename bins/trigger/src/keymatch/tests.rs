@@ -2,20 +2,7 @@
 //! form: RSA PKCS#1 and PKCS#8, EC P-256 and P-384 in SEC1 and PKCS#8, an
 //! EC key without its public half, a compressed point, Ed25519.
 use super::*;
-
-/// Run a shell script in `dir` (openssl).
-fn sh(dir: &std::path::Path, script: &str) {
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use certdrop_testkit::sh;
 
 /// The public key of the first PEM block of `file`.
 fn key_of(dir: &std::path::Path, file: &str) -> Result<PublicKey> {

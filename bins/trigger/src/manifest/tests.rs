@@ -6,6 +6,7 @@
 //! of a line directory.
 use super::*;
 use certdrop_manifest::NAMESPACE;
+use certdrop_testkit::sh;
 use sha2::{Digest, Sha256};
 use std::process::Command;
 
@@ -63,27 +64,21 @@ fn line(name_in_manifest: &str, namespace: &str) -> Line {
     );
     std::fs::write(v.join("manifest"), manifest).expect("manifest");
     let key = root.join("signkey");
-    let run = |args: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(args)
-            .output()
-            .expect("ssh-keygen");
-        assert!(
-            out.status.success(),
-            "{args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&format!(
-        "ssh-keygen -q -t ed25519 -N '' -C publish -f {}",
-        key.display()
-    ));
-    run(&format!(
-        "ssh-keygen -q -Y sign -f {} -n {namespace} {}/manifest",
-        key.display(),
-        v.display()
-    ));
+    sh(
+        &root,
+        &format!(
+            "ssh-keygen -q -t ed25519 -N '' -C publish -f {}",
+            key.display()
+        ),
+    );
+    sh(
+        &root,
+        &format!(
+            "ssh-keygen -q -Y sign -f {} -n {namespace} {}/manifest",
+            key.display(),
+            v.display()
+        ),
+    );
     let public = std::fs::read_to_string(root.join("signkey.pub")).expect("pub");
     let signers = format!("publish@certdrop namespaces=\"{NAMESPACE}\" {public}");
     Line {

@@ -3,14 +3,14 @@
 //! a restart on the field rule (newer than the pid file), `check`, and
 //! `install` with its rollback.
 
-use crate::harness::{Tree, NAME};
-use crate::nginx::{serving, serving_www, Nginx, Serves};
+use crate::harness::{Tree, NAME, PUBLISHED};
+use crate::nginx::{service, serving, serving_www, Nginx, Serves, HUP};
 
 /// The site's override of the shipped nginx definition for this nginx.
 fn reload_service(nginx: &Nginx) -> String {
     format!(
         "definition = \"nginx\"\ndiscover = {{ parser = \"nginx\", command = \"{}\" }}\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{HUP}\"\n\
          postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
         nginx.test_command().replace("-t -q", "-T"),
         nginx.pidfile().display(),
@@ -22,8 +22,7 @@ fn reload_service(nginx: &Nginx) -> String {
 #[test]
 fn reload_on_content_change_serves_each_new_certificate() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let nginx = serving_www(&tree);
     tree.config(&reload_service(&nginx));
     // No deployment recorded: deploy once (nginx may have loaded anything).
@@ -39,8 +38,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
 
     // A renewal (same key) is published: reloaded, served.
     let pid = nginx.pid();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    let second = tree.issue();
     // check says what would happen and does nothing.
     let ran = tree.run(&["check"]).expect(0);
     assert_eq!(
@@ -49,12 +47,7 @@ fn reload_on_content_change_serves_each_new_certificate() {
     );
     assert_eq!(nginx.served(), first.der);
     let ran = tree.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .starts_with("www: reloaded, served: content changed"),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_starts("www: reloaded, served: content changed");
     nginx.assert_serves(&second.der);
     assert_eq!(nginx.pid(), pid, "a reload keeps the master");
     tree.run(&["run"]).expect(2).silent();
@@ -67,24 +60,19 @@ fn reload_on_content_change_serves_each_new_certificate() {
 #[test]
 fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let nginx = serving_www(&tree);
-    let service = format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nrestart = \"{}\"\nrule = \"newer-than-pidfile\"\n\
-         postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.restart_command(),
-        nginx.addr()
-    );
-    tree.config(&service);
+    tree.config(&service(
+        &nginx,
+        PUBLISHED,
+        "restart",
+        &nginx.restart_command(),
+        "newer-than-pidfile",
+    ));
     // nginx started after the files were published: nothing to do.
     tree.run(&["run"]).expect(2).silent();
     let pid = nginx.pid();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    let second = tree.issue();
     let ran = tree.run(&["run"]).expect(0);
     assert!(
         ran.stdout.starts_with("www: restarted, served: ")
@@ -103,30 +91,19 @@ fn restart_when_a_file_is_newer_than_the_pid_file_and_converge() {
 #[test]
 fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let target = tree.path("srv/www.pem");
     std::fs::write(&target, &first.pem).expect("bootstrap");
     let nginx = serving(&tree, &target);
-    let service = |reload: &str| {
+    let installing = |reload: &str| {
         format!(
-            "files = [{{ cert = \"srv/www.pem\", key = \"keys/www.pem\" }}]\n\
-             preflight = \"{}\"\npidfile = \"{}\"\nreload = \"{reload}\"\nrule = \"content-changed\"\n\
-             install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n\
-             postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
-            nginx.test_command(),
-            nginx.pidfile().display(),
-            nginx.addr()
+            "{}install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n",
+            service(&nginx, "srv/www.pem", "reload", reload, "content-changed")
         )
     };
-    tree.config(&service("kill -HUP $(cat {pidfile})"));
+    tree.config(&installing(HUP));
     let ran = tree.run(&["run"]).expect(0);
-    assert!(
-        ran.stdout
-            .starts_with("www: reloaded, served: new files to install: "),
-        "{}",
-        ran.stdout
-    );
+    ran.stdout_starts("www: reloaded, served: new files to install: ");
     let installed = std::fs::read_to_string(&target).expect("target");
     assert_eq!(
         installed,
@@ -143,9 +120,8 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
 
     // A "reload" that does not make nginx re-read: the post-flight check
     // sees the old certificate, the previous file goes back, exit 69.
-    tree.config(&service("true"));
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.config(&installing("true"));
+    tree.issue();
     tree.run(&["run"])
         .expect(69)
         .one_error("www: post-flight after reload: ");
@@ -155,7 +131,7 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     assert_eq!(nginx.served(), first.der);
 
     // A pre-flight failure after installing puts the previous file back too.
-    tree.config(&service("kill -HUP $(cat {pidfile})"));
+    tree.config(&installing(HUP));
     nginx.break_config();
     tree.run(&["run"]).expect(78).one_error("pre-flight");
     assert_eq!(std::fs::read_to_string(&target).expect("target"), installed);

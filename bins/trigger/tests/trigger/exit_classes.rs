@@ -11,27 +11,19 @@ use std::time::Duration;
 
 use certdrop_testkit::wait_for;
 
-use crate::harness::{Cert, Tree, NAME};
-use crate::nginx::{serving, serving_www, Nginx, Serves};
+use crate::harness::{published, Cert, Tree, NAME, PUBLISHED};
+use crate::nginx::{serving, serving_www, Nginx, Serves, HUP};
 use certdrop_testkit::Tmpfs;
 
 /// The service body for nginx serving `cert`, reloaded by `reload`.
-fn service(nginx: &Nginx, cert: &str, reload: &str, extra: &str) -> String {
-    format!(
-        "files = [{{ cert = \"{cert}\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{reload}\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n{extra}",
-        nginx.pidfile().display(),
-        nginx.test_command(),
-        nginx.addr()
-    )
+fn service(nginx: &Nginx, cert: &str, reload: &str) -> String {
+    crate::nginx::service(nginx, cert, "reload", reload, "content-changed")
 }
 
 #[test]
 fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let srv = tree.path("srv");
     let disk = Tmpfs::mount(&srv, "64k");
     let target = srv.join("www.pem");
@@ -40,19 +32,17 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
     let nginx = serving(&tree, &target);
     // The action leaves a mark, so "not acted on" is seen, not inferred.
     let mark = tree.path("reloaded");
-    tree.config(&service(
-        &nginx,
-        "srv/www.pem",
-        &format!("touch {} && kill -HUP $(cat {{pidfile}})", mark.display()),
-        "install = [{ from = \"fullchain.pem\", to = \"srv/www.pem\" }]\n",
+    let reload = format!("touch {} && {HUP}", mark.display());
+    tree.config(&format!(
+        "{}install = [{{ from = \"fullchain.pem\", to = \"srv/www.pem\" }}]\n",
+        service(&nginx, "srv/www.pem", &reload)
     ));
     tree.run(&["run"]).expect(0);
     std::fs::remove_file(&mark).expect("marked");
     let pid = nginx.pid();
 
     let filler = disk.fill();
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.issue();
     let ran = tree.run(&["run"]).expect(73).one_error("www: install: ");
     assert!(
         ran.stderr
@@ -79,12 +69,8 @@ fn a_full_disk_where_the_certificate_is_installed_is_73_and_nothing_changes() {
 #[test]
 fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/none.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    tree.issue();
+    tree.config(&published("none", "true"));
     tree.run(&["run"])
         .expect(66)
         .one_error("keys/none.pem: cannot read: missing");
@@ -96,10 +82,7 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
         der: Vec::new(),
     };
     tree.publish("www", &broken);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    tree.config(&published("www", "true"));
     tree.run(&["run"])
         .expect(65)
         .one_error("www: not deployed: ")
@@ -109,12 +92,8 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
 #[test]
 fn a_command_needing_a_pid_file_not_given_is_78() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
-    tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"kill -HUP $(cat {pidfile})\"\n",
-    );
+    tree.issue();
+    tree.config(&published("www", HUP));
     tree.run(&["run"])
         .expect(78)
         .one_error("www: `kill -HUP $(cat {pidfile})`: uses {pidfile} but no pidfile is set");
@@ -123,12 +102,8 @@ fn a_command_needing_a_pid_file_not_given_is_78() {
 #[test]
 fn a_lock_held_by_another_run_is_75() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
-    let config = tree.config(
-        "files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }]\n\
-         rule = \"content-changed\"\nreload = \"true\"\n",
-    );
+    tree.issue();
+    let config = tree.config(&published("www", "true"));
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, format!("lock_wait = \"0s\"\n{text}")).expect("config");
     let held =
@@ -143,11 +118,10 @@ fn a_lock_held_by_another_run_is_75() {
 #[test]
 fn a_stopped_service_found_down_after_the_reload_is_69() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let nginx = serving_www(&tree);
     // A "reload" that cannot bring a stopped service back.
-    tree.config(&service(&nginx, "pub/www/fullchain.pem", "true", ""));
+    tree.config(&service(&nginx, PUBLISHED, "true"));
     tree.run(&["run"]).expect(0);
     let pid = nix::unistd::Pid::from_raw(nginx.pid());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).expect("stop nginx");
@@ -156,8 +130,7 @@ fn a_stopped_service_found_down_after_the_reload_is_69() {
         wait_for(Duration::from_secs(10), down).is_some(),
         "nginx did not stop"
     );
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    tree.issue();
     tree.run(&["run"]).expect(69).one_error(&format!(
         "www: post-flight after reload: {} ({NAME}): down?",
         nginx.addr()

@@ -13,6 +13,8 @@ use certdrop_testkit::{sh, Run};
 
 /// The service's name.
 pub const NAME: &str = "www.example.test";
+/// The published certificate the services deploy.
+pub const PUBLISHED: &str = "pub/www/fullchain.pem";
 /// The manifest signature namespace (certdrop-publish's).
 const NAMESPACE: &str = "certdrop-manifest@certdrop";
 
@@ -81,6 +83,14 @@ impl Tree {
         self.cert(key, name, "20200101000000Z", "20991231000000Z")
     }
 
+    /// A new leaf for NAME with keys/www.pem, valid from 2020 to 2099,
+    /// published as pub/www/ (a first issue or a renewal).
+    pub fn issue(&self) -> Cert {
+        let cert = self.valid("www", NAME);
+        self.publish("www", &cert);
+        cert
+    }
+
     /// Publish `cert` as pub/<line>/ the way certdrop-publish does: a new
     /// version directory, a signed manifest, the symlink switched.
     pub fn publish(&self, line: &str, cert: &Cert) {
@@ -145,6 +155,16 @@ impl Tree {
     pub fn signers(&self) -> &str {
         &self.signers
     }
+}
+
+/// The body of a service that deploys the published certificate with
+/// keys/`key`.pem, reloaded by `reload` when its content changed (no
+/// server behind it).
+pub fn published(key: &str, reload: &str) -> String {
+    format!(
+        "files = [{{ cert = \"{PUBLISHED}\", key = \"keys/{key}.pem\" }}]\n\
+         rule = \"content-changed\"\nreload = \"{reload}\"\n"
+    )
 }
 
 /// Run certdrop-trigger with `args`.

@@ -4,75 +4,39 @@
 //! limit; a run that blocks on an open(2) of a FIFO fails the test instead
 //! of hanging it.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{Ran, Tree, NAME};
+use certdrop_testkit::tree::mkfifo;
+use certdrop_testkit::Run;
+
+use crate::harness::{published, Ran, Tree, NAME};
 
 /// Longer than any of these runs takes, far shorter than forever.
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// Run certdrop-trigger -c trigger.toml `args`, killed after LIMIT.
+/// Run certdrop-trigger -c trigger.toml `args`; a run still going after
+/// LIMIT (blocked) fails the test.
 fn run_bounded(tree: &Tree, args: &[&str]) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
+    Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
         .arg("-c")
         .arg(tree.path("trigger.toml"))
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run certdrop-trigger");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("certdrop-trigger {args:?} still running after {LIMIT:?}: blocked");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
-}
-
-fn mkfifo(path: &std::path::Path) {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        .ended_within(LIMIT)
 }
 
 #[test]
 fn a_fifo_in_a_published_line_is_refused_not_waited_on() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     // No allowed_signers: the file is reached by the trigger's own reader
     // (with a manifest, the manifest check reads it first).
     tree.write(
         "trigger.toml",
         &format!(
             "pub = \"pub\"\nstate = \"state\"\n\n[[service]]\nname = \"www\"\nline = \"www\"\n\
-             names = [\"{NAME}\"]\nfiles = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-             rule = \"content-changed\"\nreload = \"true\"\n"
+             names = [\"{NAME}\"]\n{}",
+            published("www", "true")
         ),
     );
     run_bounded(&tree, &["run"]).expect(0);
@@ -89,8 +53,7 @@ fn a_fifo_in_a_published_line_is_refused_not_waited_on() {
 #[test]
 fn a_fifo_as_the_services_configuration_is_refused_not_waited_on() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     mkfifo(&tree.path("srv/nginx.conf"));
     tree.config(
         "discover = { parser = \"nginx\", file = \"srv/nginx.conf\" }\n\

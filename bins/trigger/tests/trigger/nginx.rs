@@ -10,7 +10,7 @@ pub use certdrop_testkit::nginx::Nginx;
 use certdrop_testkit::nginx::Server;
 use certdrop_testkit::{free_port, wait_for};
 
-use crate::harness::{Tree, NAME};
+use crate::harness::{Tree, NAME, PUBLISHED};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem on a free port,
 /// in nginx-PORT/ of the tree.
@@ -27,18 +27,27 @@ pub fn serving(tree: &Tree, cert: &Path) -> Nginx {
     )
 }
 
-/// The service body for `nginx` deploying the published files as they
-/// are: pid file, `nginx -t` pre-flight, SIGHUP, content-changed, a
-/// post-flight on its port.
-pub fn reload_files(nginx: &Nginx) -> String {
+/// How nginx reloads: SIGHUP to the pid in its pid file.
+pub const HUP: &str = "kill -HUP $(cat {pidfile})";
+
+/// The service body for `nginx` deploying `cert` with keys/www.pem: its
+/// pid file, the `nginx -t` pre-flight, `verb` (reload or restart) by
+/// `command` when `rule` says so, and a post-flight on its port.
+pub fn service(nginx: &Nginx, cert: &str, verb: &str, command: &str, rule: &str) -> String {
     format!(
-        "files = [{{ cert = \"pub/www/fullchain.pem\", key = \"keys/www.pem\" }}]\n\
-         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"kill -HUP $(cat {{pidfile}})\"\n\
-         rule = \"content-changed\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
+        "files = [{{ cert = \"{cert}\", key = \"keys/www.pem\" }}]\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\n{verb} = \"{command}\"\n\
+         rule = \"{rule}\"\npostflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
         nginx.pidfile().display(),
         nginx.test_command(),
         nginx.addr()
     )
+}
+
+/// The service body for `nginx` deploying the published files as they
+/// are: reloaded by SIGHUP when their content changed.
+pub fn reload_files(nginx: &Nginx) -> String {
+    service(nginx, PUBLISHED, "reload", HUP, "content-changed")
 }
 
 /// What nginx serves.

@@ -9,8 +9,7 @@ use crate::nginx::{reload_files, serving_www, Nginx, Serves};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
 fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    let first = tree.issue();
     let nginx = serving_www(tree);
     tree.config(&reload_files(&nginx));
     tree.run(&["run"]).expect(0);
@@ -23,33 +22,36 @@ fn bad_files_are_never_deployed() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
 
-    let other_key = tree.valid("other", NAME);
-    tree.publish("www", &other_key);
-    tree.run(&["run"])
-        .expect(65)
-        .one_error("keys/www.pem: the key (EC P-256) does not match the certificate");
-    assert_eq!(nginx.served(), old);
+    // Each signed and published as it is; each refused with its reason.
+    let bad = [
+        (
+            tree.valid("other", NAME),
+            "run",
+            "keys/www.pem: the key (EC P-256) does not match the certificate",
+        ),
+        (
+            tree.cert("www", NAME, "20200101000000Z", "20200201000000Z"),
+            "run",
+            "expired on 2020-02-01T00:00:00Z",
+        ),
+        (
+            tree.cert("www", NAME, "20980101000000Z", "20990101000000Z"),
+            "check",
+            "not valid before 2098-01-01T00:00:00Z",
+        ),
+        (
+            tree.valid("www", "other.example.test"),
+            "run",
+            "does not cover www.example.test",
+        ),
+    ];
+    for (cert, command, why) in bad {
+        tree.publish("www", &cert);
+        tree.run(&[command]).expect(65).one_error(why);
+        assert_eq!(nginx.served(), old, "{why}");
+    }
 
-    let expired = tree.cert("www", NAME, "20200101000000Z", "20200201000000Z");
-    tree.publish("www", &expired);
-    tree.run(&["run"])
-        .expect(65)
-        .one_error("expired on 2020-02-01T00:00:00Z");
-
-    let future = tree.cert("www", NAME, "20980101000000Z", "20990101000000Z");
-    tree.publish("www", &future);
-    tree.run(&["check"])
-        .expect(65)
-        .one_error("not valid before 2098-01-01T00:00:00Z");
-
-    let unnamed = tree.valid("www", "other.example.test");
-    tree.publish("www", &unnamed);
-    tree.run(&["run"])
-        .expect(65)
-        .one_error("does not cover www.example.test");
-
-    let good = tree.valid("www", NAME);
-    tree.publish("www", &good);
+    let good = tree.issue();
     std::fs::write(tree.path("pub/www/fullchain.pem"), &good.pem).expect("tamper");
     tree.run(&["run"])
         .expect(65)
@@ -61,8 +63,7 @@ fn bad_files_are_never_deployed() {
 fn a_failing_pre_flight_leaves_the_service_alone() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
-    let new = tree.valid("www", NAME);
-    tree.publish("www", &new);
+    let new = tree.issue();
     nginx.break_config();
     let ran = tree
         .run(&["run"])
@@ -84,8 +85,7 @@ fn a_failing_pre_flight_leaves_the_service_alone() {
 fn an_unsigned_manifest_is_refused() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
-    let new = tree.valid("www", NAME);
-    tree.publish("www", &new);
+    tree.issue();
     std::fs::remove_file(tree.path("pub/www/manifest.sig")).expect("rm");
     tree.run(&["run"])
         .expect(65)

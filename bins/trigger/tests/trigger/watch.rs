@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use certdrop_testkit::{within, Proc};
 
-use crate::harness::{Tree, NAME};
+use crate::harness::Tree;
 use crate::nginx::{reload_files, serving_www, Serves};
 
 #[test]
 fn watch_deploys_what_is_published_and_stops_on_sigterm() {
     let tree = Tree::new();
-    let first = tree.valid("www", NAME);
-    tree.publish("www", &first);
+    tree.issue();
     let nginx = serving_www(&tree);
     tree.config(&reload_files(&nginx));
     let config = tree.path("trigger.toml");
@@ -34,8 +33,7 @@ fn watch_deploys_what_is_published_and_stops_on_sigterm() {
         within(Duration::from_secs(10), || state.exists()),
         "first round did not deploy"
     );
-    let second = tree.valid("www", NAME);
-    tree.publish("www", &second);
+    let second = tree.issue();
     nginx.assert_serves(&second.der);
     nix::sys::signal::kill(child.pid(), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let out = std::mem::replace(

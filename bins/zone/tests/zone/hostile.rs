@@ -4,9 +4,11 @@
 //! blocking on an open or a read, names each FIFO as refused, and the good
 //! records beside them still reach the installed zone.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use certdrop_testkit::tree::mkfifo;
+use certdrop_testkit::Run;
 
 use crate::site::{read, Ran, Tree, V1};
 
@@ -14,14 +16,6 @@ const ZONE: &str = "example.test";
 /// Far longer than a build of one small zone takes; a build blocked on a
 /// FIFO never ends, so any bound fails it.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn mkfifo(p: &Path) {
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).expect("mkdir");
-    }
-    let ok = Command::new("mkfifo").arg(p).status().expect("mkfifo");
-    assert!(ok.success(), "mkfifo {}", p.display());
-}
 
 /// A self-signed certificate and its public key in `certs/<line>/`.
 fn cert_line(tree: &Tree, line: &str, name: &str) {
@@ -42,38 +36,12 @@ fn cert_line(tree: &Tree, line: &str, name: &str) {
     assert!(ok.success());
 }
 
-/// Run certdrop-zone with `args`, killed and failed if it does not end
-/// within [`BUILD_TIMEOUT`].
+/// Run certdrop-zone with `args`; a build still going after
+/// [`BUILD_TIMEOUT`] (blocked on a FIFO) fails the test.
 fn run_bounded(args: &[&str]) -> Ran {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
+    Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("out"))
-        .stderr(std::fs::File::create(&err).expect("err"))
-        .spawn()
-        .expect("run certdrop-zone");
-    let deadline = Instant::now() + BUILD_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the build did not finish within {BUILD_TIMEOUT:?} (blocked on a FIFO?); stderr:\n{}",
-                read(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout: read(&out),
-        stderr: read(&err),
-    }
+        .ended_within(BUILD_TIMEOUT)
 }
 
 #[test]

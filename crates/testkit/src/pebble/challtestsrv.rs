@@ -15,40 +15,36 @@ impl Pebble {
         mgmt_post(self.cts_addr, path, json)
     }
 
+    /// POST `{"host": host, more...}` to `path`; panics unless 200. The
+    /// values of `more` are JSON already.
+    fn manage(&self, path: &str, host: &str, more: &[(&str, String)]) {
+        let mut body = format!(r#"{{"host":{}"#, json_str(&fqdn(host)));
+        for (key, value) in more {
+            body.push_str(&format!(r#","{key}":{value}"#));
+        }
+        body.push('}');
+        self.challtestsrv_post(path, &body)
+            .unwrap_or_else(|e| panic!("challtestsrv {path}: {e}"));
+    }
+
     /// Add a TXT value for `host` (FQDN, trailing dot added if missing); challtestsrv APPENDS.
     pub fn set_txt(&self, host: &str, value: &str) {
-        let body = format!(
-            r#"{{"host":{},"value":{}}}"#,
-            json_str(&fqdn(host)),
-            json_str(value)
-        );
-        self.challtestsrv_post("/set-txt", &body)
-            .expect("challtestsrv /set-txt");
+        self.manage("/set-txt", host, &[("value", json_str(value))]);
     }
 
     /// Remove all TXT values of `host`.
     pub fn clear_txt(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-txt", &body)
-            .expect("challtestsrv /clear-txt");
+        self.manage("/clear-txt", host, &[]);
     }
 
     /// Make `host` a CNAME to `target` (challtestsrv follows it for TXT/A/AAAA queries, so Pebble's dns-01 does too).
     pub fn set_cname(&self, host: &str, target: &str) {
-        let body = format!(
-            r#"{{"host":{},"target":{}}}"#,
-            json_str(&fqdn(host)),
-            json_str(&fqdn(target))
-        );
-        self.challtestsrv_post("/set-cname", &body)
-            .expect("challtestsrv /set-cname");
+        self.manage("/set-cname", host, &[("target", json_str(&fqdn(target)))]);
     }
 
     /// Remove the CNAME of `host`.
     pub fn clear_cname(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-cname", &body)
-            .expect("challtestsrv /clear-cname");
+        self.manage("/clear-cname", host, &[]);
     }
 
     /// Answer A (for an IPv4 `addr`) or AAAA (IPv6) queries for `host` with `addr` instead of the default.
@@ -58,22 +54,14 @@ impl Pebble {
         } else {
             "/add-aaaa"
         };
-        let body = format!(
-            r#"{{"host":{},"addresses":[{}]}}"#,
-            json_str(&fqdn(host)),
-            json_str(&addr.to_string())
-        );
-        self.challtestsrv_post(path, &body)
-            .expect("challtestsrv /add-a");
+        let addresses = format!("[{}]", json_str(&addr.to_string()));
+        self.manage(path, host, &[("addresses", addresses)]);
     }
 
     /// Remove the A and AAAA overrides of `host` (back to the defaults).
     pub fn clear_a(&self, host: &str) {
-        let body = format!(r#"{{"host":{}}}"#, json_str(&fqdn(host)));
-        self.challtestsrv_post("/clear-a", &body)
-            .expect("challtestsrv /clear-a");
-        self.challtestsrv_post("/clear-aaaa", &body)
-            .expect("challtestsrv /clear-aaaa");
+        self.manage("/clear-a", host, &[]);
+        self.manage("/clear-aaaa", host, &[]);
     }
 
     /// TXT values challtestsrv serves for `name` right now (CNAMEs followed).

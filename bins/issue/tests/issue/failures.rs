@@ -1,6 +1,7 @@
 //! Bad input and faults: each gets one clear line and a sysexits code, and
 //! the previous certificate, key and account stay untouched.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,15 +120,20 @@ fn a_second_run_waits_for_the_lock_then_gives_up() {
     let mut site = Site::start();
     http_line(&mut site, "www");
     site.run(&["run"]).expect(0);
-    // Hold the state lock from outside with flock(1).
+    // Hold the state lock from another process with flock(1), which says
+    // so once it holds it.
     let mut holder = Command::new("flock")
         .arg("-o")
         .arg(site.path("state/.lock"))
-        .args(["sleep", "30"])
-        .stdout(Stdio::null())
+        .args(["sh", "-c", "echo held; exec sleep 30"])
+        .stdout(Stdio::piped())
         .spawn()
         .expect("flock");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut said)
+        .expect("read");
+    assert_eq!(said, "held\n", "flock holds the lock");
     let start = Instant::now();
     let ran = site.run(&["issue", "--force", "www"]).expect(75);
     assert!(

@@ -113,6 +113,23 @@ validation_timeout = "60s"
         self.dir.read(rel)
     }
 
+    /// Move the times `fields` recorded in `state/<line>.json` `secs` into
+    /// the past, as if that long had passed since (the file's format is
+    /// the binary's `state::LineState`: seconds since the epoch).
+    pub fn backdate(&self, line: &str, fields: &[&str], secs: i64) {
+        let rel = format!("state/{line}.json");
+        let mut state: serde_json::Value =
+            serde_json::from_slice(&self.read(&rel)).expect("state is JSON");
+        for field in fields {
+            let t = state[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{rel}: no {field} recorded"));
+            state[field] = (t - secs).into();
+        }
+        let text = serde_json::to_vec_pretty(&state).expect("JSON");
+        std::fs::write(self.path(&rel), text).expect("write state");
+    }
+
     /// SPKI-based fingerprint of `certs/<line>/cert.pem` (via openssl).
     pub fn cert_pubkey(&self, line: &str) -> String {
         openssl_pubkey_of_cert(&self.path(&format!("certs/{line}/cert.pem")))

@@ -11,6 +11,11 @@ pub use certdrop_testkit::pki::openssl;
 pub use certdrop_testkit::tree::mode;
 use certdrop_testkit::{Ran, Run, Tree};
 
+/// The `[store]` of every test configuration: four directories of the
+/// tree (the state directory also holds the account).
+pub const STORE: &str =
+    "[store]\ncerts = \"certs\"\nkeys = \"keys\"\narchive = \"archive\"\nstate = \"state\"\n";
+
 /// A temp tree with Pebble, relay and webroot server.
 pub struct Site {
     pub dir: Tree,
@@ -67,12 +72,7 @@ agree_terms = true
 account = "state/account.json"
 ca_bundle = "acme-ca.pem"
 {head}
-[store]
-certs = "certs"
-keys = "keys"
-archive = "archive"
-state = "state"
-keep = 3
+{STORE}keep = 3
 
 [drop]
 dnsextra = "dnsextra"

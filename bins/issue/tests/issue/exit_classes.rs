@@ -81,7 +81,7 @@ fn one_line(ran: &Ran, what: &str) {
 #[test]
 fn a_full_disk_exits_73_and_keeps_the_certificate() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     // certs/ on a 64 KiB file system: room for one certificate set.
     let certs = Tmpfs::mount(&site.path("certs"), "64k");
     site.run(&["run"]).expect(0);
@@ -157,7 +157,7 @@ fn configurations_the_run_cannot_act_on_exit_78() {
 #[test]
 fn an_account_made_for_another_ca_exits_78() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     site.run(&["run"]).expect(0);
     let text = site
         .config_text()

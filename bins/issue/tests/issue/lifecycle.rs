@@ -30,7 +30,7 @@ fn renews_inside_the_window_and_not_before() {
     let config = site.path("short.toml");
     let write = |site: &mut Site, remaining: u8| {
         site.lines.clear();
-        site.line(&format!("name = \"short\"\ndomains = [\"short.example.test\"]\nchallenge = \"http-01\"\nrenew_remaining = {remaining}"));
+        site.http_line("short", &format!("renew_remaining = {remaining}"));
         let text = site
             .config_text()
             .replace("[renew]\n", "[renew]\njitter = \"0s\"\n");
@@ -56,7 +56,7 @@ fn renews_inside_the_window_and_not_before() {
 #[test]
 fn changed_names_renew_at_once() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     site.run(&["run"]).expect(0);
     site.lines.clear();
     site.line("name = \"www\"\ndomains = [\"www.example.test\", \"new.example.test\"]\nchallenge = \"http-01\"");
@@ -71,7 +71,7 @@ fn changed_names_renew_at_once() {
 #[test]
 fn a_revoked_certificate_is_replaced_by_the_next_run() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     site.run(&["run"]).expect(0);
     let first = serial(&site, "www");
     let ran = site
@@ -94,9 +94,7 @@ fn a_revoked_certificate_is_replaced_by_the_next_run() {
 #[test]
 fn staged_key_rollover_publishes_the_next_key_first() {
     let mut site = Site::start();
-    site.line(
-        "name = \"dane\"\ndomains = [\"dane.example.test\"]\nchallenge = \"http-01\"\nmax_key_age = \"1h\"\nrollover_wait = \"1h\"",
-    );
+    site.http_line("dane", "max_key_age = \"1h\"\nrollover_wait = \"1h\"");
     site.run(&["run"]).expect(0);
     let old_key = site.key_pubkey("dane");
     let old_serial = serial(&site, "dane");
@@ -154,7 +152,7 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
     // The state a crash between installing the certificate and promoting
     // the key leaves: the certificate is for keys/<line>/next/key.pem.
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"\nkey_policy = \"fresh\"");
+    site.http_line("www", "key_policy = \"fresh\"");
     site.run(&["run"]).expect(0);
     let key = site.path("keys/www/key.pem");
     let next = site.path("keys/www/next/key.pem");
@@ -169,7 +167,7 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
 #[test]
 fn a_compromised_key_is_replaced_even_on_a_reuse_line() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     site.run(&["run"]).expect(0);
     let old = site.key_pubkey("www");
     site.run(&["revoke", "www", "--reason", "key-compromise"])

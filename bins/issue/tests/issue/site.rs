@@ -63,6 +63,14 @@ impl Site {
         self
     }
 
+    /// Add an http-01 line `name` for `<name>.example.test`, with `extra`
+    /// keys (TOML lines, or nothing).
+    pub fn http_line(&mut self, name: &str, extra: &str) -> &mut Site {
+        self.line(&format!(
+            "name = \"{name}\"\ndomains = [\"{name}.example.test\"]\nchallenge = \"http-01\"\n{extra}"
+        ))
+    }
+
     /// The configuration text.
     pub fn config_text(&self) -> String {
         format!(

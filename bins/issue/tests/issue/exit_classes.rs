@@ -156,9 +156,7 @@ fn configurations_the_run_cannot_act_on_exit_78() {
 
 #[test]
 fn an_account_made_for_another_ca_exits_78() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let text = site
         .config_text()
         .replace(&site.pebble.directory_url, &ca_down_url());

@@ -11,9 +11,7 @@ use certdrop_testkit::pebble::{ca_down_url, PebbleOpts};
 
 #[test]
 fn a_ca_that_is_down_exits_69_and_keeps_everything() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let (cert, key, account) = (
         site.read("certs/www/cert.pem"),
         site.read("keys/www/key.pem"),
@@ -63,9 +61,7 @@ fn no_ca_at_all_exits_69_with_one_line() {
 
 #[test]
 fn a_group_readable_key_is_refused() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let key = site.path("keys/www/key.pem");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let cert = site.read("certs/www/cert.pem");
@@ -111,9 +107,7 @@ fn check_validates_without_touching_anything() {
 
 #[test]
 fn a_second_run_waits_for_the_lock_then_gives_up() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     // Hold the state lock from another process with flock(1), which says
     // so once it holds it.
     let mut holder = Command::new("flock")

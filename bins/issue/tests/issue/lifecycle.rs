@@ -55,9 +55,7 @@ fn renews_inside_the_window_and_not_before() {
 
 #[test]
 fn changed_names_renew_at_once() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let mut site = Site::issued("www", "");
     site.lines.clear();
     site.line("name = \"www\"\ndomains = [\"www.example.test\", \"new.example.test\"]\nchallenge = \"http-01\"");
     let ran = site.run(&["run"]).expect(0);
@@ -70,9 +68,7 @@ fn changed_names_renew_at_once() {
 
 #[test]
 fn a_revoked_certificate_is_replaced_by_the_next_run() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let first = serial(&site, "www");
     let ran = site
         .run(&["revoke", "www", "--reason", "superseded"])
@@ -93,9 +89,7 @@ fn a_revoked_certificate_is_replaced_by_the_next_run() {
 
 #[test]
 fn staged_key_rollover_publishes_the_next_key_first() {
-    let mut site = Site::start();
-    site.http_line("dane", "max_key_age = \"1h\"\nrollover_wait = \"1h\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("dane", "max_key_age = \"1h\"\nrollover_wait = \"1h\"");
     let old_key = site.key_pubkey("dane");
     let old_serial = serial(&site, "dane");
     // A young key: nothing to do.
@@ -151,9 +145,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
 fn an_interrupted_key_change_is_finished_on_the_next_run() {
     // The state a crash between installing the certificate and promoting
     // the key leaves: the certificate is for keys/<line>/next/key.pem.
-    let mut site = Site::start();
-    site.http_line("www", "key_policy = \"fresh\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "key_policy = \"fresh\"");
     let key = site.path("keys/www/key.pem");
     let next = site.path("keys/www/next/key.pem");
     std::fs::create_dir_all(next.parent().expect("parent")).expect("mkdir");
@@ -166,9 +158,7 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
 
 #[test]
 fn a_compromised_key_is_replaced_even_on_a_reuse_line() {
-    let mut site = Site::start();
-    site.http_line("www", "");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let old = site.key_pubkey("www");
     site.run(&["revoke", "www", "--reason", "key-compromise"])
         .expect(0);

@@ -52,6 +52,16 @@ impl Site {
         Site::new(PebbleOpts::default())
     }
 
+    /// Default Pebble and one http-01 line `name` (plus `extra` keys, see
+    /// [`Site::http_line`]) with its first certificate issued: where most
+    /// tests of a line's life begin.
+    pub fn issued(name: &str, extra: &str) -> Site {
+        let mut site = Site::start();
+        site.http_line(name, extra);
+        site.run(&["run"]).expect(0);
+        site
+    }
+
     /// `rel` below the site's tree.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path(rel)

@@ -188,11 +188,11 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
         &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
         &rng,
     )
-    .map_err(|_| Error::new(Failure::Software, "account key generation failed"))?;
+    .map_err(|_| Error::software("account key generation failed"))?;
     let mut next: Value = serde_json::to_value(&creds).expect("credentials serialize");
     next["key_pkcs8"] = Value::String(BASE64_URL_SAFE_NO_PAD.encode(pkcs8.as_ref()));
     let next_creds: AccountCredentials = serde_json::from_value(next)
-        .map_err(|e| Error::new(Failure::Software, format!("new credentials: {e}")))?;
+        .map_err(|e| Error::software(format!("new credentials: {e}")))?;
     let next_file = next_path(config);
     acme::write_credentials(&next_file, &next_creds)?;
 
@@ -287,7 +287,7 @@ fn jws(
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let sig = key
         .sign(&rng, format!("{protected}.{payload}").as_bytes())
-        .map_err(|_| Error::new(Failure::Software, "signing failed"))?;
+        .map_err(|_| Error::software("signing failed"))?;
     Ok(
         json!({"protected": protected, "payload": payload, "signature": BASE64_URL_SAFE_NO_PAD.encode(sig.as_ref())}),
     )

@@ -56,12 +56,7 @@ impl KeyType {
                 KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
             }
         };
-        key.map_err(|e| {
-            Error::new(
-                certdrop_core::exit::Failure::Software,
-                format!("key generation failed: {e}"),
-            )
-        })
+        key.map_err(|e| Error::software(format!("key generation failed: {e}")))
     }
 
     /// Whether `key` is of this type.

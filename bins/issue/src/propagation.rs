@@ -29,12 +29,7 @@ pub async fn servers_for(config: &Config, owner: &str) -> Result<Vec<SocketAddr>
     let owner = owner.to_owned();
     tokio::task::spawn_blocking(move || discover_servers(discover, &owner))
         .await
-        .map_err(|e| {
-            Error::new(
-                certdrop_core::exit::Failure::Software,
-                format!("discovery task: {e}"),
-            )
-        })?
+        .map_err(|e| Error::software(format!("discovery task: {e}")))?
 }
 
 /// Walk up from `owner` to the closest name with an NS set, then take the
@@ -107,12 +102,7 @@ pub async fn check_aliases(config: &Config, line: &Line, out: &Output) -> Result
             let found =
                 tokio::task::spawn_blocking(move || dns::query_cname(server, &o, QUERY_TIMEOUT))
                     .await
-                    .map_err(|e| {
-                        Error::new(
-                            certdrop_core::exit::Failure::Software,
-                            format!("alias task: {e}"),
-                        )
-                    })?
+                    .map_err(|e| Error::software(format!("alias task: {e}")))?
                     .map_err(|e| {
                         Error::temp(format!("{}: {owner}: CNAME lookup: {e}", line.name))
                     })?;

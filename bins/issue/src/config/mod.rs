@@ -551,4 +551,4 @@ impl Locator<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

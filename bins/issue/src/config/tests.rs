@@ -2,8 +2,9 @@
 
 use super::*;
 
-const BASE: &str = r#"
-directory = "letsencrypt-staging"
+/// The top of the unit tests' configurations: the staging CA, an account
+/// that may be made, and the store in four directories beside the file.
+pub(crate) const HEAD: &str = r#"directory = "letsencrypt-staging"
 account = "account.json"
 agree_terms = true
 [store]
@@ -11,16 +12,17 @@ certs = "certs"
 keys = "keys"
 archive = "archive"
 state = "state"
-[drop]
-dnsextra = "dnsextra"
-[dns]
-servers = ["127.0.0.1:5353"]
 "#;
 
+/// The servers the unit tests' propagation checks would ask (none is
+/// asked: these tests parse and plan).
+pub(crate) const DNS: &str = "[dns]\nservers = [\"127.0.0.1:5353\"]\n";
+
 fn parse(extra: &str) -> Result<Config> {
+    // The blank first line keeps the line numbers the errors are checked for.
     Config::parse(
         Path::new("/etc/certdrop/issue.toml"),
-        &format!("{BASE}{extra}"),
+        &format!("\n{HEAD}[drop]\ndnsextra = \"dnsextra\"\n{DNS}{extra}"),
     )
 }
 

@@ -11,6 +11,7 @@ use certdrop_core::store::CertFiles;
 use rcgen::KeyPair;
 
 use super::*;
+use crate::config::tests::{DNS, HEAD};
 use crate::keys::KeyType;
 
 const DAY: i64 = 86_400;
@@ -26,19 +27,9 @@ struct Fx {
 fn fx(line: &str) -> Fx {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
-        r#"directory = "letsencrypt-staging"
-account = "account.json"
-agree_terms = true
-[store]
-certs = "certs"
-keys = "keys"
-archive = "archive"
-state = "state"
-[drop]
+        r#"{HEAD}[drop]
 webroot = "webroot"
-[dns]
-servers = ["127.0.0.1:5353"]
-[renew]
+{DNS}[renew]
 jitter = "0s"
 backoff = "1h"
 [[line]]
@@ -49,7 +40,7 @@ challenge = "http-01"
         domains = match line.contains("domains") {
             true => "",
             false => "domains = [\"www.example.org\"]\n",
-        }
+        },
     );
     let config = Config::parse(&dir.path().join("issue.toml"), &text).expect("config");
     config.store.ensure().expect("store");

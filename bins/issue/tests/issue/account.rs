@@ -6,7 +6,7 @@ use crate::site::Site;
 #[test]
 fn account_is_created_once_and_shown() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     let first = site.run(&["run"]).expect(0);
     assert_eq!(first.stdout.matches("account created").count(), 1);
     let creds = site.read("state/account.json");
@@ -29,9 +29,7 @@ fn account_is_created_once_and_shown() {
 
 #[test]
 fn account_key_rollover_then_issue_with_the_new_key() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let show = |site: &Site| -> serde_json::Value {
         serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
             .expect("json")
@@ -49,9 +47,7 @@ fn account_key_rollover_then_issue_with_the_new_key() {
 
 #[test]
 fn an_interrupted_rollover_keeps_the_key_the_ca_knows() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     // A crash after the new key was stored but before the CA was told:
     // the stored next key is unknown to the CA, so the old one stays.
     let creds: serde_json::Value =
@@ -74,9 +70,7 @@ fn an_interrupted_rollover_keeps_the_key_the_ca_knows() {
 
 #[test]
 fn deactivated_accounts_are_set_aside() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let ran = site.run(&["account", "deactivate"]).expect(64);
     ran.stderr_has("--yes");
     let ran = site.run(&["account", "deactivate", "--yes"]).expect(0);

@@ -10,37 +10,26 @@
 //! the directory URL points at a loopback port where nothing listens.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::site::{run_bin, Site};
+use crate::site::{run_bin, Site, STORE};
 use certdrop_testkit::pebble::ca_down_url;
-use certdrop_testkit::Ran;
-use certdrop_testkit::Tmpfs;
+use certdrop_testkit::pki::Pki;
+use certdrop_testkit::{Ran, Tmpfs, Tree};
 
 /// A temp tree with a configuration of one http-01 line `www` whose CA is
 /// down, for the failures that happen before the CA is asked.
 struct Offline {
-    dir: tempfile::TempDir,
+    dir: Tree,
     /// Extra TOML before `[store]`.
     head: String,
 }
 
 impl Offline {
     fn new() -> Offline {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = Tree::new();
         // A bundle to trust, so no system roots are needed.
-        let out = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=certdrop test CA", "-keyout"])
-            .arg(dir.path().join("ca.key"))
-            .arg("-out")
-            .arg(dir.path().join("ca.pem"))
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(out.success(), "openssl req");
+        Pki::new(&dir.path("pki")).ca();
         Offline {
             dir,
             head: "agree_terms = true\n".into(),
@@ -48,21 +37,16 @@ impl Offline {
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.dir.path(rel)
     }
 
     fn config(&self) -> PathBuf {
         let text = format!(
             r#"directory = "{ca}"
 account = "state/account.json"
-ca_bundle = "ca.pem"
+ca_bundle = "pki/ca.pem"
 {head}
-[store]
-certs = "certs"
-keys = "keys"
-archive = "archive"
-state = "state"
-
+{STORE}
 [drop]
 webroot = "webroot"
 
@@ -97,7 +81,7 @@ fn one_line(ran: &Ran, what: &str) {
 #[test]
 fn a_full_disk_exits_73_and_keeps_the_certificate() {
     let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
+    site.http_line("www", "");
     // certs/ on a 64 KiB file system: room for one certificate set.
     let certs = Tmpfs::mount(&site.path("certs"), "64k");
     site.run(&["run"]).expect(0);
@@ -172,9 +156,7 @@ fn configurations_the_run_cannot_act_on_exit_78() {
 
 #[test]
 fn an_account_made_for_another_ca_exits_78() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let text = site
         .config_text()
         .replace(&site.pebble.directory_url, &ca_down_url());

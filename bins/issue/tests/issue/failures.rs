@@ -1,6 +1,7 @@
 //! Bad input and faults: each gets one clear line and a sysexits code, and
 //! the previous certificate, key and account stay untouched.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,17 +9,9 @@ use std::time::{Duration, Instant};
 use crate::site::{run_bin, Site};
 use certdrop_testkit::pebble::{ca_down_url, PebbleOpts};
 
-fn http_line(site: &mut Site, name: &str) {
-    site.line(&format!(
-        "name = \"{name}\"\ndomains = [\"{name}.example.test\"]\nchallenge = \"http-01\""
-    ));
-}
-
 #[test]
 fn a_ca_that_is_down_exits_69_and_keeps_everything() {
-    let mut site = Site::start();
-    http_line(&mut site, "www");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let (cert, key, account) = (
         site.read("certs/www/cert.pem"),
         site.read("keys/www/key.pem"),
@@ -49,7 +42,7 @@ fn a_ca_that_is_down_exits_69_and_keeps_everything() {
 #[test]
 fn no_ca_at_all_exits_69_with_one_line() {
     let mut site = Site::start();
-    http_line(&mut site, "www");
+    site.http_line("www", "");
     let text = site
         .config_text()
         .replace(&site.pebble.directory_url, &ca_down_url());
@@ -68,9 +61,7 @@ fn no_ca_at_all_exits_69_with_one_line() {
 
 #[test]
 fn a_group_readable_key_is_refused() {
-    let mut site = Site::start();
-    http_line(&mut site, "www");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let key = site.path("keys/www/key.pem");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let cert = site.read("certs/www/cert.pem");
@@ -108,7 +99,7 @@ fn configuration_errors_name_file_line_and_key() {
 #[test]
 fn check_validates_without_touching_anything() {
     let mut site = Site::start();
-    http_line(&mut site, "www");
+    site.http_line("www", "");
     let ran = site.run(&["-n"]).expect(0);
     ran.stdout_has("configuration ok (1 line(s))");
     assert!(!site.path("state").exists() && !site.path("certs").exists());
@@ -116,18 +107,21 @@ fn check_validates_without_touching_anything() {
 
 #[test]
 fn a_second_run_waits_for_the_lock_then_gives_up() {
-    let mut site = Site::start();
-    http_line(&mut site, "www");
-    site.run(&["run"]).expect(0);
-    // Hold the state lock from outside with flock(1).
+    let site = Site::issued("www", "");
+    // Hold the state lock from another process with flock(1), which says
+    // so once it holds it.
     let mut holder = Command::new("flock")
         .arg("-o")
         .arg(site.path("state/.lock"))
-        .args(["sleep", "30"])
-        .stdout(Stdio::null())
+        .args(["sh", "-c", "echo held; exec sleep 30"])
+        .stdout(Stdio::piped())
         .spawn()
         .expect("flock");
-    std::thread::sleep(Duration::from_millis(300));
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut said)
+        .expect("read");
+    assert_eq!(said, "held\n", "flock holds the lock");
     let start = Instant::now();
     let ran = site.run(&["issue", "--force", "www"]).expect(75);
     assert!(
@@ -146,7 +140,7 @@ fn a_second_run_waits_for_the_lock_then_gives_up() {
 fn concurrent_runs_never_interleave() {
     let mut site = Site::start();
     for n in ["a", "b", "c"] {
-        http_line(&mut site, n);
+        site.http_line(n, "");
     }
     let config = site.write_config();
     let runs: Vec<_> = (0..3)
@@ -173,7 +167,7 @@ fn bad_nonces_are_retried() {
         ..PebbleOpts::default()
     });
     for n in ["a", "b", "c", "d"] {
-        http_line(&mut site, n);
+        site.http_line(n, "");
     }
     site.line("name = \"w\"\ndomains = [\"w.example.test\", \"*.w.example.test\"]");
     let ran = site.run(&["run"]).expect(0);
@@ -209,7 +203,7 @@ fn values_not_visible_in_dns_stop_before_the_ca_is_told() {
 #[test]
 fn leftovers_of_a_crashed_run_are_removed() {
     let mut site = Site::start();
-    http_line(&mut site, "www");
+    site.http_line("www", "");
     let stale = certdrop_core::fragment::Fragment::new(
         "_acme-challenge.old.example.test",
         60,
@@ -236,7 +230,7 @@ fn leftovers_of_a_crashed_run_are_removed() {
 #[test]
 fn one_failing_line_never_stops_the_others() {
     let mut site = Site::start();
-    http_line(&mut site, "good");
+    site.http_line("good", "");
     // Alias without its CNAME: this line fails, the other is issued.
     site.line("name = \"bad\"\ndomains = [\"bad.example.test\"]\nalias = \"acme.example.net\"");
     // Something changed, so exit 0 (cron chains go on); the failure is printed.

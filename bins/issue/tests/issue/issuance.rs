@@ -164,8 +164,8 @@ fn key_types() {
 #[test]
 fn reuse_keeps_the_key_and_fresh_changes_it() {
     let mut site = Site::start();
-    site.line("name = \"reuse\"\ndomains = [\"reuse.example.test\"]\nchallenge = \"http-01\"");
-    site.line("name = \"fresh\"\ndomains = [\"fresh.example.test\"]\nchallenge = \"http-01\"\nkey_policy = \"fresh\"");
+    site.http_line("reuse", "");
+    site.http_line("fresh", "key_policy = \"fresh\"");
     site.run(&["run"]).expect(0);
     let (reuse1, fresh1) = (site.cert_pubkey("reuse"), site.cert_pubkey("fresh"));
     let serial1 = crate::site::openssl(

@@ -4,8 +4,14 @@
 
 use std::time::Duration;
 
+use certdrop_core::{certinfo, clock};
+use certdrop_testkit::within;
+
 use crate::site::{openssl, openssl_names, Site};
 use certdrop_testkit::pebble::PebbleOpts;
+
+/// An hour in seconds, for moving recorded times into the past.
+const HOUR: i64 = 3600;
 
 fn serial(site: &Site, line: &str) -> String {
     openssl(
@@ -16,23 +22,31 @@ fn serial(site: &Site, line: &str) -> String {
 
 #[test]
 fn renews_inside_the_window_and_not_before() {
+    // A 9-second certificate (Pebble ends it a second before the period).
     let mut site = Site::new(PebbleOpts {
-        validity_secs: Some(12),
+        validity_secs: Some(10),
         ..PebbleOpts::default()
     });
-    site.head = String::new();
-    site.line("name = \"short\"\ndomains = [\"short.example.test\"]\nchallenge = \"http-01\"\nrenew_remaining = 50");
-    let text = site
-        .config_text()
-        .replace("[renew]\n", "[renew]\njitter = \"0s\"\n");
     let config = site.path("short.toml");
-    std::fs::write(&config, &text).expect("write");
+    let write = |site: &mut Site, remaining: u8| {
+        site.lines.clear();
+        site.http_line("short", &format!("renew_remaining = {remaining}"));
+        let text = site
+            .config_text()
+            .replace("[renew]\n", "[renew]\njitter = \"0s\"\n");
+        std::fs::write(&config, text).expect("write");
+    };
+    write(&mut site, 1);
     crate::site::run_bin(&config, &["run"]).expect(0);
     let first = serial(&site, "short");
     let key = site.key_pubkey("short");
-    // Half the lifetime is left: not due yet.
+    // Renewing in the last 1%: not due until the certificate ends.
     crate::site::run_bin(&config, &["run"]).expect(2);
-    std::thread::sleep(Duration::from_secs(7));
+    // In the last 90%: due from one whole second after not_before (times
+    // are whole seconds); the clock is there by now, or within a second.
+    write(&mut site, 90);
+    let cert = certinfo::parse_chain(&site.read("certs/short/cert.pem")).expect("certificate");
+    assert!(within(Duration::from_secs(5), || clock::now() > cert[0].not_before));
     let ran = crate::site::run_bin(&config, &["run"]).expect(0);
     ran.stdout_has("short: certificate issued (renewal due, same key)");
     assert_ne!(serial(&site, "short"), first);
@@ -41,9 +55,7 @@ fn renews_inside_the_window_and_not_before() {
 
 #[test]
 fn changed_names_renew_at_once() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let mut site = Site::issued("www", "");
     site.lines.clear();
     site.line("name = \"www\"\ndomains = [\"www.example.test\", \"new.example.test\"]\nchallenge = \"http-01\"");
     let ran = site.run(&["run"]).expect(0);
@@ -56,9 +68,7 @@ fn changed_names_renew_at_once() {
 
 #[test]
 fn a_revoked_certificate_is_replaced_by_the_next_run() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let first = serial(&site, "www");
     let ran = site
         .run(&["revoke", "www", "--reason", "superseded"])
@@ -79,15 +89,16 @@ fn a_revoked_certificate_is_replaced_by_the_next_run() {
 
 #[test]
 fn staged_key_rollover_publishes_the_next_key_first() {
-    let mut site = Site::start();
-    site.line(
-        "name = \"dane\"\ndomains = [\"dane.example.test\"]\nchallenge = \"http-01\"\nmax_key_age = \"1s\"\nrollover_wait = \"3s\"",
-    );
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("dane", "max_key_age = \"1h\"\nrollover_wait = \"1h\"");
     let old_key = site.key_pubkey("dane");
     let old_serial = serial(&site, "dane");
-    std::thread::sleep(Duration::from_millis(1100));
-    // The key is old: stage the next one, certificate unchanged.
+    // A young key: nothing to do.
+    let ran = site.run(&["run"]).expect(2);
+    assert_eq!(ran.stdout, "");
+    assert!(!site.path("keys/dane/next").exists());
+    // Two hours later the key is older than max_key_age: stage the next
+    // one, certificate unchanged.
+    site.backdate("dane", &["key_created"], 2 * HOUR);
     let ran = site.run(&["run"]).expect(0);
     ran.stdout_has("dane: key rollover started");
     let next_pub = String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8");
@@ -112,7 +123,8 @@ fn staged_key_rollover_publishes_the_next_key_first() {
         String::from_utf8(site.read("certs/dane/next/pubkey.pem")).expect("utf8"),
         next_pub
     );
-    std::thread::sleep(Duration::from_secs(4));
+    // Published for longer than rollover_wait: the next key signs.
+    site.backdate("dane", &["next_published"], 2 * HOUR);
     let ran = site.run(&["run"]).expect(0);
     ran.stdout_has("(key rollover, new key)");
     assert_eq!(
@@ -133,9 +145,7 @@ fn staged_key_rollover_publishes_the_next_key_first() {
 fn an_interrupted_key_change_is_finished_on_the_next_run() {
     // The state a crash between installing the certificate and promoting
     // the key leaves: the certificate is for keys/<line>/next/key.pem.
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"\nkey_policy = \"fresh\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "key_policy = \"fresh\"");
     let key = site.path("keys/www/key.pem");
     let next = site.path("keys/www/next/key.pem");
     std::fs::create_dir_all(next.parent().expect("parent")).expect("mkdir");
@@ -148,9 +158,7 @@ fn an_interrupted_key_change_is_finished_on_the_next_run() {
 
 #[test]
 fn a_compromised_key_is_replaced_even_on_a_reuse_line() {
-    let mut site = Site::start();
-    site.line("name = \"www\"\ndomains = [\"www.example.test\"]\nchallenge = \"http-01\"");
-    site.run(&["run"]).expect(0);
+    let site = Site::issued("www", "");
     let old = site.key_pubkey("www");
     site.run(&["revoke", "www", "--reason", "key-compromise"])
         .expect(0);

@@ -11,6 +11,11 @@ pub use certdrop_testkit::pki::openssl;
 pub use certdrop_testkit::tree::mode;
 use certdrop_testkit::{Ran, Run, Tree};
 
+/// The `[store]` of every test configuration: four directories of the
+/// tree (the state directory also holds the account).
+pub const STORE: &str =
+    "[store]\ncerts = \"certs\"\nkeys = \"keys\"\narchive = \"archive\"\nstate = \"state\"\n";
+
 /// A temp tree with Pebble, relay and webroot server.
 pub struct Site {
     pub dir: Tree,
@@ -47,6 +52,16 @@ impl Site {
         Site::new(PebbleOpts::default())
     }
 
+    /// Default Pebble and one http-01 line `name` (plus `extra` keys, see
+    /// [`Site::http_line`]) with its first certificate issued: where most
+    /// tests of a line's life begin.
+    pub fn issued(name: &str, extra: &str) -> Site {
+        let mut site = Site::start();
+        site.http_line(name, extra);
+        site.run(&["run"]).expect(0);
+        site
+    }
+
     /// `rel` below the site's tree.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path(rel)
@@ -58,6 +73,14 @@ impl Site {
         self
     }
 
+    /// Add an http-01 line `name` for `<name>.example.test`, with `extra`
+    /// keys (TOML lines, or nothing).
+    pub fn http_line(&mut self, name: &str, extra: &str) -> &mut Site {
+        self.line(&format!(
+            "name = \"{name}\"\ndomains = [\"{name}.example.test\"]\nchallenge = \"http-01\"\n{extra}"
+        ))
+    }
+
     /// The configuration text.
     pub fn config_text(&self) -> String {
         format!(
@@ -67,12 +90,7 @@ agree_terms = true
 account = "state/account.json"
 ca_bundle = "acme-ca.pem"
 {head}
-[store]
-certs = "certs"
-keys = "keys"
-archive = "archive"
-state = "state"
-keep = 3
+{STORE}keep = 3
 
 [drop]
 dnsextra = "dnsextra"
@@ -111,6 +129,23 @@ validation_timeout = "60s"
     /// The bytes of a file of the tree.
     pub fn read(&self, rel: &str) -> Vec<u8> {
         self.dir.read(rel)
+    }
+
+    /// Move the times `fields` recorded in `state/<line>.json` `secs` into
+    /// the past, as if that long had passed since (the file's format is
+    /// the binary's `state::LineState`: seconds since the epoch).
+    pub fn backdate(&self, line: &str, fields: &[&str], secs: i64) {
+        let rel = format!("state/{line}.json");
+        let mut state: serde_json::Value =
+            serde_json::from_slice(&self.read(&rel)).expect("state is JSON");
+        for field in fields {
+            let t = state[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{rel}: no {field} recorded"));
+            state[field] = (t - secs).into();
+        }
+        let text = serde_json::to_vec_pretty(&state).expect("JSON");
+        std::fs::write(self.path(&rel), text).expect("write state");
     }
 
     /// SPKI-based fingerprint of `certs/<line>/cert.pem` (via openssl).

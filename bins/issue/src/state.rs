@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use certdrop_core::error::{Error, Result};
+use certdrop_core::error::Result;
 
 /// What certdrop remembers about a line between runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,20 +63,14 @@ pub fn path(state_dir: &Path, line: &str) -> PathBuf {
 
 /// Read a line's state; a missing file is an empty state.
 pub fn load(state_dir: &Path, line: &str) -> Result<LineState> {
-    let p = path(state_dir, line);
-    match std::fs::read(&p) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::data(format!("{}: unreadable state: {e}", p.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LineState::default()),
-        Err(e) => Err(Error::io(&p, "read state", &e)),
-    }
+    certdrop_core::statefile::load(&path(state_dir, line))
 }
 
-/// Write a line's state atomically.
+/// Write a line's state atomically (0600: it names the account's orders).
 pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
-    let p = path(state_dir, line);
-    let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
-    text.push(b'\n');
-    certdrop_core::atomic::write(&p, &text, certdrop_core::atomic::MODE_SECRET)
-        .map_err(|e| Error::io(&p, "write state", &e))
+    certdrop_core::statefile::save(
+        &path(state_dir, line),
+        state,
+        certdrop_core::atomic::MODE_SECRET,
+    )
 }

@@ -76,9 +76,8 @@ impl Config {
     /// Read and validate; every failure is a configuration error (78),
     /// a missing file too: the file is the administrator's, not an input.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        certdrop_core::tomlcfg::read(path)
-            .and_then(|text| Config::parse(path, &text))
-            .map_err(Error::config)
+        let text = certdrop_core::tomlcfg::read(path)?;
+        Config::parse(path, &text).map_err(Error::config)
     }
 
     /// Validate text; `path` for messages and relative paths.

@@ -134,8 +134,7 @@ impl Config {
     /// Read and validate. Every failure is the configuration's (78), a
     /// missing file too: the daemon cannot know what to do without it.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+        let text = certdrop_core::tomlcfg::read(path)?;
         Config::parse(path, &text)
     }
 

@@ -43,24 +43,12 @@ fn state_path(config: &Config, zone: &str) -> PathBuf {
 
 /// What the build remembers of `zone`; nothing yet when it never ran.
 pub fn load_state(config: &Config, zone: &str) -> Result<ZoneState> {
-    let p = state_path(config, zone);
-    match std::fs::read(&p) {
-        // Our own file, written atomically: damage is bad data, not a
-        // missing input (a new build would then start from serial 0).
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| Error::data(format!("{}: bad state: {e}", p.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ZoneState::default()),
-        Err(e) => Err(Error::unreadable(&p, "cannot read", &e)),
-    }
+    certdrop_core::statefile::load(&state_path(config, zone))
 }
 
 /// Write what the build remembers of `zone`, atomically.
 pub fn save_state(config: &Config, zone: &str, st: &ZoneState) -> Result<()> {
-    let p = state_path(config, zone);
-    let mut json = serde_json::to_vec_pretty(st).expect("state serializes");
-    json.push(b'\n');
-    atomic::write(&p, &json, atomic::MODE_PUBLIC)
-        .map_err(|e| Error::cantcreat(&p, "cannot write", &e))
+    certdrop_core::statefile::save(&state_path(config, zone), st, atomic::MODE_PUBLIC)
 }
 
 /// Where nsd reads the zone: `<install>/<zone>.zone`.

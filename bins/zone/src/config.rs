@@ -167,7 +167,7 @@ impl Config {
     /// Read and validate; any failure, a missing file included, is a
     /// configuration error (78).
     pub fn load(path: &Path) -> certdrop_core::error::Result<Config> {
-        let text = certdrop_core::tomlcfg::read(path).map_err(Error::config)?;
+        let text = certdrop_core::tomlcfg::read(path)?;
         Config::parse(path, &text)
     }
 

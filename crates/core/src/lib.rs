@@ -21,6 +21,7 @@ pub mod fragment;
 pub mod lock;
 pub mod name;
 pub mod output;
+pub mod statefile;
 pub mod store;
 pub mod tomlcfg;
 pub mod untrusted;

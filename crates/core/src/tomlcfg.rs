@@ -16,9 +16,12 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
-/// Read a configuration file (`file: cannot read: cause` on failure).
-pub fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+/// Read a configuration file. A file that cannot be read is the
+/// configuration's failure (78, `file: cannot read: cause`), a missing one
+/// too: a program cannot know what to do without it.
+pub fn read(path: &Path) -> Result<String, crate::error::Error> {
+    std::fs::read_to_string(path)
+        .map_err(|e| crate::error::Error::config(format!("{}: cannot read: {e}", path.display())))
 }
 
 impl<'a> Source<'a> {

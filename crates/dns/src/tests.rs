@@ -4,6 +4,7 @@
 //! [`other_servers`]. The issuer's `wait_visible` is tested in certdrop-issue.
 use super::wire::{exchange_udp, random_id, UdpOutcome};
 use super::*;
+use certdrop_testkit::nsd::challenge_zone;
 use certdrop_testkit::{free_port, within};
 use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::thread;
@@ -16,16 +17,10 @@ const CHALLENGE: &str = "_acme-challenge.www.example.test";
 const TLSA_311: &str = "8c4b29a3f7d3d3b4cd5a3f0b1e5c2a9d7f6e4b3a2c1d0e9f8a7b6c5d4e3f2a1b";
 const TLSA_200: &str = "30820102";
 
+/// [`challenge_zone`] with the records these tests ask besides.
 fn zone(extra: &str) -> String {
-    format!(
-        "$ORIGIN example.test.\n$TTL 60\n\
-         @ IN SOA ns1.example.test. hostmaster.example.test. (1 3600 600 86400 60)\n\
-         @ IN NS ns1.example.test.\n\
-         ns1 IN A 127.0.0.1\n\
-         ns1 IN AAAA ::1\n\
-         _acme-challenge.www IN TXT \"v1\"\n\
-         _acme-challenge.www IN TXT \"v2\"\n\
-         multi IN TXT \"abc\" \"def\" \"ghi\"\n\
+    challenge_zone(&format!(
+        "multi IN TXT \"abc\" \"def\" \"ghi\"\n\
          _acme-challenge.alias IN CNAME _acme-challenge.target.example.test.\n\
          _acme-challenge.target IN TXT \"via-alias\"\n\
          sub IN NS ns.sub.example.test.\n\
@@ -33,7 +28,7 @@ fn zone(extra: &str) -> String {
          _443._tcp.www IN TLSA 3 1 1 {TLSA_311}\n\
          _443._tcp.www IN TLSA 2 0 0 {TLSA_200}\n\
          {extra}"
-    )
+    ))
 }
 
 /// A real authoritative server (nsd) on 127.0.0.1 serving [`zone`], killed on drop.

@@ -15,6 +15,23 @@ use crate::wait::{wait_for, within};
 /// How long nsd may take to start, or to serve a reloaded zone.
 const READY: Duration = Duration::from_secs(10);
 
+/// The zone file of `example.test` that the DNS client's and the
+/// issuer's propagation tests ask: its name server on loopback, two dns-01
+/// values at `_acme-challenge.www` (apex and wildcard), then `extra`
+/// records (master-file lines relative to the origin).
+pub fn challenge_zone(extra: &str) -> String {
+    format!(
+        "$ORIGIN example.test.\n$TTL 60\n\
+         @ IN SOA ns1.example.test. hostmaster.example.test. (1 3600 600 86400 60)\n\
+         @ IN NS ns1.example.test.\n\
+         ns1 IN A 127.0.0.1\n\
+         ns1 IN AAAA ::1\n\
+         _acme-challenge.www IN TXT \"v1\"\n\
+         _acme-challenge.www IN TXT \"v2\"\n\
+         {extra}"
+    )
+}
+
 /// A running nsd serving zones from `zonesdir/<zone>.zone`.
 pub struct Nsd {
     /// Where it answers (UDP and TCP, 127.0.0.1).

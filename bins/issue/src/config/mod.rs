@@ -178,8 +178,7 @@ pub struct Config {
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+        let text = certdrop_core::tomlcfg::read(path)?;
         Config::parse(path, &text)
     }
 

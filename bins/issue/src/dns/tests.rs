@@ -6,6 +6,7 @@ use super::*;
 use std::net::Ipv4Addr;
 use std::thread;
 
+use certdrop_testkit::nsd::challenge_zone;
 use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pebble::{Pebble, PebbleOpts};
 use certdrop_testkit::{free_port, Tree};
@@ -13,20 +14,6 @@ use certdrop_testkit::{free_port, Tree};
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const SHORT: Duration = Duration::from_secs(2);
 const CHALLENGE: &str = "_acme-challenge.www.example.test";
-
-/// example.test with two values at [`CHALLENGE`], plus `extra` records.
-fn zone(extra: &str) -> String {
-    format!(
-        "$ORIGIN example.test.\n$TTL 60\n\
-         @ IN SOA ns1.example.test. hostmaster.example.test. (1 3600 600 86400 60)\n\
-         @ IN NS ns1.example.test.\n\
-         ns1 IN A 127.0.0.1\n\
-         ns1 IN AAAA ::1\n\
-         _acme-challenge.www IN TXT \"v1\"\n\
-         _acme-challenge.www IN TXT \"v2\"\n\
-         {extra}"
-    )
-}
 
 /// The test kit's nsd serving example.test ([`zone`] plus `extra`) on
 /// 127.0.0.1, in a temp tree of its own.
@@ -39,7 +26,7 @@ struct Server {
 impl Server {
     fn start(extra: &str) -> Server {
         let dir = Tree::new();
-        dir.write("zones/example.test.zone", &zone(extra));
+        dir.write("zones/example.test.zone", &challenge_zone(extra));
         let nsd = Nsd::start(&dir.path("nsd"), &dir.path("zones"), &["example.test"]);
         Server {
             addr: nsd.addr,
@@ -50,7 +37,7 @@ impl Server {
 
     /// Rewrite the zone (serial 2) and make nsd reload it.
     fn reload(&self, extra: &str) {
-        let text = zone(extra).replace("(1 3600", "(2 3600");
+        let text = challenge_zone(extra).replace("(1 3600", "(2 3600");
         self.dir.write("zones/example.test.zone", &text);
         assert!(
             self.nsd.control(&["reload", "example.test"]),

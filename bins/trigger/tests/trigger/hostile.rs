@@ -1,5 +1,6 @@
 //! Files planted by a hostile writer are refused, never waited on: a FIFO
-//! where a certificate of pub/<line>/ should be, and one where the
+//! where a certificate of pub/<line>/ should be (read by the trigger's own
+//! reader, or first by the manifest check), and one where the
 //! service's configuration should be. The real binary runs under a time
 //! limit; a run that blocks on an open(2) of a FIFO fails the test instead
 //! of hanging it.
@@ -47,6 +48,24 @@ fn a_fifo_in_a_published_line_is_refused_not_waited_on() {
         run_bounded(&tree, &args)
             .expect(65)
             .one_error("pub/www/fullchain.pem: refused: a FIFO, not a regular file");
+    }
+}
+
+#[test]
+fn a_fifo_in_a_signed_line_is_refused_by_the_manifest_check() {
+    let tree = Tree::new();
+    tree.issue();
+    // allowed_signers set: the manifest check reads every file it lists.
+    tree.config(&published("www", "true"));
+    run_bounded(&tree, &["run"]).expect(0);
+    let file = tree.path("pub/www/chain.pem");
+    std::fs::remove_file(&file).expect("rm");
+    mkfifo(&file);
+    for args in [["run"], ["check"]] {
+        run_bounded(&tree, &args)
+            .expect(65)
+            .one_error("www: not deployed: ")
+            .one_error("/chain.pem: refused: a FIFO, not a regular file");
     }
 }
 

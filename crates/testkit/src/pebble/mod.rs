@@ -23,12 +23,14 @@
 mod ca;
 mod challtestsrv;
 mod dns;
+pub mod faults;
 mod https;
 mod relay;
 mod webroot;
 
 pub use crate::ports::free_port;
 pub use dns::query_txt;
+pub use faults::{Answer, Endpoint, Fault, FaultProxy, RetryAfter};
 pub use https::https_get;
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};

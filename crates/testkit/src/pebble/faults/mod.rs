@@ -1,0 +1,660 @@
+//! The fault-injecting ACME proxy (issue 11): a real [`Pebble`] behind a
+//! small HTTPS proxy on a loopback port, which the test tells, per endpoint
+//! and per request, to answer with an error, reset, stall, lose or rewrite.
+//!
+//! It terminates TLS with Pebble's own certificate (issued by the kit's
+//! throwaway CA for 127.0.0.1, any port), so a client that trusts
+//! `pebble.ca_bundle` only changes its directory URL to
+//! [`FaultProxy::directory_url`]. Each request is forwarded to Pebble over
+//! TLS with its Host header unchanged: Pebble builds every URL it answers
+//! with (directory, Location, Link, order/authz/challenge URLs) and checks
+//! the JWS `url` from that header (wfe.go `relativeEndpoint`), so the client
+//! stays on the proxy and no body is rewritten.
+//!
+//! Every answer goes out with a Content-Length (chunked answers from Pebble,
+//! such as the certificate chain, are de-chunked) and `Connection: close`:
+//! one request per connection, so a fault hits exactly the request it was
+//! meant for and a client never retries on a stale pooled connection.
+//!
+//! ```ignore
+//! let pebble = Pebble::start(PebbleOpts::default());
+//! let proxy = FaultProxy::start(&pebble);
+//! proxy.inject(Endpoint::NewOrder, 0, 1, Fault::status(503).retry_after_secs(1));
+//! // client config: directory = proxy.directory_url, ca_bundle = pebble.ca_bundle
+//! assert_eq!(proxy.seen(Endpoint::NewOrder), 2);
+//! assert_eq!(proxy.certificates_issued(), 1);
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::Pebble;
+
+mod wire;
+
+pub use wire::http_date;
+use wire::{is_framing, read_answer, read_request, write_answer, Request};
+
+/// How often a stalled connection looks whether it should end.
+const STALL_TICK: Duration = Duration::from_millis(20);
+
+/// An ACME endpoint of Pebble, recognised by the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// `/dir`: the directory.
+    Directory,
+    /// `/nonce-plz`: newNonce.
+    NewNonce,
+    /// `/sign-me-up`: newAccount.
+    NewAccount,
+    /// `/my-account/...`: an account.
+    Account,
+    /// `/order-plz`: newOrder.
+    NewOrder,
+    /// `/my-order/...`: an order.
+    Order,
+    /// `/authZ/...`: an authorization.
+    Authz,
+    /// `/chalZ/...`: a challenge.
+    Challenge,
+    /// `/finalize-order/...`: finalize.
+    Finalize,
+    /// `/certZ/...`: certificate download.
+    Certificate,
+    /// `/rollover-account-key`: keyChange.
+    KeyChange,
+    /// `/revoke-cert`: revokeCert.
+    Revoke,
+    /// Any other path.
+    Other,
+}
+
+impl Endpoint {
+    /// The endpoint a request path belongs to (Pebble 2.x paths, wfe.go).
+    pub fn of_path(path: &str) -> Endpoint {
+        let path = path.split('?').next().unwrap_or(path);
+        const EXACT: &[(&str, Endpoint)] = &[
+            ("/dir", Endpoint::Directory),
+            ("/nonce-plz", Endpoint::NewNonce),
+            ("/sign-me-up", Endpoint::NewAccount),
+            ("/order-plz", Endpoint::NewOrder),
+            ("/rollover-account-key", Endpoint::KeyChange),
+            ("/revoke-cert", Endpoint::Revoke),
+        ];
+        const PREFIX: &[(&str, Endpoint)] = &[
+            ("/my-account/", Endpoint::Account),
+            ("/my-order/", Endpoint::Order),
+            ("/authZ/", Endpoint::Authz),
+            ("/chalZ/", Endpoint::Challenge),
+            ("/finalize-order/", Endpoint::Finalize),
+            ("/certZ/", Endpoint::Certificate),
+        ];
+        if let Some((_, e)) = EXACT.iter().find(|(p, _)| *p == path) {
+            return *e;
+        }
+        PREFIX
+            .iter()
+            .find(|(p, _)| path.starts_with(p))
+            .map_or(Endpoint::Other, |(_, e)| *e)
+    }
+}
+
+/// A Retry-After header value.
+#[derive(Clone, Debug)]
+pub enum RetryAfter {
+    /// delay-seconds.
+    Secs(u64),
+    /// An HTTP-date (IMF-fixdate).
+    Date(SystemTime),
+}
+
+impl RetryAfter {
+    /// The header value.
+    pub fn value(&self) -> String {
+        match self {
+            RetryAfter::Secs(s) => s.to_string(),
+            RetryAfter::Date(t) => http_date(*t),
+        }
+    }
+}
+
+/// An answer as the proxy relays it: status, headers (without framing
+/// headers), body. What [`Fault::Rewrite`] gets to change.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in order, except Content-Length, Transfer-Encoding and Connection.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Replace (or add) header `name`.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// Replace the value of the top-level JSON string field `"field": "..."`
+    /// of the body with `value` (Pebble's JSON is indented, one field a line).
+    pub fn set_json_str(&mut self, field: &str, value: &str) {
+        let text = String::from_utf8_lossy(&self.body).into_owned();
+        let key = format!("\"{field}\": \"");
+        if let Some(start) = text.find(&key) {
+            let vstart = start + key.len();
+            if let Some(len) = text[vstart..].find('"') {
+                let mut out = text[..vstart].to_string();
+                out.push_str(value);
+                out.push_str(&text[vstart + len..]);
+                self.body = out.into_bytes();
+            }
+        }
+    }
+}
+
+/// A rewrite of Pebble's answer before the client gets it.
+pub type Rewrite = Arc<dyn Fn(&mut Answer) + Send + Sync>;
+
+/// What the proxy does to a request instead of relaying it faithfully.
+#[derive(Clone)]
+pub enum Fault {
+    /// Answer `status` with an RFC 7807 problem document of `problem` type
+    /// (`urn:ietf:params:acme:error:<problem>`), and Retry-After if given;
+    /// the request never reaches Pebble.
+    Status {
+        /// HTTP status (500, 503, 429, 403...).
+        status: u16,
+        /// ACME problem type, the part after `urn:ietf:params:acme:error:`.
+        problem: String,
+        /// Retry-After header, if any.
+        retry_after: Option<RetryAfter>,
+    },
+    /// Close the connection with a TCP reset (SO_LINGER 0) without answering.
+    Reset,
+    /// Hold the connection open without answering until `for_` has passed
+    /// (None: until the proxy is dropped), then close it.
+    Stall {
+        /// How long; None is until Drop.
+        for_: Option<Duration>,
+    },
+    /// Forward the request to Pebble (it takes effect there), then drop the
+    /// answer and close the connection.
+    Lost,
+    /// Forward to Pebble, then change its answer with the function.
+    Rewrite(Rewrite),
+}
+
+impl std::fmt::Debug for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Status {
+                status,
+                problem,
+                retry_after,
+            } => write!(f, "Status({status}, {problem}, {retry_after:?})"),
+            Fault::Reset => write!(f, "Reset"),
+            Fault::Stall { for_ } => write!(f, "Stall({for_:?})"),
+            Fault::Lost => write!(f, "Lost"),
+            Fault::Rewrite(_) => write!(f, "Rewrite"),
+        }
+    }
+}
+
+impl Fault {
+    /// `status` with a problem of type `serverInternal` (500),
+    /// `rateLimited` (429) or `serverInternal` (others), no Retry-After.
+    pub fn status(status: u16) -> Fault {
+        let problem = if status == 429 {
+            "rateLimited"
+        } else {
+            "serverInternal"
+        };
+        Fault::problem(status, problem)
+    }
+
+    /// `status` with a problem document of type `problem` (e.g. `unauthorized`).
+    pub fn problem(status: u16, problem: &str) -> Fault {
+        Fault::Status {
+            status,
+            problem: problem.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// This status fault with `Retry-After: <secs>`.
+    pub fn retry_after_secs(self, secs: u64) -> Fault {
+        self.with_retry_after(RetryAfter::Secs(secs))
+    }
+
+    /// This status fault with `Retry-After: <HTTP-date>`.
+    pub fn retry_after_date(self, at: SystemTime) -> Fault {
+        self.with_retry_after(RetryAfter::Date(at))
+    }
+
+    fn with_retry_after(self, ra: RetryAfter) -> Fault {
+        match self {
+            Fault::Status {
+                status, problem, ..
+            } => Fault::Status {
+                status,
+                problem,
+                retry_after: Some(ra),
+            },
+            other => other,
+        }
+    }
+
+    /// A rewrite of Pebble's answer.
+    pub fn rewrite(f: impl Fn(&mut Answer) + Send + Sync + 'static) -> Fault {
+        Fault::Rewrite(Arc::new(f))
+    }
+
+    /// Pebble's answer with `header: value` added (replacing any of that name).
+    pub fn add_header(name: &str, value: &str) -> Fault {
+        let (n, v) = (name.to_string(), value.to_string());
+        Fault::rewrite(move |a| a.set_header(&n, &v))
+    }
+
+    /// Pebble's answer with its body replaced by `body`.
+    pub fn replace_body(body: impl Into<Vec<u8>>) -> Fault {
+        let body = body.into();
+        Fault::rewrite(move |a| a.body = body.clone())
+    }
+
+    /// An order (or finalize answer) that says `"status": "processing"`,
+    /// with `Retry-After: <secs>`.
+    pub fn processing(retry_after_secs: u64) -> Fault {
+        Fault::rewrite(move |a| {
+            a.set_json_str("status", "processing");
+            a.set_header("Retry-After", &retry_after_secs.to_string());
+        })
+    }
+
+    /// The body of Pebble's answer with `extra` appended (e.g. the root
+    /// after the certificate chain).
+    pub fn append_body(extra: impl Into<Vec<u8>>) -> Fault {
+        let extra = extra.into();
+        Fault::rewrite(move |a| a.body.extend_from_slice(&extra))
+    }
+}
+
+/// One armed fault: skip `skip` more requests, then apply to `count`.
+struct Armed {
+    skip: u32,
+    count: u32,
+    fault: Fault,
+}
+
+#[derive(Default)]
+struct State {
+    armed: BTreeMap<Endpoint, Vec<Armed>>,
+    seen: BTreeMap<Endpoint, u32>,
+    /// newOrder answers Pebble gave with 201 (orders created at the CA).
+    orders: u32,
+    /// finalize answers Pebble gave with 200 (certificates issued at the CA).
+    finalized: u32,
+    /// Distinct certificate URLs Pebble served with 200.
+    downloaded: BTreeSet<String>,
+    /// Requests that could not be relayed (for debugging a failing test).
+    errors: Vec<String>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    stop: AtomicBool,
+    /// A handle on every open client connection (by number), to close them on Drop.
+    conns: Mutex<BTreeMap<u64, TcpStream>>,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+    upstream: SocketAddr,
+}
+
+/// The proxy: a listener on 127.0.0.1 and a thread per connection; stops
+/// (closing every connection, stalled ones too) on Drop.
+pub struct FaultProxy {
+    /// `https://127.0.0.1:PORT/dir` on the proxy: the client's directory URL.
+    pub directory_url: String,
+    /// The proxy's address.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl FaultProxy {
+    /// Start a proxy in front of `pebble`'s ACME listener; panics if it cannot.
+    pub fn start(pebble: &Pebble) -> FaultProxy {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(pebble.dir.join("cert.pem"))
+                .and_then(|i| i.collect())
+                .expect("fault proxy: read Pebble's certificate");
+        let key = PrivateKeyDer::from_pem_file(pebble.dir.join("key.pem"))
+            .expect("fault proxy: read Pebble's key");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+            .expect("fault proxy: TLS server config");
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("fault proxy: TLS client config")
+            .with_root_certificates(pebble.roots.as_ref().clone())
+            .with_no_client_auth();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fault proxy: bind");
+        let addr = listener.local_addr().expect("fault proxy: address");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            stop: AtomicBool::new(false),
+            conns: Mutex::new(BTreeMap::new()),
+            server: Arc::new(server),
+            client: Arc::new(client),
+            upstream: pebble.acme_addr,
+        });
+        let workers = Arc::new(Mutex::new(Vec::new()));
+        let (sh, wk) = (shared.clone(), workers.clone());
+        let accept = std::thread::Builder::new()
+            .name("fault-proxy".into())
+            .spawn(move || accept_loop(listener, sh, wk))
+            .expect("fault proxy: spawn");
+        FaultProxy {
+            directory_url: format!("https://{addr}/dir"),
+            addr,
+            shared,
+            accept: Some(accept),
+            workers,
+        }
+    }
+
+    /// From now on: let `skip` requests to `endpoint` pass, then apply
+    /// `fault` to the next `count`. Faults armed on one endpoint queue up in
+    /// order (the second counts its skip after the first is used up).
+    pub fn inject(&self, endpoint: Endpoint, skip: u32, count: u32, fault: Fault) {
+        self.lock()
+            .armed
+            .entry(endpoint)
+            .or_default()
+            .push(Armed { skip, count, fault });
+    }
+
+    /// Drop every armed fault: relay faithfully from now on.
+    pub fn clear(&self) {
+        self.lock().armed.clear();
+    }
+
+    /// Requests seen for `endpoint` so far (faulted ones too).
+    pub fn seen(&self, endpoint: Endpoint) -> u32 {
+        self.lock().seen.get(&endpoint).copied().unwrap_or(0)
+    }
+
+    /// Orders Pebble created (newOrder answers 201, lost ones too).
+    pub fn orders_created(&self) -> u32 {
+        self.lock().orders
+    }
+
+    /// Certificates Pebble issued: finalize requests it accepted with 200,
+    /// whether or not the client got the answer (Pebble issues on finalize).
+    pub fn certificates_issued(&self) -> u32 {
+        self.lock().finalized
+    }
+
+    /// Distinct certificate URLs Pebble served with 200 through the proxy.
+    pub fn certificates_downloaded(&self) -> usize {
+        self.lock().downloaded.len()
+    }
+
+    /// Requests that failed to be relayed ("endpoint: error"), for a failing test's message.
+    pub fn errors(&self) -> Vec<String> {
+        self.lock().errors.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop with a connection of our own.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for c in self
+            .shared
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+) {
+    for (id, sock) in (0u64..).zip(listener.incoming()) {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(sock) = sock else { continue };
+        if let Ok(clone) = sock.try_clone() {
+            shared
+                .conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, clone);
+        }
+        let sh = shared.clone();
+        if let Ok(h) = std::thread::Builder::new()
+            .name("fault-proxy-conn".into())
+            .spawn(move || {
+                serve(sock, id, &sh);
+                sh.conns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            })
+        {
+            workers.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+        }
+    }
+}
+
+fn serve(sock: TcpStream, id: u64, shared: &Shared) {
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = sock.set_write_timeout(Some(Duration::from_secs(30)));
+    let Ok(conn) = rustls::ServerConnection::new(shared.server.clone()) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let req = match read_request(&mut tls) {
+        Ok(Some(r)) => r,
+        _ => return,
+    };
+    let endpoint = Endpoint::of_path(&req.path);
+    let fault = take_fault(shared, endpoint);
+    match fault {
+        Some(Fault::Status {
+            status,
+            problem,
+            retry_after,
+        }) => {
+            let mut a = Answer {
+                status,
+                headers: vec![(
+                    "Content-Type".into(),
+                    "application/problem+json".into(),
+                )],
+                body: format!(
+                    "{{\n  \"type\": \"urn:ietf:params:acme:error:{problem}\",\n  \"detail\": \"injected by the fault proxy\",\n  \"status\": {status}\n}}"
+                )
+                .into_bytes(),
+            };
+            if let Some(ra) = retry_after {
+                a.set_header("Retry-After", &ra.value());
+            }
+            let _ = write_answer(&mut tls, &a);
+            close(tls);
+        }
+        Some(Fault::Reset) => {
+            // SO_LINGER 0: close sends RST instead of FIN.
+            // The last handle must go for the close (and so the reset) to happen.
+            lock_conns(shared).remove(&id);
+            let sock = tls.sock;
+            set_linger_zero(&sock);
+            drop(sock);
+        }
+        Some(Fault::Stall { for_ }) => {
+            let until = for_.map(|d| Instant::now() + d);
+            while !shared.stop.load(Ordering::SeqCst) && !until.is_some_and(|u| Instant::now() >= u)
+            {
+                std::thread::sleep(STALL_TICK);
+            }
+            let _ = tls.sock.shutdown(Shutdown::Both);
+        }
+        other => {
+            let answer = match forward(shared, &req) {
+                Ok(a) => a,
+                Err(e) => {
+                    lock(shared)
+                        .errors
+                        .push(format!("{endpoint:?} {}: {e}", req.path));
+                    return;
+                }
+            };
+            count(shared, endpoint, &req, &answer);
+            match other {
+                Some(Fault::Lost) => {
+                    let _ = tls.sock.shutdown(Shutdown::Both);
+                }
+                Some(Fault::Rewrite(f)) => {
+                    let mut a = answer;
+                    f(&mut a);
+                    let _ = write_answer(&mut tls, &a);
+                    close(tls);
+                }
+                _ => {
+                    let _ = write_answer(&mut tls, &answer);
+                    close(tls);
+                }
+            }
+        }
+    }
+}
+
+/// Send `req` to Pebble on a fresh TLS connection (Host unchanged) and read its whole answer.
+fn forward(shared: &Shared, req: &Request) -> io::Result<Answer> {
+    let name = rustls_pki_types::ServerName::IpAddress(shared.upstream.ip().into());
+    let conn =
+        rustls::ClientConnection::new(shared.client.clone(), name).map_err(io::Error::other)?;
+    let sock = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))?;
+    sock.set_read_timeout(Some(Duration::from_secs(30)))?;
+    sock.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
+    for (k, v) in req.headers.iter().filter(|(k, _)| !is_framing(k)) {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        req.body.len()
+    ));
+    tls.write_all(head.as_bytes())?;
+    tls.write_all(&req.body)?;
+    tls.flush()?;
+    read_answer(&mut tls)
+}
+
+/// SO_LINGER {on, 0}: closing `sock` then sends a TCP reset, not a FIN.
+/// (std has no stable setter and the workspace's nix lacks its `socket` feature.)
+fn set_linger_zero(sock: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid open socket descriptor, and a pointer to a live
+    // `linger` with its exact size, as setsockopt(2) requires.
+    unsafe {
+        nix::libc::setsockopt(
+            sock.as_raw_fd(),
+            nix::libc::SOL_SOCKET,
+            nix::libc::SO_LINGER,
+            (&linger as *const nix::libc::linger).cast(),
+            std::mem::size_of::<nix::libc::linger>() as nix::libc::socklen_t,
+        );
+    }
+}
+
+fn lock_conns(shared: &Shared) -> std::sync::MutexGuard<'_, BTreeMap<u64, TcpStream>> {
+    shared.conns.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Count the request and take the fault that applies to it, if any.
+fn take_fault(shared: &Shared, endpoint: Endpoint) -> Option<Fault> {
+    let mut st = lock(shared);
+    *st.seen.entry(endpoint).or_default() += 1;
+    let queue = st.armed.get_mut(&endpoint)?;
+    let first = queue.first_mut()?;
+    if first.skip > 0 {
+        first.skip -= 1;
+        return None;
+    }
+    let fault = first.fault.clone();
+    first.count -= 1;
+    if first.count == 0 {
+        queue.remove(0);
+    }
+    Some(fault)
+}
+
+fn count(shared: &Shared, endpoint: Endpoint, req: &Request, a: &Answer) {
+    let mut st = lock(shared);
+    match (endpoint, a.status) {
+        (Endpoint::NewOrder, 201) => st.orders += 1,
+        (Endpoint::Finalize, 200) => st.finalized += 1,
+        (Endpoint::Certificate, 200) => {
+            st.downloaded.insert(req.path.clone());
+        }
+        _ => {}
+    }
+}
+
+fn close(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>) {
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    let _ = tls.sock.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! Self-tests of the fault proxy: a real Pebble behind it, and each fault
+//! kind observed with a raw HTTPS client.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::{http_date, Endpoint, Fault, FaultProxy};
+use crate::pebble::{https_get, Pebble, PebbleOpts};
+
+/// GET `path` from the proxy; the whole raw answer (head and body) as text.
+fn raw_get(pebble: &Pebble, addr: SocketAddr, path: &str) -> io::Result<String> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(io::Error::other)?
+    .with_root_certificates(pebble.roots.as_ref().clone())
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+    let sock = TcpStream::connect(addr)?;
+    sock.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+    let mut buf = Vec::new();
+    tls.read_to_end(&mut buf)?;
+    if buf.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no answer"));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[test]
+fn the_directory_comes_through_with_the_proxy_in_its_urls() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    let (status, body) = https_get(&proxy.directory_url, &pebble.ca_bundle).expect("GET /dir");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("https://{}/order-plz", proxy.addr)),
+        "{body}"
+    );
+    assert_eq!(proxy.seen(Endpoint::Directory), 1);
+    assert_eq!(proxy.seen(Endpoint::NewOrder), 0);
+    assert!(proxy.errors().is_empty(), "{:?}", proxy.errors());
+}
+
+#[test]
+fn a_status_fault_skips_then_answers_with_a_problem_and_retry_after() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(
+        Endpoint::Directory,
+        1,
+        2,
+        Fault::status(503).retry_after_secs(7),
+    );
+    let at = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    proxy.inject(
+        Endpoint::Directory,
+        0,
+        1,
+        Fault::problem(429, "rateLimited").retry_after_date(at),
+    );
+    let get = || raw_get(&pebble, proxy.addr, "/dir").expect("answer");
+    assert!(get().starts_with("HTTP/1.1 200"));
+    for _ in 0..2 {
+        let a = get();
+        assert!(a.starts_with("HTTP/1.1 503"), "{a}");
+        assert!(a.contains("Retry-After: 7\r\n"), "{a}");
+        assert!(
+            a.contains("urn:ietf:params:acme:error:serverInternal"),
+            "{a}"
+        );
+        assert!(a.contains("application/problem+json"), "{a}");
+    }
+    let a = get();
+    assert!(a.starts_with("HTTP/1.1 429"), "{a}");
+    assert!(
+        a.contains("Retry-After: Tue, 02 Oct 2096 07:06:40 GMT\r\n"),
+        "{a}"
+    );
+    assert!(a.contains("urn:ietf:params:acme:error:rateLimited"), "{a}");
+    assert!(get().starts_with("HTTP/1.1 200"));
+    assert_eq!(proxy.seen(Endpoint::Directory), 5);
+}
+
+#[test]
+fn a_reset_is_a_connection_reset() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::Reset);
+    let err = raw_get(&pebble, proxy.addr, "/dir").expect_err("reset");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    assert!(raw_get(&pebble, proxy.addr, "/dir")
+        .expect("next one passes")
+        .starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_stall_holds_the_answer_for_its_time_or_until_drop() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(
+        Endpoint::Directory,
+        0,
+        1,
+        Fault::Stall {
+            for_: Some(Duration::from_millis(500)),
+        },
+    );
+    let t0 = Instant::now();
+    raw_get(&pebble, proxy.addr, "/dir").expect_err("no answer");
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::Stall { for_: None });
+    let addr = proxy.addr;
+    let pebble = Arc::new(pebble);
+    let p = pebble.clone();
+    let client = std::thread::spawn(move || raw_get(&p, addr, "/dir"));
+    assert!(crate::within(Duration::from_secs(10), || proxy
+        .seen(Endpoint::Directory)
+        == 2));
+    assert!(!client.is_finished(), "a stall without end answered");
+    drop(proxy);
+    let got = client.join().expect("client thread");
+    assert!(got.is_err(), "{got:?}");
+}
+
+#[test]
+fn a_lost_answer_reaches_pebble_but_not_the_client() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(Endpoint::NewNonce, 0, 1, Fault::Lost);
+    raw_get(&pebble, proxy.addr, "/nonce-plz").expect_err("lost");
+    // It was forwarded: no relay error, and the next request passes.
+    assert!(proxy.errors().is_empty(), "{:?}", proxy.errors());
+    let a = raw_get(&pebble, proxy.addr, "/nonce-plz").expect("answer");
+    assert!(a.contains("Replay-Nonce:"), "{a}");
+}
+
+#[test]
+fn rewrites_add_headers_and_replace_or_extend_bodies() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(
+        Endpoint::Directory,
+        0,
+        1,
+        Fault::add_header("X-Fault", "yes"),
+    );
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::replace_body("{}"));
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::append_body("TAIL"));
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::processing(3));
+    let get = || raw_get(&pebble, proxy.addr, "/dir").expect("answer");
+    let a = get();
+    assert!(
+        a.contains("X-Fault: yes\r\n") && a.contains("newOrder"),
+        "{a}"
+    );
+    let a = get();
+    assert!(
+        a.ends_with("\r\n\r\n{}") && a.contains("Content-Length: 2\r\n"),
+        "{a}"
+    );
+    assert!(get().ends_with("}TAIL"));
+    // The directory has no status field: only the header is added.
+    let a = get();
+    assert!(
+        a.contains("Retry-After: 3\r\n") && a.contains("newOrder"),
+        "{a}"
+    );
+}
+
+#[test]
+fn set_json_str_replaces_a_field() {
+    let mut a = super::Answer {
+        body: b"{\n  \"status\": \"valid\",\n  \"x\": 1\n}".to_vec(),
+        ..Default::default()
+    };
+    a.set_json_str("status", "processing");
+    assert_eq!(a.body, b"{\n  \"status\": \"processing\",\n  \"x\": 1\n}");
+}
+
+#[test]
+fn endpoints_by_path_and_http_dates() {
+    for (path, want) in [
+        ("/dir", Endpoint::Directory),
+        ("/nonce-plz", Endpoint::NewNonce),
+        ("/sign-me-up", Endpoint::NewAccount),
+        ("/my-account/1", Endpoint::Account),
+        ("/order-plz", Endpoint::NewOrder),
+        ("/my-order/abc", Endpoint::Order),
+        ("/authZ/abc", Endpoint::Authz),
+        ("/chalZ/abc", Endpoint::Challenge),
+        ("/finalize-order/abc", Endpoint::Finalize),
+        ("/certZ/abc", Endpoint::Certificate),
+        ("/rollover-account-key", Endpoint::KeyChange),
+        ("/revoke-cert", Endpoint::Revoke),
+        ("/dirx", Endpoint::Other),
+    ] {
+        assert_eq!(Endpoint::of_path(path), want, "{path}");
+    }
+    let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+    assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+}

@@ -7,5 +7,6 @@ mod site;
 mod account;
 mod exit_classes;
 mod failures;
+mod faults;
 mod issuance;
 mod lifecycle;

@@ -304,6 +304,8 @@ struct Armed {
 struct State {
     armed: BTreeMap<Endpoint, Vec<Armed>>,
     seen: BTreeMap<Endpoint, u32>,
+    /// Every request in arrival order, with when it came.
+    log: Vec<(Instant, Endpoint)>,
     /// newOrder answers Pebble gave with 201 (orders created at the CA).
     orders: u32,
     /// finalize answers Pebble gave with 200 (certificates issued at the CA).
@@ -383,9 +385,12 @@ impl FaultProxy {
     }
 
     /// From now on: let `skip` requests to `endpoint` pass, then apply
-    /// `fault` to the next `count`. Faults armed on one endpoint queue up in
+    /// `fault` to the next `count` (0: none). Faults armed on one endpoint queue up in
     /// order (the second counts its skip after the first is used up).
     pub fn inject(&self, endpoint: Endpoint, skip: u32, count: u32, fault: Fault) {
+        if count == 0 {
+            return;
+        }
         self.lock()
             .armed
             .entry(endpoint)
@@ -401,6 +406,12 @@ impl FaultProxy {
     /// Requests seen for `endpoint` so far (faulted ones too).
     pub fn seen(&self, endpoint: Endpoint) -> u32 {
         self.lock().seen.get(&endpoint).copied().unwrap_or(0)
+    }
+
+    /// Every request so far in arrival order: when it came and its endpoint
+    /// (to check the gaps a client leaves, e.g. after a Retry-After).
+    pub fn requests(&self) -> Vec<(Instant, Endpoint)> {
+        self.lock().log.clone()
     }
 
     /// Orders Pebble created (newOrder answers 201, lost ones too).
@@ -624,6 +635,7 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
 fn take_fault(shared: &Shared, endpoint: Endpoint) -> Option<Fault> {
     let mut st = lock(shared);
     *st.seen.entry(endpoint).or_default() += 1;
+    st.log.push((Instant::now(), endpoint));
     let queue = st.armed.get_mut(&endpoint)?;
     let first = queue.first_mut()?;
     if first.skip > 0 {

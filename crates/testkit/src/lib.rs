@@ -10,11 +10,11 @@
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
-//!   (Pebble, pebble-challtestsrv and its throwaway CA).
+//!   (Pebble, pebble-challtestsrv and its throwaway CA, and
+//!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
 //!
 //! Dev-only (`publish = false`): panics are how it reports, as in tests.
-//! New fixtures the suites share (a fault-injecting ACME proxy, STARTTLS
-//! servers) belong here too, each in a module of its own.
+//! New fixtures the suites share (STARTTLS servers) belong here too, each in a module of its own.
 
 #![warn(missing_docs)]
 

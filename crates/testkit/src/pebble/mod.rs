@@ -16,6 +16,10 @@
 //! // (also printed automatically when a Pebble is dropped during a panic).
 //! ```
 //!
+//! To inject faults (errors, resets, stalls, lost or rewritten answers)
+//! between a client and Pebble, put a [`FaultProxy`] in front of it (see
+//! [`faults`]).
+//!
 //! challtestsrv facts this relies on: `/set-txt` APPENDS a value, `/clear-txt`
 //! drops all values of a host; names are exact-match and case-sensitive and
 //! must be FQDNs with the trailing dot; CNAMEs (`/set-cname`) are followed for

@@ -80,13 +80,24 @@ pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
 /// the process is right.
 static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
 
-/// How long the CA asked us to wait, if it did (and forget it).
+/// How long the CA asked us to wait, if it did (and forget it), in whole
+/// seconds from [`certdrop_core::clock::now`] ([`wait_until`]).
 pub fn take_retry_after() -> Option<Duration> {
     let at = RETRY_AFTER.lock().ok()?.take()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(wait_until(at, SystemTime::now()))
+}
+
+/// The wait from `now` until `at` in whole seconds, counted from the second
+/// `now` falls in and rounded up: the back-off adds it to the whole-second
+/// clock ([`certdrop_core::clock::now`], which truncates), so the next
+/// attempt is never earlier than the CA asked, not even by the fraction of
+/// a second the answer took to arrive.
+pub fn wait_until(at: SystemTime, now: SystemTime) -> Duration {
+    let secs = |t: SystemTime, up: bool| {
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        d.as_secs() + u64::from(up && d.subsec_nanos() > 0)
+    };
+    Duration::from_secs(secs(at, true).saturating_sub(secs(now, false)))
 }
 
 /// Parse a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
@@ -272,5 +283,23 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_is_never_applied_early() {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        // 7200 read on a whole second: exactly 7200 from that second.
+        let at = parse_retry_after("7200", epoch).expect("seconds");
+        assert_eq!(wait_until(at, epoch), Duration::from_secs(7200));
+        // Read 0.3 s into a second and taken 0.5 s later: the whole-second
+        // clock says the same second, and the wait still ends after `at`.
+        let read = epoch + Duration::from_millis(300);
+        let at = parse_retry_after("7200", read).expect("seconds");
+        let taken = read + Duration::from_millis(500);
+        let wait = wait_until(at, taken);
+        assert_eq!(wait, Duration::from_secs(7201));
+        assert!(epoch + wait >= at, "not before the CA's moment");
+        // A moment already past is no wait.
+        assert_eq!(wait_until(epoch, at), Duration::ZERO);
     }
 }

@@ -434,7 +434,9 @@ pub fn record_failure(config: &Config, state: &mut LineState, error: &Error, now
         .saturating_mul(1u32 << exp)
         .min(crate::config::MAX_BACKOFF);
     let delay = error.retry_after.map_or(delay, |ra| delay.max(ra));
-    state.retry_not_before = Some(now + delay.as_secs() as i64);
+    // Rounded up: a part second left of the CA's Retry-After is a second.
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    state.retry_not_before = Some(now + secs as i64);
 }
 
 /// Days, hours or minutes from `now` until `t`, for humans.

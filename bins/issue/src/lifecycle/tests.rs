@@ -500,6 +500,11 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
     let e = e.retry_after(Duration::from_secs(5 * 3600));
     record_failure(&f.config, &mut st, &e, now);
     assert_eq!(st.retry_not_before, Some(now + 5 * 3600));
+    // A Retry-After with a part second left is rounded up, never down.
+    let mut st = LineState::default();
+    let e = e.retry_after(Duration::from_millis(7_199_001) + Duration::from_secs(3 * 3600));
+    record_failure(&f.config, &mut st, &e, now);
+    assert_eq!(st.retry_not_before, Some(now + 3 * 3600 + 7200));
     // A back-off recorded at `now` holds a due line until it ends.
     let c = f.install(WWW, None);
     let due = due_at(&f.config, f.line(), &c);

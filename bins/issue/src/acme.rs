@@ -71,7 +71,7 @@ pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
     let https = builder.https_only().enable_http1().wrap_connector(http);
     let client: HyperClient<_, BodyWrapper<Bytes>> =
         HyperClient::builder(TokioExecutor::new()).build(https);
-    Ok(Box::new(RetryAfterTap(Box::new(client))))
+    Ok(Box::new(Tap(Box::new(client))))
 }
 
 /// The latest Retry-After the CA sent with a 429 or 503 (RFC 8555 §6.6):
@@ -109,17 +109,74 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
     httpdate::parse_http_date(value).ok()
 }
 
-/// An HttpClient that notes Retry-After on 429/503 answers.
-struct RetryAfterTap(Box<dyn HttpClient>);
+/// A fault of one HTTP exchange with the CA, seen by the client under
+/// instant-acme ([`Tap`]): it names the endpoint, which instant-acme's own
+/// errors do not ("missing data: error response from newNonce resource").
+#[derive(Debug)]
+pub struct Fault {
+    /// The endpoint: `HEAD https://ca/nonce`.
+    pub endpoint: String,
+    /// What went wrong.
+    pub kind: FaultKind,
+}
 
-impl HttpClient for RetryAfterTap {
+/// What went wrong in one exchange.
+#[derive(Debug)]
+pub enum FaultKind {
+    /// No connection could be made (refused, no route, TLS failed).
+    Connect(String),
+    /// The connection broke (reset, closed early).
+    Lost(String),
+    /// An answer with an HTTP status where no problem document is read
+    /// (newNonce answers HEAD with headers only).
+    Status(u16),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            FaultKind::Connect(why) => write!(f, "{}: cannot connect: {why}", self.endpoint),
+            FaultKind::Lost(why) => write!(f, "{}: connection lost: {why}", self.endpoint),
+            FaultKind::Status(code) => write!(f, "{}: HTTP {code}", self.endpoint),
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
+
+impl Fault {
+    fn error(endpoint: &str, kind: FaultKind) -> instant_acme::Error {
+        instant_acme::Error::Other(Box::new(Fault {
+            endpoint: endpoint.to_owned(),
+            kind,
+        }))
+    }
+}
+
+/// The fault under an instant-acme error, if the client saw one.
+pub fn fault(e: &instant_acme::Error) -> Option<&Fault> {
+    match e {
+        instant_acme::Error::Other(b) => b.downcast_ref::<Fault>(),
+        _ => None,
+    }
+}
+
+/// The HttpClient under instant-acme: names each exchange's endpoint in
+/// its faults, notes Retry-After on 429/503 answers, and turns a newNonce
+/// answer other than 200 into a [`Fault`] (instant-acme's own error for it
+/// is a bare string that no retry would look at).
+struct Tap(Box<dyn HttpClient>);
+
+impl HttpClient for Tap {
     fn request(
         &self,
         req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let endpoint = format!("{} {}", req.method(), req.uri());
+        let head = req.method() == http::Method::HEAD;
         let fut = self.0.request(req);
         Box::pin(async move {
-            let rsp = fut.await?;
+            let rsp = fut.await.map_err(|e| transport(&endpoint, e))?;
             let status = rsp.parts.status.as_u16();
             if status == 429 || status == 503 {
                 let at = rsp
@@ -132,12 +189,40 @@ impl HttpClient for RetryAfterTap {
                     *slot = Some(slot.map_or(at, |old| old.max(at)));
                 }
             }
+            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends.
+            if head && status != 200 {
+                return Err(Fault::error(&endpoint, FaultKind::Status(status)));
+            }
             Ok(rsp)
         })
     }
 }
 
-/// Is this a fault worth retrying inside the run?
+/// A transport error of one exchange as a [`Fault`]: could not connect, or
+/// the connection broke.
+fn transport(endpoint: &str, e: instant_acme::Error) -> instant_acme::Error {
+    let connect = match &e {
+        instant_acme::Error::Other(b) => b
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(|h| h.is_connect()),
+        _ => false,
+    };
+    let why = describe(&e);
+    match e {
+        instant_acme::Error::Other(_) | instant_acme::Error::Hyper(_) => Fault::error(
+            endpoint,
+            match connect {
+                true => FaultKind::Connect(why),
+                false => FaultKind::Lost(why),
+            },
+        ),
+        other => other,
+    }
+}
+
+/// Is this a fault worth retrying inside the run? Every endpoint's 5xx and
+/// 429, badNonce, a broken connection or one that cannot be made, and an
+/// answer that is not what ACME promises (a proxy's error page).
 pub fn is_transient(e: &instant_acme::Error) -> bool {
     match e {
         instant_acme::Error::Api(p) => {
@@ -147,10 +232,18 @@ pub fn is_transient(e: &instant_acme::Error) -> bool {
                 || t.ends_with(":serverInternal")
                 || p.status.is_some_and(|s| s >= 500 || s == 429)
         }
+        instant_acme::Error::Other(_) => match fault(e) {
+            Some(f) => match f.kind {
+                FaultKind::Status(s) => s >= 500 || s == 429,
+                FaultKind::Connect(_) | FaultKind::Lost(_) => true,
+            },
+            None => true,
+        },
+        // instant-acme's words for a newNonce answer without a nonce.
+        instant_acme::Error::Str(s) => s.contains("newNonce"),
         instant_acme::Error::Timeout(_)
         | instant_acme::Error::Json(_)
-        | instant_acme::Error::Hyper(_)
-        | instant_acme::Error::Other(_) => true,
+        | instant_acme::Error::Hyper(_) => true,
         _ => false,
     }
 }
@@ -177,7 +270,16 @@ pub fn classify(e: &instant_acme::Error) -> Failure {
                 Failure::Temporary
             }
         }
-        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) => Failure::Unavailable,
+        instant_acme::Error::Other(_) => match fault(e).map(|f| &f.kind) {
+            Some(FaultKind::Connect(_)) | None => Failure::Unavailable,
+            Some(FaultKind::Lost(_)) => Failure::Temporary,
+            Some(FaultKind::Status(_)) => match is_transient(e) {
+                true => Failure::Temporary,
+                false => Failure::Unavailable,
+            },
+        },
+        instant_acme::Error::Hyper(_) => Failure::Unavailable,
+        instant_acme::Error::Str(_) if is_transient(e) => Failure::Temporary,
         instant_acme::Error::Json(_) | instant_acme::Error::Timeout(_) => Failure::Temporary,
         _ => Failure::Software,
     }
@@ -283,6 +385,29 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_newnonce_fault_is_transient_and_temporary() {
+        for status in [500, 502, 503, 429] {
+            let e = Fault::error("HEAD https://ca/nonce", FaultKind::Status(status));
+            assert!(is_transient(&e), "{status}");
+            assert_eq!(classify(&e), Failure::Temporary, "{status}");
+            assert_eq!(
+                error("www: new order", &e).msg,
+                format!("www: new order: HEAD https://ca/nonce: HTTP {status}")
+            );
+        }
+        // instant-acme's own words when a nonce is missing: never 70.
+        let e = instant_acme::Error::Str("error response from newNonce resource");
+        assert!(is_transient(&e));
+        assert_eq!(classify(&e), Failure::Temporary);
+        let lost = Fault::error("POST https://ca/order", FaultKind::Lost("reset".into()));
+        assert!(is_transient(&lost));
+        assert_eq!(classify(&lost), Failure::Temporary);
+        let down = Fault::error("GET https://ca/dir", FaultKind::Connect("refused".into()));
+        assert!(is_transient(&down));
+        assert_eq!(classify(&down), Failure::Unavailable);
     }
 
     #[test]

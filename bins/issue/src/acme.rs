@@ -26,8 +26,14 @@ use certdrop_core::error::{Error, Result};
 /// TCP connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An HTTPS client trusting `ca_bundle` only, or the system's roots.
+/// An HTTPS client trusting `ca_bundle` only, or the system's roots; each
+/// exchange bounded by [`crate::retry::REQUEST_TIMEOUT`].
 pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
+    http_client_within(ca_bundle, crate::retry::REQUEST_TIMEOUT)
+}
+
+/// [`http_client`] with each exchange (answer and body) bounded by `timeout`.
+fn http_client_within(ca_bundle: Option<&Path>, timeout: Duration) -> Result<Box<dyn HttpClient>> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.enforce_http(false);
@@ -71,7 +77,10 @@ pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
     let https = builder.https_only().enable_http1().wrap_connector(http);
     let client: HyperClient<_, BodyWrapper<Bytes>> =
         HyperClient::builder(TokioExecutor::new()).build(https);
-    Ok(Box::new(Tap(Box::new(client))))
+    Ok(Box::new(Tap {
+        inner: Box::new(client),
+        timeout,
+    }))
 }
 
 /// The latest Retry-After the CA sent with a 429 or 503 (RFC 8555 §6.6):
@@ -130,6 +139,8 @@ pub enum FaultKind {
     /// An answer with an HTTP status where no problem document is read
     /// (newNonce answers HEAD with headers only).
     Status(u16),
+    /// No whole answer within the per-request timeout.
+    Stalled(Duration),
 }
 
 impl std::fmt::Display for Fault {
@@ -138,6 +149,9 @@ impl std::fmt::Display for Fault {
             FaultKind::Connect(why) => write!(f, "{}: cannot connect: {why}", self.endpoint),
             FaultKind::Lost(why) => write!(f, "{}: connection lost: {why}", self.endpoint),
             FaultKind::Status(code) => write!(f, "{}: HTTP {code}", self.endpoint),
+            FaultKind::Stalled(t) => {
+                write!(f, "{}: no answer within {} s", self.endpoint, t.as_secs_f32())
+            }
         }
     }
 }
@@ -161,11 +175,17 @@ pub fn fault(e: &instant_acme::Error) -> Option<&Fault> {
     }
 }
 
-/// The HttpClient under instant-acme: names each exchange's endpoint in
-/// its faults, notes Retry-After on 429/503 answers, and turns a newNonce
-/// answer other than 200 into a [`Fault`] (instant-acme's own error for it
-/// is a bare string that no retry would look at).
-struct Tap(Box<dyn HttpClient>);
+/// The HttpClient under instant-acme: bounds each exchange, answer and
+/// body, by the per-request timeout (hyper has only a connect timeout, and
+/// instant-acme none: a stalled challenge answer hung the run and held the
+/// lock), names each exchange's endpoint in its faults, notes Retry-After
+/// on 429/503 answers, and turns a newNonce answer other than 200 into a
+/// [`Fault`] (instant-acme's own error for it is a bare string that no
+/// retry would look at).
+struct Tap {
+    inner: Box<dyn HttpClient>,
+    timeout: Duration,
+}
 
 impl HttpClient for Tap {
     fn request(
@@ -174,9 +194,22 @@ impl HttpClient for Tap {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let endpoint = format!("{} {}", req.method(), req.uri());
         let head = req.method() == http::Method::HEAD;
-        let fut = self.0.request(req);
+        let fut = self.inner.request(req);
+        let timeout = self.timeout;
         Box::pin(async move {
-            let rsp = fut.await.map_err(|e| transport(&endpoint, e))?;
+            // The body too: instant-acme reads it later, unbounded.
+            let whole = async {
+                let mut rsp = fut.await?;
+                let body = rsp.body.into_bytes().await.map_err(instant_acme::Error::Other)?;
+                Ok::<_, instant_acme::Error>(BytesResponse {
+                    parts: rsp.parts,
+                    body: Box::new(body),
+                })
+            };
+            let rsp = match tokio::time::timeout(timeout, whole).await {
+                Ok(r) => r.map_err(|e| transport(&endpoint, e))?,
+                Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
+            };
             let status = rsp.parts.status.as_u16();
             if status == 429 || status == 503 {
                 let at = rsp
@@ -235,15 +268,16 @@ pub fn is_transient(e: &instant_acme::Error) -> bool {
         instant_acme::Error::Other(_) => match fault(e) {
             Some(f) => match f.kind {
                 FaultKind::Status(s) => s >= 500 || s == 429,
-                FaultKind::Connect(_) | FaultKind::Lost(_) => true,
+                FaultKind::Connect(_) | FaultKind::Lost(_) | FaultKind::Stalled(_) => true,
             },
             None => true,
         },
         // instant-acme's words for a newNonce answer without a nonce.
         instant_acme::Error::Str(s) => s.contains("newNonce"),
-        instant_acme::Error::Timeout(_)
-        | instant_acme::Error::Json(_)
-        | instant_acme::Error::Hyper(_) => true,
+        instant_acme::Error::Json(_) | instant_acme::Error::Hyper(_) => true,
+        // An order poll that used up its own time (validation_timeout,
+        // the issuance timeout): polling again would double it.
+        instant_acme::Error::Timeout(_) => false,
         _ => false,
     }
 }
@@ -272,7 +306,7 @@ pub fn classify(e: &instant_acme::Error) -> Failure {
         }
         instant_acme::Error::Other(_) => match fault(e).map(|f| &f.kind) {
             Some(FaultKind::Connect(_)) | None => Failure::Unavailable,
-            Some(FaultKind::Lost(_)) => Failure::Temporary,
+            Some(FaultKind::Lost(_)) | Some(FaultKind::Stalled(_)) => Failure::Temporary,
             Some(FaultKind::Status(_)) => match is_transient(e) {
                 true => Failure::Temporary,
                 false => Failure::Unavailable,
@@ -408,6 +442,42 @@ mod tests {
         let down = Fault::error("GET https://ca/dir", FaultKind::Connect("refused".into()));
         assert!(is_transient(&down));
         assert_eq!(classify(&down), Failure::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_exchange_ends_at_the_timeout_naming_the_endpoint() {
+        // A CA that accepts the connection and never says a word.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                conns.push(c);
+            }
+        });
+        let timeout = Duration::from_millis(300);
+        let http = http_client_within(None, timeout).expect("client");
+        let url = format!("https://{addr}/chalZ/1");
+        let req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(&url)
+            .body(BodyWrapper::default())
+            .expect("request");
+        let started = std::time::Instant::now();
+        let e = match http.request(req).await {
+            Ok(_) => panic!("an answer from a silent CA"),
+            Err(e) => e,
+        };
+        assert!(started.elapsed() < timeout * 10, "{:?}", started.elapsed());
+        assert!(is_transient(&e));
+        assert_eq!(classify(&e), Failure::Temporary);
+        assert_eq!(
+            error("www: answer challenge", &e).msg,
+            format!("www: answer challenge: POST {url}: no answer within 0.3 s")
+        );
+        held.abort();
     }
 
     #[test]

@@ -1,20 +1,21 @@
 //! The one retry policy of certdrop-issue's exchanges with the CA: how long
 //! one request may take, which faults are tried again inside a run
-//! (badNonce, 5xx, 429, timeouts: [`crate::acme::is_transient`]), how many
+//! (badNonce, 5xx, 429, broken or stalled exchanges:
+//! [`crate::acme::is_transient`]), how many
 //! times, the pause between attempts and the CA's Retry-After, and the
 //! schedule for polling an order. Every ACME request goes through it: the
 //! [`retry!`](crate::retry!) macro for one request, [`Attempts`] for a walk
 //! over an order's authorizations, [`polling`] for the CA's asynchronous
 //! validation and issuance. A change to the policy is made here only.
 
-use std::future::Future;
 use std::time::Duration;
 
 use certdrop_core::error::Error;
 
 use crate::acme;
 
-/// Longest time one HTTP exchange with the CA may take.
+/// Longest time one HTTP exchange with the CA may take, answer and body
+/// (the HTTP client enforces it on every request, `acme.rs`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one ACME operation before the fault counts.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -87,17 +88,6 @@ impl Attempts {
     }
 }
 
-/// One attempt, bounded by [`REQUEST_TIMEOUT`]; running out of time is a
-/// (transient) timeout.
-pub async fn bounded<T>(
-    op: impl Future<Output = Result<T, instant_acme::Error>>,
-) -> Result<T, instant_acme::Error> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, op).await {
-        Ok(r) => r,
-        Err(_) => Err(instant_acme::Error::Timeout(None)),
-    }
-}
-
 /// The schedule for polling an order until the CA has decided, giving up
 /// after `timeout`.
 pub fn polling(timeout: Duration) -> instant_acme::RetryPolicy {
@@ -107,8 +97,9 @@ pub fn polling(timeout: Duration) -> instant_acme::RetryPolicy {
         .timeout(timeout)
 }
 
-/// Run an ACME operation under the policy: each attempt bounded
-/// ([`bounded`]), transient faults tried again ([`Attempts`]). `$op` is
+/// Run an ACME operation under the policy: each request of an attempt is
+/// bounded by the HTTP client ([`REQUEST_TIMEOUT`]), transient faults are
+/// tried again ([`Attempts`]). `$op` is
 /// evaluated anew for each attempt. Evaluates to
 /// `Result<T, certdrop_core::error::Error>`.
 #[macro_export]
@@ -116,7 +107,7 @@ macro_rules! retry {
     ($what:expr, $op:expr) => {{
         let mut attempts = $crate::retry::Attempts::new($what);
         loop {
-            match $crate::retry::bounded($op).await {
+            match $op.await {
                 Ok(v) => break Ok(v),
                 Err(e) => match attempts.after(&e) {
                     Ok(pause) => tokio::time::sleep(pause).await,

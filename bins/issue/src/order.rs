@@ -55,7 +55,7 @@ pub async fn obtain(
     wait_visible(config, line, &placed.txt, out).await?;
     answer(line, &mut order, &placed.pending).await?;
     validated(config, line, &mut order, placed).await?;
-    finalize_and_download(line, &mut order, req).await
+    finalize_and_download(line, &mut order, req, out).await
 }
 
 /// The ACME challenge type a line uses.
@@ -254,18 +254,60 @@ async fn finalize_and_download(
     line: &Line,
     order: &mut Order,
     req: &Request<'_>,
+    out: &Output,
 ) -> Result<CertFiles> {
     let subject = line.name.as_str();
-    crate::retry!(
-        &format!("{subject}: finalize"),
-        order.finalize_csr(req.csr_der)
-    )?;
+    finalize(line, order, req, out).await?;
     let pem = crate::retry!(
         &format!("{subject}: download certificate"),
         order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
     )?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
+}
+
+/// Send the CSR once the CA has it: a transient fault sends it again, and
+/// when the CA refuses that with `orderNotReady` the order is fetched: if
+/// the CA is already `processing` or has issued (`valid`), the earlier
+/// answer was lost on the way and the order goes on to the download, so
+/// the CA never issues twice for one run.
+async fn finalize(line: &Line, order: &mut Order, req: &Request<'_>, out: &Output) -> Result<()> {
+    let what = format!("{}: finalize", line.name);
+    let mut attempts = Attempts::new(&what);
+    loop {
+        let refused = match order.finalize_csr(req.csr_der).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_problem(&e, "orderNotReady") => e,
+            Err(e) => {
+                attempts.wait_after(&e).await?;
+                continue;
+            }
+        };
+        let status = crate::retry!(
+            &format!("{}: fetch order", line.name),
+            async { order.refresh().await.map(|s| s.status) }
+        )?;
+        if !already_finalized(status) {
+            return Err(crate::acme::error(&what, &refused));
+        }
+        out.verbose(&format!(
+            "{}: finalize: the CA has the order {status:?} already (an answer was lost): going on to the download",
+            line.name
+        ));
+        return Ok(());
+    }
+}
+
+/// Is `e` the CA's problem document of type `kind` (RFC 8555 §6.7)?
+fn is_problem(e: &instant_acme::Error, kind: &str) -> bool {
+    matches!(e, instant_acme::Error::Api(p)
+        if p.r#type.as_deref().and_then(|t| t.rsplit(':').next()) == Some(kind))
+}
+
+/// An order the CA has taken our CSR for: finalizing again would be refused
+/// (`orderNotReady`); the certificate is on its way or there.
+fn already_finalized(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Processing | OrderStatus::Valid)
 }
 
 /// Explain why an order went invalid: the first failed challenge's error.
@@ -363,6 +405,28 @@ mod tests {
         p.not_before = rcgen::date_time_ymd(2020, 1, 1);
         p.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
         p.self_signed(key).expect("sign").pem()
+    }
+
+    #[test]
+    fn a_refused_second_finalize_goes_on_only_when_the_ca_has_the_csr() {
+        let not_ready: instant_acme::Problem = serde_json::from_value(serde_json::json!({
+            "type": "urn:ietf:params:acme:error:orderNotReady",
+            "detail": "Order's status (\"valid\") is not acceptable for finalization",
+            "status": 403,
+        }))
+        .expect("problem");
+        let e = instant_acme::Error::Api(not_ready);
+        assert!(is_problem(&e, "orderNotReady"));
+        assert!(!is_problem(&e, "NotReady"));
+        assert!(already_finalized(OrderStatus::Processing));
+        assert!(already_finalized(OrderStatus::Valid));
+        for status in [
+            OrderStatus::Pending,
+            OrderStatus::Ready,
+            OrderStatus::Invalid,
+        ] {
+            assert!(!already_finalized(status), "{status:?}");
+        }
     }
 
     #[test]

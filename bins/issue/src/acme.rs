@@ -282,28 +282,48 @@ pub fn is_transient(e: &instant_acme::Error) -> bool {
     }
 }
 
+/// The ACME problem types (RFC 8555 §6.7, RFC 8657, RFC 9773) that no
+/// retry can fix, with the exit class: 78 where the configuration or the
+/// account must change, 65 where the request itself is wrong. The rest
+/// (validation failures, unknown types) are temporary.
+const PERMANENT: &[(&str, Failure)] = &[
+    ("accountDoesNotExist", Failure::Config),
+    ("externalAccountRequired", Failure::Config),
+    ("userActionRequired", Failure::Config),
+    ("unauthorized", Failure::Config),
+    ("invalidContact", Failure::Config),
+    ("unsupportedContact", Failure::Config),
+    ("badSignatureAlgorithm", Failure::Config),
+    ("alreadyRevoked", Failure::Data),
+    ("badRevocationReason", Failure::Data),
+    ("badCSR", Failure::Data),
+    ("badPublicKey", Failure::Data),
+    ("caa", Failure::Data),
+    ("rejectedIdentifier", Failure::Data),
+    ("unsupportedIdentifier", Failure::Data),
+    ("malformed", Failure::Data),
+];
+
+/// The class of a problem type no retry can fix, if `kind` is one.
+pub fn permanent(kind: &str) -> Option<Failure> {
+    let short = kind.trim_start_matches("urn:ietf:params:acme:error:");
+    PERMANENT
+        .iter()
+        .find(|(k, _)| *k == short)
+        .map(|(_, class)| *class)
+}
+
 /// Class of a CA error for the exit contract.
 pub fn classify(e: &instant_acme::Error) -> Failure {
     match e {
-        instant_acme::Error::Api(p) => {
-            let t = p.r#type.as_deref().unwrap_or("");
-            if is_transient(e) {
-                Failure::Temporary
-            } else if t.ends_with(":rejectedIdentifier")
-                || t.ends_with(":badCSR")
-                || t.ends_with(":unsupportedIdentifier")
-                || t.ends_with(":malformed")
-            {
-                Failure::Data
-            } else if t.ends_with(":accountDoesNotExist")
-                || t.ends_with(":userActionRequired")
-                || t.ends_with(":externalAccountRequired")
-            {
-                Failure::Config
-            } else {
-                Failure::Temporary
-            }
-        }
+        instant_acme::Error::Api(p) => match is_transient(e) {
+            true => Failure::Temporary,
+            false => p
+                .r#type
+                .as_deref()
+                .and_then(permanent)
+                .unwrap_or(Failure::Temporary),
+        },
         instant_acme::Error::Other(_) => match fault(e).map(|f| &f.kind) {
             Some(FaultKind::Connect(_)) | None => Failure::Unavailable,
             Some(FaultKind::Lost(_)) | Some(FaultKind::Stalled(_)) => Failure::Temporary,
@@ -329,12 +349,23 @@ pub fn describe(e: &instant_acme::Error) -> String {
                 .map(|t| t.trim_start_matches("urn:ietf:params:acme:error:"))
                 .unwrap_or("error");
             let mut s = format!("{t}: {}", p.detail.as_deref().unwrap_or("(no detail)"));
+            // Each subproblem with the name it concerns (RFC 8555 §6.7.1).
             for sub in &p.subproblems {
-                if let Some(d) = &sub.detail {
-                    s.push_str(&format!("; {d}"));
-                }
+                let name = sub
+                    .identifier
+                    .as_ref()
+                    .map(|i| i.authorized(false).to_string());
+                let kind = sub
+                    .r#type
+                    .as_deref()
+                    .map(|t| t.trim_start_matches("urn:ietf:params:acme:error:"));
+                let parts: Vec<&str> = [name.as_deref(), kind, sub.detail.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                s.push_str(&format!("; {}", parts.join(": ")));
             }
-            s.replace('\n', " ")
+            s.replace(['\n', '\r'], " ")
         }
         other => {
             // Flatten the source chain into one line (hyper's errors nest).
@@ -442,6 +473,60 @@ mod tests {
         let down = Fault::error("GET https://ca/dir", FaultKind::Connect("refused".into()));
         assert!(is_transient(&down));
         assert_eq!(classify(&down), Failure::Unavailable);
+    }
+
+    fn problem(value: serde_json::Value) -> instant_acme::Error {
+        instant_acme::Error::Api(serde_json::from_value(value).expect("problem"))
+    }
+
+    #[test]
+    fn problems_no_retry_can_fix_are_65_or_78_with_the_whole_document() {
+        let table = [
+            ("unauthorized", Failure::Config),
+            ("externalAccountRequired", Failure::Config),
+            ("userActionRequired", Failure::Config),
+            ("accountDoesNotExist", Failure::Config),
+            ("alreadyRevoked", Failure::Data),
+            ("rejectedIdentifier", Failure::Data),
+            ("badCSR", Failure::Data),
+            ("caa", Failure::Data),
+            ("badRevocationReason", Failure::Data),
+            ("malformed", Failure::Data),
+            ("unsupportedIdentifier", Failure::Data),
+            // Validation failures and types we do not know stay temporary.
+            ("incorrectResponse", Failure::Temporary),
+            ("dns", Failure::Temporary),
+            ("somethingNew", Failure::Temporary),
+        ];
+        for (kind, class) in table {
+            let e = problem(serde_json::json!({
+                "type": format!("urn:ietf:params:acme:error:{kind}"),
+                "detail": "d",
+                "status": 403,
+            }));
+            assert_eq!(classify(&e), class, "{kind}");
+            assert_eq!(is_transient(&e), false, "{kind}");
+        }
+        let e = problem(serde_json::json!({
+            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail": "Error creating new order\n2 identifiers refused",
+            "status": 400,
+            "subproblems": [
+                {"type": "urn:ietf:params:acme:error:caa",
+                 "detail": "CAA forbids issuance",
+                 "identifier": {"type": "dns", "value": "a.example.org"}},
+                {"type": "urn:ietf:params:acme:error:rejectedIdentifier",
+                 "detail": "policy forbids",
+                 "identifier": {"type": "dns", "value": "b.example.org"}},
+            ],
+        }));
+        let err = error("www: new order", &e);
+        assert_eq!(err.class, Failure::Data);
+        assert_eq!(
+            err.msg,
+            "www: new order: rejectedIdentifier: Error creating new order 2 identifiers refused; \
+             a.example.org: caa: CAA forbids issuance; b.example.org: rejectedIdentifier: policy forbids"
+        );
     }
 
     #[tokio::test]

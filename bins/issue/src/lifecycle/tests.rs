@@ -521,6 +521,30 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
 }
 
 #[test]
+fn only_failures_a_later_run_could_fix_hold_the_line_back() {
+    let f = fx("");
+    let now = 1_900_000_000;
+    for (e, issued, held) in [
+        (Error::temp("www: new order: serverInternal: d"), None, true),
+        (Error::unavailable("www: cannot connect"), Some(now), true),
+        (Error::unavailable("www: cannot connect"), None, false),
+        (Error::config("www: externalAccountRequired: d"), Some(now), false),
+        (Error::data("www: finalize: badCSR: d"), Some(now), false),
+    ] {
+        let mut st = LineState {
+            issued,
+            ..LineState::default()
+        };
+        record_failure(&f.config, &mut st, &e, now);
+        assert_eq!(st.retry_not_before.is_some(), held, "{}", e.msg);
+        assert_eq!(st.failures, u32::from(held), "{}", e.msg);
+        assert_eq!(st.last_error.as_deref(), Some(e.msg.as_str()));
+        assert_eq!(st.last_failure, Some(now));
+    }
+    assert!(!holds_back(Failure::Usage, true));
+}
+
+#[test]
 fn the_previous_key_is_retired_after_retire_after() {
     let f = fx("retire_after = \"1h\"");
     let prev = b"-----BEGIN PUBLIC KEY-----\nprev\n-----END PUBLIC KEY-----\n";

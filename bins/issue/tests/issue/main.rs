@@ -9,3 +9,4 @@ mod exit_classes;
 mod failures;
 mod issuance;
 mod lifecycle;
+mod realca;

@@ -1,0 +1,23 @@
+//! What real CAs do that Pebble can show without a proxy in between: a
+//! problem no retry can fix ends the run at once with its class and the
+//! problem document on one line, and leaves no back-off behind.
+
+use crate::site::Site;
+
+#[test]
+fn a_problem_no_retry_can_fix_exits_65_at_once_with_the_problem_document() {
+    let site = Site::issued("www", "");
+    site.run(&["revoke", "www", "--reason", "superseded"])
+        .expect(0);
+    // The CA refuses a second revocation: alreadyRevoked, data (65), not
+    // "try later" (75), and not retried (one POST to revokeCert).
+    let before = site.pebble.logs().matches("/revoke-cert").count();
+    assert!(before >= 1, "{}", site.pebble.logs());
+    let ran = site.run(&["revoke", "www"]).expect(65);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    ran.stderr_starts("certdrop-issue: www: revoke: alreadyRevoked: ");
+    let after = site.pebble.logs().matches("/revoke-cert").count();
+    assert!(after - before <= 1, "retried: {} more", after - before);
+    let st = site.run(&["status", "--json"]).expect(0);
+    assert!(!st.stdout.contains("retry_not_before"), "{}", st.stdout);
+}

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
 use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use certdrop_core::store::CertFiles;
 use instant_acme::{
@@ -239,11 +240,8 @@ async fn validated(config: &Config, line: &Line, order: &mut Order, placed: Plac
     )?;
     files.remove_all()?;
     if status != OrderStatus::Ready {
-        let why = failure_detail(order).await;
-        return Err(Error::temp(format!(
-            "{}: validation failed: {why}",
-            line.name
-        )));
+        let (why, class) = failure_detail(order).await;
+        return Err(Error::temp(format!("{}: validation failed: {why}", line.name)).class(class));
     }
     Ok(())
 }
@@ -310,23 +308,24 @@ fn already_finalized(status: OrderStatus) -> bool {
     matches!(status, OrderStatus::Processing | OrderStatus::Valid)
 }
 
-/// Explain why an order went invalid: the first failed challenge's error.
-async fn failure_detail(order: &mut Order) -> String {
+/// Explain why an order went invalid: the first failed challenge's error,
+/// and its class (a `caa` or `rejectedIdentifier` no retry can fix is 65;
+/// a failed validation is temporary).
+async fn failure_detail(order: &mut Order) -> (String, Failure) {
     let mut authzs = order.authorizations();
     while let Some(Ok(mut authz)) = authzs.next().await {
         let ident = authz.identifier().to_string();
         if let Ok(state) = authz.refresh().await {
             for ch in &state.challenges {
                 if let Some(p) = &ch.error {
-                    return format!(
-                        "{ident}: {}",
-                        crate::acme::describe(&instant_acme::Error::Api(p.clone()))
-                    );
+                    let e = instant_acme::Error::Api(p.clone());
+                    let why = format!("{ident}: {}", crate::acme::describe(&e));
+                    return (why, crate::acme::classify(&e));
                 }
             }
         }
     }
-    "the CA marked the order invalid".into()
+    ("the CA marked the order invalid".into(), Failure::Temporary)
 }
 
 fn challenge_name(c: Challenge) -> &'static str {

@@ -335,6 +335,32 @@ fn challenge_name(c: Challenge) -> &'static str {
     }
 }
 
+/// Take a trailing self-signed root off the chain: RFC 8555 §9.1 lets the
+/// CA send it (some append it; for some the issuing certificate is the root
+/// itself), but a trust anchor is not sent by a server (RFC 8446 §4.4.2)
+/// and publish's gate refuses it, so it is neither stored nor published.
+/// It must still be the issuer of the certificate before it.
+fn drop_anchor(chain: &mut Vec<CertInfo>) -> std::result::Result<(), String> {
+    let anchored = chain.len() > 1
+        && chain
+            .last()
+            .is_some_and(|root| root.issuer_raw == root.subject_raw);
+    if !anchored {
+        return Ok(());
+    }
+    let root = chain.pop().expect("more than one");
+    let last = chain.last().expect("one left");
+    if last.issuer_raw != root.subject_raw {
+        return Err(format!(
+            "chain out of order: certificate {} was issued by '{}', next is '{}'",
+            chain.len() - 1,
+            last.issuer,
+            root.subject
+        ));
+    }
+    Ok(())
+}
+
 /// Check what the CA sent before anything is installed: a parsable chain in
 /// order, the leaf for our key and exactly our names, valid now.
 pub fn check_issued(
@@ -342,7 +368,8 @@ pub fn check_issued(
     req: &Request<'_>,
     pem: &[u8],
 ) -> std::result::Result<CertFiles, String> {
-    let chain = certinfo::parse_chain(pem)?;
+    let mut chain = certinfo::parse_chain(pem)?;
+    drop_anchor(&mut chain)?;
     certinfo::check_chain_order(&chain)?;
     let leaf: &CertInfo = &chain[0];
     if leaf.spki != req.spki {
@@ -426,6 +453,61 @@ mod tests {
         ] {
             assert!(!already_finalized(status), "{status:?}");
         }
+    }
+
+    /// A CA certificate named `cn`, signed by `by` (self-signed if none).
+    fn ca(
+        cn: &str,
+        by: Option<&rcgen::Issuer<'_, &rcgen::KeyPair>>,
+    ) -> (rcgen::CertificateParams, rcgen::KeyPair, String) {
+        let key = KeyType::EcdsaP256.generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = match by {
+            Some(issuer) => p.signed_by(&key, issuer).expect("sign").pem(),
+            None => p.self_signed(&key).expect("sign").pem(),
+        };
+        (p, key, pem)
+    }
+
+    #[test]
+    fn a_chain_ending_in_the_root_is_stored_without_it() {
+        let (root_p, root_k, root) = ca("Root", None);
+        let root_issuer = rcgen::Issuer::from_params(&root_p, &root_k);
+        let (int_p, int_k, inter) = ca("Intermediate", Some(&root_issuer));
+        let int_issuer = rcgen::Issuer::from_params(&int_p, &int_k);
+        let ours = KeyType::EcdsaP256.generate().expect("key");
+        let spki = keys::spki(&ours);
+        let req = Request {
+            csr_der: &[],
+            spki: &spki,
+        };
+        let l = line(&["a.example.org"]);
+        let leaf_by = |issuer: &rcgen::Issuer<'_, &rcgen::KeyPair>| {
+            let p = rcgen::CertificateParams::new(vec!["a.example.org".to_string()])
+                .expect("params");
+            p.signed_by(&ours, issuer).expect("sign").pem()
+        };
+        let leaf = leaf_by(&int_issuer);
+        // The root appended: chain and fullchain end at the intermediate.
+        let files = check_issued(&l, &req, format!("{leaf}{inter}{root}").as_bytes())
+            .expect("root appended");
+        let plain = check_issued(&l, &req, format!("{leaf}{inter}").as_bytes()).expect("plain");
+        assert_eq!(files.chain, plain.chain);
+        assert_eq!(files.fullchain, plain.fullchain);
+        assert_eq!(certinfo::parse_chain(&files.chain).expect("chain").len(), 1);
+        // Issued by the root itself: a leaf-only fullchain, no chain.
+        let direct = leaf_by(&root_issuer);
+        let files =
+            check_issued(&l, &req, format!("{direct}{root}").as_bytes()).expect("by the root");
+        assert_eq!(files.fullchain, files.cert);
+        assert!(files.chain.is_empty());
+        // A root that did not issue the certificate before it is refused.
+        let (_, _, other) = ca("Other Root", None);
+        let e = check_issued(&l, &req, format!("{leaf}{inter}{other}").as_bytes())
+            .expect_err("foreign root");
+        assert!(e.starts_with("chain out of order: certificate 1"), "{e}");
     }
 
     #[test]

@@ -190,8 +190,9 @@ struct Tap {
 impl HttpClient for Tap {
     fn request(
         &self,
-        req: http::Request<BodyWrapper<Bytes>>,
+        mut req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        stamp(&mut req);
         let endpoint = format!("{} {}", req.method(), req.uri());
         let head = req.method() == http::Method::HEAD;
         let fut = self.inner.request(req);
@@ -229,6 +230,24 @@ impl HttpClient for Tap {
             Ok(rsp)
         })
     }
+}
+
+/// Our User-Agent (RFC 8555 §6.1: a client MUST send one), naming the
+/// ACME library too.
+pub const USER_AGENT: &str = concat!(
+    "certdrop-issue/",
+    env!("CARGO_PKG_VERSION"),
+    " instant-acme/0.8"
+);
+
+/// Put [`USER_AGENT`] on a request: every exchange passes here, the key
+/// change (built by `account.rs`, which instant-acme's requests do not
+/// cover) and the ARI query included.
+fn stamp<B>(req: &mut http::Request<B>) {
+    req.headers_mut().insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    );
 }
 
 /// A transport error of one exchange as a [`Fault`]: could not connect, or
@@ -563,6 +582,29 @@ mod tests {
             format!("www: answer challenge: POST {url}: no answer within 0.3 s")
         );
         held.abort();
+    }
+
+    #[test]
+    fn every_request_carries_our_user_agent() {
+        // One built like account.rs's key change (no User-Agent), one like
+        // instant-acme's (its own): both leave with ours.
+        let bare = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("https://ca/rollover-account-key")
+            .body(())
+            .expect("request");
+        let theirs = http::Request::builder()
+            .header(http::header::USER_AGENT, "instant-acme/0.8.5")
+            .uri("https://ca/dir")
+            .body(())
+            .expect("request");
+        for mut req in [bare, theirs] {
+            stamp(&mut req);
+            let ua: Vec<_> = req.headers().get_all(http::header::USER_AGENT).iter().collect();
+            assert_eq!(ua.len(), 1);
+            assert_eq!(ua[0], USER_AGENT);
+        }
+        assert!(USER_AGENT.starts_with("certdrop-issue/"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
                 )));
             }
         }
-        let account = retry!(
+        let account = retry!(out, 
             &subject,
             Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
                 .from_credentials(acme::clone_credentials(&creds))
@@ -67,7 +67,7 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
-    let (account, creds) = retry!(
+    let (account, creds) = retry!(out, 
         &format!("{subject}: create at {}", config.directory),
         Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?).create(
             &new,
@@ -88,7 +88,7 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
             config.account.display()
         ))
     })?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let v = json!({
         "account": account.id(),
         "directory": acme::credentials_directory(&creds),
@@ -110,8 +110,8 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
     Ok(Outcome::Reported)
 }
 
-async fn load(config: &Config, creds: &AccountCredentials) -> Result<Account> {
-    retry!(
+async fn load(config: &Config, creds: &AccountCredentials, out: &Output) -> Result<Account> {
+    retry!(out, 
         &format!("account {}", config.account.display()),
         Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
             .from_credentials(acme::clone_credentials(creds))
@@ -128,9 +128,9 @@ pub async fn deactivate(config: &Config, yes: bool, out: &Output) -> Result<Outc
     }
     let creds = acme::read_credentials(&config.account)?
         .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let id = account.id().to_owned();
-    retry!("account deactivate", account.clone().deactivate())?;
+    retry!(out, "account deactivate", account.clone().deactivate())?;
     // Keep the credentials for the record, out of the way of the next run.
     let mut gone = config.account.clone().into_os_string();
     gone.push(".deactivated");
@@ -155,7 +155,7 @@ pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -
         Reason::Superseded => Some(RevocationReason::Superseded),
         Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
     };
-    retry!(
+    retry!(out, 
         &format!("{}: revoke", line.name),
         account.revoke(&RevocationRequest {
             certificate: &der,
@@ -178,7 +178,7 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
     settle_rollover(config, out).await?;
     let creds = acme::read_credentials(&config.account)?
         .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let directory = acme::credentials_directory(&creds)
         .ok_or_else(|| Error::data("account credentials name no directory"))?;
 
@@ -199,13 +199,13 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
     // 2. Tell the CA: outer JWS by the old key, inner JWS by the new one.
     let old = key_pair(&creds)?;
     let new = key_pair(&next_creds)?;
-    let result = key_change(config, &directory, account.id(), &old, &new).await;
+    let result = key_change(config, &directory, account.id(), &old, &new, out).await;
     match result {
         Ok(()) => {
             // 3. The CA knows the new key: make it the account's.
             certdrop_core::atomic::rename(&next_file, &config.account)
                 .map_err(|e| Error::io(&config.account, "install new account key", &e))?;
-            let account = load(config, &next_creds).await?;
+            let account = load(config, &next_creds, out).await?;
             out.action(&format!(
                 "account key replaced: {} (thumbprint {})",
                 account.id(),
@@ -301,6 +301,7 @@ async fn key_change(
     account_url: &str,
     old: &aws_lc_rs::signature::EcdsaKeyPair,
     new: &aws_lc_rs::signature::EcdsaKeyPair,
+    out: &Output,
 ) -> Result<()> {
     let http = acme::http_client(config.ca_bundle.as_deref())?;
     let send = |req: Request<BodyWrapper<Bytes>>| {
@@ -347,7 +348,7 @@ async fn key_change(
         &json!({"account": account_url, "oldKey": jwk(old)}),
     )?;
     let mut nonce = None;
-    let mut attempts = retry::Attempts::new("account rollover");
+    let mut attempts = retry::Attempts::new("account rollover", out);
     loop {
         let n = match nonce.take() {
             Some(n) => n,

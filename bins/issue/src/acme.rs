@@ -89,6 +89,23 @@ fn http_client_within(ca_bundle: Option<&Path>, timeout: Duration) -> Result<Box
 /// the process is right.
 static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
 
+/// The endpoint of the latest exchange answered with an error status (400
+/// and up): instant-acme's problem documents do not say which request
+/// they answer, and a retry's narration names it. One run talks to the
+/// CA one request at a time, so one value for the process is right.
+static FAILED_ENDPOINT: Mutex<Option<String>> = Mutex::new(None);
+
+/// The endpoint that last answered with an error, if any (and forget it).
+pub fn take_failed_endpoint() -> Option<String> {
+    FAILED_ENDPOINT.lock().ok()?.take()
+}
+
+/// A stall of `endpoint`, for the narration's tests.
+#[cfg(test)]
+pub fn tests_fault_stalled(endpoint: &str) -> instant_acme::Error {
+    Fault::error(endpoint, FaultKind::Stalled(crate::retry::REQUEST_TIMEOUT))
+}
+
 /// How long the CA asked us to wait, if it did (and forget it), in whole
 /// seconds from [`certdrop_core::clock::now`] ([`wait_until`]).
 pub fn take_retry_after() -> Option<Duration> {
@@ -221,6 +238,11 @@ impl HttpClient for Tap {
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
                 if let (Some(at), Ok(mut slot)) = (at, RETRY_AFTER.lock()) {
                     *slot = Some(slot.map_or(at, |old| old.max(at)));
+                }
+            }
+            if status >= 400 {
+                if let Ok(mut slot) = FAILED_ENDPOINT.lock() {
+                    *slot = Some(endpoint.clone());
                 }
             }
             // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends.

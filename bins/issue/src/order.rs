@@ -54,8 +54,8 @@ pub async fn obtain(
     let mut order = open(account, line, out).await?;
     let placed = place(config, line, &mut order, out).await?;
     wait_visible(config, line, &placed.txt, out).await?;
-    answer(line, &mut order, &placed.pending).await?;
-    validated(config, line, &mut order, placed).await?;
+    answer(line, &mut order, &placed.pending, out).await?;
+    validated(config, line, &mut order, placed, out).await?;
     finalize_and_download(line, &mut order, req, out).await
 }
 
@@ -74,7 +74,7 @@ async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let order = crate::retry!(
+    let order = crate::retry!(out, 
         &format!("{}: new order", line.name),
         account.new_order(&NewOrder::new(&identifiers))
     )?;
@@ -97,7 +97,7 @@ async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) ->
         txt: BTreeMap::new(),
         pending: Vec::new(),
     };
-    let mut attempts = Attempts::new(&format!("{subject}: authorizations"));
+    let mut attempts = Attempts::new(&format!("{subject}: authorizations"), out);
     loop {
         let mut authzs = order.authorizations();
         let mut failed = None;
@@ -192,9 +192,9 @@ async fn wait_visible(
 /// Tell the CA each pending challenge is ready, once each (RFC 8555
 /// §7.5.1). A transient fault walks the authorizations again, skipping
 /// the challenges already answered.
-async fn answer(line: &Line, order: &mut Order, pending: &[String]) -> Result<()> {
+async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
-    let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name));
+    let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name), out);
     while answered.len() < pending.len() {
         let mut error = None;
         let mut authzs = order.authorizations();
@@ -232,9 +232,21 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String]) -> Result<()
 
 /// Wait for the CA's verdict on the order, then take the challenge files
 /// away, whatever the verdict (RFC 8555 §7.1.6).
-async fn validated(config: &Config, line: &Line, order: &mut Order, placed: Placed) -> Result<()> {
+async fn validated(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    placed: Placed,
+    out: &Output,
+) -> Result<()> {
     let Placed { mut files, .. } = placed;
-    let status = crate::retry!(
+    out.verbose(&format!(
+        "{}: waiting for the CA to validate {} (up to {} s)",
+        line.name,
+        order.url(),
+        config.validation_timeout.as_secs()
+    ));
+    let status = crate::retry!(out, 
         &format!("{}: validation failed", line.name),
         order.poll_ready(&retry::polling(config.validation_timeout))
     )?;
@@ -256,7 +268,12 @@ async fn finalize_and_download(
 ) -> Result<CertFiles> {
     let subject = line.name.as_str();
     finalize(line, order, req, out).await?;
-    let pem = crate::retry!(
+    out.verbose(&format!(
+        "{subject}: waiting for the CA to issue {} (up to {} s)",
+        order.url(),
+        retry::ISSUANCE_TIMEOUT.as_secs()
+    ));
+    let pem = crate::retry!(out, 
         &format!("{subject}: download certificate"),
         order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
     )?;
@@ -271,7 +288,7 @@ async fn finalize_and_download(
 /// the CA never issues twice for one run.
 async fn finalize(line: &Line, order: &mut Order, req: &Request<'_>, out: &Output) -> Result<()> {
     let what = format!("{}: finalize", line.name);
-    let mut attempts = Attempts::new(&what);
+    let mut attempts = Attempts::new(&what, out);
     loop {
         let refused = match order.finalize_csr(req.csr_der).await {
             Ok(()) => return Ok(()),
@@ -281,7 +298,7 @@ async fn finalize(line: &Line, order: &mut Order, req: &Request<'_>, out: &Outpu
                 continue;
             }
         };
-        let status = crate::retry!(
+        let status = crate::retry!(out, 
             &format!("{}: fetch order", line.name),
             async { order.refresh().await.map(|s| s.status) }
         )?;

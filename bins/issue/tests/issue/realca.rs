@@ -3,6 +3,7 @@
 //! problem document on one line, and leaves no back-off behind.
 
 use crate::site::Site;
+use certdrop_testkit::pebble::PebbleOpts;
 
 #[test]
 fn a_problem_no_retry_can_fix_exits_65_at_once_with_the_problem_document() {
@@ -20,4 +21,33 @@ fn a_problem_no_retry_can_fix_exits_65_at_once_with_the_problem_document() {
     assert!(after - before <= 1, "retried: {} more", after - before);
     let st = site.run(&["status", "--json"]).expect(0);
     assert!(!st.stdout.contains("retry_not_before"), "{}", st.stdout);
+}
+
+#[test]
+fn rejected_nonces_are_retried_and_narrated_then_75_never_70() {
+    // A Pebble that rejects every nonce: badNonce is transient, so each
+    // attempt is retried under the policy, narrated with -v (endpoint and
+    // reason, one line each), and the run ends with 75.
+    let mut site = Site::new(PebbleOpts {
+        nonce_reject: 100,
+        ..PebbleOpts::default()
+    });
+    site.http_line("www", "");
+    let ran = site.run(&["-v", "issue", "www"]).expect(75);
+    let retries: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": retry "))
+        .collect();
+    assert_eq!(retries.len(), 5, "{}", ran.stderr);
+    for (n, line) in retries.iter().enumerate() {
+        assert!(
+            line.contains("POST https://127.0.0.1:") && line.contains(": badNonce: "),
+            "{line}"
+        );
+        assert!(line.contains(&format!("retry {} of 6 in ", n + 2)), "{line}");
+    }
+    let last = ran.stderr.lines().last().expect("an error line");
+    assert!(last.contains(": badNonce: "), "{}", ran.stderr);
+    assert!(!site.path("state/account.json").exists());
 }

@@ -21,10 +21,10 @@ use instant_acme::{
 };
 use serde_json::{json, Value};
 
-use crate::acme;
 use crate::cli::Reason;
 use crate::config::Config;
 use crate::retry;
+use crate::{acme, client};
 use certdrop_core::error::{Error, Result};
 
 /// `<account>.next`: the new key of an unfinished rollover.
@@ -48,9 +48,10 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
                 )));
             }
         }
-        let account = retry!(out, 
+        let account = retry!(
+            out,
             &subject,
-            Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+            Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
                 .from_credentials(acme::clone_credentials(&creds))
         )?;
         return Ok((account, false));
@@ -67,9 +68,10 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
-    let (account, creds) = retry!(out, 
+    let (account, creds) = retry!(
+        out,
         &format!("{subject}: create at {}", config.directory),
-        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?).create(
+        Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?).create(
             &new,
             config.directory.clone(),
             None
@@ -111,9 +113,10 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
 }
 
 async fn load(config: &Config, creds: &AccountCredentials, out: &Output) -> Result<Account> {
-    retry!(out, 
+    retry!(
+        out,
         &format!("account {}", config.account.display()),
-        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+        Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
             .from_credentials(acme::clone_credentials(creds))
     )
 }
@@ -155,7 +158,8 @@ pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -
         Reason::Superseded => Some(RevocationReason::Superseded),
         Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
     };
-    retry!(out, 
+    retry!(
+        out,
         &format!("{}: revoke", line.name),
         account.revoke(&RevocationRequest {
             certificate: &der,
@@ -234,7 +238,7 @@ pub async fn settle_rollover(config: &Config, out: &Output) -> Result<()> {
     let pkcs8 = next_creds.private_key().clone_key();
     let key = instant_acme::Key::from_pkcs8_der(pkcs8.clone_key())
         .map_err(|e| Error::data(format!("{}: {e}", next_file.display())))?;
-    let found = Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+    let found = Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
         .from_key(
             (key, rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8)),
             directory,
@@ -303,7 +307,7 @@ async fn key_change(
     new: &aws_lc_rs::signature::EcdsaKeyPair,
     out: &Output,
 ) -> Result<()> {
-    let http = acme::http_client(config.ca_bundle.as_deref())?;
+    let http = client::http_client(config.ca_bundle.as_deref())?;
     let send = |req: Request<BodyWrapper<Bytes>>| {
         let fut = http.request(req);
         async move {

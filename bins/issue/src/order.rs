@@ -74,7 +74,8 @@ async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let order = crate::retry!(out, 
+    let order = crate::retry!(
+        out,
         &format!("{}: new order", line.name),
         account.new_order(&NewOrder::new(&identifiers))
     )?;
@@ -246,7 +247,8 @@ async fn validated(
         order.url(),
         config.validation_timeout.as_secs()
     ));
-    let status = crate::retry!(out, 
+    let status = crate::retry!(
+        out,
         &format!("{}: validation failed", line.name),
         order.poll_ready(&retry::polling(config.validation_timeout))
     )?;
@@ -273,7 +275,8 @@ async fn finalize_and_download(
         order.url(),
         retry::ISSUANCE_TIMEOUT.as_secs()
     ));
-    let pem = crate::retry!(out, 
+    let pem = crate::retry!(
+        out,
         &format!("{subject}: download certificate"),
         order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
     )?;
@@ -298,10 +301,9 @@ async fn finalize(line: &Line, order: &mut Order, req: &Request<'_>, out: &Outpu
                 continue;
             }
         };
-        let status = crate::retry!(out, 
-            &format!("{}: fetch order", line.name),
-            async { order.refresh().await.map(|s| s.status) }
-        )?;
+        let status = crate::retry!(out, &format!("{}: fetch order", line.name), async {
+            order.refresh().await.map(|s| s.status)
+        })?;
         if !already_finalized(status) {
             return Err(crate::acme::error(&what, &refused));
         }
@@ -502,8 +504,8 @@ mod tests {
         };
         let l = line(&["a.example.org"]);
         let leaf_by = |issuer: &rcgen::Issuer<'_, &rcgen::KeyPair>| {
-            let p = rcgen::CertificateParams::new(vec!["a.example.org".to_string()])
-                .expect("params");
+            let p =
+                rcgen::CertificateParams::new(vec!["a.example.org".to_string()]).expect("params");
             p.signed_by(&ours, issuer).expect("sign").pem()
         };
         let leaf = leaf_by(&int_issuer);

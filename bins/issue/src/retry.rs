@@ -13,10 +13,10 @@ use std::time::Duration;
 use certdrop_core::error::Error;
 use certdrop_core::output::Output;
 
-use crate::acme;
+use crate::{acme, client};
 
 /// Longest time one HTTP exchange with the CA may take, answer and body
-/// (the HTTP client enforces it on every request, `acme.rs`).
+/// (the HTTP client enforces it on every request, `client.rs`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one ACME operation before the fault counts.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -67,7 +67,7 @@ impl Attempts {
     pub fn after(&mut self, e: &instant_acme::Error) -> Result<Duration, Error> {
         if self.attempt >= MAX_ATTEMPTS || !acme::is_transient(e) {
             let err = acme::error(&self.what, e);
-            return Err(match acme::take_retry_after() {
+            return Err(match client::take_retry_after() {
                 Some(wait) => err.retry_after(wait),
                 None => err,
             });
@@ -77,7 +77,7 @@ impl Attempts {
         self.pause = (self.pause * 2).min(MAX_RETRY);
         // The CA's Retry-After, when short, replaces our pause; a long one
         // ends the attempts.
-        let (pause, why) = match acme::take_retry_after() {
+        let (pause, why) = match client::take_retry_after() {
             Some(wait) if wait > MAX_RETRY => {
                 self.out.verbose(&format!(
                     "{}: {}: the CA asks to wait {} s: left to the back-off",
@@ -90,7 +90,8 @@ impl Attempts {
             Some(wait) => (wait, "the CA's Retry-After"),
             None => (pause, "back-off"),
         };
-        self.out.verbose(&narration(&self.what, e, self.attempt, pause, why));
+        self.out
+            .verbose(&narration(&self.what, e, self.attempt, pause, why));
         Ok(pause)
     }
 
@@ -105,11 +106,17 @@ impl Attempts {
 /// One line for a retry: what, the endpoint and the reason (a fault names
 /// its endpoint; a CA's problem document does not, so the endpoint that
 /// last answered with an error is added), and when the next attempt is.
-fn narration(what: &str, e: &instant_acme::Error, attempt: u32, pause: Duration, why: &str) -> String {
+fn narration(
+    what: &str,
+    e: &instant_acme::Error,
+    attempt: u32,
+    pause: Duration,
+    why: &str,
+) -> String {
     let reason = acme::describe(e);
-    let at = match acme::fault(e) {
+    let at = match client::fault(e) {
         Some(_) => String::new(),
-        None => acme::take_failed_endpoint()
+        None => client::take_failed_endpoint()
             .map(|ep| format!("{ep}: "))
             .unwrap_or_default(),
     };
@@ -198,8 +205,14 @@ mod tests {
             line.ends_with("badNonce: d: retry 2 of 6 in 200 ms (back-off)"),
             "{line}"
         );
-        let stall = acme::tests_fault_stalled("POST https://ca/chalZ/1");
-        let line = narration("www: answer challenge", &stall, 3, MAX_RETRY, "the CA's Retry-After");
+        let stall = client::tests_fault_stalled("POST https://ca/chalZ/1");
+        let line = narration(
+            "www: answer challenge",
+            &stall,
+            3,
+            MAX_RETRY,
+            "the CA's Retry-After",
+        );
         assert_eq!(
             line,
             "www: answer challenge: POST https://ca/chalZ/1: no answer within 30 s: \

@@ -528,7 +528,11 @@ fn only_failures_a_later_run_could_fix_hold_the_line_back() {
         (Error::temp("www: new order: serverInternal: d"), None, true),
         (Error::unavailable("www: cannot connect"), Some(now), true),
         (Error::unavailable("www: cannot connect"), None, false),
-        (Error::config("www: externalAccountRequired: d"), Some(now), false),
+        (
+            Error::config("www: externalAccountRequired: d"),
+            Some(now),
+            false,
+        ),
         (Error::data("www: finalize: badCSR: d"), Some(now), false),
     ] {
         let mut st = LineState {

@@ -45,7 +45,10 @@ fn rejected_nonces_are_retried_and_narrated_then_75_never_70() {
             line.contains("POST https://127.0.0.1:") && line.contains(": badNonce: "),
             "{line}"
         );
-        assert!(line.contains(&format!("retry {} of 6 in ", n + 2)), "{line}");
+        assert!(
+            line.contains(&format!("retry {} of 6 in ", n + 2)),
+            "{line}"
+        );
     }
     let last = ran.stderr.lines().last().expect("an error line");
     assert!(last.contains(": badNonce: "), "{}", ran.stderr);

@@ -88,8 +88,9 @@ static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
 
 /// The endpoint of the latest exchange answered with an error status (400
 /// and up): instant-acme's problem documents do not say which request
-/// they answer, and a retry's narration names it. One run talks to the
-/// CA one request at a time, so one value for the process is right.
+/// they answer, and a retry's narration names it. Lines run concurrently,
+/// so when two fail at the same moment the narration may name the other
+/// line's endpoint: it is a hint for `-v`, never part of an error.
 static FAILED_ENDPOINT: Mutex<Option<String>> = Mutex::new(None);
 
 /// The endpoint that last answered with an error, if any (and forget it).

@@ -308,13 +308,12 @@ async fn key_change(
     out: &Output,
 ) -> Result<()> {
     let http = client::http_client(config.ca_bundle.as_deref())?;
+    // Each exchange is bounded by the client's request timeout; a stall
+    // names its endpoint.
     let send = |req: Request<BodyWrapper<Bytes>>| {
         let fut = http.request(req);
         async move {
-            let rsp = tokio::time::timeout(retry::REQUEST_TIMEOUT, fut)
-                .await
-                .map_err(|_| Error::temp("account rollover: the CA did not answer"))?
-                .map_err(|e| acme::error("account rollover", &e))?;
+            let rsp = fut.await?;
             let status = rsp.parts.status;
             let nonce = rsp
                 .parts
@@ -326,8 +325,8 @@ async fn key_change(
             let bytes: Bytes = body
                 .into_bytes()
                 .await
-                .map_err(|e| Error::temp(format!("account rollover: reading answer: {e}")))?;
-            Ok::<_, Error>((status, nonce, bytes))
+                .map_err(instant_acme::Error::Other)?;
+            Ok::<_, instant_acme::Error>((status, nonce, bytes))
         }
     };
     let get = |uri: &str, method: Method| {
@@ -337,7 +336,15 @@ async fn key_change(
             .body(BodyWrapper::default())
             .map_err(|e| Error::config(format!("{uri}: {e}")))
     };
-    let (_, _, dir) = send(get(directory, Method::GET)?).await?;
+    // Reading the directory and fetching a nonce change nothing at the CA:
+    // they are retried under the policy. The keyChange POST is not (after
+    // a lost answer the CA may know the new key already: the next start
+    // settles that, `settle_rollover`), except for a rejected nonce.
+    let (_, _, dir) = retry!(
+        out,
+        "account rollover: directory",
+        send(get(directory, Method::GET)?)
+    )?;
     let dir: Value = serde_json::from_slice(&dir)
         .map_err(|e| Error::temp(format!("{directory}: not an ACME directory: {e}")))?;
     let (Some(new_nonce), Some(key_change)) = (dir["newNonce"].as_str(), dir["keyChange"].as_str())
@@ -356,10 +363,13 @@ async fn key_change(
     loop {
         let n = match nonce.take() {
             Some(n) => n,
-            None => send(get(new_nonce, Method::HEAD)?)
-                .await?
-                .1
-                .ok_or_else(|| Error::temp("account rollover: no nonce from the CA"))?,
+            None => retry!(
+                out,
+                "account rollover: new nonce",
+                send(get(new_nonce, Method::HEAD)?)
+            )?
+            .1
+            .ok_or_else(|| Error::temp("account rollover: no nonce from the CA"))?,
         };
         let outer = jws(
             old,
@@ -372,7 +382,9 @@ async fn key_change(
             .header("content-type", "application/jose+json")
             .body(BodyWrapper::from(outer.to_string().into_bytes()))
             .map_err(|e| Error::config(format!("{key_change}: {e}")))?;
-        let (status, next_nonce, body) = send(req).await?;
+        let (status, next_nonce, body) = send(req)
+            .await
+            .map_err(|e| acme::error("account rollover", &e))?;
         if status.is_success() {
             return Ok(());
         }

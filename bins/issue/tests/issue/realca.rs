@@ -54,3 +54,18 @@ fn rejected_nonces_are_retried_and_narrated_then_75_never_70() {
     assert!(last.contains(": badNonce: "), "{}", ran.stderr);
     assert!(!site.path("state/account.json").exists());
 }
+
+#[test]
+fn an_account_the_ca_does_not_authorize_exits_78_with_the_problem() {
+    let site = Site::issued("www", "");
+    // Another account (the first set aside): it holds no authorization
+    // for the certificate's names, so the CA refuses the revocation.
+    std::fs::rename(
+        site.path("state/account.json"),
+        site.path("state/first-account.json"),
+    )
+    .expect("set aside");
+    let ran = site.run(&["revoke", "www"]).expect(78);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    ran.stderr_starts("certdrop-issue: www: revoke: unauthorized: ");
+}

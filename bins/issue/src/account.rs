@@ -21,10 +21,10 @@ use instant_acme::{
 };
 use serde_json::{json, Value};
 
-use crate::acme;
 use crate::cli::Reason;
 use crate::config::Config;
 use crate::retry;
+use crate::{acme, client};
 use certdrop_core::error::{Error, Result};
 
 /// `<account>.next`: the new key of an unfinished rollover.
@@ -49,8 +49,9 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
             }
         }
         let account = retry!(
+            out,
             &subject,
-            Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+            Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
                 .from_credentials(acme::clone_credentials(&creds))
         )?;
         return Ok((account, false));
@@ -68,8 +69,9 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
         only_return_existing: false,
     };
     let (account, creds) = retry!(
+        out,
         &format!("{subject}: create at {}", config.directory),
-        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?).create(
+        Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?).create(
             &new,
             config.directory.clone(),
             None
@@ -88,7 +90,7 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
             config.account.display()
         ))
     })?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let v = json!({
         "account": account.id(),
         "directory": acme::credentials_directory(&creds),
@@ -110,10 +112,11 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
     Ok(Outcome::Reported)
 }
 
-async fn load(config: &Config, creds: &AccountCredentials) -> Result<Account> {
+async fn load(config: &Config, creds: &AccountCredentials, out: &Output) -> Result<Account> {
     retry!(
+        out,
         &format!("account {}", config.account.display()),
-        Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+        Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
             .from_credentials(acme::clone_credentials(creds))
     )
 }
@@ -128,9 +131,9 @@ pub async fn deactivate(config: &Config, yes: bool, out: &Output) -> Result<Outc
     }
     let creds = acme::read_credentials(&config.account)?
         .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let id = account.id().to_owned();
-    retry!("account deactivate", account.clone().deactivate())?;
+    retry!(out, "account deactivate", account.clone().deactivate())?;
     // Keep the credentials for the record, out of the way of the next run.
     let mut gone = config.account.clone().into_os_string();
     gone.push(".deactivated");
@@ -156,6 +159,7 @@ pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -
         Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
     };
     retry!(
+        out,
         &format!("{}: revoke", line.name),
         account.revoke(&RevocationRequest {
             certificate: &der,
@@ -178,7 +182,7 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
     settle_rollover(config, out).await?;
     let creds = acme::read_credentials(&config.account)?
         .ok_or_else(|| Error::noinput(format!("{}: no account", config.account.display())))?;
-    let account = load(config, &creds).await?;
+    let account = load(config, &creds, out).await?;
     let directory = acme::credentials_directory(&creds)
         .ok_or_else(|| Error::data("account credentials name no directory"))?;
 
@@ -199,13 +203,13 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
     // 2. Tell the CA: outer JWS by the old key, inner JWS by the new one.
     let old = key_pair(&creds)?;
     let new = key_pair(&next_creds)?;
-    let result = key_change(config, &directory, account.id(), &old, &new).await;
+    let result = key_change(config, &directory, account.id(), &old, &new, out).await;
     match result {
         Ok(()) => {
             // 3. The CA knows the new key: make it the account's.
             certdrop_core::atomic::rename(&next_file, &config.account)
                 .map_err(|e| Error::io(&config.account, "install new account key", &e))?;
-            let account = load(config, &next_creds).await?;
+            let account = load(config, &next_creds, out).await?;
             out.action(&format!(
                 "account key replaced: {} (thumbprint {})",
                 account.id(),
@@ -234,7 +238,7 @@ pub async fn settle_rollover(config: &Config, out: &Output) -> Result<()> {
     let pkcs8 = next_creds.private_key().clone_key();
     let key = instant_acme::Key::from_pkcs8_der(pkcs8.clone_key())
         .map_err(|e| Error::data(format!("{}: {e}", next_file.display())))?;
-    let found = Account::builder_with_http(acme::http_client(config.ca_bundle.as_deref())?)
+    let found = Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
         .from_key(
             (key, rustls_pki_types::PrivateKeyDer::Pkcs8(pkcs8)),
             directory,
@@ -301,15 +305,15 @@ async fn key_change(
     account_url: &str,
     old: &aws_lc_rs::signature::EcdsaKeyPair,
     new: &aws_lc_rs::signature::EcdsaKeyPair,
+    out: &Output,
 ) -> Result<()> {
-    let http = acme::http_client(config.ca_bundle.as_deref())?;
+    let http = client::http_client(config.ca_bundle.as_deref())?;
+    // Each exchange is bounded by the client's request timeout; a stall
+    // names its endpoint.
     let send = |req: Request<BodyWrapper<Bytes>>| {
         let fut = http.request(req);
         async move {
-            let rsp = tokio::time::timeout(retry::REQUEST_TIMEOUT, fut)
-                .await
-                .map_err(|_| Error::temp("account rollover: the CA did not answer"))?
-                .map_err(|e| acme::error("account rollover", &e))?;
+            let rsp = fut.await?;
             let status = rsp.parts.status;
             let nonce = rsp
                 .parts
@@ -321,8 +325,8 @@ async fn key_change(
             let bytes: Bytes = body
                 .into_bytes()
                 .await
-                .map_err(|e| Error::temp(format!("account rollover: reading answer: {e}")))?;
-            Ok::<_, Error>((status, nonce, bytes))
+                .map_err(instant_acme::Error::Other)?;
+            Ok::<_, instant_acme::Error>((status, nonce, bytes))
         }
     };
     let get = |uri: &str, method: Method| {
@@ -332,7 +336,15 @@ async fn key_change(
             .body(BodyWrapper::default())
             .map_err(|e| Error::config(format!("{uri}: {e}")))
     };
-    let (_, _, dir) = send(get(directory, Method::GET)?).await?;
+    // Reading the directory and fetching a nonce change nothing at the CA:
+    // they are retried under the policy. The keyChange POST is not (after
+    // a lost answer the CA may know the new key already: the next start
+    // settles that, `settle_rollover`), except for a rejected nonce.
+    let (_, _, dir) = retry!(
+        out,
+        "account rollover: directory",
+        send(get(directory, Method::GET)?)
+    )?;
     let dir: Value = serde_json::from_slice(&dir)
         .map_err(|e| Error::temp(format!("{directory}: not an ACME directory: {e}")))?;
     let (Some(new_nonce), Some(key_change)) = (dir["newNonce"].as_str(), dir["keyChange"].as_str())
@@ -347,14 +359,17 @@ async fn key_change(
         &json!({"account": account_url, "oldKey": jwk(old)}),
     )?;
     let mut nonce = None;
-    let mut attempts = retry::Attempts::new("account rollover");
+    let mut attempts = retry::Attempts::new("account rollover", out);
     loop {
         let n = match nonce.take() {
             Some(n) => n,
-            None => send(get(new_nonce, Method::HEAD)?)
-                .await?
-                .1
-                .ok_or_else(|| Error::temp("account rollover: no nonce from the CA"))?,
+            None => retry!(
+                out,
+                "account rollover: new nonce",
+                send(get(new_nonce, Method::HEAD)?)
+            )?
+            .1
+            .ok_or_else(|| Error::temp("account rollover: no nonce from the CA"))?,
         };
         let outer = jws(
             old,
@@ -367,7 +382,9 @@ async fn key_change(
             .header("content-type", "application/jose+json")
             .body(BodyWrapper::from(outer.to_string().into_bytes()))
             .map_err(|e| Error::config(format!("{key_change}: {e}")))?;
-        let (status, next_nonce, body) = send(req).await?;
+        let (status, next_nonce, body) = send(req)
+            .await
+            .map_err(|e| acme::error("account rollover", &e))?;
         if status.is_success() {
             return Ok(());
         }

@@ -1,132 +1,23 @@
-//! The ACME side (RFC 8555): the HTTP client with the trust we mean, the
-//! stored account credentials (0600), the classification of CA errors into
-//! the exit contract, and which faults are transient (badNonce, 5xx, 429,
-//! timeouts; `retry.rs` holds the policy that retries them, and reads the
-//! CA's Retry-After noted here). It knows nothing of the account verbs
-//! (`account.rs` builds on it, never the other way round).
+//! The ACME side (RFC 8555): the stored account credentials (0600), the
+//! classification of CA errors into the exit contract, and which faults are
+//! transient (badNonce, 5xx, 429, broken or stalled exchanges; `client.rs`
+//! is the HTTP client that reports them, `retry.rs` the policy that retries
+//! them). It knows nothing of the account verbs (`account.rs` builds on it,
+//! never the other way round).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::SystemTime;
-
-use bytes::Bytes;
 use certdrop_core::exit::Failure;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
-use instant_acme::{AccountCredentials, BodyWrapper, BytesResponse, HttpClient};
+use instant_acme::AccountCredentials;
 
 use certdrop_core::error::{Error, Result};
 
-/// TCP connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::client::{fault, FaultKind};
 
-/// An HTTPS client trusting `ca_bundle` only, or the system's roots.
-pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    http.enforce_http(false);
-    // Every request is written whole: Nagle would hold the first one after
-    // the TLS handshake until the CA's delayed ACK (40 ms on Linux), about
-    // a third of a one-certificate run (strace, bench/README.md).
-    http.set_nodelay(true);
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match ca_bundle {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::config(format!("{}: cannot read CA bundle: {e}", path.display()))
-            })?;
-            let ders = certdrop_core::certinfo::pem_blocks(&pem, "CERTIFICATE")
-                .map_err(|why| Error::config(format!("{}: {why}", path.display())))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for der in ders {
-                roots
-                    .add(rustls_pki_types::CertificateDer::from(der))
-                    .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(Error::config(format!(
-                    "{}: no certificate in CA bundle",
-                    path.display()
-                )));
-            }
-            let tls = rustls::ClientConfig::builder_with_provider(
-                rustls::crypto::aws_lc_rs::default_provider().into(),
-            )
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            builder.with_tls_config(tls)
-        }
-        None => builder
-            .with_native_roots()
-            .map_err(|e| Error::config(format!("no system trust roots: {e}")))?,
-    };
-    let https = builder.https_only().enable_http1().wrap_connector(http);
-    let client: HyperClient<_, BodyWrapper<Bytes>> =
-        HyperClient::builder(TokioExecutor::new()).build(https);
-    Ok(Box::new(RetryAfterTap(Box::new(client))))
-}
-
-/// The latest Retry-After the CA sent with a 429 or 503 (RFC 8555 §6.6):
-/// instant-acme drops the header from its errors, so the HTTP client notes
-/// it here for the back-off. Rate limits are per account, so one value for
-/// the process is right.
-static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
-
-/// How long the CA asked us to wait, if it did (and forget it).
-pub fn take_retry_after() -> Option<Duration> {
-    let at = RETRY_AFTER.lock().ok()?.take()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// Parse a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(now + Duration::from_secs(secs));
-    }
-    httpdate::parse_http_date(value).ok()
-}
-
-/// An HttpClient that notes Retry-After on 429/503 answers.
-struct RetryAfterTap(Box<dyn HttpClient>);
-
-impl HttpClient for RetryAfterTap {
-    fn request(
-        &self,
-        req: http::Request<BodyWrapper<Bytes>>,
-    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
-        let fut = self.0.request(req);
-        Box::pin(async move {
-            let rsp = fut.await?;
-            let status = rsp.parts.status.as_u16();
-            if status == 429 || status == 503 {
-                let at = rsp
-                    .parts
-                    .headers
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if let (Some(at), Ok(mut slot)) = (at, RETRY_AFTER.lock()) {
-                    *slot = Some(slot.map_or(at, |old| old.max(at)));
-                }
-            }
-            Ok(rsp)
-        })
-    }
-}
-
-/// Is this a fault worth retrying inside the run?
+/// Is this a fault worth retrying inside the run? Every endpoint's 5xx and
+/// 429, badNonce, a broken connection or one that cannot be made, and an
+/// answer that is not what ACME promises (a proxy's error page).
 pub fn is_transient(e: &instant_acme::Error) -> bool {
     match e {
         instant_acme::Error::Api(p) => {
@@ -136,37 +27,75 @@ pub fn is_transient(e: &instant_acme::Error) -> bool {
                 || t.ends_with(":serverInternal")
                 || p.status.is_some_and(|s| s >= 500 || s == 429)
         }
-        instant_acme::Error::Timeout(_)
-        | instant_acme::Error::Json(_)
-        | instant_acme::Error::Hyper(_)
-        | instant_acme::Error::Other(_) => true,
+        instant_acme::Error::Other(_) => match fault(e) {
+            Some(f) => match f.kind {
+                FaultKind::Status(s) => s >= 500 || s == 429,
+                FaultKind::Connect(_) | FaultKind::Lost(_) | FaultKind::Stalled(_) => true,
+            },
+            None => true,
+        },
+        // instant-acme's words for a newNonce answer without a nonce.
+        instant_acme::Error::Str(s) => s.contains("newNonce"),
+        instant_acme::Error::Json(_) | instant_acme::Error::Hyper(_) => true,
+        // An order poll that used up its own time (validation_timeout,
+        // the issuance timeout): polling again would double it.
+        instant_acme::Error::Timeout(_) => false,
         _ => false,
     }
+}
+
+/// The ACME problem types (RFC 8555 §6.7, RFC 8657, RFC 9773) that no
+/// retry can fix, with the exit class: 78 where the configuration or the
+/// account must change, 65 where the request itself is wrong. The rest
+/// (validation failures, unknown types) are temporary.
+const PERMANENT: &[(&str, Failure)] = &[
+    ("accountDoesNotExist", Failure::Config),
+    ("externalAccountRequired", Failure::Config),
+    ("userActionRequired", Failure::Config),
+    ("unauthorized", Failure::Config),
+    ("invalidContact", Failure::Config),
+    ("unsupportedContact", Failure::Config),
+    ("badSignatureAlgorithm", Failure::Config),
+    ("alreadyRevoked", Failure::Data),
+    ("badRevocationReason", Failure::Data),
+    ("badCSR", Failure::Data),
+    ("badPublicKey", Failure::Data),
+    ("caa", Failure::Data),
+    ("rejectedIdentifier", Failure::Data),
+    ("unsupportedIdentifier", Failure::Data),
+    ("malformed", Failure::Data),
+];
+
+/// The class of a problem type no retry can fix, if `kind` is one.
+pub fn permanent(kind: &str) -> Option<Failure> {
+    let short = kind.trim_start_matches("urn:ietf:params:acme:error:");
+    PERMANENT
+        .iter()
+        .find(|(k, _)| *k == short)
+        .map(|(_, class)| *class)
 }
 
 /// Class of a CA error for the exit contract.
 pub fn classify(e: &instant_acme::Error) -> Failure {
     match e {
-        instant_acme::Error::Api(p) => {
-            let t = p.r#type.as_deref().unwrap_or("");
-            if is_transient(e) {
-                Failure::Temporary
-            } else if t.ends_with(":rejectedIdentifier")
-                || t.ends_with(":badCSR")
-                || t.ends_with(":unsupportedIdentifier")
-                || t.ends_with(":malformed")
-            {
-                Failure::Data
-            } else if t.ends_with(":accountDoesNotExist")
-                || t.ends_with(":userActionRequired")
-                || t.ends_with(":externalAccountRequired")
-            {
-                Failure::Config
-            } else {
-                Failure::Temporary
-            }
-        }
-        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) => Failure::Unavailable,
+        instant_acme::Error::Api(p) => match is_transient(e) {
+            true => Failure::Temporary,
+            false => p
+                .r#type
+                .as_deref()
+                .and_then(permanent)
+                .unwrap_or(Failure::Temporary),
+        },
+        instant_acme::Error::Other(_) => match fault(e).map(|f| &f.kind) {
+            Some(FaultKind::Connect(_)) | None => Failure::Unavailable,
+            Some(FaultKind::Lost(_)) | Some(FaultKind::Stalled(_)) => Failure::Temporary,
+            Some(FaultKind::Status(_)) => match is_transient(e) {
+                true => Failure::Temporary,
+                false => Failure::Unavailable,
+            },
+        },
+        instant_acme::Error::Hyper(_) => Failure::Unavailable,
+        instant_acme::Error::Str(_) if is_transient(e) => Failure::Temporary,
         instant_acme::Error::Json(_) | instant_acme::Error::Timeout(_) => Failure::Temporary,
         _ => Failure::Software,
     }
@@ -182,12 +111,23 @@ pub fn describe(e: &instant_acme::Error) -> String {
                 .map(|t| t.trim_start_matches("urn:ietf:params:acme:error:"))
                 .unwrap_or("error");
             let mut s = format!("{t}: {}", p.detail.as_deref().unwrap_or("(no detail)"));
+            // Each subproblem with the name it concerns (RFC 8555 §6.7.1).
             for sub in &p.subproblems {
-                if let Some(d) = &sub.detail {
-                    s.push_str(&format!("; {d}"));
-                }
+                let name = sub
+                    .identifier
+                    .as_ref()
+                    .map(|i| i.authorized(false).to_string());
+                let kind = sub
+                    .r#type
+                    .as_deref()
+                    .map(|t| t.trim_start_matches("urn:ietf:params:acme:error:"));
+                let parts: Vec<&str> = [name.as_deref(), kind, sub.detail.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                s.push_str(&format!("; {}", parts.join(": ")));
             }
-            s.replace('\n', " ")
+            s.replace(['\n', '\r'], " ")
         }
         other => {
             // Flatten the source chain into one line (hyper's errors nest).
@@ -259,18 +199,82 @@ pub fn clone_credentials(c: &AccountCredentials) -> AccountCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Fault;
 
     #[test]
-    fn retry_after_in_seconds_and_as_a_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fn a_newnonce_fault_is_transient_and_temporary() {
+        for status in [500, 502, 503, 429] {
+            let e = Fault::error("HEAD https://ca/nonce", FaultKind::Status(status));
+            assert!(is_transient(&e), "{status}");
+            assert_eq!(classify(&e), Failure::Temporary, "{status}");
+            assert_eq!(
+                error("www: new order", &e).msg,
+                format!("www: new order: HEAD https://ca/nonce: HTTP {status}")
+            );
+        }
+        // instant-acme's own words when a nonce is missing: never 70.
+        let e = instant_acme::Error::Str("error response from newNonce resource");
+        assert!(is_transient(&e));
+        assert_eq!(classify(&e), Failure::Temporary);
+        let lost = Fault::error("POST https://ca/order", FaultKind::Lost("reset".into()));
+        assert!(is_transient(&lost));
+        assert_eq!(classify(&lost), Failure::Temporary);
+        let down = Fault::error("GET https://ca/dir", FaultKind::Connect("refused".into()));
+        assert!(is_transient(&down));
+        assert_eq!(classify(&down), Failure::Unavailable);
+    }
+
+    fn problem(value: serde_json::Value) -> instant_acme::Error {
+        instant_acme::Error::Api(serde_json::from_value(value).expect("problem"))
+    }
+
+    #[test]
+    fn problems_no_retry_can_fix_are_65_or_78_with_the_whole_document() {
+        let table = [
+            ("unauthorized", Failure::Config),
+            ("externalAccountRequired", Failure::Config),
+            ("userActionRequired", Failure::Config),
+            ("accountDoesNotExist", Failure::Config),
+            ("alreadyRevoked", Failure::Data),
+            ("rejectedIdentifier", Failure::Data),
+            ("badCSR", Failure::Data),
+            ("caa", Failure::Data),
+            ("badRevocationReason", Failure::Data),
+            ("malformed", Failure::Data),
+            ("unsupportedIdentifier", Failure::Data),
+            // Validation failures and types we do not know stay temporary.
+            ("incorrectResponse", Failure::Temporary),
+            ("dns", Failure::Temporary),
+            ("somethingNew", Failure::Temporary),
+        ];
+        for (kind, class) in table {
+            let e = problem(serde_json::json!({
+                "type": format!("urn:ietf:params:acme:error:{kind}"),
+                "detail": "d",
+                "status": 403,
+            }));
+            assert_eq!(classify(&e), class, "{kind}");
+            assert!(!is_transient(&e), "{kind}");
+        }
+        let e = problem(serde_json::json!({
+            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail": "Error creating new order\n2 identifiers refused",
+            "status": 400,
+            "subproblems": [
+                {"type": "urn:ietf:params:acme:error:caa",
+                 "detail": "CAA forbids issuance",
+                 "identifier": {"type": "dns", "value": "a.example.org"}},
+                {"type": "urn:ietf:params:acme:error:rejectedIdentifier",
+                 "detail": "policy forbids",
+                 "identifier": {"type": "dns", "value": "b.example.org"}},
+            ],
+        }));
+        let err = error("www: new order", &e);
+        assert_eq!(err.class, Failure::Data);
         assert_eq!(
-            parse_retry_after("120", now),
-            Some(now + Duration::from_secs(120))
+            err.msg,
+            "www: new order: rejectedIdentifier: Error creating new order 2 identifiers refused; \
+             a.example.org: caa: CAA forbids issuance; b.example.org: rejectedIdentifier: policy forbids"
         );
-        assert_eq!(
-            parse_retry_after("Sun, 09 Sep 2001 01:46:40 GMT", now),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

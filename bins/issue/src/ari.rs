@@ -35,7 +35,7 @@ pub async fn due(config: &Config, candidates: &[Line], now: i64, out: &Output) -
         Ok(Some(c)) => c,
         _ => return Vec::new(), // no account yet: nothing to ask about
     };
-    let http = match crate::acme::http_client(config.ca_bundle.as_deref()) {
+    let http = match crate::client::http_client(config.ca_bundle.as_deref()) {
         Ok(h) => h,
         Err(_) => return Vec::new(),
     };

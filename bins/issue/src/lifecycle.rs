@@ -17,6 +17,7 @@ use crate::config::{Config, KeyPolicy, Line};
 use crate::keys;
 use crate::state::LineState;
 use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 
 /// Why a certificate is requested now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,19 +423,40 @@ pub fn repair(config: &Config, line: &Line, state: &mut LineState, now: i64) -> 
     Ok(false)
 }
 
-/// Record a failure and compute the back-off: doubling from the configured
+/// Record a failure and, when it is one a later run could fix
+/// ([`holds_back`]), compute the back-off: doubling from the configured
 /// first delay, capped, and never earlier than the CA's Retry-After.
 pub fn record_failure(config: &Config, state: &mut LineState, error: &Error, now: i64) {
-    state.failures = state.failures.saturating_add(1);
     state.last_failure = Some(now);
     state.last_error = Some(error.msg.clone());
+    if !holds_back(error.class, state.issued.is_some()) {
+        return;
+    }
+    state.failures = state.failures.saturating_add(1);
     let exp = state.failures.saturating_sub(1).min(16);
     let delay = config
         .backoff
         .saturating_mul(1u32 << exp)
         .min(crate::config::MAX_BACKOFF);
     let delay = error.retry_after.map_or(delay, |ra| delay.max(ra));
-    state.retry_not_before = Some(now + delay.as_secs() as i64);
+    // Rounded up: a part second left of the CA's Retry-After is a second.
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    state.retry_not_before = Some(now + secs as i64);
+}
+
+/// Does a failure of `class` put the line in back-off? Only what a later
+/// run could fix without anyone's help: a temporary fault (75), and a CA
+/// that cannot be reached (69) once the line has had a certificate. A
+/// problem no retry can fix (65, 78: the configuration, the account or the
+/// request must change) does not, nor does an unreachable CA before the
+/// first certificate (most often a wrong directory URL): once it is fixed,
+/// the next run tries at once.
+pub fn holds_back(class: Failure, had_certificate: bool) -> bool {
+    match class {
+        Failure::Temporary => true,
+        Failure::Unavailable => had_certificate,
+        _ => false,
+    }
 }
 
 /// Days, hours or minutes from `now` until `t`, for humans.

@@ -8,6 +8,7 @@ mod acme;
 mod ari;
 mod challenge;
 mod cli;
+mod client;
 mod config;
 mod dns;
 mod keys;
@@ -141,7 +142,7 @@ where
 /// change nothing.
 fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     if let Some(bundle) = &config.ca_bundle {
-        acme::http_client(Some(bundle))?;
+        client::http_client(Some(bundle))?;
     }
     acme::read_credentials(&config.account)?;
     for line in &config.lines {

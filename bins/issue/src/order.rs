@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
 use certdrop_core::error::{Error, Result};
+use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use certdrop_core::store::CertFiles;
 use instant_acme::{
@@ -53,9 +54,9 @@ pub async fn obtain(
     let mut order = open(account, line, out).await?;
     let placed = place(config, line, &mut order, out).await?;
     wait_visible(config, line, &placed.txt, out).await?;
-    answer(line, &mut order, &placed.pending).await?;
-    validated(config, line, &mut order, placed).await?;
-    finalize_and_download(line, &mut order, req).await
+    answer(line, &mut order, &placed.pending, out).await?;
+    validated(config, line, &mut order, placed, out).await?;
+    finalize_and_download(line, &mut order, req, out).await
 }
 
 /// The ACME challenge type a line uses.
@@ -74,6 +75,7 @@ async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
     let order = crate::retry!(
+        out,
         &format!("{}: new order", line.name),
         account.new_order(&NewOrder::new(&identifiers))
     )?;
@@ -96,7 +98,7 @@ async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) ->
         txt: BTreeMap::new(),
         pending: Vec::new(),
     };
-    let mut attempts = Attempts::new(&format!("{subject}: authorizations"));
+    let mut attempts = Attempts::new(&format!("{subject}: authorizations"), out);
     loop {
         let mut authzs = order.authorizations();
         let mut failed = None;
@@ -191,9 +193,9 @@ async fn wait_visible(
 /// Tell the CA each pending challenge is ready, once each (RFC 8555
 /// §7.5.1). A transient fault walks the authorizations again, skipping
 /// the challenges already answered.
-async fn answer(line: &Line, order: &mut Order, pending: &[String]) -> Result<()> {
+async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
-    let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name));
+    let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name), out);
     while answered.len() < pending.len() {
         let mut error = None;
         let mut authzs = order.authorizations();
@@ -231,19 +233,29 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String]) -> Result<()
 
 /// Wait for the CA's verdict on the order, then take the challenge files
 /// away, whatever the verdict (RFC 8555 §7.1.6).
-async fn validated(config: &Config, line: &Line, order: &mut Order, placed: Placed) -> Result<()> {
+async fn validated(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    placed: Placed,
+    out: &Output,
+) -> Result<()> {
     let Placed { mut files, .. } = placed;
+    out.verbose(&format!(
+        "{}: waiting for the CA to validate {} (up to {} s)",
+        line.name,
+        order.url(),
+        config.validation_timeout.as_secs()
+    ));
     let status = crate::retry!(
+        out,
         &format!("{}: validation failed", line.name),
         order.poll_ready(&retry::polling(config.validation_timeout))
     )?;
     files.remove_all()?;
     if status != OrderStatus::Ready {
-        let why = failure_detail(order).await;
-        return Err(Error::temp(format!(
-            "{}: validation failed: {why}",
-            line.name
-        )));
+        let (why, class) = failure_detail(order).await;
+        return Err(Error::temp(format!("{}: validation failed: {why}", line.name)).class(class));
     }
     Ok(())
 }
@@ -254,13 +266,17 @@ async fn finalize_and_download(
     line: &Line,
     order: &mut Order,
     req: &Request<'_>,
+    out: &Output,
 ) -> Result<CertFiles> {
     let subject = line.name.as_str();
-    crate::retry!(
-        &format!("{subject}: finalize"),
-        order.finalize_csr(req.csr_der)
-    )?;
+    finalize(line, order, req, out).await?;
+    out.verbose(&format!(
+        "{subject}: waiting for the CA to issue {} (up to {} s)",
+        order.url(),
+        retry::ISSUANCE_TIMEOUT.as_secs()
+    ));
     let pem = crate::retry!(
+        out,
         &format!("{subject}: download certificate"),
         order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
     )?;
@@ -268,23 +284,67 @@ async fn finalize_and_download(
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }
 
-/// Explain why an order went invalid: the first failed challenge's error.
-async fn failure_detail(order: &mut Order) -> String {
+/// Send the CSR once the CA has it: a transient fault sends it again, and
+/// when the CA refuses that with `orderNotReady` the order is fetched: if
+/// the CA is already `processing` or has issued (`valid`), the earlier
+/// answer was lost on the way and the order goes on to the download, so
+/// the CA never issues twice for one run.
+async fn finalize(line: &Line, order: &mut Order, req: &Request<'_>, out: &Output) -> Result<()> {
+    let what = format!("{}: finalize", line.name);
+    let mut attempts = Attempts::new(&what, out);
+    loop {
+        let refused = match order.finalize_csr(req.csr_der).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_problem(&e, "orderNotReady") => e,
+            Err(e) => {
+                attempts.wait_after(&e).await?;
+                continue;
+            }
+        };
+        let status = crate::retry!(out, &format!("{}: fetch order", line.name), async {
+            order.refresh().await.map(|s| s.status)
+        })?;
+        if !already_finalized(status) {
+            return Err(crate::acme::error(&what, &refused));
+        }
+        out.verbose(&format!(
+            "{}: finalize: the CA has the order {status:?} already (an answer was lost): going on to the download",
+            line.name
+        ));
+        return Ok(());
+    }
+}
+
+/// Is `e` the CA's problem document of type `kind` (RFC 8555 §6.7)?
+fn is_problem(e: &instant_acme::Error, kind: &str) -> bool {
+    matches!(e, instant_acme::Error::Api(p)
+        if p.r#type.as_deref().and_then(|t| t.rsplit(':').next()) == Some(kind))
+}
+
+/// An order the CA has taken our CSR for: finalizing again would be refused
+/// (`orderNotReady`); the certificate is on its way or there.
+fn already_finalized(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Processing | OrderStatus::Valid)
+}
+
+/// Explain why an order went invalid: the first failed challenge's error,
+/// and its class (a `caa` or `rejectedIdentifier` no retry can fix is 65;
+/// a failed validation is temporary).
+async fn failure_detail(order: &mut Order) -> (String, Failure) {
     let mut authzs = order.authorizations();
     while let Some(Ok(mut authz)) = authzs.next().await {
         let ident = authz.identifier().to_string();
         if let Ok(state) = authz.refresh().await {
             for ch in &state.challenges {
                 if let Some(p) = &ch.error {
-                    return format!(
-                        "{ident}: {}",
-                        crate::acme::describe(&instant_acme::Error::Api(p.clone()))
-                    );
+                    let e = instant_acme::Error::Api(p.clone());
+                    let why = format!("{ident}: {}", crate::acme::describe(&e));
+                    return (why, crate::acme::classify(&e));
                 }
             }
         }
     }
-    "the CA marked the order invalid".into()
+    ("the CA marked the order invalid".into(), Failure::Temporary)
 }
 
 fn challenge_name(c: Challenge) -> &'static str {
@@ -294,6 +354,32 @@ fn challenge_name(c: Challenge) -> &'static str {
     }
 }
 
+/// Take a trailing self-signed root off the chain: RFC 8555 §9.1 lets the
+/// CA send it (some append it; for some the issuing certificate is the root
+/// itself), but a trust anchor is not sent by a server (RFC 8446 §4.4.2)
+/// and publish's gate refuses it, so it is neither stored nor published.
+/// It must still be the issuer of the certificate before it.
+fn drop_anchor(chain: &mut Vec<CertInfo>) -> std::result::Result<(), String> {
+    let anchored = chain.len() > 1
+        && chain
+            .last()
+            .is_some_and(|root| root.issuer_raw == root.subject_raw);
+    if !anchored {
+        return Ok(());
+    }
+    let root = chain.pop().expect("more than one");
+    let last = chain.last().expect("one left");
+    if last.issuer_raw != root.subject_raw {
+        return Err(format!(
+            "chain out of order: certificate {} was issued by '{}', next is '{}'",
+            chain.len() - 1,
+            last.issuer,
+            root.subject
+        ));
+    }
+    Ok(())
+}
+
 /// Check what the CA sent before anything is installed: a parsable chain in
 /// order, the leaf for our key and exactly our names, valid now.
 pub fn check_issued(
@@ -301,7 +387,8 @@ pub fn check_issued(
     req: &Request<'_>,
     pem: &[u8],
 ) -> std::result::Result<CertFiles, String> {
-    let chain = certinfo::parse_chain(pem)?;
+    let mut chain = certinfo::parse_chain(pem)?;
+    drop_anchor(&mut chain)?;
     certinfo::check_chain_order(&chain)?;
     let leaf: &CertInfo = &chain[0];
     if leaf.spki != req.spki {
@@ -334,72 +421,4 @@ pub fn check_issued(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{KeyPolicy, Line};
-    use crate::keys::{self, KeyType};
-
-    fn line(domains: &[&str]) -> Line {
-        Line {
-            name: "t".into(),
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            challenge: Challenge::Http01,
-            key_type: KeyType::EcdsaP256,
-            key_policy: KeyPolicy::Reuse,
-            max_key_age: None,
-            rollover_wait: std::time::Duration::ZERO,
-            retire_after: std::time::Duration::ZERO,
-            key_group: None,
-            alias: None,
-            renew_remaining: 33,
-            tlsa: Vec::new(),
-        }
-    }
-
-    fn cert(key: &rcgen::KeyPair, names: &[&str], not_after_year: i32) -> String {
-        let mut p =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        p.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
-        p.self_signed(key).expect("sign").pem()
-    }
-
-    #[test]
-    fn the_ca_answer_is_checked_before_anything_is_installed() {
-        let ours = KeyType::EcdsaP256.generate().expect("key");
-        let theirs = KeyType::EcdsaP256.generate().expect("key");
-        let spki = keys::spki(&ours);
-        let req = Request {
-            csr_der: &[],
-            spki: &spki,
-        };
-        let l = line(&["a.example.org", "b.example.org"]);
-        let good = cert(&ours, &["b.example.org", "a.example.org"], 2090);
-        let files = check_issued(&l, &req, good.as_bytes()).expect("good certificate");
-        assert_eq!(
-            files.fullchain, files.cert,
-            "no intermediates in a self-signed test chain"
-        );
-        let e = check_issued(
-            &l,
-            &req,
-            cert(&theirs, &["a.example.org", "b.example.org"], 2090).as_bytes(),
-        );
-        assert_eq!(
-            e.err().as_deref(),
-            Some("its public key is not the line's key")
-        );
-        let e = check_issued(&l, &req, cert(&ours, &["a.example.org"], 2090).as_bytes())
-            .expect_err("names");
-        assert!(e.starts_with("names [\"a.example.org\"] differ"), "{e}");
-        let e = check_issued(
-            &l,
-            &req,
-            cert(&ours, &["a.example.org", "b.example.org"], 2021).as_bytes(),
-        )
-        .expect_err("expired");
-        assert!(e.starts_with("not valid now"), "{e}");
-        assert!(check_issued(&l, &req, b"<html>502 Bad Gateway</html>").is_err());
-    }
-}
+mod tests;

@@ -1,20 +1,22 @@
 //! The one retry policy of certdrop-issue's exchanges with the CA: how long
 //! one request may take, which faults are tried again inside a run
-//! (badNonce, 5xx, 429, timeouts: [`crate::acme::is_transient`]), how many
+//! (badNonce, 5xx, 429, broken or stalled exchanges:
+//! [`crate::acme::is_transient`]), how many
 //! times, the pause between attempts and the CA's Retry-After, and the
 //! schedule for polling an order. Every ACME request goes through it: the
 //! [`retry!`](crate::retry!) macro for one request, [`Attempts`] for a walk
 //! over an order's authorizations, [`polling`] for the CA's asynchronous
 //! validation and issuance. A change to the policy is made here only.
 
-use std::future::Future;
 use std::time::Duration;
 
 use certdrop_core::error::Error;
+use certdrop_core::output::Output;
 
-use crate::acme;
+use crate::{acme, client};
 
-/// Longest time one HTTP exchange with the CA may take.
+/// Longest time one HTTP exchange with the CA may take, answer and body
+/// (the HTTP client enforces it on every request, `client.rs`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one ACME operation before the fault counts.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -44,15 +46,18 @@ pub struct Attempts {
     attempt: u32,
     /// The pause before the next attempt if the CA names none.
     pause: Duration,
+    /// Where each retry is narrated (`-v`).
+    out: Output,
 }
 
 impl Attempts {
-    /// The first attempt of `what`.
-    pub fn new(what: &str) -> Attempts {
+    /// The first attempt of `what`; retries are narrated on `out`.
+    pub fn new(what: &str, out: &Output) -> Attempts {
         Attempts {
             what: what.to_owned(),
             attempt: 1,
             pause: FIRST_RETRY,
+            out: out.clone(),
         }
     }
 
@@ -62,7 +67,7 @@ impl Attempts {
     pub fn after(&mut self, e: &instant_acme::Error) -> Result<Duration, Error> {
         if self.attempt >= MAX_ATTEMPTS || !acme::is_transient(e) {
             let err = acme::error(&self.what, e);
-            return Err(match acme::take_retry_after() {
+            return Err(match client::take_retry_after() {
                 Some(wait) => err.retry_after(wait),
                 None => err,
             });
@@ -72,11 +77,22 @@ impl Attempts {
         self.pause = (self.pause * 2).min(MAX_RETRY);
         // The CA's Retry-After, when short, replaces our pause; a long one
         // ends the attempts.
-        match acme::take_retry_after() {
-            Some(wait) if wait > MAX_RETRY => Err(acme::error(&self.what, e).retry_after(wait)),
-            Some(wait) => Ok(wait),
-            None => Ok(pause),
-        }
+        let (pause, why) = match client::take_retry_after() {
+            Some(wait) if wait > MAX_RETRY => {
+                self.out.verbose(&format!(
+                    "{}: {}: the CA asks to wait {} s: left to the back-off",
+                    self.what,
+                    acme::describe(e),
+                    wait.as_secs()
+                ));
+                return Err(acme::error(&self.what, e).retry_after(wait));
+            }
+            Some(wait) => (wait, "the CA's Retry-After"),
+            None => (pause, "back-off"),
+        };
+        self.out
+            .verbose(&narration(&self.what, e, self.attempt, pause, why));
+        Ok(pause)
     }
 
     /// [`Attempts::after`], then sleep the pause.
@@ -87,15 +103,27 @@ impl Attempts {
     }
 }
 
-/// One attempt, bounded by [`REQUEST_TIMEOUT`]; running out of time is a
-/// (transient) timeout.
-pub async fn bounded<T>(
-    op: impl Future<Output = Result<T, instant_acme::Error>>,
-) -> Result<T, instant_acme::Error> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, op).await {
-        Ok(r) => r,
-        Err(_) => Err(instant_acme::Error::Timeout(None)),
-    }
+/// One line for a retry: what, the endpoint and the reason (a fault names
+/// its endpoint; a CA's problem document does not, so the endpoint that
+/// last answered with an error is added), and when the next attempt is.
+fn narration(
+    what: &str,
+    e: &instant_acme::Error,
+    attempt: u32,
+    pause: Duration,
+    why: &str,
+) -> String {
+    let reason = acme::describe(e);
+    let at = match client::fault(e) {
+        Some(_) => String::new(),
+        None => client::take_failed_endpoint()
+            .map(|ep| format!("{ep}: "))
+            .unwrap_or_default(),
+    };
+    format!(
+        "{what}: {at}{reason}: retry {attempt} of {MAX_ATTEMPTS} in {} ms ({why})",
+        pause.as_millis()
+    )
 }
 
 /// The schedule for polling an order until the CA has decided, giving up
@@ -107,16 +135,18 @@ pub fn polling(timeout: Duration) -> instant_acme::RetryPolicy {
         .timeout(timeout)
 }
 
-/// Run an ACME operation under the policy: each attempt bounded
-/// ([`bounded`]), transient faults tried again ([`Attempts`]). `$op` is
-/// evaluated anew for each attempt. Evaluates to
+/// Run an ACME operation under the policy: each request of an attempt is
+/// bounded by the HTTP client ([`REQUEST_TIMEOUT`]), transient faults are
+/// tried again ([`Attempts`]). `$op` is
+/// evaluated anew for each attempt; each retry is narrated on `$out`
+/// (`-v`). Evaluates to
 /// `Result<T, certdrop_core::error::Error>`.
 #[macro_export]
 macro_rules! retry {
-    ($what:expr, $op:expr) => {{
-        let mut attempts = $crate::retry::Attempts::new($what);
+    ($out:expr, $what:expr, $op:expr) => {{
+        let mut attempts = $crate::retry::Attempts::new($what, $out);
         loop {
-            match $crate::retry::bounded($op).await {
+            match $op.await {
                 Ok(v) => break Ok(v),
                 Err(e) => match attempts.after(&e) {
                     Ok(pause) => tokio::time::sleep(pause).await,
@@ -141,9 +171,13 @@ mod tests {
         instant_acme::Error::Api(p)
     }
 
+    fn out() -> Output {
+        Output::new("t", Output::verbosity_from(1))
+    }
+
     #[test]
     fn transient_faults_are_tried_again_with_growing_pauses() {
-        let mut a = Attempts::new("www: new order");
+        let mut a = Attempts::new("www: new order", &out());
         let nonce = problem("badNonce");
         let pauses: Vec<Duration> = (1..MAX_ATTEMPTS)
             .map(|_| a.after(&nonce).expect("try again"))
@@ -158,8 +192,37 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_is_narrated_with_the_endpoint_and_the_reason() {
+        let line = narration(
+            "www: new order",
+            &problem("badNonce"),
+            2,
+            Duration::from_millis(200),
+            "back-off",
+        );
+        assert!(line.starts_with("www: new order: "), "{line}");
+        assert!(
+            line.ends_with("badNonce: d: retry 2 of 6 in 200 ms (back-off)"),
+            "{line}"
+        );
+        let stall = client::tests_fault_stalled("POST https://ca/chalZ/1");
+        let line = narration(
+            "www: answer challenge",
+            &stall,
+            3,
+            MAX_RETRY,
+            "the CA's Retry-After",
+        );
+        assert_eq!(
+            line,
+            "www: answer challenge: POST https://ca/chalZ/1: no answer within 30 s: \
+             retry 3 of 6 in 5000 ms (the CA's Retry-After)"
+        );
+    }
+
+    #[test]
     fn a_permanent_fault_ends_at_once() {
-        let mut a = Attempts::new("www: finalize");
+        let mut a = Attempts::new("www: finalize", &out());
         let e = a.after(&problem("badCSR")).expect_err("not transient");
         assert_eq!(e.class, certdrop_core::exit::Failure::Data);
         assert_eq!(e.msg, "www: finalize: badCSR: d");

@@ -500,6 +500,11 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
     let e = e.retry_after(Duration::from_secs(5 * 3600));
     record_failure(&f.config, &mut st, &e, now);
     assert_eq!(st.retry_not_before, Some(now + 5 * 3600));
+    // A Retry-After with a part second left is rounded up, never down.
+    let mut st = LineState::default();
+    let e = e.retry_after(Duration::from_millis(7_199_001) + Duration::from_secs(3 * 3600));
+    record_failure(&f.config, &mut st, &e, now);
+    assert_eq!(st.retry_not_before, Some(now + 3 * 3600 + 7200));
     // A back-off recorded at `now` holds a due line until it ends.
     let c = f.install(WWW, None);
     let due = due_at(&f.config, f.line(), &c);
@@ -513,6 +518,34 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
         plan(&f.config, f.line(), &st, due + 3600, false, false).expect("plan"),
         Plan::Issue(Reason::Window)
     );
+}
+
+#[test]
+fn only_failures_a_later_run_could_fix_hold_the_line_back() {
+    let f = fx("");
+    let now = 1_900_000_000;
+    for (e, issued, held) in [
+        (Error::temp("www: new order: serverInternal: d"), None, true),
+        (Error::unavailable("www: cannot connect"), Some(now), true),
+        (Error::unavailable("www: cannot connect"), None, false),
+        (
+            Error::config("www: externalAccountRequired: d"),
+            Some(now),
+            false,
+        ),
+        (Error::data("www: finalize: badCSR: d"), Some(now), false),
+    ] {
+        let mut st = LineState {
+            issued,
+            ..LineState::default()
+        };
+        record_failure(&f.config, &mut st, &e, now);
+        assert_eq!(st.retry_not_before.is_some(), held, "{}", e.msg);
+        assert_eq!(st.failures, u32::from(held), "{}", e.msg);
+        assert_eq!(st.last_error.as_deref(), Some(e.msg.as_str()));
+        assert_eq!(st.last_failure, Some(now));
+    }
+    assert!(!holds_back(Failure::Usage, true));
 }
 
 #[test]

@@ -10,3 +10,4 @@ mod failures;
 mod faults;
 mod issuance;
 mod lifecycle;
+mod realca;

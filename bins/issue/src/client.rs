@@ -1,0 +1,405 @@
+//! The HTTP client under instant-acme: trusts the CA bundle we mean, bounds
+//! every exchange (answer and body) by the request timeout, puts our
+//! User-Agent on every request, names the endpoint in each fault, and notes
+//! what instant-acme drops: the CA's Retry-After and the endpoint that last
+//! answered with an error. `acme.rs` classifies the faults it reports;
+//! `retry.rs` retries them.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use certdrop_core::error::{Error, Result};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
+
+use crate::acme::describe;
+
+/// TCP connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTPS client trusting `ca_bundle` only, or the system's roots; each
+/// exchange bounded by [`crate::retry::REQUEST_TIMEOUT`].
+pub fn http_client(ca_bundle: Option<&Path>) -> Result<Box<dyn HttpClient>> {
+    http_client_within(ca_bundle, crate::retry::REQUEST_TIMEOUT)
+}
+
+/// [`http_client`] with each exchange (answer and body) bounded by `timeout`.
+fn http_client_within(ca_bundle: Option<&Path>, timeout: Duration) -> Result<Box<dyn HttpClient>> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.enforce_http(false);
+    // Every request is written whole: Nagle would hold the first one after
+    // the TLS handshake until the CA's delayed ACK (40 ms on Linux), about
+    // a third of a one-certificate run (strace, bench/README.md).
+    http.set_nodelay(true);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match ca_bundle {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::config(format!("{}: cannot read CA bundle: {e}", path.display()))
+            })?;
+            let ders = certdrop_core::certinfo::pem_blocks(&pem, "CERTIFICATE")
+                .map_err(|why| Error::config(format!("{}: {why}", path.display())))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for der in ders {
+                roots
+                    .add(rustls_pki_types::CertificateDer::from(der))
+                    .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(Error::config(format!(
+                    "{}: no certificate in CA bundle",
+                    path.display()
+                )));
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(
+                rustls::crypto::aws_lc_rs::default_provider().into(),
+            )
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => builder
+            .with_native_roots()
+            .map_err(|e| Error::config(format!("no system trust roots: {e}")))?,
+    };
+    let https = builder.https_only().enable_http1().wrap_connector(http);
+    let client: HyperClient<_, BodyWrapper<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build(https);
+    Ok(Box::new(Tap {
+        inner: Box::new(client),
+        timeout,
+    }))
+}
+
+/// The latest Retry-After the CA sent with a 429 or 503 (RFC 8555 §6.6):
+/// instant-acme drops the header from its errors, so the HTTP client notes
+/// it here for the back-off. Rate limits are per account, so one value for
+/// the process is right.
+static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
+
+/// The endpoint of the latest exchange answered with an error status (400
+/// and up): instant-acme's problem documents do not say which request
+/// they answer, and a retry's narration names it. Lines run concurrently,
+/// so when two fail at the same moment the narration may name the other
+/// line's endpoint: it is a hint for `-v`, never part of an error.
+static FAILED_ENDPOINT: Mutex<Option<String>> = Mutex::new(None);
+
+/// The endpoint that last answered with an error, if any (and forget it).
+pub fn take_failed_endpoint() -> Option<String> {
+    FAILED_ENDPOINT.lock().ok()?.take()
+}
+
+/// A stall of `endpoint`, for the narration's tests.
+#[cfg(test)]
+pub fn tests_fault_stalled(endpoint: &str) -> instant_acme::Error {
+    Fault::error(endpoint, FaultKind::Stalled(crate::retry::REQUEST_TIMEOUT))
+}
+
+/// How long the CA asked us to wait, if it did (and forget it), in whole
+/// seconds from [`certdrop_core::clock::now`] ([`wait_until`]).
+pub fn take_retry_after() -> Option<Duration> {
+    let at = RETRY_AFTER.lock().ok()?.take()?;
+    Some(wait_until(at, SystemTime::now()))
+}
+
+/// The wait from `now` until `at` in whole seconds, counted from the second
+/// `now` falls in and rounded up: the back-off adds it to the whole-second
+/// clock ([`certdrop_core::clock::now`], which truncates), so the next
+/// attempt is never earlier than the CA asked, not even by the fraction of
+/// a second the answer took to arrive.
+pub fn wait_until(at: SystemTime, now: SystemTime) -> Duration {
+    let secs = |t: SystemTime, up: bool| {
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        d.as_secs() + u64::from(up && d.subsec_nanos() > 0)
+    };
+    Duration::from_secs(secs(at, true).saturating_sub(secs(now, false)))
+}
+
+/// Parse a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(now + Duration::from_secs(secs));
+    }
+    httpdate::parse_http_date(value).ok()
+}
+
+/// A fault of one HTTP exchange with the CA, seen by the client under
+/// instant-acme ([`Tap`]): it names the endpoint, which instant-acme's own
+/// errors do not ("missing data: error response from newNonce resource").
+#[derive(Debug)]
+pub struct Fault {
+    /// The endpoint: `HEAD https://ca/nonce`.
+    pub endpoint: String,
+    /// What went wrong.
+    pub kind: FaultKind,
+}
+
+/// What went wrong in one exchange.
+#[derive(Debug)]
+pub enum FaultKind {
+    /// No connection could be made (refused, no route, TLS failed).
+    Connect(String),
+    /// The connection broke (reset, closed early).
+    Lost(String),
+    /// An answer with an HTTP status where no problem document is read
+    /// (newNonce answers HEAD with headers only).
+    Status(u16),
+    /// No whole answer within the per-request timeout.
+    Stalled(Duration),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            FaultKind::Connect(why) => write!(f, "{}: cannot connect: {why}", self.endpoint),
+            FaultKind::Lost(why) => write!(f, "{}: connection lost: {why}", self.endpoint),
+            FaultKind::Status(code) => write!(f, "{}: HTTP {code}", self.endpoint),
+            FaultKind::Stalled(t) => {
+                write!(
+                    f,
+                    "{}: no answer within {} s",
+                    self.endpoint,
+                    t.as_secs_f32()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
+
+impl Fault {
+    /// A fault of `endpoint` as instant-acme's error.
+    pub fn error(endpoint: &str, kind: FaultKind) -> instant_acme::Error {
+        instant_acme::Error::Other(Box::new(Fault {
+            endpoint: endpoint.to_owned(),
+            kind,
+        }))
+    }
+}
+
+/// The fault under an instant-acme error, if the client saw one.
+pub fn fault(e: &instant_acme::Error) -> Option<&Fault> {
+    match e {
+        instant_acme::Error::Other(b) => b.downcast_ref::<Fault>(),
+        _ => None,
+    }
+}
+
+/// The HttpClient under instant-acme: bounds each exchange, answer and
+/// body, by the per-request timeout (hyper has only a connect timeout, and
+/// instant-acme none: a stalled challenge answer hung the run and held the
+/// lock), names each exchange's endpoint in its faults, notes Retry-After
+/// on 429/503 answers, and turns a newNonce answer other than 200 into a
+/// [`Fault`] (instant-acme's own error for it is a bare string that no
+/// retry would look at).
+struct Tap {
+    inner: Box<dyn HttpClient>,
+    timeout: Duration,
+}
+
+impl HttpClient for Tap {
+    fn request(
+        &self,
+        mut req: http::Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        stamp(&mut req);
+        let endpoint = format!("{} {}", req.method(), req.uri());
+        let head = req.method() == http::Method::HEAD;
+        let fut = self.inner.request(req);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            // The body too: instant-acme reads it later, unbounded.
+            let whole = async {
+                let mut rsp = fut.await?;
+                let body = rsp
+                    .body
+                    .into_bytes()
+                    .await
+                    .map_err(instant_acme::Error::Other)?;
+                Ok::<_, instant_acme::Error>(BytesResponse {
+                    parts: rsp.parts,
+                    body: Box::new(body),
+                })
+            };
+            let rsp = match tokio::time::timeout(timeout, whole).await {
+                Ok(r) => r.map_err(|e| transport(&endpoint, e))?,
+                Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
+            };
+            let status = rsp.parts.status.as_u16();
+            if status == 429 || status == 503 {
+                let at = rsp
+                    .parts
+                    .headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if let (Some(at), Ok(mut slot)) = (at, RETRY_AFTER.lock()) {
+                    *slot = Some(slot.map_or(at, |old| old.max(at)));
+                }
+            }
+            if status >= 400 {
+                if let Ok(mut slot) = FAILED_ENDPOINT.lock() {
+                    *slot = Some(endpoint.clone());
+                }
+            }
+            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends.
+            if head && status != 200 {
+                return Err(Fault::error(&endpoint, FaultKind::Status(status)));
+            }
+            Ok(rsp)
+        })
+    }
+}
+
+/// Our User-Agent (RFC 8555 §6.1: a client MUST send one), naming the
+/// ACME library too.
+pub const USER_AGENT: &str = concat!(
+    "certdrop-issue/",
+    env!("CARGO_PKG_VERSION"),
+    " instant-acme/0.8"
+);
+
+/// Put [`USER_AGENT`] on a request: every exchange passes here, the key
+/// change (built by `account.rs`, which instant-acme's requests do not
+/// cover) and the ARI query included.
+fn stamp<B>(req: &mut http::Request<B>) {
+    req.headers_mut().insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    );
+}
+
+/// A transport error of one exchange as a [`Fault`]: could not connect, or
+/// the connection broke.
+fn transport(endpoint: &str, e: instant_acme::Error) -> instant_acme::Error {
+    let connect = match &e {
+        instant_acme::Error::Other(b) => b
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(|h| h.is_connect()),
+        _ => false,
+    };
+    let why = describe(&e);
+    match e {
+        instant_acme::Error::Other(_) | instant_acme::Error::Hyper(_) => Fault::error(
+            endpoint,
+            match connect {
+                true => FaultKind::Connect(why),
+                false => FaultKind::Lost(why),
+            },
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acme::{classify, error, is_transient};
+    use certdrop_core::exit::Failure;
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(now + Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 09 Sep 2001 01:46:40 GMT", now),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_exchange_ends_at_the_timeout_naming_the_endpoint() {
+        // A CA that accepts the connection and never says a word.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                conns.push(c);
+            }
+        });
+        let timeout = Duration::from_millis(300);
+        let http = http_client_within(None, timeout).expect("client");
+        let url = format!("https://{addr}/chalZ/1");
+        let req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(&url)
+            .body(BodyWrapper::default())
+            .expect("request");
+        let started = std::time::Instant::now();
+        let e = match http.request(req).await {
+            Ok(_) => panic!("an answer from a silent CA"),
+            Err(e) => e,
+        };
+        assert!(started.elapsed() < timeout * 10, "{:?}", started.elapsed());
+        assert!(is_transient(&e));
+        assert_eq!(classify(&e), Failure::Temporary);
+        assert_eq!(
+            error("www: answer challenge", &e).msg,
+            format!("www: answer challenge: POST {url}: no answer within 0.3 s")
+        );
+        held.abort();
+    }
+
+    #[test]
+    fn every_request_carries_our_user_agent() {
+        // One built like account.rs's key change (no User-Agent), one like
+        // instant-acme's (its own): both leave with ours.
+        let bare = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("https://ca/rollover-account-key")
+            .body(())
+            .expect("request");
+        let theirs = http::Request::builder()
+            .header(http::header::USER_AGENT, "instant-acme/0.8.5")
+            .uri("https://ca/dir")
+            .body(())
+            .expect("request");
+        for mut req in [bare, theirs] {
+            stamp(&mut req);
+            let ua: Vec<_> = req
+                .headers()
+                .get_all(http::header::USER_AGENT)
+                .iter()
+                .collect();
+            assert_eq!(ua.len(), 1);
+            assert_eq!(ua[0], USER_AGENT);
+        }
+        assert!(USER_AGENT.starts_with("certdrop-issue/"));
+    }
+
+    #[test]
+    fn retry_after_is_never_applied_early() {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        // 7200 read on a whole second: exactly 7200 from that second.
+        let at = parse_retry_after("7200", epoch).expect("seconds");
+        assert_eq!(wait_until(at, epoch), Duration::from_secs(7200));
+        // Read 0.3 s into a second and taken 0.5 s later: the whole-second
+        // clock says the same second, and the wait still ends after `at`.
+        let read = epoch + Duration::from_millis(300);
+        let at = parse_retry_after("7200", read).expect("seconds");
+        let taken = read + Duration::from_millis(500);
+        let wait = wait_until(at, taken);
+        assert_eq!(wait, Duration::from_secs(7201));
+        assert!(epoch + wait >= at, "not before the CA's moment");
+        // A moment already past is no wait.
+        assert_eq!(wait_until(epoch, at), Duration::ZERO);
+    }
+}

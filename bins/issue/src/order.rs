@@ -16,7 +16,8 @@ use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use certdrop_core::store::CertFiles;
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
+    Account, AuthorizationStatus, ChallengeStatus, ChallengeType, Identifier, NewOrder, Order,
+    OrderStatus,
 };
 
 use crate::config::{Challenge, Config, Line};
@@ -192,10 +193,17 @@ async fn wait_visible(
 
 /// Tell the CA each pending challenge is ready, once each (RFC 8555
 /// §7.5.1). A transient fault walks the authorizations again, skipping
-/// the challenges already answered.
+/// the challenges already answered. A walk after a failure fetches each
+/// authorization anew: a challenge the CA no longer has `pending` got our
+/// answer although its reply was lost (the CA refuses the repeat with
+/// "Cannot update challenge with status valid, only status pending"), so
+/// it counts as answered and the refusal is no failure.
 async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
     let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name), out);
+    // The answer the CA refused: given up if the challenge is still pending.
+    let mut refused: Option<(String, instant_acme::Error)> = None;
+    let mut fresh = false;
     while answered.len() < pending.len() {
         let mut error = None;
         let mut authzs = order.authorizations();
@@ -211,12 +219,41 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
             if !pending.contains(&ident) || answered.contains(&ident) {
                 continue;
             }
+            if fresh {
+                if let Err(e) = authz.refresh().await {
+                    error = Some(e);
+                    break;
+                }
+            }
             let mut ch = authz
                 .challenge(wanted(line))
                 .expect("present when the challenge was placed");
+            if ch.status != ChallengeStatus::Pending {
+                out.verbose(&format!(
+                    "{}: {ident}: the CA has the challenge {:?} already (an answer was lost): going on",
+                    line.name, ch.status
+                ));
+                answered.insert(ident);
+                continue;
+            }
+            if let Some((was, e)) = refused.take() {
+                if was == ident {
+                    return Err(crate::acme::error(
+                        &format!("{}: answer challenge", line.name),
+                        &e,
+                    ));
+                }
+                refused = Some((was, e));
+            }
             match ch.set_ready().await {
                 Ok(()) => {
                     answered.insert(ident);
+                }
+                Err(e) if !crate::acme::is_transient(&e) => {
+                    // Perhaps a repeat of an answer whose reply was lost:
+                    // the next walk looks at the challenge again.
+                    refused = Some((ident, e));
+                    break;
                 }
                 Err(e) => {
                     error = Some(e);
@@ -224,6 +261,7 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
                 }
             }
         }
+        fresh = true;
         if let Some(e) = error {
             attempts.wait_after(&e).await?;
         }

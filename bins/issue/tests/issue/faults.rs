@@ -220,7 +220,6 @@ fn a_lost_new_order_answer_still_ends_in_one_certificate() {
 }
 
 #[test]
-#[ignore = "issue 11: a lost challenge answer ends the run (the retry is refused: the challenge is no longer pending)"]
 fn a_lost_challenge_answer_still_ends_in_one_certificate() {
     let t = Proxied::new();
     t.proxy.inject(Endpoint::Challenge, 0, 1, Fault::Lost);

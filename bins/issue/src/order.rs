@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
 
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
@@ -22,7 +23,7 @@ use instant_acme::{
 
 use crate::config::{Challenge, Config, Line};
 use crate::retry::{self, Attempts};
-use crate::{challenge::ChallengeFiles, propagation};
+use crate::{challenge::ChallengeFiles, client, propagation};
 
 /// What the certificate must match: the key the CSR carries and the names.
 pub struct Request<'a> {
@@ -57,7 +58,7 @@ pub async fn obtain(
     wait_visible(config, line, &placed.txt, out).await?;
     answer(line, &mut order, &placed.pending, out).await?;
     validated(config, line, &mut order, placed, out).await?;
-    finalize_and_download(line, &mut order, req, out).await
+    finalize_and_download(config, line, &mut order, req, out).await
 }
 
 /// The ACME challenge type a line uses.
@@ -301,23 +302,84 @@ async fn validated(
 /// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and
 /// check it against the request.
 async fn finalize_and_download(
+    config: &Config,
     line: &Line,
     order: &mut Order,
     req: &Request<'_>,
     out: &Output,
 ) -> Result<CertFiles> {
-    let subject = line.name.as_str();
+    let finalize_url = order.state().finalize.clone();
     finalize(line, order, req, out).await?;
+    let asked = client::take_poll_after(&finalize_url).or(client::take_poll_after(order.url()));
+    download(config, line, order, req, asked, out).await
+}
+
+/// Wait for a finalized order's certificate and download it: the order is
+/// polled with growing pauses, never before the CA's Retry-After (RFC 8555
+/// §7.4), for up to the line's validation budget. A Retry-After past the
+/// budget ends the run with 75 and the CA's wait (the order is kept for
+/// the next run).
+async fn download(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    req: &Request<'_>,
+    mut asked: Option<SystemTime>,
+    out: &Output,
+) -> Result<CertFiles> {
+    let subject = line.name.as_str();
+    let budget = config.validation_timeout;
     out.verbose(&format!(
         "{subject}: waiting for the CA to issue {} (up to {} s)",
         order.url(),
-        retry::ISSUANCE_TIMEOUT.as_secs()
+        budget.as_secs()
     ));
-    let pem = crate::retry!(
-        out,
-        &format!("{subject}: download certificate"),
-        order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
-    )?;
+    let deadline = Instant::now() + budget;
+    let mut pause = retry::POLL_FIRST;
+    let mut status = order.state().status;
+    while status != OrderStatus::Valid {
+        if status != OrderStatus::Processing && status != OrderStatus::Ready {
+            return Err(Error::temp(format!(
+                "{subject}: order {} is {status:?}, not issued",
+                order.url()
+            )));
+        }
+        let wait = match asked.take() {
+            Some(at) => at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .max(pause),
+            None => pause,
+        };
+        if Instant::now() + wait > deadline {
+            let secs = wait.as_secs().max(1);
+            return Err(Error::temp(format!(
+                "{subject}: the CA is still processing {} (it asks to wait {secs} s, past the {} s budget)",
+                order.url(),
+                budget.as_secs()
+            ))
+            .retry_after(Duration::from_secs(secs)));
+        }
+        if asked.is_some() || wait > pause {
+            out.verbose(&format!(
+                "{subject}: the CA is processing {}: looking again in {} ms (its Retry-After)",
+                order.url(),
+                wait.as_millis()
+            ));
+        }
+        tokio::time::sleep(wait).await;
+        pause = pause.mul_f32(retry::POLL_GROWTH);
+        status = crate::retry!(out, &format!("{subject}: fetch order"), async {
+            order.refresh().await.map(|s| s.status)
+        })?;
+        asked = client::take_poll_after(order.url());
+    }
+    let pem = crate::retry!(out, &format!("{subject}: download certificate"), async {
+        order
+            .certificate()
+            .await?
+            .ok_or(instant_acme::Error::Str("the order has no certificate yet"))
+    })?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }

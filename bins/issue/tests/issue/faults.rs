@@ -154,7 +154,6 @@ fn a_lost_finalize_answer_does_not_issue_twice() {
 }
 
 #[test]
-#[ignore = "issue 11: processing with Retry-After is not honoured"]
 fn processing_with_retry_after_is_polled_no_earlier() {
     let t = Proxied::new();
     // The finalize answer and the first two order polls that find the

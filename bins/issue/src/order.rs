@@ -23,6 +23,7 @@ use instant_acme::{
 
 use crate::config::{Challenge, Config, Line};
 use crate::retry::{self, Attempts};
+use crate::state::{self, OrderProgress, Stage};
 use crate::{challenge::ChallengeFiles, client, propagation};
 
 /// What the certificate must match: the key the CSR carries and the names.
@@ -53,12 +54,121 @@ pub async fn obtain(
     if line.alias.is_some() && config.dns.check {
         propagation::check_aliases(config, line, out).await?;
     }
-    let mut order = open(account, line, out).await?;
-    let placed = place(config, line, &mut order, out).await?;
-    wait_visible(config, line, &placed.txt, out).await?;
-    answer(line, &mut order, &placed.pending, out).await?;
-    validated(config, line, &mut order, placed, out).await?;
-    finalize_and_download(config, line, &mut order, req, out).await
+    let progress = Progress { config, line };
+    let mut order = match resume(config, account, line, out).await? {
+        Some(order) => order,
+        None => {
+            let order = open(account, line, out).await?;
+            progress.set(&order, Stage::Placed)?;
+            order
+        }
+    };
+    let result = advance(config, line, &mut order, req, &progress, out).await;
+    let ended = match &result {
+        // The CA ended the order, or issued a certificate we refuse (a
+        // resumed order finalized with a key the line no longer uses):
+        // the next run places a new one.
+        Err(e) => order.state().status == OrderStatus::Invalid || e.class == Failure::Data,
+        Ok(_) => false,
+    };
+    if ended {
+        state::save_order(&config.state, &line.name, None)?;
+    }
+    result
+}
+
+/// Take `order` from where the CA has it to a checked certificate,
+/// recording each step before its request.
+async fn advance(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    req: &Request<'_>,
+    progress: &Progress<'_>,
+    out: &Output,
+) -> Result<CertFiles> {
+    let status = order.state().status;
+    if status == OrderStatus::Pending {
+        let placed = place(config, line, order, out).await?;
+        wait_visible(config, line, &placed.txt, out).await?;
+        progress.set(order, Stage::Answered)?;
+        answer(line, order, &placed.pending, out).await?;
+        validated(config, line, order, placed, out).await?;
+    }
+    if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
+        progress.set(order, Stage::Finalized)?;
+        finalize_and_download(config, line, order, req, out).await
+    } else {
+        download(config, line, order, req, None, out).await
+    }
+}
+
+/// Where a line's order in progress is kept: its state file.
+struct Progress<'a> {
+    config: &'a Config,
+    line: &'a Line,
+}
+
+impl Progress<'_> {
+    /// Record that `order` is at `stage` (durably, before the request).
+    fn set(&self, order: &Order, stage: Stage) -> Result<()> {
+        state::save_order(
+            &self.config.state,
+            &self.line.name,
+            Some(OrderProgress {
+                url: order.url().to_owned(),
+                stage,
+            }),
+        )
+    }
+}
+
+/// Continue the line's order in progress, if it has one the CA can still
+/// complete (RFC 8555 §7.1.6: `pending`, `ready`, `processing`, `valid`).
+/// One the CA ended (`invalid`, expired, gone: refused with a problem no
+/// retry fixes) is forgotten and `None` returned: a new order is placed.
+/// A transient fault fetching it keeps it for the next run.
+async fn resume(
+    config: &Config,
+    account: &Account,
+    line: &Line,
+    out: &Output,
+) -> Result<Option<Order>> {
+    let Some(kept) = state::load(&config.state, &line.name)?.order else {
+        return Ok(None);
+    };
+    let what = format!("{}: fetch order {}", line.name, kept.url);
+    let fetched = crate::retry!(out, &what, account.order(kept.url.clone()));
+    let mut order = match fetched {
+        Ok(order) => order,
+        Err(e) if e.class == Failure::Temporary => return Err(e),
+        Err(e) => {
+            out.verbose(&format!(
+                "{}: order in progress dropped: {}",
+                line.name, e.msg
+            ));
+            state::save_order(&config.state, &line.name, None)?;
+            return Ok(None);
+        }
+    };
+    let status = order.state().status;
+    if status == OrderStatus::Invalid {
+        out.verbose(&format!(
+            "{}: order {} ({}) is invalid at the CA: placing a new one",
+            line.name,
+            kept.url,
+            kept.stage.word()
+        ));
+        state::save_order(&config.state, &line.name, None)?;
+        return Ok(None);
+    }
+    out.verbose(&format!(
+        "{}: resuming order {} ({}, {status:?} at the CA)",
+        line.name,
+        kept.url,
+        kept.stage.word()
+    ));
+    Ok(Some(order))
 }
 
 /// The ACME challenge type a line uses.

@@ -266,3 +266,61 @@ fn an_unauthorized_new_order_exits_78_with_the_problem() {
     ran.stderr_has("unauthorized");
     assert_eq!(t.proxy.seen(Endpoint::NewOrder), 1, "retried");
 }
+
+impl Proxied {
+    /// The order in progress `state/www.json` keeps, if any.
+    fn kept_order(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.site.path("state/www.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).expect("state is JSON");
+        v.get("order").map(|o| o.to_string())
+    }
+}
+
+#[test]
+fn processing_past_the_budget_ends_in_75_and_the_next_run_resumes_the_order() {
+    let t = Proxied::new();
+    // The finalize answer says `processing`, come back in 10 minutes:
+    // longer than the run's 60 s validation budget.
+    t.proxy
+        .inject(Endpoint::Finalize, 0, 1, Fault::processing(600));
+    let ran = t.run().expect(75);
+    assert!(ran.stderr.contains("still processing"), "{}", ran.stderr);
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"finalized\""), "{kept}");
+    // The next attempt (by name: the line is backing off until the
+    // Retry-After) continues the same order: no second order, no second
+    // certificate.
+    let ran = t.command(&["-v", "issue", "www"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: resuming order "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+    assert_eq!(t.kept_order(), None, "the order is cleared once stored");
+}
+
+#[test]
+fn a_run_killed_after_finalize_is_resumed_without_a_second_certificate() {
+    let t = Proxied::new();
+    // The download stalls: the run is killed while it waits for it.
+    t.proxy
+        .inject(Endpoint::Certificate, 0, 1, Fault::Stall { for_: None });
+    let log = t.site.path("killed.log");
+    let mut proc = t.command(&["run"]).logged(&log);
+    assert!(
+        certdrop_testkit::within(Duration::from_secs(60), || t
+            .proxy
+            .seen(Endpoint::Certificate)
+            >= 1),
+        "the run never reached the download"
+    );
+    proc.0.kill().expect("kill -9");
+    proc.0.wait().expect("reap");
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"finalized\""), "{kept}");
+    assert_eq!(t.proxy.certificates_issued(), 1);
+    t.run().expect(0);
+    t.issued_once();
+    assert_eq!(t.kept_order(), None);
+}

@@ -324,3 +324,33 @@ fn a_run_killed_after_finalize_is_resumed_without_a_second_certificate() {
     t.issued_once();
     assert_eq!(t.kept_order(), None);
 }
+
+#[test]
+fn a_run_killed_while_answering_is_resumed_on_the_same_order() {
+    let t = Proxied::new();
+    // The challenge answer stalls: the run is killed while it waits.
+    t.proxy
+        .inject(Endpoint::Challenge, 0, 1, Fault::Stall { for_: None });
+    let log = t.site.path("killed.log");
+    let mut proc = t.command(&["run"]).logged(&log);
+    assert!(
+        certdrop_testkit::within(Duration::from_secs(60), || t
+            .proxy
+            .seen(Endpoint::Challenge)
+            >= 1),
+        "the run never answered the challenge"
+    );
+    proc.0.kill().expect("kill -9");
+    proc.0.wait().expect("reap");
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"answered\""), "{kept}");
+    // The next run removes the killed run's challenge file, writes it
+    // again and answers the same order's challenge.
+    let ran = t.command(&["-v", "run"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: resuming order "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+}

@@ -240,12 +240,16 @@ impl HttpClient for Tap {
                     .into_bytes()
                     .await
                     .map_err(instant_acme::Error::Other)?;
-                Ok::<_, instant_acme::Error>(BytesResponse {
-                    parts: rsp.parts,
-                    body: Box::new(body),
-                })
+                let empty = body.is_empty();
+                Ok::<_, instant_acme::Error>((
+                    BytesResponse {
+                        parts: rsp.parts,
+                        body: Box::new(body),
+                    },
+                    empty,
+                ))
             };
-            let rsp = match tokio::time::timeout(timeout, whole).await {
+            let (rsp, empty) = match tokio::time::timeout(timeout, whole).await {
                 Ok(r) => r.map_err(|e| transport(&endpoint, e))?,
                 Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
             };
@@ -277,8 +281,11 @@ impl HttpClient for Tap {
                     *slot = Some(endpoint.clone());
                 }
             }
-            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends.
-            if head && status != 200 {
+            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends;
+            // an error with no problem document (a 404 for an order the CA
+            // no longer knows) would reach us as a JSON error, which reads
+            // as a transient fault: its status says what it is.
+            if (head && status != 200) || (status >= 400 && empty) {
                 return Err(Fault::error(&endpoint, FaultKind::Status(status)));
             }
             Ok(rsp)

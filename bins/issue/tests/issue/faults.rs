@@ -354,3 +354,26 @@ fn a_run_killed_while_answering_is_resumed_on_the_same_order() {
     );
     t.issued_once();
 }
+
+#[test]
+fn an_order_the_ca_does_not_know_is_dropped_and_a_new_one_placed() {
+    let t = Proxied::new();
+    let gone = t
+        .proxy
+        .directory_url
+        .replace("/dir", "/my-order/no-such-order");
+    std::fs::create_dir_all(t.site.path("state")).expect("state dir");
+    std::fs::write(
+        t.site.path("state/www.json"),
+        format!("{{\"order\": {{\"url\": \"{gone}\", \"stage\": \"answered\"}}}}"),
+    )
+    .expect("write state");
+    let ran = t.command(&["-v", "run"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: order in progress dropped: "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+    assert_eq!(t.kept_order(), None);
+}

@@ -457,7 +457,18 @@ pub fn record_failure(config: &Config, state: &mut LineState, error: &Error, now
         .backoff
         .saturating_mul(1u32 << exp)
         .min(crate::config::MAX_BACKOFF);
-    let delay = error.retry_after.map_or(delay, |ra| delay.max(ra));
+    // A finalized order the CA is still processing is not a failure to
+    // back off from: the next run continues it as soon as the CA's
+    // Retry-After has passed.
+    let finalized = state
+        .order
+        .as_ref()
+        .is_some_and(|o| o.stage == crate::state::Stage::Finalized);
+    let delay = match error.retry_after {
+        Some(ra) if finalized => ra,
+        Some(ra) => delay.max(ra),
+        None => delay,
+    };
     // Rounded up: a part second left of the CA's Retry-After is a second.
     let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     state.retry_not_before = Some(now + secs as i64);

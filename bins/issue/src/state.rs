@@ -123,3 +123,25 @@ pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
         certdrop_core::atomic::MODE_SECRET,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_in_progress_is_kept_and_cleared_in_the_state_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let kept = OrderProgress {
+            url: "https://ca/order/1".into(),
+            stage: Stage::Answered,
+        };
+        save_order(dir, "www", Some(kept.clone())).expect("save");
+        let text = std::fs::read_to_string(path(dir, "www")).expect("read");
+        assert!(text.contains("\"stage\": \"answered\""), "{text}");
+        assert_eq!(load(dir, "www").expect("load").order, Some(kept));
+        save_order(dir, "www", None).expect("clear");
+        let text = std::fs::read_to_string(path(dir, "www")).expect("read");
+        assert!(!text.contains("order"), "{text}");
+    }
+}

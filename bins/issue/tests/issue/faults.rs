@@ -344,6 +344,12 @@ fn a_run_killed_while_answering_is_resumed_on_the_same_order() {
     proc.0.wait().expect("reap");
     let kept = t.kept_order().expect("the order is kept");
     assert!(kept.contains("\"answered\""), "{kept}");
+    let status = t.command(&["status"]).ran().expect(0);
+    assert!(
+        status.stdout.contains("resuming the answered order"),
+        "{}",
+        status.stdout
+    );
     // The next run removes the killed run's challenge file, writes it
     // again and answers the same order's challenge.
     let ran = t.command(&["-v", "run"]).ran().expect(0);

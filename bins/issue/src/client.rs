@@ -5,6 +5,7 @@
 //! answered with an error. `acme.rs` classifies the faults it reports;
 //! `retry.rs` retries them.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -85,6 +86,17 @@ fn http_client_within(ca_bundle: Option<&Path>, timeout: Duration) -> Result<Box
 /// it here for the back-off. Rate limits are per account, so one value for
 /// the process is right.
 static RETRY_AFTER: Mutex<Option<SystemTime>> = Mutex::new(None);
+
+/// The Retry-After of successful answers by URL (RFC 8555 §7.4: an order
+/// the CA is `processing` says when to look again): instant-acme keeps it
+/// private, and an order poll must not come earlier.
+static POLL_AFTER: Mutex<BTreeMap<String, SystemTime>> = Mutex::new(BTreeMap::new());
+
+/// When the CA asked us to look at `url` again, if its latest successful
+/// answer said so (and forget it).
+pub fn take_poll_after(url: &str) -> Option<SystemTime> {
+    POLL_AFTER.lock().ok()?.remove(url)
+}
 
 /// The endpoint of the latest exchange answered with an error status (400
 /// and up): instant-acme's problem documents do not say which request
@@ -215,6 +227,7 @@ impl HttpClient for Tap {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         stamp(&mut req);
         let endpoint = format!("{} {}", req.method(), req.uri());
+        let uri = req.uri().to_string();
         let head = req.method() == http::Method::HEAD;
         let fut = self.inner.request(req);
         let timeout = self.timeout;
@@ -227,12 +240,16 @@ impl HttpClient for Tap {
                     .into_bytes()
                     .await
                     .map_err(instant_acme::Error::Other)?;
-                Ok::<_, instant_acme::Error>(BytesResponse {
-                    parts: rsp.parts,
-                    body: Box::new(body),
-                })
+                let empty = body.is_empty();
+                Ok::<_, instant_acme::Error>((
+                    BytesResponse {
+                        parts: rsp.parts,
+                        body: Box::new(body),
+                    },
+                    empty,
+                ))
             };
-            let rsp = match tokio::time::timeout(timeout, whole).await {
+            let (rsp, empty) = match tokio::time::timeout(timeout, whole).await {
                 Ok(r) => r.map_err(|e| transport(&endpoint, e))?,
                 Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
             };
@@ -248,13 +265,27 @@ impl HttpClient for Tap {
                     *slot = Some(slot.map_or(at, |old| old.max(at)));
                 }
             }
+            if (200..300).contains(&status) {
+                let at = rsp
+                    .parts
+                    .headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if let (Some(at), Ok(mut map)) = (at, POLL_AFTER.lock()) {
+                    map.insert(uri, at);
+                }
+            }
             if status >= 400 {
                 if let Ok(mut slot) = FAILED_ENDPOINT.lock() {
                     *slot = Some(endpoint.clone());
                 }
             }
-            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends.
-            if head && status != 200 {
+            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends;
+            // an error with no problem document (a 404 for an order the CA
+            // no longer knows) would reach us as a JSON error, which reads
+            // as a transient fault: its status says what it is.
+            if (head && status != 200) || (status >= 400 && empty) {
                 return Err(Fault::error(&endpoint, FaultKind::Status(status)));
             }
             Ok(rsp)

@@ -259,10 +259,29 @@ pub fn signer(
                     from_next: false,
                 });
             }
-            new_next_key(config, line, state, now)
+            fresh_key(config, line, state, now)
         }
-        _ => new_next_key(config, line, state, now),
+        _ => fresh_key(config, line, state, now),
     }
+}
+
+/// A new key for the order, unless the order in progress was finalized
+/// with the one generated for it (`keys/<line>/next/key.pem`): the CA may
+/// have issued for that key, and the resumed order's certificate carries
+/// it, so it is used again rather than replaced.
+fn fresh_key(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<Signer> {
+    let next_path = config.store.next_key_path(&line.name);
+    let finalized = state
+        .order
+        .as_ref()
+        .is_some_and(|o| o.stage == crate::state::Stage::Finalized);
+    if finalized && next_path.exists() {
+        return Ok(Signer::Key {
+            key: keys::load(&next_path, line.key_group)?,
+            from_next: true,
+        });
+    }
+    new_next_key(config, line, state, now)
 }
 
 /// Generate a key and store it as `keys/<line>/next/key.pem` before use.
@@ -438,7 +457,18 @@ pub fn record_failure(config: &Config, state: &mut LineState, error: &Error, now
         .backoff
         .saturating_mul(1u32 << exp)
         .min(crate::config::MAX_BACKOFF);
-    let delay = error.retry_after.map_or(delay, |ra| delay.max(ra));
+    // A finalized order the CA is still processing is not a failure to
+    // back off from: the next run continues it as soon as the CA's
+    // Retry-After has passed.
+    let finalized = state
+        .order
+        .as_ref()
+        .is_some_and(|o| o.stage == crate::state::Stage::Finalized);
+    let delay = match error.retry_after {
+        Some(ra) if finalized => ra,
+        Some(ra) => delay.max(ra),
+        None => delay,
+    };
     // Rounded up: a part second left of the CA's Retry-After is a second.
     let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     state.retry_not_before = Some(now + secs as i64);

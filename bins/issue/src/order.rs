@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
 
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
@@ -16,12 +17,15 @@ use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use certdrop_core::store::CertFiles;
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
+    Account, AuthorizationStatus, ChallengeStatus, ChallengeType, Identifier, NewOrder, Order,
+    OrderStatus,
 };
 
 use crate::config::{Challenge, Config, Line};
 use crate::retry::{self, Attempts};
-use crate::{challenge::ChallengeFiles, propagation};
+use crate::state::{self, Stage};
+use crate::{challenge::ChallengeFiles, client, propagation};
+use resume::{resume, Progress};
 
 /// What the certificate must match: the key the CSR carries and the names.
 pub struct Request<'a> {
@@ -51,12 +55,53 @@ pub async fn obtain(
     if line.alias.is_some() && config.dns.check {
         propagation::check_aliases(config, line, out).await?;
     }
-    let mut order = open(account, line, out).await?;
-    let placed = place(config, line, &mut order, out).await?;
-    wait_visible(config, line, &placed.txt, out).await?;
-    answer(line, &mut order, &placed.pending, out).await?;
-    validated(config, line, &mut order, placed, out).await?;
-    finalize_and_download(line, &mut order, req, out).await
+    let progress = Progress { config, line };
+    let mut order = match resume(config, account, line, out).await? {
+        Some(order) => order,
+        None => {
+            let order = open(account, line, out).await?;
+            progress.set(&order, Stage::Placed)?;
+            order
+        }
+    };
+    let result = advance(config, line, &mut order, req, &progress, out).await;
+    let ended = match &result {
+        // The CA ended the order, or issued a certificate we refuse (a
+        // resumed order finalized with a key the line no longer uses):
+        // the next run places a new one.
+        Err(e) => order.state().status == OrderStatus::Invalid || e.class == Failure::Data,
+        Ok(_) => false,
+    };
+    if ended {
+        state::save_order(&config.state, &line.name, None)?;
+    }
+    result
+}
+
+/// Take `order` from where the CA has it to a checked certificate,
+/// recording each step before its request.
+async fn advance(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    req: &Request<'_>,
+    progress: &Progress<'_>,
+    out: &Output,
+) -> Result<CertFiles> {
+    let status = order.state().status;
+    if status == OrderStatus::Pending {
+        let placed = place(config, line, order, out).await?;
+        wait_visible(config, line, &placed.txt, out).await?;
+        progress.set(order, Stage::Answered)?;
+        answer(line, order, &placed.pending, out).await?;
+        validated(config, line, order, placed, out).await?;
+    }
+    if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
+        progress.set(order, Stage::Finalized)?;
+        finalize_and_download(config, line, order, req, out).await
+    } else {
+        download(config, line, order, req, None, out).await
+    }
 }
 
 /// The ACME challenge type a line uses.
@@ -192,10 +237,17 @@ async fn wait_visible(
 
 /// Tell the CA each pending challenge is ready, once each (RFC 8555
 /// §7.5.1). A transient fault walks the authorizations again, skipping
-/// the challenges already answered.
+/// the challenges already answered. A walk after a failure fetches each
+/// authorization anew: a challenge the CA no longer has `pending` got our
+/// answer although its reply was lost (the CA refuses the repeat with
+/// "Cannot update challenge with status valid, only status pending"), so
+/// it counts as answered and the refusal is no failure.
 async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
     let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name), out);
+    // The answer the CA refused: given up if the challenge is still pending.
+    let mut refused: Option<(String, instant_acme::Error)> = None;
+    let mut fresh = false;
     while answered.len() < pending.len() {
         let mut error = None;
         let mut authzs = order.authorizations();
@@ -211,12 +263,41 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
             if !pending.contains(&ident) || answered.contains(&ident) {
                 continue;
             }
+            if fresh {
+                if let Err(e) = authz.refresh().await {
+                    error = Some(e);
+                    break;
+                }
+            }
             let mut ch = authz
                 .challenge(wanted(line))
                 .expect("present when the challenge was placed");
+            if ch.status != ChallengeStatus::Pending {
+                out.verbose(&format!(
+                    "{}: {ident}: the CA has the challenge {:?} already (an answer was lost): going on",
+                    line.name, ch.status
+                ));
+                answered.insert(ident);
+                continue;
+            }
+            if let Some((was, e)) = refused.take() {
+                if was == ident {
+                    return Err(crate::acme::error(
+                        &format!("{}: answer challenge", line.name),
+                        &e,
+                    ));
+                }
+                refused = Some((was, e));
+            }
             match ch.set_ready().await {
                 Ok(()) => {
                     answered.insert(ident);
+                }
+                Err(e) if !crate::acme::is_transient(&e) => {
+                    // Perhaps a repeat of an answer whose reply was lost:
+                    // the next walk looks at the challenge again.
+                    refused = Some((ident, e));
+                    break;
                 }
                 Err(e) => {
                     error = Some(e);
@@ -224,6 +305,7 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
                 }
             }
         }
+        fresh = true;
         if let Some(e) = error {
             attempts.wait_after(&e).await?;
         }
@@ -263,23 +345,84 @@ async fn validated(
 /// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and
 /// check it against the request.
 async fn finalize_and_download(
+    config: &Config,
     line: &Line,
     order: &mut Order,
     req: &Request<'_>,
     out: &Output,
 ) -> Result<CertFiles> {
-    let subject = line.name.as_str();
+    let finalize_url = order.state().finalize.clone();
     finalize(line, order, req, out).await?;
+    let asked = client::take_poll_after(&finalize_url).or(client::take_poll_after(order.url()));
+    download(config, line, order, req, asked, out).await
+}
+
+/// Wait for a finalized order's certificate and download it: the order is
+/// polled with growing pauses, never before the CA's Retry-After (RFC 8555
+/// §7.4), for up to the line's validation budget. A Retry-After past the
+/// budget ends the run with 75 and the CA's wait (the order is kept for
+/// the next run).
+async fn download(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    req: &Request<'_>,
+    mut asked: Option<SystemTime>,
+    out: &Output,
+) -> Result<CertFiles> {
+    let subject = line.name.as_str();
+    let budget = config.validation_timeout;
     out.verbose(&format!(
         "{subject}: waiting for the CA to issue {} (up to {} s)",
         order.url(),
-        retry::ISSUANCE_TIMEOUT.as_secs()
+        budget.as_secs()
     ));
-    let pem = crate::retry!(
-        out,
-        &format!("{subject}: download certificate"),
-        order.poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
-    )?;
+    let deadline = Instant::now() + budget;
+    let mut pause = retry::POLL_FIRST;
+    let mut status = order.state().status;
+    while status != OrderStatus::Valid {
+        if status != OrderStatus::Processing && status != OrderStatus::Ready {
+            return Err(Error::temp(format!(
+                "{subject}: order {} is {status:?}, not issued",
+                order.url()
+            )));
+        }
+        let wait = match asked.take() {
+            Some(at) => at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .max(pause),
+            None => pause,
+        };
+        if Instant::now() + wait > deadline {
+            let secs = wait.as_secs().max(1);
+            return Err(Error::temp(format!(
+                "{subject}: the CA is still processing {} (it asks to wait {secs} s, past the {} s budget)",
+                order.url(),
+                budget.as_secs()
+            ))
+            .retry_after(Duration::from_secs(secs)));
+        }
+        if asked.is_some() || wait > pause {
+            out.verbose(&format!(
+                "{subject}: the CA is processing {}: looking again in {} ms (its Retry-After)",
+                order.url(),
+                wait.as_millis()
+            ));
+        }
+        tokio::time::sleep(wait).await;
+        pause = pause.mul_f32(retry::POLL_GROWTH);
+        status = crate::retry!(out, &format!("{subject}: fetch order"), async {
+            order.refresh().await.map(|s| s.status)
+        })?;
+        asked = client::take_poll_after(order.url());
+    }
+    let pem = crate::retry!(out, &format!("{subject}: download certificate"), async {
+        order
+            .certificate()
+            .await?
+            .ok_or(instant_acme::Error::Str("the order has no certificate yet"))
+    })?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }
@@ -420,5 +563,6 @@ pub fn check_issued(
     })
 }
 
+mod resume;
 #[cfg(test)]
 mod tests;

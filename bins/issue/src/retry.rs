@@ -33,8 +33,6 @@ pub const MAX_RETRY: Duration = Duration::from_secs(5);
 pub const POLL_FIRST: Duration = Duration::from_millis(10);
 /// Growth of the pause between polls.
 pub const POLL_GROWTH: f32 = 1.5;
-/// How long the CA gets to issue a finalized order's certificate.
-pub const ISSUANCE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The attempts of one ACME operation: counts them and decides, after each
 /// failure, whether to try again and after which pause.

@@ -275,6 +275,8 @@ async fn issue_line(
             out,
         )
         .await?;
+        // The certificate is stored: the order is done.
+        st.order = None;
         lifecycle::commit(config, line, &files, &signer, &mut st, clock::now())?;
         Ok::<_, Error>((files, signer))
     }

@@ -54,6 +54,55 @@ pub struct LineState {
     /// When the current certificate was obtained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<i64>,
+    /// The order in progress, written before each request that moves it
+    /// on, so a run killed or ended midway is continued by the next one
+    /// instead of placing a second order (RFC 8555 §7.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderProgress>,
+}
+
+/// An order in progress: its URL at the CA and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderProgress {
+    /// The order's URL (RFC 8555 §7.1.3), for `Account::order`.
+    pub url: String,
+    /// The last step begun.
+    pub stage: Stage,
+}
+
+/// How far an order got; each is written before its request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// The order exists; its challenges are being placed.
+    Placed,
+    /// The challenges are (being) answered.
+    Answered,
+    /// The CSR is (being) sent.
+    Finalized,
+}
+
+impl Stage {
+    /// The word for `-v` and the state file.
+    pub fn word(self) -> &'static str {
+        match self {
+            Stage::Placed => "placed",
+            Stage::Answered => "answered",
+            Stage::Finalized => "finalized",
+        }
+    }
+}
+
+/// Write the line's order in progress (or clear it with `None`) into its
+/// state file, before the next request to the CA.
+pub fn save_order(state_dir: &Path, line: &str, order: Option<OrderProgress>) -> Result<()> {
+    let mut st = load(state_dir, line)?;
+    if st.order != order {
+        st.order = order;
+        save(state_dir, line, &st)?;
+    }
+    Ok(())
 }
 
 /// `state/<line>.json`.
@@ -73,4 +122,26 @@ pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
         state,
         certdrop_core::atomic::MODE_SECRET,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_in_progress_is_kept_and_cleared_in_the_state_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let kept = OrderProgress {
+            url: "https://ca/order/1".into(),
+            stage: Stage::Answered,
+        };
+        save_order(dir, "www", Some(kept.clone())).expect("save");
+        let text = std::fs::read_to_string(path(dir, "www")).expect("read");
+        assert!(text.contains("\"stage\": \"answered\""), "{text}");
+        assert_eq!(load(dir, "www").expect("load").order, Some(kept));
+        save_order(dir, "www", None).expect("clear");
+        let text = std::fs::read_to_string(path(dir, "www")).expect("read");
+        assert!(!text.contains("order"), "{text}");
+    }
 }

@@ -26,6 +26,9 @@ pub struct Row {
     pub next_action: String,
     /// Last failure, if the line is backing off.
     pub last_error: Option<String>,
+    /// The URL of the order in progress the next run continues, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
 }
 
 /// Compute the rows.
@@ -46,6 +49,10 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 st.failures
             ),
         };
+        let next_action = match &st.order {
+            Some(o) => format!("{next_action}, resuming the {} order", o.stage.word()),
+            None => next_action,
+        };
         rows.push(Row {
             line: line.name.clone(),
             names: line.domains.clone(),
@@ -59,6 +66,7 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 .map(|c| (c.not_after - now).div_euclid(86_400)),
             next_action,
             last_error: st.last_error.clone(),
+            order: st.order.as_ref().map(|o| o.url.clone()),
         });
     }
     Ok(rows)

@@ -505,6 +505,18 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
     let e = e.retry_after(Duration::from_millis(7_199_001) + Duration::from_secs(3 * 3600));
     record_failure(&f.config, &mut st, &e, now);
     assert_eq!(st.retry_not_before, Some(now + 3 * 3600 + 7200));
+    // A finalized order in progress is continued right after the CA's
+    // Retry-After, not after our own (longer) back-off.
+    let mut st = LineState {
+        order: Some(crate::state::OrderProgress {
+            url: "https://ca/order/1".into(),
+            stage: crate::state::Stage::Finalized,
+        }),
+        ..LineState::default()
+    };
+    let e = Error::temp("www: still processing").retry_after(Duration::from_secs(600));
+    record_failure(&f.config, &mut st, &e, now);
+    assert_eq!(st.retry_not_before, Some(now + 600));
     // A back-off recorded at `now` holds a due line until it ends.
     let c = f.install(WWW, None);
     let due = due_at(&f.config, f.line(), &c);

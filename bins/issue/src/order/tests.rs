@@ -198,7 +198,7 @@ async fn a_lost_finalize_answer_goes_on_to_the_download_and_the_ca_issues_once()
         .await
         .expect("goes on to the download");
     let pem = order
-        .poll_certificate(&retry::polling(retry::ISSUANCE_TIMEOUT))
+        .poll_certificate(&retry::polling(std::time::Duration::from_secs(120)))
         .await
         .expect("certificate");
     let files = check_issued(&l, &req, pem.as_bytes()).expect("our certificate");

@@ -154,7 +154,6 @@ fn a_lost_finalize_answer_does_not_issue_twice() {
 }
 
 #[test]
-#[ignore = "issue 11: processing with Retry-After is not honoured"]
 fn processing_with_retry_after_is_polled_no_earlier() {
     let t = Proxied::new();
     // The finalize answer and the first two order polls that find the
@@ -220,7 +219,6 @@ fn a_lost_new_order_answer_still_ends_in_one_certificate() {
 }
 
 #[test]
-#[ignore = "issue 11: a lost challenge answer ends the run (the retry is refused: the challenge is no longer pending)"]
 fn a_lost_challenge_answer_still_ends_in_one_certificate() {
     let t = Proxied::new();
     t.proxy.inject(Endpoint::Challenge, 0, 1, Fault::Lost);
@@ -267,4 +265,121 @@ fn an_unauthorized_new_order_exits_78_with_the_problem() {
     let ran = t.run().expect(78);
     ran.stderr_has("unauthorized");
     assert_eq!(t.proxy.seen(Endpoint::NewOrder), 1, "retried");
+}
+
+impl Proxied {
+    /// The order in progress `state/www.json` keeps, if any.
+    fn kept_order(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.site.path("state/www.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).expect("state is JSON");
+        v.get("order").map(|o| o.to_string())
+    }
+}
+
+#[test]
+fn processing_past_the_budget_ends_in_75_and_the_next_run_resumes_the_order() {
+    let t = Proxied::new();
+    // The finalize answer says `processing`, come back in 10 minutes:
+    // longer than the run's 60 s validation budget.
+    t.proxy
+        .inject(Endpoint::Finalize, 0, 1, Fault::processing(600));
+    let ran = t.run().expect(75);
+    assert!(ran.stderr.contains("still processing"), "{}", ran.stderr);
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"finalized\""), "{kept}");
+    // The next attempt (by name: the line is backing off until the
+    // Retry-After) continues the same order: no second order, no second
+    // certificate.
+    let ran = t.command(&["-v", "issue", "www"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: resuming order "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+    assert_eq!(t.kept_order(), None, "the order is cleared once stored");
+}
+
+#[test]
+fn a_run_killed_after_finalize_is_resumed_without_a_second_certificate() {
+    let t = Proxied::new();
+    // The download stalls: the run is killed while it waits for it.
+    t.proxy
+        .inject(Endpoint::Certificate, 0, 1, Fault::Stall { for_: None });
+    let log = t.site.path("killed.log");
+    let mut proc = t.command(&["run"]).logged(&log);
+    assert!(
+        certdrop_testkit::within(Duration::from_secs(60), || t
+            .proxy
+            .seen(Endpoint::Certificate)
+            >= 1),
+        "the run never reached the download"
+    );
+    proc.0.kill().expect("kill -9");
+    proc.0.wait().expect("reap");
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"finalized\""), "{kept}");
+    assert_eq!(t.proxy.certificates_issued(), 1);
+    t.run().expect(0);
+    t.issued_once();
+    assert_eq!(t.kept_order(), None);
+}
+
+#[test]
+fn a_run_killed_while_answering_is_resumed_on_the_same_order() {
+    let t = Proxied::new();
+    // The challenge answer stalls: the run is killed while it waits.
+    t.proxy
+        .inject(Endpoint::Challenge, 0, 1, Fault::Stall { for_: None });
+    let log = t.site.path("killed.log");
+    let mut proc = t.command(&["run"]).logged(&log);
+    assert!(
+        certdrop_testkit::within(Duration::from_secs(60), || t
+            .proxy
+            .seen(Endpoint::Challenge)
+            >= 1),
+        "the run never answered the challenge"
+    );
+    proc.0.kill().expect("kill -9");
+    proc.0.wait().expect("reap");
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"answered\""), "{kept}");
+    let status = t.command(&["status"]).ran().expect(0);
+    assert!(
+        status.stdout.contains("resuming the answered order"),
+        "{}",
+        status.stdout
+    );
+    // The next run removes the killed run's challenge file, writes it
+    // again and answers the same order's challenge.
+    let ran = t.command(&["-v", "run"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: resuming order "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+}
+
+#[test]
+fn an_order_the_ca_does_not_know_is_dropped_and_a_new_one_placed() {
+    let t = Proxied::new();
+    let gone = t
+        .proxy
+        .directory_url
+        .replace("/dir", "/my-order/no-such-order");
+    std::fs::create_dir_all(t.site.path("state")).expect("state dir");
+    std::fs::write(
+        t.site.path("state/www.json"),
+        format!("{{\"order\": {{\"url\": \"{gone}\", \"stage\": \"answered\"}}}}"),
+    )
+    .expect("write state");
+    let ran = t.command(&["-v", "run"]).ran().expect(0);
+    assert!(
+        ran.stderr.contains("www: order in progress dropped: "),
+        "{}",
+        ran.stderr
+    );
+    t.issued_once();
+    assert_eq!(t.kept_order(), None);
 }

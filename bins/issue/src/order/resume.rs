@@ -1,0 +1,80 @@
+//! A line's order in progress (RFC 8555 §7.4): where it is kept between
+//! runs (`state/<line>.json`, written before each request that moves the
+//! order on) and how a run takes it up again instead of placing a second
+//! order.
+
+use certdrop_core::error::Result;
+use certdrop_core::exit::Failure;
+use certdrop_core::output::Output;
+use instant_acme::{Account, Order, OrderStatus};
+
+use crate::config::{Config, Line};
+use crate::state::{self, OrderProgress, Stage};
+
+/// Where a line's order in progress is kept: its state file.
+pub(super) struct Progress<'a> {
+    pub(super) config: &'a Config,
+    pub(super) line: &'a Line,
+}
+
+impl Progress<'_> {
+    /// Record that `order` is at `stage` (durably, before the request).
+    pub(super) fn set(&self, order: &Order, stage: Stage) -> Result<()> {
+        state::save_order(
+            &self.config.state,
+            &self.line.name,
+            Some(OrderProgress {
+                url: order.url().to_owned(),
+                stage,
+            }),
+        )
+    }
+}
+
+/// Continue the line's order in progress, if it has one the CA can still
+/// complete (RFC 8555 §7.1.6: `pending`, `ready`, `processing`, `valid`).
+/// One the CA ended (`invalid`, expired, gone: refused with a problem no
+/// retry fixes) is forgotten and `None` returned: a new order is placed.
+/// A transient fault fetching it keeps it for the next run.
+pub(super) async fn resume(
+    config: &Config,
+    account: &Account,
+    line: &Line,
+    out: &Output,
+) -> Result<Option<Order>> {
+    let Some(kept) = state::load(&config.state, &line.name)?.order else {
+        return Ok(None);
+    };
+    let what = format!("{}: fetch order {}", line.name, kept.url);
+    let fetched = crate::retry!(out, &what, account.order(kept.url.clone()));
+    let mut order = match fetched {
+        Ok(order) => order,
+        Err(e) if e.class == Failure::Temporary => return Err(e),
+        Err(e) => {
+            out.verbose(&format!(
+                "{}: order in progress dropped: {}",
+                line.name, e.msg
+            ));
+            state::save_order(&config.state, &line.name, None)?;
+            return Ok(None);
+        }
+    };
+    let status = order.state().status;
+    if status == OrderStatus::Invalid {
+        out.verbose(&format!(
+            "{}: order {} ({}) is invalid at the CA: placing a new one",
+            line.name,
+            kept.url,
+            kept.stage.word()
+        ));
+        state::save_order(&config.state, &line.name, None)?;
+        return Ok(None);
+    }
+    out.verbose(&format!(
+        "{}: resuming order {} ({}, {status:?} at the CA)",
+        line.name,
+        kept.url,
+        kept.stage.word()
+    ));
+    Ok(Some(order))
+}

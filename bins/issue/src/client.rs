@@ -254,25 +254,19 @@ impl HttpClient for Tap {
                 Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
             };
             let status = rsp.parts.status.as_u16();
-            if status == 429 || status == 503 {
-                let at = rsp
-                    .parts
-                    .headers
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if let (Some(at), Ok(mut slot)) = (at, RETRY_AFTER.lock()) {
+            let at = rsp
+                .parts
+                .headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            if let (Some(at), true) = (at, status == 429 || status == 503) {
+                if let Ok(mut slot) = RETRY_AFTER.lock() {
                     *slot = Some(slot.map_or(at, |old| old.max(at)));
                 }
             }
-            if (200..300).contains(&status) {
-                let at = rsp
-                    .parts
-                    .headers
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if let (Some(at), Ok(mut map)) = (at, POLL_AFTER.lock()) {
+            if let (Some(at), true) = (at, (200..300).contains(&status)) {
+                if let Ok(mut map) = POLL_AFTER.lock() {
                     map.insert(uri, at);
                 }
             }

@@ -274,6 +274,21 @@ impl Proxied {
         let v: serde_json::Value = serde_json::from_str(&text).expect("state is JSON");
         v.get("order").map(|o| o.to_string())
     }
+
+    /// Start `run` with a stall armed on `endpoint`, SIGKILL it once it
+    /// has reached that endpoint, and return the order it left behind.
+    fn killed_at(&self, endpoint: Endpoint) -> String {
+        self.proxy
+            .inject(endpoint, 0, 1, Fault::Stall { for_: None });
+        let mut proc = self.command(&["run"]).logged(&self.site.path("killed.log"));
+        assert!(
+            certdrop_testkit::within(Duration::from_secs(60), || self.proxy.seen(endpoint) >= 1),
+            "the run never reached {endpoint:?}"
+        );
+        proc.0.kill().expect("kill -9");
+        proc.0.wait().expect("reap");
+        self.kept_order().expect("the order is kept")
+    }
 }
 
 #[test]
@@ -304,20 +319,7 @@ fn processing_past_the_budget_ends_in_75_and_the_next_run_resumes_the_order() {
 fn a_run_killed_after_finalize_is_resumed_without_a_second_certificate() {
     let t = Proxied::new();
     // The download stalls: the run is killed while it waits for it.
-    t.proxy
-        .inject(Endpoint::Certificate, 0, 1, Fault::Stall { for_: None });
-    let log = t.site.path("killed.log");
-    let mut proc = t.command(&["run"]).logged(&log);
-    assert!(
-        certdrop_testkit::within(Duration::from_secs(60), || t
-            .proxy
-            .seen(Endpoint::Certificate)
-            >= 1),
-        "the run never reached the download"
-    );
-    proc.0.kill().expect("kill -9");
-    proc.0.wait().expect("reap");
-    let kept = t.kept_order().expect("the order is kept");
+    let kept = t.killed_at(Endpoint::Certificate);
     assert!(kept.contains("\"finalized\""), "{kept}");
     assert_eq!(t.proxy.certificates_issued(), 1);
     t.run().expect(0);
@@ -329,20 +331,7 @@ fn a_run_killed_after_finalize_is_resumed_without_a_second_certificate() {
 fn a_run_killed_while_answering_is_resumed_on_the_same_order() {
     let t = Proxied::new();
     // The challenge answer stalls: the run is killed while it waits.
-    t.proxy
-        .inject(Endpoint::Challenge, 0, 1, Fault::Stall { for_: None });
-    let log = t.site.path("killed.log");
-    let mut proc = t.command(&["run"]).logged(&log);
-    assert!(
-        certdrop_testkit::within(Duration::from_secs(60), || t
-            .proxy
-            .seen(Endpoint::Challenge)
-            >= 1),
-        "the run never answered the challenge"
-    );
-    proc.0.kill().expect("kill -9");
-    proc.0.wait().expect("reap");
-    let kept = t.kept_order().expect("the order is kept");
+    let kept = t.killed_at(Endpoint::Challenge);
     assert!(kept.contains("\"answered\""), "{kept}");
     let status = t.command(&["status"]).ran().expect(0);
     assert!(

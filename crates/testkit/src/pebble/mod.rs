@@ -286,8 +286,8 @@ impl Pebble {
             sleep = (sleep * 2).min(Duration::from_millis(100));
         }
 
-        let pebble = guard.0.pop().unwrap();
-        let challtestsrv = guard.0.pop().unwrap();
+        let pebble = guard.0.pop().expect("pebble was spawned last");
+        let challtestsrv = guard.0.pop().expect("challtestsrv was spawned first");
         Ok(Pebble {
             directory_url: format!("https://{acme_addr}/dir"),
             ca_bundle,

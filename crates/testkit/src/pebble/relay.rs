@@ -59,7 +59,7 @@ impl Relay {
                     std::thread::sleep(TICK);
                 }
                 // Unpublish everything on the way out.
-                let mut st = st.lock().unwrap();
+                let mut st = st.lock().expect("no holder of this lock panics");
                 for owner in std::mem::take(&mut st.applied).keys() {
                     let _ = mgmt_post(
                         cts_addr,
@@ -93,7 +93,12 @@ impl Relay {
 
     /// The records the relay has published: owner -> values.
     pub fn published(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut m = self.state.lock().unwrap().applied.clone();
+        let mut m = self
+            .state
+            .lock()
+            .expect("no holder of this lock panics")
+            .applied
+            .clone();
         for v in m.values_mut() {
             v.remove(UNKNOWN);
         }
@@ -102,12 +107,20 @@ impl Relay {
 
     /// Lines/files skipped in the last pass, as "file: reason" (for debugging malformed fragments).
     pub fn skipped(&self) -> Vec<String> {
-        self.state.lock().unwrap().skipped.clone()
+        self.state
+            .lock()
+            .expect("no holder of this lock panics")
+            .skipped
+            .clone()
     }
 
     /// The last error talking to challtestsrv, if the last pass had one.
     pub fn last_error(&self) -> Option<String> {
-        self.state.lock().unwrap().error.clone()
+        self.state
+            .lock()
+            .expect("no holder of this lock panics")
+            .error
+            .clone()
     }
 }
 
@@ -159,7 +172,7 @@ fn scan(dir: &Path, skipped: &mut Vec<String>) -> RecordSet {
 fn sync_once(dir: &Path, cts: SocketAddr, state: &Mutex<RelayState>) {
     let mut skipped = Vec::new();
     let want = scan(dir, &mut skipped);
-    let mut st = state.lock().unwrap();
+    let mut st = state.lock().expect("no holder of this lock panics");
     st.skipped = skipped;
     st.error = None;
     let owners: BTreeSet<String> = st.applied.keys().chain(want.keys()).cloned().collect();

@@ -60,7 +60,10 @@ pub fn serve_webroot(dir: &Path, port: u16) -> WebServer {
 impl WebServer {
     /// Requests served so far, as (path, status), in order.
     pub fn hits(&self) -> Vec<(String, u16)> {
-        self.hits.lock().unwrap().clone()
+        self.hits
+            .lock()
+            .expect("no holder of this lock panics")
+            .clone()
     }
 }
 
@@ -109,7 +112,9 @@ fn handle(mut conn: TcpStream, dir: &Path, hits: &Mutex<Vec<(String, u16)>>) -> 
             _ => (404, b"not found\n".to_vec()),
         }
     };
-    hits.lock().unwrap().push((path, status));
+    hits.lock()
+        .expect("no holder of this lock panics")
+        .push((path, status));
     let reason = match status {
         200 => "OK",
         404 => "Not Found",

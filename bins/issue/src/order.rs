@@ -1,7 +1,7 @@
 //! One ACME order for one certificate line (RFC 8555 §7.4), in named steps:
 //! open the order, place the challenge files in the drop directories, wait
 //! until dns-01 values are visible on every authoritative server, answer
-//! the challenges, wait for the CA's verdict, finalize with our CSR and
+//! the challenges, wait for the CA's verdict (`order/verdict.rs`), finalize with our CSR and
 //! download and check the chain. Every request to the CA goes through the
 //! one retry policy (`retry.rs`). Nothing is installed here: the caller
 //! commits the result only after [`obtain`] returned a checked certificate.
@@ -94,7 +94,7 @@ async fn advance(
         wait_visible(config, line, &placed.txt, out).await?;
         progress.set(order, Stage::Answered)?;
         answer(line, order, &placed.pending, out).await?;
-        validated(config, line, order, placed, out).await?;
+        verdict::validated(config, line, order, placed, out).await?;
     }
     if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
         progress.set(order, Stage::Finalized)?;
@@ -313,35 +313,6 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
     Ok(())
 }
 
-/// Wait for the CA's verdict on the order, then take the challenge files
-/// away, whatever the verdict (RFC 8555 §7.1.6).
-async fn validated(
-    config: &Config,
-    line: &Line,
-    order: &mut Order,
-    placed: Placed,
-    out: &Output,
-) -> Result<()> {
-    let Placed { mut files, .. } = placed;
-    out.verbose(&format!(
-        "{}: waiting for the CA to validate {} (up to {} s)",
-        line.name,
-        order.url(),
-        config.validation_timeout.as_secs()
-    ));
-    let status = crate::retry!(
-        out,
-        &format!("{}: validation failed", line.name),
-        order.poll_ready(&retry::polling(config.validation_timeout))
-    )?;
-    files.remove_all()?;
-    if status != OrderStatus::Ready {
-        let (why, class) = failure_detail(order).await;
-        return Err(Error::temp(format!("{}: validation failed: {why}", line.name)).class(class));
-    }
-    Ok(())
-}
-
 /// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and
 /// check it against the request.
 async fn finalize_and_download(
@@ -411,7 +382,7 @@ async fn download(
             ));
         }
         tokio::time::sleep(wait).await;
-        pause = pause.mul_f32(retry::POLL_GROWTH);
+        pause = pause.mul_f32(retry::POLL_GROWTH).min(retry::POLL_MAX);
         status = crate::retry!(out, &format!("{subject}: fetch order"), async {
             order.refresh().await.map(|s| s.status)
         })?;
@@ -468,26 +439,6 @@ fn is_problem(e: &instant_acme::Error, kind: &str) -> bool {
 /// (`orderNotReady`); the certificate is on its way or there.
 fn already_finalized(status: OrderStatus) -> bool {
     matches!(status, OrderStatus::Processing | OrderStatus::Valid)
-}
-
-/// Explain why an order went invalid: the first failed challenge's error,
-/// and its class (a `caa` or `rejectedIdentifier` no retry can fix is 65;
-/// a failed validation is temporary).
-async fn failure_detail(order: &mut Order) -> (String, Failure) {
-    let mut authzs = order.authorizations();
-    while let Some(Ok(mut authz)) = authzs.next().await {
-        let ident = authz.identifier().to_string();
-        if let Ok(state) = authz.refresh().await {
-            for ch in &state.challenges {
-                if let Some(p) = &ch.error {
-                    let e = instant_acme::Error::Api(p.clone());
-                    let why = format!("{ident}: {}", crate::acme::describe(&e));
-                    return (why, crate::acme::classify(&e));
-                }
-            }
-        }
-    }
-    ("the CA marked the order invalid".into(), Failure::Temporary)
 }
 
 fn challenge_name(c: Challenge) -> &'static str {
@@ -566,3 +517,4 @@ pub fn check_issued(
 mod resume;
 #[cfg(test)]
 mod tests;
+mod verdict;

@@ -5,8 +5,8 @@
 //! times, the pause between attempts and the CA's Retry-After, and the
 //! schedule for polling an order. Every ACME request goes through it: the
 //! [`retry!`](crate::retry!) macro for one request, [`Attempts`] for a walk
-//! over an order's authorizations, [`polling`] for the CA's asynchronous
-//! validation and issuance. A change to the policy is made here only.
+//! over an order's authorizations, [`POLL_FIRST`], [`POLL_GROWTH`] and
+//! [`POLL_MAX`] for polling the CA's asynchronous validation and issuance. A change to the policy is made here only.
 
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub const MAX_RETRY: Duration = Duration::from_secs(5);
 pub const POLL_FIRST: Duration = Duration::from_millis(10);
 /// Growth of the pause between polls.
 pub const POLL_GROWTH: f32 = 1.5;
+/// Longest pause between two polls of our own choosing (a CA's
+/// Retry-After may ask for more): a CA that takes minutes is still looked
+/// at every few seconds, not once at the end of the budget.
+pub const POLL_MAX: Duration = Duration::from_secs(5);
 
 /// The attempts of one ACME operation: counts them and decides, after each
 /// failure, whether to try again and after which pause.
@@ -124,8 +128,11 @@ fn narration(
     )
 }
 
-/// The schedule for polling an order until the CA has decided, giving up
-/// after `timeout`.
+/// instant-acme's own polling schedule with our pauses, giving up after
+/// `timeout` (the tests drive an order by hand with it; the client polls
+/// with `order/verdict.rs` and `order.rs`'s download, which honour the
+/// CA's Retry-After).
+#[cfg(test)]
 pub fn polling(timeout: Duration) -> instant_acme::RetryPolicy {
     instant_acme::RetryPolicy::new()
         .initial_delay(POLL_FIRST)

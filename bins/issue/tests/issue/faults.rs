@@ -372,3 +372,51 @@ fn an_order_the_ca_does_not_know_is_dropped_and_a_new_one_placed() {
     t.issued_once();
     assert_eq!(t.kept_order(), None);
 }
+
+#[test]
+fn an_invalid_authorization_ends_the_order_at_once_with_the_challenge_error() {
+    let mut t = Proxied::new();
+    // A budget far longer than the run may take: only the authorization
+    // says the order failed.
+    let text = std::fs::read_to_string(&t.config).expect("config");
+    let text = text.replace(
+        "validation_timeout = \"60s\"",
+        "validation_timeout = \"600s\"",
+    );
+    std::fs::write(&t.config, text).expect("write config");
+    // Nothing answers Pebble's http-01 request: its validation is refused.
+    t.site.web = None;
+    // The CA's order stays `pending` in every answer (a CA that updates
+    // the order late, as one of the servers the issue tried): polling the
+    // order alone would wait out the whole budget.
+    t.proxy.inject(
+        Endpoint::Order,
+        0,
+        u32::MAX,
+        Fault::rewrite(|a| a.set_json_str("status", "pending")),
+    );
+    let ran = t.run_within(Duration::from_secs(120)).expect(75);
+    // One line, the challenge's error with the name (stdout has the
+    // account this first run created).
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    ran.stderr_starts("certdrop-issue: www: validation of www.example.test failed: connection: ");
+    assert_eq!(t.proxy.orders_created(), 1);
+    assert_eq!(t.proxy.certificates_issued(), 0);
+    assert_eq!(t.kept_order(), None, "the CA ended the order: not kept");
+    assert!(
+        t.site
+            .listing("webroot/.well-known/acme-challenge")
+            .is_empty(),
+        "challenge files left"
+    );
+    // A failed validation is one a later run may pass: it backs off.
+    let status = t.command(&["status", "--json"]).ran().expect(0);
+    assert!(status.stdout.contains("retry in"), "{}", status.stdout);
+    // With the web server back (and the order reported as it is), the line
+    // asked for by name gets its certificate on a new order.
+    t.proxy.clear();
+    t.site.web = Some(t.site.pebble.serve_webroot(&t.site.path("webroot")));
+    t.command(&["issue", "www"]).ran().expect(0);
+    assert_eq!(t.proxy.orders_created(), 2);
+    assert_eq!(t.proxy.certificates_issued(), 1);
+}

@@ -6,6 +6,7 @@
 mod account;
 mod acme;
 mod ari;
+mod budget;
 mod challenge;
 mod cli;
 mod client;
@@ -75,24 +76,22 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
         )),
         Command::Account {
             command: AccountCommand::Deactivate { yes: true },
-        } => locked(&cli, config, |c| async move {
+        } => locked(&cli, config, |c, _| async move {
             account::deactivate(&c, true, out).await
         }),
         Command::Account {
             command: AccountCommand::Rollover,
-        } => locked(
-            &cli,
-            config,
-            |c| async move { account::rollover(&c, out).await },
-        ),
+        } => locked(&cli, config, |c, _| async move {
+            account::rollover(&c, out).await
+        }),
         Command::Revoke { line, reason } => {
             config.line(&line)?;
-            locked(&cli, config, |c| async move {
+            locked(&cli, config, |c, _| async move {
                 account::revoke(&c, &line, reason, out).await
             })
         }
-        Command::Run => locked(&cli, config, |c| async move {
-            run::run_once(c, &run::Options::default(), out).await
+        Command::Run => locked(&cli, config, |c, budget| async move {
+            run::run_once(c, &run::Options::default(), budget, out).await
         }),
         Command::Issue { lines, force } => {
             for l in &lines {
@@ -102,8 +101,8 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
                 only: lines,
                 force: force || cli.force,
             };
-            locked(&cli, config, |c| async move {
-                run::run_once(c, &opts, out).await
+            locked(&cli, config, |c, budget| async move {
+                run::run_once(c, &opts, budget, out).await
             })
         }
     }
@@ -120,10 +119,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Run a command that writes: prepare the trees, take the state lock
-/// (held until the command returns), then run `work` on the runtime.
+/// (held until the command returns), then run `work` on the runtime within
+/// the run's budget (`budget.rs`: `work` gets it to bound its parts; the
+/// whole is cut a little before the budget, the watchdog ends the process
+/// at it).
 fn locked<F, Fut>(cli: &Cli, config: Config, work: F) -> Result<Outcome>
 where
-    F: FnOnce(Arc<Config>) -> Fut,
+    F: FnOnce(Arc<Config>, budget::Budget) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
 {
     let runtime = runtime()?;
@@ -135,7 +137,21 @@ where
     };
     // Busy is 75, a lock file that cannot be made is 73 (core's From).
     let _lock = StateLock::acquire(&config.state, wait)?;
-    runtime.block_on(work(Arc::new(config)))
+    let budget = budget::Budget::start(config.run_timeout);
+    budget.watchdog(PROGRAM);
+    let result = runtime.block_on(async {
+        match tokio::time::timeout_at(budget.run(), work(Arc::new(config), budget)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::temp(format!(
+                "run_timeout ({}) reached: the run stopped; the next one continues where it stopped",
+                budget.words()
+            ))),
+        }
+    });
+    // A blocking lookup the cut left behind must not hold the exit (and
+    // the lock) up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// `-n/--check`: validate everything that can be validated offline and

@@ -10,6 +10,7 @@ use certdrop_core::error::Worst;
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 
+use crate::budget::Budget;
 use crate::config::{Config, Line};
 use crate::lifecycle::{self, Plan, Reason};
 use crate::order::{self, Request};
@@ -42,7 +43,12 @@ pub fn prepare(config: &Config) -> Result<()> {
 
 /// Run once (the state lock is held by the caller). Each failure is
 /// printed where it happens; the error returned carries only the class.
-pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> Result<Outcome> {
+pub async fn run_once(
+    config: Arc<Config>,
+    opts: &Options,
+    budget: Budget,
+    out: &Output,
+) -> Result<Outcome> {
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();
 
@@ -118,8 +124,26 @@ pub async fn run_once(config: Arc<Config>, opts: &Options, out: &Output) -> Resu
                     let (config, account, sem, out) =
                         (config.clone(), account.clone(), sem.clone(), out.clone());
                     set.spawn(async move {
-                        let _permit = sem.acquire_owned().await.expect("semaphore open");
-                        issue_line(&config, &account, &line, reason, &out).await
+                        let deadline = budget.lines();
+                        let Ok(permit) = tokio::time::timeout_at(deadline, sem.acquire_owned()).await
+                        else {
+                            // Not begun: nothing to back off from.
+                            return Err(Error::temp(format!(
+                                "{}: not begun: the other lines used up the run's budget (run_timeout {})",
+                                line.name,
+                                budget.words()
+                            )));
+                        };
+                        let _permit = permit.expect("semaphore open");
+                        let work = issue_line(&config, &account, &line, reason, &out);
+                        match tokio::time::timeout_at(deadline, work).await {
+                            Ok(result) => result,
+                            Err(_) => {
+                                let e = out_of_budget(&config, &line, budget);
+                                note_failure(&config, &line, &e)?;
+                                Err(e)
+                            }
+                        }
                     });
                 }
                 while let Some(joined) = set.join_next().await {
@@ -308,6 +332,21 @@ async fn issue_line(
             Err(e)
         }
     }
+}
+
+/// The error of a line whose work the run's budget cut: where its order
+/// was left (kept for the next run).
+fn out_of_budget(config: &Config, line: &Line, budget: Budget) -> Error {
+    let kept = state::load(&config.state, &line.name)
+        .ok()
+        .and_then(|st| st.order)
+        .map(|o| format!("; the {} order is kept for the next run", o.stage.word()))
+        .unwrap_or_default();
+    Error::temp(format!(
+        "{}: run_timeout ({}) reached{kept}",
+        line.name,
+        budget.words()
+    ))
 }
 
 fn note_failure(config: &Config, line: &Line, e: &Error) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `status`: one row per line — names, key age, not-after, days left, and
-//! the next action — as a table for people or JSON for machines.
+//! the next action (for a line backing off: until when, and why) — as a
+//! table for people or JSON for machines.
 
 use certdrop_core::clock;
 use serde::Serialize;
@@ -24,8 +25,13 @@ pub struct Row {
     pub days_left: Option<i64>,
     /// What the next run would do.
     pub next_action: String,
-    /// Last failure, if the line is backing off.
+    /// The last attempt's failure, until a certificate is issued.
     pub last_error: Option<String>,
+    /// Consecutive failures that put the line in back-off.
+    pub failures: u32,
+    /// No attempt before this time (RFC 3339), while the line backs off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_not_before: Option<String>,
     /// The URL of the order in progress the next run continues, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
@@ -37,21 +43,34 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
     for line in &config.lines {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
-        let next_action = match lifecycle::plan(config, line, &st, now, false, false)? {
+        let plan = lifecycle::plan(config, line, &st, now, false, false)?;
+        let backing_off = match plan {
+            Plan::BackOff(t) => Some(t),
+            _ => None,
+        };
+        let next_action = match plan {
             Plan::Issue(r) => format!("issue now ({})", r.words()),
             Plan::StageNext => "stage next key now".to_owned(),
             Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t, now)),
             Plan::Wait(None, what) => what.to_owned(),
             Plan::CheckNext => "next key published, waiting for its TLSA record".to_owned(),
             Plan::BackOff(t) => format!(
-                "retry in {} ({} failures)",
+                "retry in {} at {} ({} failures)",
                 lifecycle::until(t, now),
+                clock::rfc3339(t),
                 st.failures
             ),
         };
         let next_action = match &st.order {
             Some(o) => format!("{next_action}, resuming the {} order", o.stage.word()),
             None => next_action,
+        };
+        // Why: the failure that put the line in back-off, or the last
+        // attempt's (one no retry fixes, which holds nothing back).
+        let next_action = match (&st.last_error, backing_off) {
+            (Some(e), Some(_)) => format!("{next_action}: {e}"),
+            (Some(e), None) => format!("{next_action}; last attempt failed: {e}"),
+            (None, _) => next_action,
         };
         rows.push(Row {
             line: line.name.clone(),
@@ -66,6 +85,8 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 .map(|c| (c.not_after - now).div_euclid(86_400)),
             next_action,
             last_error: st.last_error.clone(),
+            failures: st.failures,
+            retry_not_before: backing_off.map(clock::rfc3339),
             order: st.order.as_ref().map(|o| o.url.clone()),
         });
     }

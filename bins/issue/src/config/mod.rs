@@ -44,6 +44,10 @@ pub const DEFAULT_RETIRE_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default time the CA gets to validate all challenges of an order.
 pub const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default budget of a whole run: room for a line's DNS propagation wait
+/// and validation (5 + 3 minutes by default) several times over, short
+/// enough that a stuck CA never holds the lock past the next hourly run.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// How a line proves control of its names (RFC 8555 §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +173,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// How long the CA gets to validate an order.
     pub validation_timeout: Duration,
+    /// The budget of a whole run (`budget.rs`).
+    pub run_timeout: Duration,
     /// Ask the CA's renewal information (RFC 9773) where it offers it.
     pub ari: bool,
     /// The certificate lines.
@@ -299,11 +305,26 @@ impl Config {
                 .renew
                 .validation_timeout
                 .unwrap_or(DEFAULT_VALIDATION_TIMEOUT),
+            run_timeout: raw.renew.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT),
             ari: raw.renew.ari,
             lines,
         };
         config.check_drops()?;
+        config.check_budget()?;
         Ok(config)
+    }
+
+    /// The run's budget leaves room for the validation it contains.
+    fn check_budget(&self) -> Result<()> {
+        if self.run_timeout <= self.validation_timeout {
+            return Err(Error::config(format!(
+                "{}: renew.run_timeout ({}) must be longer than renew.validation_timeout ({})",
+                self.path.display(),
+                certdrop_core::duration::render(self.run_timeout),
+                certdrop_core::duration::render(self.validation_timeout)
+            )));
+        }
+        Ok(())
     }
 
     /// Every challenge type in use has its drop directory.

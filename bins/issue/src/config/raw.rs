@@ -76,6 +76,7 @@ impl Default for RawRenew {
             backoff: None,
             lock_wait: None,
             validation_timeout: None,
+            run_timeout: None,
             ari: true,
         }
     }
@@ -94,6 +95,8 @@ pub(super) struct RawRenew {
     pub(super) lock_wait: Option<Duration>,
     #[serde(default, with = "duration::serde_text_opt")]
     pub(super) validation_timeout: Option<Duration>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    pub(super) run_timeout: Option<Duration>,
     #[serde(default = "yes")]
     pub(super) ari: bool,
 }

@@ -65,3 +65,24 @@ fn wildcards_need_dns01() {
         .expect_err("wildcard over http-01");
     assert!(e.msg.contains("wildcard needs dns-01"), "{}", e.msg);
 }
+
+#[test]
+fn the_run_budget_must_hold_the_validation_budget() {
+    let line = "[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\n";
+    let c = parse(line).expect("defaults");
+    assert_eq!(c.run_timeout, DEFAULT_RUN_TIMEOUT);
+    let c = parse(&format!(
+        "[renew]\nvalidation_timeout = \"2m\"\nrun_timeout = \"10m\"\n{line}"
+    ))
+    .expect("valid");
+    assert_eq!(c.run_timeout, Duration::from_secs(600));
+    let e = parse(&format!(
+        "[renew]\nvalidation_timeout = \"5m\"\nrun_timeout = \"5m\"\n{line}"
+    ))
+    .expect_err("no room");
+    assert_eq!(e.class, certdrop_core::exit::Failure::Config);
+    assert_eq!(
+        e.msg,
+        "/etc/certdrop/issue.toml: renew.run_timeout (5m) must be longer than renew.validation_timeout (5m)"
+    );
+}

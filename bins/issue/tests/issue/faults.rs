@@ -409,9 +409,21 @@ fn an_invalid_authorization_ends_the_order_at_once_with_the_challenge_error() {
             .is_empty(),
         "challenge files left"
     );
-    // A failed validation is one a later run may pass: it backs off.
+    // A failed validation is one a later run may pass: it backs off, and
+    // `status` says until when and why.
     let status = t.command(&["status", "--json"]).ran().expect(0);
-    assert!(status.stdout.contains("retry in"), "{}", status.stdout);
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON");
+    let row = &rows[0];
+    assert_eq!(row["failures"], 1, "{row}");
+    assert!(row["retry_not_before"].is_string(), "{row}");
+    let next = row["next_action"].as_str().expect("next_action");
+    assert!(next.starts_with("retry in "), "{next}");
+    assert!(
+        next.contains(" (1 failures): www: validation of www.example.test failed: connection: "),
+        "{next}"
+    );
+    let table = t.command(&["status"]).ran().expect(0);
+    table.stdout_has("www: validation of www.example.test failed: connection: ");
     // With the web server back (and the order reported as it is), the line
     // asked for by name gets its certificate on a new order.
     t.proxy.clear();
@@ -419,4 +431,39 @@ fn an_invalid_authorization_ends_the_order_at_once_with_the_challenge_error() {
     t.command(&["issue", "www"]).ran().expect(0);
     assert_eq!(t.proxy.orders_created(), 2);
     assert_eq!(t.proxy.certificates_issued(), 1);
+}
+
+#[test]
+fn a_stalled_ca_is_cut_at_the_run_budget_and_the_next_run_resumes() {
+    let t = Proxied::new();
+    // A run budget far shorter than the 30 s request timeout.
+    let text = std::fs::read_to_string(&t.config).expect("config");
+    let text = text.replace(
+        "validation_timeout = \"60s\"",
+        "validation_timeout = \"4s\"\nrun_timeout = \"8s\"",
+    );
+    std::fs::write(&t.config, text).expect("write config");
+    // The directory stalls: the run is cut before any line began.
+    t.proxy
+        .inject(Endpoint::Directory, 0, 1, Fault::Stall { for_: None });
+    let ran = t.run_within(Duration::from_secs(25)).expect(75);
+    ran.one_error("certdrop-issue: run_timeout (8s) reached: the run stopped; ");
+    // The challenge answer stalls: the line is cut, its order kept.
+    t.proxy
+        .inject(Endpoint::Challenge, 0, 1, Fault::Stall { for_: None });
+    let ran = t.run_within(Duration::from_secs(25)).expect(75);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    ran.stderr_starts(
+        "certdrop-issue: www: run_timeout (8s) reached; the answered order is kept for the next run",
+    );
+    assert!(t.kept_order().is_some(), "the order is kept");
+    // The lock was let go with the run: the next one (by name, past the
+    // back-off) takes it at once and continues the same order.
+    t.proxy.clear();
+    let ran = t
+        .command(&["-v", "--no-wait", "issue", "www"])
+        .ended_within(Duration::from_secs(60))
+        .expect(0);
+    ran.stderr_has("www: resuming order ");
+    t.issued_once();
 }

@@ -1,12 +1,14 @@
 //! The one retry policy of certdrop-issue's exchanges with the CA: how long
 //! one request may take, which faults are tried again inside a run
 //! (badNonce, 5xx, 429, broken or stalled exchanges:
-//! [`crate::acme::is_transient`]), how many
-//! times, the pause between attempts and the CA's Retry-After, and the
-//! schedule for polling an order. Every ACME request goes through it: the
-//! [`retry!`](crate::retry!) macro for one request, [`Attempts`] for a walk
-//! over an order's authorizations, [`POLL_FIRST`], [`POLL_GROWTH`] and
-//! [`POLL_MAX`] for polling the CA's asynchronous validation and issuance. A change to the policy is made here only.
+//! [`crate::acme::is_transient`]), how many times, the pause between
+//! attempts (doubling, with jitter) and the CA's Retry-After (never
+//! earlier), and the schedule for polling an order. Every ACME request goes
+//! through it: the [`retry!`](crate::retry!) macro for one request,
+//! [`Attempts`] for a walk over an order's authorizations, [`POLL_FIRST`],
+//! [`POLL_GROWTH`] and [`POLL_MAX`] for polling the CA's asynchronous
+//! validation and issuance. A change to the policy is made here only; the
+//! run's total budget is `budget.rs`.
 
 use std::time::Duration;
 
@@ -75,7 +77,7 @@ impl Attempts {
             });
         }
         self.attempt += 1;
-        let pause = self.pause;
+        let pause = jittered(self.pause);
         self.pause = (self.pause * 2).min(MAX_RETRY);
         // The CA's Retry-After, when short, replaces our pause; a long one
         // ends the attempts.
@@ -103,6 +105,23 @@ impl Attempts {
         tokio::time::sleep(pause).await;
         Ok(())
     }
+}
+
+/// `base` shortened by a random part of up to half ("equal jitter"):
+/// lines and hosts that failed at the same moment (a CA's outage) do not
+/// come back in step. Randomness from the standard library's per-process
+/// hash keys: enough to spread retries, no key material.
+fn jittered(base: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let share = (h.finish() % 1001) as f64 / 1000.0;
+    base.mul_f64(1.0 - share / 2.0)
 }
 
 /// One line for a retry: what, the endpoint and the reason (a fault names
@@ -187,10 +206,11 @@ mod tests {
         let pauses: Vec<Duration> = (1..MAX_ATTEMPTS)
             .map(|_| a.after(&nonce).expect("try again"))
             .collect();
-        assert_eq!(
-            pauses,
-            [200, 400, 800, 1600, 3200].map(Duration::from_millis)
-        );
+        // Doubling, each shortened by a random part of up to half.
+        for (pause, base) in pauses.iter().zip([200, 400, 800, 1600, 3200]) {
+            let base = Duration::from_millis(base);
+            assert!(*pause <= base && *pause >= base / 2, "{pauses:?}");
+        }
         let e = a.after(&nonce).expect_err("attempts used up");
         assert_eq!(e.msg, "www: new order: badNonce: d");
         assert_eq!(e.class, certdrop_core::exit::Failure::Temporary);
@@ -231,5 +251,14 @@ mod tests {
         let e = a.after(&problem("badCSR")).expect_err("not transient");
         assert_eq!(e.class, certdrop_core::exit::Failure::Data);
         assert_eq!(e.msg, "www: finalize: badCSR: d");
+    }
+
+    #[test]
+    fn retries_are_spread_by_jitter() {
+        let base = Duration::from_millis(800);
+        let pauses: std::collections::BTreeSet<Duration> =
+            (0..20).map(|_| jittered(base)).collect();
+        assert!(pauses.len() > 1, "no jitter: {pauses:?}");
+        assert!(pauses.iter().all(|p| *p <= base && *p >= base / 2));
     }
 }

@@ -436,25 +436,26 @@ fn an_invalid_authorization_ends_the_order_at_once_with_the_challenge_error() {
 #[test]
 fn a_stalled_ca_is_cut_at_the_run_budget_and_the_next_run_resumes() {
     let t = Proxied::new();
-    // A run budget far shorter than the 30 s request timeout.
+    // A run budget shorter than the 30 s request timeout (a stall the
+    // budget did not cut would take six of those: minutes).
     let text = std::fs::read_to_string(&t.config).expect("config");
     let text = text.replace(
         "validation_timeout = \"60s\"",
-        "validation_timeout = \"4s\"\nrun_timeout = \"8s\"",
+        "validation_timeout = \"10s\"\nrun_timeout = \"15s\"",
     );
     std::fs::write(&t.config, text).expect("write config");
     // The directory stalls: the run is cut before any line began.
     t.proxy
         .inject(Endpoint::Directory, 0, 1, Fault::Stall { for_: None });
-    let ran = t.run_within(Duration::from_secs(25)).expect(75);
-    ran.one_error("certdrop-issue: run_timeout (8s) reached: the run stopped; ");
+    let ran = t.run_within(Duration::from_secs(60)).expect(75);
+    ran.one_error("certdrop-issue: run_timeout (15s) reached: the run stopped; ");
     // The challenge answer stalls: the line is cut, its order kept.
     t.proxy
         .inject(Endpoint::Challenge, 0, 1, Fault::Stall { for_: None });
-    let ran = t.run_within(Duration::from_secs(25)).expect(75);
+    let ran = t.run_within(Duration::from_secs(60)).expect(75);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     ran.stderr_starts(
-        "certdrop-issue: www: run_timeout (8s) reached; the answered order is kept for the next run",
+        "certdrop-issue: www: run_timeout (15s) reached; the answered order is kept for the next run",
     );
     assert!(t.kept_order().is_some(), "the order is kept");
     // The lock was let go with the run: the next one (by name, past the

@@ -28,16 +28,21 @@ pub struct ChallengeFiles {
 }
 
 impl ChallengeFiles {
-    /// Files of one order, journaled in `journal`.
+    /// Files of one order, journaled in `journal`. The files an earlier
+    /// run journaled there for the same line (its order in progress, kept
+    /// by [`clean_leftovers`] so the CA could still validate) are taken
+    /// over: removed with this order's files.
     pub fn new(journal: PathBuf) -> ChallengeFiles {
-        ChallengeFiles {
-            journal,
-            files: Vec::new(),
-        }
+        let files = std::fs::read_to_string(&journal)
+            .map(|text| text.lines().map(PathBuf::from).collect())
+            .unwrap_or_default();
+        ChallengeFiles { journal, files }
     }
 
     fn record(&mut self, path: PathBuf) -> Result<()> {
-        self.files.push(path);
+        if !self.files.contains(&path) {
+            self.files.push(path);
+        }
         let mut text = String::new();
         for f in &self.files {
             text.push_str(&f.to_string_lossy());
@@ -110,9 +115,16 @@ pub fn is_token(token: &str) -> bool {
 
 /// Remove what a crashed run left: the files named in the journals of
 /// `journal_dir` (only inside the drop directories), and temporary files
-/// in the drop directories. Runs under the state lock, so no other issuer
-/// is writing.
-pub fn clean_leftovers(journal_dir: &Path, drops: &[&Path]) -> Result<usize> {
+/// in the drop directories. The journals of the lines `spare` names are
+/// left alone: those lines have an order in progress whose challenges the
+/// CA may be validating right now (the order's next run takes the files
+/// over, [`ChallengeFiles::new`]). Runs under the state lock, so no other
+/// issuer is writing.
+pub fn clean_leftovers(
+    journal_dir: &Path,
+    drops: &[&Path],
+    spare: &dyn Fn(&str) -> bool,
+) -> Result<usize> {
     let mut removed = 0;
     let journals = match std::fs::read_dir(journal_dir) {
         Ok(rd) => rd.flatten().map(|e| e.path()).collect::<Vec<_>>(),
@@ -120,6 +132,13 @@ pub fn clean_leftovers(journal_dir: &Path, drops: &[&Path]) -> Result<usize> {
         Err(e) => return Err(Error::io(journal_dir, "read journals", &e)),
     };
     for journal in journals {
+        if journal
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(spare)
+        {
+            continue;
+        }
         let text = std::fs::read_to_string(&journal)
             .map_err(|e| Error::io(&journal, "read journal", &e))?;
         for line in text.lines() {
@@ -204,7 +223,7 @@ mod tests {
         std::fs::write(web.join("robots_txt"), "not ours either").expect("write");
         std::fs::write(web.join(".tmp.x.1.1"), "partial").expect("write");
         assert_eq!(
-            clean_leftovers(&journals, &[web.as_path()]).expect("clean"),
+            clean_leftovers(&journals, &[web.as_path()], &|_| false).expect("clean"),
             2
         );
         let mut left: Vec<_> = std::fs::read_dir(&web)
@@ -214,5 +233,29 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["README", "robots_txt"]);
+    }
+
+    #[test]
+    fn an_order_in_progress_keeps_its_files_and_the_next_run_takes_them_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (web, journals) = (dir.path().join("webroot"), dir.path().join("journals"));
+        std::fs::create_dir_all(&web).expect("mkdir");
+        let mut files = ChallengeFiles::new(journals.join("www"));
+        files.add_token(&web, "tok_1", "x").expect("token");
+        std::mem::forget(files); // killed after answering
+        let spare = |line: &str| line == "www";
+        assert_eq!(
+            clean_leftovers(&journals, &[web.as_path()], &spare).expect("clean"),
+            0
+        );
+        assert!(web.join("tok_1").exists(), "the CA may be validating it");
+        // The order's next run writes its files again and removes the
+        // earlier run's with its own.
+        let mut files = ChallengeFiles::new(journals.join("www"));
+        files.add_token(&web, "tok_2", "y").expect("token");
+        files.remove_all().expect("remove");
+        assert!(!web.join("tok_1").exists());
+        assert!(!web.join("tok_2").exists());
+        assert!(!journals.join("www").exists());
     }
 }

@@ -38,6 +38,10 @@ pub enum Reason {
     Revoked,
     /// The CA's renewal information (RFC 9773) says so.
     Ari,
+    /// Not due, but an earlier run left an order in progress (a forced
+    /// issuance killed or cut after finalize): continued, so that a
+    /// certificate the CA issued is never abandoned.
+    Resume,
     /// Not a reason to order: the staged key's record must be looked up.
     CheckNext,
 }
@@ -54,6 +58,7 @@ impl Reason {
             Reason::KeyTypeChanged => "key type changed",
             Reason::Revoked => "replacing a revoked certificate",
             Reason::Ari => "the CA's renewal window (ARI)",
+            Reason::Resume => "an order in progress continued",
             Reason::CheckNext => "checking the next key's TLSA record",
         }
     }
@@ -247,6 +252,23 @@ pub fn signer(
             }
             Ok(Signer::Csr(csr))
         }
+        // A kept order finalized already: the key its CSR carried, whatever
+        // brought the line here (its certificate is for that key).
+        _ if finalized_with(state, true) && next_path.exists() => Ok(Signer::Key {
+            key: keys::load(&next_path, line.key_group)?,
+            from_next: true,
+        }),
+        KeyPolicy::Reuse
+            if finalized_with(state, false)
+                && *reason != Reason::KeyTypeChanged
+                && !state.key_compromised
+                && store.key_path(&line.name).exists() =>
+        {
+            Ok(Signer::Key {
+                key: keys::load(&store.key_path(&line.name), line.key_group)?,
+                from_next: false,
+            })
+        }
         KeyPolicy::Reuse if *reason == Reason::Rollover => Ok(Signer::Key {
             key: keys::load(&next_path, line.key_group)?,
             from_next: true,
@@ -263,6 +285,15 @@ pub fn signer(
         }
         _ => fresh_key(config, line, state, now),
     }
+}
+
+/// Was the order in progress finalized, with the line's next key (`next`)
+/// or its current one?
+fn finalized_with(state: &LineState, next: bool) -> bool {
+    state
+        .order
+        .as_ref()
+        .is_some_and(|o| o.stage == crate::state::Stage::Finalized && o.next_key == next)
 }
 
 /// A new key for the order, unless the order in progress was finalized

@@ -33,6 +33,9 @@ pub struct Request<'a> {
     pub csr_der: &'a [u8],
     /// SPKI the certificate must carry.
     pub spki: &'a [u8],
+    /// The key is the line's next key (`keys/<line>/next/key.pem`),
+    /// recorded with the finalized order.
+    pub from_next: bool,
 }
 
 /// The challenges placed for one order: the files written (removed when
@@ -44,20 +47,29 @@ struct Placed {
     pending: Vec<String>,
 }
 
-/// Obtain a checked certificate for `line` from the CA.
+/// Obtain a checked certificate for `line` from the CA: continue the
+/// order in progress, or place a new one. With `only_resume` (the line is
+/// not due, it only has an order in progress) `None` says there was
+/// nothing left to continue.
 pub async fn obtain(
     config: &Config,
     account: &Account,
     line: &Line,
     req: &Request<'_>,
+    only_resume: bool,
     out: &Output,
-) -> Result<CertFiles> {
+) -> Result<Option<CertFiles>> {
     if line.alias.is_some() && config.dns.check {
         propagation::check_aliases(config, line, out).await?;
     }
-    let progress = Progress { config, line };
+    let progress = Progress {
+        config,
+        line,
+        from_next: req.from_next,
+    };
     let mut order = match resume(config, account, line, out).await? {
         Some(order) => order,
+        None if only_resume => return Ok(None),
         None => {
             let order = open(account, line, out).await?;
             progress.set(&order, Stage::Placed)?;
@@ -75,7 +87,7 @@ pub async fn obtain(
     if ended {
         state::save_order(&config.state, &line.name, None)?;
     }
-    result
+    result.map(Some)
 }
 
 /// Take `order` from where the CA has it to a checked certificate,

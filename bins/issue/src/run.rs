@@ -58,10 +58,24 @@ pub async fn run_once(
         .map(|p| p.as_path())
         .collect();
     let journals = config.state.join(crate::challenge::JOURNALS);
-    match crate::challenge::clean_leftovers(&journals, &drops) {
+    // A line whose order is in progress keeps its challenge files: the CA
+    // may be validating them (a run killed after answering).
+    let in_progress = |name: &str| {
+        config.lines.iter().any(|l| l.name == name)
+            && state::load(&config.state, name).is_ok_and(|st| st.order.is_some())
+    };
+    match crate::challenge::clean_leftovers(&journals, &drops, &in_progress) {
         Ok(0) => {}
         Ok(n) => out.verbose(&format!(
             "removed {n} challenge file(s) left by an interrupted run"
+        )),
+        Err(e) => worst.add(out, e),
+    }
+
+    match clean_temp(&config) {
+        Ok(0) => {}
+        Ok(n) => out.verbose(&format!(
+            "removed {n} temporary file(s) left by an interrupted run"
         )),
         Err(e) => worst.add(out, e),
     }
@@ -148,7 +162,7 @@ pub async fn run_once(
                 }
                 while let Some(joined) = set.join_next().await {
                     match joined {
-                        Ok(Ok(())) => outcome = Outcome::Changed,
+                        Ok(Ok(o)) => outcome = outcome.and(o),
                         Ok(Err(e)) => worst.add(out, e),
                         Err(e) => worst.add(out, Error::software(format!("task failed: {e}"))),
                     }
@@ -166,6 +180,27 @@ pub async fn run_once(
         None if backing_off => Err(Error::reported(Failure::Temporary)),
         None => Ok(outcome),
     }
+}
+
+/// Remove the temporary files and directories an interrupted run left in
+/// the trees only this program writes: the state directory and each
+/// configured line's key, next-key and archive directories (some hold a
+/// copy of a private key). Runs under the state lock, so no other run is
+/// writing them. `certs/` is the store's own (`certdrop_core::store`).
+fn clean_temp(config: &Config) -> Result<usize> {
+    let store = &config.store;
+    let mut dirs = vec![config.state.clone()];
+    for line in &config.lines {
+        dirs.push(store.key_dir(&line.name));
+        dirs.push(store.key_dir(&line.name).join(certdrop_core::store::NEXT));
+        dirs.push(store.archive.join(&line.name));
+    }
+    let mut removed = 0;
+    for dir in dirs {
+        removed += certdrop_core::atomic::clean_temp(&dir)
+            .map_err(|e| Error::io(&dir, "remove temporary files", &e))?;
+    }
+    Ok(removed)
 }
 
 /// What the offline part of a line's run found.
@@ -197,7 +232,17 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         ));
         outcome = Outcome::Changed;
     }
-    match lifecycle::plan(config, line, &st, now, opts.force, !opts.only.is_empty())? {
+    let plan = lifecycle::plan(config, line, &st, now, opts.force, !opts.only.is_empty())?;
+    // A line not due with an order in progress (a forced issuance killed
+    // or cut) continues it: the CA may have issued its certificate. Not
+    // while backing off: that may be the CA's own Retry-After.
+    let plan = match plan {
+        Plan::Wait(..) | Plan::StageNext | Plan::CheckNext if st.order.is_some() => {
+            Plan::Issue(Reason::Resume)
+        }
+        plan => plan,
+    };
+    match plan {
         Plan::Issue(reason) => {
             return Ok(Step {
                 outcome,
@@ -274,39 +319,59 @@ async fn next_key_due(
     )
 }
 
-/// Order, check and install one line's certificate.
+/// Order, check and install one line's certificate (unchanged: a line
+/// that was only to continue its order had none left to continue).
 async fn issue_line(
     config: &Config,
     account: &instant_acme::Account,
     line: &Line,
     reason: Reason,
     out: &Output,
-) -> Result<()> {
+) -> Result<Outcome> {
     let mut st = state::load(&config.state, &line.name)?;
+    let next_path = config.store.next_key_path(&line.name);
+    let had_next = next_path.exists();
     let result = async {
         let signer = lifecycle::signer(config, line, &reason, &mut st, clock::now())?;
         // A generated key is on disk before the CA sees it; remember when.
         state::save(&config.state, &line.name, &st)?;
         let (csr_der, spki) = signer.request(line)?;
-        let files = order::obtain(
-            config,
-            account,
-            line,
-            &Request {
-                csr_der: &csr_der,
-                spki: &spki,
-            },
-            out,
-        )
-        .await?;
+        let from_next = matches!(
+            signer,
+            lifecycle::Signer::Key {
+                from_next: true,
+                ..
+            }
+        );
+        let only_resume = reason == Reason::Resume;
+        let request = Request {
+            csr_der: &csr_der,
+            spki: &spki,
+            from_next,
+        };
+        let Some(files) = order::obtain(config, account, line, &request, only_resume, out).await?
+        else {
+            // No order left to continue: a key made for it goes again,
+            // or the line would look as if a rollover were staged.
+            if from_next && !had_next {
+                std::fs::remove_file(&next_path)
+                    .map_err(|e| Error::io(&next_path, "remove unused key", &e))?;
+                st.next_key_created = None;
+                // resume() forgot the order in the file already.
+                st.order = None;
+                state::save(&config.state, &line.name, &st)?;
+            }
+            return Ok(None);
+        };
         // The certificate is stored: the order is done.
         st.order = None;
         lifecycle::commit(config, line, &files, &signer, &mut st, clock::now())?;
-        Ok::<_, Error>((files, signer))
+        Ok::<_, Error>(Some((files, signer)))
     }
     .await;
     match result {
-        Ok((files, signer)) => {
+        Ok(None) => Ok(Outcome::Unchanged),
+        Ok(Some((files, signer))) => {
             state::save(&config.state, &line.name, &st)?;
             let leaf = certdrop_core::certinfo::parse_chain(&files.cert)
                 .map_err(Error::data)?
@@ -325,7 +390,7 @@ async fn issue_line(
                 line.domains.join(", "),
                 clock::date(leaf.not_after)
             ));
-            Ok(())
+            Ok(Outcome::Changed)
         }
         Err(e) => {
             note_failure(config, line, &e)?;

@@ -69,6 +69,11 @@ pub struct OrderProgress {
     pub url: String,
     /// The last step begun.
     pub stage: Stage,
+    /// The CSR sent to finalize is for the line's next key
+    /// (`keys/<line>/next/key.pem`), not its current one: the resumed
+    /// order's certificate carries that key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next_key: bool,
 }
 
 /// How far an order got; each is written before its request is sent.
@@ -135,6 +140,7 @@ mod tests {
         let kept = OrderProgress {
             url: "https://ca/order/1".into(),
             stage: Stage::Answered,
+            next_key: false,
         };
         save_order(dir, "www", Some(kept.clone())).expect("save");
         let text = std::fs::read_to_string(path(dir, "www")).expect("read");

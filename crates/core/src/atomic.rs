@@ -120,7 +120,9 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
-/// Remove temporary files left in `dir` by a writer that crashed.
+/// Remove temporary files left in `dir` by a writer that crashed, and
+/// temporary directories with what they hold (a version or an archive
+/// entry being assembled). A symbolic link is removed, never followed.
 pub fn clean_temp(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
@@ -131,7 +133,10 @@ pub fn clean_temp(dir: &Path) -> io::Result<usize> {
     for entry in entries {
         let entry = entry?;
         if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            fs::remove_file(entry.path())?;
+            match entry.file_type()?.is_dir() {
+                true => fs::remove_dir_all(entry.path())?,
+                false => fs::remove_file(entry.path())?,
+            }
             removed += 1;
         }
     }
@@ -166,6 +171,16 @@ mod tests {
         fs::write(dir.path().join("keep"), b"keep").expect("write");
         assert_eq!(clean_temp(dir.path()).expect("clean"), 1);
         assert!(dir.path().join("keep").exists());
+        // A directory being assembled goes with its content; a link named
+        // like one is removed, its target left alone.
+        let half = dir.path().join(".tmp.20260101T000000Z");
+        fs::create_dir(&half).expect("mkdir");
+        fs::write(half.join("key.pem"), b"secret").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("keep"), dir.path().join(".tmp.link"))
+            .expect("symlink");
+        assert_eq!(clean_temp(dir.path()).expect("clean"), 2);
+        assert!(!half.exists());
+        assert_eq!(fs::read(dir.path().join("keep")).expect("kept"), b"keep");
     }
 
     #[test]

@@ -511,6 +511,7 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
         order: Some(crate::state::OrderProgress {
             url: "https://ca/order/1".into(),
             stage: crate::state::Stage::Finalized,
+            next_key: false,
         }),
         ..LineState::default()
     };

@@ -9,12 +9,15 @@ use certdrop_core::output::Output;
 use instant_acme::{Account, Order, OrderStatus};
 
 use crate::config::{Config, Line};
+use crate::lifecycle;
 use crate::state::{self, OrderProgress, Stage};
 
 /// Where a line's order in progress is kept: its state file.
 pub(super) struct Progress<'a> {
     pub(super) config: &'a Config,
     pub(super) line: &'a Line,
+    /// The order is finalized with the line's next key.
+    pub(super) from_next: bool,
 }
 
 impl Progress<'_> {
@@ -26,6 +29,7 @@ impl Progress<'_> {
             Some(OrderProgress {
                 url: order.url().to_owned(),
                 stage,
+                next_key: stage == Stage::Finalized && self.from_next,
             }),
         )
     }
@@ -70,6 +74,14 @@ pub(super) async fn resume(
         state::save_order(&config.state, &line.name, None)?;
         return Ok(None);
     }
+    if status == OrderStatus::Valid && installed_already(config, line, &mut order, out).await? {
+        out.verbose(&format!(
+            "{}: order {} brought the certificate installed already (a run ended before it noted that): forgotten",
+            line.name, kept.url
+        ));
+        state::save_order(&config.state, &line.name, None)?;
+        return Ok(None);
+    }
     out.verbose(&format!(
         "{}: resuming order {} ({}, {status:?} at the CA)",
         line.name,
@@ -77,4 +89,30 @@ pub(super) async fn resume(
         kept.stage.word()
     ));
     Ok(Some(order))
+}
+
+/// Is the certificate of a valid order the one the line has installed? A
+/// run killed between installing it and clearing the order in its state
+/// leaves such an order behind; taking it up again would install the same
+/// certificate a second time instead of the new one the run is for.
+async fn installed_already(
+    config: &Config,
+    line: &Line,
+    order: &mut Order,
+    out: &Output,
+) -> Result<bool> {
+    let Some(current) = lifecycle::current_cert(config, line)? else {
+        return Ok(false);
+    };
+    let what = format!("{}: download certificate", line.name);
+    let pem = crate::retry!(out, &what, async {
+        order
+            .certificate()
+            .await?
+            .ok_or(instant_acme::Error::Str("the order has no certificate yet"))
+    })?;
+    Ok(certdrop_core::certinfo::parse_chain(pem.as_bytes())
+        .ok()
+        .and_then(|chain| chain.into_iter().next())
+        .is_some_and(|leaf| leaf.der == current.der))
 }

@@ -80,6 +80,7 @@ fn a_chain_ending_in_the_root_is_stored_without_it() {
     let req = Request {
         csr_der: &[],
         spki: &spki,
+        from_next: false,
     };
     let l = line(&["a.example.org"]);
     let leaf_by = |issuer: &rcgen::Issuer<'_, &rcgen::KeyPair>| {
@@ -114,6 +115,7 @@ fn the_ca_answer_is_checked_before_anything_is_installed() {
     let req = Request {
         csr_der: &[],
         spki: &spki,
+        from_next: false,
     };
     let l = line(&["a.example.org", "b.example.org"]);
     let good = cert(&ours, &["b.example.org", "a.example.org"], 2090);
@@ -190,6 +192,7 @@ async fn a_lost_finalize_answer_goes_on_to_the_download_and_the_ca_issues_once()
     let req = Request {
         csr_der: &csr,
         spki: &spki,
+        from_next: false,
     };
     // The first finalize reaches the CA; its answer is the one "lost".
     order.finalize_csr(&csr).await.expect("first finalize");

@@ -311,7 +311,41 @@ impl Config {
         };
         config.check_drops()?;
         config.check_budget()?;
+        config.check_account_path()?;
         Ok(config)
+    }
+
+    /// The account file is none of the files a run writes itself: not a
+    /// line's state file, the lock or a challenge journal, nor anything in
+    /// the store or the drop directories (each would overwrite the other).
+    fn check_account_path(&self) -> Result<()> {
+        let account = self.account.as_path();
+        let mut own: Vec<PathBuf> = vec![
+            self.state.join(certdrop_core::lock::LOCK_FILE),
+            self.state.join(crate::challenge::JOURNALS),
+        ];
+        own.extend(
+            self.lines
+                .iter()
+                .map(|l| crate::state::path(&self.state, &l.name)),
+        );
+        let trees = [
+            Some(&self.store.certs),
+            Some(&self.store.keys),
+            Some(&self.store.archive),
+            self.dnsextra.as_ref(),
+            self.webroot.as_ref(),
+        ];
+        let clash = own.iter().any(|p| account.starts_with(p))
+            || trees.into_iter().flatten().any(|t| account.starts_with(t));
+        if clash {
+            return Err(Error::config(format!(
+                "{}: account ({}) is a file certdrop-issue writes for something else (a line's state, the lock, a journal, the store or a drop directory): give it a path of its own",
+                self.path.display(),
+                account.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The run's budget leaves room for the validation it contains.

@@ -86,3 +86,44 @@ fn the_run_budget_must_hold_the_validation_budget() {
         "/etc/certdrop/issue.toml: renew.run_timeout (5m) must be longer than renew.validation_timeout (5m)"
     );
 }
+
+#[test]
+fn the_account_file_is_no_file_a_run_writes_for_something_else() {
+    let line = "[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\n";
+    let with_account = |account: &str| {
+        Config::parse(
+            Path::new("/etc/certdrop/issue.toml"),
+            &format!(
+                "{}[drop]\ndnsextra = \"dnsextra\"\n{DNS}{line}",
+                HEAD.replace(
+                    "account = \"account.json\"",
+                    &format!("account = \"{account}\"")
+                )
+            ),
+        )
+    };
+    assert!(with_account("account.json").is_ok());
+    assert!(
+        with_account("state/account.json").is_ok(),
+        "beside the state files"
+    );
+    for clash in [
+        "state/www.json",
+        "state/.lock",
+        "state/challenges/www",
+        "keys/account.json",
+        "certs/account.json",
+        "archive/a.json",
+        "dnsextra/account.json",
+    ] {
+        let e = with_account(clash).expect_err(clash);
+        assert_eq!(e.class, certdrop_core::exit::Failure::Config, "{clash}");
+        assert!(
+            e.msg.starts_with(&format!(
+                "/etc/certdrop/issue.toml: account (/etc/certdrop/{clash}) is a file certdrop-issue writes"
+            )),
+            "{}",
+            e.msg
+        );
+    }
+}

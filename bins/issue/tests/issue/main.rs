@@ -11,3 +11,4 @@ mod faults;
 mod issuance;
 mod lifecycle;
 mod realca;
+mod soak;

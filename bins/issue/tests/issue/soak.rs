@@ -20,12 +20,11 @@
 //! timing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::site::{openssl, Site};
+use crate::proxied_line::{soon, temp_files, Policy, ProxiedLine, RUN_LIMIT};
 use certdrop_testkit::pebble::{Endpoint, Fault, FaultProxy};
 use certdrop_testkit::{Ran, Run};
 
@@ -33,9 +32,6 @@ use certdrop_testkit::{Ran, Run};
 const ROUNDS: usize = 15;
 /// Environment variable that replays a soak with its printed seed.
 const SEED_VAR: &str = "CERTDROP_SOAK_SEED";
-/// How long a run may take here before it counts as stuck (a busy
-/// 2-core machine; Pebble answers in milliseconds).
-const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// A small seeded generator (SplitMix64): the soak's kill points must
 /// replay from a printed seed, and no dependency is needed for that.
@@ -154,136 +150,6 @@ const FORGET_STALE_ORDER: bool = true;
 /// order it resumes: every kept order must then be resumed.
 const ALLOW_LOST_VALIDATION: bool = true;
 
-/// The line's key policy under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Policy {
-    Fresh,
-    Reuse,
-}
-
-/// One line `name` at a site whose client talks to Pebble through the
-/// fault proxy (as faults.rs's `Proxied`, with a key policy).
-struct Soak {
-    // The proxy first: it closes its connections before Pebble stops.
-    proxy: FaultProxy,
-    site: Site,
-    config: PathBuf,
-    name: &'static str,
-    policy: Policy,
-}
-
-impl Soak {
-    fn new(name: &'static str, policy: Policy) -> Soak {
-        let mut site = Site::start();
-        let word = match policy {
-            Policy::Fresh => "fresh",
-            Policy::Reuse => "reuse",
-        };
-        site.http_line(name, &format!("key_policy = \"{word}\""));
-        let proxy = FaultProxy::start(&site.pebble);
-        let text = site
-            .config_text()
-            .replace(&site.pebble.directory_url, &proxy.directory_url);
-        let config = site.path("proxied.toml");
-        std::fs::write(&config, text).expect("write config");
-        Soak {
-            proxy,
-            site,
-            config,
-            name,
-            policy,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdrop-issue"));
-        cmd.arg("-c")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SSL_CERT_FILE")
-            .env_remove("CERTDROP_ISSUE_CONFIG");
-        cmd
-    }
-
-    /// The forced renewal each round starts.
-    fn forced(&self) -> Command {
-        self.command(&["-v", "issue", "--force", self.name])
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.site.path(&format!("certs/{}/cert.pem", self.name))
-    }
-
-    fn serial(&self) -> String {
-        openssl(&["x509", "-noout", "-serial", "-in"], &self.cert())
-    }
-
-    /// `state/<line>.json`, parsed (it must parse whenever it exists).
-    fn state(&self) -> serde_json::Value {
-        let path = self.site.path(&format!("state/{}.json", self.name));
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
-    }
-
-    /// Take the order out of the state file, as if the client had.
-    fn forget_order(&self) {
-        let path = self.site.path(&format!("state/{}.json", self.name));
-        let mut state = self.state();
-        if let Some(o) = state.as_object_mut() {
-            o.remove("order");
-        }
-        let text = serde_json::to_vec_pretty(&state).expect("JSON");
-        std::fs::write(path, text).expect("write state");
-    }
-
-    /// The order in progress the state file keeps, if any.
-    fn kept_order(&self) -> Option<serde_json::Value> {
-        self.state().get("order").cloned()
-    }
-}
-
-/// Every path below `dir` (recursively) whose name starts with `.tmp.`.
-fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with(".tmp.") {
-            found.push(path.clone());
-        }
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            found.extend(temp_files(&path));
-        }
-    }
-    found
-}
-
-/// Poll `cond` every millisecond until it holds or `limit` passes: a kill
-/// point must follow its condition closely (the kit's tick is 20 ms).
-fn soon(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
-}
-
-/// Releases a held answer when dropped, so neither a finished round nor a
-/// failed assertion leaves a proxy thread (and the proxy's Drop) waiting.
-struct Release(Arc<AtomicBool>);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// A forced renewal run to the end, as the kill points are drawn from.
 struct Calibration {
     /// The endpoints of its requests, in order.
@@ -295,7 +161,7 @@ struct Calibration {
     after_download: Duration,
 }
 
-impl Soak {
+impl ProxiedLine {
     /// The line's first certificate (and the account), then one forced
     /// renewal without a kill, watched.
     fn calibrate(&self) -> Calibration {
@@ -368,45 +234,36 @@ struct Outcome {
     counts: Counts,
 }
 
-impl Soak {
+impl ProxiedLine {
     /// Start a forced renewal, SIGKILL it at `point` (unless it ended
     /// first); true if it was killed. A run that ended by itself must
     /// have succeeded.
     fn killed_at(&self, point: &KillPoint, log: &Path) -> bool {
         let before = Counts::of(&self.proxy);
-        let release = Arc::new(AtomicBool::new(false));
-        let _release = Release(release.clone());
-        let reached = Arc::new(AtomicBool::new(false));
         let seen = match point {
             KillPoint::Request { endpoint, .. } => self.proxy.seen(*endpoint),
             _ => 0,
         };
-        if let KillPoint::Request {
-            endpoint,
-            nth,
-            hold,
-        } = point
-        {
-            match hold {
-                Hold::None => {}
-                Hold::BeforeCa => {
-                    self.proxy
-                        .inject(*endpoint, *nth, 1, Fault::Stall { for_: None })
-                }
-                Hold::AfterCa => {
-                    let (reached, release) = (reached.clone(), release.clone());
-                    self.proxy.inject(
-                        *endpoint,
-                        *nth,
-                        1,
-                        Fault::rewrite(move |_| {
-                            reached.store(true, Ordering::SeqCst);
-                            soon(RUN_LIMIT, || release.load(Ordering::SeqCst));
-                        }),
-                    );
-                }
+        let (reached, release) = match point {
+            KillPoint::Request {
+                endpoint,
+                nth,
+                hold: Hold::AfterCa,
+            } => {
+                let (reached, release) = self.hold_answer(*endpoint, *nth);
+                (reached, Some(release))
             }
-        }
+            KillPoint::Request {
+                endpoint,
+                nth,
+                hold: Hold::BeforeCa,
+            } => {
+                self.proxy
+                    .inject(*endpoint, *nth, 1, Fault::Stall { for_: None });
+                (Arc::new(AtomicBool::new(false)), None)
+            }
+            _ => (Arc::new(AtomicBool::new(false)), None),
+        };
         let mut proc = self.forced().logged(log);
         match point {
             KillPoint::Request {
@@ -438,13 +295,13 @@ impl Soak {
             let out = std::fs::read_to_string(log).unwrap_or_default();
             assert_eq!(status.code(), Some(0), "a run that was not killed:\n{out}");
         }
-        drop(_release);
+        drop(release);
         self.proxy.clear();
         killed
     }
 }
 
-impl Soak {
+impl ProxiedLine {
     /// One round: a forced renewal killed at `point`, then the run that
     /// must converge, then every check. `first_key` is the public key of
     /// the line's first certificate (a reused key stays it).
@@ -563,7 +420,7 @@ fn soak(name: &'static str, policy: Policy) {
     let mut rng = Rng(seed ^ name.bytes().fold(0, |h, b| h * 31 + u64::from(b)));
     eprintln!("soak {name} ({policy:?}): seed {seed} ({SEED_VAR}={seed} replays it)");
     let started = Instant::now();
-    let t = Soak::new(name, policy);
+    let t = ProxiedLine::new(name, policy);
     let cal = t.calibrate();
     let first_key = t.site.cert_pubkey(name);
     let points = kill_points(&cal, &mut rng);

@@ -221,3 +221,45 @@ fn a_run_killed_after_answering_does_not_pull_the_token_from_the_validation() {
         "(validations that found no token file, exit code, orders placed for the renewal)\n{log}"
     );
 }
+
+/// A run killed inside an atomic write leaves its temporary file (the
+/// soak finds them: `archive/<line>/.tmp.<stamp>/.tmp.key.pem.<pid>.<n>`,
+/// `archive/<line>/.tmp.<stamp>/.tmp.cert.pem.<pid>.<n>`,
+/// `state/.tmp.<line>.json.<pid>.<n>`). The next run that writes there,
+/// under the lock, must remove them: the one in the archive holds a copy
+/// of the private key that would outlive the archive's pruning. Here the
+/// leftovers are put where and as a killed run leaves them (a kill inside
+/// a write is a few milliseconds wide).
+#[test]
+fn temporary_files_a_killed_run_left_with_keys_are_removed() {
+    let t = ProxiedLine::new("www", Policy::Fresh);
+    t.command(&["run"]).ended_within(RUN_LIMIT).expect(0);
+    let key = std::fs::read(t.site.path("keys/www/key.pem")).expect("key");
+    let dead = 4_194_000; // a pid no run here has
+    let secret = |rel: &str| {
+        let path = t.site.path(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(&path, &key).expect("plant");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        path
+    };
+    let left = [
+        secret(&format!("keys/www/next/.tmp.key.pem.{dead}.3")),
+        secret(&format!("keys/www/.tmp.key.pem.{dead}.4")),
+        secret("archive/www/.tmp.20260101T000000Z/key.pem"),
+        secret(&format!(
+            "archive/www/.tmp.20260101T000001Z/.tmp.key.pem.{dead}.9"
+        )),
+        secret(&format!("state/.tmp.www.json.{dead}.1")),
+    ];
+    let ran = t.forced().ended_within(RUN_LIMIT).expect(0);
+    let still: Vec<&PathBuf> = left.iter().filter(|p| p.exists()).collect();
+    assert_eq!(
+        still,
+        Vec::<&PathBuf>::new(),
+        "left by a killed run, still there after a renewal:\n{}{}",
+        ran.stdout,
+        ran.stderr
+    );
+}

@@ -1,23 +1,35 @@
-//! The kill -9 soak (issue 11): forced renewals of one line through the
-//! fault proxy, each run SIGKILLed at a random point, then run again
-//! without a kill. Every round must converge: a new certificate installed
-//! and verified, the key the line's policy asks for, exactly one
-//! certificate issued at the CA for the round (and downloaded), no order
-//! placed twice beyond what resuming allows, no key left in a temporary
-//! file, and a state file that parses with no order left in progress.
+//! The kill -9 soak (issue 11): forced renewals (`issue --force`) of one
+//! line through the fault proxy, each run SIGKILLed at a random point,
+//! then the next run without a kill: the same forced renewal if the
+//! killed run had not installed its certificate yet, else cron's `run`.
+//! Every round must converge: that run succeeds; a new certificate is
+//! installed, openssl verifies it against Pebble's roots, and it carries
+//! the key the line's policy asks for; the CA issued exactly one
+//! certificate in the round and it was downloaded; a kept order was
+//! resumed, and a second order was placed only when the kill lost the
+//! first; the state file parses with no order left in progress and no
+//! failure; no temporary file is left in keys/, archive/ or state/, no
+//! staged key, no challenge file.
 //!
 //! Two lines, one test each (they run side by side): a fresh key per
 //! certificate, and a key reused across renewals; 15 rounds each.
 //!
 //! Kill points, from a seeded generator (the seed is printed; set
-//! `CERTDROP_SOAK_SEED` to replay one): (a) at a request of a forced
-//! renewal's sequence as a calibration run showed it, one round per
-//! endpoint, killed as the proxy sees the request, while it holds it
-//! before Pebble, or while it holds Pebble's answer; (b) after a random
-//! delay from the start, and after a random delay from the certificate's
-//! download (the local writes: archive, install, key promotion, state).
-//! The delays are kill points, not waits for a result: nothing asserts on
-//! timing.
+//! `CERTDROP_SOAK_SEED` to replay the same points, the delays as the same
+//! fractions of the calibration run's times): (a) one round per endpoint
+//! of a forced renewal as a calibration run sent them (directory, nonce,
+//! order, authorization, challenge, finalize, certificate...), at a random
+//! one of its requests there, killed as the proxy sees it, while the proxy
+//! holds it from Pebble, or while it holds Pebble's answer; (b) after a
+//! random delay from the start, and after a random delay from the
+//! certificate's download (the local writes: archive, install, key
+//! promotion, state). The delays are kill points, not waits for a result:
+//! nothing asserts on timing.
+//!
+//! Three known defects the soak meets are reproduced one by one in
+//! interrupted.rs; the soak names each when it meets it and goes on (the
+//! `FORGET_STALE_ORDER`, `ALLOW_LOST_VALIDATION`, `ALLOW_TEMP_LEFT`
+//! switches below, to be turned off as the client is fixed).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -327,10 +339,28 @@ impl ProxiedLine {
         // The operator's next step: a forced renewal that did not happen
         // yet is asked for again; one that did leaves cron's `run`.
         let orders_seen = self.proxy.seen(Endpoint::NewOrder);
-        let (converged_by, ran) = match installed {
+        let (converged_by, mut ran) = match installed {
             true => ("run", self.command(&["-v", "run"]).ended_within(RUN_LIMIT)),
             false => ("issue --force", self.forced().ended_within(RUN_LIMIT)),
         };
+        // Known defect (interrupted.rs): the next run removes the killed
+        // run's challenge file while the CA is still validating it. The
+        // run finds the order invalid and places another, or (the CA
+        // slower) waits on it and fails: then it takes one more run.
+        let answered = kept.as_ref().is_some_and(|o| o["stage"] == "answered");
+        let failed_validation =
+            answered && ran.code == 75 && ran.stderr.contains("validation failed");
+        let mut lost_validation = answered
+            && (failed_validation
+                || ran
+                    .stderr
+                    .contains("is invalid at the CA: placing a new one"));
+        if failed_validation && ALLOW_LOST_VALIDATION {
+            let first = format!("{}{}", ran.stdout, ran.stderr);
+            ran = self.forced().ended_within(RUN_LIMIT);
+            ran.stderr = format!("{first}(exit 75; and again:)\n{}", ran.stderr);
+        }
+        lost_validation &= ALLOW_LOST_VALIDATION;
         let new_orders = self.proxy.seen(Endpoint::NewOrder) - orders_seen;
         let counts = Counts::of(&self.proxy).since(before);
         let context = format!(
@@ -358,13 +388,7 @@ impl ProxiedLine {
         // when the first was lost with the kill (placed at the CA, not yet
         // recorded).
         assert_eq!((counts.issued, counts.downloaded), (1, 1), "{context}");
-        // Known defect (interrupted.rs): the next run removes the killed
-        // run's challenge file while the CA is still validating it.
-        let lost_validation = kept.as_ref().is_some_and(|o| o["stage"] == "answered")
-            && ran
-                .stderr
-                .contains("is invalid at the CA: placing a new one");
-        if lost_validation && ALLOW_LOST_VALIDATION {
+        if lost_validation {
             eprintln!(
                 "soak {}: round {n}: known defect: validation lost",
                 self.name
@@ -446,7 +470,10 @@ impl ProxiedLine {
 fn soak(name: &'static str, policy: Policy) {
     let seed = seed();
     // One seed replays both lines; each line draws its own points.
-    let mut rng = Rng(seed ^ name.bytes().fold(0, |h, b| h * 31 + u64::from(b)));
+    let mut rng = Rng(seed
+        ^ name
+            .bytes()
+            .fold(0, |h: u64, b| h.wrapping_mul(31) ^ u64::from(b)));
     eprintln!("soak {name} ({policy:?}): seed {seed} ({SEED_VAR}={seed} replays it)");
     let started = Instant::now();
     let t = ProxiedLine::new(name, policy);

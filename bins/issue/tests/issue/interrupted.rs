@@ -2,7 +2,10 @@
 //! runs killed at one chosen point, with the next run checked against
 //! what the fixed client must do. Each test fails until the client
 //! handles its case (issue 11); the soak tolerates the case meanwhile
-//! (its `FORGET_STALE_ORDER`, `ALLOW_LOST_VALIDATION`).
+//! (its `FORGET_STALE_ORDER`, `ALLOW_LOST_VALIDATION`, `ALLOW_TEMP_LEFT`).
+//! The last one the soak does not meet (after a kill its next run is the
+//! forced renewal again, not cron's `run`): what `run` does after a
+//! forced renewal killed once the CA had issued.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -262,4 +265,38 @@ fn temporary_files_a_killed_run_left_with_keys_are_removed() {
         ran.stdout,
         ran.stderr
     );
+}
+
+/// A forced renewal killed after the CA issued its certificate (order
+/// finalized, download not done) leaves the order kept; the certificate
+/// exists at the CA. The next `run` (cron) must fetch and install it:
+/// the man page's "a run that finds an order in progress continues it".
+/// Today `run` says "nothing due" while the line is not due on its own,
+/// and the order waits for the next renewal, which then installs a
+/// certificate as old as the kill (for a 90-day CA, one already due).
+#[test]
+fn a_forced_renewal_killed_after_finalize_is_finished_by_the_next_run() {
+    let t = ProxiedLine::new("www", Policy::Reuse);
+    t.command(&["run"]).ended_within(RUN_LIMIT).expect(0);
+    let before = t.serial();
+    let (held, release) = t.hold_answer(Endpoint::Certificate, 0);
+    let mut killed = t.forced().logged(&t.site.path("killed.log"));
+    assert!(
+        soon(RUN_LIMIT, || held.load(Ordering::SeqCst)),
+        "download never asked"
+    );
+    killed.0.kill().expect("kill -9");
+    killed.0.wait().expect("reap");
+    drop(release);
+    t.proxy.clear();
+    let issued = t.proxy.certificates_issued();
+    let ran = t.command(&["-v", "run"]).ended_within(RUN_LIMIT);
+    let said = format!("exit {}\n{}{}", ran.code, ran.stdout, ran.stderr);
+    assert_ne!(
+        t.serial(),
+        before,
+        "the issued certificate was not installed: {said}"
+    );
+    assert_eq!(t.proxy.certificates_issued(), issued, "{said}");
+    assert_eq!(t.kept_order(), None, "{said}");
 }

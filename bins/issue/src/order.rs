@@ -101,6 +101,11 @@ async fn advance(
     out: &Output,
 ) -> Result<CertFiles> {
     let status = order.state().status;
+    if status != OrderStatus::Pending {
+        // The CA has decided the challenges: the files an earlier run
+        // left for them (kept while the order was in progress) go.
+        ChallengeFiles::new(journal(config, line)).remove_all()?;
+    }
     if status == OrderStatus::Pending {
         let placed = place(config, line, order, out).await?;
         wait_visible(config, line, &placed.txt, out).await?;
@@ -114,6 +119,14 @@ async fn advance(
     } else {
         download(config, line, order, req, None, out).await
     }
+}
+
+/// The journal of a line's challenge files (`state/challenges/<line>`).
+fn journal(config: &Config, line: &Line) -> std::path::PathBuf {
+    config
+        .state
+        .join(crate::challenge::JOURNALS)
+        .join(&line.name)
 }
 
 /// The ACME challenge type a line uses.
@@ -146,12 +159,7 @@ async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
 async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) -> Result<Placed> {
     let subject = line.name.as_str();
     let mut placed = Placed {
-        files: ChallengeFiles::new(
-            config
-                .state
-                .join(crate::challenge::JOURNALS)
-                .join(&line.name),
-        ),
+        files: ChallengeFiles::new(journal(config, line)),
         txt: BTreeMap::new(),
         pending: Vec::new(),
     };

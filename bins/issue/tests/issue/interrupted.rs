@@ -1,8 +1,6 @@
 //! Deterministic reproductions of what the kill -9 soak (soak.rs) found:
 //! runs killed at one chosen point, with the next run checked against
-//! what the fixed client must do. Each test fails until the client
-//! handles its case (issue 11); the soak tolerates the case meanwhile
-//! (its `FORGET_STALE_ORDER`, `ALLOW_LOST_VALIDATION`, `ALLOW_TEMP_LEFT`).
+//! what the client must do (each failed before its fix).
 //! The last one the soak does not meet (after a kill its next run is the
 //! forced renewal again, not cron's `run`): what `run` does after a
 //! forced renewal killed once the CA had issued.

@@ -96,17 +96,6 @@ impl ProxiedLine {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
     }
 
-    /// Take the order out of the state file, as if the client had.
-    pub fn forget_order(&self) {
-        let path = self.site.path(&format!("state/{}.json", self.name));
-        let mut state = self.state();
-        if let Some(o) = state.as_object_mut() {
-            o.remove("order");
-        }
-        let text = serde_json::to_vec_pretty(&state).expect("JSON");
-        std::fs::write(path, text).expect("write state");
-    }
-
     /// The order in progress the state file keeps, if any.
     pub fn kept_order(&self) -> Option<serde_json::Value> {
         self.state().get("order").cloned()

@@ -26,10 +26,8 @@
 //! promotion, state). The delays are kill points, not waits for a result:
 //! nothing asserts on timing.
 //!
-//! Three known defects the soak meets are reproduced one by one in
-//! interrupted.rs; the soak names each when it meets it and goes on (the
-//! `FORGET_STALE_ORDER`, `ALLOW_LOST_VALIDATION`, `ALLOW_TEMP_LEFT`
-//! switches below, to be turned off as the client is fixed).
+//! The defects the soak found are reproduced one by one, at one chosen
+//! point each, in interrupted.rs.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,34 +140,6 @@ impl Counts {
         }
     }
 }
-
-/// Known defect (interrupted.rs reproduces it): a run killed after it
-/// installed its certificate but before it saved the line's state leaves
-/// the finished order kept; the next renewal resumes it and installs the
-/// same certificate again (reused key) or fails on it ("its public key is
-/// not the line's key", fresh key). Until the client forgets such an
-/// order itself, the soak does it for the client, so that the rounds
-/// after it test the rest. Set false once the client handles it: the
-/// round after one that hit it then checks the client's own handling.
-const FORGET_STALE_ORDER: bool = true;
-
-/// Known defect (interrupted.rs reproduces it): a run killed just after
-/// it answered a challenge leaves the token file; the next run removes it
-/// at its start, before it takes the order up again and writes the file
-/// anew. A CA still validating in between finds no file: the order goes
-/// invalid and a second one is placed (one certificate still, but a failed
-/// validation at the CA). Set false once the client keeps the files of an
-/// order it resumes: every kept order must then be resumed.
-const ALLOW_LOST_VALIDATION: bool = true;
-
-/// Known defect (interrupted.rs reproduces it): a run killed while it
-/// writes a file atomically leaves the temporary file, and nothing removes
-/// it later: in `archive/<line>/.tmp.<stamp>/` (the backup being made,
-/// with its copy of the private key), in `keys/<line>/` (a key being
-/// written), in `state/`. The soak meets the archive's and the state's
-/// often. Until the client removes them, the soak reports and removes
-/// them; set false once it does.
-const ALLOW_TEMP_LEFT: bool = true;
 
 /// A forced renewal run to the end, as the kill points are drawn from.
 struct Calibration {
@@ -333,34 +303,13 @@ impl ProxiedLine {
         let killed = self.killed_at(point, &log);
         let kept = self.kept_order();
         let installed = self.serial() != serial;
-        // Known defect (interrupted.rs): killed after the install, before
-        // the state was saved, the finished order stays kept.
-        let stale = installed && kept.is_some();
         // The operator's next step: a forced renewal that did not happen
         // yet is asked for again; one that did leaves cron's `run`.
         let orders_seen = self.proxy.seen(Endpoint::NewOrder);
-        let (converged_by, mut ran) = match installed {
+        let (converged_by, ran) = match installed {
             true => ("run", self.command(&["-v", "run"]).ended_within(RUN_LIMIT)),
             false => ("issue --force", self.forced().ended_within(RUN_LIMIT)),
         };
-        // Known defect (interrupted.rs): the next run removes the killed
-        // run's challenge file while the CA is still validating it. The
-        // run finds the order invalid and places another, or (the CA
-        // slower) waits on it and fails: then it takes one more run.
-        let answered = kept.as_ref().is_some_and(|o| o["stage"] == "answered");
-        let failed_validation =
-            answered && ran.code == 75 && ran.stderr.contains("validation failed");
-        let mut lost_validation = answered
-            && (failed_validation
-                || ran
-                    .stderr
-                    .contains("is invalid at the CA: placing a new one"));
-        if failed_validation && ALLOW_LOST_VALIDATION {
-            let first = format!("{}{}", ran.stdout, ran.stderr);
-            ran = self.forced().ended_within(RUN_LIMIT);
-            ran.stderr = format!("{first}(exit 75; and again:)\n{}", ran.stderr);
-        }
-        lost_validation &= ALLOW_LOST_VALIDATION;
         let new_orders = self.proxy.seen(Endpoint::NewOrder) - orders_seen;
         let counts = Counts::of(&self.proxy).since(before);
         let context = format!(
@@ -375,26 +324,14 @@ impl ProxiedLine {
         );
         let ok_codes: &[i32] = if installed { &[0, 2] } else { &[0] };
         assert!(ok_codes.contains(&ran.code), "{context}");
-        if stale && FORGET_STALE_ORDER {
-            eprintln!(
-                "soak {}: round {n}: known defect: finished order kept",
-                self.name
-            );
-            self.forget_order();
-        }
-        self.converged(&serial, &key, first_key, stale, &context);
+        self.converged(&serial, &key, first_key, &context);
         // At the CA: the round's one certificate, issued once and taken;
-        // a kept order is resumed, not placed again; a second order only
-        // when the first was lost with the kill (placed at the CA, not yet
+        // a kept order is resumed, not placed again (after an install it is
+        // forgotten: nothing is due then); a second order only when the
+        // first was lost with the kill (placed at the CA, not yet
         // recorded).
         assert_eq!((counts.issued, counts.downloaded), (1, 1), "{context}");
-        if lost_validation {
-            eprintln!(
-                "soak {}: round {n}: known defect: validation lost",
-                self.name
-            );
-            assert!(new_orders == 1 && counts.orders == 2, "{context}");
-        } else if kept.is_some() {
+        if kept.is_some() {
             assert_eq!(new_orders, 0, "a kept order not resumed: {context}");
         } else {
             assert!(new_orders <= 1 && counts.orders <= 2, "{context}");
@@ -411,7 +348,7 @@ impl ProxiedLine {
     /// for the key the policy asks for; no order in progress, no failure
     /// recorded; no key in a temporary file, no staged key left, no
     /// challenge file left.
-    fn converged(&self, serial: &str, key: &str, first_key: &str, stale: bool, context: &str) {
+    fn converged(&self, serial: &str, key: &str, first_key: &str, context: &str) {
         assert_ne!(self.serial(), serial, "no new certificate: {context}");
         self.site.openssl_verify(self.name);
         let now = self.site.cert_pubkey(self.name);
@@ -425,13 +362,11 @@ impl ProxiedLine {
             "key.pem is not the certificate's key: {context}"
         );
         let state = self.state();
-        if !stale {
-            assert_eq!(
-                state.get("order"),
-                None,
-                "order left in progress: {context}"
-            );
-        }
+        assert_eq!(
+            state.get("order"),
+            None,
+            "order left in progress: {context}"
+        );
         assert_eq!(state["failures"], 0, "{state}: {context}");
         // Temporary files where keys and state live: a key copy in one
         // outlives the key's rotation; none may be left (certs/ is public
@@ -440,21 +375,11 @@ impl ProxiedLine {
             .iter()
             .flat_map(|d| temp_files(&self.site.path(d)))
             .collect();
-        if !left.is_empty() && ALLOW_TEMP_LEFT {
-            eprintln!(
-                "soak {}: known defect: temporary files left: {left:?}",
-                self.name
-            );
-            for path in &left {
-                let _ = std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_file(path));
-            }
-        } else {
-            assert_eq!(
-                left,
-                Vec::<PathBuf>::new(),
-                "temporary files left: {context}"
-            );
-        }
+        assert_eq!(
+            left,
+            Vec::<PathBuf>::new(),
+            "temporary files left: {context}"
+        );
         let next = self.site.path(&format!("keys/{}/next/key.pem", self.name));
         assert!(!next.exists(), "a staged key left: {context}");
         assert_eq!(

@@ -2,6 +2,7 @@
 //! against a real Pebble on loopback (one test binary, small helpers; the
 //! Pebble fixture is certdrop-testkit's).
 
+mod proxied;
 mod site;
 
 mod account;
@@ -10,4 +11,5 @@ mod failures;
 mod faults;
 mod issuance;
 mod lifecycle;
+mod matrix;
 mod realca;

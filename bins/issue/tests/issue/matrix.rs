@@ -299,3 +299,119 @@ fn a_server_error_on_the_certificate() {
         fresh_account: false,
     });
 }
+
+impl Proxied {
+    /// The account key's thumbprint (`account show --json`).
+    fn thumbprint(&self) -> String {
+        let ran = self.cli(&["account", "show", "--json"]).expect(0);
+        let v: serde_json::Value = serde_json::from_str(&ran.stdout).expect("account JSON");
+        v["thumbprint"].as_str().expect("thumbprint").to_owned()
+    }
+}
+
+/// Each retry `-v` narrated in `ran`: as many as the answers that failed,
+/// each naming the endpoint's `path` and the reason.
+#[track_caller]
+fn narrated(ran: &Ran, n: u32, path: &str, what: &str) {
+    let retries: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": retry "))
+        .collect();
+    assert_eq!(retries.len(), n as usize, "{what}: {}", ran.stderr);
+    for line in retries {
+        assert!(
+            line.contains(path) && line.contains("serverInternal"),
+            "{what}: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_server_error_on_key_change() {
+    let t = Proxied::new();
+    t.cli(&["run"]).expect(0);
+    let next = t.site.path("state/account.json.next");
+    let mut key = t.thumbprint();
+    // On every attempt: 75, the old key stays the account's, and the new
+    // one waits (the CA may know it) for the next start to settle.
+    t.proxy
+        .inject(Endpoint::KeyChange, 0, u32::MAX, Fault::status(503));
+    let ran = t.cli(&["account", "rollover"]).expect(75);
+    one_line(
+        &ran,
+        "account rollover: serverInternal: injected by the fault proxy",
+    );
+    assert!(next.exists(), "the new key is kept until settled");
+    t.proxy.clear();
+    let ran = t.cli(&["-v", "account", "rollover"]).expect(0);
+    ran.stderr_has("an interrupted key rollover never reached the CA; old key kept");
+    assert!(!next.exists());
+    assert_ne!(t.thumbprint(), key, "replaced");
+    key = t.thumbprint();
+    for status in STATUSES {
+        for n in IN_A_ROW {
+            let what = format!("keyChange {status} x{n}");
+            t.proxy
+                .inject(Endpoint::KeyChange, 0, n, Fault::status(status));
+            let ran = t.cli(&["-v", "account", "rollover"]).expect(0);
+            ran.stdout_has("account key replaced: ");
+            narrated(&ran, n, "/rollover-account-key", &what);
+            assert!(!next.exists(), "{what}");
+            let now = t.thumbprint();
+            assert_ne!(now, key, "{what}: replaced");
+            key = now;
+        }
+    }
+    // The CA knows the account by its last key: it orders with it.
+    t.cli(&["issue", "--force", "www"]).expect(0);
+    assert_eq!(t.counts(), (2, 2, 2));
+}
+
+#[test]
+fn a_server_error_on_revoke() {
+    let t = Proxied::new();
+    t.cli(&["run"]).expect(0);
+    // On every attempt: 75, nothing recorded as revoked, the certificate
+    // stays; the next attempt revokes it and the run after replaces it.
+    t.proxy
+        .inject(Endpoint::Revoke, 0, u32::MAX, Fault::status(503));
+    let ran = t.cli(&["revoke", "www"]).expect(75);
+    one_line(
+        &ran,
+        "www: revoke: serverInternal: injected by the fault proxy",
+    );
+    let row = t.status_row(&t.config, "www");
+    assert!(
+        row.next_action.starts_with("renewal in "),
+        "{}",
+        row.next_action
+    );
+    t.proxy.clear();
+    t.cli(&["revoke", "www"])
+        .expect(0)
+        .stdout_has("www: certificate ");
+    t.cli(&["run"]).expect(0);
+    assert_eq!(t.counts(), (2, 2, 2));
+    for status in STATUSES {
+        for n in IN_A_ROW {
+            let what = format!("revoke {status} x{n}");
+            let seen = t.proxy.seen(Endpoint::Revoke);
+            t.proxy
+                .inject(Endpoint::Revoke, 0, n, Fault::status(status));
+            let ran = t.cli(&["-v", "revoke", "www"]).expect(0);
+            ran.stdout_has("revoked; the next run replaces it");
+            narrated(&ran, n, "/revoke-cert", &what);
+            assert_eq!(t.proxy.seen(Endpoint::Revoke), seen + n + 1, "{what}");
+            let (orders, issued, downloaded) = t.counts();
+            t.cli(&["run"])
+                .expect(0)
+                .stdout_has("www: certificate issued (replacing a revoked certificate");
+            assert_eq!(
+                t.counts(),
+                (orders + 1, issued + 1, downloaded + 1),
+                "{what}: replaced once"
+            );
+        }
+    }
+}

@@ -231,6 +231,29 @@ fn a_server_error_on_new_nonce() {
 }
 
 #[test]
+fn a_server_error_on_new_nonce_in_the_middle_of_an_order_keeps_the_order() {
+    let t = Proxied::new();
+    t.cli(&["run"]).expect(0);
+    // The new order's nonce comes; then an authorization answer without
+    // one (the proxy's 503 carries none), and every new nonce fails.
+    t.proxy
+        .inject(Endpoint::NewNonce, 1, u32::MAX, Fault::status(503));
+    t.proxy.inject(Endpoint::Authz, 0, 1, Fault::status(503));
+    let ran = t.cli(&["issue", "--force", "www"]).expect(75);
+    one_line(&ran, "www: authorizations: HEAD https://");
+    ran.stderr_has("/nonce-plz: HTTP 503");
+    let kept = t.kept_order().expect("the order is kept");
+    assert!(kept.contains("\"placed\""), "{kept}");
+    assert_eq!(t.counts(), (2, 1, 1));
+    t.proxy.clear();
+    t.cli(&["-v", "issue", "--force", "www"])
+        .expect(0)
+        .stderr_has("www: resuming order ");
+    assert_eq!(t.counts(), (2, 2, 2), "the kept order, one certificate");
+    assert_eq!(t.kept_order(), None);
+}
+
+#[test]
 fn a_server_error_on_new_account() {
     a_server_error_on(OnEndpoint {
         endpoint: Endpoint::NewAccount,

@@ -154,6 +154,9 @@ pub struct Fault {
     pub endpoint: String,
     /// What went wrong.
     pub kind: FaultKind,
+    /// What the CA said with an error status, if its answer was a problem
+    /// document: type, detail and subproblems on one line.
+    pub said: Option<String>,
 }
 
 /// What went wrong in one exchange.
@@ -175,7 +178,13 @@ impl std::fmt::Display for Fault {
         match &self.kind {
             FaultKind::Connect(why) => write!(f, "{}: cannot connect: {why}", self.endpoint),
             FaultKind::Lost(why) => write!(f, "{}: connection lost: {why}", self.endpoint),
-            FaultKind::Status(code) => write!(f, "{}: HTTP {code}", self.endpoint),
+            FaultKind::Status(code) => {
+                write!(f, "{}: HTTP {code}", self.endpoint)?;
+                match &self.said {
+                    Some(said) => write!(f, ": {said}"),
+                    None => Ok(()),
+                }
+            }
             FaultKind::Stalled(t) => {
                 write!(
                     f,
@@ -196,6 +205,7 @@ impl Fault {
         instant_acme::Error::Other(Box::new(Fault {
             endpoint: endpoint.to_owned(),
             kind,
+            said: None,
         }))
     }
 }
@@ -228,7 +238,7 @@ impl HttpClient for Tap {
         stamp(&mut req);
         let endpoint = format!("{} {}", req.method(), req.uri());
         let uri = req.uri().to_string();
-        let head = req.method() == http::Method::HEAD;
+        let method = req.method().clone();
         let fut = self.inner.request(req);
         let timeout = self.timeout;
         Box::pin(async move {
@@ -240,16 +250,16 @@ impl HttpClient for Tap {
                     .into_bytes()
                     .await
                     .map_err(instant_acme::Error::Other)?;
-                let empty = body.is_empty();
+                let kept = body.clone();
                 Ok::<_, instant_acme::Error>((
                     BytesResponse {
                         parts: rsp.parts,
                         body: Box::new(body),
                     },
-                    empty,
+                    kept,
                 ))
             };
-            let (rsp, empty) = match tokio::time::timeout(timeout, whole).await {
+            let (rsp, body) = match tokio::time::timeout(timeout, whole).await {
                 Ok(r) => r.map_err(|e| transport(&endpoint, e))?,
                 Err(_) => return Err(Fault::error(&endpoint, FaultKind::Stalled(timeout))),
             };
@@ -275,16 +285,46 @@ impl HttpClient for Tap {
                     *slot = Some(endpoint.clone());
                 }
             }
-            // newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends;
-            // an error with no problem document (a 404 for an order the CA
-            // no longer knows) would reach us as a JSON error, which reads
-            // as a transient fault: its status says what it is.
-            if (head && status != 200) || (status >= 400 && empty) {
-                return Err(Fault::error(&endpoint, FaultKind::Status(status)));
+            if let Some(fault) = refused(&method, status, &body) {
+                return Err(instant_acme::Error::Other(Box::new(Fault {
+                    endpoint,
+                    ..fault
+                })));
             }
             Ok(rsp)
         })
     }
+}
+
+/// The fault an answer with `status` to a `method` request is, where
+/// instant-acme would not read it as one (the endpoint is filled in by the
+/// caller):
+/// - newNonce (RFC 8555 §7.2) is the only HEAD instant-acme sends, and
+///   anything but 200 leaves it without a nonce;
+/// - an error status to a GET (the directory; ARI's renewalInfo):
+///   instant-acme parses whatever the directory request gets as a
+///   directory (a 503 read as "missing field `newNonce`", which names
+///   neither the status nor the endpoint);
+/// - an error with no problem document (a 404 for an order the CA no
+///   longer knows) would reach us as a JSON error, which reads as a
+///   transient fault: its status says what it is.
+///
+/// A problem document the answer carries is kept for the message.
+fn refused(method: &http::Method, status: u16, body: &[u8]) -> Option<Fault> {
+    let head = method == http::Method::HEAD;
+    let get = method == http::Method::GET;
+    if !((head && status != 200) || (status >= 400 && (get || body.is_empty()))) {
+        return None;
+    }
+    let said = serde_json::from_slice::<instant_acme::Problem>(body)
+        .ok()
+        .filter(|p| p.r#type.is_some() || p.detail.is_some())
+        .map(|p| describe(&instant_acme::Error::Api(p)));
+    Some(Fault {
+        endpoint: String::new(),
+        kind: FaultKind::Status(status),
+        said,
+    })
 }
 
 /// Our User-Agent (RFC 8555 §6.1: a client MUST send one), naming the
@@ -381,6 +421,44 @@ mod tests {
             format!("www: answer challenge: POST {url}: no answer within 0.3 s")
         );
         held.abort();
+    }
+
+    #[test]
+    fn an_error_to_a_get_or_to_the_nonce_is_a_fault_with_its_status_and_problem() {
+        let doc = br#"{"type": "urn:ietf:params:acme:error:serverInternal", "detail": "down", "status": 503}"#;
+        let named = |endpoint: &str, f: Fault| {
+            instant_acme::Error::Other(Box::new(Fault {
+                endpoint: endpoint.to_owned(),
+                ..f
+            }))
+        };
+        // The directory answering 503 with a problem document: retried,
+        // and the message names the endpoint, the status and the problem.
+        let f = refused(&http::Method::GET, 503, doc).expect("a fault");
+        let e = named("GET https://ca/dir", f);
+        assert!(is_transient(&e));
+        assert_eq!(classify(&e), Failure::Temporary);
+        assert_eq!(
+            error("account a.json", &e).msg,
+            "account a.json: GET https://ca/dir: HTTP 503: serverInternal: down"
+        );
+        // A directory URL that is not one: unavailable, not retried.
+        let f = refused(&http::Method::GET, 404, b"404 page not found").expect("a fault");
+        let e = named("GET https://ca/nodir", f);
+        assert!(!is_transient(&e));
+        assert_eq!(classify(&e), Failure::Unavailable);
+        assert_eq!(
+            error("account a.json", &e).msg,
+            "account a.json: GET https://ca/nodir: HTTP 404"
+        );
+        // newNonce: anything but 200 leaves it without a nonce.
+        assert!(refused(&http::Method::HEAD, 503, b"").is_some());
+        assert!(refused(&http::Method::HEAD, 200, b"").is_none());
+        // instant-acme reads a POST's problem document itself; an error
+        // without one is ours.
+        assert!(refused(&http::Method::POST, 503, doc).is_none());
+        assert!(refused(&http::Method::POST, 404, b"").is_some());
+        assert!(refused(&http::Method::GET, 200, b"{}").is_none());
     }
 
     #[test]

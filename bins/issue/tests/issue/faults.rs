@@ -1,81 +1,15 @@
 //! The real certdrop-issue against Pebble behind the test kit's fault
 //! proxy (issue 11): each run counts the orders and certificates the CA
 //! issued, so a fault that leads to a second issuance or an abandoned
-//! certificate shows. Tests of defects issue 11 lists are written as the
-//! fixed client must behave and ignored until it does.
+//! certificate shows. matrix.rs has every endpoint and problem type;
+//! soak.rs kills runs at random points.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::site::Site;
-use certdrop_testkit::pebble::{Endpoint, Fault, FaultProxy};
-use certdrop_testkit::{Ran, Run};
-
-/// A site with one http-01 line `www` whose client talks to Pebble
-/// through a fault proxy (only the directory URL differs).
-struct Proxied {
-    // The proxy first: it closes its connections before Pebble stops.
-    proxy: FaultProxy,
-    site: Site,
-    config: PathBuf,
-}
-
-impl Proxied {
-    fn new() -> Proxied {
-        let mut site = Site::start();
-        site.http_line("www", "");
-        let proxy = FaultProxy::start(&site.pebble);
-        let text = site
-            .config_text()
-            .replace(&site.pebble.directory_url, &proxy.directory_url);
-        let config = site.path("proxied.toml");
-        std::fs::write(&config, text).expect("write config");
-        Proxied {
-            proxy,
-            site,
-            config,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certdrop-issue"));
-        cmd.arg("-c")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SSL_CERT_FILE")
-            .env_remove("CERTDROP_ISSUE_CONFIG");
-        cmd
-    }
-
-    /// `run`, which must end within `limit` (a hang fails the test).
-    fn run_within(&self, limit: Duration) -> Ran {
-        self.command(&["run"]).ended_within(limit)
-    }
-
-    /// `run`, bounded by the longest a faulted run should take here.
-    fn run(&self) -> Ran {
-        self.run_within(Duration::from_secs(120))
-    }
-
-    /// One order and one certificate at the CA, downloaded and stored.
-    fn issued_once(&self) {
-        let p = &self.proxy;
-        assert_eq!(
-            (
-                p.orders_created(),
-                p.certificates_issued(),
-                p.certificates_downloaded()
-            ),
-            (1, 1, 1),
-            "orders, certificates issued, downloaded (relay errors: {:?})",
-            p.errors()
-        );
-        assert!(self.site.path("certs/www/fullchain.pem").is_file());
-        self.site.openssl_verify("www");
-    }
-}
+use crate::proxied::Proxied;
+use certdrop_testkit::pebble::{Endpoint, Fault};
+use certdrop_testkit::Run;
 
 #[test]
 fn a_clean_issuance_through_the_proxy() {
@@ -268,13 +202,6 @@ fn an_unauthorized_new_order_exits_78_with_the_problem() {
 }
 
 impl Proxied {
-    /// The order in progress `state/www.json` keeps, if any.
-    fn kept_order(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.site.path("state/www.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).expect("state is JSON");
-        v.get("order").map(|o| o.to_string())
-    }
-
     /// Start `run` with a stall armed on `endpoint`, SIGKILL it once it
     /// has reached that endpoint, and return the order it left behind.
     fn killed_at(&self, endpoint: Endpoint) -> String {

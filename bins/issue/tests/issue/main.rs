@@ -2,15 +2,18 @@
 //! against a real Pebble on loopback (one test binary, small helpers; the
 //! Pebble fixture is certdrop-testkit's).
 
+mod proxied;
 mod site;
 
 mod account;
 mod exit_classes;
 mod failures;
 mod faults;
+mod found;
 mod interrupted;
 mod issuance;
 mod lifecycle;
+mod matrix;
 mod proxied_line;
 mod realca;
 mod soak;

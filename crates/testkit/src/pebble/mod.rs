@@ -34,7 +34,7 @@ mod webroot;
 
 pub use crate::ports::free_port;
 pub use dns::query_txt;
-pub use faults::{Answer, Endpoint, Fault, FaultProxy, RetryAfter};
+pub use faults::{Answer, Endpoint, Fault, FaultProxy, Problem, RetryAfter, Subproblem};
 pub use https::https_get;
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};
@@ -72,6 +72,9 @@ pub struct PebbleOpts {
     /// PEBBLE_WFE_NONCEREJECT: percent of valid nonces rejected with badNonce (Pebble's default 5; here 0).
     pub nonce_reject: u8,
     /// PEBBLE_AUTHZREUSE: percent of valid authorizations reused (Pebble's default 50; here 0).
+    /// 0 still reuses 1 % of the time (Pebble makes a new one when
+    /// `rand.Intn(100) > percent`): a test that counts authorization or
+    /// challenge requests orders with an account or a name that has none.
     pub authz_reuse: u8,
     /// PEBBLE_VA_NOSLEEP=1: no random 0-15 s sleep before each validation (here true).
     pub va_nosleep: bool,

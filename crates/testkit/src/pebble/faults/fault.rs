@@ -1,6 +1,7 @@
 //! What the fault proxy can do to a request: the endpoints it tells apart
-//! by path, the faults ([`Fault`]) with their constructors, and the answer
-//! a rewrite gets to change ([`Answer`]).
+//! by path, the faults ([`Fault`]) with their constructors, the problem
+//! documents a status fault answers with ([`Problem`]), and the answer a
+//! rewrite gets to change ([`Answer`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -131,6 +132,91 @@ impl Answer {
     }
 }
 
+/// An ACME problem document (RFC 8555 §6.7, RFC 7807) a status fault
+/// answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The type, the part after `urn:ietf:params:acme:error:`.
+    pub kind: String,
+    /// The detail ("injected by the fault proxy" unless given).
+    pub detail: String,
+    /// Subproblems, one per identifier (RFC 8555 §6.7.1).
+    pub subproblems: Vec<Subproblem>,
+}
+
+/// A subproblem of a [`Problem`]: one identifier's own problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subproblem {
+    /// The type, the part after `urn:ietf:params:acme:error:`.
+    pub kind: String,
+    /// The DNS name it concerns.
+    pub identifier: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+/// The prefix of every ACME problem type (RFC 8555 §6.7).
+const ACME_ERROR: &str = "urn:ietf:params:acme:error:";
+
+impl Problem {
+    /// A problem of type `kind` with the proxy's own detail.
+    pub fn new(kind: &str) -> Problem {
+        Problem {
+            kind: kind.to_string(),
+            detail: "injected by the fault proxy".to_string(),
+            subproblems: Vec::new(),
+        }
+    }
+
+    /// The document as the body of an answer with `status`, indented like
+    /// Pebble's.
+    pub fn body(&self, status: u16) -> String {
+        let mut s = format!(
+            "{{\n  \"type\": {},\n  \"detail\": {},\n  \"status\": {status}",
+            json_string(&format!("{ACME_ERROR}{}", self.kind)),
+            json_string(&self.detail)
+        );
+        if !self.subproblems.is_empty() {
+            let subs: Vec<String> = self
+                .subproblems
+                .iter()
+                .map(|sub| {
+                    format!(
+                        "    {{\n      \"type\": {},\n      \"detail\": {},\n      \"identifier\": {{\"type\": \"dns\", \"value\": {}}}\n    }}",
+                        json_string(&format!("{ACME_ERROR}{}", sub.kind)),
+                        json_string(&sub.detail),
+                        json_string(&sub.identifier)
+                    )
+                })
+                .collect();
+            s.push_str(&format!(
+                ",\n  \"subproblems\": [\n{}\n  ]",
+                subs.join(",\n")
+            ));
+        }
+        s.push_str("\n}");
+        s
+    }
+}
+
+/// `text` as a JSON string literal (RFC 8259 §7).
+fn json_string(text: &str) -> String {
+    let mut s = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
 /// A rewrite of Pebble's answer before the client gets it.
 pub type Rewrite = Arc<dyn Fn(&mut Answer) + Send + Sync>;
 
@@ -143,8 +229,8 @@ pub enum Fault {
     Status {
         /// HTTP status (500, 503, 429, 403...).
         status: u16,
-        /// ACME problem type, the part after `urn:ietf:params:acme:error:`.
-        problem: String,
+        /// The problem document of the answer.
+        problem: Problem,
         /// Retry-After header, if any.
         retry_after: Option<RetryAfter>,
     },
@@ -170,7 +256,7 @@ impl std::fmt::Debug for Fault {
                 status,
                 problem,
                 retry_after,
-            } => write!(f, "Status({status}, {problem}, {retry_after:?})"),
+            } => write!(f, "Status({status}, {}, {retry_after:?})", problem.kind),
             Fault::Reset => write!(f, "Reset"),
             Fault::Stall { for_ } => write!(f, "Stall({for_:?})"),
             Fault::Lost => write!(f, "Lost"),
@@ -195,8 +281,44 @@ impl Fault {
     pub fn problem(status: u16, problem: &str) -> Fault {
         Fault::Status {
             status,
-            problem: problem.to_string(),
+            problem: Problem::new(problem),
             retry_after: None,
+        }
+    }
+
+    /// This status fault with the problem's `detail` instead of the
+    /// proxy's own words.
+    pub fn detail(self, detail: &str) -> Fault {
+        self.with_problem(|p| p.detail = detail.to_string())
+    }
+
+    /// This status fault with a subproblem (RFC 8555 §6.7.1) of type
+    /// `kind` for the DNS name `name`, saying `detail`.
+    pub fn subproblem(self, kind: &str, name: &str, detail: &str) -> Fault {
+        self.with_problem(|p| {
+            p.subproblems.push(Subproblem {
+                kind: kind.to_string(),
+                identifier: name.to_string(),
+                detail: detail.to_string(),
+            })
+        })
+    }
+
+    fn with_problem(self, change: impl FnOnce(&mut Problem)) -> Fault {
+        match self {
+            Fault::Status {
+                status,
+                mut problem,
+                retry_after,
+            } => {
+                change(&mut problem);
+                Fault::Status {
+                    status,
+                    problem,
+                    retry_after,
+                }
+            }
+            other => other,
         }
     }
 

@@ -38,7 +38,7 @@ use super::Pebble;
 mod fault;
 mod wire;
 
-pub use fault::{Answer, Endpoint, Fault, RetryAfter, Rewrite};
+pub use fault::{Answer, Endpoint, Fault, Problem, RetryAfter, Rewrite, Subproblem};
 
 pub use wire::http_date;
 use wire::{is_framing, read_answer, read_request, write_answer, Request};
@@ -271,14 +271,8 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
         }) => {
             let mut a = Answer {
                 status,
-                headers: vec![(
-                    "Content-Type".into(),
-                    "application/problem+json".into(),
-                )],
-                body: format!(
-                    "{{\n  \"type\": \"urn:ietf:params:acme:error:{problem}\",\n  \"detail\": \"injected by the fault proxy\",\n  \"status\": {status}\n}}"
-                )
-                .into_bytes(),
+                headers: vec![("Content-Type".into(), "application/problem+json".into())],
+                body: problem.body(status).into_bytes(),
             };
             if let Some(ra) = retry_after {
                 a.set_header("Retry-After", &ra.value());

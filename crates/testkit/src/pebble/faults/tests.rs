@@ -89,6 +89,67 @@ fn a_status_fault_skips_then_answers_with_a_problem_and_retry_after() {
 }
 
 #[test]
+fn a_problem_carries_its_detail_and_subproblems_with_their_names() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    proxy.inject(
+        Endpoint::Directory,
+        0,
+        1,
+        Fault::problem(400, "rejectedIdentifier")
+            .detail("2 identifiers \"refused\"\nby policy")
+            .subproblem("caa", "a.example.test", "CAA forbids issuance")
+            .subproblem("rejectedIdentifier", "b.example.test", "on a block list"),
+    );
+    let a = raw_get(&pebble, proxy.addr, "/dir").expect("answer");
+    assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    let body = a.split("\r\n\r\n").nth(1).expect("a body");
+    assert_eq!(
+        body,
+        r#"{
+  "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+  "detail": "2 identifiers \"refused\"\nby policy",
+  "status": 400,
+  "subproblems": [
+    {
+      "type": "urn:ietf:params:acme:error:caa",
+      "detail": "CAA forbids issuance",
+      "identifier": {"type": "dns", "value": "a.example.test"}
+    },
+    {
+      "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+      "detail": "on a block list",
+      "identifier": {"type": "dns", "value": "b.example.test"}
+    }
+  ]
+}"#
+    );
+    // A detail and a subproblem leave every other fault as it is.
+    assert_eq!(
+        format!("{:?}", Fault::Reset.detail("x").subproblem("caa", "a", "b")),
+        "Reset"
+    );
+}
+
+#[test]
+fn a_problem_without_extras_has_the_proxy_s_words_and_control_characters_escaped() {
+    let plain = super::Problem::new("badCSR");
+    assert_eq!(
+        plain.body(400),
+        "{\n  \"type\": \"urn:ietf:params:acme:error:badCSR\",\n  \"detail\": \"injected by the fault proxy\",\n  \"status\": 400\n}"
+    );
+    let odd = super::Problem {
+        detail: "tab\there\u{1}\\".into(),
+        ..plain
+    };
+    assert!(
+        odd.body(400).contains(r#""detail": "tab\there\u0001\\","#),
+        "{}",
+        odd.body(400)
+    );
+}
+
+#[test]
 fn a_reset_is_a_connection_reset() {
     let pebble = Pebble::start(PebbleOpts::default());
     let proxy = FaultProxy::start(&pebble);

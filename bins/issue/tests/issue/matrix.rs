@@ -293,7 +293,7 @@ fn a_server_error_on_the_order() {
     a_server_error_on(OnEndpoint {
         endpoint: Endpoint::Order,
         path: "/my-order/",
-        names: "www: validation failed: serverInternal: injected by the fault proxy",
+        names: "www: fetch order: serverInternal: injected by the fault proxy",
         kept: Some("answered"),
     });
 }

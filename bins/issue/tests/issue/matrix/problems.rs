@@ -351,7 +351,9 @@ fn transient_problems_count_towards_the_back_off() {
         );
         let row = t.status_row(&config, line);
         assert!(
-            row.next_action.starts_with("retry in ") && row.next_action.ends_with("(1 failures)"),
+            row.next_action.starts_with("retry in ")
+                && row.next_action.contains(" (1 failures): ")
+                && row.next_action.ends_with(says),
             "{line}: {}",
             row.next_action
         );

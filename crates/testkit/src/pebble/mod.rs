@@ -34,7 +34,7 @@ mod webroot;
 
 pub use crate::ports::free_port;
 pub use dns::query_txt;
-pub use faults::{Answer, Endpoint, Fault, FaultProxy, RetryAfter};
+pub use faults::{Answer, Endpoint, Fault, FaultProxy, RandomFault, RandomFaults, RetryAfter};
 pub use https::https_get;
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};

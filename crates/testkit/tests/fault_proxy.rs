@@ -57,6 +57,7 @@ fn faults_at_its_rate_counts_and_stops_at_end_of_input() {
         ", \"Directory\", \"503\"]]",
         "\"certificates_issued\": 0",
         "\"errors\": []",
+        "\"bad_nonces\": []",
     ] {
         assert!(stats.contains(want), "{want} in {stats}");
     }

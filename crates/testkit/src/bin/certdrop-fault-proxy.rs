@@ -18,7 +18,8 @@
 //!   `orders_created`, `certificates_issued` (finalize accepted by the CA),
 //!   `certificates_downloaded`, `faults` (per kind), `applied` (each fault:
 //!   `[ms since counting began, endpoint, fault]`) and `errors` (requests
-//!   the proxy could not relay);
+//!   the proxy could not relay) and `bad_nonces` (Pebble's own badNonce
+//!   answers: `[ms, endpoint]`);
 //! - end of input: the last `stats`, then it stops.
 
 use std::collections::BTreeMap;
@@ -182,9 +183,17 @@ fn stats(proxy: &FaultProxy, since: &mut Instant) -> String {
         })
         .collect();
     let errors: Vec<String> = proxy.errors().iter().map(|e| json_str(e)).collect();
+    let bad_nonces: Vec<String> = proxy
+        .bad_nonces()
+        .iter()
+        .map(|(t, e)| {
+            let ms = t.saturating_duration_since(*since).as_millis();
+            format!("[{ms}, {}]", json_str(&format!("{e:?}")))
+        })
+        .collect();
     let line = format!(
         "{{\"requests\": {}, \"seen\": {}, \"orders_created\": {}, \"certificates_issued\": {}, \
-         \"certificates_downloaded\": {}, \"faults\": {}, \"applied\": [{}], \"errors\": [{}]}}",
+         \"certificates_downloaded\": {}, \"faults\": {}, \"applied\": [{}], \"errors\": [{}], \"bad_nonces\": [{}]}}",
         requests.len(),
         obj(&seen),
         proxy.orders_created(),
@@ -192,7 +201,8 @@ fn stats(proxy: &FaultProxy, since: &mut Instant) -> String {
         proxy.certificates_downloaded(),
         obj(&faults),
         applied.join(", "),
-        errors.join(", ")
+        errors.join(", "),
+        bad_nonces.join(", ")
     );
     proxy.reset_counters();
     *since = Instant::now();

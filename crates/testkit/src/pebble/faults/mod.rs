@@ -80,6 +80,8 @@ struct State {
     random: Option<Roller>,
     /// Every fault applied, in order: when, to which endpoint, which fault.
     applied: Vec<(Instant, Endpoint, String)>,
+    /// Pebble's own badNonce answers relayed (its PEBBLE_WFE_NONCEREJECT): when, to which endpoint.
+    bad_nonces: Vec<(Instant, Endpoint)>,
 }
 
 struct Shared {
@@ -235,9 +237,16 @@ impl FaultProxy {
         self.lock().applied.clone()
     }
 
+    /// Every badNonce problem Pebble answered with (its random nonce
+    /// rejection), in order: when and to which endpoint.
+    pub fn bad_nonces(&self) -> Vec<(Instant, Endpoint)> {
+        self.lock().bad_nonces.clone()
+    }
+
     /// Start counting afresh: requests seen, the request log, orders,
     /// certificates issued and downloaded, relay errors and applied faults
-    /// go back to nothing (armed faults and the random mode stay).
+    /// and badNonce answers go back to nothing (armed faults and the random
+    /// mode stay).
     pub fn reset_counters(&self) {
         let mut st = self.lock();
         st.seen.clear();
@@ -247,6 +256,7 @@ impl FaultProxy {
         st.downloaded.clear();
         st.errors.clear();
         st.applied.clear();
+        st.bad_nonces.clear();
     }
 
     /// Requests seen for `endpoint` so far (faulted ones too).
@@ -405,7 +415,7 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
                     return;
                 }
             };
-            count(shared, endpoint, &req, &answer);
+            count(&mut lock(shared), endpoint, &req.path, &answer);
             match other {
                 Some(Fault::Lost) => {
                     let _ = tls.sock.shutdown(Shutdown::Both);
@@ -502,16 +512,23 @@ fn take_armed(st: &mut State, endpoint: Endpoint) -> Option<Fault> {
     Some(fault)
 }
 
-fn count(shared: &Shared, endpoint: Endpoint, req: &Request, a: &Answer) {
-    let mut st = lock(shared);
+/// Count what Pebble's answer `a` to a request for `path` did at the CA.
+fn count(st: &mut State, endpoint: Endpoint, path: &str, a: &Answer) {
     match (endpoint, a.status) {
         (Endpoint::NewOrder, 201) => st.orders += 1,
         (Endpoint::Finalize, 200) => st.finalized += 1,
         (Endpoint::Certificate, 200) => {
-            st.downloaded.insert(req.path.clone());
+            st.downloaded.insert(path.to_string());
+        }
+        (_, 400) if contains(&a.body, b"urn:ietf:params:acme:error:badNonce") => {
+            st.bad_nonces.push((Instant::now(), endpoint));
         }
         _ => {}
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn close(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>) {

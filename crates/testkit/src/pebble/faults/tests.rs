@@ -248,6 +248,56 @@ fn in_front_of_refuses_a_url_without_ip_and_port() {
 }
 
 #[test]
+fn answers_are_counted_as_orders_certificates_and_bad_nonces() {
+    let mut st = super::State::default();
+    let answer = |status: u16, body: &str| super::Answer {
+        status,
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let bad_nonce = r#"{"type": "urn:ietf:params:acme:error:badNonce", "status": 400}"#;
+    super::count(
+        &mut st,
+        Endpoint::NewOrder,
+        "/order-plz",
+        &answer(201, "{}"),
+    );
+    super::count(
+        &mut st,
+        Endpoint::NewOrder,
+        "/order-plz",
+        &answer(400, bad_nonce),
+    );
+    super::count(
+        &mut st,
+        Endpoint::Finalize,
+        "/finalize-order/1",
+        &answer(200, "{}"),
+    );
+    super::count(
+        &mut st,
+        Endpoint::Certificate,
+        "/certZ/1",
+        &answer(200, "PEM"),
+    );
+    super::count(
+        &mut st,
+        Endpoint::Certificate,
+        "/certZ/1",
+        &answer(200, "PEM"),
+    );
+    super::count(
+        &mut st,
+        Endpoint::Order,
+        "/my-order/1",
+        &answer(400, "malformed"),
+    );
+    assert_eq!((st.orders, st.finalized, st.downloaded.len()), (1, 1, 1));
+    let nonces: Vec<Endpoint> = st.bad_nonces.iter().map(|(_, e)| *e).collect();
+    assert_eq!(nonces, [Endpoint::NewOrder]);
+}
+
+#[test]
 fn set_json_str_replaces_a_field() {
     let mut a = super::Answer {
         body: b"{\n  \"status\": \"valid\",\n  \"x\": 1\n}".to_vec(),

@@ -365,7 +365,8 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
         _ => return,
     };
     let endpoint = Endpoint::of_path(&req.path);
-    let fault = take_fault(shared, endpoint);
+    let arrived = Instant::now();
+    let fault = take_fault(shared, endpoint, arrived);
     match fault {
         Some(Fault::Status {
             status,
@@ -415,7 +416,7 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
                     return;
                 }
             };
-            count(&mut lock(shared), endpoint, &req.path, &answer);
+            count(&mut lock(shared), endpoint, &req.path, &answer, arrived);
             match other {
                 Some(Fault::Lost) => {
                     let _ = tls.sock.shutdown(Shutdown::Both);
@@ -479,9 +480,8 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
 
 /// Count the request and take the fault that applies to it, if any: an
 /// armed one first, else one the random mode draws.
-fn take_fault(shared: &Shared, endpoint: Endpoint) -> Option<Fault> {
+fn take_fault(shared: &Shared, endpoint: Endpoint, now: Instant) -> Option<Fault> {
     let mut st = lock(shared);
-    let now = Instant::now();
     *st.seen.entry(endpoint).or_default() += 1;
     st.log.push((now, endpoint));
     let fault = match take_armed(&mut st, endpoint) {
@@ -512,8 +512,10 @@ fn take_armed(st: &mut State, endpoint: Endpoint) -> Option<Fault> {
     Some(fault)
 }
 
-/// Count what Pebble's answer `a` to a request for `path` did at the CA.
-fn count(st: &mut State, endpoint: Endpoint, path: &str, a: &Answer) {
+/// Count what Pebble's answer `a` to a request for `path`, which
+/// `arrived` then, did at the CA. A badNonce gets the request's arrival
+/// time, the time a fault applied to the same request gets too.
+fn count(st: &mut State, endpoint: Endpoint, path: &str, a: &Answer, arrived: Instant) {
     match (endpoint, a.status) {
         (Endpoint::NewOrder, 201) => st.orders += 1,
         (Endpoint::Finalize, 200) => st.finalized += 1,
@@ -521,7 +523,7 @@ fn count(st: &mut State, endpoint: Endpoint, path: &str, a: &Answer) {
             st.downloaded.insert(path.to_string());
         }
         (_, 400) if contains(&a.body, b"urn:ietf:params:acme:error:badNonce") => {
-            st.bad_nonces.push((Instant::now(), endpoint));
+            st.bad_nonces.push((arrived, endpoint));
         }
         _ => {}
     }

@@ -256,45 +256,19 @@ fn answers_are_counted_as_orders_certificates_and_bad_nonces() {
         ..Default::default()
     };
     let bad_nonce = r#"{"type": "urn:ietf:params:acme:error:badNonce", "status": 400}"#;
-    super::count(
-        &mut st,
-        Endpoint::NewOrder,
-        "/order-plz",
-        &answer(201, "{}"),
-    );
-    super::count(
-        &mut st,
-        Endpoint::NewOrder,
-        "/order-plz",
-        &answer(400, bad_nonce),
-    );
-    super::count(
-        &mut st,
-        Endpoint::Finalize,
-        "/finalize-order/1",
-        &answer(200, "{}"),
-    );
-    super::count(
-        &mut st,
-        Endpoint::Certificate,
-        "/certZ/1",
-        &answer(200, "PEM"),
-    );
-    super::count(
-        &mut st,
-        Endpoint::Certificate,
-        "/certZ/1",
-        &answer(200, "PEM"),
-    );
-    super::count(
-        &mut st,
-        Endpoint::Order,
-        "/my-order/1",
-        &answer(400, "malformed"),
-    );
+    let t0 = Instant::now();
+    for (e, path, a) in [
+        (Endpoint::NewOrder, "/order-plz", answer(201, "{}")),
+        (Endpoint::NewOrder, "/order-plz", answer(400, bad_nonce)),
+        (Endpoint::Finalize, "/finalize-order/1", answer(200, "{}")),
+        (Endpoint::Certificate, "/certZ/1", answer(200, "PEM")),
+        (Endpoint::Certificate, "/certZ/1", answer(200, "PEM")),
+        (Endpoint::Order, "/my-order/1", answer(400, "malformed")),
+    ] {
+        super::count(&mut st, e, path, &a, t0);
+    }
     assert_eq!((st.orders, st.finalized, st.downloaded.len()), (1, 1, 1));
-    let nonces: Vec<Endpoint> = st.bad_nonces.iter().map(|(_, e)| *e).collect();
-    assert_eq!(nonces, [Endpoint::NewOrder]);
+    assert_eq!(st.bad_nonces, [(t0, Endpoint::NewOrder)]);
 }
 
 #[test]

@@ -11,6 +11,10 @@ Scenarios
   c    30 certificates of 1 name: certdrop-issue in one `run` (concurrency
        1, 4, 8 = default, 16) and as 30 separate `issue` calls; each peer issuing
        the same 30 one after another
+  f    one certificate, 1 name, under faults: Pebble rejecting 50 % of nonces
+       behind the test kit's fault proxy failing 20 % of requests, 20 runs,
+       certdrop-issue, lego and certbot, against the same through a proxy
+       that faults nothing (bench/faults.py; not in the default set)
 
 Each measured command (one process, or one `sh` running a loop or a client's
 script) runs as one process tree under GNU time (`/usr/bin/time -f '%e %M %U
@@ -29,7 +33,8 @@ median of per-pair ratios of runs adjacent in time.
 
 Usage: bench/run [--runs N] [--runs-slow N] [--runs-30 N]
                  [--peers lego,certbot,dehydrated,uacme,acme-tiny]
-                 [--scenarios a,b,c] [--no-build | --committed]
+                 [--scenarios a,b,c,f] [--no-build | --committed]
+                 [--fault-runs N] [--fault-rate P] [--nonce-reject P] [--fault-seed N]
                  [--keep] [--out FILE]
 See bench/README.md.
 
@@ -64,6 +69,12 @@ results.json (read by bench/report.py); times in seconds, RSS in KiB:
              (30 `issue` calls)
   targets:   [{target, verdict ("met" | "MISSED"), numbers}]
   info:      [{what, ratio, numbers}]  (concurrency comparisons in c, not targets)
+  faults:    scenario f, if run (see bench/faults.py): settings, tools {tool:
+             {"fault-free" | "faults": {runs, ok, kept, issued, orders,
+             issued_per_kept, abandoned, median, p90, exits, faults, requests,
+             bad_nonces}, time_ratio {median, p90}}}, runs [every run, with the
+             proxy's counters and the faults it met], retries {tool: text},
+             targets [{target, verdict, numbers}]
 """
 
 import argparse
@@ -83,6 +94,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import svg  # noqa: E402  (bench/svg.py)
+import faults  # noqa: E402  (bench/faults.py, scenario f)
 
 TOP = Path(__file__).resolve().parent.parent
 PEERS = ["lego", "certbot", "dehydrated", "uacme", "acme-tiny"]
@@ -101,6 +113,8 @@ SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CMD_TIMEOUT = 400  # seconds, any one measured command (a 30-cert loop of a slow peer)
 SLOW_B = {"dehydrated"}             # at most 3 runs in scenario b
 SLOW_C = {"certbot", "dehydrated"}  # --runs-slow in scenario c, the others --runs-30
+# scenario f: the fault proxy, built from the test kit
+PROXY_BUILD = ["-p", "certdrop-testkit", "--features", "pebble", "--bin", "certdrop-fault-proxy"]
 SCENARIO_TITLE = {"a": "a: 1 cert, 1 name", "b": "b: 1 cert, 12 names", "c": "c: 30 certs, 1 name each"}
 # scenario c: certdrop variants, key -> (table label, [renew] concurrency, separate calls)
 C_VARIANTS = {
@@ -190,7 +204,7 @@ class Bench:
         self.seq = 0
 
     # ---------------------------------------------------------------- setup
-    def pebble(self):
+    def pebble(self, nonce_reject=0):
         W = self.W
         ossl = lambda *a: sh(["openssl", *a], cwd=W)
         ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -210,7 +224,7 @@ class Bench:
                f"127.0.0.1:{cts}", "-http01", "", "-https01", "", "-tlsalpn01", "",
                "-defaultIPv6", ""], W / "challtestsrv.log", self.env)
         penv = dict(self.env, PEBBLE_VA_ALWAYS_VALID="1", PEBBLE_VA_NOSLEEP="1",
-                    PEBBLE_WFE_NONCEREJECT="0", PEBBLE_AUTHZREUSE="0")
+                    PEBBLE_WFE_NONCEREJECT=str(nonce_reject), PEBBLE_AUTHZREUSE="0")
         start(["pebble", "-config", str(W / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns}"],
               W / "pebble.log", penv)
         self.url = f"https://127.0.0.1:{acme}/dir"
@@ -623,12 +637,48 @@ def judge(summ):
     return targets, info
 
 
+def write_json(out_json, doc):
+    def rounded(x):  # microseconds are the resolution anyway
+        if isinstance(x, float):
+            return round(x, 6)
+        if isinstance(x, dict):
+            return {k: rounded(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [rounded(v) for v in x]
+        return x
+    out_json.write_text(json.dumps(rounded(doc), indent=1) + "\n")
+    print(f"bench: wrote {out_json}")
+
+
+def report_faults(b, versions, meta, out_md, fdoc):
+    """Scenario f run alone: its table, targets and runs as the whole file."""
+    faults.print_table(fdoc)
+    md = ["# certdrop benchmark results: faults", "",
+          f"Run {meta['date']} on {meta['host']} ({meta['cpus']} CPUs), load average "
+          f"{' '.join(f'{x:.2f}' for x in meta['load_before'])} before, "
+          f"{' '.join(f'{x:.2f}' for x in meta['load_after'])} after; {meta['elapsed']:.0f} s in all.",
+          f"certdrop {versions['certdrop-issue']}. Made by `bench/run --scenarios f` "
+          "(bench/README.md, scenario f).", ""]
+    md += faults.markdown(fdoc)
+    md += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in versions.items()]
+    if b.skipped:
+        md += ["", "## Skipped", ""] + [f"- {k}: {v}" for k, v in b.skipped.items()]
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text("\n".join(md) + "\n")
+    print(f"\nbench: wrote {out_md}")
+    write_json(out_md.with_suffix(".json"),
+               dict(meta=dict(meta, versions=versions, skipped=b.skipped),
+                    faults=dict(fdoc, targets=faults.targets(fdoc))))
+
+
 def fmt_ratio(x):
     return "-" if x is None else f"{x:.3g}"
 
 
-def report(b, peers, versions, meta, out_md):
+def report(b, peers, versions, meta, out_md, fdoc=None):
     summ = summarize(b, peers)
+    if fdoc is not None and not summ:  # scenario f alone: its own file (e.g. results-faults.md)
+        return report_faults(b, versions, meta, out_md, fdoc)
     targets, info = judge(summ)
     hdr = ("scenario", "tool", "runs", "median wall s", "min-max s", "median CPU s", "median peak RSS MiB",
            "wall certdrop/peer", "CPU certdrop/peer", "RSS certdrop/peer")
@@ -682,23 +732,18 @@ def report(b, peers, versions, meta, out_md):
     md += [f"| {r['scenario']} | {r['rep'] + 1} | {r['label']} | {r['pair'] or ''} | {r['wall']:.3f} "
            f"| {r['cpu']:.3f} | {r['user']:.3f} | {r['sys']:.3f} | {r['rss']} | {r['gnu_wall']:.2f} "
            f"| {r['gnu_user']:.2f} | {r['gnu_sys']:.2f} |" for r in b.results]
+    if fdoc is not None:
+        print()
+        faults.print_table(fdoc)
+        md += [""] + faults.markdown(fdoc)
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(md) + "\n")
     print(f"\nbench: wrote {out_md}")
-
-    out_json = out_md.with_suffix(".json")
     doc = dict(meta=dict(meta, versions=versions, skipped=b.skipped, failures=b.failures),
                scenarios=summ, targets=targets, info=info)
-    def rounded(x):  # microseconds are the resolution anyway
-        if isinstance(x, float):
-            return round(x, 6)
-        if isinstance(x, dict):
-            return {k: rounded(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [rounded(v) for v in x]
-        return x
-    out_json.write_text(json.dumps(rounded(doc), indent=1) + "\n")
-    print(f"bench: wrote {out_json}")
+    if fdoc is not None:
+        doc["faults"] = dict(fdoc, targets=faults.targets(fdoc))
+    write_json(out_md.with_suffix(".json"), doc)
 
     plots = out_md.parent / "plots"
     series = ["certdrop-issue"] + PEERS  # all of them, so each tool keeps its colour
@@ -727,7 +772,13 @@ def main():
     ap.add_argument("--runs-30", type=int, default=3,
                     help="runs of the 30-certificate scenario for lego, uacme and acme-tiny (default 3)")
     ap.add_argument("--peers", default=",".join(PEERS))
-    ap.add_argument("--scenarios", default="a,b,c")
+    ap.add_argument("--scenarios", default="a,b,c", help="a,b,c (default) and/or f (faults)")
+    ap.add_argument("--fault-runs", type=int, default=20, help="f: faulted runs per tool (default 20)")
+    ap.add_argument("--fault-rate", type=int, default=20,
+                    help="f: percent of requests the proxy faults (default 20)")
+    ap.add_argument("--nonce-reject", type=int, default=50,
+                    help="f: PEBBLE_WFE_NONCEREJECT of the faulted Pebble (default 50)")
+    ap.add_argument("--fault-seed", type=int, default=1, help="f: seed of the first faulted run (default 1)")
     ap.add_argument("--no-build", action="store_true", help="use the certdrop-issue already built "
                     "(target/release, or $CERTDROP_ISSUE)")
     ap.add_argument("--committed", action="store_true",
@@ -749,12 +800,15 @@ def main():
         log("bench: installing " + " ".join(DEB_PACKAGES))
         subprocess.run(["apt-get", "install", "-y", "-q", *DEB_PACKAGES],
                        stdout=subprocess.DEVNULL, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    proxy_bin = Path(os.environ.get("CERTDROP_FAULT_PROXY", TOP / "target/release/certdrop-fault-proxy"))
+    fdoc = None
     work = Path(tempfile.mkdtemp(prefix="certdrop-bench."))
-    b = Bench(args, work)
+    b = Bench(args, work / "abc")
     for p in peers:
         if not shutil.which(p):
             b.skipped[p] = "not installed (apt-get install -y " + p + ")"
     peers = [p for p in peers if p not in b.skipped]
+    fault_tools = ["certdrop-issue"] + [p for p in faults.PEERS if p in peers]
     try:
         if args.committed:
             # HEAD as committed, whatever the work tree holds: exported outside
@@ -769,21 +823,34 @@ def main():
             log(f"bench: cargo build --release -p certdrop-issue (git HEAD, in {src})")
             subprocess.run(["cargo", "build", "--release", "--locked", "-p", "certdrop-issue"],
                            cwd=src / "src", check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(src / "target")))
+            if "f" in scenarios:
+                subprocess.run(["cargo", "build", "--release", "--locked", *PROXY_BUILD], cwd=src / "src",
+                               check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(src / "target")))
+                proxy_bin = src / "target/release/certdrop-fault-proxy"
             b.bin = src / "target/release/certdrop-issue"
         elif not args.no_build:
             log("bench: cargo build --release -p certdrop-issue")
             subprocess.run(["cargo", "build", "--release", "-p", "certdrop-issue"], cwd=TOP, check=True)
+            if "f" in scenarios:
+                log("bench: cargo build --release " + " ".join(PROXY_BUILD))
+                subprocess.run(["cargo", "build", "--release", *PROXY_BUILD], cwd=TOP, check=True)
         if not b.bin.is_file():
             raise SystemExit(f"bench: no {b.bin}")
-        b.pebble()
-        if "uacme" in peers and not b.uacme_namespace():
-            peers.remove("uacme")
-        log("bench: creating one account per client (warm-up issuance, not counted)")
-        if not b.make_account("certdrop-issue"):
-            raise SystemExit("bench: certdrop-issue warm-up failed: " + b.skipped["certdrop-issue"])
-        peers = [p for p in peers if b.make_account(p)]
-        for t, why in b.skipped.items():
-            log(f"bench: skipping {t}: {why}")
+        if "f" in scenarios and not proxy_bin.is_file():
+            raise SystemExit(f"bench: no {proxy_bin} (cargo build --release {' '.join(PROXY_BUILD)})")
+        if not any(sc in scenarios for sc in "abc"):
+            peers = []  # only f: the other scenarios' Pebble and accounts are not needed
+        if any(sc in scenarios for sc in "abc"):
+            b.W.mkdir(parents=True)
+            b.pebble()
+            if "uacme" in peers and not b.uacme_namespace():
+                peers.remove("uacme")
+            log("bench: creating one account per client (warm-up issuance, not counted)")
+            if not b.make_account("certdrop-issue"):
+                raise SystemExit("bench: certdrop-issue warm-up failed: " + b.skipped["certdrop-issue"])
+            peers = [p for p in peers if b.make_account(p)]
+            for t, why in b.skipped.items():
+                log(f"bench: skipping {t}: {why}")
         tools = ["certdrop-issue"] + peers
 
         def paired(rep, now, run_certdrop, run_peer):
@@ -820,6 +887,14 @@ def main():
                 paired(rep, [t for t in peers if rep < count[t]],
                        lambda pair: b.thirty_certdrop("certdrop-issue", rep, pair),
                        lambda t: b.thirty_peer(t, rep))
+        if "f" in scenarios:
+            log("bench: scenario f: one certificate under faults, " + ", ".join(fault_tools))
+
+            def make_bench(w):
+                fb = Bench(args, w)
+                fb.bin = b.bin
+                return fb
+            fdoc = faults.run(make_bench, proxy_bin, fault_tools, args, work / "f", started, log)
     finally:
         stop_all()
         if args.keep:
@@ -848,9 +923,11 @@ def main():
                 load_after=[round(x, 2) for x in os.getloadavg()],
                 elapsed=round(time.monotonic() - t_start, 1),
                 options=dict(runs=args.runs, runs_30=args.runs_30, runs_slow=args.runs_slow,
-                             peers=peers, scenarios=scenarios))
+                             peers=peers, scenarios=scenarios, fault_runs=args.fault_runs,
+                             fault_rate=args.fault_rate, nonce_reject=args.nonce_reject,
+                             fault_seed=args.fault_seed))
     print()
-    report(b, peers, versions, meta, Path(args.out).resolve())
+    report(b, peers, versions, meta, Path(args.out).resolve(), fdoc)
     return 1 if b.failures else 0
 
 

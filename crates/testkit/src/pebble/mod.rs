@@ -34,7 +34,9 @@ mod webroot;
 
 pub use crate::ports::free_port;
 pub use dns::query_txt;
-pub use faults::{Answer, Endpoint, Fault, FaultProxy, Problem, RetryAfter, Subproblem};
+pub use faults::{
+    Answer, Endpoint, Fault, FaultProxy, Problem, RandomFault, RandomFaults, RetryAfter, Subproblem,
+};
 pub use https::https_get;
 pub use relay::{parse_fragment, Relay};
 pub use webroot::{serve_webroot, WebServer};

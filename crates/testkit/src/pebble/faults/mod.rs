@@ -16,6 +16,11 @@
 //! one request per connection, so a fault hits exactly the request it was
 //! meant for and a client never retries on a stale pooled connection.
 //!
+//! [`FaultProxy::in_front_of`] puts it in front of a Pebble started
+//! elsewhere (the benchmark's), given its directory URL, certificate, key
+//! and CA file; [`FaultProxy::set_random`] faults a seeded share of all
+//! requests (see [`random`]). `certdrop-fault-proxy` is that, as a program.
+//!
 //! ```ignore
 //! let pebble = Pebble::start(PebbleOpts::default());
 //! let proxy = FaultProxy::start(&pebble);
@@ -28,6 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -36,9 +42,12 @@ use std::time::{Duration, Instant};
 use super::Pebble;
 
 mod fault;
+pub mod random;
 mod wire;
 
 pub use fault::{Answer, Endpoint, Fault, Problem, RetryAfter, Rewrite, Subproblem};
+use random::Roller;
+pub use random::{RandomFault, RandomFaults};
 
 pub use wire::http_date;
 use wire::{is_framing, read_answer, read_request, write_answer, Request};
@@ -67,6 +76,12 @@ struct State {
     downloaded: BTreeSet<String>,
     /// Requests that could not be relayed (for debugging a failing test).
     errors: Vec<String>,
+    /// The random mode, if on: asked when no armed fault applies.
+    random: Option<Roller>,
+    /// Every fault applied, in order: when, to which endpoint, which fault.
+    applied: Vec<(Instant, Endpoint, String)>,
+    /// Pebble's own badNonce answers relayed (its PEBBLE_WFE_NONCEREJECT): when, to which endpoint.
+    bad_nonces: Vec<(Instant, Endpoint)>,
 }
 
 struct Shared {
@@ -94,47 +109,100 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Start a proxy in front of `pebble`'s ACME listener; panics if it cannot.
     pub fn start(pebble: &Pebble) -> FaultProxy {
+        FaultProxy::try_start(
+            &pebble.dir.join("cert.pem"),
+            &pebble.dir.join("key.pem"),
+            pebble.roots.as_ref().clone(),
+            pebble.acme_addr,
+            "/dir",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start a proxy in front of the ACME server at `directory_url`
+    /// (`https://IP:PORT/path`, e.g. a Pebble the caller started), serving
+    /// TLS with that server's certificate and key (PEM files, so a client
+    /// that trusts the server trusts the proxy) and trusting `ca_pem` for
+    /// the upstream connection.
+    pub fn in_front_of(
+        directory_url: &str,
+        cert_pem: &Path,
+        key_pem: &Path,
+        ca_pem: &Path,
+    ) -> io::Result<FaultProxy> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::CertificateDer;
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fault proxy: {directory_url}: not https://IP:PORT/path"),
+            )
+        };
+        let rest = directory_url.strip_prefix("https://").ok_or_else(bad)?;
+        let (hostport, path) = rest.split_at(rest.find('/').ok_or_else(bad)?);
+        let upstream: SocketAddr = hostport.parse().map_err(|_| bad())?;
+        let mut roots = rustls::RootCertStore::empty();
+        let read_ca = |e: &dyn std::fmt::Display| {
+            io::Error::other(format!("fault proxy: {}: {e}", ca_pem.display()))
+        };
+        for c in CertificateDer::pem_file_iter(ca_pem).map_err(|e| read_ca(&e))? {
+            roots
+                .add(c.map_err(|e| read_ca(&e))?)
+                .map_err(|e| read_ca(&e))?;
+        }
+        FaultProxy::try_start(cert_pem, key_pem, roots, upstream, path)
+    }
+
+    fn try_start(
+        cert_pem: &Path,
+        key_pem: &Path,
+        roots: rustls::RootCertStore,
+        upstream: SocketAddr,
+        dir_path: &str,
+    ) -> io::Result<FaultProxy> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(pebble.dir.join("cert.pem"))
-                .and_then(|i| i.collect())
-                .expect("fault proxy: read Pebble's certificate");
-        let key = PrivateKeyDer::from_pem_file(pebble.dir.join("key.pem"))
-            .expect("fault proxy: read Pebble's key");
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            io::Error::other(format!("fault proxy: {what}: {e}"))
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
+            .and_then(|i| i.collect())
+            .map_err(|e| fail(&format!("read certificate {}", cert_pem.display()), &e))?;
+        let key = PrivateKeyDer::from_pem_file(key_pem)
+            .map_err(|e| fail(&format!("read key {}", key_pem.display()), &e))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-            .expect("fault proxy: TLS server config");
+            .map_err(|e| fail("TLS server config", &e))?;
         let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("fault proxy: TLS client config")
-            .with_root_certificates(pebble.roots.as_ref().clone())
+            .map_err(|e| fail("TLS client config", &e))?
+            .with_root_certificates(roots)
             .with_no_client_auth();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("fault proxy: bind");
-        let addr = listener.local_addr().expect("fault proxy: address");
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| fail("bind", &e))?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
             conns: Mutex::new(BTreeMap::new()),
             server: Arc::new(server),
             client: Arc::new(client),
-            upstream: pebble.acme_addr,
+            upstream,
         });
         let workers = Arc::new(Mutex::new(Vec::new()));
         let (sh, wk) = (shared.clone(), workers.clone());
         let accept = std::thread::Builder::new()
             .name("fault-proxy".into())
             .spawn(move || accept_loop(listener, sh, wk))
-            .expect("fault proxy: spawn");
-        FaultProxy {
-            directory_url: format!("https://{addr}/dir"),
+            .map_err(|e| fail("spawn", &e))?;
+        Ok(FaultProxy {
+            directory_url: format!("https://{addr}{dir_path}"),
             addr,
             shared,
             accept: Some(accept),
             workers,
-        }
+        })
     }
 
     /// From now on: let `skip` requests to `endpoint` pass, then apply
@@ -151,9 +219,44 @@ impl FaultProxy {
             .push(Armed { skip, count, fault });
     }
 
-    /// Drop every armed fault: relay faithfully from now on.
+    /// Drop every armed fault: relay faithfully from now on (the random
+    /// mode, if on, stays on).
     pub fn clear(&self) {
         self.lock().armed.clear();
+    }
+
+    /// Turn the random mode on (Some) or off (None): each request that no
+    /// armed fault takes is faulted at the given rate.
+    pub fn set_random(&self, random: Option<RandomFaults>) {
+        self.lock().random = random.map(Roller::new);
+    }
+
+    /// Every fault applied so far, in order: when, to which endpoint, and
+    /// the fault (a [`RandomFault`] name, or an armed fault's `Debug` form).
+    pub fn faults_applied(&self) -> Vec<(Instant, Endpoint, String)> {
+        self.lock().applied.clone()
+    }
+
+    /// Every badNonce problem Pebble answered with (its random nonce
+    /// rejection), in order: when and to which endpoint.
+    pub fn bad_nonces(&self) -> Vec<(Instant, Endpoint)> {
+        self.lock().bad_nonces.clone()
+    }
+
+    /// Start counting afresh: requests seen, the request log, orders,
+    /// certificates issued and downloaded, relay errors and applied faults
+    /// and badNonce answers go back to nothing (armed faults and the random
+    /// mode stay).
+    pub fn reset_counters(&self) {
+        let mut st = self.lock();
+        st.seen.clear();
+        st.log.clear();
+        st.orders = 0;
+        st.finalized = 0;
+        st.downloaded.clear();
+        st.errors.clear();
+        st.applied.clear();
+        st.bad_nonces.clear();
     }
 
     /// Requests seen for `endpoint` so far (faulted ones too).
@@ -262,7 +365,8 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
         _ => return,
     };
     let endpoint = Endpoint::of_path(&req.path);
-    let fault = take_fault(shared, endpoint);
+    let arrived = Instant::now();
+    let fault = take_fault(shared, endpoint, arrived);
     match fault {
         Some(Fault::Status {
             status,
@@ -306,7 +410,7 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
                     return;
                 }
             };
-            count(shared, endpoint, &req, &answer);
+            count(&mut lock(shared), endpoint, &req.path, &answer, arrived);
             match other {
                 Some(Fault::Lost) => {
                     let _ = tls.sock.shutdown(Shutdown::Both);
@@ -368,11 +472,26 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Count the request and take the fault that applies to it, if any.
-fn take_fault(shared: &Shared, endpoint: Endpoint) -> Option<Fault> {
+/// Count the request and take the fault that applies to it, if any: an
+/// armed one first, else one the random mode draws.
+fn take_fault(shared: &Shared, endpoint: Endpoint, now: Instant) -> Option<Fault> {
     let mut st = lock(shared);
     *st.seen.entry(endpoint).or_default() += 1;
-    st.log.push((Instant::now(), endpoint));
+    st.log.push((now, endpoint));
+    let fault = match take_armed(&mut st, endpoint) {
+        Some(f) => Some((format!("{f:?}"), f)),
+        None => st
+            .random
+            .as_mut()
+            .and_then(|r| r.roll(endpoint))
+            .map(|k| (k.name().to_string(), k.fault())),
+    };
+    let (name, fault) = fault?;
+    st.applied.push((now, endpoint, name));
+    Some(fault)
+}
+
+fn take_armed(st: &mut State, endpoint: Endpoint) -> Option<Fault> {
     let queue = st.armed.get_mut(&endpoint)?;
     let first = queue.first_mut()?;
     if first.skip > 0 {
@@ -387,16 +506,25 @@ fn take_fault(shared: &Shared, endpoint: Endpoint) -> Option<Fault> {
     Some(fault)
 }
 
-fn count(shared: &Shared, endpoint: Endpoint, req: &Request, a: &Answer) {
-    let mut st = lock(shared);
+/// Count what Pebble's answer `a` to a request for `path`, which
+/// `arrived` then, did at the CA. A badNonce gets the request's arrival
+/// time, the time a fault applied to the same request gets too.
+fn count(st: &mut State, endpoint: Endpoint, path: &str, a: &Answer, arrived: Instant) {
     match (endpoint, a.status) {
         (Endpoint::NewOrder, 201) => st.orders += 1,
         (Endpoint::Finalize, 200) => st.finalized += 1,
         (Endpoint::Certificate, 200) => {
-            st.downloaded.insert(req.path.clone());
+            st.downloaded.insert(path.to_string());
+        }
+        (_, 400) if contains(&a.body, b"urn:ietf:params:acme:error:badNonce") => {
+            st.bad_nonces.push((arrived, endpoint));
         }
         _ => {}
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn close(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>) {

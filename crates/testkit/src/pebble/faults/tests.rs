@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::{http_date, Endpoint, Fault, FaultProxy};
+use super::{http_date, Endpoint, Fault, FaultProxy, RandomFault, RandomFaults};
 use crate::pebble::{https_get, Pebble, PebbleOpts};
 
 /// GET `path` from the proxy; the whole raw answer (head and body) as text.
@@ -234,6 +234,102 @@ fn rewrites_add_headers_and_replace_or_extend_bodies() {
         a.contains("Retry-After: 3\r\n") && a.contains("newOrder"),
         "{a}"
     );
+}
+
+#[test]
+fn in_front_of_a_pebble_by_url_with_random_faults_and_fresh_counters() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::in_front_of(
+        &pebble.directory_url,
+        &pebble.dir.join("cert.pem"),
+        &pebble.dir.join("key.pem"),
+        &pebble.ca_bundle,
+    )
+    .expect("proxy in front of the URL");
+    let a = raw_get(&pebble, proxy.addr, "/dir").expect("answer");
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    assert!(
+        a.contains(&format!("https://{}/order-plz", proxy.addr)),
+        "{a}"
+    );
+
+    proxy.set_random(Some(RandomFaults {
+        percent: 100,
+        kinds: vec![RandomFault::Status503],
+        seed: 1,
+    }));
+    // An armed fault comes first; the random mode takes the rest.
+    proxy.inject(Endpoint::Directory, 0, 1, Fault::Reset);
+    let err = raw_get(&pebble, proxy.addr, "/dir").expect_err("reset");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    let a = raw_get(&pebble, proxy.addr, "/dir").expect("answer");
+    assert!(a.starts_with("HTTP/1.1 503"), "{a}");
+    assert!(a.contains("Retry-After: 1\r\n"), "{a}");
+    let applied: Vec<(Endpoint, String)> = proxy
+        .faults_applied()
+        .into_iter()
+        .map(|(_, e, f)| (e, f))
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            (Endpoint::Directory, "Reset".to_string()),
+            (Endpoint::Directory, "503".to_string())
+        ]
+    );
+    assert_eq!(proxy.seen(Endpoint::Directory), 3);
+
+    proxy.reset_counters();
+    proxy.set_random(None);
+    assert_eq!(proxy.seen(Endpoint::Directory), 0);
+    assert!(proxy.faults_applied().is_empty());
+    assert!(raw_get(&pebble, proxy.addr, "/dir")
+        .expect("answer")
+        .starts_with("HTTP/1.1 200"));
+    assert_eq!(proxy.seen(Endpoint::Directory), 1);
+}
+
+#[test]
+fn in_front_of_refuses_a_url_without_ip_and_port() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let (cert, key) = (pebble.dir.join("cert.pem"), pebble.dir.join("key.pem"));
+    for url in [
+        "http://127.0.0.1:1/dir",
+        "https://localhost:1/dir",
+        "https://127.0.0.1:1",
+    ] {
+        let err = FaultProxy::in_front_of(url, &cert, &key, &pebble.ca_bundle)
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("not https://IP:PORT/path"),
+            "{url}: {err}"
+        );
+    }
+}
+
+#[test]
+fn answers_are_counted_as_orders_certificates_and_bad_nonces() {
+    let mut st = super::State::default();
+    let answer = |status: u16, body: &str| super::Answer {
+        status,
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let bad_nonce = r#"{"type": "urn:ietf:params:acme:error:badNonce", "status": 400}"#;
+    let t0 = Instant::now();
+    for (e, path, a) in [
+        (Endpoint::NewOrder, "/order-plz", answer(201, "{}")),
+        (Endpoint::NewOrder, "/order-plz", answer(400, bad_nonce)),
+        (Endpoint::Finalize, "/finalize-order/1", answer(200, "{}")),
+        (Endpoint::Certificate, "/certZ/1", answer(200, "PEM")),
+        (Endpoint::Certificate, "/certZ/1", answer(200, "PEM")),
+        (Endpoint::Order, "/my-order/1", answer(400, "malformed")),
+    ] {
+        super::count(&mut st, e, path, &a, t0);
+    }
+    assert_eq!((st.orders, st.finalized, st.downloaded.len()), (1, 1, 1));
+    assert_eq!(st.bad_nonces, [(t0, Endpoint::NewOrder)]);
 }
 
 #[test]

@@ -214,6 +214,7 @@ async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) ->
                 }
             }
             placed.pending.push(ident);
+            attempts.progress();
         }
         match failed {
             None => return Ok(placed),
@@ -298,6 +299,7 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
                     line.name, ch.status
                 ));
                 answered.insert(ident);
+                attempts.progress();
                 continue;
             }
             if let Some((was, e)) = refused.take() {
@@ -312,6 +314,7 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
             match ch.set_ready().await {
                 Ok(()) => {
                     answered.insert(ident);
+                    attempts.progress();
                 }
                 Err(e) if !crate::acme::is_transient(&e) => {
                     // Perhaps a repeat of an answer whose reply was lost:

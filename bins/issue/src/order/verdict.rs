@@ -169,6 +169,7 @@ async fn authorizations(
                 AuthorizationStatus::Valid => {
                     out.verbose(&format!("{subject}: {ident}: validated"));
                     undecided.retain(|i| *i != ident);
+                    attempts.progress();
                 }
                 AuthorizationStatus::Invalid => {
                     return Err(Refusal::Invalid(invalid(
@@ -188,7 +189,7 @@ async fn authorizations(
         match failed {
             Some(e) => floor = attempts.after(&e)?,
             // A clean walk: the next fault starts a fresh count.
-            None => attempts = Attempts::new(&format!("{subject}: fetch authorization"), out),
+            None => attempts.progress(),
         }
     }
     Ok(())

@@ -39,14 +39,14 @@ fn rejected_nonces_are_retried_and_narrated_then_75_never_70() {
         .lines()
         .filter(|l| l.contains(": retry "))
         .collect();
-    assert_eq!(retries.len(), 5, "{}", ran.stderr);
+    assert_eq!(retries.len(), 7, "{}", ran.stderr);
     for (n, line) in retries.iter().enumerate() {
         assert!(
             line.contains("POST https://127.0.0.1:") && line.contains(": badNonce: "),
             "{line}"
         );
         assert!(
-            line.contains(&format!("retry {} of 6 in ", n + 2)),
+            line.contains(&format!("retry {} of 8 in ", n + 2)),
             "{line}"
         );
     }

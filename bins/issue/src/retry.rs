@@ -80,6 +80,19 @@ impl Attempts {
             });
         }
         self.attempt += 1;
+        // A refused nonce says nothing about the CA's load: the request
+        // goes again at once with a fresh nonce (RFC 8555 §6.5), and the
+        // pause for other faults does not grow.
+        if is_bad_nonce(e) {
+            self.out.verbose(&narration(
+                &self.what,
+                e,
+                self.attempt,
+                Duration::ZERO,
+                "a fresh nonce",
+            ));
+            return Ok(Duration::ZERO);
+        }
         let pause = jittered(self.pause);
         self.pause = (self.pause * 2).min(MAX_RETRY);
         // The CA's Retry-After, when short, replaces our pause; a long one
@@ -116,6 +129,12 @@ impl Attempts {
         tokio::time::sleep(pause).await;
         Ok(())
     }
+}
+
+/// Is `e` the CA refusing our nonce (RFC 8555 §6.5)?
+fn is_bad_nonce(e: &instant_acme::Error) -> bool {
+    matches!(e, instant_acme::Error::Api(p)
+        if p.r#type.as_deref().is_some_and(|t| t.ends_with(":badNonce")))
 }
 
 /// `base` shortened by a random part of up to half ("equal jitter"):
@@ -213,18 +232,34 @@ mod tests {
     #[test]
     fn transient_faults_are_tried_again_with_growing_pauses() {
         let mut a = Attempts::new("www: new order", &out());
-        let nonce = problem("badNonce");
+        let fault = problem("serverInternal");
         let pauses: Vec<Duration> = (1..MAX_ATTEMPTS)
-            .map(|_| a.after(&nonce).expect("try again"))
+            .map(|_| a.after(&fault).expect("try again"))
             .collect();
         // Doubling, each shortened by a random part of up to half.
         for (pause, base) in pauses.iter().zip([200, 400, 800, 1600, 3200, 5000, 5000]) {
             let base = Duration::from_millis(base);
             assert!(*pause <= base && *pause >= base / 2, "{pauses:?}");
         }
+        let e = a.after(&fault).expect_err("attempts used up");
+        assert_eq!(e.msg, "www: new order: serverInternal: d");
+        assert_eq!(e.class, certdrop_core::exit::Failure::Temporary);
+    }
+
+    #[test]
+    fn a_refused_nonce_is_sent_again_at_once_and_counts() {
+        let mut a = Attempts::new("www: new order", &out());
+        let nonce = problem("badNonce");
+        for _ in 1..MAX_ATTEMPTS {
+            assert_eq!(a.after(&nonce).expect("try again"), Duration::ZERO);
+        }
         let e = a.after(&nonce).expect_err("attempts used up");
         assert_eq!(e.msg, "www: new order: badNonce: d");
-        assert_eq!(e.class, certdrop_core::exit::Failure::Temporary);
+        // Refused nonces do not grow the pause of other faults.
+        let mut a = Attempts::new("www: new order", &out());
+        a.after(&nonce).expect("again");
+        let pause = a.after(&problem("serverInternal")).expect("again");
+        assert!(pause <= FIRST_RETRY, "{pause:?}");
     }
 
     #[test]

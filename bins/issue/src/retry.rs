@@ -25,6 +25,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// refused, a fifth of all requests failed) still issues in the run;
 /// the pauses before the last add up to about 16 s.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// Refused nonces (badNonce) one operation sends again before the fault
+/// counts: each costs one round trip and says nothing about the CA's
+/// health, so they do not use up [`MAX_ATTEMPTS`]; a CA refusing this many
+/// in a row (1 in 65,000 at Pebble's 50 %) is broken.
+pub const MAX_NONCE_RETRIES: u32 = 16;
 /// First pause between attempts (doubles).
 pub const FIRST_RETRY: Duration = Duration::from_millis(200);
 /// Longest pause between attempts inside a run; a Retry-After longer than
@@ -51,6 +56,8 @@ pub struct Attempts {
     what: String,
     /// The attempt under way, from 1.
     attempt: u32,
+    /// Refused nonces so far.
+    nonces: u32,
     /// The pause before the next attempt if the CA names none.
     pause: Duration,
     /// Where each retry is narrated (`-v`).
@@ -63,6 +70,7 @@ impl Attempts {
         Attempts {
             what: what.to_owned(),
             attempt: 1,
+            nonces: 0,
             pause: FIRST_RETRY,
             out: out.clone(),
         }
@@ -72,7 +80,21 @@ impl Attempts {
     /// to give up with (not transient, attempts used up, or a Retry-After
     /// longer than a run should wait, which the error carries).
     pub fn after(&mut self, e: &instant_acme::Error) -> Result<Duration, Error> {
-        if self.attempt >= MAX_ATTEMPTS || !acme::is_transient(e) {
+        // A refused nonce says nothing about the CA's load: the request
+        // goes again at once with the fresh nonce (RFC 8555 §6.5), and
+        // neither the attempts nor the pause of other faults grow.
+        if is_bad_nonce(e) && self.nonces < MAX_NONCE_RETRIES {
+            self.nonces += 1;
+            self.out.verbose(&narration(
+                &self.what,
+                e,
+                &format!("{} of {MAX_NONCE_RETRIES}", self.nonces),
+                Duration::ZERO,
+                "a fresh nonce",
+            ));
+            return Ok(Duration::ZERO);
+        }
+        if self.attempt >= MAX_ATTEMPTS || !acme::is_transient(e) || is_bad_nonce(e) {
             let err = acme::error(&self.what, e);
             return Err(match client::take_retry_after() {
                 Some(wait) => err.retry_after(wait),
@@ -80,19 +102,6 @@ impl Attempts {
             });
         }
         self.attempt += 1;
-        // A refused nonce says nothing about the CA's load: the request
-        // goes again at once with a fresh nonce (RFC 8555 §6.5), and the
-        // pause for other faults does not grow.
-        if is_bad_nonce(e) {
-            self.out.verbose(&narration(
-                &self.what,
-                e,
-                self.attempt,
-                Duration::ZERO,
-                "a fresh nonce",
-            ));
-            return Ok(Duration::ZERO);
-        }
         let pause = jittered(self.pause);
         self.pause = (self.pause * 2).min(MAX_RETRY);
         // The CA's Retry-After, when short, replaces our pause; a long one
@@ -110,8 +119,9 @@ impl Attempts {
             Some(wait) => (wait, "the CA's Retry-After"),
             None => (pause, "back-off"),
         };
+        let attempt = format!("{} of {MAX_ATTEMPTS}", self.attempt);
         self.out
-            .verbose(&narration(&self.what, e, self.attempt, pause, why));
+            .verbose(&narration(&self.what, e, &attempt, pause, why));
         Ok(pause)
     }
 
@@ -120,6 +130,7 @@ impl Attempts {
     /// over a long walk are not added up as if one request failed them.
     pub fn progress(&mut self) {
         self.attempt = 1;
+        self.nonces = 0;
         self.pause = FIRST_RETRY;
     }
 
@@ -160,7 +171,7 @@ fn jittered(base: Duration) -> Duration {
 fn narration(
     what: &str,
     e: &instant_acme::Error,
-    attempt: u32,
+    attempt: &str,
     pause: Duration,
     why: &str,
 ) -> String {
@@ -172,7 +183,7 @@ fn narration(
             .unwrap_or_default(),
     };
     format!(
-        "{what}: {at}{reason}: retry {attempt} of {MAX_ATTEMPTS} in {} ms ({why})",
+        "{what}: {at}{reason}: retry {attempt} in {} ms ({why})",
         pause.as_millis()
     )
 }
@@ -247,40 +258,45 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_nonce_is_sent_again_at_once_and_counts() {
+    fn a_refused_nonce_is_sent_again_at_once_without_using_up_the_attempts() {
         let mut a = Attempts::new("www: new order", &out());
         let nonce = problem("badNonce");
-        for _ in 1..MAX_ATTEMPTS {
+        for _ in 0..MAX_NONCE_RETRIES {
             assert_eq!(a.after(&nonce).expect("try again"), Duration::ZERO);
         }
-        let e = a.after(&nonce).expect_err("attempts used up");
+        let e = a.after(&nonce).expect_err("nonce retries used up");
         assert_eq!(e.msg, "www: new order: badNonce: d");
-        // Refused nonces do not grow the pause of other faults.
+        // Refused nonces use up neither the attempts nor grow the pause of
+        // other faults.
         let mut a = Attempts::new("www: new order", &out());
-        a.after(&nonce).expect("again");
-        let pause = a.after(&problem("serverInternal")).expect("again");
-        assert!(pause <= FIRST_RETRY, "{pause:?}");
+        let fault = problem("serverInternal");
+        for _ in 1..MAX_ATTEMPTS {
+            a.after(&nonce).expect("again");
+            a.after(&fault).expect("again");
+        }
+        assert!(a.after(&nonce).is_ok());
+        a.after(&fault).expect_err("attempts used up");
     }
 
     #[test]
     fn a_retry_is_narrated_with_the_endpoint_and_the_reason() {
         let line = narration(
             "www: new order",
-            &problem("badNonce"),
-            2,
+            &problem("serverInternal"),
+            "2 of 8",
             Duration::from_millis(200),
             "back-off",
         );
         assert!(line.starts_with("www: new order: "), "{line}");
         assert!(
-            line.ends_with("badNonce: d: retry 2 of 8 in 200 ms (back-off)"),
+            line.ends_with("serverInternal: d: retry 2 of 8 in 200 ms (back-off)"),
             "{line}"
         );
         let stall = client::tests_fault_stalled("POST https://ca/chalZ/1");
         let line = narration(
             "www: answer challenge",
             &stall,
-            3,
+            "3 of 8",
             MAX_RETRY,
             "the CA's Retry-After",
         );

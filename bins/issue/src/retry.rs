@@ -249,7 +249,10 @@ mod tests {
             .map(|_| a.after(&fault).expect("try again"))
             .collect();
         // Doubling, each shortened by a random part of up to half.
-        for (pause, base) in pauses.iter().zip([200, 400, 800, 1600, 3200, 5000, 5000]) {
+        for (pause, base) in pauses
+            .iter()
+            .zip([200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000])
+        {
             let base = Duration::from_millis(base);
             assert!(*pause <= base && *pause >= base / 2, "{pauses:?}");
         }
@@ -284,27 +287,27 @@ mod tests {
         let line = narration(
             "www: new order",
             &problem("serverInternal"),
-            "2 of 8",
+            "2 of 10",
             Duration::from_millis(200),
             "back-off",
         );
         assert!(line.starts_with("www: new order: "), "{line}");
         assert!(
-            line.ends_with("serverInternal: d: retry 2 of 8 in 200 ms (back-off)"),
+            line.ends_with("serverInternal: d: retry 2 of 10 in 200 ms (back-off)"),
             "{line}"
         );
         let stall = client::tests_fault_stalled("POST https://ca/chalZ/1");
         let line = narration(
             "www: answer challenge",
             &stall,
-            "3 of 8",
+            "3 of 10",
             MAX_RETRY,
             "the CA's Retry-After",
         );
         assert_eq!(
             line,
             "www: answer challenge: POST https://ca/chalZ/1: no answer within 30 s: \
-             retry 3 of 8 in 5000 ms (the CA's Retry-After)"
+             retry 3 of 10 in 5000 ms (the CA's Retry-After)"
         );
     }
 

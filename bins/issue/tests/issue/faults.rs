@@ -364,7 +364,7 @@ fn an_invalid_authorization_ends_the_order_at_once_with_the_challenge_error() {
 fn a_stalled_ca_is_cut_at_the_run_budget_and_the_next_run_resumes() {
     let t = Proxied::new();
     // A run budget shorter than the 30 s request timeout (a stall the
-    // budget did not cut would take eight of those: minutes).
+    // budget did not cut would take ten of those: minutes).
     let text = std::fs::read_to_string(&t.config).expect("config");
     let text = text.replace(
         "validation_timeout = \"60s\"",

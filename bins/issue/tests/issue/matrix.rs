@@ -24,10 +24,10 @@ mod problems;
 /// The statuses of a server fault.
 const STATUSES: [u16; 2] = [500, 503];
 /// Failed answers in a row that a run rides out: once, and a few times
-/// (fewer than the client's eight attempts).
+/// (fewer than the client's ten attempts).
 const IN_A_ROW: [u32; 2] = [1, 3];
 /// The longest one run here may take: a fault on every attempt costs the
-/// client's pauses (8 to 16 s), the rest is Pebble's work; generous for
+/// client's pauses (13 to 26 s), the rest is Pebble's work; generous for
 /// a busy 2-core machine.
 const LIMIT: Duration = Duration::from_secs(120);
 

@@ -325,7 +325,7 @@ fn transient_problems_count_towards_the_back_off() {
         (
             "serverinternal",
             Fault::problem(500, "serverInternal").detail("the database is away"),
-            8,
+            10,
             1,
             "serverinternal: new order: serverInternal: the database is away",
         ),

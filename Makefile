@@ -50,6 +50,7 @@ bench: deps release
 	python3 bench/zone/run --no-build
 	python3 bench/pipeline/run --no-build
 	python3 bench/footprint/run
+	sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md
 	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails

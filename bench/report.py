@@ -6,6 +6,7 @@
   bench/zone/results.md, .json          zone build scaling
   bench/pipeline/results.md             trigger and publish passes
   bench/footprint/results.md, .json     binary sizes and run-time needs
+  bench/results-faults.md, .json        one certificate under faults (bench/run --scenarios f)
   bench/notes.md                        the hand-written reading of them
 
 Each section takes the harness's main tables as they are (the harness is the
@@ -87,6 +88,8 @@ def main():
     zone_md = read("bench/zone/results.md")
     pipe_md = read("bench/pipeline/results.md")
     foot_md = read("bench/footprint/results.md")
+    faults = load("bench/results-faults.json")["faults"]
+    faults_md = read("bench/results-faults.md")
     notes = read("bench/notes.md").strip()
 
     meta = issue["meta"]
@@ -105,7 +108,7 @@ def main():
 
     # Targets.
     w("## Targets\n")
-    w("| target (issue 6) | measured | verdict |")
+    w("| target | measured | verdict |")
     w("|---|---|---|")
     for t in issue.get("targets", []):
         w(f"| issuance: {t['target']} | {t['numbers']} | {verdict(t['verdict'] == 'met')} |")
@@ -125,6 +128,8 @@ def main():
         w(f"| zone, publish, trigger ≤ 3 MB stripped, no run-time dependency beyond libc ({libc} build) | "
           f"{sizes}; needs beyond libc: {', '.join(needs) or 'nothing'} | "
           f"{verdict(all(t['met'] for t in rows))} |")
+    for t in faults.get("targets", []):
+        w(f"| under faults (issue 11): {t['target']} | {t['numbers']} | {verdict(t['verdict'] == 'met')} |")
     w("")
     w("The reading of these numbers — where a peer wins and why, what is not "
       "ours — is at the end: [Reading the numbers](#reading-the-numbers).\n")
@@ -182,6 +187,16 @@ def main():
     w("How the sizes were counted, and the commands: "
       "[bench/footprint/results.md](bench/footprint/results.md).\n")
 
+    # Faults.
+    w("## 6. One certificate under faults (`bench/run --scenarios f`)\n")
+    f_section = section(faults_md, "f:")
+    w(preamble("#\n" + f_section) + "\n")
+    for t in tables(f_section, 1):
+        w(t + "\n")
+    w("Every run with the faults it met, and why the failed ones failed: "
+      "[bench/results-faults.md](bench/results-faults.md); each client's own "
+      "retry behaviour: [bench/README.md](bench/README.md).\n")
+
     # Versions and commands.
     w("## Versions and exact commands\n")
     versions = {}
@@ -206,6 +221,7 @@ def main():
     w("python3 bench/zone/run --no-build  # zone builds at 1k/10k/100k records")
     w("python3 bench/pipeline/run --no-build  # trigger and publish passes")
     w("python3 bench/footprint/run        # sizes and run-time needs (builds musl too)")
+    w("sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md  # under faults")
     w("python3 bench/report.py            # this file")
     w("```\n")
     cmds = section(dns_md, "Commands")

@@ -29,6 +29,45 @@ pub fn pending(service: &Service, line: &Verified) -> Result<Overrides> {
     Ok(out)
 }
 
+/// Remove what a killed run of ours left behind for `service`: the
+/// temporary files `core::atomic` writes beside each install target
+/// (`.tmp.<name>.<pid>.<n>`, named after that target, so a file another
+/// program keeps in the same directory is never touched) and every
+/// temporary entry in `<state>/<service>.prev/`. Returns how many.
+pub fn clean_leftovers(state: &Path, service: &Service) -> std::io::Result<usize> {
+    let mut removed = atomic::clean_temp(&backup_dir(state, &service.name))?;
+    for i in &service.install {
+        let (Some(dir), Some(name)) = (i.to.parent(), i.to.file_name()) else {
+            continue;
+        };
+        let prefix = format!("{}{}.", atomic::TEMP_PREFIX, name.to_string_lossy());
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let file = entry.file_name();
+            let ours = file
+                .to_str()
+                .and_then(|f| f.strip_prefix(&prefix))
+                .and_then(|rest| rest.split_once('.'))
+                .is_some_and(|(pid, n)| digits(pid) && digits(n));
+            if ours && !entry.file_type()?.is_dir() {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether `s` is a non-empty run of ASCII digits.
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `<state>/<service>.prev/`.
 fn backup_dir(state: &Path, service: &str) -> PathBuf {
     state.join(format!("{service}.prev"))

@@ -102,6 +102,18 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
     // Busy: 75 (the next run will do it); cannot be made: 73.
     let _lock = StateLock::acquire(&config.state, config.lock_wait)?;
     let _ = atomic::clean_temp(&config.state);
+    if !mode.check {
+        // A killed run's temporary files, some holding a key copy (issue 12):
+        // ours only, found by the names atomic writes give them.
+        for svc in &config.services {
+            if let Err(e) = install::clean_leftovers(&config.state, svc) {
+                out.warn(&format!(
+                    "{}: cannot remove temporary files left by a killed run: {e}",
+                    svc.name
+                ));
+            }
+        }
+    }
     let signers = match &config.allowed_signers {
         Some(p) => {
             Some(std::fs::read_to_string(p).map_err(|e| Error::unreadable(p, "cannot read", &e))?)

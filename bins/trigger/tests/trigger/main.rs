@@ -11,5 +11,6 @@ mod cli;
 mod deploy;
 mod exit_classes;
 mod hostile;
+mod leftovers;
 mod refuse;
 mod watch;

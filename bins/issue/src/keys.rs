@@ -93,19 +93,10 @@ fn rsa_bits(key: &KeyPair) -> Option<usize> {
 }
 
 /// Read a private key, refusing one that others can read or write; with
-/// `group` (the line's `key_group`), that group alone may also read it.
+/// `group` (the line's `key_group`), that group alone may also read it
+/// (the rule and its message are certdrop-core's, certdrop-trigger's too).
 pub fn load(path: &Path, group: Option<u32>) -> Result<KeyPair> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "read key", &e))?;
-    let mode = meta.permissions().mode();
-    let granted = group == Some(meta.gid()) && mode & 0o037 == 0;
-    if mode & 0o077 != 0 && !granted {
-        return Err(Error::data(format!(
-            "{}: refused: private key is readable or writable by group or others (mode {:03o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )));
-    }
+    certdrop_core::keymode::check_file(path, group)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read key", &e))?;
     KeyPair::from_pem(&text)
         .map_err(|e| Error::data(format!("{}: not a usable private key: {e}", path.display())))

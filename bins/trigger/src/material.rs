@@ -3,18 +3,22 @@
 //! match its key, has expired, or lacks a configured name is never
 //! deployed"): the chain parses and is in order (RFC 5280), the key is the
 //! leaf's (src/keymatch.rs), the leaf is valid now and covers every
-//! configured name (RFC 6125 §6.4.3 for wildcards). Files are read
+//! configured name (RFC 6125 §6.4.3 for wildcards), and the file holding
+//! the key is not open to others (certdrop-core's key-mode rule, the one
+//! certdrop-issue applies). Files are read
 //! through src/input.rs (no FIFO, no device, bounded size).
 //!
 //! Exit classes, chosen here: 66 a file is missing or unreadable, 65 it is
 //! refused (not a regular file) or would not be deployed.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use certdrop_core::certinfo::{self, CertInfo};
 use certdrop_core::clock;
 use certdrop_core::error::{Error, Result};
+use certdrop_core::keymode;
 
 use crate::definition::Pair;
 use crate::input;
@@ -106,6 +110,14 @@ pub fn load_and_check(
             format!("expected one private key, found {}", keys.len()),
         ));
     };
+    if !overrides.contains_key(key_path) {
+        // The file the key is in, as the service will read it: others
+        // may not read it (issue 12). Which group the service reads it as
+        // is the service's business, so the file's own group may.
+        let meta = std::fs::metadata(key_path)
+            .map_err(|e| Error::unreadable(key_path, "cannot read", &e))?;
+        keymode::check(key_path, &meta, Some(meta.gid()))?;
+    }
     let leaf = &chain[0];
     let have = keymatch::from_private(key.tag(), key.contents()).map_err(|e| bad(key_path, e))?;
     let want = keymatch::from_spki(&leaf.spki).map_err(|e| bad(&pair.cert, e))?;

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exit;
 pub mod fingerprint;
 pub mod fragment;
+pub mod keymode;
 pub mod lock;
 pub mod name;
 pub mod output;

@@ -112,3 +112,30 @@ fn the_no_op_fast_path_never_hides_a_change() {
         .one_error("fullchain.pem: SHA-256 differs from the signed manifest");
     assert_eq!(nginx.served(), old);
 }
+
+#[test]
+fn a_key_others_can_read_is_refused_as_certdrop_issue_refuses_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = Tree::new();
+    let (nginx, old) = deployed(&tree);
+    let key = tree.path("keys/www.pem");
+    let chmod = |mode: u32| {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    let renewed = tree.issue();
+    for mode in [0o644, 0o666, 0o604] {
+        chmod(mode);
+        for command in ["run", "check"] {
+            tree.run(&[command]).expect(65).one_error(&format!(
+                "www: not deployed: {}: refused: private key is readable or writable by group or others (mode {mode:03o}); chmod 600 it",
+                key.display()
+            ));
+        }
+        assert_eq!(nginx.served(), old, "mode {mode:o}");
+    }
+    // Read by the service's own group only (slapd's key is often
+    // root:openldap 0640): the service's choice, deployed.
+    chmod(0o640);
+    tree.run(&["run"]).expect(0);
+    nginx.assert_serves(&renewed.der);
+}

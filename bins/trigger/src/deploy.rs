@@ -240,10 +240,13 @@ fn judge(
         let l = material::load_and_check(pair, pending, &ctx.config.pub_dir, &svc.names, now)
             .map_err(|e| e.context("not deployed"))?;
         if let (Some(v), Some(name)) = (line, &svc.line) {
-            if let Some(file) = v.holds(&ctx.config.pub_dir, name, &pair.cert) {
-                v.check(&file, &pair.cert, &l.cert_bytes)
-                    .map_err(|e| e.context("not deployed"))?;
+            // Every certificate deployed is one the line published
+            // (issue 12): read from pub/ or a copy of it, never another.
+            match v.holds(&ctx.config.pub_dir, name, &pair.cert) {
+                Some(file) => v.check(&file, &pair.cert, &l.cert_bytes),
+                None => v.lists(&ctx.config.pub_dir.join(name), &pair.cert, &l.cert_bytes),
             }
+            .map_err(|e| e.context("not deployed"))?;
         }
         loaded.push(l);
     }

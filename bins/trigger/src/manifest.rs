@@ -65,6 +65,48 @@ impl Verified {
         Ok(())
     }
 
+    /// `bytes` (the certificate file at `path`, outside the line's
+    /// directory) are, byte for byte, a file of this line: one the signed
+    /// manifest lists, or without allowed_signers one the directory holds.
+    /// Anything else, a self-signed certificate for the same names
+    /// included, is refused (65): the service would not serve what was
+    /// published.
+    pub fn lists(&self, line: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+        let found = match &self.files {
+            Some(files) => {
+                let d = certdrop_manifest::digest(bytes);
+                files.values().any(|want| *want == d)
+            }
+            None => self.unsigned_holds(bytes),
+        };
+        if found {
+            return Ok(());
+        }
+        let what = if self.files.is_some() {
+            "the signed manifest lists"
+        } else {
+            "it holds"
+        };
+        Err(Error::data(format!(
+            "{}: refused: not a file of {} (its content is none of the files {what})",
+            path.display(),
+            line.display()
+        )))
+    }
+
+    /// Whether a regular file of the (unsigned) line directory has `bytes`.
+    fn unsigned_holds(&self, bytes: &[u8]) -> bool {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return false;
+        };
+        entries.filter_map(|e| e.ok()).any(|e| {
+            let name = e.file_name();
+            let skip =
+                name.to_string_lossy().starts_with('.') || name == MANIFEST || name == SIGNATURE;
+            !skip && published(&e.path()).is_ok_and(|b| b == bytes)
+        })
+    }
+
     /// The file name under this line's directory that `path` is, if any
     /// (the service reads it from pub/ directly).
     pub fn holds(&self, pub_dir: &Path, line: &str, path: &Path) -> Option<String> {

@@ -5,7 +5,7 @@
 //! why in one line.
 
 use crate::harness::{Tree, NAME};
-use crate::nginx::{reload_files, serving_www, Nginx, Serves};
+use crate::nginx::{reload_files, service, serving, serving_www, Nginx, Serves, HUP};
 
 /// nginx serving pub/www/fullchain.pem with keys/www.pem, first deployed.
 fn deployed(tree: &Tree) -> (Nginx, Vec<u8>) {
@@ -138,4 +138,46 @@ fn a_key_others_can_read_is_refused_as_certdrop_issue_refuses_it() {
     chmod(0o640);
     tree.run(&["run"]).expect(0);
     nginx.assert_serves(&renewed.der);
+}
+
+#[test]
+fn a_certificate_the_line_did_not_publish_is_refused_without_reload() {
+    let tree = Tree::new();
+    let published = tree.issue();
+    // A self-signed certificate for the same name with the line's key,
+    // where the service reads its certificate.
+    let own = tree.path("srv/self.pem");
+    certdrop_testkit::sh(
+        tree.root(),
+        &format!(
+            "openssl req -x509 -key keys/www.pem -days 30 -subj /CN={NAME} \
+             -addext subjectAltName=DNS:{NAME} -out {} 2>/dev/null",
+            own.display()
+        ),
+    );
+    let nginx = serving(&tree, &own);
+    let selfsigned = nginx.served();
+    let marker = tree.path("reloaded");
+    let reload = format!("touch {} && {HUP}", marker.display());
+    tree.config(&service(
+        &nginx,
+        "srv/self.pem",
+        "reload",
+        &reload,
+        "content-changed",
+    ));
+    for command in ["run", "check"] {
+        tree.run(&[command]).expect(65).one_error(&format!(
+            "www: not deployed: {}: refused: not a file of {} (its content is none of the files the signed manifest lists)",
+            own.display(),
+            tree.path("pub/www").display()
+        ));
+    }
+    assert!(!marker.exists(), "reloaded");
+    assert_eq!(nginx.served(), selfsigned);
+    // The published full chain copied there: deployed.
+    std::fs::copy(tree.path("pub/www/fullchain.pem"), &own).expect("copy");
+    tree.run(&["run"]).expect(0);
+    assert!(marker.exists());
+    nginx.assert_serves(&published.der);
 }

@@ -41,9 +41,10 @@ fn main() -> ExitCode {
     certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
 }
 
-/// Load the configuration, then run the one command the line asks for.
+/// Take the one command the line asks for, then load the configuration
+/// and run it: no command is a usage error (64) before any configuration
+/// is read, as in the other binaries.
 fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
-    let config = Config::load(&cli.config)?;
     // `-n` is the `check` command, whatever else the line names.
     let command = match cli.command.take() {
         _ if cli.check => Command::Check,
@@ -54,6 +55,7 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
             ))
         }
     };
+    let config = Config::load(&cli.config)?;
     match command {
         Command::Check => check(&config, out),
         Command::Status { json } => {

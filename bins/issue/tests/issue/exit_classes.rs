@@ -171,6 +171,9 @@ fn command_lines_it_cannot_obey_exit_64() {
     let site = Offline::new();
     let ran = site.run(&[]).expect(64);
     one_line(&ran, "a command is needed");
+    // Before any configuration is read: none readable is still 64.
+    let ran = run_bin(&site.path("missing.toml"), &[]).expect(64);
+    one_line(&ran, "a command is needed");
     let ran = site.run(&["issue", "nosuch"]).expect(64);
     one_line(&ran, "no line named 'nosuch'");
     let ran = site.run(&["revoke", "nosuch"]).expect(64);

@@ -9,6 +9,10 @@ fn usage_and_configuration_errors() {
     run(&["--help"]).expect(0);
     let tree = Tree::new();
     let missing = tree.path("missing.toml");
+    // No command: usage (64), before any configuration is read.
+    run(&["-c", missing.to_str().expect("utf8")])
+        .expect(64)
+        .one_error("a command is needed");
     run(&["-c", missing.to_str().expect("utf8"), "run"])
         .expect(78)
         .one_error("missing.toml: cannot read");

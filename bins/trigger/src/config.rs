@@ -51,13 +51,10 @@ struct RawConfig {
     #[serde(default)]
     definitions: Vec<PathBuf>,
     allowed_signers: Option<PathBuf>,
-    signer: Option<String>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    postflight_wait: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    command_timeout: Option<Duration>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    lock_wait: Option<Duration>,
+    signer: Option<Spanned<String>>,
+    postflight_wait: Option<Spanned<String>>,
+    command_timeout: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
     #[serde(default, rename = "service")]
     services: Vec<Spanned<toml::Table>>,
 }
@@ -165,6 +162,39 @@ impl Config {
         if services.is_empty() {
             return Err(format!("{}: no [[service]]", path.display()));
         }
+        // Cross-field rules the manual states, checked here so that `-n`
+        // refuses what no run could do (issue 12).
+        let wait =
+            |v: &Option<Spanned<String>>, key: &str, default: Duration, zero: Option<&str>| {
+                let Some(v) = v else {
+                    return Ok(default);
+                };
+                let d = duration::parse(v.get_ref()).map_err(|why| src.err(v.span(), key, &why))?;
+                match zero {
+                    Some(why) if d.is_zero() => Err(src.err(v.span(), key, why)),
+                    _ => Ok(d),
+                }
+            };
+        let command_timeout = wait(
+            &raw.command_timeout,
+            "command_timeout",
+            DEFAULT_COMMAND_TIMEOUT,
+            Some("must be more than 0s: no command could finish"),
+        )?;
+        let postflight_wait = wait(
+            &raw.postflight_wait,
+            "postflight_wait",
+            DEFAULT_POSTFLIGHT_WAIT,
+            Some("must be more than 0s: a service needs a moment to serve a new certificate"),
+        )?;
+        let lock_wait = wait(&raw.lock_wait, "lock_wait", DEFAULT_LOCK_WAIT, None)?;
+        if let (Some(signer), None) = (&raw.signer, &raw.allowed_signers) {
+            return Err(src.err(
+                signer.span(),
+                "signer",
+                "needs allowed_signers (without it no manifest is verified)",
+            ));
+        }
         if let Some(s) = services
             .iter()
             .find(|s| !s.install.is_empty() && s.line.is_none())
@@ -180,10 +210,10 @@ impl Config {
             pub_dir: abs(&raw.pub_dir),
             state: abs(&raw.state),
             allowed_signers: raw.allowed_signers.as_deref().map(abs),
-            signer: raw.signer,
-            postflight_wait: raw.postflight_wait.unwrap_or(DEFAULT_POSTFLIGHT_WAIT),
-            command_timeout: raw.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
-            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
+            signer: raw.signer.map(Spanned::into_inner),
+            postflight_wait,
+            command_timeout,
+            lock_wait,
             services,
         })
     }

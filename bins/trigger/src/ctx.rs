@@ -11,9 +11,7 @@ use certdrop_core::output::Output;
 
 use crate::command;
 use crate::config::{Config, Service};
-
-/// The placeholder for the pid file in commands.
-const PIDFILE: &str = "{pidfile}";
+use crate::definition::PIDFILE;
 
 /// What a run may do.
 #[derive(Debug, Clone, Copy)]

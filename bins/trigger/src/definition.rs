@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 
+/// The placeholder for the pid file in commands (src/ctx.rs fills it in).
+pub const PIDFILE: &str = "{pidfile}";
 /// The keys a definition (and a `[[service]]` overriding it) may set.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -327,6 +329,20 @@ impl RawDef {
             }
             (None, None) => return Err("files or discover: missing".into()),
         };
+        // A command that names the pid file needs one (checked here, so
+        // `-n` says it, not the first run that reaches the command).
+        if pidfile.is_none() {
+            let commands = [
+                ("preflight", self.preflight.as_ref()),
+                (action.verb(), Some(&command)),
+            ];
+            if let Some((key, _)) = commands
+                .iter()
+                .find(|(_, c)| c.is_some_and(|c| c.contains(PIDFILE)))
+            {
+                return Err(format!("{key}: uses {PIDFILE} but no pidfile is set"));
+            }
+        }
         let mut postflight = Vec::new();
         for e in self.postflight.unwrap_or_default() {
             let connect = e.connect.parse().map_err(|_| {

@@ -90,13 +90,44 @@ fn a_missing_key_is_66_and_a_broken_certificate_in_pub_is_65() {
 }
 
 #[test]
-fn a_command_needing_a_pid_file_not_given_is_78() {
+fn configurations_that_can_never_work_are_78_even_with_n() {
     let tree = Tree::new();
     tree.issue();
+    // A command that needs a pid file none is given for.
     tree.config(&published("www", HUP));
-    tree.run(&["run"])
-        .expect(78)
-        .one_error("www: `kill -HUP $(cat {pidfile})`: uses {pidfile} but no pidfile is set");
+    for args in [&["run"][..], &["-n"]] {
+        tree.run(args).expect(78).one_error(
+            "trigger.toml:8: service 'www': reload: uses {pidfile} but no pidfile is set",
+        );
+    }
+    // Each rule the manual states, refused by -n before anything runs.
+    let body = published("www", "true");
+    let cases = [
+        (
+            "command_timeout = \"0s\"\n",
+            "trigger.toml:3: command_timeout: must be more than 0s",
+        ),
+        (
+            "postflight_wait = \"0s\"\n",
+            "trigger.toml:3: postflight_wait: must be more than 0s",
+        ),
+        (
+            "signer = \"publish@certdrop\"\n",
+            "trigger.toml:3: signer: needs allowed_signers",
+        ),
+    ];
+    for (line, why) in cases {
+        tree.write(
+            "trigger.toml",
+            &format!(
+                "pub = \"pub\"\nstate = \"fresh-state\"\n{line}\n\
+                 [[service]]\nname = \"www\"\nline = \"www\"\n{body}"
+            ),
+        );
+        tree.run(&["-n"]).expect(78).one_error(why);
+        tree.run(&["run"]).expect(78).one_error(why);
+        assert!(!tree.path("fresh-state").exists(), "{why}: touched");
+    }
 }
 
 #[test]

@@ -27,6 +27,7 @@ use crate::discover;
 use crate::install;
 use crate::manifest::{self, Verified};
 use crate::material::{self, Loaded, Overrides};
+use crate::owner;
 use crate::postflight;
 use crate::quiet;
 use crate::state::{self, Deployed};
@@ -209,6 +210,8 @@ fn pairs(ctx: &Ctx, svc: &Service) -> Result<Vec<Pair>> {
                 ctx.config.command_timeout,
             )
             .map_err(|e| e.context("discover"))?;
+            // One server, several lines: each file to its own line's service.
+            let found = owner::assign(ctx.config, svc, found).map_err(|e| e.context("discover"))?;
             for p in &found {
                 let key = p
                     .key

@@ -21,6 +21,7 @@ mod install;
 mod keymatch;
 mod manifest;
 mod material;
+mod owner;
 mod postflight;
 mod quiet;
 mod state;

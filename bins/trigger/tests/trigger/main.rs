@@ -13,4 +13,5 @@ mod exit_classes;
 mod hostile;
 mod leftovers;
 mod refuse;
+mod two_lines;
 mod watch;

@@ -2,7 +2,6 @@
 //! loading with a permission check, the public half (SPKI), and the PKCS#10
 //! request (RFC 2986) sent to finalize an order (RFC 8555 §7.4).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, PublicKeyData, RsaKeySize};
@@ -127,6 +126,7 @@ pub fn csr(key: &KeyPair, domains: &[String]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn key_types_generate_and_match() {

@@ -229,7 +229,7 @@ fn content_hash(zone: &str, rrs: &[Rr]) -> String {
 }
 
 /// The build tree's subdirectories.
-const TREE: [&str; 4] = ["unsigned", "signed", "state", "tmp"];
+pub const TREE: [&str; 4] = ["unsigned", "signed", "state", "tmp"];
 
 /// `unsigned/<zone>`.
 pub fn unsigned_path(config: &Config, zone: &str) -> PathBuf {

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod fragments;
 mod inputs;
+mod leftovers;
 mod masterfile;
 mod record;
 mod serial;
@@ -74,17 +75,17 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
         } => sshfp_cmd(&origin, no_sha1, ttl, &dir, out),
         Command::Assemble { zone, parts } => {
             let config = Config::load(&config)?;
-            step(&config, || {
+            step(&config, out, || {
                 steps::assemble(&config, &zone, &parts, force, out)
             })
         }
         Command::Sign { zone } => {
             let config = Config::load(&config)?;
-            step(&config, || steps::sign(&config, &zone, out))
+            step(&config, out, || steps::sign(&config, &zone, out))
         }
         Command::Install { zone } => {
             let config = Config::load(&config)?;
-            step(&config, || steps::install(&config, &zone, out))
+            step(&config, out, || steps::install(&config, &zone, out))
         }
         Command::Verify {
             name,
@@ -155,6 +156,9 @@ fn build_once(
         }
     }
     let _lock = lock_build(config)?;
+    if !check_only {
+        clean_leftovers(config, out)?;
+    }
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();
     // Fingerprint the inputs first: zones with nothing new stop here.
@@ -208,9 +212,23 @@ fn build_once(
 }
 
 /// A make step, under the build-tree lock.
-fn step(config: &Config, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
+fn step(config: &Config, out: &Output, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
     let _lock = lock_build(config)?;
+    clean_leftovers(config, out)?;
     f()
+}
+
+/// Remove what a killed build left (we hold the lock: no build is
+/// writing them now), saying how many with -v.
+fn clean_leftovers(config: &Config, out: &Output) -> Result<()> {
+    let n = leftovers::clean(config)?;
+    if n > 0 {
+        out.verbose(&format!(
+            "{}: removed {n} temporary file(s) left by an interrupted build",
+            config.build.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `fragments --origin ZONE DIR`.

@@ -9,6 +9,7 @@ mod build;
 mod exit_classes;
 mod filter;
 mod hostile;
+mod leftovers;
 mod verify;
 mod watch;
 mod zonebuild;

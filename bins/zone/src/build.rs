@@ -318,14 +318,18 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
     Ok(signed)
 }
 
-/// Step 3: install the zone file where nsd reads it and reload nsd.
-pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32> {
+/// Step 3: install the zone file where nsd reads it, reload nsd and look
+/// that the new serial is served; returns the serial and what the look
+/// found, for the action line.
+pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<(u32, String)> {
     install(config, &zone.name, from)?;
     reload(config, &zone.name)?;
     let mut st = load_state(config, &zone.name)?;
+    let serial = st.serial.unwrap_or(0);
+    let served = crate::served::wait(config, &zone.name, serial)?;
     st.installed = st.serial;
     save_state(config, &zone.name, &st)?;
-    Ok(st.serial.unwrap_or(0))
+    Ok((serial, served))
 }
 
 /// Whether a zone can be skipped without reading its inputs: they are as
@@ -388,7 +392,7 @@ pub fn build_zone(
         write_unsigned(config, zone, rrs, true, false)?;
     }
     let from = sign_zone(config, zone)?;
-    let serial = install_zone(config, zone, &from)?;
+    let (serial, served) = install_zone(config, zone, &from)?;
     let why = match (written.is_some(), resign) {
         (true, _) if force => "forced",
         (true, _) => "content changed",
@@ -396,7 +400,7 @@ pub fn build_zone(
         (false, false) => "finishing an interrupted build",
     };
     out.action(&format!(
-        "zone {}: serial {serial} installed and reloaded ({why})",
+        "zone {}: serial {serial} installed and reloaded ({why}); {served}",
         zone.name
     ));
     Ok(Outcome::Changed)
@@ -423,8 +427,8 @@ fn tool_exists(tool: &str) -> bool {
 fn install(config: &Config, zone: &str, from: &Path) -> Result<()> {
     let data = std::fs::read(from).map_err(|e| Error::unreadable(from, "cannot read", &e))?;
     let to = installed_path(config, zone);
-    atomic::ensure_dir(&config.install, atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| Error::cantcreat(&config.install, "cannot create", &e))?;
+    // The directory is never created: a mistyped one is not where nsd
+    // reads (the configuration was refused if it was missing at start).
     // A full or read-only zone directory: 73, and the served zone stays
     // (the write goes to a temporary file renamed over it only when whole).
     atomic::write(&to, &data, atomic::MODE_PUBLIC)

@@ -25,17 +25,23 @@ pub const DEFAULT_INCEPTION_BACKDATE: Duration = Duration::from_secs(3600);
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default reload command; `{zone}` is replaced by the zone name.
 pub const DEFAULT_RELOAD: [&str; 3] = ["nsd-control", "reload", "{zone}"];
+/// How long a build waits, after a reload, for `server` to serve the new
+/// serial (nsd-control returns before nsd has loaded the zone).
+pub const DEFAULT_SERVE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     build: PathBuf,
-    install: PathBuf,
+    install: Spanned<PathBuf>,
     dnsextra: Option<PathBuf>,
     certs: Option<PathBuf>,
     phonehome: Option<PathBuf>,
     #[serde(default)]
     reload: Option<Vec<String>>,
+    server: Option<Spanned<String>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    serve_wait: Option<Duration>,
     fragment_owner: Option<Spanned<String>>,
     #[serde(default)]
     max_values_per_name: Option<usize>,
@@ -153,6 +159,11 @@ pub struct Config {
     pub phonehome: Option<PathBuf>,
     /// Reload command, `{zone}` replaced.
     pub reload: Vec<String>,
+    /// The server that serves the installed zones, asked for each zone's
+    /// SOA serial after a reload; None: not checked (and said so).
+    pub server: Option<std::net::SocketAddr>,
+    /// How long to wait for `server` to serve the new serial.
+    pub serve_wait: Duration,
     /// uid allowed to own fragments.
     pub fragment_owner: Option<u32>,
     /// Cap on values per name.
@@ -168,15 +179,20 @@ impl Config {
     /// configuration error (78).
     pub fn load(path: &Path) -> certdrop_core::error::Result<Config> {
         let text = certdrop_core::tomlcfg::read(path)?;
-        Config::parse(path, &text)
+        Config::validate(path, &text, true).map_err(Error::config)
     }
 
-    /// Validate text; `path` for messages and relative paths.
+    /// Validate text; `path` for messages and relative paths. Directories
+    /// are not looked at (see [`Config::load`]).
+    #[cfg(test)]
     pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Config> {
-        Config::validate(path, text).map_err(Error::config)
+        Config::validate(path, text, false).map_err(Error::config)
     }
 
-    fn validate(path: &Path, text: &str) -> Result<Config, String> {
+    /// With `look`, the directories the configuration names as existing
+    /// (`install`: nsd's zone directory) must exist: a mistyped one is
+    /// never created, where nsd would not read it.
+    fn validate(path: &Path, text: &str, look: bool) -> Result<Config, String> {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);
@@ -186,6 +202,30 @@ impl Config {
             Some(o) => {
                 Some(uid_of(o.get_ref()).map_err(|why| err(o.span(), "fragment_owner", &why))?)
             }
+        };
+        let install = abs(raw.install.get_ref());
+        if look && !install.is_dir() {
+            return Err(err(
+                raw.install.span(),
+                "install",
+                &format!(
+                    "{}: no such directory (nsd's zone directory must exist; it is not created)",
+                    install.display()
+                ),
+            ));
+        }
+        let server = match &raw.server {
+            None => None,
+            Some(s) => Some(s.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
+                err(
+                    s.span(),
+                    "server",
+                    &format!(
+                        "'{}': expected an address and port, e.g. 127.0.0.1:53",
+                        s.get_ref()
+                    ),
+                )
+            })?),
         };
         let mut zones = Vec::new();
         for z in raw.zones {
@@ -248,13 +288,15 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             build: abs(&raw.build),
-            install: abs(&raw.install),
+            install,
             dnsextra: raw.dnsextra.as_deref().map(abs),
             certs: raw.certs.as_deref().map(abs),
             phonehome: raw.phonehome.as_deref().map(abs),
             reload: raw
                 .reload
                 .unwrap_or_else(|| DEFAULT_RELOAD.iter().map(|s| s.to_string()).collect()),
+            server,
+            serve_wait: raw.serve_wait.unwrap_or(DEFAULT_SERVE_WAIT),
             fragment_owner,
             max_values_per_name: raw
                 .max_values_per_name

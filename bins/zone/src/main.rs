@@ -14,6 +14,7 @@ mod leftovers;
 mod masterfile;
 mod record;
 mod serial;
+mod served;
 mod sign;
 mod sshfp;
 mod steps;

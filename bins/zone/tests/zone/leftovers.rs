@@ -47,5 +47,7 @@ fn next_build_removes_its_own_leftovers_and_nothing_else() {
     // -n changes nothing, leftovers included.
     tree.write("build/state/.tmp.example.test.json.4242.3", "partial");
     tree.run(&["-n"]).expect(0);
-    assert!(tree.path("build/state/.tmp.example.test.json.4242.3").exists());
+    assert!(tree
+        .path("build/state/.tmp.example.test.json.4242.3")
+        .exists());
 }

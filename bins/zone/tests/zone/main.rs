@@ -3,6 +3,7 @@
 //! them, and drill asks (the nsd, the runner and the PKI are
 //! certdrop-testkit's).
 
+mod served;
 mod site;
 
 mod build;

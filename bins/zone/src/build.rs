@@ -143,13 +143,18 @@ pub fn assemble(
     if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
         let text = read_source(map)?;
         let entries = crate::tlsa::parse_map(map, &text).map_err(Error::data)?;
+        // Zones sharing this map take their own entries from it.
+        let others: Vec<&str> = config
+            .zones
+            .iter()
+            .filter(|z| z.name != zone.name && z.tlsa_map.as_ref() == Some(map))
+            .map(|z| z.name.as_str())
+            .collect();
+        let (entries, outside) = crate::tlsa::inside(map, entries, &zone.name, &others);
+        problems.extend(outside);
         let (records, tlsa_problems) = crate::tlsa::records(&entries, certs, zone.ttl);
         problems.extend(tlsa_problems);
-        extra.extend(
-            records
-                .into_iter()
-                .filter(|r| certdrop_core::name::in_zone(&r.owner, &zone.name)),
-        );
+        extra.extend(records);
     }
     if let (true, Some(dir)) = (zone.sshfp, &config.phonehome) {
         let policy = crate::sshfp::SshfpPolicy {

@@ -270,12 +270,14 @@ fn tlsa_cmd(
 ) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(map).map_err(|e| Error::unreadable(map, "cannot read", &e))?;
-    let entries = tlsa::parse_map(map, &text).map_err(Error::data)?;
-    let (records, problems) = tlsa::records(&entries, certs, ttl);
-    for r in records
-        .iter()
-        .filter(|r| origin.map_or(true, |o| certdrop_core::name::in_zone(&r.owner, o)))
-    {
+    let mut entries = tlsa::parse_map(map, &text).map_err(Error::data)?;
+    let mut problems = Vec::new();
+    if let Some(o) = origin {
+        (entries, problems) = tlsa::inside(map, entries, o, &[]);
+    }
+    let (records, more) = tlsa::records(&entries, certs, ttl);
+    problems.extend(more);
+    for r in &records {
         out.print(&r.to_string());
     }
     // A line without a certificate yet is normal early on: say so, but let

@@ -11,6 +11,7 @@ mod exit_classes;
 mod filter;
 mod hostile;
 mod leftovers;
+mod mistakes;
 mod verify;
 mod watch;
 mod zonebuild;

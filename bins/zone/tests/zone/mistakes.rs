@@ -1,0 +1,68 @@
+//! Operator mistakes a real build must not swallow: a mistyped name in
+//! the TLSA map, a bad entry at the top of phonehome/, and configurations
+//! `-n` must refuse because they can never work.
+
+use std::process::Command;
+
+use certdrop_testkit::pki::self_signed_line;
+use certdrop_testkit::Run;
+
+use crate::site::{read, Tree};
+
+const ZONE: &str = "example.test";
+
+/// A host directory in phonehome/ with an ed25519 public key.
+fn host_key(tree: &Tree, dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let key = dir.join("ssh_host_ed25519_key");
+    Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .ran()
+        .expect(0);
+    std::fs::remove_file(&key).expect("private half");
+    let _ = tree;
+}
+
+#[test]
+fn tlsa_and_sshfp_outside_the_zone_get_the_same_warning() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    self_signed_line(
+        &tree.path("certs"),
+        "www",
+        &tree.path("www.key"),
+        &["www.example.test"],
+    );
+    tree.write(
+        "tlsa.map",
+        "_443._tcp.www.example.test  www  3 1 1\n_25._tcp.mail.example.tst  www  3 1 1\n",
+    );
+    host_key(&tree, &tree.path("phonehome/www.example.test"));
+    host_key(&tree, &tree.path("phonehome/www.example.tst"));
+    tree.config(
+        ZONE,
+        "[]",
+        "signer = \"none\"\ntlsa_map = \"tlsa.map\"\nsshfp = true\n",
+    );
+    let ran = tree.run(&["build"]).expect(0);
+    ran.stderr_has("warning: www.example.tst: rejected: outside the zone example.test");
+    ran.stderr_has(
+        "tlsa.map:2: _25._tcp.mail.example.tst: rejected: outside the zone example.test",
+    );
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    let zone = read(&tree.path("zones/example.test.zone"));
+    assert!(zone.contains("_443._tcp.www.example.test."), "{zone}");
+    assert!(zone.contains("SSHFP"), "{zone}");
+    // The filter command says the same for --origin.
+    let ran = crate::site::zone()
+        .args(["tlsa", "--origin", ZONE, "--map"])
+        .arg(tree.path("tlsa.map"))
+        .arg("--certs")
+        .arg(tree.path("certs"))
+        .ran()
+        .expect(0);
+    ran.stderr_has(
+        "tlsa.map:2: _25._tcp.mail.example.tst: rejected: outside the zone example.test",
+    );
+}

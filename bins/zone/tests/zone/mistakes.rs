@@ -66,3 +66,60 @@ fn tlsa_and_sshfp_outside_the_zone_get_the_same_warning() {
         "tlsa.map:2: _25._tcp.mail.example.tst: rejected: outside the zone example.test",
     );
 }
+
+/// `ssh-keygen -r` fingerprints (the hex fields) of the key in `dir`.
+fn fingerprints(dir: &std::path::Path) -> Vec<String> {
+    let ran = Command::new("ssh-keygen")
+        .args(["-r", "x", "-f"])
+        .arg(dir.join("ssh_host_ed25519_key.pub"))
+        .ran()
+        .expect(0);
+    ran.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_bad_entry_in_phonehome_costs_only_that_entry() {
+    use std::os::unix::ffi::OsStrExt;
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    let good = ["a.example.test", "zz.example.test"];
+    for h in good {
+        host_key(&tree, &tree.path(&format!("phonehome/{h}")));
+    }
+    // Sorted between the good hosts: a name that is not UTF-8, and one
+    // with a newline in it, each holding a key of its own.
+    let bad_utf8 = tree
+        .path("phonehome")
+        .join(std::ffi::OsStr::from_bytes(b"m\xff.example.test"));
+    let bad_newline = tree.path("phonehome/n\nx.example.test");
+    host_key(&tree, &bad_utf8);
+    host_key(&tree, &bad_newline);
+    tree.config(ZONE, "[]", "signer = \"none\"\nsshfp = true\n");
+    let ran = tree.run(&["build"]).expect(0);
+    ran.stderr_has("warning: m\\xff.example.test: rejected: name is not UTF-8");
+    ran.stderr_has("warning: n\\nx.example.test: rejected:");
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    let zone = read(&tree.path("zones/example.test.zone"));
+    for h in good {
+        for fp in fingerprints(&tree.path(&format!("phonehome/{h}"))) {
+            assert!(
+                zone.lines()
+                    .any(|l| l.starts_with(&format!("{h}.")) && l.ends_with(&fp)),
+                "{h} {fp} missing:\n{zone}"
+            );
+        }
+    }
+    // The bad entries' keys are published for no host.
+    for bad in [&bad_utf8, &bad_newline] {
+        for fp in fingerprints(bad) {
+            assert!(
+                !zone.contains(&fp),
+                "{fp} of a bad entry published:\n{zone}"
+            );
+        }
+    }
+    assert_eq!(zone.matches("SSHFP").count(), 4, "{zone}");
+}

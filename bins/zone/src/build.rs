@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Signer, Zone};
 use crate::masterfile::{self, Rr};
 use crate::record::Record;
+use crate::warnings::Warnings;
 use crate::{caa, fragments, serial, sign};
 
 /// What the build remembers of a zone (`state/<zone>.json`).
@@ -60,13 +61,13 @@ pub fn installed_path(config: &Config, zone: &str) -> PathBuf {
 pub struct Generated {
     /// Accepted fragments.
     pub fragments: Vec<certdrop_core::fragment::Fragment>,
-    /// Problems, one line each (rejected fragments, missing certificates).
-    pub problems: Vec<String>,
+    /// Rejected fragments, one line each, by directory.
+    pub problems: Warnings,
 }
 
 /// Filter the drop directory for all zones at once.
 pub fn generate(config: &Config) -> Generated {
-    let mut problems = Vec::new();
+    let mut problems = Warnings::default();
     let mut frags = Vec::new();
     if let Some(dir) = &config.dnsextra {
         let mut policy =
@@ -75,17 +76,16 @@ pub fn generate(config: &Config) -> Generated {
         policy.max_values_per_name = config.max_values_per_name;
         match fragments::filter_dir(dir, &policy) {
             Ok(f) => {
+                let group = dir.display().to_string();
                 for r in f.rejected {
-                    problems.push(format!(
-                        "{}/{}: rejected: {}",
-                        dir.display(),
-                        r.file,
-                        r.reason
-                    ));
+                    problems.push(
+                        &group,
+                        format!("{}/{}: rejected: {}", dir.display(), r.file, r.reason),
+                    );
                 }
                 frags = f.records;
             }
-            Err(e) => problems.push(e.to_string()),
+            Err(e) => problems.push(&dir.display().to_string(), e.to_string()),
         }
     }
     Generated {
@@ -124,7 +124,7 @@ pub fn assemble(
     config: &Config,
     zone: &Zone,
     gen: &Generated,
-    problems: &mut Vec<String>,
+    problems: &mut Warnings,
 ) -> Result<Vec<Rr>> {
     let mut rrs = sources(zone, &[])?;
     let mut extra: Vec<Record> = Vec::new();
@@ -151,9 +151,11 @@ pub fn assemble(
             .map(|z| z.name.as_str())
             .collect();
         let (entries, outside) = crate::tlsa::inside(map, entries, &zone.name, &others);
-        problems.extend(outside);
+        let group = map.display().to_string();
         let (records, tlsa_problems) = crate::tlsa::records(&entries, certs, zone.ttl);
-        problems.extend(tlsa_problems);
+        for p in outside.into_iter().chain(tlsa_problems) {
+            problems.push(&group, p);
+        }
         extra.extend(records);
     }
     if let (true, Some(dir)) = (zone.sshfp, &config.phonehome) {
@@ -166,7 +168,15 @@ pub fn assemble(
         };
         let (records, rejected) = crate::sshfp::from_dir(dir, &policy);
         for (file, why) in rejected {
-            problems.push(format!("{file}: rejected: {why}"));
+            // Per host directory for its keys, phonehome/ for the hosts.
+            let group = match file.split_once('/') {
+                Some((host, _)) => dir.join(host),
+                None => dir.clone(),
+            };
+            problems.push(
+                &group.display().to_string(),
+                format!("{file}: rejected: {why}"),
+            );
         }
         extra.extend(records);
     }
@@ -367,13 +377,10 @@ pub fn build_zone(
     gen: &Generated,
     force: bool,
     check_only: bool,
+    problems: &mut Warnings,
     out: &Output,
 ) -> Result<Outcome> {
-    let mut problems = Vec::new();
-    let rrs = assemble(config, zone, gen, &mut problems)?;
-    for p in problems {
-        out.warn(&p);
-    }
+    let rrs = assemble(config, zone, gen, problems)?;
     let written = write_unsigned(config, zone, rrs, force, check_only)?;
     if check_only {
         out.verbose(&format!("zone {}: assembled and checked", zone.name));
@@ -393,7 +400,7 @@ pub fn build_zone(
     }
     // Renewing signatures alone still needs a new serial for secondaries.
     if written.is_none() && resign && !behind {
-        let rrs = assemble(config, zone, gen, &mut Vec::new())?;
+        let rrs = assemble(config, zone, gen, &mut Warnings::default())?;
         write_unsigned(config, zone, rrs, true, false)?;
     }
     let from = sign_zone(config, zone)?;

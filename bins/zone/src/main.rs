@@ -20,6 +20,7 @@ mod sshfp;
 mod steps;
 mod tlsa;
 mod verify;
+mod warnings;
 mod watch;
 
 use std::path::Path;
@@ -32,6 +33,7 @@ use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
+use crate::warnings::Said;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-zone";
@@ -47,14 +49,31 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     let force = cli.force;
     let config = cli.config.clone();
     match command(cli)? {
-        Command::Build { zones } => build_once(&Config::load(&config)?, &zones, force, false, out),
-        Command::Check { zones } => build_once(&Config::load(&config)?, &zones, force, true, out),
+        Command::Build { zones } => build_once(
+            &Config::load(&config)?,
+            &zones,
+            force,
+            false,
+            &mut Said::default(),
+            out,
+        ),
+        Command::Check { zones } => build_once(
+            &Config::load(&config)?,
+            &zones,
+            force,
+            true,
+            &mut Said::default(),
+            out,
+        ),
         Command::Watch { interval } => {
             let config = Config::load(&config)?;
             // The watcher only decides when; every build is build_once,
-            // and -f applies to the first one only.
+            // and -f applies to the first one only. Warnings one round
+            // said are not said again by the next.
+            let mut said = Said::default();
             watch::run(&config, interval, out, |first| {
-                build_once(&config, &[], force && first, false, out).map_err(|e| e.report(out))
+                build_once(&config, &[], force && first, false, &mut said, out)
+                    .map_err(|e| e.report(out))
             })
         }
         Command::Fragments {
@@ -146,6 +165,7 @@ fn build_once(
     names: &[String],
     force: bool,
     check_only: bool,
+    said: &mut Said,
     out: &Output,
 ) -> Result<Outcome> {
     for n in names {
@@ -180,22 +200,20 @@ fn build_once(
     if todo.is_empty() {
         return Ok(outcome);
     }
-    let gen = build::generate(config);
-    for p in &gen.problems {
-        out.warn(p);
-    }
+    let mut gen = build::generate(config);
+    let mut warnings = std::mem::take(&mut gen.problems);
     for (zone, fp) in todo {
-        let built = build::build_zone(config, zone, &gen, force, check_only, out).and_then(|o| {
-            match check_only {
-                true => Ok(o),
-                false => build::record_inputs(config, zone, fp).map(|()| o),
-            }
+        let built = build::build_zone(config, zone, &gen, force, check_only, &mut warnings, out);
+        let built = built.and_then(|o| match check_only {
+            true => Ok(o),
+            false => build::record_inputs(config, zone, fp).map(|()| o),
         });
         match built {
             Ok(o) => outcome = outcome.and(o),
             Err(e) => worst.add(out, e),
         }
     }
+    warnings.emit(out, said);
     // A zone that changed outweighs another's failure (printed above), as
     // in certdrop-issue: the served zones did move on.
     if outcome == Outcome::Changed {

@@ -9,6 +9,7 @@ mod site;
 mod build;
 mod exit_classes;
 mod filter;
+mod flood;
 mod hostile;
 mod leftovers;
 mod mistakes;

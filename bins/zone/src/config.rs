@@ -172,6 +172,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// Zones.
     pub zones: Vec<Zone>,
+    /// Settings that have no effect (what `-n` warns about), one line each.
+    pub unused: Vec<String>,
 }
 
 impl Config {
@@ -228,6 +230,7 @@ impl Config {
             })?),
         };
         let mut zones = Vec::new();
+        let mut unused = Vec::new();
         for z in raw.zones {
             let zname = name::domain(z.name.get_ref(), false)
                 .map_err(|why| err(z.name.span(), "zone.name", &why))?;
@@ -265,6 +268,44 @@ impl Config {
                     ))
                 }
             };
+            let signature_validity = z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY);
+            let resign_before = z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE);
+            // Signatures are due once less than resign_before is left: a
+            // validity no longer than that is due as soon as it is made, and
+            // every build re-signs and bumps the serial.
+            if matches!(signer, Signer::Ldns(_)) && resign_before >= signature_validity {
+                // At the zone's own resign_before (or signature_validity)
+                // line when it has one, else at its name.
+                let span = ["resign_before", "signature_validity"]
+                    .iter()
+                    .find_map(|k| key_span(text, k, z.name.span().start))
+                    .unwrap_or(z.name.span());
+                return Err(err(
+                    span,
+                    &key("resign_before"),
+                    &format!(
+                        "{} is not shorter than signature_validity ({}): every build would sign again with a new serial",
+                        duration::render(resign_before),
+                        duration::render(signature_validity)
+                    ),
+                ));
+            }
+            let mut no_effect = |k: &str, why: &str| {
+                let line = key_span(text, k, z.name.span().start).unwrap_or(z.name.span());
+                unused.push(src.err(line, &key(k), &format!("has no effect: {why}")));
+            };
+            if z.sshfp && raw.phonehome.is_none() {
+                no_effect("sshfp", "no phonehome directory is configured");
+            }
+            if z.tlsa_map.is_some() && raw.certs.is_none() {
+                no_effect("tlsa_map", "no certs directory is configured");
+            }
+            if z.sshfp_allow.is_some() && !z.sshfp {
+                no_effect("sshfp_allow", "sshfp is not true");
+            }
+            if !z.keys.is_empty() && signer == Signer::None {
+                no_effect("keys", "signer is \"none\"");
+            }
             zones.push(Zone {
                 name: zname,
                 soa: abs(&z.soa),
@@ -277,13 +318,27 @@ impl Config {
                 serial,
                 signer,
                 nsec3: z.nsec3,
-                signature_validity: z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY),
-                resign_before: z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE),
+                signature_validity,
+                resign_before,
                 caa: z.caa,
             });
         }
         if zones.is_empty() {
             return Err(format!("{}: no [[zone]]", path.display()));
+        }
+        if raw.max_values_per_name == Some(0) {
+            return Err(err(
+                key_span(text, "max_values_per_name", 0).unwrap_or(0..0),
+                "max_values_per_name",
+                "0 would refuse every dns-01 fragment (at least 1)",
+            ));
+        }
+        if raw.serve_wait == Some(Duration::ZERO) {
+            return Err(err(
+                key_span(text, "serve_wait", 0).unwrap_or(0..0),
+                "serve_wait",
+                "0s leaves the server no time to load a zone",
+            ));
         }
         Ok(Config {
             path: path.to_path_buf(),
@@ -303,8 +358,31 @@ impl Config {
                 .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
             lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             zones,
+            unused,
         })
     }
+}
+
+/// Where `key = ...` is first set at or after byte `from` (before the next
+/// table header when `from` is inside a table), for messages about a value
+/// whose type carries no position (durations).
+fn key_span(text: &str, key: &str, from: usize) -> Option<std::ops::Range<usize>> {
+    let mut offset = text[..from.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    for line in text[offset..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if from > 0 && trimmed.starts_with('[') && offset > from {
+            return None;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(offset..offset + line.len());
+            }
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// A user name or numeric uid.

@@ -177,8 +177,9 @@ fn build_once(
         }
     }
     let _lock = lock_build(config)?;
-    if !check_only {
-        clean_leftovers(config, out)?;
+    match check_only {
+        true => config.unused.iter().for_each(|u| out.warn(u)),
+        false => clean_leftovers(config, out)?,
     }
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();

@@ -123,3 +123,87 @@ fn a_bad_entry_in_phonehome_costs_only_that_entry() {
     }
     assert_eq!(zone.matches("SSHFP").count(), 4, "{zone}");
 }
+
+/// zone.toml with `top` before the zone and `zone_extra` inside it.
+fn configured(tree: &Tree, top: &str, zone_extra: &str) {
+    tree.config(ZONE, &format!("[]\n{top}"), zone_extra);
+}
+
+#[test]
+fn check_refuses_configurations_that_can_never_work() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    let keys = "keys = [\"keys/Kexample.test.+013+00001\"]\n";
+    // Signatures valid for less than resign_before: every build re-signs.
+    for (extra, shown) in [
+        (
+            "signature_validity = \"1d\"\n",
+            "1w is not shorter than signature_validity (1d)",
+        ),
+        (
+            "resign_before = \"21d\"\n",
+            "3w is not shorter than signature_validity (3w)",
+        ),
+        (
+            "signature_validity = \"2d\"\nresign_before = \"3d\"\n",
+            "3d is not shorter than signature_validity (2d)",
+        ),
+    ] {
+        configured(&tree, "", &format!("{keys}{extra}"));
+        let line = read(&tree.path("zone.toml"))
+            .lines()
+            .position(|l| {
+                l.starts_with(
+                    extra
+                        .lines()
+                        .last()
+                        .expect("a line")
+                        .split(' ')
+                        .next()
+                        .expect("key"),
+                )
+            })
+            .expect("key line")
+            + 1;
+        for args in [&["-n"][..], &["build"]] {
+            let ran = tree.run(args).expect(78);
+            assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+            ran.stderr_has(&format!(
+                "zone.toml:{line}: zone 'example.test': resign_before: {shown}: every build would sign again"
+            ));
+        }
+    }
+    // A validity that leaves room is fine; unsigned zones do not care.
+    configured(&tree, "", &format!("{keys}signature_validity = \"30d\"\n"));
+    tree.run(&["-n"]).expect(0);
+    configured(
+        &tree,
+        "",
+        "signer = \"none\"\nsignature_validity = \"1d\"\n",
+    );
+    tree.run(&["-n"]).expect(0);
+    // Values that refuse everything.
+    configured(&tree, "max_values_per_name = 0", "signer = \"none\"\n");
+    tree.run(&["-n"])
+        .expect(78)
+        .stderr_has("zone.toml:7: max_values_per_name: 0 would refuse");
+    configured(&tree, "serve_wait = \"0s\"", "signer = \"none\"\n");
+    tree.run(&["-n"])
+        .expect(78)
+        .stderr_has("zone.toml:7: serve_wait: 0s");
+}
+
+#[test]
+fn check_warns_about_settings_without_effect() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    configured(
+        &tree,
+        "",
+        "signer = \"none\"\nkeys = [\"keys/K\"]\nsshfp_allow = [\"www.example.test\"]\n",
+    );
+    let ran = tree.run(&["-n"]).expect(0);
+    ran.stderr_has("zone 'example.test': keys: has no effect: signer is \"none\"");
+    ran.stderr_has("zone 'example.test': sshfp_allow: has no effect: sshfp is not true");
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+}

@@ -151,6 +151,8 @@ pub struct Config {
     pub build: PathBuf,
     /// Directory nsd reads zone files from.
     pub install: PathBuf,
+    /// Its line in the file, for messages.
+    pub install_line: usize,
     /// dns-01 drop directory (read-only).
     pub dnsextra: Option<PathBuf>,
     /// Certificate store (read-only).
@@ -181,20 +183,31 @@ impl Config {
     /// configuration error (78).
     pub fn load(path: &Path) -> certdrop_core::error::Result<Config> {
         let text = certdrop_core::tomlcfg::read(path)?;
-        Config::validate(path, &text, true).map_err(Error::config)
+        Config::parse(path, &text)
     }
 
-    /// Validate text; `path` for messages and relative paths. Directories
-    /// are not looked at (see [`Config::load`]).
-    #[cfg(test)]
+    /// Validate text; `path` for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> certdrop_core::error::Result<Config> {
-        Config::validate(path, text, false).map_err(Error::config)
+        Config::validate(path, text).map_err(Error::config)
     }
 
-    /// With `look`, the directories the configuration names as existing
-    /// (`install`: nsd's zone directory) must exist: a mistyped one is
-    /// never created, where nsd would not read it.
-    fn validate(path: &Path, text: &str, look: bool) -> Result<Config, String> {
+    /// `install`, nsd's zone directory, must exist when a zone is written
+    /// there: a mistyped one is never created, where nsd would not read
+    /// it (78). Looked at by every command that installs, at each build
+    /// (the directory may appear after the configuration is read).
+    pub fn install_exists(&self) -> certdrop_core::error::Result<()> {
+        if self.install.is_dir() {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "{}:{}: install: {}: no such directory (nsd's zone directory must exist; it is not created)",
+            self.path.display(),
+            self.install_line,
+            self.install.display()
+        )))
+    }
+
+    fn validate(path: &Path, text: &str) -> Result<Config, String> {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);
@@ -206,16 +219,7 @@ impl Config {
             }
         };
         let install = abs(raw.install.get_ref());
-        if look && !install.is_dir() {
-            return Err(err(
-                raw.install.span(),
-                "install",
-                &format!(
-                    "{}: no such directory (nsd's zone directory must exist; it is not created)",
-                    install.display()
-                ),
-            ));
-        }
+        let install_line = src.line(raw.install.span().start);
         let server = match &raw.server {
             None => None,
             Some(s) => Some(s.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
@@ -344,6 +348,7 @@ impl Config {
             path: path.to_path_buf(),
             build: abs(&raw.build),
             install,
+            install_line,
             dnsextra: raw.dnsextra.as_deref().map(abs),
             certs: raw.certs.as_deref().map(abs),
             phonehome: raw.phonehome.as_deref().map(abs),

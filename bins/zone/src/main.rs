@@ -178,8 +178,18 @@ fn build_once(
     }
     let _lock = lock_build(config)?;
     match check_only {
-        true => config.unused.iter().for_each(|u| out.warn(u)),
-        false => clean_leftovers(config, out)?,
+        // -n may run where nsd's directory is made later (a release
+        // checked before its jails start): said, and refused by a build.
+        true => {
+            config.unused.iter().for_each(|u| out.warn(u));
+            if let Err(e) = config.install_exists() {
+                out.warn(&format!("{e}; a build refuses it"));
+            }
+        }
+        false => {
+            config.install_exists()?;
+            clean_leftovers(config, out)?;
+        }
     }
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();
@@ -234,6 +244,7 @@ fn build_once(
 /// A make step, under the build-tree lock.
 fn step(config: &Config, out: &Output, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
     let _lock = lock_build(config)?;
+    config.install_exists()?;
     clean_leftovers(config, out)?;
     f()
 }

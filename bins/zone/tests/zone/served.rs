@@ -1,5 +1,5 @@
-//! A mistyped `install` directory against a real nsd: refused at start
-//! when it does not exist (never created), and, when it exists but is not
+//! A mistyped `install` directory against a real nsd: refused by every
+//! command that installs when it does not exist (never created), and, when it exists but is not
 //! where nsd reads, caught after the reload by asking nsd for the SOA
 //! serial. Without a `server`, the output says the serial was not checked.
 
@@ -27,8 +27,10 @@ fn a_missing_install_directory_is_refused_and_not_created() {
     tree.sources(ZONE);
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
     config(&tree, &nsd, "zonez", false);
-    for args in [&["build"][..], &["-n"]] {
-        let ran = tree.run(args).expect(78);
+    // Every command that installs refuses it; -n (which may run before
+    // nsd's jail made its directory) says it.
+    for (args, code) in [(&["build"][..], 78), (&["install", ZONE], 78), (&["-n"], 0)] {
+        let ran = tree.run(args).expect(code);
         assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
         ran.stderr_has(":2: install: ");
         ran.stderr_has("zonez: no such directory");

@@ -13,7 +13,10 @@ const ZONE: &str = "example.test";
 fn config(tree: &Tree, nsd: &Nsd, install: &str, server: bool) {
     let mut top = nsd.reload_command();
     if server {
-        top.push_str(&format!("\nserver = \"{}\"\nserve_wait = \"10s\"", nsd.addr));
+        top.push_str(&format!(
+            "\nserver = \"{}\"\nserve_wait = \"10s\"",
+            nsd.addr
+        ));
     }
     tree.config(ZONE, &top, "signer = \"none\"\n");
     let text = read(&tree.path("zone.toml"))

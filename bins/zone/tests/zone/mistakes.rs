@@ -207,3 +207,25 @@ fn check_warns_about_settings_without_effect() {
     ran.stderr_has("zone 'example.test': sshfp_allow: has no effect: sshfp is not true");
     assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
 }
+
+#[test]
+fn hostile_fragment_names_are_said_on_one_line_each() {
+    use std::os::unix::ffi::OsStrExt;
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(ZONE, "[]", "signer = \"none\"\n");
+    tree.fragment(
+        "forged\ncertdrop-zone: zone example.test: all is well",
+        "junk\n",
+    );
+    std::fs::write(
+        tree.path("dnsextra")
+            .join(std::ffi::OsStr::from_bytes(b"f\xff")),
+        "junk\n",
+    )
+    .expect("fragment");
+    let ran = tree.run(&["build"]).expect(0);
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    ran.stderr_has("dnsextra/forged\\ncertdrop-zone: zone example.test: all is well: rejected:");
+    ran.stderr_has("dnsextra/f\\xff: rejected: file name is not UTF-8");
+}

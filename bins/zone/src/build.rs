@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Signer, Zone};
 use crate::masterfile::{self, Rr};
 use crate::record::Record;
+use crate::warnings::Warnings;
 use crate::{caa, fragments, serial, sign};
 
 /// What the build remembers of a zone (`state/<zone>.json`).
@@ -60,13 +61,13 @@ pub fn installed_path(config: &Config, zone: &str) -> PathBuf {
 pub struct Generated {
     /// Accepted fragments.
     pub fragments: Vec<certdrop_core::fragment::Fragment>,
-    /// Problems, one line each (rejected fragments, missing certificates).
-    pub problems: Vec<String>,
+    /// Rejected fragments, one line each, by directory.
+    pub problems: Warnings,
 }
 
 /// Filter the drop directory for all zones at once.
 pub fn generate(config: &Config) -> Generated {
-    let mut problems = Vec::new();
+    let mut problems = Warnings::default();
     let mut frags = Vec::new();
     if let Some(dir) = &config.dnsextra {
         let mut policy =
@@ -75,17 +76,16 @@ pub fn generate(config: &Config) -> Generated {
         policy.max_values_per_name = config.max_values_per_name;
         match fragments::filter_dir(dir, &policy) {
             Ok(f) => {
+                let group = dir.display().to_string();
                 for r in f.rejected {
-                    problems.push(format!(
-                        "{}/{}: rejected: {}",
-                        dir.display(),
-                        r.file,
-                        r.reason
-                    ));
+                    problems.push(
+                        &group,
+                        format!("{}/{}: rejected: {}", dir.display(), r.file, r.reason),
+                    );
                 }
                 frags = f.records;
             }
-            Err(e) => problems.push(e.to_string()),
+            Err(e) => problems.push(&dir.display().to_string(), e.to_string()),
         }
     }
     Generated {
@@ -124,7 +124,7 @@ pub fn assemble(
     config: &Config,
     zone: &Zone,
     gen: &Generated,
-    problems: &mut Vec<String>,
+    problems: &mut Warnings,
 ) -> Result<Vec<Rr>> {
     let mut rrs = sources(zone, &[])?;
     let mut extra: Vec<Record> = Vec::new();
@@ -143,13 +143,20 @@ pub fn assemble(
     if let (Some(map), Some(certs)) = (&zone.tlsa_map, &config.certs) {
         let text = read_source(map)?;
         let entries = crate::tlsa::parse_map(map, &text).map_err(Error::data)?;
+        // Zones sharing this map take their own entries from it.
+        let others: Vec<&str> = config
+            .zones
+            .iter()
+            .filter(|z| z.name != zone.name && z.tlsa_map.as_ref() == Some(map))
+            .map(|z| z.name.as_str())
+            .collect();
+        let (entries, outside) = crate::tlsa::inside(map, entries, &zone.name, &others);
+        let group = map.display().to_string();
         let (records, tlsa_problems) = crate::tlsa::records(&entries, certs, zone.ttl);
-        problems.extend(tlsa_problems);
-        extra.extend(
-            records
-                .into_iter()
-                .filter(|r| certdrop_core::name::in_zone(&r.owner, &zone.name)),
-        );
+        for p in outside.into_iter().chain(tlsa_problems) {
+            problems.push(&group, p);
+        }
+        extra.extend(records);
     }
     if let (true, Some(dir)) = (zone.sshfp, &config.phonehome) {
         let policy = crate::sshfp::SshfpPolicy {
@@ -161,7 +168,15 @@ pub fn assemble(
         };
         let (records, rejected) = crate::sshfp::from_dir(dir, &policy);
         for (file, why) in rejected {
-            problems.push(format!("{file}: rejected: {why}"));
+            // Per host directory for its keys, phonehome/ for the hosts.
+            let group = match file.split_once('/') {
+                Some((host, _)) => dir.join(host),
+                None => dir.clone(),
+            };
+            problems.push(
+                &group.display().to_string(),
+                format!("{file}: rejected: {why}"),
+            );
         }
         extra.extend(records);
     }
@@ -229,7 +244,7 @@ fn content_hash(zone: &str, rrs: &[Rr]) -> String {
 }
 
 /// The build tree's subdirectories.
-const TREE: [&str; 4] = ["unsigned", "signed", "state", "tmp"];
+pub const TREE: [&str; 4] = ["unsigned", "signed", "state", "tmp"];
 
 /// `unsigned/<zone>`.
 pub fn unsigned_path(config: &Config, zone: &str) -> PathBuf {
@@ -318,14 +333,18 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
     Ok(signed)
 }
 
-/// Step 3: install the zone file where nsd reads it and reload nsd.
-pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<u32> {
+/// Step 3: install the zone file where nsd reads it, reload nsd and look
+/// that the new serial is served; returns the serial and what the look
+/// found, for the action line.
+pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<(u32, String)> {
     install(config, &zone.name, from)?;
     reload(config, &zone.name)?;
     let mut st = load_state(config, &zone.name)?;
+    let serial = st.serial.unwrap_or(0);
+    let served = crate::served::wait(config, &zone.name, serial)?;
     st.installed = st.serial;
     save_state(config, &zone.name, &st)?;
-    Ok(st.serial.unwrap_or(0))
+    Ok((serial, served))
 }
 
 /// Whether a zone can be skipped without reading its inputs: they are as
@@ -358,13 +377,10 @@ pub fn build_zone(
     gen: &Generated,
     force: bool,
     check_only: bool,
+    problems: &mut Warnings,
     out: &Output,
 ) -> Result<Outcome> {
-    let mut problems = Vec::new();
-    let rrs = assemble(config, zone, gen, &mut problems)?;
-    for p in problems {
-        out.warn(&p);
-    }
+    let rrs = assemble(config, zone, gen, problems)?;
     let written = write_unsigned(config, zone, rrs, force, check_only)?;
     if check_only {
         out.verbose(&format!("zone {}: assembled and checked", zone.name));
@@ -384,11 +400,11 @@ pub fn build_zone(
     }
     // Renewing signatures alone still needs a new serial for secondaries.
     if written.is_none() && resign && !behind {
-        let rrs = assemble(config, zone, gen, &mut Vec::new())?;
+        let rrs = assemble(config, zone, gen, &mut Warnings::default())?;
         write_unsigned(config, zone, rrs, true, false)?;
     }
     let from = sign_zone(config, zone)?;
-    let serial = install_zone(config, zone, &from)?;
+    let (serial, served) = install_zone(config, zone, &from)?;
     let why = match (written.is_some(), resign) {
         (true, _) if force => "forced",
         (true, _) => "content changed",
@@ -396,7 +412,7 @@ pub fn build_zone(
         (false, false) => "finishing an interrupted build",
     };
     out.action(&format!(
-        "zone {}: serial {serial} installed and reloaded ({why})",
+        "zone {}: serial {serial} installed and reloaded ({why}); {served}",
         zone.name
     ));
     Ok(Outcome::Changed)
@@ -423,8 +439,8 @@ fn tool_exists(tool: &str) -> bool {
 fn install(config: &Config, zone: &str, from: &Path) -> Result<()> {
     let data = std::fs::read(from).map_err(|e| Error::unreadable(from, "cannot read", &e))?;
     let to = installed_path(config, zone);
-    atomic::ensure_dir(&config.install, atomic::MODE_PUBLIC_DIR)
-        .map_err(|e| Error::cantcreat(&config.install, "cannot create", &e))?;
+    // The directory is never created: a mistyped one is not where nsd
+    // reads (the configuration was refused if it was missing at start).
     // A full or read-only zone directory: 73, and the served zone stays
     // (the write goes to a temporary file renamed over it only when whole).
     atomic::write(&to, &data, atomic::MODE_PUBLIC)

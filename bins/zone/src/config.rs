@@ -25,17 +25,23 @@ pub const DEFAULT_INCEPTION_BACKDATE: Duration = Duration::from_secs(3600);
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Default reload command; `{zone}` is replaced by the zone name.
 pub const DEFAULT_RELOAD: [&str; 3] = ["nsd-control", "reload", "{zone}"];
+/// How long a build waits, after a reload, for `server` to serve the new
+/// serial (nsd-control returns before nsd has loaded the zone).
+pub const DEFAULT_SERVE_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     build: PathBuf,
-    install: PathBuf,
+    install: Spanned<PathBuf>,
     dnsextra: Option<PathBuf>,
     certs: Option<PathBuf>,
     phonehome: Option<PathBuf>,
     #[serde(default)]
     reload: Option<Vec<String>>,
+    server: Option<Spanned<String>>,
+    #[serde(default, with = "duration::serde_text_opt")]
+    serve_wait: Option<Duration>,
     fragment_owner: Option<Spanned<String>>,
     #[serde(default)]
     max_values_per_name: Option<usize>,
@@ -145,6 +151,8 @@ pub struct Config {
     pub build: PathBuf,
     /// Directory nsd reads zone files from.
     pub install: PathBuf,
+    /// Its line in the file, for messages.
+    pub install_line: usize,
     /// dns-01 drop directory (read-only).
     pub dnsextra: Option<PathBuf>,
     /// Certificate store (read-only).
@@ -153,6 +161,11 @@ pub struct Config {
     pub phonehome: Option<PathBuf>,
     /// Reload command, `{zone}` replaced.
     pub reload: Vec<String>,
+    /// The server that serves the installed zones, asked for each zone's
+    /// SOA serial after a reload; None: not checked (and said so).
+    pub server: Option<std::net::SocketAddr>,
+    /// How long to wait for `server` to serve the new serial.
+    pub serve_wait: Duration,
     /// uid allowed to own fragments.
     pub fragment_owner: Option<u32>,
     /// Cap on values per name.
@@ -161,6 +174,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// Zones.
     pub zones: Vec<Zone>,
+    /// Settings that have no effect (what `-n` warns about), one line each.
+    pub unused: Vec<String>,
 }
 
 impl Config {
@@ -176,6 +191,22 @@ impl Config {
         Config::validate(path, text).map_err(Error::config)
     }
 
+    /// `install`, nsd's zone directory, must exist when a zone is written
+    /// there: a mistyped one is never created, where nsd would not read
+    /// it (78). Looked at by every command that installs, at each build
+    /// (the directory may appear after the configuration is read).
+    pub fn install_exists(&self) -> certdrop_core::error::Result<()> {
+        if self.install.is_dir() {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "{}:{}: install: {}: no such directory (nsd's zone directory must exist; it is not created)",
+            self.path.display(),
+            self.install_line,
+            self.install.display()
+        )))
+    }
+
     fn validate(path: &Path, text: &str) -> Result<Config, String> {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
@@ -187,7 +218,23 @@ impl Config {
                 Some(uid_of(o.get_ref()).map_err(|why| err(o.span(), "fragment_owner", &why))?)
             }
         };
+        let install = abs(raw.install.get_ref());
+        let install_line = src.line(raw.install.span().start);
+        let server = match &raw.server {
+            None => None,
+            Some(s) => Some(s.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
+                err(
+                    s.span(),
+                    "server",
+                    &format!(
+                        "'{}': expected an address and port, e.g. 127.0.0.1:53",
+                        s.get_ref()
+                    ),
+                )
+            })?),
+        };
         let mut zones = Vec::new();
+        let mut unused = Vec::new();
         for z in raw.zones {
             let zname = name::domain(z.name.get_ref(), false)
                 .map_err(|why| err(z.name.span(), "zone.name", &why))?;
@@ -225,6 +272,44 @@ impl Config {
                     ))
                 }
             };
+            let signature_validity = z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY);
+            let resign_before = z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE);
+            // Signatures are due once less than resign_before is left: a
+            // validity no longer than that is due as soon as it is made, and
+            // every build re-signs and bumps the serial.
+            if matches!(signer, Signer::Ldns(_)) && resign_before >= signature_validity {
+                // At the zone's own resign_before (or signature_validity)
+                // line when it has one, else at its name.
+                let span = ["resign_before", "signature_validity"]
+                    .iter()
+                    .find_map(|k| key_span(text, k, z.name.span().start))
+                    .unwrap_or(z.name.span());
+                return Err(err(
+                    span,
+                    &key("resign_before"),
+                    &format!(
+                        "{} is not shorter than signature_validity ({}): every build would sign again with a new serial",
+                        duration::render(resign_before),
+                        duration::render(signature_validity)
+                    ),
+                ));
+            }
+            let mut no_effect = |k: &str, why: &str| {
+                let line = key_span(text, k, z.name.span().start).unwrap_or(z.name.span());
+                unused.push(src.err(line, &key(k), &format!("has no effect: {why}")));
+            };
+            if z.sshfp && raw.phonehome.is_none() {
+                no_effect("sshfp", "no phonehome directory is configured");
+            }
+            if z.tlsa_map.is_some() && raw.certs.is_none() {
+                no_effect("tlsa_map", "no certs directory is configured");
+            }
+            if z.sshfp_allow.is_some() && !z.sshfp {
+                no_effect("sshfp_allow", "sshfp is not true");
+            }
+            if !z.keys.is_empty() && signer == Signer::None {
+                no_effect("keys", "signer is \"none\"");
+            }
             zones.push(Zone {
                 name: zname,
                 soa: abs(&z.soa),
@@ -237,32 +322,72 @@ impl Config {
                 serial,
                 signer,
                 nsec3: z.nsec3,
-                signature_validity: z.signature_validity.unwrap_or(DEFAULT_SIGNATURE_VALIDITY),
-                resign_before: z.resign_before.unwrap_or(DEFAULT_RESIGN_BEFORE),
+                signature_validity,
+                resign_before,
                 caa: z.caa,
             });
         }
         if zones.is_empty() {
             return Err(format!("{}: no [[zone]]", path.display()));
         }
+        if raw.max_values_per_name == Some(0) {
+            return Err(err(
+                key_span(text, "max_values_per_name", 0).unwrap_or(0..0),
+                "max_values_per_name",
+                "0 would refuse every dns-01 fragment (at least 1)",
+            ));
+        }
+        if raw.serve_wait == Some(Duration::ZERO) {
+            return Err(err(
+                key_span(text, "serve_wait", 0).unwrap_or(0..0),
+                "serve_wait",
+                "0s leaves the server no time to load a zone",
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             build: abs(&raw.build),
-            install: abs(&raw.install),
+            install,
+            install_line,
             dnsextra: raw.dnsextra.as_deref().map(abs),
             certs: raw.certs.as_deref().map(abs),
             phonehome: raw.phonehome.as_deref().map(abs),
             reload: raw
                 .reload
                 .unwrap_or_else(|| DEFAULT_RELOAD.iter().map(|s| s.to_string()).collect()),
+            server,
+            serve_wait: raw.serve_wait.unwrap_or(DEFAULT_SERVE_WAIT),
             fragment_owner,
             max_values_per_name: raw
                 .max_values_per_name
                 .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
             lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             zones,
+            unused,
         })
     }
+}
+
+/// Where `key = ...` is first set at or after byte `from` (before the next
+/// table header when `from` is inside a table), for messages about a value
+/// whose type carries no position (durations).
+fn key_span(text: &str, key: &str, from: usize) -> Option<std::ops::Range<usize>> {
+    let mut offset = text[..from.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    for line in text[offset..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if from > 0 && trimmed.starts_with('[') && offset > from {
+            return None;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(offset..offset + line.len());
+            }
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// A user name or numeric uid.

@@ -92,7 +92,7 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> Result<Filtered, Error> {
         match entry.file_name().into_string() {
             Ok(n) => names.push(n),
             Err(raw) => out.rejected.push(Rejected {
-                file: raw.to_string_lossy().into_owned(),
+                file: raw.as_encoded_bytes().escape_ascii().to_string(),
                 reason: "file name is not UTF-8".into(),
             }),
         }
@@ -165,7 +165,23 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> Result<Filtered, Error> {
     }
     out.records
         .sort_by(|a, b| (&a.owner, &a.value).cmp(&(&b.owner, &b.value)));
+    // Names and reasons are printed: one line each, whatever a hostile
+    // name holds (a newline would forge a line of the log).
+    for r in &mut out.rejected {
+        r.file = one_line(&r.file);
+        r.reason = one_line(&r.reason);
+    }
     Ok(out)
+}
+
+/// `text` with control characters escaped (`\n`), for a message line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Read a fragment file through the one reader of untrusted files, with

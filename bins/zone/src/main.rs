@@ -10,14 +10,17 @@ mod cli;
 mod config;
 mod fragments;
 mod inputs;
+mod leftovers;
 mod masterfile;
 mod record;
 mod serial;
+mod served;
 mod sign;
 mod sshfp;
 mod steps;
 mod tlsa;
 mod verify;
+mod warnings;
 mod watch;
 
 use std::path::Path;
@@ -30,6 +33,7 @@ use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
+use crate::warnings::Said;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-zone";
@@ -45,14 +49,31 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     let force = cli.force;
     let config = cli.config.clone();
     match command(cli)? {
-        Command::Build { zones } => build_once(&Config::load(&config)?, &zones, force, false, out),
-        Command::Check { zones } => build_once(&Config::load(&config)?, &zones, force, true, out),
+        Command::Build { zones } => build_once(
+            &Config::load(&config)?,
+            &zones,
+            force,
+            false,
+            &mut Said::default(),
+            out,
+        ),
+        Command::Check { zones } => build_once(
+            &Config::load(&config)?,
+            &zones,
+            force,
+            true,
+            &mut Said::default(),
+            out,
+        ),
         Command::Watch { interval } => {
             let config = Config::load(&config)?;
             // The watcher only decides when; every build is build_once,
-            // and -f applies to the first one only.
+            // and -f applies to the first one only. Warnings one round
+            // said are not said again by the next.
+            let mut said = Said::default();
             watch::run(&config, interval, out, |first| {
-                build_once(&config, &[], force && first, false, out).map_err(|e| e.report(out))
+                build_once(&config, &[], force && first, false, &mut said, out)
+                    .map_err(|e| e.report(out))
             })
         }
         Command::Fragments {
@@ -74,17 +95,17 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
         } => sshfp_cmd(&origin, no_sha1, ttl, &dir, out),
         Command::Assemble { zone, parts } => {
             let config = Config::load(&config)?;
-            step(&config, || {
+            step(&config, out, || {
                 steps::assemble(&config, &zone, &parts, force, out)
             })
         }
         Command::Sign { zone } => {
             let config = Config::load(&config)?;
-            step(&config, || steps::sign(&config, &zone, out))
+            step(&config, out, || steps::sign(&config, &zone, out))
         }
         Command::Install { zone } => {
             let config = Config::load(&config)?;
-            step(&config, || steps::install(&config, &zone, out))
+            step(&config, out, || steps::install(&config, &zone, out))
         }
         Command::Verify {
             name,
@@ -144,6 +165,7 @@ fn build_once(
     names: &[String],
     force: bool,
     check_only: bool,
+    said: &mut Said,
     out: &Output,
 ) -> Result<Outcome> {
     for n in names {
@@ -155,6 +177,20 @@ fn build_once(
         }
     }
     let _lock = lock_build(config)?;
+    match check_only {
+        // -n may run where nsd's directory is made later (a release
+        // checked before its jails start): said, and refused by a build.
+        true => {
+            config.unused.iter().for_each(|u| out.warn(u));
+            if let Err(e) = config.install_exists() {
+                out.warn(&format!("{e}; a build refuses it"));
+            }
+        }
+        false => {
+            config.install_exists()?;
+            clean_leftovers(config, out)?;
+        }
+    }
     let mut outcome = Outcome::Unchanged;
     let mut worst = Worst::default();
     // Fingerprint the inputs first: zones with nothing new stop here.
@@ -175,22 +211,20 @@ fn build_once(
     if todo.is_empty() {
         return Ok(outcome);
     }
-    let gen = build::generate(config);
-    for p in &gen.problems {
-        out.warn(p);
-    }
+    let mut gen = build::generate(config);
+    let mut warnings = std::mem::take(&mut gen.problems);
     for (zone, fp) in todo {
-        let built = build::build_zone(config, zone, &gen, force, check_only, out).and_then(|o| {
-            match check_only {
-                true => Ok(o),
-                false => build::record_inputs(config, zone, fp).map(|()| o),
-            }
+        let built = build::build_zone(config, zone, &gen, force, check_only, &mut warnings, out);
+        let built = built.and_then(|o| match check_only {
+            true => Ok(o),
+            false => build::record_inputs(config, zone, fp).map(|()| o),
         });
         match built {
             Ok(o) => outcome = outcome.and(o),
             Err(e) => worst.add(out, e),
         }
     }
+    warnings.emit(out, said);
     // A zone that changed outweighs another's failure (printed above), as
     // in certdrop-issue: the served zones did move on.
     if outcome == Outcome::Changed {
@@ -208,9 +242,24 @@ fn build_once(
 }
 
 /// A make step, under the build-tree lock.
-fn step(config: &Config, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
+fn step(config: &Config, out: &Output, f: impl FnOnce() -> Result<Outcome>) -> Result<Outcome> {
     let _lock = lock_build(config)?;
+    config.install_exists()?;
+    clean_leftovers(config, out)?;
     f()
+}
+
+/// Remove what a killed build left (we hold the lock: no build is
+/// writing them now), saying how many with -v.
+fn clean_leftovers(config: &Config, out: &Output) -> Result<()> {
+    let n = leftovers::clean(config)?;
+    if n > 0 {
+        out.verbose(&format!(
+            "{}: removed {n} temporary file(s) left by an interrupted build",
+            config.build.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `fragments --origin ZONE DIR`.
@@ -251,12 +300,14 @@ fn tlsa_cmd(
 ) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(map).map_err(|e| Error::unreadable(map, "cannot read", &e))?;
-    let entries = tlsa::parse_map(map, &text).map_err(Error::data)?;
-    let (records, problems) = tlsa::records(&entries, certs, ttl);
-    for r in records
-        .iter()
-        .filter(|r| origin.map_or(true, |o| certdrop_core::name::in_zone(&r.owner, o)))
-    {
+    let mut entries = tlsa::parse_map(map, &text).map_err(Error::data)?;
+    let mut problems = Vec::new();
+    if let Some(o) = origin {
+        (entries, problems) = tlsa::inside(map, entries, o, &[]);
+    }
+    let (records, more) = tlsa::records(&entries, certs, ttl);
+    problems.extend(more);
+    for r in &records {
         out.print(&r.to_string());
     }
     // A line without a certificate yet is normal early on: say so, but let

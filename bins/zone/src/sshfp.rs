@@ -281,12 +281,21 @@ pub fn from_dir(dir: &Path, policy: &SshfpPolicy) -> (Vec<Record>, Vec<(String, 
             }
         };
         let shown = shown_name(dir, entry.path());
+        if entry.depth() == 1 {
+            // A new host entry ends the previous host, whatever it is: the
+            // keys below a refused entry must never count for the host
+            // listed before it.
+            host = None;
+        }
         let Some(name) = entry.file_name().to_str() else {
             rejected.push((shown, "name is not UTF-8".into()));
+            // That entry alone is lost: not what lies below it, nothing else.
+            if entry.depth() == 1 && entry.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
             continue;
         };
         if entry.depth() == 1 {
-            host = None;
             hosts += 1;
             let accepted = if hosts > MAX_HOSTS {
                 Err(format!("more than {MAX_HOSTS} entries, ignored"))
@@ -335,11 +344,32 @@ pub fn from_dir(dir: &Path, policy: &SshfpPolicy) -> (Vec<Record>, Vec<(String, 
         }
     }
     // rdata starts with two one-digit numbers, so text order is (algorithm, type) order.
+    let rejected = rejected
+        .into_iter()
+        .map(|(file, why)| (file, one_line(&why)))
+        .collect();
     (records.into_iter().collect(), rejected)
 }
-/// `path` as shown in messages: relative to the phonehome directory.
+
+/// A reason that may quote a hostile name, on one line: control
+/// characters escaped (`\n`), so a name cannot forge log lines.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+/// `path` as shown in messages: relative to the phonehome directory, on
+/// one line (bytes that are not UTF-8 as `\xNN`, control characters
+/// escaped), whatever the name holds.
 fn shown_name(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.as_os_str()
+        .as_encoded_bytes()
+        .escape_ascii()
+        .to_string()
 }
 
 /// Read a key file through the one reader of untrusted files (a small

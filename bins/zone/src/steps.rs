@@ -104,9 +104,9 @@ pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
         crate::config::Signer::None => build::unsigned_path(config, &zone.name),
         crate::config::Signer::Ldns(_) => build::signed_path(config, &zone.name),
     };
-    let serial = build::install_zone(config, zone, &from)?;
+    let (serial, served) = build::install_zone(config, zone, &from)?;
     out.action(&format!(
-        "zone {}: serial {serial} installed and reloaded",
+        "zone {}: serial {serial} installed and reloaded; {served}",
         zone.name
     ));
     Ok(Outcome::Changed)

@@ -257,6 +257,39 @@ impl From<CertInfo> for Cert {
     }
 }
 
+/// The map entries whose owner lies inside `origin`, and one warning per
+/// entry outside it (a mistyped name in the map or in zone.toml): the same
+/// words as for SSHFP hosts outside the zone, never a silent drop.
+/// Entries inside one of `others` (zones that read the same map) are
+/// theirs, left out without a word.
+pub fn inside(
+    map_path: &Path,
+    map: Vec<MapEntry>,
+    origin: &str,
+    others: &[&str],
+) -> (Vec<MapEntry>, Vec<String>) {
+    let (inside, outside): (Vec<MapEntry>, Vec<MapEntry>) = map
+        .into_iter()
+        .partition(|e| certdrop_core::name::in_zone(&e.owner, origin));
+    let problems = outside
+        .iter()
+        .filter(|e| {
+            !others
+                .iter()
+                .any(|o| certdrop_core::name::in_zone(&e.owner, o))
+        })
+        .map(|e| {
+            format!(
+                "{}:{}: {}: rejected: outside the zone {origin}",
+                map_path.display(),
+                e.source_line,
+                e.owner
+            )
+        })
+        .collect();
+    (inside, problems)
+}
+
 /// TLSA records (RFC 6698 §2.1, RFC 7671 §8.1 for the next key) for every
 /// map entry, sorted by owner and RDATA, without duplicates; and the
 /// problems met, one line each. An entry with a problem yields no record.

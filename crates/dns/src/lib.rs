@@ -244,6 +244,21 @@ pub fn query_tlsa(
     Ok(records)
 }
 
+/// The serial of the SOA record at exactly `zone` (RFC 1035 §3.3.13), or
+/// `None` when the server answers without one; what a zone builder asks
+/// after a reload to see that the new zone is served.
+pub fn query_soa_serial(
+    server: SocketAddr,
+    zone: &str,
+    timeout: Duration,
+) -> Result<Option<u32>, DnsError> {
+    let (_, serials) = owned(server, zone, RecordType::SOA, timeout, |r| match r.data() {
+        RData::SOA(soa) => Some(soa.serial()),
+        _ => None,
+    })?;
+    Ok(serials.first().copied())
+}
+
 /// The CNAME target at `name`, absolute with trailing dot and lowercase, or `None` (RFC 1034 §3.6.2, RFC 2181 §10.1).
 ///
 /// Several distinct CNAMEs at one owner are rejected as malformed (RFC 2181 §10.1).

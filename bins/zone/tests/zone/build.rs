@@ -200,12 +200,12 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
     tree.sources(ZONE);
     let keys = tree.keys(ZONE);
     let nsd = Nsd::start(&tree.path("nsd"), &tree.path("zones"), &[ZONE]);
-    // Signatures valid for 2 h, renewed when less than 3 h are left: always.
+    // Signatures valid for 2 h, renewed when less than 1 h is left.
     tree.config(
         ZONE,
         &nsd.reload_command(),
         &format!(
-            "{}signature_validity = \"2h\"\nresign_before = \"3h\"\n",
+            "{}signature_validity = \"2h\"\nresign_before = \"1h\"\n",
             keys_toml(&keys)
         ),
     );
@@ -225,6 +225,14 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
             .to_owned()
     };
     let first = expiry(&tree);
+    // Nothing is due yet.
+    build(&tree).expect(2);
+    // Ninety minutes later, as the state records it: less than an hour left.
+    let state = tree.path("build/state/example.test.json");
+    let mut st: serde_json::Value = serde_json::from_str(&read(&state)).expect("state");
+    let expires = st["expires"].as_i64().expect("expiration recorded");
+    st["expires"] = (expires - 90 * 60).into();
+    std::fs::write(&state, st.to_string()).expect("state");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let ran = build(&tree).expect(0);
     ran.stdout_has("(signatures renewed)");

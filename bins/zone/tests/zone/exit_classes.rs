@@ -211,3 +211,48 @@ fn bad_data_missing_input_bad_config_and_a_held_lock() {
     build(&tree).expect(0);
     assert!(read(&tree.path("zones/example.test.zone")).contains("127.0.0.2"));
 }
+
+/// `primary` with many names, so that the signed zone is many pages.
+fn big_primary(last: u8) -> String {
+    let mut text = String::from("@ NS ns1\nns1 A 127.0.0.1\n");
+    for i in 0..100 {
+        text.push_str(&format!("h{i} A 127.0.0.{last}\n"));
+    }
+    text
+}
+
+#[test]
+fn a_full_disk_while_signing_is_no_space_left_not_a_parse_error() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.write(&format!("primary/{ZONE}"), &big_primary(1));
+    let keys = tree.keys(ZONE);
+    tree.config(ZONE, "[]", &crate::site::keys_toml(&keys));
+    let fs = Tmpfs::mount(&tree.path("build"), "1m");
+    build(&tree).expect(0);
+    let before = read(&tree.path("zones/example.test.zone"));
+    // Room for the unsigned zone (one page), not for the signed one.
+    let filler = fs.fill();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .expect("filler");
+    let len = f.metadata().expect("filler size").len();
+    f.set_len(len.saturating_sub(8192)).expect("two pages free");
+    // Closed, so that removing it later frees its pages.
+    drop(f);
+    tree.write(&format!("primary/{ZONE}"), &big_primary(2));
+    let ran = build(&tree).expect(73);
+    let signed = tree.path("build/tmp/example.test.signed");
+    ran.stderr_has(&format!(
+        "{}: cannot write: No space left on device",
+        signed.display()
+    ));
+    assert!(!ran.stderr.contains("parse"), "{}", ran.stderr);
+    assert!(!signed.exists(), "a cut signed zone is left");
+    assert_eq!(read(&tree.path("zones/example.test.zone")), before);
+    // Room again: the build goes on.
+    std::fs::remove_file(filler).expect("room again");
+    build(&tree).expect(0);
+    assert!(read(&tree.path("zones/example.test.zone")).contains("127.0.0.2"));
+}

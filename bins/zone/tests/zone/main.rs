@@ -3,12 +3,16 @@
 //! them, and drill asks (the nsd, the runner and the PKI are
 //! certdrop-testkit's).
 
+mod served;
 mod site;
 
 mod build;
 mod exit_classes;
 mod filter;
+mod flood;
 mod hostile;
+mod leftovers;
+mod mistakes;
 mod verify;
 mod watch;
 mod zonebuild;

@@ -1,0 +1,111 @@
+//! Hostile trees do not flood the log: thousands of bad fragments, host
+//! directories and files in one host directory give, per directory, the
+//! first few lines and one line with the count; `watch` does not say again
+//! what its previous build said, only what changed.
+
+use std::fs::File;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use certdrop_testkit::{within, Proc};
+
+use crate::site::{read, zone, Tree};
+
+const ZONE: &str = "example.test";
+/// Lines shown per directory, and the summary line after them.
+const PER_DIR: usize = 5 + 1;
+/// A build over the hostile tree, on a busy machine.
+const ROUND: Duration = Duration::from_secs(60);
+
+/// 3,000 bad fragments, 2,000 bad host directories, 100 files that are no
+/// key in one good host directory.
+fn hostile_tree() -> Tree {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(ZONE, "[]", "signer = \"none\"\nsshfp = true\n");
+    for i in 0..3000 {
+        std::fs::write(tree.path(&format!("dnsextra/f{i:05}")), "junk\n").expect("fragment");
+    }
+    for i in 0..2000 {
+        std::fs::create_dir(tree.path(&format!("phonehome/bad_{i:05}"))).expect("host dir");
+    }
+    std::fs::create_dir(tree.path("phonehome/a.example.test")).expect("host dir");
+    for i in 0..100 {
+        std::fs::write(tree.path(&format!("phonehome/a.example.test/k{i:03}")), "x").expect("file");
+    }
+    tree
+}
+
+/// Warning lines on `stderr`.
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("certdrop-zone: warning: "))
+        .collect()
+}
+
+#[test]
+fn thousands_of_bad_entries_give_a_few_lines_per_directory() {
+    let tree = hostile_tree();
+    let ran = tree.run(&["build"]).expect(0);
+    assert_eq!(ran.stderr.lines().count(), 3 * PER_DIR, "{}", ran.stderr);
+    let dnsextra = tree.path("dnsextra").display().to_string();
+    ran.stderr_has(&format!(
+        "{dnsextra}: 2995 more rejected entries not shown (3000 in all"
+    ));
+    let phonehome = tree.path("phonehome").display().to_string();
+    ran.stderr_has(&format!(
+        "{phonehome}: 1995 more rejected entries not shown (2000 in all"
+    ));
+    ran.stderr_has(&format!(
+        "{phonehome}/a.example.test: 95 more rejected entries not shown (100 in all"
+    ));
+    // -v lists every one.
+    let ran = tree.run(&["-v", "-f", "build"]).expect(0);
+    assert!(
+        ran.stderr.lines().count() >= 5100,
+        "{}",
+        ran.stderr.lines().count()
+    );
+}
+
+#[test]
+fn watch_does_not_repeat_what_it_said() {
+    let tree = hostile_tree();
+    let err = tree.path("watch.err");
+    let mut watch = Proc(
+        zone()
+            .arg("-c")
+            .arg(tree.path("zone.toml"))
+            .arg("watch")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(File::create(&err).expect("watch.err"))
+            .spawn()
+            .expect("start watch"),
+    );
+    let phonehome = tree.path("phonehome").display().to_string();
+    // phonehome/'s summary is the last line of a round.
+    let first = format!("{phonehome}: 1995 more rejected entries not shown (2000 in all");
+    assert!(
+        within(ROUND, || read(&err).contains(&first)),
+        "{}",
+        read(&err)
+    );
+    assert_eq!(warnings(&read(&err)).len(), 3 * PER_DIR, "{}", read(&err));
+    // One more bad host: a new round, which says only the new count.
+    std::fs::create_dir(tree.path("phonehome/bad_99999")).expect("host dir");
+    let second = format!("{phonehome}: 1996 more rejected entries not shown (2001 in all");
+    assert!(
+        within(ROUND, || read(&err).contains(&second)),
+        "{}",
+        read(&err)
+    );
+    let said = read(&err);
+    assert_eq!(warnings(&said).len(), 3 * PER_DIR + 1, "{said}");
+    assert_eq!(
+        watch.stop(Signal::SIGTERM, Duration::from_secs(30)),
+        Some(0)
+    );
+}

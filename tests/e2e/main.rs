@@ -3,6 +3,8 @@
 //! (certdrop-testkit's fixtures).
 
 mod contract;
+mod crash;
+mod crash_zone;
 mod jailed;
 mod jailed_flow;
 mod jailed_rollover;

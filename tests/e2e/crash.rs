@@ -261,13 +261,27 @@ pub fn kill_at(
     Killed { killed, output }
 }
 
-/// How long one run of `cmd` takes to the end (it must succeed).
-pub fn calibrate(cmd: &mut Command) -> Duration {
+/// A calibration run of `cmd` to the end (it must succeed): how long it
+/// took, and how long from its first write (as `written` sees it) to its
+/// end.
+pub fn calibrate(
+    mut cmd: Command,
+    log: &Path,
+    mut written: impl FnMut() -> bool,
+) -> (Duration, Duration) {
     let started = Instant::now();
-    let ran = cmd.ended_within(RUN_LIMIT);
-    let took = started.elapsed();
-    assert!(matches!(ran.code, 0 | 2), "calibration run: {ran:?}");
-    took
+    let mut proc = cmd.logged(log);
+    until(&mut proc, &mut written);
+    let first = Instant::now();
+    until(&mut proc, || false);
+    let ended = Instant::now();
+    let status = proc.0.wait().expect("reap");
+    let output = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        matches!(status.code(), Some(0 | 2)),
+        "calibration run: {status}\n{output}"
+    );
+    (ended - started, ended - first)
 }
 
 /// A command for the workspace's binary `name` with `args`, with the

@@ -189,14 +189,18 @@ fn kill_9_of_zone_builds_keeps_the_served_zone_and_converges() {
     );
     // A calibration round: one change built to the end.
     site.change(1);
-    let took = calibrate(&mut site.build());
+    let before = site.tree.listing("build/tmp");
+    let (took, span) = calibrate(site.build(), &site.tree.path("calibration.log"), || {
+        site.tree.listing("build/tmp") != before
+    });
+    eprintln!("crash zone: calibration {took:?}, {span:?} from the first write");
     good = site.installed_verifies("calibration");
     let mut defects = Defects::default();
     let mut killed_runs = 0;
     for n in 0..rounds {
         let value = format!("\"round-{}\"", n + 2);
         site.change(n + 2);
-        let point = draw(&mut rng, &["reload"], took, took);
+        let point = draw(&mut rng, &["reload"], took, span);
         let before_tmp = site.tree.listing("build/tmp");
         let log = site.tree.path(&format!("round-{n}.log"));
         let k = kill_at(

@@ -4,6 +4,7 @@
 
 mod contract;
 mod crash;
+mod crash_publish;
 mod crash_zone;
 mod jailed;
 mod jailed_flow;

@@ -372,9 +372,15 @@ pub fn pattern(root: &Path, path: &Path) -> String {
     out
 }
 
-/// The kill point of round `n` of `rounds`: gates in turn, and delays,
-/// from the start (up to 5/4 of `took`) or after the first write (up to
-/// `write_span`).
+/// How soon after the first write half of the kill points after it land:
+/// among the writes that follow it at once, where a temporary file is
+/// being written.
+const RIGHT_AFTER: Duration = Duration::from_millis(3);
+
+/// A kill point: a gate of `gates` (before or after its work), or a
+/// delay from the start (up to 5/4 of a calibration run's time `took`),
+/// or after the first write (up to `write_span`, the calibration run's
+/// time from its first write to its end, or right after it).
 pub fn draw(
     rng: &mut Rng,
     gates: &[&'static str],
@@ -386,7 +392,8 @@ pub fn draw(
     let kinds = 4 + gates.len() * 2;
     match rng.below(kinds as u64) as usize {
         0 | 1 => KillPoint::Delay(rng.duration(took * 5 / 4)),
-        2 | 3 => KillPoint::AfterWrite(rng.duration(write_span)),
+        2 => KillPoint::AfterWrite(rng.duration(write_span)),
+        3 => KillPoint::AfterWrite(rng.duration(write_span.min(RIGHT_AFTER))),
         k => KillPoint::Gate {
             gate: gates[(k - 4) / 2],
             after: (k - 4) % 2 == 1,

@@ -5,6 +5,7 @@
 mod contract;
 mod crash;
 mod crash_publish;
+mod crash_trigger;
 mod crash_zone;
 mod jailed;
 mod jailed_flow;

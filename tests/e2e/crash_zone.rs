@@ -14,11 +14,11 @@ use std::path::Path;
 use std::process::Command;
 
 use certdrop_testkit::nsd::Nsd;
-use certdrop_testkit::{within, Run, Tree};
+use certdrop_testkit::{within, Run, Tmpfs, Tree};
 
 use crate::crash::{
-    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, Defects, Gate, Rng,
-    RUN_LIMIT,
+    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
+    Defects, Gate, Rng, RUN_LIMIT,
 };
 
 const ZONE: &str = "example.test";
@@ -36,14 +36,15 @@ const ALLOW_ZONE_TEMP_LEFT: bool = true;
 /// A zone tree: sources, ldns keys, nsd, zone.toml whose reload runs
 /// through a gate.
 struct Site {
-    tree: Tree,
     nsd: Nsd,
     reload: Gate,
+    _fs: Tmpfs,
+    tree: Tree,
 }
 
 impl Site {
     fn new() -> Site {
-        let tree = Tree::with_dirs(&["keys", "zones", "build", "gates"]);
+        let (fs, tree) = tree_in_memory(&["keys", "zones", "build", "gates"]);
         let d = tree.root();
         tree.write(
             "soa",
@@ -78,7 +79,12 @@ impl Site {
                 keys.join(", ")
             ),
         );
-        let site = Site { tree, nsd, reload };
+        let site = Site {
+            nsd,
+            reload,
+            _fs: fs,
+            tree,
+        };
         site.change(0);
         site
     }

@@ -19,6 +19,8 @@
 //! times), and `CERTDROP_CRASH_ITERATIONS` sets the number of killed runs
 //! per test (`make crash` runs 100).
 //!
+//! Each test's tree lives on a tmpfs of its own ([`tree_in_memory`]).
+//!
 //! Defects a test meets that other work is fixing are tolerated by a named
 //! switch each (`const ALLOW_...: bool = true` in the test's module): the
 //! test names the defect and what it found on stderr, clears the leftover

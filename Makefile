@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build release static deps test unit lint deps-check demo bench install clean
+.PHONY: all build release static deps test unit lint deps-check crash demo bench install clean
 
 all: build
 
@@ -37,6 +37,13 @@ test: deps
 
 deps-check:
 	sh .ci/deps-check
+
+# The kill -9 tests of certdrop-zone, -publish and -trigger
+# (tests/e2e/crash*.rs) at 100 killed runs each, instead of the suite's
+# 30; CERTDROP_CRASH_SEED=<printed seed> replays a run's kill points.
+crash: deps
+	$(CARGO) build --workspace --locked
+	CERTDROP_CRASH_ITERATIONS=100 $(CARGO) test --locked -p certdrop-e2e --test e2e crash_ -- --nocapture
 
 # The pipeline on a built-in default against a local Pebble (see demo/run).
 demo: deps release

@@ -3,6 +3,10 @@
 //! (certdrop-testkit's fixtures).
 
 mod contract;
+mod crash;
+mod crash_publish;
+mod crash_trigger;
+mod crash_zone;
 mod jailed;
 mod jailed_flow;
 mod jailed_rollover;

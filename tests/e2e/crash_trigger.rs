@@ -21,7 +21,7 @@ use certdrop_testkit::{free_port, sh, wait_for, Run, Tmpfs, Tree};
 
 use crate::crash::{
     binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
-    Defects, Gate, Rng, RUN_LIMIT,
+    Gate, Rng, RUN_LIMIT,
 };
 
 /// The name served.
@@ -30,14 +30,6 @@ const NAME: &str = "www.example.test";
 const IDENTITY: &str = "publish@certdrop";
 /// The SSHSIG namespace of manifests.
 const NAMESPACE: &str = "certdrop-manifest@certdrop";
-
-/// Known defect (issue 12, item 1, trigger): a run killed while it writes
-/// a file atomically leaves the temporary file: `.tmp.<name>.pem.*`
-/// beside the service's certificate, and `state/<svc>.prev/.tmp.*` (the
-/// copy of the file it replaces); no later run removes them (the run
-/// cleans only the top of state/). Until certdrop-trigger cleans its own
-/// leftovers, the test names and removes them; set false once it does.
-const ALLOW_TRIGGER_TEMP_LEFT: bool = true;
 
 struct Site {
     pki: Pki,
@@ -234,7 +226,6 @@ fn kill_9_of_trigger_runs_keeps_nginx_serving_and_converges() {
         site.served()
     );
     let mut good = (body(&cert), std::fs::read(&target).expect("installed"));
-    let mut defects = Defects::default();
     let mut killed_runs = 0;
     for n in 0..rounds {
         let (cert, fullchain) = site.renew(n + 2);
@@ -290,23 +281,19 @@ fn kill_9_of_trigger_runs_keeps_nginx_serving_and_converges() {
             now.is_some(),
             "nginx does not serve the new certificate, verified\n{context}"
         );
-        let left = site.temp_left();
-        if !left.is_empty() {
-            let what: Vec<String> = left.iter().map(|p| pattern(site.tree.root(), p)).collect();
-            defects.met(
-                "ALLOW_TRIGGER_TEMP_LEFT",
-                ALLOW_TRIGGER_TEMP_LEFT,
-                &what,
-                &context,
-            );
-            for p in left {
-                let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
-            }
-        }
+        let left: Vec<String> = site
+            .temp_left()
+            .iter()
+            .map(|p| pattern(site.tree.root(), p))
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "temporary files left\n{context}"
+        );
         good = (new, fullchain);
         eprintln!("crash trigger: round {n}: {point:?}: killed {}", k.killed);
     }
-    defects.summary("trigger");
     eprintln!(
         "crash trigger: {rounds} rounds ({killed_runs} killed) in {:?}",
         started.elapsed()

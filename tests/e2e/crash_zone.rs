@@ -18,20 +18,12 @@ use certdrop_testkit::{within, Run, Tmpfs, Tree};
 
 use crate::crash::{
     binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
-    Defects, Gate, Rng, RUN_LIMIT,
+    Gate, Rng, RUN_LIMIT,
 };
 
 const ZONE: &str = "example.test";
 /// The record each round changes.
 const CHANGED: &str = "change.example.test";
-
-/// Known defect (issue 12, item 1, zone): a build killed while it writes
-/// a file atomically leaves the temporary file, and no later build
-/// removes it: `build/state/.tmp.<zone>.json.*`, `build/tmp/.tmp.*`, and
-/// `.tmp.<zone>.zone.*` in nsd's zone directory. Until certdrop-zone
-/// cleans its own leftovers, the test names and removes them; set false
-/// once it does.
-const ALLOW_ZONE_TEMP_LEFT: bool = true;
 
 /// A zone tree: sources, ldns keys, nsd, zone.toml whose reload runs
 /// through a gate.
@@ -201,7 +193,6 @@ fn kill_9_of_zone_builds_keeps_the_served_zone_and_converges() {
     });
     eprintln!("crash zone: calibration {took:?}, {span:?} from the first write");
     good = site.installed_verifies("calibration");
-    let mut defects = Defects::default();
     let mut killed_runs = 0;
     for n in 0..rounds {
         let value = format!("\"round-{}\"", n + 2);
@@ -257,22 +248,18 @@ fn kill_9_of_zone_builds_keeps_the_served_zone_and_converges() {
         );
         assert!(now.0 != good.0, "the serial did not change\n{context}");
         good = now;
-        let left = site.temp_left();
-        if !left.is_empty() {
-            let what: Vec<String> = left.iter().map(|p| pattern(site.tree.root(), p)).collect();
-            defects.met(
-                "ALLOW_ZONE_TEMP_LEFT",
-                ALLOW_ZONE_TEMP_LEFT,
-                &what,
-                &context,
-            );
-            for p in left {
-                let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
-            }
-        }
+        let left: Vec<String> = site
+            .temp_left()
+            .iter()
+            .map(|p| pattern(site.tree.root(), p))
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "temporary files left\n{context}"
+        );
         eprintln!("crash zone: round {n}: {point:?}: killed {}", k.killed);
     }
-    defects.summary("zone");
     eprintln!(
         "crash zone: {rounds} rounds ({killed_runs} killed) in {:?}",
         started.elapsed()

@@ -2,13 +2,16 @@
 //! window with jitter, changed names, forced, staged key rollover,
 //! back-off after failures), which key signs the next certificate, and the
 //! commit that installs a checked certificate. Keys are written durably
-//! before the CA sees their CSR; a new key enters as `keys/<line>/next/`
-//! and is promoted only after its certificate is installed, so a crash at
-//! any point leaves a matching key and certificate in place.
+//! before the CA sees their CSR; a new key enters as `keys/<line>/next/`.
+//! Its certificate is staged in certs/ (written, not shown), then the key
+//! is promoted, then the certificate switched on: a crash leaves the old
+//! pair visible, or the new pair, or the new key with its certificate
+//! staged, which `repair` switches on first thing in the next run: no
+//! reader of certs/ ever sees the new certificate before its key is the
+//! line's current key.
 
 use std::time::Duration;
 
-use certdrop_core::atomic;
 use certdrop_core::certinfo::{self, CertInfo};
 use rcgen::KeyPair;
 use sha2::{Digest, Sha256};
@@ -376,103 +379,6 @@ pub fn retire_prev(config: &Config, line: &Line, state: &mut LineState, now: i64
     Ok(true)
 }
 
-/// Install a checked certificate: back up the current set, switch the
-/// public files at once, then promote a new key.
-pub fn commit(
-    config: &Config,
-    line: &Line,
-    files: &certdrop_core::store::CertFiles,
-    signer: &Signer,
-    state: &mut LineState,
-    now: i64,
-) -> Result<()> {
-    let store = &config.store;
-    let line_dir = store.line_dir(&line.name);
-    store
-        .archive(&line.name)
-        .map_err(|e| Error::io(&store.archive.join(&line.name), "back up", &e))?;
-    let uses_next = matches!(
-        signer,
-        Signer::Key {
-            from_next: true,
-            ..
-        }
-    );
-    // A rollover still waiting keeps its next key published beside the
-    // new certificate, so its TLSA record stays in the zone.
-    let next_pub = match uses_next {
-        true => None,
-        false => store
-            .read_next_pub(&line.name)
-            .map_err(|e| Error::io(&store.next_pub_path(&line.name), "read next key", &e))?,
-    };
-    // RFC 7671 §8.1: after a rollover the old key's record stays in the
-    // zone until the services serve the new certificate (`retire_after`),
-    // so a client never meets a served key without its record.
-    let prev_pub = match uses_next {
-        true => store
-            .read_current(&line.name)
-            .map_err(|e| Error::io(&line_dir, "read current certificate", &e))?
-            .map(|f| f.pubkey),
-        false => store
-            .read_prev_pub(&line.name)
-            .map_err(|e| Error::io(&store.prev_pub_path(&line.name), "read previous key", &e))?,
-    };
-    store
-        .publish(
-            &line.name,
-            Some(files),
-            next_pub.as_deref(),
-            prev_pub.as_deref(),
-        )
-        .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
-    if uses_next {
-        promote_next(config, line, state, now)?;
-        state.prev_published = prev_pub.as_ref().map(|_| now);
-    }
-    state.issued = Some(now);
-    state.failures = 0;
-    state.last_error = None;
-    state.last_failure = None;
-    state.retry_not_before = None;
-    state.revoked_serial = None;
-    state.key_compromised = false;
-    Ok(())
-}
-
-/// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem`.
-fn promote_next(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<()> {
-    let next = config.store.next_key_path(&line.name);
-    let key = config.store.key_path(&line.name);
-    atomic::rename(&next, &key).map_err(|e| Error::io(&next, "promote key", &e))?;
-    if let Some(dir) = next.parent() {
-        let _ = std::fs::remove_dir(dir);
-    }
-    state.key_created = state.next_key_created.take().or(Some(now));
-    state.next_published = None;
-    state.next_served_since = None;
-    state.next_served_ttl = None;
-    Ok(())
-}
-
-/// Finish a commit a crash interrupted: the installed certificate is for
-/// the next key, so the next key is the current one.
-pub fn repair(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<bool> {
-    let next = config.store.next_key_path(&line.name);
-    if !next.exists() {
-        return Ok(false);
-    }
-    let Some(cert) = current_cert(config, line)? else {
-        return Ok(false);
-    };
-    let key = keys::load(&next, line.key_group)?;
-    if keys::spki(&key) == cert.spki {
-        promote_next(config, line, state, now)?;
-        return Ok(true);
-    }
-    Ok(false)
-}
-
 /// Record a failure and, when it is one a later run could fix
 /// ([`holds_back`]), compute the back-off: doubling from the configured
 /// first delay, capped, and never earlier than the CA's Retry-After.
@@ -533,5 +439,11 @@ pub fn until(t: i64, now: i64) -> String {
     }
 }
 
+mod commit;
+pub use commit::{commit, repair};
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod crash_tests;

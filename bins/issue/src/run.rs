@@ -215,7 +215,8 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
     let now = clock::now();
     let mut st = state::load(&config.state, &line.name)?;
     let mut outcome = Outcome::Unchanged;
-    if lifecycle::repair(config, line, &mut st, now)? {
+    let repaired = lifecycle::repair(config, line, &mut st, now)?;
+    if repaired {
         state::save(&config.state, &line.name, &st)?;
         out.action(&format!(
             "{}: finished an interrupted key change",
@@ -232,7 +233,10 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
         ));
         outcome = Outcome::Changed;
     }
-    let plan = lifecycle::plan(config, line, &st, now, opts.force, !opts.only.is_empty())?;
+    // A repair installed the certificate an interrupted run obtained (a
+    // forced one, likely, asked for again): that is what -f asked for.
+    let force = opts.force && !repaired;
+    let plan = lifecycle::plan(config, line, &st, now, force, !opts.only.is_empty())?;
     // A line not due with an order in progress (a forced issuance killed
     // or cut) continues it: the CA may have issued its certificate. Not
     // while backing off: that may be the CA's own Retry-After.

@@ -246,25 +246,22 @@ fn published(pub_dir: &Path, line: &str, key: &SigningKey) -> Result<Option<Publ
 /// Would publishing `leaf` over `current` go back in time? A certificate
 /// with an earlier notBefore would; so would, within the same second
 /// (serials are random: their order means nothing), one that pub/ already
-/// held in a version it replaced.
+/// held in a version it replaced. A version a crashed run wrote but never
+/// switched on (an orphan) was never published and does not count.
 fn is_rollback(pub_dir: &Path, line: &str, leaf: &CertInfo, current: &CertInfo) -> bool {
     use std::cmp::Ordering;
     match leaf.not_before.cmp(&current.not_before) {
         Ordering::Less => true,
         Ordering::Greater => false,
         Ordering::Equal if gate::order(leaf, current) == Ordering::Equal => false,
-        Ordering::Equal => {
-            let now = versions::current(pub_dir, line).ok().flatten();
-            versions::list(pub_dir, line)
-                .unwrap_or_default()
-                .iter()
-                .map(|v| pub_dir.join(versions::DIR).join(v))
-                .filter(|d| Some(d) != now.as_ref())
-                .filter_map(|d| untrusted::read(&d.join(CERT), &Rules::default()).ok())
-                .filter_map(|pem| certinfo::parse_chain(&pem).ok())
-                .filter_map(|mut c| (!c.is_empty()).then(|| c.swap_remove(0)))
-                .any(|old| gate::order(leaf, &old) == Ordering::Equal)
-        }
+        Ordering::Equal => versions::previous(pub_dir, line)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| pub_dir.join(versions::DIR).join(v))
+            .filter_map(|d| untrusted::read(&d.join(CERT), &Rules::default()).ok())
+            .filter_map(|pem| certinfo::parse_chain(&pem).ok())
+            .filter_map(|mut c| (!c.is_empty()).then(|| c.swap_remove(0)))
+            .any(|old| gate::order(leaf, &old) == Ordering::Equal),
     }
 }
 

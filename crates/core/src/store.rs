@@ -13,6 +13,9 @@
 //! version directory, which the line's symlink is then renamed onto. A
 //! reader that opens `certs/<line>/cert.pem` and `certs/<line>/fullchain.pem`
 //! sees one version or the other, never a mix; a crash leaves the old set.
+//! A version can also be staged first and switched on later
+//! ([`Store::stage`], [`Store::activate`]), so that a key can be promoted
+//! between the two (certdrop-issue's commit).
 
 use std::fs;
 use std::io;
@@ -169,7 +172,8 @@ impl Store {
     }
 
     /// Make `files` (or, if `None`, the current files), `next_pub` and
-    /// `prev_pub` the line's visible set, all at once.
+    /// `prev_pub` the line's visible set, all at once: [`Store::stage`]
+    /// then [`Store::activate`].
     pub fn publish(
         &self,
         line: &str,
@@ -177,6 +181,22 @@ impl Store {
         next_pub: Option<&[u8]>,
         prev_pub: Option<&[u8]>,
     ) -> io::Result<()> {
+        let name = self.stage(line, files, next_pub, prev_pub)?;
+        self.activate(line, &name)
+    }
+
+    /// Write `files` (or, if `None`, the current files), `next_pub` and
+    /// `prev_pub` as a new version of the line, durably, without showing
+    /// it; returns its name for [`Store::activate`]. Until then it is an
+    /// orphan: no reader sees it, it never counts as a version, and the
+    /// next writer removes it (core::versions). The caller holds the lock.
+    pub fn stage(
+        &self,
+        line: &str,
+        files: Option<&CertFiles>,
+        next_pub: Option<&[u8]>,
+        prev_pub: Option<&[u8]>,
+    ) -> io::Result<String> {
         let current;
         let files = match files {
             Some(f) => f,
@@ -187,7 +207,7 @@ impl Store {
                 &current
             }
         };
-        versions::install(&self.certs, line, MODE_PUBLIC_DIR, KEEP_VERSIONS, |dir| {
+        versions::prepare(&self.certs, line, MODE_PUBLIC_DIR, |dir| {
             files.write_files(dir, MODE_PUBLIC)?;
             for (sub, key) in [(NEXT, next_pub), (PREV, prev_pub)] {
                 if let Some(key) = key {
@@ -198,8 +218,38 @@ impl Store {
                 }
             }
             Ok(())
-        })?;
-        Ok(())
+        })
+    }
+
+    /// Switch `certs/<line>` onto the staged version `name` in one rename,
+    /// then prune the line's older versions.
+    pub fn activate(&self, line: &str, name: &str) -> io::Result<()> {
+        versions::activate(&self.certs, line, name, KEEP_VERSIONS)
+    }
+
+    /// The newest version of the line that was staged but never switched
+    /// on (left by a writer that stopped between [`Store::stage`] and
+    /// [`Store::activate`]), with its certificate files, if it holds all
+    /// four. Staging writes every file durably before it returns, so a
+    /// complete one is what the writer meant to show.
+    pub fn staged(&self, line: &str) -> io::Result<Option<(String, CertFiles)>> {
+        let Some(name) = versions::orphans(&self.certs, line)?.pop() else {
+            return Ok(None);
+        };
+        let dir = self.certs.join(VERSIONS).join(&name);
+        let read = |file: &str| fs::read(dir.join(file));
+        match (read(CERT), read(CHAIN), read(FULLCHAIN), read(PUBKEY)) {
+            (Ok(cert), Ok(chain), Ok(fullchain), Ok(pubkey)) => Ok(Some((
+                name,
+                CertFiles {
+                    cert,
+                    chain,
+                    fullchain,
+                    pubkey,
+                },
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// Copy the line's current certificate files and key into
@@ -355,6 +405,43 @@ mod tests {
         );
         s.publish("www", None, None, None).expect("unstage");
         assert_eq!(s.read_next_pub("www").expect("next"), None);
+    }
+
+    /// Issue 12, item 3: a writer killed between staging and switching
+    /// leaves an orphan; the next publication keeps the current and the
+    /// real previous version and removes the orphan.
+    #[test]
+    fn pruning_after_a_crash_keeps_the_real_previous_version() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = store(tmp.path());
+        s.publish("www", Some(&files("1")), None, None)
+            .expect("publish");
+        let previous = versions::current(&s.certs, "www").expect("current");
+        s.publish("www", Some(&files("2")), None, None)
+            .expect("publish");
+        let current = versions::current(&s.certs, "www").expect("current");
+        let orphan = s
+            .stage("www", Some(&files("lost")), None, None)
+            .expect("stage");
+        assert_eq!(s.read_current("www").expect("read"), Some(files("2")));
+        assert_eq!(
+            s.staged("www").expect("staged"),
+            Some((orphan.clone(), files("lost")))
+        );
+        // A half-written one is never taken for a staged set.
+        fs::remove_file(s.certs.join(VERSIONS).join(&orphan).join(PUBKEY)).expect("rm");
+        assert_eq!(s.staged("www").expect("staged"), None);
+        s.publish("www", Some(&files("3")), None, None)
+            .expect("publish");
+        let mut left: Vec<PathBuf> = fs::read_dir(s.certs.join(VERSIONS))
+            .expect("rd")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(Some(&left[0]), current.as_ref());
+        assert_ne!(Some(&left[0]), previous.as_ref());
+        assert_eq!(s.read_current("www").expect("read"), Some(files("3")));
     }
 
     #[test]

@@ -10,8 +10,19 @@
 //! is created under a temporary name and renamed onto `<root>/<line>`:
 //! rename(2) replaces the old link in one step, so a reader that resolves
 //! `<root>/<line>/file` sees the old set or the new one, never a mix, and a
-//! crash leaves the old set visible. Old versions are pruned, newest kept,
-//! so readers in flight can finish.
+//! crash leaves the old set visible.
+//!
+//! Version names sort in creation order and the writer (one at a time,
+//! under the caller's lock) always switches onto the version it just made.
+//! So the versions sorting before the current one are the sets that were
+//! visible before it, and one sorting after it is an *orphan*: written by a
+//! run that crashed before its switch, possibly half-written, never seen by
+//! a reader. Orphans never count as versions ([`previous`]); the next
+//! writer removes them ([`prepare`]). Pruning keeps the current version and
+//! the newest earlier ones, so readers in flight can finish.
+//!
+//! A `<line>.legacy` directory (a line directory from before versioning,
+//! moved aside) counts as the oldest version.
 
 use std::fs;
 use std::io;
@@ -28,10 +39,8 @@ const LEGACY: &str = "legacy";
 /// Attempts at a free `<prefix>.<stamp>-NNN` name within one second.
 const MAX_SAME_SECOND: u32 = 1000;
 
-/// Make a new version of `line` under `root` visible: create
-/// `<root>/.v/<line>.<stamp>/` with `dir_mode`, let `fill` write the files
-/// into it, switch `<root>/<line>` onto it, then remove all but the newest
-/// `keep_old` earlier versions. Returns the new version's name.
+/// Make a new version of `line` under `root` visible: [`prepare`] it,
+/// then [`activate`] it. Returns the new version's name.
 ///
 /// If `fill` fails, the half-written version is removed and the visible
 /// one stays. The caller serialises writers (a lock on `root`).
@@ -42,20 +51,49 @@ pub fn install(
     keep_old: usize,
     fill: impl FnOnce(&Path) -> io::Result<()>,
 ) -> io::Result<String> {
+    let name = prepare(root, line, dir_mode, fill)?;
+    activate(root, line, &name, keep_old)?;
+    Ok(name)
+}
+
+/// Write a new version of `line` without showing it: remove the orphans
+/// earlier runs left, create `<root>/.v/<line>.<stamp>/` with `dir_mode`,
+/// let `fill` write the files into it and make them durable. Until
+/// [`activate`] switches onto it, the new version is an orphan that no
+/// reader sees. Returns its name.
+///
+/// If `fill` fails, the half-written version is removed. The caller
+/// serialises writers (a lock on `root`).
+pub fn prepare(
+    root: &Path,
+    line: &str,
+    dir_mode: u32,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<String> {
     let versions = root.join(DIR);
     atomic::ensure_dir(&versions, dir_mode)?;
+    for orphan in orphans(root, line)? {
+        fs::remove_dir_all(versions.join(orphan))?;
+    }
     let name = unique_name(&versions, line)?;
     let dir = versions.join(&name);
     fs::create_dir(&dir)?;
-    let filled =
-        fs::set_permissions(&dir, fs::Permissions::from_mode(dir_mode)).and_then(|()| fill(&dir));
+    let filled = fs::set_permissions(&dir, fs::Permissions::from_mode(dir_mode))
+        .and_then(|()| fill(&dir))
+        .and_then(|()| fs::File::open(&dir)?.sync_all())
+        .and_then(|()| atomic::sync_parent(&dir));
     if let Err(e) = filled {
         let _ = fs::remove_dir_all(&dir);
         return Err(e);
     }
-    switch(root, line, &name)?;
-    prune(root, line, &name, keep_old)?;
     Ok(name)
+}
+
+/// Switch `<root>/<line>` onto the prepared version `name`, then remove all
+/// but the newest `keep_old` earlier versions.
+pub fn activate(root: &Path, line: &str, name: &str, keep_old: usize) -> io::Result<()> {
+    switch(root, line, name)?;
+    prune(root, line, keep_old)
 }
 
 /// The version directory `<root>/<line>` points at, if it is such a link.
@@ -69,7 +107,8 @@ pub fn current(root: &Path, line: &str) -> io::Result<Option<PathBuf>> {
     }
 }
 
-/// The version names of `line` in `<root>/.v/`, oldest first.
+/// The version names of `line` in `<root>/.v/`, oldest first (a
+/// `<line>.legacy` directory first of all), orphans included.
 pub fn list(root: &Path, line: &str) -> io::Result<Vec<String>> {
     let prefix = format!("{line}.");
     let entries = match fs::read_dir(root.join(DIR)) {
@@ -77,6 +116,7 @@ pub fn list(root: &Path, line: &str) -> io::Result<Vec<String>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let legacy = format!("{line}.{LEGACY}");
     let mut mine: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -86,8 +126,58 @@ pub fn list(root: &Path, line: &str) -> io::Result<Vec<String>> {
                 .is_some_and(|rest| !rest.contains('.') || rest == LEGACY)
         })
         .collect();
-    mine.sort();
+    mine.sort_by_key(|n| (*n != legacy, n.clone()));
     Ok(mine)
+}
+
+/// The name of the version `<root>/<line>` points at, if it points into
+/// `<root>/.v/`.
+fn current_name(root: &Path, line: &str) -> io::Result<Option<String>> {
+    Ok(current(root, line)?.and_then(|dir| {
+        let name = dir.file_name()?.to_string_lossy().into_owned();
+        (dir.parent() == Some(&root.join(DIR))).then_some(name)
+    }))
+}
+
+/// The versions of `line` that were visible before the current one,
+/// oldest first: those listed before it. Orphans never count.
+pub fn previous(root: &Path, line: &str) -> io::Result<Vec<String>> {
+    let all = list(root, line)?;
+    let Some(now) = current_name(root, line)? else {
+        // No link: nothing was ever switched on, but a line directory
+        // moved aside by a crashed first switch is still a version.
+        return Ok(all.into_iter().filter(|n| is_legacy(line, n)).collect());
+    };
+    Ok(match all.iter().position(|n| *n == now) {
+        Some(i) => all[..i].to_vec(),
+        None => Vec::new(),
+    })
+}
+
+/// The orphans of `line`: versions no link ever pointed at (listed after
+/// the current one, or all of them while there is no link), left by a
+/// writer that crashed before its switch.
+pub fn orphans(root: &Path, line: &str) -> io::Result<Vec<String>> {
+    let all = list(root, line)?;
+    let now = current_name(root, line)?;
+    let after = match &now {
+        Some(now) => all
+            .iter()
+            .position(|n| n == now)
+            .map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    Ok(all[after..]
+        .iter()
+        .filter(|n| !is_legacy(line, n))
+        .cloned()
+        .collect())
+}
+
+fn is_legacy(line: &str, name: &str) -> bool {
+    name.strip_prefix(line)
+        .and_then(|r| r.strip_prefix('.'))
+        .is_some_and(|r| r == LEGACY)
 }
 
 /// Point `<root>/<line>` at `.v/<name>` with one rename.
@@ -110,10 +200,11 @@ fn switch(root: &Path, line: &str, name: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Remove `line`'s versions but `current` and the newest `keep_old` others.
-fn prune(root: &Path, line: &str, current: &str, keep_old: usize) -> io::Result<()> {
-    let mut old = list(root, line)?;
-    old.retain(|n| n != current);
+/// Remove `line`'s versions before the current one (just switched on) but
+/// the newest `keep_old`.
+/// Orphans are left to the next [`prepare`]: pruning never counts them.
+fn prune(root: &Path, line: &str, keep_old: usize) -> io::Result<()> {
+    let old = previous(root, line)?;
     let excess = old.len().saturating_sub(keep_old);
     for name in old.into_iter().take(excess) {
         fs::remove_dir_all(root.join(DIR).join(name))?;
@@ -215,6 +306,65 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, names, "unique and in creation order");
         assert_eq!(list(root, "www").expect("list"), names[4..].to_vec());
+    }
+
+    /// What a writer killed between its fill and its switch leaves: a
+    /// version named after the current one, maybe without all its files.
+    fn orphan(root: &Path, line: &str, files: &[&str]) -> String {
+        atomic::ensure_dir(&root.join(DIR), 0o755).expect("versions");
+        let name = unique_name(&root.join(DIR), line).expect("name");
+        fs::create_dir(root.join(DIR).join(&name)).expect("mkdir");
+        for f in files {
+            fs::write(root.join(DIR).join(&name).join(f), b"orphan").expect("write");
+        }
+        name
+    }
+
+    #[test]
+    fn orphans_are_not_versions_and_the_next_writer_removes_them() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let first = install(root, "www", 0o755, 1, put("1")).expect("install");
+        let second = install(root, "www", 0o755, 1, put("2")).expect("install");
+        let whole = orphan(root, "www", &["f"]);
+        let half = orphan(root, "www", &[]);
+        assert_eq!(previous(root, "www").expect("previous"), vec![first]);
+        assert_eq!(orphans(root, "www").expect("orphans"), vec![whole, half]);
+        let third = install(root, "www", 0o755, 1, put("3")).expect("install");
+        // The real previous version is kept, the orphans are gone.
+        assert_eq!(
+            list(root, "www").expect("list"),
+            vec![second.clone(), third]
+        );
+        assert_eq!(previous(root, "www").expect("previous"), vec![second]);
+        assert_eq!(fs::read(root.join("www/f")).expect("read"), b"3");
+    }
+
+    #[test]
+    fn without_a_link_every_version_is_an_orphan() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let half = orphan(root, "www", &[]);
+        assert_eq!(
+            previous(root, "www").expect("previous"),
+            Vec::<String>::new()
+        );
+        assert_eq!(orphans(root, "www").expect("orphans"), vec![half]);
+        let name = install(root, "www", 0o755, 1, put("1")).expect("install");
+        assert_eq!(list(root, "www").expect("list"), vec![name]);
+    }
+
+    #[test]
+    fn a_legacy_directory_is_the_oldest_version() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        fs::create_dir(root.join("www")).expect("mkdir");
+        fs::write(root.join("www/f"), b"hand made").expect("write");
+        let first = install(root, "www", 0o755, 1, put("1")).expect("install");
+        let legacy = format!("www.{LEGACY}");
+        assert_eq!(previous(root, "www").expect("previous"), vec![legacy]);
+        let second = install(root, "www", 0o755, 1, put("2")).expect("install");
+        assert_eq!(list(root, "www").expect("list"), vec![first, second]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod site;
 
+mod crash;
 mod exits;
 mod gate;
 mod run;

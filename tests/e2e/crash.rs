@@ -21,13 +21,10 @@
 //!
 //! Each test's tree lives on a tmpfs of its own ([`tree_in_memory`]).
 //!
-//! Defects a test meets that other work is fixing are tolerated by a named
-//! switch each (`const ALLOW_...: bool = true` in the test's module): the
-//! test names the defect and what it found on stderr, clears the leftover
-//! so that later rounds test the rest, and counts it for the summary. Set
-//! a switch false once the binary is fixed: the test then fails on it.
+//! The defects these tests found (temporary files no later run removed,
+//! unlinked versions counted as published or kept over the real previous
+//! one) are fixed; each test now fails on them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -328,37 +325,6 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
-}
-
-/// The known defects a test met, with what each left, for its summary.
-#[derive(Default)]
-pub struct Defects {
-    seen: BTreeMap<&'static str, (usize, BTreeMap<String, usize>)>,
-}
-
-impl Defects {
-    /// The defect `name` showed (`what`: where, shortened to a pattern):
-    /// fail with `context` unless `tolerated`, else print and count it.
-    #[track_caller]
-    pub fn met(&mut self, name: &'static str, tolerated: bool, what: &[String], context: &str) {
-        assert!(
-            tolerated,
-            "known defect {name} (its tolerance switch is off): {what:?}\n{context}"
-        );
-        eprintln!("known defect {name}: {what:?}");
-        let entry = self.seen.entry(name).or_default();
-        entry.0 += 1;
-        for w in what {
-            *entry.1.entry(w.clone()).or_default() += 1;
-        }
-    }
-
-    /// One line per defect met: in how many rounds, and what it left.
-    pub fn summary(&self, test: &str) {
-        for (name, (rounds, what)) in &self.seen {
-            eprintln!("crash {test}: known defect {name} in {rounds} round(s): {what:?}");
-        }
-    }
 }
 
 /// `path` relative to `root`, with the parts that differ from run to run

@@ -20,8 +20,7 @@ use certdrop_testkit::pki::{public_key, Pki};
 use certdrop_testkit::{sh, Ran, Tmpfs, Tree};
 
 use crate::crash::{
-    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
-    Defects, Rng,
+    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory, Rng,
 };
 
 /// The line's name.
@@ -30,29 +29,6 @@ const NAME: &str = "www.example.org";
 const IDENTITY: &str = "publish@example.org";
 /// The SSHSIG namespace of manifests.
 const NAMESPACE: &str = "certdrop-manifest@certdrop";
-
-/// Known defect (issue 12, item 2): a version directory left by a killed
-/// run (never linked) counts as "previously published": a new certificate
-/// with the same notBefore second as the visible one, found in it, is
-/// refused as a rollback (65, "is older than the published serial") until
-/// a newer one arrives. Until certdrop-publish ignores such orphans, the
-/// test names the defect, removes the orphan and runs again; set false
-/// once it does.
-const ALLOW_ORPHAN_COUNTS_AS_PUBLISHED: bool = true;
-
-/// Known defect (issue 12, item 3): after a crash, pruning `pub/.v` keeps
-/// the killed run's half-written orphan (it is newer) and deletes the
-/// real previous version, which readers in flight may still be reading.
-/// Until orphans never count as versions, the test names what it finds
-/// (the previous version gone, an orphan kept) and removes the orphan;
-/// set false once they do not.
-const ALLOW_ORPHAN_KEPT_OVER_PREVIOUS: bool = true;
-
-/// Known defect (issue 12, items 1 and 3): the temporary files a killed
-/// run was writing inside its version directory (`pub/.v/www.<stamp>/
-/// .tmp.<file>.*`) stay as long as that orphan does. Set false once
-/// orphans are removed.
-const ALLOW_PUB_TEMP_LEFT: bool = true;
 
 struct Site {
     pki: Pki,
@@ -202,7 +178,6 @@ fn kill_9_of_publish_runs_keeps_pub_verifiable_and_converges() {
     site.verifies(&[&cert], true, "calibration");
     let mut good = cert;
     let mut published: BTreeSet<String> = site.versions();
-    let mut defects = Defects::default();
     let mut killed_runs = 0;
     for n in 0..rounds {
         let cert = site.renew(n + 2);
@@ -218,34 +193,14 @@ fn kill_9_of_publish_runs_keeps_pub_verifiable_and_converges() {
         );
         site.verifies(&[&good, &cert], true, &context);
         let switched = site.current() != prev;
-        let orphans: Vec<String> = site
-            .versions()
-            .difference(&before)
-            .filter(|v| Some(*v) != site.current().as_ref())
-            .cloned()
-            .collect();
-        // The next run converges.
-        let mut ran = finish(site.run());
-        if ran.code == 65
-            && ran.stderr.contains("is older than the published serial")
-            && !orphans.is_empty()
-        {
-            let context = format!("{context}\nnext run: {ran:?}");
-            let what: Vec<String> = orphans
-                .iter()
-                .map(|o| pattern(&site.path(""), &site.path(&format!("pub/.v/{o}"))))
-                .collect();
-            defects.met(
-                "ALLOW_ORPHAN_COUNTS_AS_PUBLISHED",
-                ALLOW_ORPHAN_COUNTS_AS_PUBLISHED,
-                &what,
-                &context,
-            );
-            for o in &orphans {
-                std::fs::remove_dir_all(site.path(&format!("pub/.v/{o}"))).expect("rm orphan");
-            }
-            ran = finish(site.run());
-        }
+        let context = format!(
+            "{context}\nafter the kill: pub/www -> {:?}, versions {:?}",
+            site.current(),
+            site.versions()
+        );
+        // The next run converges: a version the killed run left unlinked
+        // is no published version (no rollback refusal).
+        let ran = finish(site.run());
         let context = format!("{context}\nnext run: {ran:?}");
         let ok: &[i32] = match (k.killed, switched) {
             (false, _) => &[2],
@@ -256,45 +211,36 @@ fn kill_9_of_publish_runs_keeps_pub_verifiable_and_converges() {
         site.verifies(&[&cert], false, &context);
         let current = site.current().expect("pub/www is a version");
         // No temporary file left anywhere in pub/.
-        let left = temp_files(&site.path("pub"));
-        if !left.is_empty() {
-            let what: Vec<String> = left.iter().map(|p| pattern(site.tree.root(), p)).collect();
-            defects.met("ALLOW_PUB_TEMP_LEFT", ALLOW_PUB_TEMP_LEFT, &what, &context);
-        }
+        let left: Vec<String> = temp_files(&site.path("pub"))
+            .iter()
+            .map(|p| pattern(site.tree.root(), p))
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "temporary files left\n{context}"
+        );
         // The previous version is kept; no version that was never
         // published is.
         let now = site.versions();
-        let mut what = Vec::new();
-        if let Some(prev) = prev.filter(|p| *p != current && !now.contains(p)) {
-            what.push(format!("previous version pub/.v/{prev} pruned"));
+        if let Some(prev) = prev.filter(|p| *p != current) {
+            assert!(
+                now.contains(&prev),
+                "the previous version pub/.v/{prev} was pruned\n{context}"
+            );
         }
         let unpublished: Vec<&String> = now
             .iter()
             .filter(|v| **v != current && !published.contains(*v))
             .collect();
-        for v in &unpublished {
-            what.push(format!("orphan pub/.v/{v} kept"));
-        }
-        if !what.is_empty() {
-            let shown: Vec<String> = what
-                .iter()
-                .map(|w| pattern(std::path::Path::new(""), std::path::Path::new(w)))
-                .collect();
-            defects.met(
-                "ALLOW_ORPHAN_KEPT_OVER_PREVIOUS",
-                ALLOW_ORPHAN_KEPT_OVER_PREVIOUS,
-                &shown,
-                &format!("{what:?}\n{context}"),
-            );
-            for v in unpublished {
-                std::fs::remove_dir_all(site.path(&format!("pub/.v/{v}"))).expect("rm orphan");
-            }
-        }
+        assert!(
+            unpublished.is_empty(),
+            "versions never published kept: {unpublished:?}\n{context}"
+        );
         published.insert(current);
         good = cert;
         eprintln!("crash publish: round {n}: {point:?}: killed {}", k.killed);
     }
-    defects.summary("publish");
     eprintln!(
         "crash publish: {rounds} rounds ({killed_runs} killed) in {:?}",
         started.elapsed()

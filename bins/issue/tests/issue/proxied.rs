@@ -11,6 +11,19 @@ use crate::site::Site;
 use certdrop_testkit::pebble::FaultProxy;
 use certdrop_testkit::{Ran, Run};
 
+/// Put a fault proxy in front of `site`'s Pebble and write the site's
+/// configuration with the proxy's directory URL (nothing else differs)
+/// as `proxied.toml`.
+pub fn behind_proxy(site: &Site) -> (FaultProxy, PathBuf) {
+    let proxy = FaultProxy::start(&site.pebble);
+    let text = site
+        .config_text()
+        .replace(&site.pebble.directory_url, &proxy.directory_url);
+    let config = site.path("proxied.toml");
+    std::fs::write(&config, text).expect("write config");
+    (proxy, config)
+}
+
 /// A site with one http-01 line `www` whose client talks to Pebble
 /// through a fault proxy (only the directory URL differs).
 pub struct Proxied {
@@ -25,12 +38,7 @@ impl Proxied {
     pub fn new() -> Proxied {
         let mut site = Site::start();
         site.http_line("www", "");
-        let proxy = FaultProxy::start(&site.pebble);
-        let text = site
-            .config_text()
-            .replace(&site.pebble.directory_url, &proxy.directory_url);
-        let config = site.path("proxied.toml");
-        std::fs::write(&config, text).expect("write config");
+        let (proxy, config) = behind_proxy(&site);
         Proxied {
             proxy,
             site,

@@ -47,12 +47,7 @@ impl ProxiedLine {
             Policy::Reuse => "reuse",
         };
         site.http_line(name, &format!("key_policy = \"{word}\""));
-        let proxy = FaultProxy::start(&site.pebble);
-        let text = site
-            .config_text()
-            .replace(&site.pebble.directory_url, &proxy.directory_url);
-        let config = site.path("proxied.toml");
-        std::fs::write(&config, text).expect("write config");
+        let (proxy, config) = crate::proxied::behind_proxy(&site);
         ProxiedLine {
             proxy,
             site,

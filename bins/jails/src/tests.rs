@@ -98,7 +98,7 @@ fn grammar_errors_name_file_line_and_key() {
     };
     assert_eq!(
         err(&with("stages = [\"publish\"]", "stages = [\"deploy\"]")),
-        "site.toml:39: unknown variant `deploy`, expected one of `issue`, `zone`, `publish`, `trigger`, `web`, `collect`"
+        "site.toml:39: jail.stages: 'deploy': expected one of: issue, zone, publish, trigger, web, collect"
     );
     assert!(err(&with("certs = \"ro\", pub", "certz = \"ro\", pub"))
         .starts_with("site.toml:42: jail 'publish': mounts: unknown directory 'certz'"));
@@ -120,7 +120,7 @@ fn grammar_errors_name_file_line_and_key() {
     assert!(
         err(&with("name = \"www\"", "name = \"dns\"")).contains("jail.name: 'dns' defined twice")
     );
-    assert!(err(&with("mailto", "mail_to")).contains("unknown field `mail_to`"));
+    assert!(err(&with("mailto", "mail_to")).contains("mail_to: unknown key"));
 }
 
 #[test]

@@ -225,18 +225,14 @@ fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service,
     let (own, rest): (toml::Table, toml::Table) = table
         .into_iter()
         .partition(|(k, _)| OWN_KEYS.contains(&k.as_str()));
-    let own: RawOwn = toml::Value::Table(own)
-        .try_into()
-        .map_err(|e: toml::de::Error| format!(": {}", e.message().trim_end()))?;
+    let own: RawOwn = certdrop_core::tomlcfg::from_table(own).map_err(|e| format!(": {e}"))?;
     let name = own.name;
     let fail = |why: String| format!(" '{name}': {why}");
     certdrop_core::name::line_name(&name).map_err(|why| fail(format!("name: {why}")))?;
     if let Some(line) = &own.line {
         certdrop_core::name::line_name(line).map_err(|why| fail(format!("line: {why}")))?;
     }
-    let over: RawDef = toml::Value::Table(rest)
-        .try_into()
-        .map_err(|e: toml::de::Error| fail(e.message().trim_end().to_string()))?;
+    let over: RawDef = certdrop_core::tomlcfg::from_table(rest).map_err(fail)?;
     let (definition, merged) = match &own.definition {
         Some(d) => {
             let (file, raw) = load_definition(d, dirs).map_err(fail)?;

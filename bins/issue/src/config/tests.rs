@@ -53,7 +53,7 @@ fn errors_name_file_line_and_key() {
         "{}",
         e.msg
     );
-    assert!(e.msg.contains("unknown field `kye`"), "{}", e.msg);
+    assert!(e.msg.contains("kye: unknown key"), "{}", e.msg);
     let e =
         parse("[[line]]\nname = \"www\"\ndomains = [\"a.org\"]\nkey = \"dsa\"\n").expect_err("key");
     assert!(e.msg.contains(":17: line 'www': key:"), "{}", e.msg);

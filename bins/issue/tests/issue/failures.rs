@@ -92,7 +92,7 @@ fn configuration_errors_name_file_line_and_key() {
     };
     site2.line("name = \"www\"\ndomains = [\"www.example.test\"]\nrenewal = \"soon\"");
     let ran = site2.run(&["run"]).expect(78);
-    ran.stderr_has("unknown field `renewal`");
+    ran.stderr_has("renewal: unknown key");
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
         !site2.path("state").exists(),

@@ -60,7 +60,7 @@ fn errors_name_file_line_and_key() {
     let (dir, _) = setup();
     let file = dir.path().join("trigger.toml").display().to_string();
     for (tail, want) in [
-        ("[[service]]\nname = \"a\"\ndefinition = \"web\"\nrelaod = \"x\"\n", ":5: service 'a': unknown field `relaod`"),
+        ("[[service]]\nname = \"a\"\ndefinition = \"web\"\nrelaod = \"x\"\n", ":5: service 'a': relaod: unknown key"),
         ("[[service]]\nname = \"a\"\ndefinition = \"nope\"\n", ":5: service 'a': definition: no nope.toml in"),
         ("[[service]]\nname = \"a\"\ndefinition = \"../x\"\n", "expected a name like nginx"),
         ("[[service]]\nname = \"a\"\ndefinition = \"web\"\nnames = [\"bad name\"]\n", "service 'a': names:"),
@@ -68,7 +68,7 @@ fn errors_name_file_line_and_key() {
         ("[[service]]\nname = \"a\"\ndefinition = \"web\"\ninstall = [{ from = \"cert.pem\", to = \"/x\" }]\n", "needs a line"),
         ("[[service]]\nname = \"a\"\ndefinition = \"web\"\n[[service]]\nname = \"a\"\ndefinition = \"web\"\n", ":8: service 'a': defined twice"),
         ("", "no [[service]]"),
-        ("bogus = 1\n", ":5: unknown field `bogus`"),
+        ("bogus = 1\n", ":5: bogus: unknown key"),
     ] {
         let e = parse_in(dir.path(), &format!("{HEAD}\n{tail}")).expect_err(want);
         assert!(e.starts_with(&file) && e.contains(want), "{want}: {e}");

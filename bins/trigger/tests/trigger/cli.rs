@@ -19,7 +19,7 @@ fn usage_and_configuration_errors() {
     tree.config("definition = \"nginx\"\nreload = \"true\"\nbogus = 1\n");
     tree.run(&["run"])
         .expect(78)
-        .one_error("trigger.toml:8: service 'www': unknown field `bogus`");
+        .one_error("trigger.toml:8: service 'www': bogus: unknown key");
     tree.config("definition = \"slapd\"\nreload = \"true\"\n");
     tree.run(&["check"])
         .expect(78)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use certdrop_testkit::{within, Proc};
+use certdrop_testkit::{within, Proc, Run};
 
 use crate::site::{read, zone, Tree};
 
@@ -108,4 +108,75 @@ fn watch_does_not_repeat_what_it_said() {
         watch.stop(Signal::SIGTERM, Duration::from_secs(30)),
         Some(0)
     );
+}
+
+#[test]
+fn the_filter_commands_of_the_make_path_say_as_little() {
+    let tree = hostile_tree();
+    // 5,000 files that are no key in one more host directory.
+    std::fs::create_dir(tree.path("phonehome/b.example.test")).expect("host dir");
+    for i in 0..5000 {
+        std::fs::write(tree.path(&format!("phonehome/b.example.test/k{i:04}")), "x").expect("file");
+    }
+    let dir = |d: &str| tree.path(d).display().to_string();
+    let ran = zone()
+        .args(["fragments", "--origin", ZONE])
+        .arg(tree.path("dnsextra"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(warnings(&ran.stderr).len(), PER_DIR, "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), PER_DIR, "{}", ran.stderr);
+    ran.stderr_has(&format!(
+        "{}: 2995 more rejected entries not shown (3000 in all; -v lists them)",
+        dir("dnsextra")
+    ));
+    ran.stderr_has(&format!("{}/f00000: rejected: ", dir("dnsextra")));
+
+    let ran = zone()
+        .args(["sshfp", "--origin", ZONE])
+        .arg(tree.path("phonehome"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stderr.lines().count(), 3 * PER_DIR, "{}", ran.stderr);
+    for (group, rest, all) in [
+        ("phonehome", 1995, 2000),
+        ("phonehome/a.example.test", 95, 100),
+        ("phonehome/b.example.test", 4995, 5000),
+    ] {
+        ran.stderr_has(&format!(
+            "{}: {rest} more rejected entries not shown ({all} in all",
+            dir(group)
+        ));
+    }
+    // -v lists every one.
+    let ran = zone()
+        .args(["-v", "sshfp", "--origin", ZONE])
+        .arg(tree.path("phonehome"))
+        .ran()
+        .expect(0);
+    assert!(
+        ran.stderr.lines().count() >= 7100,
+        "{}",
+        ran.stderr.lines().count()
+    );
+
+    // A map of 300 lines whose certificates are not there yet.
+    let map: String = (0..300)
+        .map(|i| format!("_443._tcp.h{i}.{ZONE} line{i} 3 1 1\n"))
+        .collect();
+    tree.write("big.map", &map);
+    let ran = zone()
+        .args(["tlsa", "--origin", ZONE, "--map"])
+        .arg(tree.path("big.map"))
+        .arg("--certs")
+        .arg(tree.path("certs"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stderr.lines().count(), PER_DIR, "{}", ran.stderr);
+    ran.stderr_has(&format!(
+        "{}: 295 more rejected entries not shown (300 in all",
+        dir("big.map")
+    ));
 }

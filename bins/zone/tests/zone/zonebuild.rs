@@ -89,6 +89,35 @@ fn make_builds_step_by_step_and_only_what_changed() {
         "{text}"
     );
 
+    // A hostile drop: each filter says a few lines and the count, and
+    // nothing is rebuilt (no entry got through).
+    for i in 0..1000 {
+        std::fs::write(tree.join(format!("dnsextra/junk{i:04}")), "junk\n").expect("junk");
+        std::fs::create_dir(tree.join(format!("phonehome/bad_{i:04}"))).expect("host");
+    }
+    let (ok, text) = make(&tree, &[]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("assembled"), "{text}");
+    for dir in ["dnsextra", "phonehome"] {
+        assert!(
+            text.contains(&format!(
+                "{dir}: 995 more rejected entries not shown (1000 in all"
+            )),
+            "{text}"
+        );
+    }
+    // Five and the count per directory, and the map's lines without a
+    // certificate (tlsa.map names two).
+    let said = text
+        .lines()
+        .filter(|l| l.starts_with("certdrop-zone: "))
+        .count();
+    assert_eq!(said, 2 * 6 + 2, "{text}");
+    for i in 0..1000 {
+        std::fs::remove_file(tree.join(format!("dnsextra/junk{i:04}"))).expect("rm");
+        std::fs::remove_dir(tree.join(format!("phonehome/bad_{i:04}"))).expect("rm");
+    }
+
     // A new fragment: every step again, and nsd serves both values.
     std::fs::write(
         tree.join("dnsextra/b"),

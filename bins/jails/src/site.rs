@@ -98,7 +98,7 @@ struct RawSite {
     config: Spanned<PathBuf>,
     jail_root: Option<Spanned<PathBuf>>,
     bindir: Option<Spanned<PathBuf>>,
-    mailto: Option<String>,
+    mailto: Option<Spanned<String>>,
     templates: Option<PathBuf>,
     repo: Option<String>,
     #[serde(default, rename = "jail")]
@@ -134,7 +134,7 @@ struct RawJail {
 #[serde(deny_unknown_fields)]
 struct RawCron {
     when: Spanned<String>,
-    run: String,
+    run: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -313,6 +313,9 @@ impl Site {
             ));
         }
         let (jail_root, bindir) = (jail_root.into_inner(), bindir.into_inner());
+        if let Some(m) = &raw.mailto {
+            one_line(m.get_ref()).map_err(|why| err(m.span(), "mailto", &why))?;
+        }
         let current = match raw.repo {
             Some(_) => config.join("current"),
             None => config.clone(),
@@ -378,9 +381,11 @@ impl Site {
                 let when = c.when.get_ref().trim().to_string();
                 schedule::check(&when)
                     .map_err(|why| err(c.when.span(), &key("cron.when"), &why))?;
+                one_line(c.run.get_ref())
+                    .map_err(|why| err(c.run.span(), &key("cron.run"), &why))?;
                 cron.push(Cron {
                     when,
-                    run: sub(&c.run),
+                    run: sub(c.run.get_ref()),
                 });
             }
             let pidfiles = j
@@ -479,7 +484,7 @@ impl Site {
             config,
             jail_root,
             bindir,
-            mailto: raw.mailto,
+            mailto: raw.mailto.map(|m| m.into_inner()),
             repo: raw.repo,
             current,
             jails,
@@ -493,6 +498,15 @@ fn is_word(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !s.starts_with('-')
+}
+
+/// A value rendered as one line of a crontab(5): a line break in it would
+/// end the entry there and make the rest a line of its own.
+fn one_line(text: &str) -> Result<(), String> {
+    if text.contains(['\n', '\r']) {
+        return Err("a line break would split the crontab(5) entry: give one line".into());
+    }
+    Ok(())
 }
 
 /// The IPv4 addresses of a jail.conf(5) `ip4.addr` value: a list of

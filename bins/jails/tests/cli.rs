@@ -177,6 +177,20 @@ fn schedules_and_paths_are_refused_with_their_line() {
         );
     }
     refused(
+        &s.replace(
+            "run = \"certdrop-publish -c {config}/publish.toml run\"",
+            "run = \"certdrop-publish -c {config}/publish.toml run\\n* * * * * rm -rf {data}\"",
+        ),
+        "43: jail 'publish': cron.run: a line break would split the crontab(5) entry: give one line",
+    );
+    refused(
+        &s.replace(
+            "hostmaster@example.org\"",
+            "hostmaster@example.org\\nPATH=/tmp\"",
+        ),
+        "11: mailto: a line break would split the crontab(5) entry: give one line",
+    );
+    refused(
         &s.replace("data = \"/var/db/certdrop\"", "data = \"/usr/local/etc/certdrop/data\""),
         "6: data: '/usr/local/etc/certdrop/data' and config ('/usr/local/etc/certdrop') must be apart, neither inside the other",
     );

@@ -140,11 +140,15 @@ fn dane_rollover_without_outage() {
     let (samples, passes, next_b, issued_at) = std::thread::scope(|scope| {
         let watcher = scope.spawn(|| {
             let mut v = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                // One more look after the drive has ended: the end state.
+                let last = stop.load(Ordering::Relaxed);
                 v.push(sample(&site));
+                if last {
+                    return v;
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            v
         });
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drive(&site, &a, started)));
@@ -342,7 +346,6 @@ fn drive(site: &Site, a: &[u8], started: Instant) -> (usize, Vec<u8>, SystemTime
         site.tlsa().iter().map(|t| hex(t)).collect::<Vec<_>>(),
         site.logs()
     );
-    // Let the watcher see the end state for a moment.
-    std::thread::sleep(Duration::from_secs(1));
+    // The watcher takes its last sample of this end state once we return.
     (passes, b, issued_at)
 }

@@ -22,7 +22,9 @@ use clap::{Parser, Subcommand};
 ///
 /// `check` refuses a site that breaks the privilege table (a jail writing
 /// where it may only read, keys/ outside the issue jail, a shared
-/// directory nobody writes), one line per problem; `render` checks first.
+/// directory nobody writes) or cannot work (a cron time that never fires,
+/// a user, gid or address two jails cannot share, a pid file the daemon
+/// cannot write), one line per problem; `render` checks first.
 /// Templates come from jail-templates/ (built in); a file of the same name
 /// in the site's `templates` directory replaces one.
 ///

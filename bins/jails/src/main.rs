@@ -6,6 +6,7 @@
 mod check;
 mod cli;
 mod render;
+mod schedule;
 mod site;
 #[cfg(test)]
 mod tests;

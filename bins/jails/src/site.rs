@@ -7,6 +7,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use certdrop_core::tomlcfg::Source;
+
+use crate::schedule;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -92,26 +94,21 @@ impl Access {
 #[serde(deny_unknown_fields)]
 struct RawSite {
     site: Spanned<String>,
-    data: PathBuf,
-    config: PathBuf,
-    #[serde(default = "default_jail_root")]
-    jail_root: PathBuf,
-    #[serde(default = "default_bindir")]
-    bindir: PathBuf,
-    mailto: Option<String>,
+    data: Spanned<PathBuf>,
+    config: Spanned<PathBuf>,
+    jail_root: Option<Spanned<PathBuf>>,
+    bindir: Option<Spanned<PathBuf>>,
+    mailto: Option<Spanned<String>>,
     templates: Option<PathBuf>,
     repo: Option<String>,
     #[serde(default, rename = "jail")]
     jails: Vec<RawJail>,
 }
 
-fn default_jail_root() -> PathBuf {
-    PathBuf::from("/usr/jails")
-}
-
-fn default_bindir() -> PathBuf {
-    PathBuf::from("/usr/local/bin")
-}
+/// `jail_root` when the site does not say.
+const DEFAULT_JAIL_ROOT: &str = "/usr/jails";
+/// `bindir` when the site does not say.
+const DEFAULT_BINDIR: &str = "/usr/local/bin";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,8 +117,8 @@ struct RawJail {
     stages: Spanned<Vec<Stage>>,
     user: Spanned<String>,
     uid: Spanned<u32>,
-    gid: Option<u32>,
-    ip4: Option<String>,
+    gid: Option<Spanned<u32>>,
+    ip4: Option<Spanned<String>>,
     hostname: Option<String>,
     mounts: Option<Spanned<BTreeMap<String, Access>>>,
     #[serde(default)]
@@ -137,14 +134,14 @@ struct RawJail {
 #[serde(deny_unknown_fields)]
 struct RawCron {
     when: Spanned<String>,
-    run: String,
+    run: Spanned<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     run: String,
-    pidfile: Option<String>,
+    pidfile: Option<Spanned<String>>,
 }
 
 /// A validated site.
@@ -198,12 +195,17 @@ pub struct Jail {
     pub at: Spans,
 }
 
-/// Line numbers of a jail's entries.
+/// Line numbers of a jail's entries (its name's line for one not given).
 #[derive(Debug, Clone, Default)]
 pub struct Spans {
+    pub user: usize,
     pub uid: usize,
+    pub gid: usize,
+    pub ip4: usize,
     pub mounts: usize,
     pub keys: usize,
+    /// Of each daemon's pidfile, in the order of `daemons`.
+    pub pidfiles: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -261,47 +263,67 @@ impl Site {
                 "letters, digits, '-' and '_' only",
             ));
         }
+        let jail_root = raw
+            .jail_root
+            .unwrap_or_else(|| Spanned::new(0..0, PathBuf::from(DEFAULT_JAIL_ROOT)));
+        let bindir = raw
+            .bindir
+            .unwrap_or_else(|| Spanned::new(0..0, PathBuf::from(DEFAULT_BINDIR)));
         for (key, p) in [
             ("data", &raw.data),
             ("config", &raw.config),
-            ("jail_root", &raw.jail_root),
-            ("bindir", &raw.bindir),
+            ("jail_root", &jail_root),
+            ("bindir", &bindir),
         ] {
-            let text = p.to_string_lossy();
-            if !p.is_absolute() || text.contains(['\'', '"', '\\', '$', '`', '\n', ' ']) {
-                return Err(format!(
-                    "{}: {key}: '{}' must be an absolute path without quotes, blanks or '$'",
-                    path.display(),
-                    p.display()
+            let text = p.get_ref().to_string_lossy();
+            if !p.get_ref().is_absolute() || text.contains(['\'', '"', '\\', '$', '`', '\n', ' ']) {
+                return Err(err(
+                    p.span(),
+                    key,
+                    &format!(
+                        "'{}' must be an absolute path without quotes, blanks or '$'",
+                        p.get_ref().display()
+                    ),
                 ));
             }
         }
+        let (data, config) = (raw.data.get_ref().clone(), raw.config.get_ref().clone());
         // The Linux rendering lays a tmpfs over `data` and binds `config`
         // read-only: neither may hold the other, and `data` is the
         // certdrop tree, not a system directory.
-        if raw.data.starts_with(&raw.config) || raw.config.starts_with(&raw.data) {
-            return Err(format!(
-                "{}: data ('{}') and config ('{}') must be apart, neither inside the other",
-                path.display(),
-                raw.data.display(),
-                raw.config.display()
+        if data.starts_with(&config) || config.starts_with(&data) {
+            return Err(err(
+                raw.data.span(),
+                "data",
+                &format!(
+                    "'{}' and config ('{}') must be apart, neither inside the other",
+                    data.display(),
+                    config.display()
+                ),
             ));
         }
-        if raw.data.components().count() < 3 {
-            return Err(format!(
-                "{}: data: '{}' is too near the root; give the certdrop tree its own directory (e.g. /var/db/certdrop)",
-                path.display(),
-                raw.data.display()
+        if data.components().count() < 3 {
+            return Err(err(
+                raw.data.span(),
+                "data",
+                &format!(
+                    "'{}' is too near the root; give the certdrop tree its own directory (e.g. /var/db/certdrop)",
+                    data.display()
+                ),
             ));
+        }
+        let (jail_root, bindir) = (jail_root.into_inner(), bindir.into_inner());
+        if let Some(m) = &raw.mailto {
+            one_line(m.get_ref()).map_err(|why| err(m.span(), "mailto", &why))?;
         }
         let current = match raw.repo {
-            Some(_) => raw.config.join("current"),
-            None => raw.config.clone(),
+            Some(_) => config.join("current"),
+            None => config.clone(),
         };
         let subst = |s: &str| {
-            s.replace("{data}", &raw.data.to_string_lossy())
+            s.replace("{data}", &data.to_string_lossy())
                 .replace("{config}", &current.to_string_lossy())
-                .replace("{bindir}", &raw.bindir.to_string_lossy())
+                .replace("{bindir}", &bindir.to_string_lossy())
         };
         let mut jails: Vec<Jail> = Vec::new();
         for j in raw.jails {
@@ -352,17 +374,31 @@ impl Site {
                 });
             }
             mounts.sort_by_key(|m| SHARED.iter().position(|d| d.0 == m.dir));
-            let state = raw.data.join("state").join(&name);
+            let state = data.join("state").join(&name);
             let sub = |s: &str| subst(s).replace("{state}", &state.to_string_lossy());
             let mut cron = Vec::new();
             for c in j.cron {
                 let when = c.when.get_ref().trim().to_string();
-                check_schedule(&when).map_err(|why| err(c.when.span(), &key("cron.when"), &why))?;
+                schedule::check(&when)
+                    .map_err(|why| err(c.when.span(), &key("cron.when"), &why))?;
+                one_line(c.run.get_ref())
+                    .map_err(|why| err(c.run.span(), &key("cron.run"), &why))?;
                 cron.push(Cron {
                     when,
-                    run: sub(&c.run),
+                    run: sub(c.run.get_ref()),
                 });
             }
+            let pidfiles = j
+                .daemons
+                .iter()
+                .map(|d| {
+                    src.line(
+                        d.pidfile
+                            .as_ref()
+                            .map_or(j.name.span().start, |p| p.span().start),
+                    )
+                })
+                .collect();
             let daemons = j
                 .daemons
                 .into_iter()
@@ -370,9 +406,18 @@ impl Site {
                 .map(|(i, d)| Daemon {
                     index: i + 1,
                     run: sub(&d.run),
-                    pidfile: d.pidfile.map(|p| sub(&p)),
+                    pidfile: d.pidfile.map(|p| sub(p.get_ref())),
                 })
                 .collect();
+            let line_of =
+                |span: Option<Range<usize>>| src.line(span.unwrap_or(j.name.span()).start);
+            let ip4 = match &j.ip4 {
+                None => None,
+                Some(a) => {
+                    ip4_addresses(a.get_ref()).map_err(|why| err(a.span(), &key("ip4"), &why))?;
+                    Some(a.get_ref().clone())
+                }
+            };
             let check = j
                 .check
                 .iter()
@@ -399,16 +444,20 @@ impl Site {
                 stages: j.stages.get_ref().clone(),
                 user: j.user.get_ref().clone(),
                 uid: *j.uid.get_ref(),
-                gid: j.gid.unwrap_or(*j.uid.get_ref()),
-                ip4: j.ip4,
+                gid: j.gid.as_ref().map_or(*j.uid.get_ref(), |g| *g.get_ref()),
+                ip4,
                 mounts,
                 cron,
                 daemons,
                 state,
                 at: Spans {
+                    user: src.line(j.user.span().start),
                     uid: src.line(j.uid.span().start),
+                    gid: line_of(j.gid.as_ref().map(|g| g.span())),
+                    ip4: line_of(j.ip4.as_ref().map(|a| a.span())),
                     mounts: src.line(mounts_span.start),
                     keys: src.line(keys_span.start),
+                    pidfiles,
                 },
                 name,
             });
@@ -431,11 +480,11 @@ impl Site {
             templates: raw.templates.map(|t| src.abs(&t)),
             path: path.to_path_buf(),
             name: raw.site.into_inner(),
-            data: raw.data,
-            config: raw.config,
-            jail_root: raw.jail_root,
-            bindir: raw.bindir,
-            mailto: raw.mailto,
+            data,
+            config,
+            jail_root,
+            bindir,
+            mailto: raw.mailto.map(|m| m.into_inner()),
             repo: raw.repo,
             current,
             jails,
@@ -451,27 +500,35 @@ fn is_word(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-/// A crontab(5) time: five fields of digits, `*`, `,`, `-`, `/`, or an
-/// `@` word.
-fn check_schedule(when: &str) -> Result<(), String> {
-    if let Some(word) = when.strip_prefix('@') {
-        return match word {
-            "reboot" | "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight"
-            | "hourly" => Ok(()),
-            _ => Err(format!("'{when}': not a crontab(5) time")),
-        };
+/// A value rendered as one line of a crontab(5): a line break in it would
+/// end the entry there and make the rest a line of its own.
+fn one_line(text: &str) -> Result<(), String> {
+    if text.contains(['\n', '\r']) {
+        return Err("a line break would split the crontab(5) entry: give one line".into());
     }
-    let fields: Vec<&str> = when.split_whitespace().collect();
-    let ok = fields.len() == 5
-        && fields.iter().all(|f| {
-            f.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b',' | b'-' | b'/'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{when}': not a crontab(5) time (five fields, e.g. \"27 11 * * *\")"
-        ))
+    Ok(())
+}
+
+/// The IPv4 addresses of a jail.conf(5) `ip4.addr` value: a list of
+/// `[interface|]address[/prefix]`, separated by commas.
+pub fn ip4_addresses(text: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    let mut out = Vec::new();
+    for entry in text.split(',') {
+        let entry = entry.trim();
+        let addr = entry.rsplit_once('|').map_or(entry, |(_, a)| a);
+        let (addr, prefix) = addr
+            .split_once('/')
+            .map_or((addr, None), |(a, p)| (a, Some(p)));
+        let parsed = addr.parse::<std::net::Ipv4Addr>();
+        let prefix_ok = prefix.map_or(true, |p| p.parse::<u8>().is_ok_and(|n| n <= 32));
+        match parsed {
+            Ok(a) if prefix_ok => out.push(a),
+            _ => {
+                return Err(format!(
+                "'{entry}': not an IPv4 address as jail.conf(5) takes it (e.g. \"em0|192.0.2.53\")"
+            ))
+            }
+        }
     }
+    Ok(out)
 }

@@ -41,7 +41,7 @@ fn a_reader_that_writes_is_refused() {
     assert!(p[0].starts_with("site.toml:42: jail 'publish': mounts certs/ read-write, but its stages (publish) may only read it"), "{p:?}");
     assert!(
         p.iter().any(|l| l
-            == "site.toml: certs/ is written by jails acme, publish; one writer per directory"),
+            == "site.toml:42: jail 'publish': mounts: certs/ is written by jails acme, publish; one writer per directory"),
         "{p:?}"
     );
 }
@@ -74,7 +74,7 @@ fn a_directory_nobody_writes_is_refused() {
     )));
     assert_eq!(
         p,
-        ["site.toml: phonehome/ is read by jail dns but written by none"]
+        ["site.toml:29: jail 'dns': mounts: phonehome/ is read by jail dns but written by none"]
     );
 }
 

@@ -76,12 +76,8 @@ pub fn generate(config: &Config) -> Generated {
         policy.max_values_per_name = config.max_values_per_name;
         match fragments::filter_dir(dir, &policy) {
             Ok(f) => {
-                let group = dir.display().to_string();
                 for r in f.rejected {
-                    problems.push(
-                        &group,
-                        format!("{}/{}: rejected: {}", dir.display(), r.file, r.reason),
-                    );
+                    problems.fragment(dir, &r.file, &r.reason);
                 }
                 frags = f.records;
             }
@@ -168,15 +164,7 @@ pub fn assemble(
         };
         let (records, rejected) = crate::sshfp::from_dir(dir, &policy);
         for (file, why) in rejected {
-            // Per host directory for its keys, phonehome/ for the hosts.
-            let group = match file.split_once('/') {
-                Some((host, _)) => dir.join(host),
-                None => dir.clone(),
-            };
-            problems.push(
-                &group.display().to_string(),
-                format!("{file}: rejected: {why}"),
-            );
+            problems.hostkey(dir, &file, &why);
         }
         extra.extend(records);
     }

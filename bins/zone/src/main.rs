@@ -33,7 +33,7 @@ use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::warnings::Said;
+use crate::warnings::{Said, Warnings};
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-zone";
@@ -279,14 +279,13 @@ fn fragments_cmd(
     for r in &f.records {
         out.print(r.render().trim_end());
     }
+    // Rejections are reported as `build` reports them (a few per
+    // directory, then the count), not fatal: the valid fragments flow.
+    let mut problems = Warnings::default();
     for r in &f.rejected {
-        out.error(&format!(
-            "{}: rejected: {}",
-            dir.join(&r.file).display(),
-            r.reason
-        ));
+        problems.fragment(dir, &r.file, &r.reason);
     }
-    // Rejections are reported, not fatal: the valid fragments still flow.
+    problems.emit(out, &mut Said::default());
     Ok(Outcome::Reported)
 }
 
@@ -312,9 +311,12 @@ fn tlsa_cmd(
     }
     // A line without a certificate yet is normal early on: say so, but let
     // the records that exist flow (make goes on).
-    for p in &problems {
-        out.warn(p);
+    let mut warnings = Warnings::default();
+    let group = map.display().to_string();
+    for p in problems {
+        warnings.push(&group, p);
     }
+    warnings.emit(out, &mut Said::default());
     Ok(Outcome::Reported)
 }
 
@@ -332,8 +334,10 @@ fn sshfp_cmd(origin: &str, no_sha1: bool, ttl: u32, dir: &Path, out: &Output) ->
     for r in &records {
         out.print(&r.to_string());
     }
+    let mut problems = Warnings::default();
     for (file, why) in &rejected {
-        out.error(&format!("{file}: rejected: {why}"));
+        problems.hostkey(dir, file, why);
     }
+    problems.emit(out, &mut Said::default());
     Ok(Outcome::Reported)
 }

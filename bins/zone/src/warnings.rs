@@ -3,8 +3,11 @@
 //! count of the rest (all of them with -v). A hostile tree of 20,000
 //! entries costs six lines, not 20,000, and `watch` says only what changed
 //! since its previous build ([`Said`]), not the same lines every round.
+//! `build` and the make path's filter commands (`fragments`, `tlsa`,
+//! `sshfp`) group and word the same entries the same way.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use certdrop_core::output::Output;
 
@@ -38,6 +41,26 @@ impl Warnings {
             Some((_, lines)) => lines.push(line),
             None => self.groups.push((dir.to_owned(), vec![line])),
         }
+    }
+
+    /// A dns-01 fragment `file` of `dir` refused for `reason`, under `dir`.
+    pub fn fragment(&mut self, dir: &Path, file: &str, reason: &str) {
+        let group = dir.display().to_string();
+        self.push(&group, format!("{group}/{file}: rejected: {reason}"));
+    }
+
+    /// An entry `file` of the host key tree `dir` (`host` or `host/key`)
+    /// refused for `why`: under its host directory for a key, under `dir`
+    /// for a host, so one crowded host does not hide the others.
+    pub fn hostkey(&mut self, dir: &Path, file: &str, why: &str) {
+        let group = match file.split_once('/') {
+            Some((host, _)) => dir.join(host),
+            None => dir.to_path_buf(),
+        };
+        self.push(
+            &group.display().to_string(),
+            format!("{file}: rejected: {why}"),
+        );
     }
 
     /// Print the warnings, limited per directory; lines that `said`
@@ -74,6 +97,17 @@ impl Warnings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_keys_are_grouped_per_host() {
+        let mut w = Warnings::default();
+        w.hostkey(Path::new("/ph"), "a.example/k1", "not a key");
+        w.hostkey(Path::new("/ph"), "bad name", "not a host name");
+        w.fragment(Path::new("/dx"), "f1", "junk");
+        let groups: Vec<&str> = w.groups.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(groups, ["/ph/a.example", "/ph", "/dx"]);
+        assert_eq!(w.groups[2].1, ["/dx/f1: rejected: junk"]);
+    }
 
     #[test]
     fn groups_keep_their_order_and_lines() {

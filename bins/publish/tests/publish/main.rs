@@ -8,5 +8,6 @@ mod site;
 mod crash;
 mod exits;
 mod gate;
+mod mistakes;
 mod run;
 mod verify;

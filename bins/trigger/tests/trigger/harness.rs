@@ -102,6 +102,8 @@ impl Tree {
             ("fullchain.pem", fullchain),
         ];
         let signers_key = self.path("signkey");
+        // Newer than a pid file written before (a service started before).
+        self.next_file_time();
         certdrop_core::versions::install(&self.path("pub"), line, 0o755, 1, |dir| {
             let mut manifest = format!(
                 "certdrop-manifest 1\nline {line}\nnames {NAME}\nserial 01\n\
@@ -124,8 +126,32 @@ impl Tree {
             Ok(())
         })
         .expect("publish");
-        // mtimes must order after the pid file of a service started before.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Older than a pid file written after (a service started after).
+        self.next_file_time();
+    }
+
+    /// Wait until a file written now gets a later mtime than one written
+    /// just before. File times come from a coarse kernel clock (a tick of
+    /// a few ms), so a pid file and a certificate written in a row may get
+    /// the same time, and the newer-than-pidfile rule compares exactly that.
+    fn next_file_time(&self) {
+        let probe = self.path(".mtime-probe");
+        let stamp = || {
+            std::fs::write(&probe, b"").expect("probe");
+            std::fs::metadata(&probe)
+                .and_then(|m| m.modified())
+                .expect("probe mtime")
+        };
+        let first = stamp();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stamp() <= first {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "file times do not advance"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::fs::remove_file(&probe).expect("rm probe");
     }
 
     /// trigger.toml with one service; `service` is the body of [[service]].

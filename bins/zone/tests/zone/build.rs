@@ -8,7 +8,7 @@ use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pki::self_signed_line;
 use certdrop_testkit::Run;
 
-use crate::site::{keys_toml, openssl_spki_sha256, read, run, Ran, Tree, V1, V2};
+use crate::site::{answered, keys_toml, openssl_spki_sha256, read, run, Ran, Tree, V1, V2};
 
 const ZONE: &str = "example.test";
 
@@ -65,11 +65,17 @@ fn builds_signs_serves_and_stays_quiet_when_nothing_changed() {
         .wait_serial_change(ZONE, None)
         .expect("nsd serves the zone");
     // What nsd serves: the fragment, TLSA, SSHFP, CAA, with signatures.
-    let txt = nsd.ask("TXT", "_acme-challenge.www.example.test", true);
-    assert!(
-        txt.iter().any(|(_, t, r)| t == "TXT" && r.contains(V1)),
-        "{txt:?}"
+    let has_v1 = |rows: &[(String, String, String)]| {
+        rows.iter().any(|(_, t, r)| t == "TXT" && r.contains(V1))
+    };
+    let txt = answered(
+        &nsd,
+        "TXT",
+        "_acme-challenge.www.example.test",
+        true,
+        has_v1,
     );
+    assert!(has_v1(&txt), "{txt:?}");
     assert!(txt.iter().any(|(_, t, _)| t == "RRSIG"), "signed: {txt:?}");
     let tlsa = nsd.ask("TLSA", "_443._tcp.www.example.test", false);
     let want = openssl_spki_sha256(&tree.path("certs/www/cert.pem"));
@@ -124,12 +130,10 @@ fn builds_signs_serves_and_stays_quiet_when_nothing_changed() {
         .wait_serial_change(ZONE, Some(serial))
         .expect("reloaded");
     assert!(new > serial);
-    let txt = nsd.ask("TXT", "_acme-challenge.www.example.test", false);
-    assert_eq!(
-        txt.iter().filter(|(_, t, _)| t == "TXT").count(),
-        2,
-        "{txt:?}"
-    );
+    let two =
+        |rows: &[(String, String, String)]| rows.iter().filter(|(_, t, _)| t == "TXT").count() == 2;
+    let txt = answered(&nsd, "TXT", "_acme-challenge.www.example.test", false, two);
+    assert!(two(&txt), "{txt:?}");
     // The hostile file never reached any zone text.
     for f in ["build/unsigned/example.test", "zones/example.test.zone"] {
         assert!(!read(&tree.path(f)).contains("shadow"), "{f}");
@@ -231,16 +235,26 @@ fn signatures_are_renewed_before_they_expire_even_without_changes() {
     let state = tree.path("build/state/example.test.json");
     let mut st: serde_json::Value = serde_json::from_str(&read(&state)).expect("state");
     let expires = st["expires"].as_i64().expect("expiration recorded");
-    st["expires"] = (expires - 90 * 60).into();
+    let aged = expires - 90 * 60;
+    st["expires"] = aged.into();
     std::fs::write(&state, st.to_string()).expect("state");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let ran = build(&tree).expect(0);
     ran.stdout_has("(signatures renewed)");
     assert!(
         nsd.wait_serial_change(ZONE, Some(serial)).is_some(),
         "a new serial for secondaries"
     );
-    assert!(expiry(&tree) > first, "later expiration");
+    // New signatures: valid for the full 2 h again from now, so no earlier
+    // than the first ones (the same second when the build is quick: the
+    // expiration has one-second resolution), and the state records them
+    // instead of the aged expiration.
+    assert!(expiry(&tree) >= first, "expiration not earlier");
+    let st: serde_json::Value = serde_json::from_str(&read(&state)).expect("state");
+    let renewed = st["expires"].as_i64().expect("expiration recorded");
+    assert!(
+        renewed >= expires && renewed > aged,
+        "{renewed} recorded, {expires} first, {aged} aged"
+    );
     // With the default validity (21 days, renewed 7 days before), nothing.
     tree.config(ZONE, &nsd.reload_command(), &keys_toml(&keys));
     build(&tree).expect(0);

@@ -1,6 +1,7 @@
 //! Hostile trees do not flood the log: thousands of bad fragments, host
 //! directories and files in one host directory give, per directory, the
-//! first few lines and one line with the count; `watch` does not say again
+//! first few lines and one line with the count, from a build and from the
+//! make path's filter commands alike; `watch` does not say again
 //! what its previous build said, only what changed.
 
 use std::fs::File;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use certdrop_testkit::{within, Proc};
+use certdrop_testkit::{within, Proc, Run};
 
 use crate::site::{read, zone, Tree};
 
@@ -68,6 +69,7 @@ fn thousands_of_bad_entries_give_a_few_lines_per_directory() {
         "{}",
         ran.stderr.lines().count()
     );
+    the_filter_commands_of_the_make_path_say_as_little(&tree);
 }
 
 #[test]
@@ -108,4 +110,71 @@ fn watch_does_not_repeat_what_it_said() {
         watch.stop(Signal::SIGTERM, Duration::from_secs(30)),
         Some(0)
     );
+}
+
+/// The make path's filter commands over the same tree (one tree for both:
+/// making it is most of the time): as few lines as a build.
+fn the_filter_commands_of_the_make_path_say_as_little(tree: &Tree) {
+    // 1,000 files that are no key in one more host directory.
+    std::fs::create_dir(tree.path("phonehome/b.example.test")).expect("host dir");
+    for i in 0..1000 {
+        std::fs::write(tree.path(&format!("phonehome/b.example.test/k{i:04}")), "x").expect("file");
+    }
+    let dir = |d: &str| tree.path(d).display().to_string();
+    let ran = zone()
+        .args(["fragments", "--origin", ZONE])
+        .arg(tree.path("dnsextra"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(warnings(&ran.stderr).len(), PER_DIR, "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), PER_DIR, "{}", ran.stderr);
+    ran.stderr_has(&format!(
+        "{}: 2995 more rejected entries not shown (3000 in all; -v lists them)",
+        dir("dnsextra")
+    ));
+    ran.stderr_has(&format!("{}/f00000: rejected: ", dir("dnsextra")));
+
+    let ran = zone()
+        .args(["sshfp", "--origin", ZONE])
+        .arg(tree.path("phonehome"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stderr.lines().count(), 3 * PER_DIR, "{}", ran.stderr);
+    for (group, rest, all) in [
+        ("phonehome", 1995, 2000),
+        ("phonehome/a.example.test", 95, 100),
+        ("phonehome/b.example.test", 995, 1000),
+    ] {
+        ran.stderr_has(&format!(
+            "{}: {rest} more rejected entries not shown ({all} in all",
+            dir(group)
+        ));
+    }
+    // -v lists every one.
+    let ran = zone()
+        .args(["-v", "sshfp", "--origin", ZONE])
+        .arg(tree.path("phonehome"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stderr.lines().count(), 3100 + 3, "{}", ran.stderr);
+
+    // A map of 300 lines whose certificates are not there yet.
+    let map: String = (0..300)
+        .map(|i| format!("_443._tcp.h{i}.{ZONE} line{i} 3 1 1\n"))
+        .collect();
+    tree.write("big.map", &map);
+    let ran = zone()
+        .args(["tlsa", "--origin", ZONE, "--map"])
+        .arg(tree.path("big.map"))
+        .arg("--certs")
+        .arg(tree.path("certs"))
+        .ran()
+        .expect(0);
+    assert_eq!(ran.stderr.lines().count(), PER_DIR, "{}", ran.stderr);
+    ran.stderr_has(&format!(
+        "{}: 295 more rejected entries not shown (300 in all",
+        dir("big.map")
+    ));
 }

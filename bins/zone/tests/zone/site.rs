@@ -21,6 +21,26 @@ pub fn zone() -> Command {
     Command::new(env!("CARGO_BIN_EXE_certdrop-zone"))
 }
 
+/// The rows nsd answers for `rtype name` once `cond` holds of them (or
+/// the last answer after 10 s, for the test's assertion to show). After
+/// a reload, nsd's old server processes may still answer a query or two
+/// from the old zone although the new serial was already seen, and a
+/// query may time out on a busy machine: a test asks until it sees.
+pub fn answered(
+    nsd: &certdrop_testkit::nsd::Nsd,
+    rtype: &str,
+    name: &str,
+    dnssec: bool,
+    cond: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    certdrop_testkit::within(std::time::Duration::from_secs(10), || {
+        rows = nsd.ask(rtype, name, dnssec);
+        cond(&rows)
+    });
+    rows
+}
+
 /// A valid dns-01 value.
 pub const V1: &str = "xKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA";
 /// Another one.

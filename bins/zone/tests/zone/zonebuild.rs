@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::site::{V1, V2};
+use crate::site::{answered, V1, V2};
 use certdrop_testkit::nsd::Nsd;
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -72,10 +72,14 @@ fn make_builds_step_by_step_and_only_what_changed() {
     let serial = nsd
         .wait_serial_change("example.test", None)
         .expect("served");
-    assert!(nsd
-        .ask("TXT", "_acme-challenge.www.example.test", false)
-        .iter()
-        .any(|(_, _, r)| r.contains(V1)));
+    let has_v1 = |rows: &[(String, String, String)]| rows.iter().any(|(_, _, r)| r.contains(V1));
+    assert!(has_v1(&answered(
+        &nsd,
+        "TXT",
+        "_acme-challenge.www.example.test",
+        false,
+        has_v1
+    )));
     assert!(nsd
         .ask("DNSKEY", "example.test", false)
         .iter()
@@ -89,6 +93,35 @@ fn make_builds_step_by_step_and_only_what_changed() {
         "{text}"
     );
 
+    // A hostile drop: each filter says a few lines and the count, and
+    // nothing is rebuilt (no entry got through).
+    for i in 0..1000 {
+        std::fs::write(tree.join(format!("dnsextra/junk{i:04}")), "junk\n").expect("junk");
+        std::fs::create_dir(tree.join(format!("phonehome/bad_{i:04}"))).expect("host");
+    }
+    let (ok, text) = make(&tree, &[]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("assembled"), "{text}");
+    for dir in ["dnsextra", "phonehome"] {
+        assert!(
+            text.contains(&format!(
+                "{dir}: 995 more rejected entries not shown (1000 in all"
+            )),
+            "{text}"
+        );
+    }
+    // Five and the count per directory, and the map's lines without a
+    // certificate (tlsa.map names two).
+    let said = text
+        .lines()
+        .filter(|l| l.starts_with("certdrop-zone: "))
+        .count();
+    assert_eq!(said, 2 * 6 + 2, "{text}");
+    for i in 0..1000 {
+        std::fs::remove_file(tree.join(format!("dnsextra/junk{i:04}"))).expect("rm");
+        std::fs::remove_dir(tree.join(format!("phonehome/bad_{i:04}"))).expect("rm");
+    }
+
     // A new fragment: every step again, and nsd serves both values.
     std::fs::write(
         tree.join("dnsextra/b"),
@@ -101,8 +134,14 @@ fn make_builds_step_by_step_and_only_what_changed() {
         .wait_serial_change("example.test", Some(serial))
         .is_some());
     assert_eq!(
-        nsd.ask("TXT", "_acme-challenge.www.example.test", false)
-            .len(),
+        answered(
+            &nsd,
+            "TXT",
+            "_acme-challenge.www.example.test",
+            false,
+            |r| r.len() == 2
+        )
+        .len(),
         2
     );
 

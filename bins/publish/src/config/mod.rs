@@ -1,9 +1,12 @@
 //! publish.toml: raw structures as serde reads them, kept apart from the
 //! validated [`Config`]. Unknown keys are rejected; errors name file, line
 //! and key. Relative paths are relative to the file. There is deliberately
-//! no key for keys/: the publisher is never told where secrets live.
+//! no key for keys/: the publisher is never told where secrets live. The
+//! rules between keys (which paths may hold which) are in checks.rs.
 
-use std::path::{Component, Path, PathBuf};
+mod checks;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdrop_core::error::Error;
@@ -23,10 +26,10 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    certs: PathBuf,
+    certs: Spanned<PathBuf>,
     #[serde(rename = "pub")]
-    pub_dir: PathBuf,
-    signing_key: PathBuf,
+    pub_dir: Spanned<PathBuf>,
+    signing_key: Spanned<PathBuf>,
     keep: Option<Spanned<i64>>,
     #[serde(default, with = "duration::serde_text_opt")]
     lock_wait: Option<Duration>,
@@ -106,16 +109,7 @@ impl Config {
                 }
             },
         };
-        let certs = abs(&raw.certs);
-        let pub_dir = abs(&raw.pub_dir);
-        if nested(&certs, &pub_dir) || nested(&pub_dir, &certs) {
-            return Err(format!(
-                "{}: pub: {} and certs {} must not contain each other",
-                path.display(),
-                pub_dir.display(),
-                certs.display()
-            ));
-        }
+        checks::paths(&src, &raw.certs, &raw.pub_dir, &raw.signing_key)?;
         let mut lines: Vec<Line> = Vec::new();
         for l in raw.lines {
             let lname = l.name.get_ref().clone();
@@ -147,25 +141,14 @@ impl Config {
         }
         Ok(Config {
             path: path.to_path_buf(),
-            certs,
-            pub_dir,
-            signing_key: abs(&raw.signing_key),
+            certs: abs(raw.certs.get_ref()),
+            pub_dir: abs(raw.pub_dir.get_ref()),
+            signing_key: abs(raw.signing_key.get_ref()),
             keep,
             lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             lines,
         })
     }
-}
-
-/// Whether `inner` is `outer` or lies below it, lexically.
-fn nested(outer: &Path, inner: &Path) -> bool {
-    fn clean(p: &Path) -> Vec<Component<'_>> {
-        p.components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect()
-    }
-    let (outer, inner) = (clean(outer), clean(inner));
-    inner.len() >= outer.len() && inner[..outer.len()] == outer[..]
 }
 
 #[cfg(test)]
@@ -232,6 +215,16 @@ names = ["WWW.example.org", "*.example.org"]
         .expect_err("twice");
         assert!(e.contains(":10: line.name: 'www' defined twice"), "{e}");
         let e = parse(&GOOD.replace("\"/srv/pub\"", "\"certs/pub\"")).expect_err("nested");
-        assert!(e.contains("must not contain each other"), "{e}");
+        assert_eq!(
+            e,
+            "/etc/certdrop/publish.toml:3: pub: /etc/certdrop/certs/pub and certs (/etc/certdrop/certs) must not contain each other"
+        );
+        let e = parse(&GOOD.replace("\"publish_ed25519\"", "\"/srv/pub/k\"")).expect_err("key");
+        assert!(
+            e.starts_with(
+                "/etc/certdrop/publish.toml:4: signing_key: /srv/pub/k lies inside pub (/srv/pub)"
+            ),
+            "{e}"
+        );
     }
 }

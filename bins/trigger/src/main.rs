@@ -8,6 +8,7 @@
 //! bounds it is what it is given: pub/ mounted read-only, its state
 //! directory, the services' certificate paths only with `install`.
 
+mod act;
 mod cli;
 mod command;
 mod config;
@@ -23,6 +24,7 @@ mod manifest;
 mod material;
 mod owner;
 mod postflight;
+mod probe_shim;
 mod quiet;
 mod state;
 mod watch;

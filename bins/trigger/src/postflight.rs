@@ -1,7 +1,8 @@
 //! After acting: does the service now serve the deployed certificate? A
-//! TLS 1.2 handshake with SNI (certdrop-tlsfetch, no TLS library) to each
-//! configured endpoint, the served leaf compared byte for byte with the
-//! deployed one, retried while the service restarts.
+//! TLS handshake with SNI (certdrop-probe: TLS 1.2 or 1.3, implicit or
+//! after the endpoint's STARTTLS) to each configured endpoint, the served
+//! leaf compared byte for byte with the deployed one, retried until it is
+//! served or the wait is over.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,12 @@ use certdrop_core::error::{Error, Result};
 
 use crate::definition::Endpoint;
 use crate::material::{self, Loaded};
+use crate::probe_shim as probe;
 
-/// Time limit of one connect and handshake read.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time limit of one probe (connect, STARTTLS, handshake), at most.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest time one probe is given, even at the end of the wait.
+const ATTEMPT_MIN: Duration = Duration::from_millis(500);
 /// Pause between two attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -23,11 +27,24 @@ pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Resul
     let deadline = Instant::now() + wait;
     for e in endpoints {
         let Some(want) = material::leaf_for(loaded, &e.sni) else {
-            return Ok(());
+            continue;
         };
-        let subject = format!("{} ({})", e.connect, e.sni);
+        let subject = if e.protocol == probe::Protocol::Tls {
+            format!("{} ({})", e.connect, e.sni)
+        } else {
+            format!("{} ({}, {})", e.connect, e.sni, e.protocol.name())
+        };
+        let target = probe::Target {
+            connect: e.connect,
+            server_name: &e.sni,
+            protocol: e.protocol,
+        };
         loop {
-            let why = match certdrop_tlsfetch::fetch_chain(e.connect, &e.sni, ATTEMPT_TIMEOUT) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let limits = probe::Limits {
+                timeout: left.clamp(ATTEMPT_MIN, ATTEMPT_TIMEOUT),
+            };
+            let why = match probe::fetch_chain(&target, &limits) {
                 Ok(served) if served.certs.first() == Some(&want.der) => break,
                 Ok(served) => match served.certs.first().map(|d| certdrop_core::certinfo::parse_der(d)) {
                     Some(Ok(got)) => format!(

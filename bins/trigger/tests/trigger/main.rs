@@ -14,4 +14,5 @@ mod hostile;
 mod leftovers;
 mod refuse;
 mod two_lines;
+mod verified_reload;
 mod watch;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 
-use crate::probe_shim::Protocol;
+use certdrop_probe::Protocol;
 
 /// The placeholder for the pid file in commands (src/ctx.rs fills it in).
 pub const PIDFILE: &str = "{pidfile}";

@@ -24,7 +24,6 @@ mod manifest;
 mod material;
 mod owner;
 mod postflight;
-mod probe_shim;
 mod quiet;
 mod state;
 mod watch;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use certdrop_core::clock;
 use certdrop_core::error::{Error, Result};
+use certdrop_probe::{self as probe, ErrorKind};
 
 use crate::definition::Endpoint;
 use crate::material::{self, Loaded};
-use crate::probe_shim as probe;
 
 /// Time limit of one probe (connect, STARTTLS, handshake), at most.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,10 +29,11 @@ pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Resul
         let Some(want) = material::leaf_for(loaded, &e.sni) else {
             continue;
         };
-        let subject = if e.protocol == probe::Protocol::Tls {
-            format!("{} ({})", e.connect, e.sni)
-        } else {
-            format!("{} ({}, {})", e.connect, e.sni, e.protocol.name())
+        let subject = format!("{} ({})", e.connect, e.sni);
+        // A STARTTLS endpoint says its protocol (the probe's errors do too).
+        let via = match e.protocol {
+            probe::Protocol::Tls => String::new(),
+            p => format!("{p}: "),
         };
         let target = probe::Target {
             connect: e.connect,
@@ -43,20 +44,33 @@ pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Resul
             let left = deadline.saturating_duration_since(Instant::now());
             let limits = probe::Limits {
                 timeout: left.clamp(ATTEMPT_MIN, ATTEMPT_TIMEOUT),
+                ..probe::Limits::default()
             };
             let why = match probe::fetch_chain(&target, &limits) {
                 Ok(served) if served.certs.first() == Some(&want.der) => break,
                 Ok(served) => match served.certs.first().map(|d| certdrop_core::certinfo::parse_der(d)) {
                     Some(Ok(got)) => format!(
-                        "serves serial {} (not after {}), not the deployed serial {} (not after {})",
+                        "{via}serves serial {} (not after {}), not the deployed serial {} (not after {})",
                         got.serial,
                         clock::rfc3339(got.not_after),
                         want.serial,
                         clock::rfc3339(want.not_after)
                     ),
-                    _ => "serves a certificate that is not the deployed one".to_string(),
+                    _ => format!("{via}serves a certificate that is not the deployed one"),
                 },
-                Err(err) => format!("down? {err}"),
+                Err(err) => {
+                    // Its line starts with the endpoint, which ours names already.
+                    let text = err.to_string();
+                    let cause = text
+                        .strip_prefix(&format!("{}: ", err.endpoint))
+                        .unwrap_or(&text);
+                    match err.kind {
+                        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Closed => {
+                            format!("down? {cause}")
+                        }
+                        _ => cause.to_string(),
+                    }
+                }
             };
             if Instant::now() + RETRY_PAUSE >= deadline {
                 return Err(Error::unavailable(format!("{subject}: {why}")));

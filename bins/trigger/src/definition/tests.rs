@@ -112,7 +112,7 @@ fn validation_refuses_what_cannot_work() {
         ("rule = \"newer-than-pidfile\"\nrestart = \"x\"\nreload = \"y\"\npidfile = \"/p\"\n", "needs restart alone"),
         ("rule = \"content-changed\"\nreload = \"y\"\nrestart = \"kill {pidfile}\"\n", "restart: uses {pidfile}"),
         ("rule = \"content-changed\"\nreload = \"y\"\nrestart = \" \"\n", "restart: empty command"),
-        ("rule = \"content-changed\"\nreload = \"x\"\npostflight = [{ connect = \"127.0.0.1:25\", sni = \"a.b\", protocol = \"smtps\" }]\n", "postflight.protocol: 'smtps': expected one of"),
+        ("rule = \"content-changed\"\nreload = \"x\"\npostflight = [{ connect = \"127.0.0.1:25\", sni = \"a.b\", protocol = \"smtps\" }]\n", "postflight.protocol: unknown protocol \"smtps\" (one of: tls, smtp"),
         ("rule = \"content-changed\"\n", "reload or restart"),
         ("rule = \"often\"\nreload = \"x\"\n", "expected newer-than-pidfile"),
         ("reload = \"x\"\n", "rule: missing"),

@@ -2,7 +2,7 @@
 //! test with a pub/ tree as certdrop-publish lays it out (versions behind
 //! a symlink, a manifest signed by `ssh-keygen -Y sign`), certificates
 //! from an openssl CA, and a real nginx on loopback that the trigger
-//! reloads or restarts; what nginx serves is read with certdrop-tlsfetch.
+//! reloads or restarts; what nginx serves is read with certdrop-probe.
 
 mod harness;
 mod nginx;

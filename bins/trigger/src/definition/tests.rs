@@ -89,6 +89,10 @@ fn the_generic_sample_is_a_valid_definition() {
         .expect("valid");
     assert!(matches!(def.files, Files::Listed(ref p) if p.len() == 1));
     assert_eq!(def.postflight.len(), 1);
+    // The sample shows the verified reload: a reload with a restart behind it.
+    assert_eq!(def.action, ActionKind::Reload);
+    assert!(def.fallback.is_some());
+    assert_eq!(def.rule, Rule::ContentChanged);
 }
 
 fn raw(text: &str) -> Result<Def, String> {

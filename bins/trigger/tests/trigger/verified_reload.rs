@@ -88,7 +88,7 @@ fn a_reload_that_is_not_taken_is_followed_by_the_restart() {
     config(
         &tree,
         &both(&nginx, PUBLISHED, REOPEN_LOGS, &nginx.restart_command()),
-        "3s",
+        "2s",
     );
     // The first deployment: nginx already serves these files.
     let ran = tree.run(&["run"]).expect(0);
@@ -116,7 +116,7 @@ fn a_reload_that_is_not_taken_is_followed_by_the_restart() {
     config(
         &tree,
         &both(&nginx, PUBLISHED, "exit 3", &nginx.restart_command()),
-        "3s",
+        "2s",
     );
     let third = tree.issue();
     let ran = tree.run(&["run"]).expect(0);
@@ -190,6 +190,29 @@ fn a_tls13_only_nginx_is_checked_like_any_other() {
     let ran = tree.run(&["run"]).expect(0);
     ran.stdout_starts("www: reloaded, served: content changed");
     nginx.assert_serves(&second.der);
+}
+
+#[test]
+fn an_endpoint_protocol_reaches_the_probe() {
+    // No SMTP server here (the probe's own tests run postfix): the TLS
+    // nginx probed as SMTP never says 220, and the line names the
+    // protocol that was spoken, after the reload and after the restart.
+    let tree = Tree::new();
+    tree.issue();
+    let nginx = serving_www(&tree);
+    let body = both(&nginx, PUBLISHED, HUP, &nginx.restart_command()).replace(
+        &format!("sni = \"{NAME}\" }}]"),
+        &format!("sni = \"{NAME}\", protocol = \"smtp\" }}]"),
+    );
+    assert!(body.contains("protocol = \"smtp\""), "{body}");
+    config(&tree, &body, "1s");
+    let ran = tree.run(&["run"]).expect(69);
+    let line = ran.stderr.clone();
+    ran.one_error(&format!(
+        "www: reload not taken, restart not taken: {} ({NAME}): ",
+        nginx.addr()
+    ));
+    assert!(line.contains("smtp: "), "{line}");
 }
 
 #[test]

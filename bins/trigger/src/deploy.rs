@@ -13,8 +13,8 @@
 //! check or cannot be read for its files (a human must fix it; the service
 //! keeps running on the old files); 69 the action failed or the post-flight
 //! check found the service down or serving another certificate after
-//! every step (src/act.rs, src/postflight.rs); 73 a file could not be written (src/install.rs,
-//! the state record).
+//! every step (src/act.rs, src/postflight.rs); 73 a file could not be
+//! written (src/install.rs, the state record).
 
 use std::path::Path;
 

@@ -15,14 +15,17 @@ use crate::material::{self, Loaded};
 
 /// Time limit of one probe (connect, STARTTLS, handshake), at most.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Shortest time one probe is given, even at the end of the wait.
-const ATTEMPT_MIN: Duration = Duration::from_millis(500);
+/// Shortest time one probe is given (the last attempt may start just
+/// before the wait is over): each endpoint's check ends within the wait
+/// plus at most this.
+const ATTEMPT_MIN: Duration = Duration::from_millis(200);
 /// Pause between two attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
-/// Check every endpoint within `wait`; the error (69: the service is down
-/// or serves another certificate) names the endpoint and what it served
-/// (or why nothing could be read) at the last attempt.
+/// Check every endpoint within `wait`, polling each until it serves the
+/// leaf of `loaded` that covers its name, byte for byte. The error (69:
+/// the service is down or serves another certificate) names the endpoint
+/// and what it served (or why nothing could be read) at the last attempt.
 pub fn check(endpoints: &[Endpoint], loaded: &[Loaded], wait: Duration) -> Result<()> {
     let deadline = Instant::now() + wait;
     for e in endpoints {

@@ -4,8 +4,9 @@
 //! it re-read its certificate (SIGUSR1: reopen the logs) is followed by
 //! the real restart; when the restart does not take it either, the
 //! installed files go back. A TLS 1.3-only nginx is checked like any
-//! other, and a service without a post-flight endpoint says that nothing
-//! was checked.
+//! other, an endpoint's protocol is the one the probe speaks, a service
+//! without a post-flight endpoint says that nothing was checked, and `-n`
+//! refuses the pid-file rule with a reload in front of the restart.
 
 use certdrop_testkit::free_port;
 use certdrop_testkit::nginx::Server;

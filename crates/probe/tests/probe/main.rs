@@ -7,6 +7,7 @@
 
 mod hostile;
 mod nginx;
+mod postfix;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ mod exit_classes;
 mod hostile;
 mod leftovers;
 mod refuse;
+mod starttls;
 mod two_lines;
 mod verified_reload;
 mod watch;

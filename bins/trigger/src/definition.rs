@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
 
+use certdrop_probe::Protocol;
+
 /// The placeholder for the pid file in commands (src/ctx.rs fills it in).
 pub const PIDFILE: &str = "{pidfile}";
 /// The keys a definition (and a `[[service]]` overriding it) may set.
@@ -24,9 +26,11 @@ pub struct RawDef {
     pub pidfile: Option<PathBuf>,
     /// Shell command that must succeed before acting.
     pub preflight: Option<String>,
-    /// Shell command that makes the service re-read its files gracefully.
+    /// Shell command that makes the service re-read its files gracefully
+    /// (tried first when `restart` is given too).
     pub reload: Option<String>,
-    /// Shell command that restarts the service (a new pid file).
+    /// Shell command that restarts the service (a new pid file): the
+    /// action, or with `reload` the fallback when a reload is not taken.
     pub restart: Option<String>,
     /// Certificate (and key) files, listed.
     pub files: Option<Vec<RawPair>>,
@@ -59,6 +63,7 @@ pub struct RawDiscover {
 pub struct RawEndpoint {
     connect: String,
     sni: String,
+    protocol: Option<String>,
 }
 
 impl RawDef {
@@ -80,8 +85,9 @@ impl RawDef {
     }
 
     /// Keys set in `over` replace those of `self`. `reload` and `restart`
-    /// are one choice: setting either drops the other; `files` and
-    /// `discover` likewise.
+    /// are one choice: a site that sets either sets the pair (the one it
+    /// leaves out is dropped, so a shipped restart never follows a site's
+    /// own reload unasked); `files` and `discover` likewise.
     pub fn overridden_by(mut self, over: RawDef) -> RawDef {
         if over.reload.is_some() || over.restart.is_some() {
             self.reload = over.reload;
@@ -181,7 +187,7 @@ impl Rule {
     }
 }
 
-/// Reload or restart.
+/// Reload or restart: the first action of a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
     /// Graceful: the service re-reads its files, the pid file stays.
@@ -235,13 +241,15 @@ pub enum Files {
     Discover(Parser, Source),
 }
 
-/// A host:port and the SNI name to ask it for.
+/// A host:port, the SNI name to ask it for, and how TLS is reached there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// Where to connect.
     pub connect: SocketAddr,
     /// The server name sent.
     pub sni: String,
+    /// Implicit TLS or a STARTTLS dialect (default: the port's usual one).
+    pub protocol: Protocol,
 }
 
 /// A validated definition (after a site's overrides).
@@ -253,10 +261,13 @@ pub struct Def {
     pub pidfile: Option<PathBuf>,
     /// Pre-flight shell command.
     pub preflight: Option<String>,
-    /// Reload or restart.
+    /// Reload or restart: the first action.
     pub action: ActionKind,
     /// The action's shell command.
     pub command: String,
+    /// The restart tried when the reload was not taken (a definition
+    /// giving both `reload` and `restart`).
+    pub fallback: Option<String>,
     /// The files.
     pub files: Files,
     /// Post-flight endpoints.
@@ -283,21 +294,33 @@ impl RawDef {
             }
             None => return Err("rule: missing".into()),
         };
-        let (action, command) = match (self.reload, self.restart) {
-            (Some(c), None) => (ActionKind::Reload, c),
-            (None, Some(c)) => (ActionKind::Restart, c),
-            (Some(_), Some(_)) => return Err("reload, restart: give one, not both".into()),
+        for (key, c) in [("reload", &self.reload), ("restart", &self.restart)] {
+            if c.as_ref().is_some_and(|c| c.trim().is_empty()) {
+                return Err(format!("{key}: empty command"));
+            }
+        }
+        // Both: reload first, restart when the reload is not taken
+        // (src/act.rs).
+        let (action, command, fallback) = match (self.reload, self.restart) {
+            (Some(c), restart) => (ActionKind::Reload, c, restart),
+            (None, Some(c)) => (ActionKind::Restart, c, None),
             (None, None) => return Err("reload or restart: missing".into()),
         };
-        if command.trim().is_empty() {
-            return Err(format!("{}: empty command", action.verb()));
-        }
+        // The pid-file rule is sound only when every action that succeeds
+        // writes a new pid file: after a reload that was taken, the files
+        // would stay newer than the pid file and the rule would fire on
+        // every run. So it takes a restart alone; a reload, with or without
+        // a restart behind it, goes with content-changed.
         if rule == Rule::NewerThanPidfile && action == ActionKind::Reload {
-            return Err(
+            let why = if fallback.is_some() {
+                "rule: newer-than-pidfile needs restart alone (after a reload that is taken \
+                 the pid file stays older than the files, so the rule would fire on every \
+                 run): use content-changed with reload and restart, or drop reload"
+            } else {
                 "rule: newer-than-pidfile needs a restart (a reload keeps the pid file, \
-                        so the rule would fire on every run): use content-changed"
-                    .into(),
-            );
+                 so the rule would fire on every run): use content-changed"
+            };
+            return Err(why.into());
         }
         let pidfile = self.pidfile.map(abs);
         if rule == Rule::NewerThanPidfile && pidfile.is_none() {
@@ -335,6 +358,7 @@ impl RawDef {
             let commands = [
                 ("preflight", self.preflight.as_ref()),
                 (action.verb(), Some(&command)),
+                ("restart", fallback.as_ref()),
             ];
             if let Some((key, _)) = commands
                 .iter()
@@ -345,12 +369,21 @@ impl RawDef {
         }
         let mut postflight = Vec::new();
         for e in self.postflight.unwrap_or_default() {
-            let connect = e.connect.parse().map_err(|_| {
+            let connect: SocketAddr = e.connect.parse().map_err(|_| {
                 format!("postflight.connect: '{}': expected ADDRESS:PORT", e.connect)
             })?;
             let sni = certdrop_core::name::domain(&e.sni, false)
                 .map_err(|why| format!("postflight.sni: {why}"))?;
-            postflight.push(Endpoint { connect, sni });
+            let protocol = match e.protocol.as_deref() {
+                Some(name) => Protocol::from_name(name)
+                    .map_err(|why| format!("postflight.protocol: {why}"))?,
+                None => Protocol::for_port(connect.port()),
+            };
+            postflight.push(Endpoint {
+                connect,
+                sni,
+                protocol,
+            });
         }
         Ok(Def {
             rule,
@@ -358,6 +391,7 @@ impl RawDef {
             preflight: self.preflight.filter(|c| !c.trim().is_empty()),
             action,
             command,
+            fallback,
             files,
             postflight,
         })

@@ -1,8 +1,10 @@
 //! One service, one run (what `run`, each round of `watch`, and `check`
 //! share): find its files, judge them, decide by its rule, then install,
-//! pre-flight, act and post-flight, rolling back an install the service
-//! did not take. Any failure before the action leaves the service alone;
-//! every outcome is one line, prefixed with the service's name.
+//! pre-flight, act and post-flight (a reload not taken is followed by the
+//! restart when the definition has one, src/act.rs), rolling back an
+//! install the service did not take. Any failure before the action leaves
+//! the service alone; every outcome is one line, prefixed with the
+//! service's name, saying which step took the certificate.
 //!
 //! Exit classes, each chosen where its cause is found: 65 a file would not
 //! be deployed (signature, digest, key, dates, names; src/material.rs) or
@@ -10,9 +12,9 @@
 //! is missing; 78 the service's own configuration fails its pre-flight
 //! check or cannot be read for its files (a human must fix it; the service
 //! keeps running on the old files); 69 the action failed or the post-flight
-//! check found the service down or serving another certificate
-//! (src/postflight.rs); 73 a file could not be written (src/install.rs,
-//! the state record).
+//! check found the service down or serving another certificate after
+//! every step (src/act.rs, src/postflight.rs); 73 a file could not be
+//! written (src/install.rs, the state record).
 
 use std::path::Path;
 
@@ -20,6 +22,7 @@ use certdrop_core::clock;
 use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::{Failure, Outcome};
 
+use crate::act;
 use crate::config::Service;
 use crate::ctx::Ctx;
 use crate::definition::{Files, Pair};
@@ -28,7 +31,6 @@ use crate::install;
 use crate::manifest::{self, Verified};
 use crate::material::{self, Loaded, Overrides};
 use crate::owner;
-use crate::postflight;
 use crate::quiet;
 use crate::state::{self, Deployed};
 
@@ -46,7 +48,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         svc.name,
         svc.definition,
         svc.def.rule.name(),
-        svc.def.action.verb()
+        action(svc)
     ));
     // Nothing this decision rests on changed since a pass found nothing
     // to do: stop before any signature or file is read.
@@ -86,7 +88,6 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     } else {
         None
     };
-    let verb = svc.def.action.verb();
     let Some(reason) = reason else {
         let idle = format!(
             "{}: nothing to do ({}: not due)",
@@ -118,7 +119,11 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         } else {
             "install and "
         };
-        out.print(&format!("{}: would {install}{verb}: {reason}", svc.name));
+        out.print(&format!(
+            "{}: would {install}{}: {reason}",
+            svc.name,
+            action(svc)
+        ));
         return Ok(Outcome::Reported);
     }
     let installed = !pending.is_empty();
@@ -132,23 +137,13 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         ));
     }
     preflight(ctx, svc, installed, &secret)?;
-    let action = ctx.command(svc, &svc.def.command)?;
-    // A failed action or post-flight puts back the files just installed,
-    // and the error says whether that worked.
-    let failed = |e: Error, what: String| {
-        let undo = if installed {
-            rollback(ctx, svc, &pairs, &secret)
-        } else {
-            String::new()
-        };
-        Error::new(e.class, format!("{what}: {e}{undo}"))
+    let done = match act::deliver(ctx, svc, &loaded) {
+        Ok(done) => done,
+        // Not taken after every step: the files just installed go back,
+        // and the line says how that went.
+        Err(e) if installed => return Err(rollback(ctx, svc, &pairs, &secret, e)),
+        Err(e) => return Err(e),
     };
-    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
-        return Err(failed(e, format!("{verb}: `{action}`")));
-    }
-    if let Err(e) = postflight::check(&svc.def.postflight, &loaded, ctx.config.postflight_wait) {
-        return Err(failed(e, format!("post-flight after {verb}")));
-    }
     let deployed = Deployed {
         digest: state::digest(&loaded),
         serials: loaded.iter().map(|l| l.leaf().serial.clone()).collect(),
@@ -157,17 +152,17 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     let record = state::path(&ctx.config.state, &svc.name);
     state::save(&ctx.config.state, &svc.name, &deployed)
         .map_err(|e| Error::cantcreat(&record, "cannot write", &e))?;
-    let checked = if svc.def.postflight.is_empty() {
-        ""
-    } else {
-        ", served"
-    };
-    out.action(&format!(
-        "{}: {}{checked}: {reason}",
-        svc.name,
-        svc.def.action.done()
-    ));
+    out.action(&format!("{}: {done}: {reason}", svc.name));
     Ok(Outcome::Changed)
+}
+
+/// The action as `check` and `-v` say it: `reload`, `restart`, or
+/// `reload (restart if not taken)`.
+fn action(svc: &Service) -> String {
+    match svc.def.fallback {
+        Some(_) => format!("{} (restart if not taken)", svc.def.action.verb()),
+        None => svc.def.action.verb().to_string(),
+    }
 }
 
 /// `pub/<line>/`, its manifest verified when allowed_signers is configured.
@@ -284,19 +279,22 @@ fn preflight(
     })
 }
 
-/// Put the previous files back and act again; says how that went, as the
-/// tail of the failure's line.
-fn rollback(ctx: &Ctx, svc: &Service, pairs: &[Pair], secret: &impl Fn(&Path) -> bool) -> String {
-    if let Err(e) = install::restore(&ctx.config.state, svc, secret) {
-        return format!("; restoring the previous files failed: {e}");
-    }
-    let verb = svc.def.action.verb();
-    let action = match ctx.command(svc, &svc.def.command) {
-        Ok(a) => a,
-        Err(_) => return "; previous files restored, not acted on".into(),
-    };
-    if let Err(e) = ctx.run(&action, Failure::Unavailable) {
-        return format!("; previous files restored, {verb} failed: {e}");
+/// The new files were not taken (`e`): put the previous ones back and
+/// act again as for the new ones (src/act.rs), checking that the previous
+/// certificate is served. One line: `rolled back: <steps>: <cause>;
+/// previous files restored, <steps>, served` (or what went wrong).
+fn rollback(
+    ctx: &Ctx,
+    svc: &Service,
+    pairs: &[Pair],
+    secret: &impl Fn(&Path) -> bool,
+    e: Error,
+) -> Error {
+    if let Err(r) = install::restore(&ctx.config.state, svc, secret) {
+        return Error::new(
+            e.class,
+            format!("{e}; restoring the previous files failed: {r}"),
+        );
     }
     let previous: Vec<Loaded> = pairs
         .iter()
@@ -305,11 +303,9 @@ fn rollback(ctx: &Ctx, svc: &Service, pairs: &[Pair], secret: &impl Fn(&Path) ->
                 .ok()
         })
         .collect();
-    match postflight::check(&svc.def.postflight, &previous, ctx.config.postflight_wait) {
-        Ok(()) => format!("; previous files restored and {}", svc.def.action.done()),
-        Err(e) => format!(
-            "; previous files restored and {}, but still: {e}",
-            svc.def.action.done()
-        ),
-    }
+    let tail = match act::deliver(ctx, svc, &previous) {
+        Ok(done) => format!("previous files restored, {done}"),
+        Err(again) => format!("previous files restored, but {again}"),
+    };
+    Error::new(e.class, format!("rolled back: {e}; {tail}"))
 }

@@ -8,6 +8,7 @@
 //! bounds it is what it is given: pub/ mounted read-only, its state
 //! directory, the services' certificate paths only with `install`.
 
+mod act;
 mod cli;
 mod command;
 mod config;

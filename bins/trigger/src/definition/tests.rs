@@ -89,6 +89,10 @@ fn the_generic_sample_is_a_valid_definition() {
         .expect("valid");
     assert!(matches!(def.files, Files::Listed(ref p) if p.len() == 1));
     assert_eq!(def.postflight.len(), 1);
+    // The sample shows the verified reload: a reload with a restart behind it.
+    assert_eq!(def.action, ActionKind::Reload);
+    assert!(def.fallback.is_some());
+    assert_eq!(def.rule, Rule::ContentChanged);
 }
 
 fn raw(text: &str) -> Result<Def, String> {
@@ -109,7 +113,10 @@ fn validation_refuses_what_cannot_work() {
     for (text, why) in [
         ("rule = \"newer-than-pidfile\"\nreload = \"x\"\npidfile = \"/p\"\n", "needs a restart"),
         ("rule = \"newer-than-pidfile\"\nrestart = \"x\"\n", "pidfile: missing"),
-        ("rule = \"content-changed\"\nrestart = \"x\"\nreload = \"y\"\n", "not both"),
+        ("rule = \"newer-than-pidfile\"\nrestart = \"x\"\nreload = \"y\"\npidfile = \"/p\"\n", "needs restart alone"),
+        ("rule = \"content-changed\"\nreload = \"y\"\nrestart = \"kill {pidfile}\"\n", "restart: uses {pidfile}"),
+        ("rule = \"content-changed\"\nreload = \"y\"\nrestart = \" \"\n", "restart: empty command"),
+        ("rule = \"content-changed\"\nreload = \"x\"\npostflight = [{ connect = \"127.0.0.1:25\", sni = \"a.b\", protocol = \"smtps\" }]\n", "postflight.protocol: unknown protocol \"smtps\" (one of: tls, smtp"),
         ("rule = \"content-changed\"\n", "reload or restart"),
         ("rule = \"often\"\nreload = \"x\"\n", "expected newer-than-pidfile"),
         ("reload = \"x\"\n", "rule: missing"),
@@ -164,4 +171,80 @@ fn a_site_overrides_keys_and_one_choice_replaces_the_other() {
             key: None
         }])
     );
+}
+
+#[test]
+fn reload_with_a_restart_behind_it() {
+    let files = "files = [{ cert = \"c.pem\", key = \"k.pem\" }]\n";
+    let def = raw(&format!(
+        "{files}rule = \"content-changed\"\nreload = \"r\"\nrestart = \"s\"\n"
+    ))
+    .expect("both");
+    assert_eq!(def.action, ActionKind::Reload);
+    assert_eq!(def.command, "r");
+    assert_eq!(def.fallback.as_deref(), Some("s"));
+    let alone = raw(&format!(
+        "{files}rule = \"content-changed\"\nrestart = \"s\"\n"
+    ))
+    .expect("restart alone");
+    assert_eq!((alone.action, alone.fallback), (ActionKind::Restart, None));
+    // A site that gives its own reload drops the shipped restart.
+    let shipped = parse(
+        Path::new("/d/x.toml"),
+        "rule = \"content-changed\"\nreload = \"service x reload\"\nrestart = \"service x restart\"\n",
+    )
+    .expect("def");
+    let site = parse(
+        Path::new("/s/t.toml"),
+        "reload = \"kill -HUP 1\"\nfiles = [{ cert = \"c.pem\" }]\n",
+    )
+    .expect("site");
+    let merged = shipped
+        .clone()
+        .overridden_by(site)
+        .validate(Path::new("/s"))
+        .expect("valid");
+    assert_eq!(
+        (merged.command.as_str(), merged.fallback),
+        ("kill -HUP 1", None)
+    );
+    let site = parse(
+        Path::new("/s/t.toml"),
+        "postflight = [{ connect = \"127.0.0.1:443\", sni = \"a.b\" }]\nfiles = [{ cert = \"c.pem\" }]\n",
+    )
+    .expect("site");
+    let kept = shipped
+        .overridden_by(site)
+        .validate(Path::new("/s"))
+        .expect("valid");
+    assert_eq!(kept.fallback.as_deref(), Some("service x restart"));
+}
+
+#[test]
+fn postflight_protocol_by_name_or_by_port() {
+    let def = raw(
+        "files = [{ cert = \"c.pem\" }]\nrule = \"content-changed\"\nreload = \"r\"\npostflight = [\n\
+         { connect = \"127.0.0.1:25\", sni = \"mail.example.org\" },\n\
+         { connect = \"127.0.0.1:2525\", sni = \"mail.example.org\", protocol = \"smtp\" },\n\
+         { connect = \"[::1]:443\", sni = \"www.example.org\" },\n\
+         { connect = \"127.0.0.1:993\", sni = \"mail.example.org\", protocol = \"tls\" },\n\
+         { connect = \"127.0.0.1:389\", sni = \"ldap.example.org\" },\n\
+         { connect = \"127.0.0.1:1143\", sni = \"mail.example.org\", protocol = \"imap\" },\n\
+         { connect = \"127.0.0.1:5269\", sni = \"example.org\", protocol = \"xmpp-server\" },\n]\n",
+    )
+    .expect("valid");
+    let got: Vec<Protocol> = def.postflight.iter().map(|e| e.protocol).collect();
+    assert_eq!(
+        got,
+        [
+            Protocol::Smtp,
+            Protocol::Smtp,
+            Protocol::Tls,
+            Protocol::Tls,
+            Protocol::Ldap,
+            Protocol::Imap,
+            Protocol::XmppServer
+        ]
+    );
+    assert_eq!(def.postflight[0].protocol.name(), "smtp");
 }

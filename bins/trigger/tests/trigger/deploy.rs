@@ -124,9 +124,9 @@ fn install_copies_verified_files_and_rolls_back_what_the_service_does_not_take()
     tree.issue();
     tree.run(&["run"])
         .expect(69)
-        .one_error("www: post-flight after reload: ");
+        .one_error("www: rolled back: reload not taken: ");
     let ran = tree.run(&["run"]).expect(69);
-    ran.stderr_has("previous files restored and reloaded");
+    ran.stderr_has("; previous files restored, reloaded, served");
     assert_eq!(std::fs::read_to_string(&target).expect("target"), installed);
     assert_eq!(nginx.served(), first.der);
 

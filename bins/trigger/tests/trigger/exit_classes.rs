@@ -163,7 +163,7 @@ fn a_stopped_service_found_down_after_the_reload_is_69() {
     );
     tree.issue();
     tree.run(&["run"]).expect(69).one_error(&format!(
-        "www: post-flight after reload: {} ({NAME}): down?",
+        "www: reload not taken: {} ({NAME}): down?",
         nginx.addr()
     ));
 }

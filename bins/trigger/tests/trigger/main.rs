@@ -2,7 +2,7 @@
 //! test with a pub/ tree as certdrop-publish lays it out (versions behind
 //! a symlink, a manifest signed by `ssh-keygen -Y sign`), certificates
 //! from an openssl CA, and a real nginx on loopback that the trigger
-//! reloads or restarts; what nginx serves is read with certdrop-tlsfetch.
+//! reloads or restarts; what nginx serves is read with certdrop-probe.
 
 mod harness;
 mod nginx;
@@ -13,5 +13,7 @@ mod exit_classes;
 mod hostile;
 mod leftovers;
 mod refuse;
+mod starttls;
 mod two_lines;
+mod verified_reload;
 mod watch;

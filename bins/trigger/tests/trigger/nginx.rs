@@ -1,8 +1,9 @@
 //! The nginx the trigger deploys to: certdrop-testkit's daemonized nginx
 //! (a master process, so SIGHUP reloads it and a restart writes a new pid
 //! file) serving pub/www/fullchain.pem with keys/www.pem, what it serves
-//! read with certdrop-tlsfetch, and the service definitions around it.
+//! read with certdrop-probe, and the service definitions around it.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -50,6 +51,21 @@ pub fn reload_files(nginx: &Nginx) -> String {
     service(nginx, PUBLISHED, "reload", HUP, "content-changed")
 }
 
+/// The leaf served at `addr` for `name` (implicit TLS, 1.2 or 1.3), DER.
+pub fn leaf(addr: SocketAddr, name: &str) -> Vec<u8> {
+    let target = certdrop_probe::Target {
+        connect: addr,
+        server_name: name,
+        protocol: certdrop_probe::Protocol::Tls,
+    };
+    let limits = certdrop_probe::Limits {
+        timeout: Duration::from_secs(5),
+        ..certdrop_probe::Limits::default()
+    };
+    let served = certdrop_probe::fetch_chain(&target, &limits).expect("TLS probe");
+    served.certs[0].clone()
+}
+
 /// What nginx serves.
 pub trait Serves {
     /// The leaf nginx serves for NAME, DER.
@@ -60,9 +76,7 @@ pub trait Serves {
 
 impl Serves for Nginx {
     fn served(&self) -> Vec<u8> {
-        let chain = certdrop_tlsfetch::fetch_chain(self.addr(), NAME, Duration::from_secs(5))
-            .expect("TLS fetch");
-        chain.certs[0].clone()
+        leaf(self.addr(), NAME)
     }
 
     #[track_caller]

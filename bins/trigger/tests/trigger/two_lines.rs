@@ -42,10 +42,7 @@ fn service(nginx: &Nginx, line: &str, name: &str, port: u16) -> String {
 /// The leaf served on `port` for `name`.
 fn served(port: u16, name: &str) -> Vec<u8> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    certdrop_tlsfetch::fetch_chain(addr, name, std::time::Duration::from_secs(5))
-        .expect("TLS fetch")
-        .certs[0]
-        .clone()
+    crate::nginx::leaf(addr, name)
 }
 
 #[test]

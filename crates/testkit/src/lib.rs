@@ -9,6 +9,7 @@
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
+//!   [`apache`], [`haproxy`], [`nghttpx`],
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
@@ -18,6 +19,9 @@
 
 #![warn(missing_docs)]
 
+pub mod apache;
+pub mod haproxy;
+pub mod nghttpx;
 pub mod nginx;
 pub mod nsd;
 #[cfg(feature = "pebble")]

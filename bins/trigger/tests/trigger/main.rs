@@ -6,6 +6,11 @@
 
 mod harness;
 mod nginx;
+mod services;
+
+mod services_apache;
+mod services_haproxy;
+mod services_nghttpx;
 
 mod cli;
 mod deploy;

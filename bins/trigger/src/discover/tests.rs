@@ -164,6 +164,19 @@ fn slapd_conf_and_cn_config() {
         Parser::Slapd.parse(ldif),
         [pair("/etc/ssl/l.pem", Some("/etc/ssl/l.key"))]
     );
+    // slapcat folds long values; a schema line's continuation may start
+    // with an attribute name.
+    let folded = "dn: cn=config\nolcTLSCertificateFile: /srv/a-rather-long-directory-name-for-the-cer\n \
+                  tificates/cert.pem\nolcTLSCertificateKeyFile: /srv/k\n ey.pem\n\n\
+                  dn: cn={0}core,cn=schema,cn=config\nolcObjectClasses: ( 1 MUST ( olcTLSCertificateFile $\n  \
+                  olcTLSCertificateKeyFile ) )\n";
+    assert_eq!(
+        Parser::Slapd.parse(folded),
+        [pair(
+            "/srv/a-rather-long-directory-name-for-the-certificates/cert.pem",
+            Some("/srv/key.pem")
+        )]
+    );
 }
 
 #[test]

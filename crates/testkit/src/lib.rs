@@ -9,7 +9,8 @@
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
-//!   [`apache`], [`haproxy`], [`nghttpx`],
+//!   [`apache`], [`haproxy`], [`nghttpx`], [`postfix`] (SMTP STARTTLS),
+//!   with [`unpriv`] for the servers that drop to a user of their own,
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
@@ -28,9 +29,11 @@ pub mod nsd;
 pub mod pebble;
 pub mod pki;
 pub mod ports;
+pub mod postfix;
 pub mod run;
 pub mod tmpfs;
 pub mod tree;
+pub mod unpriv;
 pub mod wait;
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod services;
 mod services_apache;
 mod services_haproxy;
 mod services_nghttpx;
+mod services_postfix;
 
 mod cli;
 mod deploy;

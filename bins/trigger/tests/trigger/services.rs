@@ -1,14 +1,14 @@
 //! What the shipped definitions' tests against real servers share: the
 //! `[[service]]` that names a shipped definition and points its keys at
-//! the test's own server, and an independent look at what a server serves
-//! (`openssl s_client`, STARTTLS included), so that the tests see the
-//! certificate with other eyes than the trigger's post-flight.
+//! the test's own server, and a look of their own at what a server serves
+//! (certdrop-probe, STARTTLS included), apart from the trigger's
+//! post-flight.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
-use certdrop_testkit::{wait_for, Run};
+use certdrop_probe::{fetch_chain, Limits, Protocol, Target};
+use certdrop_testkit::wait_for;
 
 use crate::harness::NAME;
 
@@ -55,21 +55,19 @@ pub fn postflight(addr: SocketAddr) -> String {
     format!("[{{ connect = \"{addr}\", sni = \"{NAME}\" }}]")
 }
 
-/// The leaf served for NAME at `addr`, DER, as `openssl s_client` sees it
-/// (`-starttls proto` first when given); None when there is no handshake.
+/// The leaf served for NAME at `addr`, DER, as certdrop-probe sees it
+/// (`starttls`: the protocol's dialogue first, e.g. "smtp"); None when
+/// there is no handshake.
 pub fn served(addr: SocketAddr, starttls: Option<&str>) -> Option<Vec<u8>> {
-    let starttls = starttls.map_or(String::new(), |p| format!(" -starttls {p}"));
-    let ran = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl s_client -connect {addr} -servername {NAME}{starttls} </dev/null 2>/dev/null \
-             | openssl x509 -outform PEM"
-        ))
-        .ran_within(Duration::from_secs(10));
-    (ran.code == 0)
-        .then(|| pem::parse(&ran.stdout).ok())
-        .flatten()
-        .map(|p| p.into_contents())
+    let protocol = Protocol::from_name(starttls.unwrap_or("tls")).expect("a protocol name");
+    let target = Target {
+        connect: addr,
+        server_name: NAME,
+        protocol,
+    };
+    fetch_chain(&target, &Limits::default())
+        .ok()
+        .and_then(|served| served.certs.into_iter().next())
 }
 
 /// Wait until the leaf served at `addr` is `want`; `what` names the server.

@@ -9,7 +9,8 @@
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
-//!   [`postfix`] (SMTP STARTTLS), with [`unpriv`] for the servers that
+//!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
+//!   STARTTLS), with [`unpriv`] for the servers that
 //!   drop to a user of their own,
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dovecot;
 pub mod nginx;
 pub mod nsd;
 #[cfg(feature = "pebble")]

@@ -5,6 +5,7 @@
 //! Every success compares the captured chain with the certificate files
 //! byte for byte.
 
+mod dovecot;
 mod hostile;
 mod nginx;
 mod postfix;

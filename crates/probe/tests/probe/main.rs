@@ -9,6 +9,7 @@ mod dovecot;
 mod hostile;
 mod nginx;
 mod postfix;
+mod slapd;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -9,8 +9,10 @@
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
-//!   [`apache`], [`haproxy`], [`nghttpx`], [`postfix`] (SMTP STARTTLS),
-//!   with [`unpriv`] for the servers that drop to a user of their own,
+//!   [`apache`], [`haproxy`], [`nghttpx`],
+//!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
+//!   STARTTLS), [`slapd`] (LDAP StartTLS), with [`unpriv`] for the servers that
+//!   drop to a user of their own,
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod apache;
+pub mod dovecot;
 pub mod haproxy;
 pub mod nghttpx;
 pub mod nginx;
@@ -31,6 +34,7 @@ pub mod pki;
 pub mod ports;
 pub mod postfix;
 pub mod run;
+pub mod slapd;
 pub mod tmpfs;
 pub mod tree;
 pub mod unpriv;

@@ -5,9 +5,11 @@
 //! Every success compares the captured chain with the certificate files
 //! byte for byte.
 
+mod dovecot;
 mod hostile;
 mod nginx;
 mod postfix;
+mod slapd;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -87,3 +87,21 @@ pub fn assert_serves(addr: SocketAddr, starttls: Option<&str>, want: &[u8], what
         }
     );
 }
+
+/// A daemon a test's action started (a restart), stopped on drop by
+/// SIGTERM to the pid in this pid file.
+pub struct PidFile(pub std::path::PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}

@@ -3,7 +3,10 @@
 //! slapd does when asked to reload (SIGHUP stops it), that a certificate
 //! replaced under the same file name is not served until a restart, and
 //! the definition's restart on the field rule (a file newer than the pid
-//! file), seen over LDAP StartTLS by certdrop-probe.
+//! file); and a slapd from cn=config, which an ldapmodify of its TLS
+//! attributes makes load the files again (the definition's documented
+//! override), its files found in `slapcat -n 0`. Seen over LDAP StartTLS
+//! by certdrop-probe.
 //!
 //! The post-flight is left out (`postflight = []`) until the trigger's
 //! post-flight speaks StartTLS (the `protocol` key); then it belongs here
@@ -15,12 +18,15 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use certdrop_testkit::free_port;
+use std::process::Command;
+
 use certdrop_testkit::slapd::Slapd;
-use certdrop_testkit::within;
+use certdrop_testkit::{free_port, sh, within, Run};
 
 use crate::harness::{Tree, PUBLISHED};
-use crate::services::{assert_serves, discover_file, quoted, served, shipped, PidFile};
+use crate::services::{
+    assert_serves, discover_command, discover_file, quoted, served, shipped, PidFile,
+};
 
 /// How long slapd may take to stop.
 const STOP: Duration = Duration::from_secs(10);
@@ -100,6 +106,110 @@ fn slapd_restart_on_a_file_newer_than_its_pid_file_serves_the_new_certificate() 
         std::fs::read_to_string(&pidfile).expect("pid file").trim(),
         slapd.pid().to_string(),
         "a new slapd"
+    );
+    tree.run(&["run"]).expect(2).silent();
+}
+
+/// A directory name long enough that slapcat folds the line naming a
+/// file in it (LDIF lines end at 76 bytes).
+const LONG: &str = "a-directory-name-long-enough-for-slapcat-to-fold-the-line";
+
+#[test]
+fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
+    let tree = Tree::new();
+    let first = tree.issue();
+    let key = tree.path("keys/www.pem");
+    // The certificate installed under a long name, as the site names it.
+    let cert = tree.path(&format!("srv/{LONG}/cert.pem"));
+    std::fs::create_dir_all(cert.parent().expect("dir")).expect("long dir");
+    std::fs::copy(tree.path(PUBLISHED), &cert).expect("first cert");
+
+    // cn=config made by slaptest from a slapd.conf whose config database
+    // root may manage over ldapi (SASL EXTERNAL), run in the foreground.
+    let dir = tree.path("slapd-cn");
+    std::fs::create_dir_all(dir.join("cfg")).expect("slapd dir");
+    let d = dir.display();
+    tree.write(
+        "slapd-cn/slapd.conf",
+        &format!(
+            "include /etc/ldap/schema/core.schema\npidfile {d}/slapd.pid\nargsfile {d}/slapd.args\n\
+             TLSCertificateFile {}\nTLSCertificateKeyFile {}\ndatabase config\n\
+             access to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth \
+             manage by * none\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    sh(
+        tree.root(),
+        &format!("slaptest -Q -f {d}/slapd.conf -F {d}/cfg"),
+    );
+    let ldapi = format!("ldapi://{}", format!("{d}/ldapi").replace('/', "%2F"));
+    let port = free_port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let slapd = Command::new("slapd")
+        .args(["-d", "0", "-F"])
+        .arg(dir.join("cfg"))
+        .arg("-h")
+        .arg(format!("ldap://127.0.0.1:{port}/ {ldapi}"))
+        .logged(&dir.join("slapd.log"));
+    assert!(
+        within(STOP, || TcpStream::connect(addr).is_ok()),
+        "slapd did not start: {}",
+        tree.read_text("slapd-cn/slapd.log")
+    );
+    tree.write(
+        "slapd-cn/tls.ldif",
+        &format!(
+            "dn: cn=config\nchangetype: modify\nreplace: olcTLSCertificateFile\n\
+             olcTLSCertificateFile: {}\n-\nreplace: olcTLSCertificateKeyFile\n\
+             olcTLSCertificateKeyFile: {}\n-\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let reload = format!("ldapmodify -Q -Y EXTERNAL -H {ldapi} -f {d}/tls.ldif");
+    tree.config(&shipped(
+        "slapd",
+        &[
+            (
+                "discover",
+                discover_command("slapd", &format!("slapcat -n 0 -F {d}/cfg")),
+            ),
+            ("pidfile", quoted(&format!("{d}/slapd.pid"))),
+            ("preflight", quoted(&format!("slaptest -Q -u -F {d}/cfg"))),
+            ("reload", quoted(&reload)),
+            ("rule", quoted("content-changed")),
+            ("postflight", "[]".to_string()),
+            (
+                "install",
+                format!(
+                    "[{{ from = \"fullchain.pem\", to = {} }}]",
+                    quoted(&cert.display().to_string())
+                ),
+            ),
+        ],
+    ));
+    // slapcat folds the long name: it is found whole.
+    let ran = tree.run(&["-vv", "run"]).expect(0);
+    ran.stdout_starts("www: reloaded");
+    ran.stderr_has(&format!(
+        "www: found {} key {}",
+        cert.display(),
+        key.display()
+    ));
+    assert_serves(addr, Some("ldap"), &first.der, "slapd");
+
+    // A renewal installed under the same name: served after the ldapmodify.
+    let second = tree.issue();
+    let ran = tree.run(&["run"]).expect(0);
+    ran.stdout_starts("www: reloaded");
+    ran.stdout_has("new files to install");
+    assert_serves(addr, Some("ldap"), &second.der, "slapd");
+    assert_eq!(
+        tree.read_text("slapd-cn/slapd.pid").trim(),
+        slapd.pid().to_string(),
+        "the same slapd"
     );
     tree.run(&["run"]).expect(2).silent();
 }

@@ -11,7 +11,8 @@
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
 //!   [`apache`], [`haproxy`], [`nghttpx`],
 //!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
-//!   STARTTLS), [`slapd`] (LDAP StartTLS), with [`unpriv`] for the servers that
+//!   STARTTLS), [`slapd`] (LDAP StartTLS), [`prosody`] (XMPP STARTTLS),
+//!   with [`unpriv`] for the servers that
 //!   drop to a user of their own,
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
@@ -33,6 +34,7 @@ pub mod pebble;
 pub mod pki;
 pub mod ports;
 pub mod postfix;
+pub mod prosody;
 pub mod run;
 pub mod slapd;
 pub mod tmpfs;

@@ -9,6 +9,7 @@ mod dovecot;
 mod hostile;
 mod nginx;
 mod postfix;
+mod prosody;
 mod slapd;
 
 use std::net::SocketAddr;

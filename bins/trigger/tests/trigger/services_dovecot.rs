@@ -10,7 +10,7 @@
 //! as `[{ connect = ..., sni = ..., protocol = "imap" }]`.
 
 use certdrop_testkit::dovecot::{Dovecot, Ports};
-use certdrop_testkit::{free_port, sh};
+use certdrop_testkit::free_port;
 
 use crate::harness::{Tree, PUBLISHED};
 use crate::services::{assert_serves, discover_command, quoted, served, shipped};
@@ -52,12 +52,13 @@ fn dovecot_reload_takes_a_new_certificate_at_the_same_path() {
     let dovecot = Dovecot::start(&tree.path("dovecot"), ports, &cert, &key);
     let imap = std::net::SocketAddr::from(([127, 0, 0, 1], ports.imap));
     let pop3 = std::net::SocketAddr::from(([127, 0, 0, 1], ports.pop3));
-    // Why the definition asks for -P: plain -n hides the key file.
-    let plain = sh(
-        tree.root(),
-        &format!("doveconf -n -c {}", dovecot.conf().display()),
-    );
-    assert!(plain.contains("ssl_key = # hidden"), "{plain}");
+    // Why the definition asks for -P: plain -n hides the key file, and
+    // discovery says so.
+    let plain = format!("doveconf -n -c {}", dovecot.conf().display());
+    tree.config(&site(&dovecot).replace(&plain.replace("-n", "-n -P"), &plain));
+    tree.run(&["check"])
+        .expect(78)
+        .stderr_has("doveconf hides the key (`ssl_key = # hidden, use -P to show it`)");
 
     tree.config(&site(&dovecot));
     let ran = tree.run(&["-vv", "run"]).expect(0);

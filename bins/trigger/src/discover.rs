@@ -70,6 +70,7 @@ pub fn discover(
     };
     let text = match parser {
         Parser::Apache => apache_includes(&text)?,
+        Parser::Dovecot => dovecot_keys_shown(text)?,
         _ => text,
     };
     let mut pairs = parser.parse(&text);
@@ -116,6 +117,19 @@ fn apache_includes(text: &str) -> Result<String> {
         all.push('\n');
     }
     Ok(all)
+}
+
+/// `doveconf -n` without -P prints `ssl_key = # hidden, use -P to show it`
+/// (dovecot 2.3): the key's file is not known, so say how to get it
+/// rather than look for the key in the certificate file.
+fn dovecot_keys_shown(text: String) -> Result<String> {
+    let hidden = meaningful(&text).find(|l| l.contains("key") && l.contains("= # hidden"));
+    if let Some(line) = hidden {
+        return Err(Error::config(format!(
+            "doveconf hides the key (`{line}`): discover with `doveconf -n -P`"
+        )));
+    }
+    Ok(text)
 }
 
 /// haproxy: a `crt` directory means every certificate file in it; a

@@ -122,7 +122,8 @@ pub fn crt_list(text: &str) -> Vec<PathBuf> {
 /// -n 0` prints it (`olcTLSCertificateFile: path`).
 pub fn slapd(text: &str) -> Vec<Pair> {
     let (mut cert, mut key) = (None, None);
-    for line in super::meaningful(text) {
+    let text = unfold_ldif(text);
+    for line in super::meaningful(&text) {
         let Some((name, value)) = line.split_once(|c: char| c.is_whitespace() || c == ':') else {
             continue;
         };
@@ -135,6 +136,26 @@ pub fn slapd(text: &str) -> Vec<Pair> {
     }
     cert.map(|cert| vec![Pair { cert, key }])
         .unwrap_or_default()
+}
+
+/// LDIF (`slapcat -n 0`) folds lines longer than 76 bytes, a long path
+/// among them: a line that starts with one space continues the one before
+/// (RFC 2849), that space removed. slapd.conf text is left as it is.
+fn unfold_ldif(text: &str) -> String {
+    if !text.lines().any(|l| l.starts_with("dn:")) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.strip_prefix(' ') {
+            Some(rest) => out.push_str(rest),
+            None => {
+                out.push('\n');
+                out.push_str(line);
+            }
+        }
+    }
+    out
 }
 
 /// nghttpx.conf (`private-key-file=`, `certificate-file=`,

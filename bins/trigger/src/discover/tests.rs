@@ -130,6 +130,30 @@ fn haproxy_directories_and_key_files_on_disk() {
 }
 
 #[test]
+fn dovecot_with_its_key_hidden_says_to_use_minus_p() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("doveconf");
+    // What dovecot 2.3.19's `doveconf -n` prints for `ssl_key = </file`.
+    std::fs::write(
+        &out,
+        "ssl = yes\nssl_cert = </etc/ssl/imap.pem\nssl_key = # hidden, use -P to show it\n",
+    )
+    .expect("write");
+    let err = discover(
+        Parser::Dovecot,
+        &Source::File(out),
+        dir.path(),
+        Duration::from_secs(5),
+    )
+    .expect_err("hidden key");
+    assert_eq!(
+        err.msg,
+        "doveconf hides the key (`ssl_key = # hidden, use -P to show it`): \
+         discover with `doveconf -n -P`"
+    );
+}
+
+#[test]
 fn dovecot_files_blocks_and_24_names() {
     let text = "ssl = required\nssl_cert = </etc/ssl/imap.pem\nssl_key = # hidden, use -P to show it\n\
                 ssl_alt_cert = </etc/ssl/imap-ec.pem\nssl_alt_key = </etc/ssl/imap-ec.key\n\
@@ -163,6 +187,19 @@ fn slapd_conf_and_cn_config() {
     assert_eq!(
         Parser::Slapd.parse(ldif),
         [pair("/etc/ssl/l.pem", Some("/etc/ssl/l.key"))]
+    );
+    // slapcat folds long values; a schema line's continuation may start
+    // with an attribute name.
+    let folded = "dn: cn=config\nolcTLSCertificateFile: /srv/a-rather-long-directory-name-for-the-cer\n \
+                  tificates/cert.pem\nolcTLSCertificateKeyFile: /srv/k\n ey.pem\n\n\
+                  dn: cn={0}core,cn=schema,cn=config\nolcObjectClasses: ( 1 MUST ( olcTLSCertificateFile $\n  \
+                  olcTLSCertificateKeyFile ) )\n";
+    assert_eq!(
+        Parser::Slapd.parse(folded),
+        [pair(
+            "/srv/a-rather-long-directory-name-for-the-certificates/cert.pem",
+            Some("/srv/key.pem")
+        )]
     );
 }
 

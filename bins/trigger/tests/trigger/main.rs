@@ -6,6 +6,14 @@
 
 mod harness;
 mod nginx;
+mod services;
+
+mod services_apache;
+mod services_dovecot;
+mod services_haproxy;
+mod services_nghttpx;
+mod services_postfix;
+mod services_slapd;
 
 mod cli;
 mod deploy;

@@ -229,19 +229,43 @@ pub fn query_tlsa(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<Tlsa>, DnsError> {
-    let (_, records) = owned(server, name, RecordType::TLSA, timeout, |r| {
-        match r.data() {
-            RData::TLSA(t) => Some(Tlsa {
-                usage: t.cert_usage().into(),
-                selector: t.selector().into(),
-                matching: t.matching().into(),
-                data: t.cert_data().to_vec(),
-                ttl: r.ttl(),
-            }),
-            _ => None,
-        }
-    })?;
+    let (_, records) = owned(server, name, RecordType::TLSA, timeout, tlsa_of)?;
     Ok(records)
+}
+
+/// The TLSA records at exactly `name` asked of a validating resolver
+/// (RD=1), and whether its answer was authenticated: the AD bit of the
+/// response (RFC 4035 §3.2.3, RFC 6840 §5.7; RFC 7671 §3 requires it before
+/// TLSA records are used). Only as trustworthy as the path to the
+/// resolver: a resolver on loopback or behind a secured channel.
+pub fn query_tlsa_validated(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<(Vec<Tlsa>, bool), DnsError> {
+    let qname = parse_name(name)?;
+    let mut ctx = Ctx::new(server, &qname, RecordType::TLSA, timeout);
+    ctx.recursive = true;
+    let msg = exchange(&ctx, &qname)?;
+    let records = owned_answers(&ctx, &msg, &qname)?
+        .into_iter()
+        .filter_map(tlsa_of)
+        .collect();
+    Ok((records, msg.authentic_data()))
+}
+
+/// A TLSA answer record as [`Tlsa`].
+fn tlsa_of(r: &Record) -> Option<Tlsa> {
+    match r.data() {
+        RData::TLSA(t) => Some(Tlsa {
+            usage: t.cert_usage().into(),
+            selector: t.selector().into(),
+            matching: t.matching().into(),
+            data: t.cert_data().to_vec(),
+            ttl: r.ttl(),
+        }),
+        _ => None,
+    }
 }
 
 /// The serial of the SOA record at exactly `zone` (RFC 1035 §3.3.13), or

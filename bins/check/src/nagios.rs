@@ -5,7 +5,7 @@
 //! days left, `'LINE'=DAYS;WARN:;CRIT:;;` (a range `N:` alerts below N,
 //! which is what days left wants), or `U` when no copy could be read.
 
-use crate::report::{Report, Status};
+use crate::report::{Line, Report};
 
 /// The service name that starts the status line.
 const SERVICE: &str = "CERTDROP";
@@ -13,12 +13,20 @@ const SERVICE: &str = "CERTDROP";
 /// The one status line for a report.
 pub fn render(report: &Report) -> String {
     let [ok, warning, critical, unknown] = report.counts();
-    let problems: Vec<String> = report
+    // The worst problem of each line that has one, worst lines first: a
+    // status line to read at a glance; --json and `run` list them all.
+    let mut lines: Vec<&Line> = report
         .lines
         .iter()
-        .flat_map(|l| l.problems.iter())
-        .filter(|p| p.status != Status::Ok)
-        .map(|p| p.text.clone())
+        .filter(|l| !l.problems.is_empty())
+        .collect();
+    lines.sort_by_key(|l| std::cmp::Reverse(l.status));
+    let problems: Vec<String> = lines
+        .iter()
+        .map(|l| match l.problems.len() {
+            1 => l.problems[0].text.clone(),
+            n => format!("{} (+{} more)", l.problems[0].text, n - 1),
+        })
         .collect();
     let text = match (report.lines.is_empty(), problems.is_empty()) {
         (true, _) => "no certificate line found".to_string(),
@@ -90,7 +98,7 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Cert, Found, Line};
+    use crate::report::{Cert, Found, Status};
 
     fn line(name: &str, days: f64) -> Line {
         Line {

@@ -7,3 +7,4 @@
 mod site;
 
 mod json;
+mod nagios;

@@ -8,3 +8,4 @@ mod site;
 
 mod json;
 mod nagios;
+mod textfile;

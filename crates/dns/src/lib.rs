@@ -1,13 +1,15 @@
 //! certdrop-dns: live DNS queries asked directly of authoritative servers,
-//! shared by certdrop-issue and certdrop-zone.
+//! shared by certdrop-issue, certdrop-zone and certdrop-check.
 //!
 //! Every query goes to an explicit socket address, non-recursively (RD=0).
 //! certdrop-issue uses it to see dns-01 TXT values (RFC 8555 §8.4) and
 //! staged-key TLSA records (RFC 7671 §8.1) on every authoritative server, to
 //! read challenge-alias CNAMEs and to turn a zone's NS set into server
-//! addresses; certdrop-zone's `verify` reads a TLSA RRset and a host's
-//! addresses (RFC 6698 §2). There is no resolver here: no /etc/resolv.conf,
-//! no recursion, no CNAME chasing, no caching.
+//! addresses; certdrop-zone asks its nsd for the serial after a reload;
+//! certdrop-check reads TLSA RRsets and a host's addresses (RFC 6698 §2).
+//! There is no resolver here: no /etc/resolv.conf, no CNAME chasing, no
+//! caching. The one recursive query, [`query_tlsa_validated`], goes to a
+//! validating resolver the caller names, to read its AD bit.
 //!
 //! Transport follows RFC 1035 §4.2: UDP first, advertising an EDNS0 payload of
 //! [`EDNS_UDP_PAYLOAD`] bytes (RFC 6891), retrying over TCP when the answer is

@@ -6,6 +6,7 @@
 
 mod site;
 
+mod dane;
 mod json;
 mod nagios;
 mod textfile;

@@ -35,6 +35,7 @@ pub fn allowed(stage: Stage, dir: &str) -> Option<Access> {
         (Stage::Trigger, "pub") => Some(Read),
         (Stage::Web, "webroot" | "pub") => Some(Read),
         (Stage::Collect, "phonehome") => Some(Write),
+        (Stage::Check, "certs" | "pub") => Some(Read),
         _ => None,
     }
 }
@@ -55,6 +56,8 @@ pub enum Stage {
     Web,
     /// Whatever collects SSH host keys into phonehome/.
     Collect,
+    /// certdrop-check, the monitor: reads certs/ and pub/, probes endpoints.
+    Check,
 }
 
 impl Stage {
@@ -66,6 +69,7 @@ impl Stage {
             Stage::Trigger => "trigger",
             Stage::Web => "web",
             Stage::Collect => "collect",
+            Stage::Check => "check",
         }
     }
 }

@@ -111,7 +111,6 @@ pub(crate) fn quote(bytes: &[u8]) -> String {
 }
 
 /// A server's reply line as the detail of a refusal: its text, trimmed, quoted.
-#[allow(dead_code)] // until the STARTTLS dialogues
 pub(crate) fn reply(line: &str) -> String {
     quote(line.trim().as_bytes())
 }

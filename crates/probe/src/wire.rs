@@ -39,8 +39,6 @@ pub(crate) struct Wire {
     hit: Option<Bound>,
 }
 
-// Until the STARTTLS dialogues use them all.
-#[allow(dead_code)]
 impl Wire {
     /// Connect to `addr` before the deadline.
     pub fn connect(addr: SocketAddr, timeout: Duration, max: usize) -> Result<Wire, Fail> {

@@ -9,6 +9,10 @@
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
+//!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
+//!   STARTTLS), [`slapd`] (LDAP StartTLS), [`prosody`] (XMPP STARTTLS),
+//!   with [`unpriv`] for the servers that
+//!   drop to a user of their own,
 //!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
@@ -18,15 +22,20 @@
 
 #![warn(missing_docs)]
 
+pub mod dovecot;
 pub mod nginx;
 pub mod nsd;
 #[cfg(feature = "pebble")]
 pub mod pebble;
 pub mod pki;
 pub mod ports;
+pub mod postfix;
+pub mod prosody;
 pub mod run;
+pub mod slapd;
 pub mod tmpfs;
 pub mod tree;
+pub mod unpriv;
 pub mod wait;
 
 #[cfg(test)]

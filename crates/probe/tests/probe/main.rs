@@ -5,8 +5,12 @@
 //! Every success compares the captured chain with the certificate files
 //! byte for byte.
 
+mod dovecot;
 mod hostile;
 mod nginx;
+mod postfix;
+mod prosody;
+mod slapd;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use certdrop_testkit::nginx::{Nginx, Server};
 use certdrop_testkit::nsd::Nsd;
+use certdrop_testkit::postfix::Postfix;
 use certdrop_testkit::{free_port, sh, Ran};
 
 use crate::site::{check, Site};
@@ -36,7 +37,7 @@ fn key_311(dir: &Path, key: &str) -> String {
 fn zone(site: &Site, tlsa: &[(String, String)]) {
     let mut text = format!(
         "$ORIGIN {ZONE}.\n$TTL 60\n\
-         @ IN SOA ns1 hostmaster (1 3600 600 86400 60)\n@ IN NS ns1\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\n"
+         @ IN SOA ns1 hostmaster (1 3600 600 86400 60)\n@ IN NS ns1\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\nmail IN A 127.0.0.1\n"
     );
     for (owner, rdata) in tlsa {
         text.push_str(&format!("{owner} IN TLSA {rdata}\n"));
@@ -78,16 +79,18 @@ fn reload(site: &Site, nsd: &Nsd, tlsa: &[(String, String)]) {
 /// `_PORT._tcp.NAME`, connecting to 127.0.0.1:`connect`: whether it
 /// verified.
 fn openssl_dane(nsd: &Nsd, port: u16, connect: u16) -> bool {
-    let rows = nsd.ask("TLSA", &format!("_{port}._tcp.{NAME}"), false);
+    openssl_dane_as(nsd, NAME, port, connect, &[])
+}
+
+/// [`openssl_dane`] for `name`, with more s_client arguments (`-starttls smtp`).
+fn openssl_dane_as(nsd: &Nsd, name: &str, port: u16, connect: u16, more: &[&str]) -> bool {
+    let rows = nsd.ask("TLSA", &format!("_{port}._tcp.{name}"), false);
     let mut cmd = Command::new("openssl");
+    let to = format!("127.0.0.1:{connect}");
     cmd.args(["s_client", "-brief", "-verify_return_error"])
-        .args([
-            "-connect",
-            &format!("127.0.0.1:{connect}"),
-            "-servername",
-            NAME,
-        ])
-        .args(["-dane_tlsa_domain", NAME]);
+        .args(["-connect", &to, "-servername", name])
+        .args(["-dane_tlsa_domain", name])
+        .args(more);
     for (_, t, rdata) in &rows {
         if t == "TLSA" {
             cmd.args(["-dane_tlsa_rrdata", rdata]);
@@ -286,6 +289,103 @@ fn dane_agrees_with_openssl_on_match_mismatch_and_next_key() {
     dane(&nsd, port, &[]).expect(65);
     assert!(!openssl_dane(&nsd, port, port));
     drop(nginx);
+}
+
+/// Mail, where DANE matters most: postfix on a loopback port in port 25's
+/// role (STARTTLS offered), the records at `_25._tcp`; `dane` speaks SMTP
+/// by the port, openssl s_client -starttls smtp agrees; `run` checks the
+/// endpoint with `protocol = "smtp"`.
+#[test]
+fn dane_over_smtp_starttls_against_postfix() {
+    const MAIL: &str = "mail.example.test";
+    let site = Site::new();
+    let dir = site.root().to_path_buf();
+    site.line("mail", MAIL, 60);
+    site.publish("mail");
+    let smtp = free_port();
+    let postfix = Postfix::start(
+        &site.path("postfix"),
+        smtp,
+        &site.path("pub/mail/fullchain.pem"),
+        &site.path("pki/mail.key"),
+    );
+    let current = key_311(&dir, "pki/mail.key");
+    let other = key_311(
+        &dir,
+        &site
+            .pki
+            .key(&site.path("pki/other.key"))
+            .display()
+            .to_string(),
+    );
+    zone(
+        &site,
+        &[
+            ("_25._tcp.mail".to_string(), format!("3 1 1 {current}")),
+            ("_26._tcp.mail".to_string(), format!("3 1 1 {other}")),
+        ],
+    );
+    let nsd = Nsd::start(&site.path("nsd"), &site.path("zones"), &[ZONE]);
+    let server = nsd.addr.to_string();
+    let connect = format!("127.0.0.1:{smtp}");
+    let ran = check(&[
+        "dane",
+        MAIL,
+        "25",
+        "--server",
+        &server,
+        "--connect",
+        &connect,
+        "-v",
+    ]);
+    let ran = ran.expect(0);
+    assert_eq!(
+        ran.stdout,
+        format!("_25._tcp.{MAIL}: dane-validated (3 1 1 matches the served leaf)\n"),
+        "{}",
+        postfix.log()
+    );
+    ran.stderr_has("(smtp) served 2 certificate(s)");
+    assert!(openssl_dane_as(
+        &nsd,
+        MAIL,
+        25,
+        smtp,
+        &["-starttls", "smtp"]
+    ));
+    // Someone else's key: both say no.
+    let args = [
+        "dane",
+        MAIL,
+        "26",
+        "--server",
+        &server,
+        "--connect",
+        &connect,
+    ];
+    check(&[&args[..], &["--protocol", "smtp"]].concat())
+        .expect(65)
+        .one_error("mismatch");
+    assert!(!openssl_dane_as(
+        &nsd,
+        MAIL,
+        26,
+        smtp,
+        &["-starttls", "smtp"]
+    ));
+    // Port 26 is no SMTP port: implicit TLS meets an SMTP greeting, 69.
+    check(&args).expect(69).one_error("tls");
+
+    site.config(&format!(
+        "dns_server = \"{server}\"\n[[line]]\nname = \"mail\"\nendpoint = [\
+         {{ connect = \"{connect}\", sni = \"{MAIL}\", protocol = \"smtp\", tlsa = \"_25._tcp.{MAIL}\" }}]\n"
+    ));
+    let v = site.json(&[], 0);
+    let e = &v["lines"][0]["endpoints"][0];
+    assert_eq!(e["protocol"], "smtp");
+    assert_eq!(e["matches_published"], true);
+    assert_eq!(e["tlsa"]["current"], true, "{v:#}");
+    assert_eq!(v["status"], "ok");
 }
 
 #[test]

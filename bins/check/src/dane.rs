@@ -129,11 +129,14 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
     }
     let addrs: Vec<SocketAddr> = match req.connect {
         Some(a) => vec![a],
-        None => certdrop_dns::query_addrs(server, &name, req.timeout)
-            .map_err(|e| dns_failure(&e))?
-            .into_iter()
-            .map(|ip: IpAddr| SocketAddr::new(ip, req.port))
-            .collect(),
+        None => match req.dns {
+            Source::Server(_) => certdrop_dns::query_addrs(server, &name, req.timeout),
+            Source::Resolver(_) => certdrop_dns::query_addrs_recursive(server, &name, req.timeout),
+        }
+        .map_err(|e| dns_failure(&e))?
+        .into_iter()
+        .map(|ip: IpAddr| SocketAddr::new(ip, req.port))
+        .collect(),
     };
     if addrs.is_empty() {
         return Err(Error::unavailable(format!(

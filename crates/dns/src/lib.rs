@@ -360,12 +360,34 @@ pub fn query_addrs(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<IpAddr>, DnsError> {
+    addrs(server, name, timeout, false)
+}
+
+/// A and AAAA addresses at `name` asked of a resolver (RD=1), A first:
+/// what [`query_addrs`] asks an authoritative server, for the caller that
+/// took its TLSA records from a validating resolver (RFC 1034 §4.3.1).
+pub fn query_addrs_recursive(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, DnsError> {
+    addrs(server, name, timeout, true)
+}
+
+/// [`query_addrs`], recursion desired or not.
+fn addrs(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+    recursive: bool,
+) -> Result<Vec<IpAddr>, DnsError> {
     let qname = parse_name(name)?;
     let deadline = Instant::now() + timeout;
     let mut addrs = Vec::new();
     for rtype in [RecordType::A, RecordType::AAAA] {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ctx = Ctx::new(server, &qname, rtype, left);
+        let mut ctx = Ctx::new(server, &qname, rtype, left);
+        ctx.recursive = recursive;
         let msg = exchange(&ctx, &qname)?;
         check_rcode(&ctx, &msg)?;
         let mut found = addr_records(msg.answers(), &qname, rtype);

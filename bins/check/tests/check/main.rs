@@ -9,4 +9,5 @@ mod site;
 mod dane;
 mod json;
 mod nagios;
+mod resolver;
 mod textfile;

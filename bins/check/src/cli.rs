@@ -64,21 +64,27 @@ pub struct Cli {
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Look at every line (or the named ones); write the textfile if one is
-    /// configured; print one line per problem (or --json, or --nagios).
+    /// Look at every line; print one line per problem (the default).
+    ///
+    /// Looks at every line (or the named ones), writes the textfile if one
+    /// is configured, prints one line per problem, worst first (or the
+    /// report with --json, or the plugin's line with --nagios).
     Run {
         /// Line names (default: all).
         lines: Vec<String>,
     },
-    /// The Nagios/Icinga plugin: one status line with performance data
-    /// ('LINE'=DAYS;WARN:;CRIT:;;), exit 0 OK, 1 WARNING, 2 CRITICAL, 3
-    /// UNKNOWN. Same as `run --nagios`.
+    /// The Nagios/Icinga plugin: one status line, exit 0/1/2/3.
+    ///
+    /// One status line with performance data ('LINE'=DAYS;WARN:;CRIT:;;,
+    /// each line's fewest days left), exit 0 OK, 1 WARNING, 2 CRITICAL, 3
+    /// UNKNOWN (a usage or configuration error too). Same as `run --nagios`.
     Nagios {
         /// Line names (default: all).
         lines: Vec<String>,
     },
-    /// Does NAME:PORT serve a chain its TLSA records (_PORT._tcp.NAME)
-    /// match? Usages 3 (DANE-EE, the leaf) and 2 (DANE-TA, a certificate
+    /// Does NAME:PORT serve a chain its TLSA records match?
+    ///
+    /// The records at _PORT._tcp.NAME: usages 3 (DANE-EE, the leaf) and 2 (DANE-TA, a certificate
     /// above the leaf; the path to it is not validated), selectors 0 and 1,
     /// matching types 0, 1 and 2. The records come from an authoritative
     /// server (--server, asked directly) or from a validating resolver

@@ -53,6 +53,12 @@ pub struct Cli {
     /// Speak as a Nagios/Icinga plugin (the `nagios` command).
     #[arg(long, global = true)]
     pub nagios: bool,
+    /// WARNING below this many days left (instead of check.toml's `warning`).
+    #[arg(short = 'w', long, global = true, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(..=3650))]
+    pub warning: Option<u32>,
+    /// CRITICAL below this many days left (instead of check.toml's `critical`).
+    #[arg(long, global = true, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(..=3650))]
+    pub critical: Option<u32>,
     /// Write the Prometheus textfile here (instead of check.toml's `textfile`).
     #[arg(long, global = true, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,

@@ -156,7 +156,16 @@ fn look_and_write(
     plugin: bool,
     out: &Output,
 ) -> Result<Option<Report>> {
-    let config = Config::load(&cli.config)?;
+    let mut config = Config::load(&cli.config)?;
+    // Thresholds from the command line (one Icinga service per policy).
+    config.warning_days = cli.warning.unwrap_or(config.warning_days);
+    config.critical_days = cli.critical.unwrap_or(config.critical_days);
+    if config.critical_days > config.warning_days {
+        return Err(Error::usage(format!(
+            "critical: {} days: more than warning ({})",
+            config.critical_days, config.warning_days
+        )));
+    }
     let textfile = match plugin {
         true => cli.prometheus.clone(),
         false => cli.prometheus.clone().or_else(|| config.textfile.clone()),

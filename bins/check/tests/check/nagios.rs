@@ -143,6 +143,14 @@ fn ok_warning_critical_unknown() {
     site.config("warning = 2\ncritical = 1\n");
     let (_, perf) = plugin(&site.check(&["nagios"]), 0);
     assert!(perf[0].ends_with(";2:;1:;;"), "{perf:?}");
+    // ... and from the command line, which wins.
+    let (_, perf) = plugin(&site.check(&["nagios", "-w", "30", "--critical", "12"]), 2);
+    assert!(perf[0].ends_with(";30:;12:;;"), "{perf:?}");
+    let (text, _) = plugin(&site.check(&["nagios", "--critical", "5"]), 3);
+    assert!(
+        text.contains("critical: 5 days: more than warning (2)"),
+        "{text}"
+    );
 
     // UNKNOWN: no configuration, a bad one, a usage error, no line at all.
     let missing = site.path("nowhere.toml").display().to_string();

@@ -60,7 +60,7 @@ bench: deps release
 	sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md
 	python3 bench/report.py
 
-BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails
+BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails certdrop-check
 SHARE = $(DESTDIR)$(PREFIX)/share
 
 install: release

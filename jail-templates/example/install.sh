@@ -19,14 +19,15 @@ user / certdrop-zone 802 802
 user / certdrop-publish 803 803
 user / certdrop-phonehome 804 804
 user / www 805 805
+user / certdrop-check 806 806
 
 install -d -o root -g wheel -m 0755 /var/db/certdrop /var/db/certdrop/state /usr/local/etc/certdrop
 install -d -o certdrop-issue -g certdrop-issue -m 0755 /var/db/certdrop/dnsextra	# acme:rw dns:ro
 install -d -o certdrop-issue -g certdrop-issue -m 0755 /var/db/certdrop/webroot	# acme:rw www:ro
-install -d -o certdrop-issue -g certdrop-issue -m 0755 /var/db/certdrop/certs	# acme:rw dns:ro publish:ro
+install -d -o certdrop-issue -g certdrop-issue -m 0755 /var/db/certdrop/certs	# acme:rw dns:ro publish:ro monitor:ro
 install -d -o certdrop-issue -g certdrop-issue -m 0700 /var/db/certdrop/keys	# acme:rw
 install -d -o certdrop-issue -g certdrop-issue -m 0700 /var/db/certdrop/archive	# acme:rw
-install -d -o certdrop-publish -g certdrop-publish -m 0755 /var/db/certdrop/pub	# publish:rw www:ro
+install -d -o certdrop-publish -g certdrop-publish -m 0755 /var/db/certdrop/pub	# publish:rw www:ro monitor:ro
 install -d -o certdrop-phonehome -g certdrop-phonehome -m 0755 /var/db/certdrop/phonehome	# dns:ro phonehome:rw
 
 # acme: issue
@@ -79,8 +80,17 @@ user "$r" www 805 805
 install -m 0644 "$out/fstab.www" /etc/fstab.certdrop-www
 install -o root -g wheel -m 0600 "$out/crontab.www" "$r/var/cron/tabs/www"
 
+# monitor: check
+r=/usr/jails/monitor
+[ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
+install -d -o certdrop-check -g certdrop-check -m 0700 /var/db/certdrop/state/monitor
+install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/monitor" "$r/var/db/certdrop/certs" "$r/var/db/certdrop/pub"
+user "$r" certdrop-check 806 806
+install -m 0644 "$out/fstab.monitor" /etc/fstab.certdrop-monitor
+install -o root -g wheel -m 0600 "$out/crontab.monitor" "$r/var/cron/tabs/certdrop-check"
+
 install -d /etc/jail.conf.d
 install -m 0644 "$out/jail.conf" /etc/jail.conf.d/certdrop-example.conf
 grep -q '^jail_enable="YES"' /etc/rc.conf 2>/dev/null || sysrc jail_enable=YES >/dev/null
-for j in acme dns publish phonehome www; do sysrc jail_list+="$j" >/dev/null; done
-echo "install.sh: site example installed; start it with: service jail start acme dns publish phonehome www"
+for j in acme dns publish phonehome www monitor; do sysrc jail_list+="$j" >/dev/null; done
+echo "install.sh: site example installed; start it with: service jail start acme dns publish phonehome www monitor"

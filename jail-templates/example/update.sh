@@ -41,6 +41,7 @@ said=$(jexec -U certdrop-issue acme env CERTDROP_RELEASE="$rel" /bin/sh -c 'cert
 said=$(jexec -U certdrop-zone dns env CERTDROP_RELEASE="$rel" /bin/sh -c 'certdrop-zone -c "$CERTDROP_RELEASE"/zone.toml -n' 2>&1 >/dev/null); verdict $? "$said"
 said=$(jexec -U certdrop-publish publish env CERTDROP_RELEASE="$rel" /bin/sh -c 'certdrop-publish -c "$CERTDROP_RELEASE"/publish.toml -n' 2>&1 >/dev/null); verdict $? "$said"
 said=$(jexec -U www www env CERTDROP_RELEASE="$rel" /bin/sh -c 'certdrop-trigger -c "$CERTDROP_RELEASE"/trigger.toml -n' 2>&1 >/dev/null); verdict $? "$said"
+said=$(jexec -U certdrop-check monitor env CERTDROP_RELEASE="$rel" /bin/sh -c 'certdrop-check -c "$CERTDROP_RELEASE"/check.toml -n' 2>&1 >/dev/null); verdict $? "$said"
 was=${cur#releases/}
 [ -n "$was" ] && was="commit $(echo "$was" | cut -c1-12)" || was="no release"
 if [ $bad -ne 0 ]; then

@@ -82,9 +82,9 @@ fn the_demo_flow_stage_by_stage_in_jails() {
     let https = site.https.to_string();
     let nsd = site.nsd.to_string();
     run(
-        "certdrop-zone",
+        "certdrop-check",
         &[
-            "verify",
+            "dane",
             WWW,
             &site.https.port().to_string(),
             "--server",

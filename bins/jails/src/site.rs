@@ -37,6 +37,7 @@ pub fn allowed(stage: Stage, dir: &str) -> Option<Access> {
         (Stage::Trigger, "pub") => Some(Read),
         (Stage::Web, "webroot" | "pub") => Some(Read),
         (Stage::Collect, "phonehome") => Some(Write),
+        (Stage::Check, "certs" | "pub") => Some(Read),
         _ => None,
     }
 }
@@ -57,6 +58,8 @@ pub enum Stage {
     Web,
     /// Whatever collects SSH host keys into phonehome/.
     Collect,
+    /// certdrop-check, the monitor: reads certs/ and pub/, probes endpoints.
+    Check,
 }
 
 impl Stage {
@@ -68,6 +71,7 @@ impl Stage {
             Stage::Trigger => "trigger",
             Stage::Web => "web",
             Stage::Collect => "collect",
+            Stage::Check => "check",
         }
     }
 }

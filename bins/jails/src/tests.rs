@@ -98,7 +98,7 @@ fn grammar_errors_name_file_line_and_key() {
     };
     assert_eq!(
         err(&with("stages = [\"publish\"]", "stages = [\"deploy\"]")),
-        "site.toml:39: jail.stages: 'deploy': expected one of: issue, zone, publish, trigger, web, collect"
+        "site.toml:39: jail.stages: \'deploy\': expected one of: issue, zone, publish, trigger, web, collect, check"
     );
     assert!(err(&with("certs = \"ro\", pub", "certz = \"ro\", pub"))
         .starts_with("site.toml:42: jail 'publish': mounts: unknown directory 'certz'"));
@@ -189,6 +189,39 @@ fn fstabs_mount_exactly_the_table() {
     assert_eq!(
         fstab("www"),
         ["certdrop ro", "www rw", "webroot ro", "pub ro", "www ro"]
+    );
+    assert_eq!(
+        fstab("monitor"),
+        ["certdrop ro", "monitor rw", "certs ro", "pub ro"]
+    );
+}
+
+#[test]
+fn the_monitor_jail_runs_certdrop_check_from_cron() {
+    let files = render(&site(&sample())).expect("renders");
+    let crontab = &files
+        .iter()
+        .find(|f| f.path == Path::new("crontab.monitor"))
+        .expect("crontab.monitor")
+        .text;
+    assert!(
+        crontab.contains(
+            "\n*/5 * * * *\tcertdrop-check -c /usr/local/etc/certdrop/current/check.toml run\n"
+        ),
+        "{crontab}"
+    );
+    // It may read certs/ and pub/, nothing else; a write is refused.
+    assert_eq!(problems(&site(&sample())), Vec::<String>::new());
+    let p = problems(&site(&with(
+        "mounts = { certs = \"ro\", pub = \"ro\" }",
+        "mounts = { certs = \"ro\", pub = \"rw\" }",
+    )));
+    assert_eq!(
+        p,
+        [
+            "site.toml:72: jail 'monitor': mounts pub/ read-write, but its stages (check) may only read it",
+            "site.toml: pub/ is written by jails publish, monitor; one writer per directory"
+        ]
     );
 }
 

@@ -1,7 +1,6 @@
 //! Raw command-line arguments of certdrop-zone (clap derive). Usage errors
 //! exit 64 (EX_USAGE).
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -128,40 +127,6 @@ pub enum Command {
         /// phonehome/ directory.
         dir: PathBuf,
     },
-    /// Check that NAME:PORT serves a certificate its TLSA records match,
-    /// like `ldns-dane verify`: the TLSA set at _PORT._tcp.NAME from an
-    /// authoritative server (asked directly, no resolver), the chain from a
-    /// TLS 1.2 handshake with SNI = NAME (never finished; no TLS library).
-    /// Usages 3 (DANE-EE, the leaf) and 2 (DANE-TA, any certificate above
-    /// the leaf; the path to it is not validated). Exit 0 match, 65
-    /// mismatch, 66 no TLSA record, 69 DNS or service unreachable or not
-    /// speaking TLS 1.2.
-    Verify {
-        /// The service's host name, also sent as SNI.
-        name: String,
-        /// The service's TCP port.
-        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
-        port: u16,
-        /// Authoritative server to ask: ADDRESS[:PORT] (port 53 by default).
-        #[arg(long, value_parser = server_addr)]
-        server: SocketAddr,
-        /// Connect to ADDRESS:PORT instead of NAME's A/AAAA records.
-        #[arg(long)]
-        connect: Option<SocketAddr>,
-        /// Timeout of each DNS query, connect and TLS read (5s, 1m).
-        #[arg(long, default_value = crate::verify::DEFAULT_TIMEOUT, value_parser = interval)]
-        timeout: Duration,
-    },
-}
-
-/// `--server`: an IP address with an optional port, `[v6]:port` for IPv6 with a port.
-fn server_addr(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    text.parse::<SocketAddr>().map_err(|_| {
-        format!("'{text}': expected ADDRESS or ADDRESS:PORT (no host names: there is no resolver)")
-    })
 }
 
 /// `--interval`: a certdrop duration, not zero.

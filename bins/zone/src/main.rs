@@ -19,7 +19,6 @@ mod sign;
 mod sshfp;
 mod steps;
 mod tlsa;
-mod verify;
 mod warnings;
 mod watch;
 
@@ -39,7 +38,7 @@ use crate::warnings::{Said, Warnings};
 const PROGRAM: &str = "certdrop-zone";
 /// The verbs, for a command line without one.
 const NO_COMMAND: &str = "a command is needed: build, check, watch, fragments, tlsa, sshfp, \
-                          assemble, sign, install, verify (see --help)";
+                          assemble, sign, install (see --help)";
 
 fn main() -> ExitCode {
     certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
@@ -107,29 +106,13 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
             let config = Config::load(&config)?;
             step(&config, out, || steps::install(&config, &zone, out))
         }
-        Command::Verify {
-            name,
-            port,
-            server,
-            connect,
-            timeout,
-        } => verify::run(
-            &verify::Request {
-                name,
-                port,
-                server,
-                connect,
-                timeout,
-            },
-            out,
-        ),
     }
 }
 
 /// The command to run: `-n/--check` becomes `check` here (alone, or with
 /// `build [ZONE...]`), so dispatch sees one verb; with a command that
 /// writes and is not a build, it is a usage error; the filters (fragments,
-/// tlsa, sshfp) and verify change nothing anyway and ignore it.
+/// tlsa, sshfp) change nothing anyway and ignore it.
 fn command(cli: Cli) -> Result<Command> {
     match (cli.command, cli.check) {
         (None, true) => Ok(Command::Check { zones: Vec::new() }),

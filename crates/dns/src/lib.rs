@@ -1,13 +1,15 @@
 //! certdrop-dns: live DNS queries asked directly of authoritative servers,
-//! shared by certdrop-issue and certdrop-zone.
+//! shared by certdrop-issue, certdrop-zone and certdrop-check.
 //!
 //! Every query goes to an explicit socket address, non-recursively (RD=0).
 //! certdrop-issue uses it to see dns-01 TXT values (RFC 8555 §8.4) and
 //! staged-key TLSA records (RFC 7671 §8.1) on every authoritative server, to
 //! read challenge-alias CNAMEs and to turn a zone's NS set into server
-//! addresses; certdrop-zone's `verify` reads a TLSA RRset and a host's
-//! addresses (RFC 6698 §2). There is no resolver here: no /etc/resolv.conf,
-//! no recursion, no CNAME chasing, no caching.
+//! addresses; certdrop-zone asks its nsd for the serial after a reload;
+//! certdrop-check reads TLSA RRsets and a host's addresses (RFC 6698 §2).
+//! There is no resolver here: no /etc/resolv.conf, no CNAME chasing, no
+//! caching. The one recursive query, [`query_tlsa_validated`], goes to a
+//! validating resolver the caller names, to read its AD bit.
 //!
 //! Transport follows RFC 1035 §4.2: UDP first, advertising an EDNS0 payload of
 //! [`EDNS_UDP_PAYLOAD`] bytes (RFC 6891), retrying over TCP when the answer is
@@ -229,19 +231,43 @@ pub fn query_tlsa(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<Tlsa>, DnsError> {
-    let (_, records) = owned(server, name, RecordType::TLSA, timeout, |r| {
-        match r.data() {
-            RData::TLSA(t) => Some(Tlsa {
-                usage: t.cert_usage().into(),
-                selector: t.selector().into(),
-                matching: t.matching().into(),
-                data: t.cert_data().to_vec(),
-                ttl: r.ttl(),
-            }),
-            _ => None,
-        }
-    })?;
+    let (_, records) = owned(server, name, RecordType::TLSA, timeout, tlsa_of)?;
     Ok(records)
+}
+
+/// The TLSA records at exactly `name` asked of a validating resolver
+/// (RD=1), and whether its answer was authenticated: the AD bit of the
+/// response (RFC 4035 §3.2.3, RFC 6840 §5.7; RFC 7671 §3 requires it before
+/// TLSA records are used). Only as trustworthy as the path to the
+/// resolver: a resolver on loopback or behind a secured channel.
+pub fn query_tlsa_validated(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<(Vec<Tlsa>, bool), DnsError> {
+    let qname = parse_name(name)?;
+    let mut ctx = Ctx::new(server, &qname, RecordType::TLSA, timeout);
+    ctx.recursive = true;
+    let msg = exchange(&ctx, &qname)?;
+    let records = owned_answers(&ctx, &msg, &qname)?
+        .into_iter()
+        .filter_map(tlsa_of)
+        .collect();
+    Ok((records, msg.authentic_data()))
+}
+
+/// A TLSA answer record as [`Tlsa`].
+fn tlsa_of(r: &Record) -> Option<Tlsa> {
+    match r.data() {
+        RData::TLSA(t) => Some(Tlsa {
+            usage: t.cert_usage().into(),
+            selector: t.selector().into(),
+            matching: t.matching().into(),
+            data: t.cert_data().to_vec(),
+            ttl: r.ttl(),
+        }),
+        _ => None,
+    }
 }
 
 /// The serial of the SOA record at exactly `zone` (RFC 1035 §3.3.13), or
@@ -334,12 +360,34 @@ pub fn query_addrs(
     name: &str,
     timeout: Duration,
 ) -> Result<Vec<IpAddr>, DnsError> {
+    addrs(server, name, timeout, false)
+}
+
+/// A and AAAA addresses at `name` asked of a resolver (RD=1), A first:
+/// what [`query_addrs`] asks an authoritative server, for the caller that
+/// took its TLSA records from a validating resolver (RFC 1034 §4.3.1).
+pub fn query_addrs_recursive(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, DnsError> {
+    addrs(server, name, timeout, true)
+}
+
+/// [`query_addrs`], recursion desired or not.
+fn addrs(
+    server: SocketAddr,
+    name: &str,
+    timeout: Duration,
+    recursive: bool,
+) -> Result<Vec<IpAddr>, DnsError> {
     let qname = parse_name(name)?;
     let deadline = Instant::now() + timeout;
     let mut addrs = Vec::new();
     for rtype in [RecordType::A, RecordType::AAAA] {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ctx = Ctx::new(server, &qname, rtype, left);
+        let mut ctx = Ctx::new(server, &qname, rtype, left);
+        ctx.recursive = recursive;
         let msg = exchange(&ctx, &qname)?;
         check_rcode(&ctx, &msg)?;
         let mut found = addr_records(msg.answers(), &qname, rtype);

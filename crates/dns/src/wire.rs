@@ -38,6 +38,8 @@ pub(crate) struct Ctx {
     rtype: RecordType,
     timeout: Duration,
     deadline: Instant,
+    /// Ask a resolver (RD=1, AD=1: RFC 6840 §5.7) instead of an authoritative server.
+    pub(crate) recursive: bool,
 }
 
 impl Ctx {
@@ -53,6 +55,7 @@ impl Ctx {
             rtype,
             timeout,
             deadline: Instant::now() + timeout,
+            recursive: false,
         }
     }
 
@@ -155,13 +158,17 @@ pub(crate) fn random_id() -> u16 {
     (hasher.finish() & 0xffff) as u16
 }
 
-/// Encode a non-recursive (RD=0) query, optionally with an EDNS0 OPT record (RFC 1035 §4.1, RFC 6891 §6).
+/// Encode a query, non-recursive (RD=0) unless the context asks a
+/// resolver (RD=1 and AD=1, so a validating resolver says whether it
+/// validated: RFC 6840 §5.7), optionally with an EDNS0 OPT record (RFC 1035
+/// §4.1, RFC 6891 §6).
 fn encode_query(ctx: &Ctx, id: u16, qname: &Name, edns: bool) -> Result<Vec<u8>, DnsError> {
     let mut msg = Message::new();
     msg.set_id(id)
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Query)
-        .set_recursion_desired(false);
+        .set_recursion_desired(ctx.recursive)
+        .set_authentic_data(ctx.recursive);
     let mut query = Query::query(qname.clone(), ctx.rtype);
     query.set_query_class(DNSClass::IN);
     msg.add_query(query);

@@ -99,15 +99,27 @@ const QUOTE: usize = 80;
 /// characters, control characters escaped, so the message stays one line.
 pub(crate) fn quote(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let mut out: String = text
-        .chars()
-        .take(QUOTE)
-        .flat_map(char::escape_debug)
-        .collect();
+    let mut out = String::new();
+    for c in text.chars().take(QUOTE) {
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
     if text.chars().count() > QUOTE {
         out.push_str("...");
     }
     out
+}
+
+/// Characters that could break the line or fool a terminal or a reader:
+/// controls, line and paragraph separators, bidirectional overrides,
+/// zero-width characters. Quotes stay as they are, for readability.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// A server's reply line as the detail of a refusal: its text, trimmed, quoted.
@@ -122,6 +134,10 @@ mod tests {
     #[test]
     fn quote_keeps_one_line_and_is_short() {
         assert_eq!(quote(b"a\r\nb\x1b[31m"), "a\\r\\nb\\u{1b}[31m");
+        assert_eq!(
+            quote("it's \"x\"\u{2028}\u{202e}".as_bytes()),
+            "it's \"x\"\\u{2028}\\u{202e}"
+        );
         let long = quote(&[b'x'; 500]);
         assert_eq!(long.len(), QUOTE + 3);
         assert!(long.ends_with("..."));

@@ -116,7 +116,7 @@ impl Wire {
     /// Read more into the buffer for `step`; the end of the stream is an error.
     pub fn fill(&mut self, step: &str) -> Result<(), Fail> {
         let mut chunk = [0u8; CHUNK];
-        let n = self.read(&mut chunk).map_err(|e| self.fail(step, &e))?;
+        let n = self.receive(&mut chunk).map_err(|e| self.fail(step, &e))?;
         if n == 0 {
             return Err(Fail::new(
                 step,
@@ -184,6 +184,7 @@ impl Wire {
 }
 
 impl Read for Wire {
+    /// What is buffered first, then the socket.
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if !self.buf.is_empty() {
             let n = out.len().min(self.buf.len());
@@ -191,6 +192,13 @@ impl Read for Wire {
             self.buf.drain(..n);
             return Ok(n);
         }
+        self.receive(out)
+    }
+}
+
+impl Wire {
+    /// Read from the socket within both bounds (never from the buffer).
+    fn receive(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {
             self.hit = Some(Bound::Bytes);
             return Err(io::Error::other("read budget spent"));

@@ -13,6 +13,5 @@ mod flood;
 mod hostile;
 mod leftovers;
 mod mistakes;
-mod verify;
 mod watch;
 mod zonebuild;

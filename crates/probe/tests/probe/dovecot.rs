@@ -41,6 +41,6 @@ fn dovecot_imap_pop3_sieve_serve_the_files() {
     assert_eq!(err.kind, ErrorKind::Garbage, "{err}");
     assert_line(
         &err,
-        &["smtp: greeting not understood: \"\\\"IMPLEMENTATION\\\""],
+        &["smtp: greeting not understood: \"\"IMPLEMENTATION\" \"Dovecot"],
     );
 }

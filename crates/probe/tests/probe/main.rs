@@ -7,6 +7,7 @@
 
 mod dovecot;
 mod hostile;
+mod impostor;
 mod nginx;
 mod postfix;
 mod prosody;

@@ -1,31 +1,35 @@
-//! `certdrop-zone verify NAME PORT --server HOST:PORT`: does the service at
-//! NAME:PORT serve a certificate its published TLSA records match? The
-//! counterpart of `ldns-dane verify` for the records this stage publishes.
+//! `certdrop-check dane NAME PORT`: does the service at NAME:PORT serve a
+//! chain its TLSA records match? The counterpart of `ldns-dane verify`
+//! (formerly `certdrop-zone verify`), and the matching rules the endpoint
+//! checks of `run` use.
 //!
-//! 1. The TLSA RRset at `_PORT._tcp.NAME` (RFC 6698 §3), asked directly and
-//!    non-recursively of `--server`, an authoritative server of the zone
-//!    (certdrop-dns: no resolver). DNSSEC signatures are not checked: the
-//!    server is the one we publish through, so the question is whether it
-//!    serves what matches, not whether a validator would accept the chain.
+//! 1. The TLSA RRset at `_PORT._tcp.NAME` (RFC 6698 §3): asked directly
+//!    and non-recursively of `--server`, an authoritative server of the
+//!    zone (DNSSEC signatures not checked: the question is whether the
+//!    server we publish through serves what matches); or asked of a
+//!    validating resolver (`--resolver`), whose answer must carry the AD
+//!    bit (RFC 7671 §3: unauthenticated records are not used).
 //! 2. The addresses to test: `--connect`, or NAME's A/AAAA at the same
 //!    server (no CNAME chasing). Every address is tested.
-//! 3. The chain each address serves, with SNI = NAME, read from a TLS 1.2
-//!    handshake that is never finished ([`crate::tlsfetch`]: this privilege
-//!    domain links no TLS library).
+//! 3. The chain each address serves, with SNI = NAME, after STARTTLS for
+//!    the port's protocol (certdrop-probe: TLS 1.2 or 1.3; the chain is
+//!    recorded, nothing in it is trusted).
 //! 4. A match (RFC 7671 §5): usage 3 (DANE-EE) against the leaf, with no
-//!    name or expiry check (§5.1); usage 2 (DANE-TA) against any certificate
-//!    the server sent above its leaf (§5.2.2 asks servers to include the
-//!    trust anchor). For DANE-TA only that match is checked: the signatures
-//!    from the leaf up to the matched certificate, and the leaf's name and
-//!    validity, are not (no PKIX path validation here); the output says so.
-//!    Usages 0 and 1 need the client's CA store and are unusable here, as
-//!    are unknown selectors and matching types (RFC 7671 §4.1, RFC 7218).
+//!    name or expiry check (§5.1); usage 2 (DANE-TA) against any
+//!    certificate the server sent above its leaf (§5.2.2 asks servers to
+//!    include the trust anchor). For DANE-TA only that match is checked:
+//!    the signatures from the leaf up to the matched certificate, and the
+//!    leaf's name and validity, are not (no PKIX path validation here); the
+//!    output says so. Usages 0 and 1 need the client's CA store and are
+//!    unusable here, as are unknown selectors and matching types (RFC 7671
+//!    §4.1, RFC 7218).
 //!
-//! Exit: 0 match (one line on stdout), 65 mismatch, 66 no (usable) TLSA
-//! record, 69 the DNS server or the service cannot be reached or does not
-//! speak TLS 1.2, 64 a bad name. The process reads nothing from disk and
-//! writes nothing; what it parses from the network is bounded by the
-//! timeout and by size limits in certdrop-dns and tlsfetch.
+//! Exit: 0 match (one line on stdout), 65 mismatch or an answer the
+//! resolver did not validate, 66 no (usable) TLSA record, 69 the DNS server
+//! or the service cannot be reached or fails the handshake, 64 a bad name.
+//! It reads nothing from disk and writes nothing; what it parses from the
+//! network is bounded by the timeout and by size limits in certdrop-dns
+//! and certdrop-probe.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -35,39 +39,79 @@ use certdrop_core::error::{Error, Result, Worst};
 use certdrop_core::exit::Outcome;
 use certdrop_core::output::Output;
 use certdrop_dns::{DnsError, Tlsa};
-use certdrop_tlsfetch::{self as tlsfetch, ServedChain};
+use certdrop_probe::{Limits, Protocol, Served, Target};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::tlsa::{
-    MATCH_FULL, MATCH_SHA256, MATCH_SHA512, SELECTOR_CERT, SELECTOR_SPKI, USAGE_DANE_EE,
-    USAGE_DANE_TA,
-};
-
-/// Default timeout of each DNS query, each TCP connect and each TLS read.
+/// Default timeout of each DNS query and of each probe.
 pub const DEFAULT_TIMEOUT: &str = "5s";
 
-/// What to verify, from the command line.
+/// Certificate usage DANE-TA (RFC 7218): a trust anchor the server sends.
+pub const USAGE_DANE_TA: u8 = 2;
+/// Certificate usage DANE-EE (RFC 7218): the server's own certificate or key.
+pub const USAGE_DANE_EE: u8 = 3;
+/// Selector Cert: the whole certificate (RFC 6698 §2.1.2).
+pub const SELECTOR_CERT: u8 = 0;
+/// Selector SPKI: the SubjectPublicKeyInfo (RFC 6698 §2.1.2).
+pub const SELECTOR_SPKI: u8 = 1;
+/// Matching type Full: the selected bytes themselves (RFC 6698 §2.1.3).
+pub const MATCH_FULL: u8 = 0;
+/// Matching type SHA2-256 (RFC 6698 §2.1.3).
+pub const MATCH_SHA256: u8 = 1;
+/// Matching type SHA2-512 (RFC 6698 §2.1.3).
+pub const MATCH_SHA512: u8 = 2;
+
+/// Where the records are asked.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// An authoritative server, directly (RD=0).
+    Server(SocketAddr),
+    /// A validating resolver (RD=1); the AD bit is required.
+    Resolver(SocketAddr),
+}
+
+/// What to check, from the command line.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// The service's host name (also the SNI).
     pub name: String,
     /// Its TCP port.
     pub port: u16,
-    /// An authoritative server of the zone.
-    pub server: SocketAddr,
+    /// Where the TLSA records and the addresses come from.
+    pub dns: Source,
     /// Connect here instead of NAME's addresses.
     pub connect: Option<SocketAddr>,
+    /// How TLS is started (by port when not given).
+    pub protocol: Option<String>,
     /// Timeout of each step.
     pub timeout: Duration,
 }
 
-/// Run `verify`: Ok on a match at every address, else the worst failure, each reported in one line.
+/// Run `dane`: Ok on a match at every address, else the worst failure, each reported in one line.
 pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
     let name = certdrop_core::name::domain(&req.name, false)
-        .map_err(|e| Error::usage(format!("verify: {e}")))?;
+        .map_err(|e| Error::usage(format!("dane: {e}")))?;
+    let protocol = match &req.protocol {
+        None => Protocol::for_port(req.port),
+        Some(p) => Protocol::from_name(p).map_err(|e| Error::usage(format!("--protocol: {e}")))?,
+    };
     let owner = format!("_{}._tcp.{name}", req.port);
-    let records =
-        certdrop_dns::query_tlsa(req.server, &owner, req.timeout).map_err(|e| dns_failure(&e))?;
+    let (server, records) = match req.dns {
+        Source::Server(s) => (
+            s,
+            certdrop_dns::query_tlsa(s, &owner, req.timeout).map_err(|e| dns_failure(&e))?,
+        ),
+        Source::Resolver(s) => {
+            let (records, ad) = certdrop_dns::query_tlsa_validated(s, &owner, req.timeout)
+                .map_err(|e| dns_failure(&e))?;
+            if !ad {
+                return Err(Error::data(format!(
+                    "{owner}: {s} did not validate the answer (no AD bit): \
+                     TLSA records are used only when authenticated (RFC 7671 §3)"
+                )));
+            }
+            (s, records)
+        }
+    };
     let (usable, unusable): (Vec<Tlsa>, Vec<Tlsa>) = records.into_iter().partition(usable);
     for t in &unusable {
         out.verbose(&format!(
@@ -78,23 +122,25 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
     }
     if usable.is_empty() {
         let why = match unusable.first() {
-            None => format!("no TLSA record at {}", req.server),
+            None => format!("no TLSA record at {server}"),
             Some(t) => format!("no usable TLSA record ({}: {})", show(t), unusable_why(t)),
         };
         return Err(Error::noinput(format!("{owner}: {why}")));
     }
     let addrs: Vec<SocketAddr> = match req.connect {
         Some(a) => vec![a],
-        None => certdrop_dns::query_addrs(req.server, &name, req.timeout)
-            .map_err(|e| dns_failure(&e))?
-            .into_iter()
-            .map(|ip: IpAddr| SocketAddr::new(ip, req.port))
-            .collect(),
+        None => match req.dns {
+            Source::Server(_) => certdrop_dns::query_addrs(server, &name, req.timeout),
+            Source::Resolver(_) => certdrop_dns::query_addrs_recursive(server, &name, req.timeout),
+        }
+        .map_err(|e| dns_failure(&e))?
+        .into_iter()
+        .map(|ip: IpAddr| SocketAddr::new(ip, req.port))
+        .collect(),
     };
     if addrs.is_empty() {
         return Err(Error::unavailable(format!(
-            "{owner}: {name} has no A or AAAA record at {}",
-            req.server
+            "{owner}: {name} has no A or AAAA record at {server}"
         )));
     }
     let mut worst = Worst::default();
@@ -103,7 +149,12 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
             1 => owner.clone(),
             _ => format!("{owner} at {addr}"),
         };
-        if let Err(e) = verify_at(&subject, &name, *addr, &usable, req.timeout, out) {
+        let target = Target {
+            connect: *addr,
+            server_name: &name,
+            protocol,
+        };
+        if let Err(e) = check_at(&subject, &target, &usable, req.timeout, out) {
             worst.add(out, e);
         }
     }
@@ -111,18 +162,22 @@ pub fn run(req: &Request, out: &Output) -> Result<Outcome> {
 }
 
 /// Fetch the chain one address serves and match it against the usable records.
-fn verify_at(
+fn check_at(
     subject: &str,
-    name: &str,
-    addr: SocketAddr,
+    target: &Target,
     records: &[Tlsa],
     timeout: Duration,
     out: &Output,
 ) -> Result<()> {
-    let chain = tlsfetch::fetch_chain(addr, name, timeout)
-        .map_err(|e| Error::unavailable(format!("{subject}: TLS at {addr}: {e}")))?;
-    describe(subject, addr, &chain, out);
-    match find_match(records, &chain.certs) {
+    let limits = Limits {
+        timeout,
+        ..Limits::default()
+    };
+    let served = certdrop_probe::fetch_chain(target, &limits)
+        .map_err(|e| Error::unavailable(format!("{subject}: {e}")))?;
+    describe(subject, target, &served, out);
+    let certs = &served.certs;
+    match find_match(records, certs) {
         Some((t, 0)) => {
             out.print(&format!(
                 "{subject}: dane-validated ({} matches the served leaf)",
@@ -136,8 +191,8 @@ fn verify_at(
                  the path from the leaf to it is not validated)",
                 triple(t),
                 i + 1,
-                chain.certs.len(),
-                subject_of(&chain.certs[i]).map_or(String::new(), |s| format!(", {s}")),
+                certs.len(),
+                subject_of(&certs[i]).map_or(String::new(), |s| format!(", {s}")),
             ));
             Ok(())
         }
@@ -153,7 +208,7 @@ fn verify_at(
 }
 
 /// The first record that matches, and the index of the certificate it matched (RFC 7671 §5.1, §5.2).
-fn find_match<'t>(records: &'t [Tlsa], certs: &[Vec<u8>]) -> Option<(&'t Tlsa, usize)> {
+pub fn find_match<'t>(records: &'t [Tlsa], certs: &[Vec<u8>]) -> Option<(&'t Tlsa, usize)> {
     records.iter().find_map(|t| {
         let candidates = match t.usage {
             USAGE_DANE_EE => 0..certs.len().min(1),
@@ -168,24 +223,28 @@ fn find_match<'t>(records: &'t [Tlsa], certs: &[Vec<u8>]) -> Option<(&'t Tlsa, u
 
 /// Whether one certificate matches one record's selector, matching type and data (RFC 6698 §2.1.2, §2.1.3).
 pub fn matches(t: &Tlsa, der: &[u8]) -> bool {
-    let selected = match t.selector {
-        SELECTOR_CERT => der.to_vec(),
+    match t.selector {
+        SELECTOR_CERT => matches_data(t, der),
         SELECTOR_SPKI => match certinfo::parse_der(der) {
-            Ok(cert) => cert.spki,
-            Err(_) => return false,
+            Ok(cert) => matches_data(t, &cert.spki),
+            Err(_) => false,
         },
-        _ => return false,
-    };
+        _ => false,
+    }
+}
+
+/// Whether the bytes a selector picked match the record's matching type and data (RFC 6698 §2.1.3).
+pub fn matches_data(t: &Tlsa, selected: &[u8]) -> bool {
     match t.matching {
         MATCH_FULL => selected == t.data,
-        MATCH_SHA256 => Sha256::digest(&selected).as_slice() == t.data,
-        MATCH_SHA512 => Sha512::digest(&selected).as_slice() == t.data,
+        MATCH_SHA256 => Sha256::digest(selected).as_slice() == t.data,
+        MATCH_SHA512 => Sha512::digest(selected).as_slice() == t.data,
         _ => false,
     }
 }
 
 /// Usages 2 and 3 with a known selector and matching type (RFC 7671 §4.1: the others are unusable).
-fn usable(t: &Tlsa) -> bool {
+pub fn usable(t: &Tlsa) -> bool {
     unusable_why(t).is_empty()
 }
 
@@ -201,18 +260,15 @@ fn unusable_why(t: &Tlsa) -> &'static str {
 }
 
 /// `-v`: what was served, and what a `3 1 1` record for it would be.
-fn describe(subject: &str, addr: SocketAddr, chain: &ServedChain, out: &Output) {
+fn describe(subject: &str, target: &Target, served: &Served, out: &Output) {
     out.verbose(&format!(
-        "{subject}: {addr} served {} certificate(s), cipher suite {:#06x}{}",
-        chain.certs.len(),
-        chain.cipher_suite,
-        if chain.tls13_capable {
-            ", also speaks TLS 1.3"
-        } else {
-            ""
-        }
+        "{subject}: {} ({}) served {} certificate(s) over {}",
+        target.connect,
+        target.protocol.name(),
+        served.certs.len(),
+        served.version,
     ));
-    for (i, der) in chain.certs.iter().enumerate() {
+    for (i, der) in served.certs.iter().enumerate() {
         let spki = certinfo::parse_der(der)
             .map(|c| format!("SPKI SHA-256 {}", hex(&certinfo::spki_sha256(&c.spki))))
             .unwrap_or_else(|e| e);
@@ -227,7 +283,7 @@ fn subject_of(der: &[u8]) -> Option<String> {
 }
 
 /// `3 1 1`.
-fn triple(t: &Tlsa) -> String {
+pub fn triple(t: &Tlsa) -> String {
     format!("{} {} {}", t.usage, t.selector, t.matching)
 }
 
@@ -269,6 +325,11 @@ mod tests {
         assert!(!matches(&tlsa(3, 0, 1, &Sha512::digest(&der)), &der));
         // Selector 1 needs a certificate that parses.
         assert!(!matches(&tlsa(3, 1, 0, &der), &der));
+        // The selected bytes alone (a staged key's SPKI).
+        assert!(matches_data(
+            &tlsa(3, 1, 1, &Sha256::digest(b"spki")),
+            b"spki"
+        ));
     }
 
     #[test]

@@ -220,7 +220,7 @@ fn the_monitor_jail_runs_certdrop_check_from_cron() {
         p,
         [
             "site.toml:72: jail 'monitor': mounts pub/ read-write, but its stages (check) may only read it",
-            "site.toml: pub/ is written by jails publish, monitor; one writer per directory"
+            "site.toml:72: jail 'monitor': mounts: pub/ is written by jails publish, monitor; one writer per directory"
         ]
     );
 }

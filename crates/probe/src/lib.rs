@@ -197,7 +197,7 @@ fn endpoint(target: &Target) -> String {
     }
 }
 
-/// The crypto provider: ring (see Cargo.toml for why).
+/// The crypto provider: ring (Cargo.toml says why: size).
 fn provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
 }

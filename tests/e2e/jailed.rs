@@ -213,7 +213,16 @@ impl Site {
 
     /// The leaf certificate nginx serves (DER), if it answers.
     pub fn served(&self) -> Option<Vec<u8>> {
-        certdrop_tlsfetch::fetch_chain(self.https, WWW, Duration::from_secs(2))
+        let target = certdrop_probe::Target {
+            connect: self.https,
+            server_name: WWW,
+            protocol: certdrop_probe::Protocol::Tls,
+        };
+        let limits = certdrop_probe::Limits {
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        certdrop_probe::fetch_chain(&target, &limits)
             .ok()
             .and_then(|c| c.certs.into_iter().next())
     }

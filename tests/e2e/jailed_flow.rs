@@ -337,12 +337,17 @@ fn a_commit_reaches_production_and_a_broken_one_does_not() {
     );
     assert!(a.contains("127.0.0.1"), "the record did not reach nsd: {a}");
     let static_addr = std::net::SocketAddr::from(([127, 0, 0, 1], https2));
-    let chain = certdrop_tlsfetch::fetch_chain(
-        static_addr,
-        "static.example.test",
-        std::time::Duration::from_secs(2),
-    )
-    .unwrap_or_else(|e| panic!("the new service does not answer: {e}\n{}", site.logs()));
+    let target = certdrop_probe::Target {
+        connect: static_addr,
+        server_name: "static.example.test",
+        protocol: certdrop_probe::Protocol::Tls,
+    };
+    let limits = certdrop_probe::Limits {
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let chain = certdrop_probe::fetch_chain(&target, &limits)
+        .unwrap_or_else(|e| panic!("the new service does not answer: {e}\n{}", site.logs()));
     let (_, cert) = x509_parser::parse_x509_certificate(&chain.certs[0]).expect("cert");
     let names: Vec<String> = cert
         .subject_alternative_name()

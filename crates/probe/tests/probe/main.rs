@@ -1,5 +1,6 @@
-//! certdrop-probe against real servers on loopback (nginx, postfix,
-//! dovecot, slapd, prosody), each started by its test in a temp tree with
+//! certdrop-probe against real servers on loopback (nginx, apache,
+//! haproxy, nghttpx, postfix, dovecot, slapd, prosody), each started by
+//! its test in a temp tree with
 //! certificates from the test kit's openssl PKI, and against hostile
 //! scripted servers (stall, garbage, early close, refusal, endless line).
 //! Every success compares the captured chain with the certificate files
@@ -12,6 +13,7 @@ mod nginx;
 mod postfix;
 mod prosody;
 mod slapd;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

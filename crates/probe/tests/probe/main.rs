@@ -1,8 +1,7 @@
 //! certdrop-probe against real servers on loopback (nginx, apache,
 //! haproxy, nghttpx, postfix, dovecot, slapd, prosody), each started by
-//! its test in a temp tree with
-//! certificates from the test kit's openssl PKI, and against hostile
-//! scripted servers (stall, garbage, early close, refusal, endless line).
+//! its test in a temp tree with certificates from the test kit's openssl
+//! PKI, and against hostile scripted servers (stall, garbage, early close, refusal, endless line).
 //! Every success compares the captured chain with the certificate files
 //! byte for byte.
 

@@ -52,7 +52,21 @@ pub fn discover_file(parser: &str, file: &std::path::Path) -> String {
 
 /// One post-flight endpoint for NAME at `addr` (implicit TLS).
 pub fn postflight(addr: SocketAddr) -> String {
-    format!("[{{ connect = \"{addr}\", sni = \"{NAME}\" }}]")
+    endpoints(&[(addr, None)])
+}
+
+/// Post-flight endpoints for NAME: each address with its `protocol` key
+/// ("smtp", "imap", ...), or none (the port's usual one: implicit TLS on
+/// a high port).
+pub fn endpoints(list: &[(SocketAddr, Option<&str>)]) -> String {
+    let tables: Vec<String> = list
+        .iter()
+        .map(|(addr, protocol)| match protocol {
+            Some(p) => format!("{{ connect = \"{addr}\", sni = \"{NAME}\", protocol = \"{p}\" }}"),
+            None => format!("{{ connect = \"{addr}\", sni = \"{NAME}\" }}"),
+        })
+        .collect();
+    format!("[{}]", tables.join(", "))
 }
 
 /// The leaf served for NAME at `addr`, DER, as certdrop-probe sees it

@@ -5,12 +5,9 @@
 //! the definition's restart on the field rule (a file newer than the pid
 //! file); and a slapd from cn=config, which an ldapmodify of its TLS
 //! attributes makes load the files again (the definition's documented
-//! override), its files found in `slapcat -n 0`. Seen over LDAP StartTLS
-//! by certdrop-probe.
-//!
-//! The post-flight is left out (`postflight = []`) until the trigger's
-//! post-flight speaks StartTLS (the `protocol` key); then it belongs here
-//! as `[{ connect = ..., sni = ..., protocol = "ldap" }]`.
+//! override), its files found in `slapcat -n 0`. Checked over LDAP
+//! StartTLS by the trigger's own post-flight (`protocol = "ldap"`: the
+//! test's port is no 389) and by certdrop-probe.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -25,7 +22,7 @@ use certdrop_testkit::{free_port, sh, within, Run};
 
 use crate::harness::{Tree, PUBLISHED};
 use crate::services::{
-    assert_serves, discover_command, discover_file, quoted, served, shipped, PidFile,
+    assert_serves, discover_command, discover_file, endpoints, quoted, served, shipped, PidFile,
 };
 
 /// How long slapd may take to stop.
@@ -56,7 +53,7 @@ fn site(slapd: &Slapd) -> String {
                 quoted(&format!("slaptest -u -f {}", conf.display())),
             ),
             ("restart", quoted(&restart)),
-            ("postflight", "[]".to_string()),
+            ("postflight", endpoints(&[(slapd.addr(), Some("ldap"))])),
         ],
     )
 }
@@ -99,7 +96,7 @@ fn slapd_restart_on_a_file_newer_than_its_pid_file_serves_the_new_certificate() 
     let second = tree.issue();
     assert_eq!(served(slapd.addr(), Some("ldap")), Some(first.der.clone()));
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: restarted");
+    ran.stdout_starts("www: restarted, served: ");
     ran.stdout_has("newer than");
     assert_serves(slapd.addr(), Some("ldap"), &second.der, "slapd");
     assert_ne!(
@@ -180,7 +177,7 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
             ("preflight", quoted(&format!("slaptest -Q -u -F {d}/cfg"))),
             ("reload", quoted(&reload)),
             ("rule", quoted("content-changed")),
-            ("postflight", "[]".to_string()),
+            ("postflight", endpoints(&[(addr, Some("ldap"))])),
             (
                 "install",
                 format!(
@@ -192,7 +189,10 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     ));
     // slapcat folds the long name: it is found whole.
     let ran = tree.run(&["-vv", "run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    );
     ran.stderr_has(&format!(
         "www: found {} key {}",
         cert.display(),
@@ -203,8 +203,7 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     // A renewal installed under the same name: served after the ldapmodify.
     let second = tree.issue();
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
-    ran.stdout_has("new files to install");
+    ran.stdout_starts("www: reloaded, served: new files to install");
     assert_serves(addr, Some("ldap"), &second.der, "slapd");
     assert_eq!(
         tree.read_text("slapd-cn/slapd.pid").trim(),

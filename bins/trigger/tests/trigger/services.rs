@@ -27,6 +27,20 @@ pub fn shipped(definition: &str, keys: &[(&str, String)]) -> String {
     body
 }
 
+/// trigger.toml for `service` with postflight_wait `wait`: how long a
+/// reload is given before it is called not taken (short where a test
+/// waits it out).
+pub fn config_waiting(tree: &crate::harness::Tree, service: &str, wait: &str) {
+    let path = tree.config(service);
+    let text = std::fs::read_to_string(&path).expect("trigger.toml");
+    assert!(text.contains("postflight_wait = \"5s\""), "{text}");
+    let text = text.replace(
+        "postflight_wait = \"5s\"",
+        &format!("postflight_wait = \"{wait}\""),
+    );
+    std::fs::write(&path, text).expect("trigger.toml");
+}
+
 /// `s` as a TOML basic string.
 pub fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))

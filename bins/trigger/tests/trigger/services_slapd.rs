@@ -5,7 +5,8 @@
 //! the definition's restart on the field rule (a file newer than the pid
 //! file); and a slapd from cn=config, which an ldapmodify of its TLS
 //! attributes makes load the files again (the definition's documented
-//! override), its files found in `slapcat -n 0`. Checked over LDAP
+//! override), its files found in `slapcat -n 0` (a long name folded, one
+//! that is not ASCII in base64). Checked over LDAP
 //! StartTLS by the trigger's own post-flight (`protocol = "ldap"`: the
 //! test's port is no 389) and by certdrop-probe.
 
@@ -110,15 +111,22 @@ fn slapd_restart_on_a_file_newer_than_its_pid_file_serves_the_new_certificate() 
 /// A directory name long enough that slapcat folds the line naming a
 /// file in it (LDIF lines end at 76 bytes).
 const LONG: &str = "a-directory-name-long-enough-for-slapcat-to-fold-the-line";
+/// A directory name that is not ASCII: slapcat writes a value naming a
+/// file in it in base64 (`name:: value`, RFC 2849).
+const NOT_ASCII: &str = "zertifikät";
 
 #[test]
 fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     let tree = Tree::new();
     let first = tree.issue();
-    let key = tree.path("keys/www.pem");
-    // The certificate installed under a long name, as the site names it.
-    let cert = tree.path(&format!("srv/{LONG}/cert.pem"));
-    std::fs::create_dir_all(cert.parent().expect("dir")).expect("long dir");
+    // The key under a long name, the certificate installed under one that
+    // is not ASCII, as the site names them.
+    let key = tree.path(&format!("srv/{LONG}/key.pem"));
+    let cert = tree.path(&format!("srv/{NOT_ASCII}/cert.pem"));
+    for file in [&key, &cert] {
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("srv dir");
+    }
+    std::fs::copy(tree.path("keys/www.pem"), &key).expect("key");
     std::fs::copy(tree.path(PUBLISHED), &cert).expect("first cert");
 
     // cn=config made by slaptest from a slapd.conf whose config database
@@ -155,13 +163,34 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
         "slapd did not start: {}",
         tree.read_text("slapd-cn/slapd.log")
     );
+    // The LDIF as slapcat writes it: the name that is not ASCII in base64.
+    // (folded: its continuation lines start with a space).
+    let ldif = sh(tree.root(), &format!("slapcat -n 0 -F {d}/cfg"));
+    let encoded: Vec<&str> = ldif
+        .lines()
+        .skip_while(|l| !l.starts_with("olcTLSCertificateFile:: "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        !encoded.is_empty(),
+        "slapcat writes the certificate file in base64: {ldif}"
+    );
+    let encoded = encoded.join("\n");
+    assert!(
+        ldif.contains(&format!(
+            "olcTLSCertificateKeyFile: {}",
+            &tree.root().display()
+        )),
+        "the key file in plain text: {ldif}"
+    );
     tree.write(
         "slapd-cn/tls.ldif",
         &format!(
             "dn: cn=config\nchangetype: modify\nreplace: olcTLSCertificateFile\n\
-             olcTLSCertificateFile: {}\n-\nreplace: olcTLSCertificateKeyFile\n\
+             {encoded}\n-\nreplace: olcTLSCertificateKeyFile\n\
              olcTLSCertificateKeyFile: {}\n-\n",
-            cert.display(),
             key.display()
         ),
     );
@@ -187,7 +216,8 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
             ),
         ],
     ));
-    // slapcat folds the long name: it is found whole.
+    // slapcat folds the long name and encodes the other: both are found
+    // whole.
     let ran = tree.run(&["-vv", "run"]).expect(0);
     assert_eq!(
         ran.stdout,

@@ -6,9 +6,9 @@
 //! file); and a slapd from cn=config, which an ldapmodify of its TLS
 //! attributes makes load the files again (the definition's documented
 //! override), its files found in `slapcat -n 0` (a long name folded, one
-//! that is not ASCII in base64). Checked over LDAP
-//! StartTLS by the trigger's own post-flight (`protocol = "ldap"`: the
-//! test's port is no 389) and by certdrop-probe.
+//! that is not ASCII in base64). Checked over LDAP StartTLS by the
+//! trigger's own post-flight (`protocol = "ldap"`: the test's port is no
+//! 389) and by certdrop-probe.
 
 use std::net::TcpStream;
 use std::time::Duration;

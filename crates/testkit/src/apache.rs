@@ -6,7 +6,7 @@
 //! files, as on a real server). Started with `apache2 -k start` (a master
 //! process that writes its pid file; `-k graceful` is its reload), ready
 //! when its port accepts a connection, stopped on drop by SIGTERM to the
-//! pid in its pid file.
+//! pid in its pid file. Its restart stops it and starts a new one.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,18 @@ impl Apache {
     /// Its reload: `-k graceful` (SIGUSR1 to the parent).
     pub fn graceful_command(&self) -> String {
         self.ctl("-k graceful")
+    }
+
+    /// Its restart, as rc(8)'s `restart` does it: stop the parent, wait
+    /// until it is gone (a zombie counts as gone), start a new one (a new
+    /// pid file). Uses the trigger's `{pidfile}`.
+    pub fn restart_command(&self) -> String {
+        format!(
+            "pid=$(cat {{pidfile}}); {}; \
+             while ps -o stat= -p $pid | grep -q '^[^Z]'; do sleep 0.05; done; {}",
+            self.ctl("-k stop"),
+            self.ctl("-k start")
+        )
     }
 
     /// Its configuration test (a service's pre-flight).

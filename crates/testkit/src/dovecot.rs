@@ -1,6 +1,7 @@
 //! A real dovecot on loopback: IMAP, POP3 and ManageSieve listeners on
 //! 127.0.0.1 with `ssl = required` (STARTTLS offered, plaintext logins
-//! refused), in a directory of the test's tree (base_dir, state, log),
+//! refused), and when asked an imaps listener (implicit TLS, 993's role),
+//! in a directory of the test's tree (base_dir, state, log),
 //! run in the foreground (`dovecot -F`) as a tracked child, stopped on
 //! drop. Ready when every listener accepts a connection.
 //!
@@ -42,6 +43,8 @@ pub struct Dovecot {
     pub dir: PathBuf,
     /// Its ports.
     pub ports: Ports,
+    /// Its imaps port (implicit TLS), if it has one.
+    pub imaps: Option<u16>,
     child: Child,
 }
 
@@ -49,7 +52,17 @@ impl Dovecot {
     /// dovecot in `dir` listening on `ports`, serving `cert` (the chain,
     /// leaf first) and `key`.
     pub fn start(dir: &Path, ports: Ports, cert: &Path, key: &Path) -> Dovecot {
-        write_conf(dir, ports, cert, key);
+        Dovecot::with(dir, ports, None, cert, key)
+    }
+
+    /// The same with an imaps listener (implicit TLS) on 127.0.0.1:`imaps`
+    /// too.
+    pub fn with_imaps(dir: &Path, ports: Ports, imaps: u16, cert: &Path, key: &Path) -> Dovecot {
+        Dovecot::with(dir, ports, Some(imaps), cert, key)
+    }
+
+    fn with(dir: &Path, ports: Ports, imaps: Option<u16>, cert: &Path, key: &Path) -> Dovecot {
+        write_conf(dir, ports, imaps, cert, key);
         let child = Command::new("dovecot")
             .arg("-F")
             .arg("-c")
@@ -58,6 +71,7 @@ impl Dovecot {
         let mut dovecot = Dovecot {
             dir: dir.to_path_buf(),
             ports,
+            imaps,
             child,
         };
         let mut exited = false;
@@ -66,6 +80,7 @@ impl Dovecot {
             exited
                 || [ports.imap, ports.pop3, ports.sieve]
                     .iter()
+                    .chain(&imaps)
                     .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
         });
         assert!(up && !exited, "dovecot did not start: {}", dovecot.log());
@@ -106,7 +121,7 @@ impl Drop for Dovecot {
 }
 
 /// Write `dir/dovecot.conf` and make its directories.
-fn write_conf(dir: &Path, ports: Ports, cert: &Path, key: &Path) {
+fn write_conf(dir: &Path, ports: Ports, imaps: Option<u16>, cert: &Path, key: &Path) {
     for sub in ["run", "state", "home"] {
         std::fs::create_dir_all(dir.join(sub)).expect("dovecot dir");
     }
@@ -118,6 +133,15 @@ fn write_conf(dir: &Path, ports: Ports, cert: &Path, key: &Path) {
             "service {service} {{\n  inet_listener {name} {{\n    address = 127.0.0.1\n    \
              port = {port}\n  }}\n}}\n"
         )
+    };
+    // imaps: `ssl = yes` on the listener is implicit TLS; port 0 turns
+    // the default 993 off (a test runs on high ports only).
+    let imaps = match imaps {
+        Some(port) => format!(
+            "service imap-login {{\n  inet_listener imaps {{\n    address = 127.0.0.1\n    \
+             port = {port}\n    ssl = yes\n  }}\n}}\n"
+        ),
+        None => "service imap-login {\n  inet_listener imaps {\n    port = 0\n  }\n}\n".into(),
     };
     let conf = format!(
         "base_dir = {d}/run\n\
@@ -133,8 +157,7 @@ fn write_conf(dir: &Path, ports: Ports, cert: &Path, key: &Path) {
          default_login_user = dovenull\n\
          passdb {{\n  driver = static\n  args = nopassword=y\n}}\n\
          userdb {{\n  driver = static\n  args = uid=root gid=root home={d}/home\n}}\n\
-         {}{}{}\
-         service imap-login {{\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+         {}{}{}{imaps}\
          service pop3-login {{\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
         cert.display(),
         key.display(),

@@ -46,6 +46,18 @@ fn every_shipped_definition_parses_and_has_its_parts() {
             ActionKind::Reload => ("reload", "content-changed"),
             ActionKind::Restart => ("restart", "newer-than-pidfile"),
         };
+        // A reload has the restart behind it (the verified reload's
+        // fallback), through the same rc script.
+        if def.action == ActionKind::Reload {
+            let rc = def.command.split_whitespace().nth(1).expect("rc name");
+            assert_eq!(
+                def.fallback.as_deref(),
+                Some(format!("service {rc} restart").as_str()),
+                "{name}: the restart behind the reload"
+            );
+        } else {
+            assert_eq!(def.fallback, None, "{name}");
+        }
         assert_eq!(def.rule.name(), kind, "{name}");
         // The comment right above the action says why this action.
         let lines: Vec<&str> = text.lines().collect();

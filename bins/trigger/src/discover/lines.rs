@@ -119,7 +119,8 @@ pub fn crt_list(text: &str) -> Vec<PathBuf> {
 }
 
 /// slapd.conf (`TLSCertificateFile path`) or cn=config LDIF as `slapcat
-/// -n 0` prints it (`olcTLSCertificateFile: path`).
+/// -n 0` prints it (`olcTLSCertificateFile: path`, or `olcTLSCertificateFile::
+/// <base64>`).
 pub fn slapd(text: &str) -> Vec<Pair> {
     let (mut cert, mut key) = (None, None);
     let text = unfold_ldif(text);
@@ -127,15 +128,57 @@ pub fn slapd(text: &str) -> Vec<Pair> {
         let Some((name, value)) = line.split_once(|c: char| c.is_whitespace() || c == ':') else {
             continue;
         };
-        let value = value.trim().trim_matches('"');
-        match name.to_ascii_lowercase().as_str() {
-            "tlscertificatefile" | "olctlscertificatefile" => cert = file(value),
-            "tlscertificatekeyfile" | "olctlscertificatekeyfile" => key = file(value),
+        let name = name.to_ascii_lowercase();
+        let path = match value.strip_prefix(':') {
+            // `name:: value` (RFC 2849): the value is base64, as slapcat
+            // writes one that is not plain ASCII or starts with a space,
+            // `:` or `<`. Decoded, it is the path exactly, spaces and all.
+            Some(encoded) if name.starts_with("olc") => base64_text(encoded.trim())
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            _ => file(value.trim().trim_matches('"')),
+        };
+        match name.as_str() {
+            "tlscertificatefile" | "olctlscertificatefile" => cert = path,
+            "tlscertificatekeyfile" | "olctlscertificatekeyfile" => key = path,
             _ => {}
         }
     }
     cert.map(|cert| vec![Pair { cert, key }])
         .unwrap_or_default()
+}
+
+/// Standard base64 (RFC 4648 §4, padded, as LDIF writes it) of UTF-8
+/// text; None when it is not both.
+pub(super) fn base64_text(encoded: &str) -> Option<String> {
+    let digit = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let bytes = encoded.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (i, quad) in bytes.chunks(4).enumerate() {
+        let last = i + 1 == bytes.len() / 4;
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n: u32 = 0;
+        for &c in &quad[..4 - pad] {
+            n = (n << 6) | u32::from(digit(c)?);
+        }
+        n <<= 6 * pad as u32;
+        let [_, a, b, c] = n.to_be_bytes();
+        out.extend_from_slice(&[a, b, c][..3 - pad]);
+    }
+    String::from_utf8(out).ok()
 }
 
 /// LDIF (`slapcat -n 0`) folds lines longer than 76 bytes, a long path

@@ -204,6 +204,39 @@ fn slapd_conf_and_cn_config() {
 }
 
 #[test]
+fn slapd_cn_config_values_in_base64() {
+    // As slapcat writes a value that is not plain ASCII (RFC 2849), folded
+    // when long: "/srv/zertifikät/cert.pem" and "/srv/k.pem"; a path with
+    // a leading space is kept as it is.
+    let ldif = "dn: cn=config\nolcTLSCertificateFile:: L3Nydi96ZXJ0aWZpa8OkdC9jZXJ0\n LnBlbQ==\n\
+                olcTLSCertificateKeyFile:: L3Nydi9rLnBlbQ==\n";
+    assert_eq!(
+        Parser::Slapd.parse(ldif),
+        [pair("/srv/zertifikät/cert.pem", Some("/srv/k.pem"))]
+    );
+    let spaced = "dn: cn=config\nolcTLSCertificateFile:: IC9zcnYvYS5wZW0=\n";
+    assert_eq!(Parser::Slapd.parse(spaced), [pair(" /srv/a.pem", None)]);
+    // Every padding length; what is not base64 (or not UTF-8) is no path.
+    for (encoded, want) in [
+        ("L2E=", Some("/a")),
+        ("L2Fi", Some("/ab")),
+        ("L2FiYw==", Some("/abc")),
+        ("", Some("")),
+        ("L2E", None),
+        ("L2=E", None),
+        ("L2E=L2E=", None),
+        ("L2E*", None),
+        ("/w==", None),
+    ] {
+        assert_eq!(
+            super::lines::base64_text(encoded).as_deref(),
+            want,
+            "{encoded}"
+        );
+    }
+}
+
+#[test]
 fn nghttpx_config_and_command_line() {
     let conf = "frontend=*,443\nbackend=127.0.0.1,8080\nprivate-key-file=/etc/ssl/n.key\n\
                 certificate-file=/etc/ssl/n.pem\nsubcert=/etc/ssl/s.key:/etc/ssl/s.pem;sct-dir=/x\n";

@@ -27,6 +27,20 @@ pub fn shipped(definition: &str, keys: &[(&str, String)]) -> String {
     body
 }
 
+/// trigger.toml for `service` with postflight_wait `wait`: how long a
+/// reload is given before it is called not taken (short where a test
+/// waits it out).
+pub fn config_waiting(tree: &crate::harness::Tree, service: &str, wait: &str) {
+    let path = tree.config(service);
+    let text = std::fs::read_to_string(&path).expect("trigger.toml");
+    assert!(text.contains("postflight_wait = \"5s\""), "{text}");
+    let text = text.replace(
+        "postflight_wait = \"5s\"",
+        &format!("postflight_wait = \"{wait}\""),
+    );
+    std::fs::write(&path, text).expect("trigger.toml");
+}
+
 /// `s` as a TOML basic string.
 pub fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -52,7 +66,21 @@ pub fn discover_file(parser: &str, file: &std::path::Path) -> String {
 
 /// One post-flight endpoint for NAME at `addr` (implicit TLS).
 pub fn postflight(addr: SocketAddr) -> String {
-    format!("[{{ connect = \"{addr}\", sni = \"{NAME}\" }}]")
+    endpoints(&[(addr, None)])
+}
+
+/// Post-flight endpoints for NAME: each address with its `protocol` key
+/// ("smtp", "imap", ...), or none (the port's usual one: implicit TLS on
+/// a high port).
+pub fn endpoints(list: &[(SocketAddr, Option<&str>)]) -> String {
+    let tables: Vec<String> = list
+        .iter()
+        .map(|(addr, protocol)| match protocol {
+            Some(p) => format!("{{ connect = \"{addr}\", sni = \"{NAME}\", protocol = \"{p}\" }}"),
+            None => format!("{{ connect = \"{addr}\", sni = \"{NAME}\" }}"),
+        })
+        .collect();
+    format!("[{}]", tables.join(", "))
 }
 
 /// The leaf served for NAME at `addr`, DER, as certdrop-probe sees it

@@ -2,22 +2,29 @@
 //! dovecot 2.3.19): its files found in `doveconf -n -P` of the test's
 //! configuration (without -P doveconf hides the key), and what dovecot
 //! does with a certificate replaced under the same file name: the old one
-//! is served until `doveadm reload`, the new one after it, over IMAP and
-//! POP3 STARTTLS as certdrop-probe sees them.
-//!
-//! The post-flight is left out (`postflight = []`) until the trigger's
-//! post-flight speaks STARTTLS (the `protocol` key); then it belongs here
-//! as `[{ connect = ..., sni = ..., protocol = "imap" }]`.
+//! is served until `doveadm reload`, the new one after it. The trigger's
+//! post-flight checks the shipped endpoint's shape (imaps, implicit TLS,
+//! the protocol a port without a usual one gets), IMAP STARTTLS and POP3
+//! STLS, and certdrop-probe looks again on its own.
+
+use std::net::SocketAddr;
 
 use certdrop_testkit::dovecot::{Dovecot, Ports};
 use certdrop_testkit::free_port;
 
 use crate::harness::{Tree, PUBLISHED};
-use crate::services::{assert_serves, discover_command, quoted, served, shipped};
+use crate::services::{assert_serves, discover_command, endpoints, quoted, served, shipped};
 
-/// The shipped definition with this dovecot's configuration.
+/// 127.0.0.1:`port`.
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The shipped definition with this dovecot's configuration, checked on
+/// imaps (no protocol key, as shipped for 993), IMAP and POP3.
 fn site(dovecot: &Dovecot) -> String {
     let conf = dovecot.conf();
+    let imaps = dovecot.imaps.expect("an imaps listener");
     shipped(
         "dovecot",
         &[
@@ -34,7 +41,14 @@ fn site(dovecot: &Dovecot) -> String {
                 quoted(&format!("doveconf -n -c {} >/dev/null", conf.display())),
             ),
             ("reload", quoted(&dovecot.reload_command())),
-            ("postflight", "[]".to_string()),
+            (
+                "postflight",
+                endpoints(&[
+                    (local(imaps), None),
+                    (local(dovecot.ports.imap), Some("imap")),
+                    (local(dovecot.ports.pop3), Some("pop3")),
+                ]),
+            ),
         ],
     )
 }
@@ -49,9 +63,9 @@ fn dovecot_reload_takes_a_new_certificate_at_the_same_path() {
         pop3: free_port(),
         sieve: free_port(),
     };
-    let dovecot = Dovecot::start(&tree.path("dovecot"), ports, &cert, &key);
-    let imap = std::net::SocketAddr::from(([127, 0, 0, 1], ports.imap));
-    let pop3 = std::net::SocketAddr::from(([127, 0, 0, 1], ports.pop3));
+    let dovecot = Dovecot::with_imaps(&tree.path("dovecot"), ports, free_port(), &cert, &key);
+    let imaps = local(dovecot.imaps.expect("imaps"));
+    let (imap, pop3) = (local(ports.imap), local(ports.pop3));
     // Why the definition asks for -P: plain -n hides the key file, and
     // discovery says so.
     let plain = format!("doveconf -n -c {}", dovecot.conf().display());
@@ -62,21 +76,28 @@ fn dovecot_reload_takes_a_new_certificate_at_the_same_path() {
 
     tree.config(&site(&dovecot));
     let ran = tree.run(&["-vv", "run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    );
     ran.stderr_has(&format!(
         "www: found {} key {}",
         cert.display(),
         key.display()
     ));
-    assert_serves(imap, Some("imap"), &first.der, "dovecot imap");
+    assert_serves(imaps, None, &first.der, "dovecot imaps");
 
     let pid = dovecot.pid();
     let second = tree.issue();
+    assert_eq!(served(imaps, None), Some(first.der.clone()));
     assert_eq!(served(imap, Some("imap")), Some(first.der.clone()));
     assert_eq!(served(pop3, Some("pop3")), Some(first.der.clone()));
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
-    ran.stdout_has("content changed");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: content changed since the last deployment (content-changed)\n"
+    );
+    assert_serves(imaps, None, &second.der, "dovecot imaps");
     assert_serves(imap, Some("imap"), &second.der, "dovecot imap");
     assert_serves(pop3, Some("pop3"), &second.der, "dovecot pop3");
     assert_eq!(dovecot.pid(), pid, "a reload keeps the master");

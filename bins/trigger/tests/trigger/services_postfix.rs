@@ -3,17 +3,14 @@
 //! configuration directory, and what postfix does with a certificate
 //! replaced under the same file name: an idle smtpd keeps serving the old
 //! one, `postfix reload` makes the next connection get the new one, seen
-//! over SMTP STARTTLS by certdrop-probe.
-//!
-//! The post-flight is left out (`postflight = []`) until the trigger's
-//! post-flight speaks STARTTLS (the `protocol` key); then it belongs here
-//! as `[{ connect = ..., sni = ..., protocol = "smtp" }]`.
+//! over SMTP STARTTLS by the trigger's own post-flight (`protocol =
+//! "smtp"`: the test's port is no 25) and by certdrop-probe.
 
 use certdrop_testkit::free_port;
 use certdrop_testkit::postfix::Postfix;
 
 use crate::harness::{Tree, NAME, PUBLISHED};
-use crate::services::{assert_serves, discover_command, quoted, served, shipped};
+use crate::services::{assert_serves, discover_command, endpoints, quoted, served, shipped};
 
 /// The shipped definition with this postfix's configuration directory.
 fn site(postfix: &Postfix) -> String {
@@ -42,7 +39,7 @@ fn site(postfix: &Postfix) -> String {
                 quoted(&format!("postconf -c {} -n >/dev/null", conf.display())),
             ),
             ("reload", quoted(&postfix.reload_command())),
-            ("postflight", "[]".to_string()),
+            ("postflight", endpoints(&[(postfix.addr(), Some("smtp"))])),
         ],
     )
 }
@@ -55,7 +52,10 @@ fn postfix_reload_takes_a_new_certificate_an_idle_smtpd_does_not() {
     let postfix = Postfix::start(&tree.path("postfix"), free_port(), &cert, &key);
     tree.config(&site(&postfix));
     let ran = tree.run(&["-vv", "run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    );
     ran.stderr_has(&format!(
         "www: found {} key {}",
         cert.display(),
@@ -75,8 +75,10 @@ fn postfix_reload_takes_a_new_certificate_an_idle_smtpd_does_not() {
         postfix.log()
     );
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
-    ran.stdout_has("content changed");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: content changed since the last deployment (content-changed)\n"
+    );
     assert_serves(postfix.addr(), Some("smtp"), &second.der, "postfix");
     assert_eq!(postfix.pid(), pid, "a reload keeps the master");
     tree.run(&["run"]).expect(2).silent();

@@ -5,12 +5,10 @@
 //! the definition's restart on the field rule (a file newer than the pid
 //! file); and a slapd from cn=config, which an ldapmodify of its TLS
 //! attributes makes load the files again (the definition's documented
-//! override), its files found in `slapcat -n 0`. Seen over LDAP StartTLS
-//! by certdrop-probe.
-//!
-//! The post-flight is left out (`postflight = []`) until the trigger's
-//! post-flight speaks StartTLS (the `protocol` key); then it belongs here
-//! as `[{ connect = ..., sni = ..., protocol = "ldap" }]`.
+//! override), its files found in `slapcat -n 0` (a long name folded, one
+//! that is not ASCII in base64). Checked over LDAP StartTLS by the
+//! trigger's own post-flight (`protocol = "ldap"`: the test's port is no
+//! 389) and by certdrop-probe.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -25,7 +23,7 @@ use certdrop_testkit::{free_port, sh, within, Run};
 
 use crate::harness::{Tree, PUBLISHED};
 use crate::services::{
-    assert_serves, discover_command, discover_file, quoted, served, shipped, PidFile,
+    assert_serves, discover_command, discover_file, endpoints, quoted, served, shipped, PidFile,
 };
 
 /// How long slapd may take to stop.
@@ -56,7 +54,7 @@ fn site(slapd: &Slapd) -> String {
                 quoted(&format!("slaptest -u -f {}", conf.display())),
             ),
             ("restart", quoted(&restart)),
-            ("postflight", "[]".to_string()),
+            ("postflight", endpoints(&[(slapd.addr(), Some("ldap"))])),
         ],
     )
 }
@@ -99,7 +97,7 @@ fn slapd_restart_on_a_file_newer_than_its_pid_file_serves_the_new_certificate() 
     let second = tree.issue();
     assert_eq!(served(slapd.addr(), Some("ldap")), Some(first.der.clone()));
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: restarted");
+    ran.stdout_starts("www: restarted, served: ");
     ran.stdout_has("newer than");
     assert_serves(slapd.addr(), Some("ldap"), &second.der, "slapd");
     assert_ne!(
@@ -113,15 +111,22 @@ fn slapd_restart_on_a_file_newer_than_its_pid_file_serves_the_new_certificate() 
 /// A directory name long enough that slapcat folds the line naming a
 /// file in it (LDIF lines end at 76 bytes).
 const LONG: &str = "a-directory-name-long-enough-for-slapcat-to-fold-the-line";
+/// A directory name that is not ASCII: slapcat writes a value naming a
+/// file in it in base64 (`name:: value`, RFC 2849).
+const NOT_ASCII: &str = "zertifikät";
 
 #[test]
 fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     let tree = Tree::new();
     let first = tree.issue();
-    let key = tree.path("keys/www.pem");
-    // The certificate installed under a long name, as the site names it.
-    let cert = tree.path(&format!("srv/{LONG}/cert.pem"));
-    std::fs::create_dir_all(cert.parent().expect("dir")).expect("long dir");
+    // The key under a long name, the certificate installed under one that
+    // is not ASCII, as the site names them.
+    let key = tree.path(&format!("srv/{LONG}/key.pem"));
+    let cert = tree.path(&format!("srv/{NOT_ASCII}/cert.pem"));
+    for file in [&key, &cert] {
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("srv dir");
+    }
+    std::fs::copy(tree.path("keys/www.pem"), &key).expect("key");
     std::fs::copy(tree.path(PUBLISHED), &cert).expect("first cert");
 
     // cn=config made by slaptest from a slapd.conf whose config database
@@ -158,13 +163,34 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
         "slapd did not start: {}",
         tree.read_text("slapd-cn/slapd.log")
     );
+    // The LDIF as slapcat writes it: the name that is not ASCII in base64.
+    // (folded: its continuation lines start with a space).
+    let ldif = sh(tree.root(), &format!("slapcat -n 0 -F {d}/cfg"));
+    let encoded: Vec<&str> = ldif
+        .lines()
+        .skip_while(|l| !l.starts_with("olcTLSCertificateFile:: "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with(' '))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        !encoded.is_empty(),
+        "slapcat writes the certificate file in base64: {ldif}"
+    );
+    let encoded = encoded.join("\n");
+    assert!(
+        ldif.contains(&format!(
+            "olcTLSCertificateKeyFile: {}",
+            &tree.root().display()
+        )),
+        "the key file in plain text: {ldif}"
+    );
     tree.write(
         "slapd-cn/tls.ldif",
         &format!(
             "dn: cn=config\nchangetype: modify\nreplace: olcTLSCertificateFile\n\
-             olcTLSCertificateFile: {}\n-\nreplace: olcTLSCertificateKeyFile\n\
+             {encoded}\n-\nreplace: olcTLSCertificateKeyFile\n\
              olcTLSCertificateKeyFile: {}\n-\n",
-            cert.display(),
             key.display()
         ),
     );
@@ -180,7 +206,7 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
             ("preflight", quoted(&format!("slaptest -Q -u -F {d}/cfg"))),
             ("reload", quoted(&reload)),
             ("rule", quoted("content-changed")),
-            ("postflight", "[]".to_string()),
+            ("postflight", endpoints(&[(addr, Some("ldap"))])),
             (
                 "install",
                 format!(
@@ -190,9 +216,13 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
             ),
         ],
     ));
-    // slapcat folds the long name: it is found whole.
+    // slapcat folds the long name and encodes the other: both are found
+    // whole.
     let ran = tree.run(&["-vv", "run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    );
     ran.stderr_has(&format!(
         "www: found {} key {}",
         cert.display(),
@@ -203,8 +233,7 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     // A renewal installed under the same name: served after the ldapmodify.
     let second = tree.issue();
     let ran = tree.run(&["run"]).expect(0);
-    ran.stdout_starts("www: reloaded");
-    ran.stdout_has("new files to install");
+    ran.stdout_starts("www: reloaded, served: new files to install");
     assert_serves(addr, Some("ldap"), &second.der, "slapd");
     assert_eq!(
         tree.read_text("slapd-cn/slapd.pid").trim(),

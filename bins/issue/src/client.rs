@@ -68,8 +68,12 @@ fn http_client_within(ca_bundle: Option<&Path>, timeout: Duration) -> Result<Box
             .with_no_client_auth();
             builder.with_tls_config(tls)
         }
+        // The provider is named, never the process default: in a
+        // workspace build rustls is compiled with both aws-lc-rs (ours,
+        // through instant-acme) and ring (certdrop-probe's), and with two
+        // providers rustls cannot choose a default and panics.
         None => builder
-            .with_native_roots()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(|e| Error::config(format!("no system trust roots: {e}")))?,
     };
     let https = builder.https_only().enable_http1().wrap_connector(http);

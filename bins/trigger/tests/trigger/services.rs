@@ -98,6 +98,31 @@ pub fn served(addr: SocketAddr, starttls: Option<&str>) -> Option<Vec<u8>> {
         .and_then(|served| served.certs.into_iter().next())
 }
 
+/// The first run against a server started with the published files: the
+/// trigger finds `cert` and `key` in the server's own configuration, acts
+/// (no deployment recorded yet) and its post-flight sees them served;
+/// `want` is the leaf served at `addr` afterwards.
+#[track_caller]
+pub fn first_run(
+    tree: &crate::harness::Tree,
+    (cert, key): (&std::path::Path, &std::path::Path),
+    (addr, starttls): (SocketAddr, Option<&str>),
+    want: &[u8],
+    what: &str,
+) {
+    let ran = tree.run(&["-vv", "run"]).expect(0);
+    assert_eq!(
+        ran.stdout,
+        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    );
+    ran.stderr_has(&format!(
+        "www: found {} key {}",
+        cert.display(),
+        key.display()
+    ));
+    assert_serves(addr, starttls, want, what);
+}
+
 /// Wait until the leaf served at `addr` is `want`; `what` names the server.
 #[track_caller]
 pub fn assert_serves(addr: SocketAddr, starttls: Option<&str>, want: &[u8], what: &str) {

@@ -11,7 +11,7 @@ use certdrop_testkit::free_port;
 
 use crate::harness::{Tree, NAME, PUBLISHED};
 use crate::services::{
-    assert_serves, config_waiting, discover_command, postflight, quoted, served, shipped,
+    assert_serves, config_waiting, discover_command, first_run, postflight, quoted, served, shipped,
 };
 
 /// The shipped definition with this apache2's commands and port: its
@@ -47,17 +47,13 @@ fn apache_graceful_takes_a_new_certificate_at_the_same_path() {
     let apache = Apache::start(&tree.path("apache"), port, NAME, &cert, &key);
     tree.config(&site(&apache));
     // Discovery reads the included site.conf that DUMP_INCLUDES lists.
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&cert, &key),
+        (apache.addr(), None),
+        &first.der,
+        "apache2",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        cert.display(),
-        key.display()
-    ));
-    assert_serves(apache.addr(), None, &first.der, "apache2");
 
     // A renewal under the same file name: apache2 keeps what it loaded
     // until told, and `-k graceful` makes it load the new one.

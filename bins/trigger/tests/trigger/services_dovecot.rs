@@ -13,7 +13,9 @@ use certdrop_testkit::dovecot::{Dovecot, Ports};
 use certdrop_testkit::free_port;
 
 use crate::harness::{Tree, PUBLISHED};
-use crate::services::{assert_serves, discover_command, endpoints, quoted, served, shipped};
+use crate::services::{
+    assert_serves, discover_command, endpoints, first_run, quoted, served, shipped,
+};
 
 /// 127.0.0.1:`port`.
 fn local(port: u16) -> SocketAddr {
@@ -75,17 +77,13 @@ fn dovecot_reload_takes_a_new_certificate_at_the_same_path() {
         .stderr_has("doveconf hides the key (`ssl_key = # hidden, use -P to show it`)");
 
     tree.config(&site(&dovecot));
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&cert, &key),
+        (imaps, None),
+        &first.der,
+        "dovecot imaps",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        cert.display(),
-        key.display()
-    ));
-    assert_serves(imaps, None, &first.der, "dovecot imaps");
 
     let pid = dovecot.pid();
     let second = tree.issue();

@@ -9,7 +9,9 @@ use certdrop_testkit::free_port;
 use certdrop_testkit::haproxy::Haproxy;
 
 use crate::harness::{Tree, PUBLISHED};
-use crate::services::{assert_serves, discover_file, postflight, quoted, served, shipped};
+use crate::services::{
+    assert_serves, discover_file, first_run, postflight, quoted, served, shipped,
+};
 
 /// The shipped definition with this haproxy's files, commands and port,
 /// installing the published chain as `crt`.
@@ -41,17 +43,13 @@ fn haproxy_reload_takes_a_new_certificate_at_the_same_path() {
     std::fs::copy(tree.path("keys/www.pem"), &key).expect("key");
     let haproxy = Haproxy::start(&tree.path("haproxy"), free_port(), &crt);
     tree.config(&site(&haproxy, &crt.display().to_string()));
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&crt, &key),
+        (haproxy.addr(), None),
+        &first.der,
+        "haproxy",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        crt.display(),
-        key.display()
-    ));
-    assert_serves(haproxy.addr(), None, &first.der, "haproxy");
 
     // A renewal: installed over the `crt` (same name, new file); the
     // running worker keeps what it loaded, the reload's new worker loads it.

@@ -8,7 +8,9 @@ use certdrop_testkit::free_port;
 use certdrop_testkit::nghttpx::Nghttpx;
 
 use crate::harness::{Tree, PUBLISHED};
-use crate::services::{assert_serves, discover_file, postflight, quoted, served, shipped};
+use crate::services::{
+    assert_serves, discover_file, first_run, postflight, quoted, served, shipped,
+};
 
 /// The shipped definition with this nghttpx's configuration and port (its
 /// own pre-flight, `nghttpx --version`, is kept).
@@ -31,17 +33,13 @@ fn nghttpx_sighup_takes_a_new_certificate_at_the_same_path() {
     let (cert, key) = (tree.path(PUBLISHED), tree.path("keys/www.pem"));
     let nghttpx = Nghttpx::start(&tree.path("nghttpx"), free_port(), &cert, &key);
     tree.config(&site(&nghttpx));
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&cert, &key),
+        (nghttpx.addr(), None),
+        &first.der,
+        "nghttpx",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        cert.display(),
-        key.display()
-    ));
-    assert_serves(nghttpx.addr(), None, &first.der, "nghttpx");
 
     let pid = nghttpx.pid();
     let second = tree.issue();

@@ -10,7 +10,9 @@ use certdrop_testkit::free_port;
 use certdrop_testkit::postfix::Postfix;
 
 use crate::harness::{Tree, NAME, PUBLISHED};
-use crate::services::{assert_serves, discover_command, endpoints, quoted, served, shipped};
+use crate::services::{
+    assert_serves, discover_command, endpoints, first_run, quoted, served, shipped,
+};
 
 /// The shipped definition with this postfix's configuration directory.
 fn site(postfix: &Postfix) -> String {
@@ -51,17 +53,13 @@ fn postfix_reload_takes_a_new_certificate_an_idle_smtpd_does_not() {
     let (cert, key) = (tree.path(PUBLISHED), tree.path("keys/www.pem"));
     let postfix = Postfix::start(&tree.path("postfix"), free_port(), &cert, &key);
     tree.config(&site(&postfix));
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&cert, &key),
+        (postfix.addr(), Some("smtp")),
+        &first.der,
+        "postfix",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        cert.display(),
-        key.display()
-    ));
-    assert_serves(postfix.addr(), Some("smtp"), &first.der, "postfix");
 
     // A renewal under the same file name: the smtpd that served the last
     // connection is idle, not gone, and serves the next one with what it

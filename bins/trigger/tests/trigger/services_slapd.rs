@@ -23,7 +23,8 @@ use certdrop_testkit::{free_port, sh, within, Run};
 
 use crate::harness::{Tree, PUBLISHED};
 use crate::services::{
-    assert_serves, discover_command, discover_file, endpoints, quoted, served, shipped, PidFile,
+    assert_serves, discover_command, discover_file, endpoints, first_run, quoted, served, shipped,
+    PidFile,
 };
 
 /// How long slapd may take to stop.
@@ -218,17 +219,13 @@ fn slapd_from_cn_config_reloads_on_an_ldapmodify_of_its_tls_files() {
     ));
     // slapcat folds the long name and encodes the other: both are found
     // whole.
-    let ran = tree.run(&["-vv", "run"]).expect(0);
-    assert_eq!(
-        ran.stdout,
-        "www: reloaded, served: no deployment recorded yet (content-changed)\n"
+    first_run(
+        &tree,
+        (&cert, &key),
+        (addr, Some("ldap")),
+        &first.der,
+        "slapd",
     );
-    ran.stderr_has(&format!(
-        "www: found {} key {}",
-        cert.display(),
-        key.display()
-    ));
-    assert_serves(addr, Some("ldap"), &first.der, "slapd");
 
     // A renewal installed under the same name: served after the ldapmodify.
     let second = tree.issue();

@@ -326,9 +326,17 @@ fn xmpp_failure_and_endless_features() {
               xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>\
               <stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
         );
+        // The client's stream header and its <starttls/> may arrive in
+        // one read or several (a busy machine coalesces them): read until
+        // the request is there, not a fixed number of reads.
+        let mut seen = Vec::new();
         let mut buf = [0u8; 512];
-        let _ = s.read(&mut buf);
-        let _ = s.read(&mut buf);
+        while !seen.windows(9).any(|w| w == b"<starttls") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = s.write_all(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
         drain(s);
     })

@@ -28,6 +28,10 @@ pub struct Row {
     pub days_left: Option<i64>,
     /// What the next run would do.
     pub next_action: String,
+    /// When it is due (RFC 3339), for a line waiting: the renewal is a
+    /// share of the lifetime of the certificate received (renew_remaining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<String>,
     /// The last attempt's failure, until a certificate is issued.
     pub last_error: Option<String>,
     /// Consecutive failures that put the line in back-off.
@@ -62,6 +66,10 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
         let plan = lifecycle::plan(config, line, &st, now, false, false)?;
+        let next_at = match plan {
+            Plan::Wait(Some(t), _) => Some(clock::rfc3339(t)),
+            _ => None,
+        };
         let backing_off = match plan {
             Plan::BackOff(t) => Some(t),
             _ => None,
@@ -113,6 +121,7 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 .as_ref()
                 .map(|c| (c.not_after - now).div_euclid(86_400)),
             next_action,
+            next_at,
             last_error: st.last_error.clone(),
             failures: st.failures,
             retry_not_before: backing_off.map(clock::rfc3339),

@@ -14,6 +14,7 @@ mod interrupted;
 mod issuance;
 mod lifecycle;
 mod matrix;
+mod profiles;
 mod proxied_line;
 mod realca;
 mod soak;

@@ -6,6 +6,7 @@ mod proxied;
 mod site;
 
 mod account;
+mod ari;
 mod exit_classes;
 mod failures;
 mod faults;

@@ -80,7 +80,7 @@ fn a_renewal_names_the_certificate_it_replaces_and_status_shows_the_window() {
     let before = clock::now();
     p.command(&["run"]).ran().expect(2);
     let after = clock::now();
-    assert_eq!(p.proxy.renewal_info_asked(), [id.clone()]);
+    assert_eq!(p.proxy.renewal_info_asked(), std::slice::from_ref(&id));
 
     let ran = p.command(&["status", "--json"]).ran().expect(0);
     let rows: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");

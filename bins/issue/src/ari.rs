@@ -9,6 +9,7 @@ use std::time::Duration;
 use certdrop_core::clock;
 use certdrop_core::output::Output;
 use instant_acme::{Account, CertificateIdentifier};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Line};
 use crate::lifecycle;
@@ -78,6 +79,7 @@ pub async fn due(config: &Config, candidates: &[Line], now: i64, out: &Output) -
                     clock::rfc3339(start),
                     clock::rfc3339(end)
                 ));
+                remember(config, line, &cert.serial, start, end, out);
                 if now >= at {
                     due.push(line.clone());
                 }
@@ -95,6 +97,72 @@ pub async fn due(config: &Config, candidates: &[Line], now: i64, out: &Output) -
         }
     }
     due
+}
+
+/// The ARI certificate identifier (RFC 9773 §4.1: base64url of the
+/// Authority Key Identifier's keyIdentifier, ".", base64url of the DER
+/// serial) of the line's current certificate: what a renewal's newOrder
+/// names in `replaces` (§5). None without a certificate or without an AKI.
+pub fn cert_id(config: &Config, line: &Line) -> Option<CertificateIdentifier<'static>> {
+    let cert = lifecycle::current_cert(config, line).ok()??;
+    let der = rustls_pki_types::CertificateDer::from(cert.der);
+    CertificateIdentifier::try_from(&der)
+        .ok()
+        .map(|id| id.into_owned())
+}
+
+/// Does this newOrder error say the CA will not take our `replaces`?
+/// `alreadyReplaced` (the 409 of RFC 9773 §5), a 400 whose detail names
+/// the field, a CA without ARI (instant-acme refuses before sending), or
+/// an order the CA created without reflecting it (instant-acme's check).
+pub fn refuses_replaces(e: &instant_acme::Error) -> bool {
+    match e {
+        instant_acme::Error::Api(p) => {
+            let kind = p.r#type.as_deref().unwrap_or("");
+            kind.ends_with(":alreadyReplaced")
+                || (matches!(p.status, Some(400 | 409))
+                    && p.detail.as_deref().is_some_and(|d| d.contains("replaces")))
+        }
+        instant_acme::Error::Unsupported(_) => true,
+        instant_acme::Error::Other(o) => o.to_string().starts_with("replaces field mismatch"),
+        _ => false,
+    }
+}
+
+/// Keep the window in the line's state for `status` (a state that cannot
+/// be written only costs `status` the window: said with -v).
+fn remember(config: &Config, line: &Line, serial: &str, start: i64, end: i64, out: &Output) {
+    let window = Window {
+        serial: serial.to_owned(),
+        start,
+        end,
+        fetched: clock::now(),
+    };
+    let saved = crate::state::load(&config.state, &line.name).and_then(|mut st| {
+        st.ari = Some(window);
+        crate::state::save(&config.state, &line.name, &st)
+    });
+    if let Err(e) = saved {
+        out.verbose(&format!(
+            "{}: renewal information not kept: {}",
+            line.name, e.msg
+        ));
+    }
+}
+
+/// The renewal window the CA last suggested for a line's certificate
+/// (RFC 9773 §4.2), kept in the line's state for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// The certificate's serial it was asked for.
+    pub serial: String,
+    /// suggestedWindow.start (seconds since the epoch).
+    pub start: i64,
+    /// suggestedWindow.end.
+    pub end: i64,
+    /// When the CA answered.
+    pub fetched: i64,
 }
 
 #[cfg(test)]

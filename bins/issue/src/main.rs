@@ -15,6 +15,7 @@ mod dns;
 mod keys;
 mod lifecycle;
 mod order;
+mod profile;
 mod propagation;
 mod retry;
 mod rollover;
@@ -156,8 +157,8 @@ where
     result
 }
 
-/// `-n/--check`: validate everything that can be validated offline and
-/// change nothing.
+/// `-n/--check`: validate everything that can be validated offline (and
+/// the lines' profiles against the CA's directory) and change nothing.
 fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     if let Some(bundle) = &config.ca_bundle {
         client::http_client(Some(bundle))?;
@@ -188,6 +189,14 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
                 line.name,
                 certdrop_core::clock::rfc3339(cert.not_after)
             ));
+        }
+    }
+    // Profiles are the CA's to offer: its directory is asked (the one
+    // thing -n fetches, and only for a configuration that names one).
+    if config.lines.iter().any(|l| l.profile.is_some()) {
+        let offered = runtime()?.block_on(profile::of_directory(config))?;
+        for line in &config.lines {
+            profile::check(config, line, &offered)?;
         }
     }
     out.print(&format!(

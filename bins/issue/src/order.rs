@@ -71,7 +71,7 @@ pub async fn obtain(
         Some(order) => order,
         None if only_resume => return Ok(None),
         None => {
-            let order = open(account, line, out).await?;
+            let order = open(config, account, line, out).await?;
             progress.set(&order, Stage::Placed)?;
             order
         }
@@ -137,20 +137,63 @@ fn wanted(line: &Line) -> ChallengeType {
     }
 }
 
-/// A new order for the line's names (RFC 8555 §7.4).
-async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
+/// A new order for the line's names (RFC 8555 §7.4), with the line's
+/// profile, and naming the certificate it replaces (RFC 9773 §5) so that
+/// the CA can exempt a renewal from its rate limits. A CA that will not
+/// take `replaces` for it (`alreadyReplaced`, a 400 naming the field, no
+/// ARI at all, an answer that does not reflect it) gets the order without
+/// it: the renewal matters, the exemption does not.
+async fn open(config: &Config, account: &Account, line: &Line, out: &Output) -> Result<Order> {
+    let replaces = match config.ari {
+        true => crate::ari::cert_id(config, line),
+        false => None,
+    };
+    open_replacing(account, line, replaces, out).await
+}
+
+/// [`open`] with the certificate it replaces given (None: a first one).
+async fn open_replacing(
+    account: &Account,
+    line: &Line,
+    mut replaces: Option<instant_acme::CertificateIdentifier<'static>>,
+    out: &Output,
+) -> Result<Order> {
     let identifiers: Vec<Identifier> = line
         .domains
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let order = crate::retry!(
-        out,
-        &format!("{}: new order", line.name),
-        account.new_order(&NewOrder::new(&identifiers))
-    )?;
-    out.verbose(&format!("{}: order {}", line.name, order.url()));
-    Ok(order)
+    let what = format!("{}: new order", line.name);
+    let mut attempts = Attempts::new(&what, out);
+    loop {
+        let mut new = NewOrder::new(&identifiers);
+        if let Some(p) = &line.profile {
+            new = new.profile(p);
+        }
+        if let Some(id) = &replaces {
+            new = new.replaces(id.clone());
+        }
+        match account.new_order(&new).await {
+            Ok(order) => {
+                let noted = match (&line.profile, &replaces) {
+                    (Some(p), Some(id)) => format!(" (profile {p}, replaces {id})"),
+                    (Some(p), None) => format!(" (profile {p})"),
+                    (None, Some(id)) => format!(" (replaces {id})"),
+                    (None, None) => String::new(),
+                };
+                out.verbose(&format!("{what}: {}{noted}", order.url()));
+                return Ok(order);
+            }
+            Err(e) if replaces.is_some() && crate::ari::refuses_replaces(&e) => {
+                out.verbose(&format!(
+                    "{what}: the CA does not take replaces {}: {}; ordering without it",
+                    replaces.take().expect("checked"),
+                    crate::acme::describe(&e)
+                ));
+            }
+            Err(e) => attempts.wait_after(&e).await?,
+        }
+    }
 }
 
 /// Write a challenge file for every pending authorization (RFC 8555 §8.3,

@@ -132,6 +132,18 @@ pub async fn run_once(
                 worst.add(out, e);
             }
             Ok((account, _)) => {
+                // A profile the CA does not offer: no order for that line.
+                let offered = crate::profile::of_account(&account);
+                due.retain(
+                    |(line, _)| match crate::profile::check(&config, line, &offered) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            let _ = note_failure(&config, line, &e);
+                            worst.add(out, e);
+                            false
+                        }
+                    },
+                );
                 let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency));
                 let mut set = tokio::task::JoinSet::new();
                 for (line, reason) in due {

@@ -59,6 +59,9 @@ pub struct LineState {
     /// instead of placing a second order (RFC 8555 §7.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderProgress>,
+    /// The renewal window the CA last suggested (RFC 9773), for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ari: Option<crate::ari::Window>,
 }
 
 /// An order in progress: its URL at the CA and how far it got.

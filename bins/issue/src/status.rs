@@ -1,6 +1,7 @@
-//! `status`: one row per line — names, key age, not-after, days left, and
-//! the next action (for a line backing off: until when, and why) — as a
-//! table for people or JSON for machines.
+//! `status`: one row per line — names, profile, key age, not-after, days
+//! left, and the next action (for a line backing off: until when, and
+//! why), and the renewal window the CA suggested (ARI) with when it was
+//! fetched — as a table for people or JSON for machines.
 
 use certdrop_core::clock;
 use serde::Serialize;
@@ -17,6 +18,8 @@ pub struct Row {
     pub line: String,
     /// Configured names.
     pub names: Vec<String>,
+    /// The certificate profile the line orders (None: the CA's default).
+    pub profile: Option<String>,
     /// Key age in days (None for CSR lines or no key yet).
     pub key_age_days: Option<i64>,
     /// notAfter of the current certificate (RFC 3339).
@@ -25,6 +28,10 @@ pub struct Row {
     pub days_left: Option<i64>,
     /// What the next run would do.
     pub next_action: String,
+    /// When it is due (RFC 3339), for a line waiting: the renewal is a
+    /// share of the lifetime of the certificate received (renew_remaining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<String>,
     /// The last attempt's failure, until a certificate is issued.
     pub last_error: Option<String>,
     /// Consecutive failures that put the line in back-off.
@@ -35,6 +42,21 @@ pub struct Row {
     /// The URL of the order in progress the next run continues, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
+    /// The renewal window the CA suggested for the current certificate
+    /// (RFC 9773), as last fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ari: Option<AriRow>,
+}
+
+/// The CA's suggested renewal window (RFC 9773 §4.2), RFC 3339 times.
+#[derive(Debug, Serialize)]
+pub struct AriRow {
+    /// suggestedWindow.start.
+    pub start: String,
+    /// suggestedWindow.end.
+    pub end: String,
+    /// When it was fetched.
+    pub fetched: String,
 }
 
 /// Compute the rows.
@@ -44,6 +66,10 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
         let plan = lifecycle::plan(config, line, &st, now, false, false)?;
+        let next_at = match plan {
+            Plan::Wait(Some(t), _) => Some(clock::rfc3339(t)),
+            _ => None,
+        };
         let backing_off = match plan {
             Plan::BackOff(t) => Some(t),
             _ => None,
@@ -72,9 +98,20 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
             (Some(e), None) => format!("{next_action}; last attempt failed: {e}"),
             (None, _) => next_action,
         };
+        // Only the window asked for the certificate the line has now.
+        let ari = st
+            .ari
+            .as_ref()
+            .filter(|w| cert.as_ref().is_some_and(|c| c.serial == w.serial))
+            .map(|w| AriRow {
+                start: clock::rfc3339(w.start),
+                end: clock::rfc3339(w.end),
+                fetched: clock::rfc3339(w.fetched),
+            });
         rows.push(Row {
             line: line.name.clone(),
             names: line.domains.clone(),
+            profile: line.profile.clone(),
             key_age_days: match line.key_policy {
                 crate::config::KeyPolicy::Csr(_) => None,
                 _ => lifecycle::key_age(config, line, &st, now).map(|a| a / 86_400),
@@ -84,10 +121,12 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 .as_ref()
                 .map(|c| (c.not_after - now).div_euclid(86_400)),
             next_action,
+            next_at,
             last_error: st.last_error.clone(),
             failures: st.failures,
             retry_not_before: backing_off.map(clock::rfc3339),
             order: st.order.as_ref().map(|o| o.url.clone()),
+            ari,
         });
     }
     Ok(rows)
@@ -95,9 +134,10 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
 
 /// Render the rows as an aligned table.
 pub fn table(rows: &[Row]) -> String {
-    let mut cells: Vec<[String; 6]> = vec![[
+    let mut cells: Vec<[String; 7]> = vec![[
         "LINE".into(),
         "NAMES".into(),
+        "PROFILE".into(),
         "KEY AGE".into(),
         "NOT AFTER".into(),
         "DAYS LEFT".into(),
@@ -111,23 +151,24 @@ pub fn table(rows: &[Row]) -> String {
         cells.push([
             r.line.clone(),
             names,
+            r.profile.clone().unwrap_or_else(|| "-".into()),
             r.key_age_days.map_or("-".into(), |d| format!("{d}d")),
             r.not_after.clone().unwrap_or_else(|| "-".into()),
             r.days_left.map_or("-".into(), |d| d.to_string()),
             r.next_action.clone(),
         ]);
     }
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 7];
     for row in &cells {
         for (i, c) in row.iter().enumerate() {
             widths[i] = widths[i].max(c.len());
         }
     }
     let mut out = String::new();
-    for row in &cells {
+    for (n, row) in cells.iter().enumerate() {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i == 5 {
+            if i == 6 {
                 line.push_str(c);
             } else {
                 line.push_str(&format!("{c:<w$}  ", w = widths[i]));
@@ -135,6 +176,16 @@ pub fn table(rows: &[Row]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        // The CA's window under its line (row 0 is the heading).
+        if let Some(w) = n.checked_sub(1).and_then(|i| rows[i].ari.as_ref()) {
+            out.push_str(&format!(
+                "  {}: the CA suggests renewal between {} and {} (fetched {})\n",
+                rows[n - 1].line,
+                w.start,
+                w.end,
+                w.fetched
+            ));
+        }
     }
     out
 }

@@ -14,6 +14,7 @@ use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
 mod checks;
+mod profile;
 mod raw;
 
 /// Let's Encrypt production directory (alias `letsencrypt`).
@@ -102,6 +103,10 @@ pub struct Line {
     /// The group (gid) the key is granted to: the service jail that
     /// serves this line reads `keys/<line>/` (0750) and `key.pem` (0640).
     pub key_group: Option<u32>,
+    /// The certificate profile asked for in newOrder (the ACME profiles
+    /// extension: Let's Encrypt's `classic`, `tlsserver`, `shortlived`),
+    /// checked against the directory's `meta.profiles` before ordering.
+    pub profile: Option<String>,
 }
 
 impl Line {
@@ -468,8 +473,10 @@ fn validate_line(
             "a CSR line's key is not held by certdrop",
         ));
     }
+    let profile = profile::line_profile(loc, &raw, &line_name)?;
     Ok(Line {
         key_group,
+        profile,
         name: line_name,
         domains,
         challenge,

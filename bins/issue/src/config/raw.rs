@@ -124,4 +124,5 @@ pub(super) struct RawLine {
     #[serde(default)]
     pub(super) tlsa: Vec<Spanned<String>>,
     pub(super) key_group: Option<Spanned<String>>,
+    pub(super) profile: Option<Spanned<String>>,
 }

@@ -18,6 +18,7 @@ fn line(domains: &[&str]) -> Line {
         key_group: None,
         alias: None,
         renew_remaining: 33,
+        profile: None,
         tlsa: Vec::new(),
     }
 }
@@ -173,7 +174,9 @@ async fn a_lost_finalize_answer_goes_on_to_the_download_and_the_ca_issues_once()
         .expect("account");
     let l = line(&["lost.example.org"]);
     let out = Output::new("t", Output::verbosity_from(1));
-    let mut order = open(&account, &l, &out).await.expect("order");
+    let mut order = open_replacing(&account, &l, None, &out)
+        .await
+        .expect("order");
     let placed_url = order.url().to_owned();
     let mut authzs = order.authorizations();
     while let Some(a) = authzs.next().await {
@@ -209,7 +212,7 @@ async fn a_lost_finalize_answer_goes_on_to_the_download_and_the_ca_issues_once()
     assert_eq!(order.url(), placed_url, "the order placed, no other");
     // A CA that never had the CSR refuses the same way, but the order is
     // still ready: that is no lost answer, and the run stops (and names it).
-    let mut fresh = open(&account, &line(&["fresh.example.org"]), &out)
+    let mut fresh = open_replacing(&account, &line(&["fresh.example.org"]), None, &out)
         .await
         .expect("order");
     let e = finalize(&l, &mut fresh, &req, &out)

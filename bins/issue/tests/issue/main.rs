@@ -6,6 +6,7 @@ mod proxied;
 mod site;
 
 mod account;
+mod ari;
 mod exit_classes;
 mod failures;
 mod faults;
@@ -14,6 +15,7 @@ mod interrupted;
 mod issuance;
 mod lifecycle;
 mod matrix;
+mod profiles;
 mod proxied_line;
 mod realca;
 mod soak;

@@ -35,6 +35,9 @@ pub enum Endpoint {
     KeyChange,
     /// `/revoke-cert`: revokeCert.
     Revoke,
+    /// `/renewal-info/...`: the proxy's own renewalInfo (RFC 9773 §4), see
+    /// [`FaultProxy::offer_ari`](super::FaultProxy::offer_ari).
+    RenewalInfo,
     /// Any other path.
     Other,
 }
@@ -58,6 +61,7 @@ impl Endpoint {
             ("/chalZ/", Endpoint::Challenge),
             ("/finalize-order/", Endpoint::Finalize),
             ("/certZ/", Endpoint::Certificate),
+            ("/renewal-info/", Endpoint::RenewalInfo),
         ];
         if let Some((_, e)) = EXACT.iter().find(|(p, _)| *p == path) {
             return *e;

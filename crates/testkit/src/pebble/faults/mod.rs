@@ -41,10 +41,12 @@ use std::time::{Duration, Instant};
 
 use super::Pebble;
 
+mod extend;
 mod fault;
 pub mod random;
 mod wire;
 
+pub use extend::RENEWAL_INFO_PATH;
 pub use fault::{Answer, Endpoint, Fault, Problem, RetryAfter, Rewrite, Subproblem};
 use random::Roller;
 pub use random::{RandomFault, RandomFaults};
@@ -82,6 +84,12 @@ struct State {
     applied: Vec<(Instant, Endpoint, String)>,
     /// Pebble's own badNonce answers relayed (its PEBBLE_WFE_NONCEREJECT): when, to which endpoint.
     bad_nonces: Vec<(Instant, Endpoint)>,
+    /// What the proxy adds to Pebble's answers (profiles, ARI).
+    extensions: extend::Extensions,
+    /// The JWS payload of every request that had one, in arrival order.
+    payloads: Vec<(Endpoint, serde_json::Value)>,
+    /// The paths of the renewalInfo requests, in arrival order.
+    renewal_info: Vec<String>,
 }
 
 struct Shared {
@@ -366,7 +374,25 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
     };
     let endpoint = Endpoint::of_path(&req.path);
     let arrived = Instant::now();
+    let extensions = {
+        let mut st = lock(shared);
+        if let Some(p) = extend::jws_payload(&req.body) {
+            st.payloads.push((endpoint, p));
+        }
+        if endpoint == Endpoint::RenewalInfo {
+            st.renewal_info.push(req.path.clone());
+        }
+        st.extensions.clone()
+    };
     let fault = take_fault(shared, endpoint, arrived);
+    // The proxy's own renewalInfo resource, when offered and not faulted.
+    if fault.is_none() && endpoint == Endpoint::RenewalInfo {
+        if let Some(a) = extensions.renewal_info() {
+            let _ = write_answer(&mut tls, &a);
+            close(tls);
+            return;
+        }
+    }
     match fault {
         Some(Fault::Status {
             status,
@@ -411,6 +437,9 @@ fn serve(sock: TcpStream, id: u64, shared: &Shared) {
                 }
             };
             count(&mut lock(shared), endpoint, &req.path, &answer, arrived);
+            let mut answer = answer;
+            let host = wire::header(&req.headers, "host").unwrap_or_default();
+            extensions.apply(endpoint, &host, &req.body, &mut answer);
             match other {
                 Some(Fault::Lost) => {
                     let _ = tls.sock.shutdown(Shutdown::Both);

@@ -48,6 +48,45 @@ fn the_directory_comes_through_with_the_proxy_in_its_urls() {
     assert!(proxy.errors().is_empty(), "{:?}", proxy.errors());
 }
 
+/// What Pebble 2.4 lacks, added by the proxy: the directory (Pebble's,
+/// its URLs intact) gains `meta.profiles` and a `renewalInfo` URL on the
+/// proxy, whose GET the proxy answers itself with the window and a
+/// Retry-After; Pebble never sees that request.
+#[test]
+fn the_proxy_adds_profiles_and_renewal_information_to_the_directory() {
+    let pebble = Pebble::start(PebbleOpts::default());
+    let proxy = FaultProxy::start(&pebble);
+    let (_, plain) = https_get(&proxy.directory_url, &pebble.ca_bundle).expect("GET /dir");
+    let plain = String::from_utf8_lossy(&plain).into_owned();
+    assert!(
+        !plain.contains("profiles") && !plain.contains("renewalInfo"),
+        "Pebble 2.4 has neither: {plain}"
+    );
+    proxy.offer_profiles(&[("classic", "the usual"), ("shortlived", "six days")]);
+    proxy.offer_ari("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z");
+    let (status, body) = https_get(&proxy.directory_url, &pebble.ca_bundle).expect("GET /dir");
+    let dir: serde_json::Value = serde_json::from_slice(&body).expect("directory is JSON");
+    assert_eq!(status, 200);
+    assert_eq!(dir["meta"]["profiles"]["shortlived"], "six days", "{dir}");
+    assert_eq!(
+        dir["newOrder"],
+        format!("https://{}/order-plz", proxy.addr),
+        "Pebble's own URLs stay"
+    );
+    let ari = dir["renewalInfo"].as_str().expect("renewalInfo URL");
+    assert_eq!(ari, format!("https://{}/renewal-info", proxy.addr));
+    let answer = raw_get(&pebble, proxy.addr, "/renewal-info/aaaa.bbbb").expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Retry-After: 21600"), "{answer}");
+    assert!(
+        answer.contains("\"start\": \"2030-01-01T00:00:00Z\""),
+        "{answer}"
+    );
+    assert_eq!(proxy.renewal_info_asked(), ["aaaa.bbbb"]);
+    assert_eq!(proxy.seen(Endpoint::RenewalInfo), 1);
+    assert!(proxy.errors().is_empty(), "{:?}", proxy.errors());
+}
+
 #[test]
 fn a_status_fault_skips_then_answers_with_a_problem_and_retry_after() {
     let pebble = Pebble::start(PebbleOpts::default());

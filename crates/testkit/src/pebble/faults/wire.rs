@@ -67,6 +67,14 @@ fn read_headers(r: &mut impl BufRead) -> io::Result<Vec<(String, String)>> {
     }
 }
 
+/// The first value of header `name` (case-insensitive).
+pub(super) fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
 pub(super) fn content_length(headers: &[(String, String)]) -> Option<usize> {
     headers
         .iter()

@@ -17,7 +17,8 @@ use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use http::{Method, Request};
 use instant_acme::{
-    Account, AccountCredentials, BodyWrapper, NewAccount, RevocationReason, RevocationRequest,
+    Account, AccountCredentials, BodyWrapper, ExternalAccountKey, NewAccount, RevocationReason,
+    RevocationRequest,
 };
 use serde_json::{json, Value};
 
@@ -68,18 +69,49 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
+    // The binding's key is read here, once, and dropped with this scope:
+    // it is never stored with the credentials nor written to any output.
+    let eab = match &config.eab {
+        Some(e) => Some(ExternalAccountKey::new(e.kid.clone(), &e.read_key()?)),
+        None => None,
+    };
     let (account, creds) = retry!(
         out,
         &format!("{subject}: create at {}", config.directory),
         Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?).create(
             &new,
             config.directory.clone(),
-            None
+            eab.as_ref()
         )
-    )?;
+    )
+    .map_err(|e| eab_hint(config, e))?;
     acme::write_credentials(&config.account, &creds)?;
     out.action(&format!("account created: {}", account.id()));
     Ok((account, true))
+}
+
+/// A refused account creation, with what to do about a binding: the CA
+/// wants one (externalAccountRequired) and none is configured, or it
+/// refused the one configured (its own words are kept either way).
+fn eab_hint(config: &Config, e: Error) -> Error {
+    if e.class != Failure::Config {
+        return e;
+    }
+    let msg = match &config.eab {
+        None if e.msg.contains("externalAccountRequired") => format!(
+            "{}; this CA requires External Account Binding: set eab = {{ kid = \"...\", hmac_key_file = \"...\" }} in {} (the CA's key identifier and HMAC key)",
+            e.msg,
+            config.path.display()
+        ),
+        Some(eab) => format!(
+            "{} (eab kid {} with the key in {}: check both against the CA's account page)",
+            e.msg,
+            eab.kid,
+            eab.hmac_key_file.display()
+        ),
+        None => return e,
+    };
+    Error::new(e.class, msg)
 }
 
 /// `account show`.

@@ -12,6 +12,8 @@ mod cli;
 mod client;
 mod config;
 mod dns;
+mod import;
+mod jws;
 mod keys;
 mod lifecycle;
 mod order;
@@ -86,10 +88,19 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
         } => locked(&cli, config, |c, _| async move {
             account::rollover(&c, out).await
         }),
-        Command::Revoke { line, reason } => {
+        Command::Account {
+            command: AccountCommand::Import { file, format },
+        } => locked(&cli, config, |c, _| async move {
+            import::import(&c, &file, format, out).await
+        }),
+        Command::Revoke {
+            line,
+            reason,
+            with_cert_key,
+        } => {
             config.line(&line)?;
             locked(&cli, config, |c, _| async move {
-                account::revoke(&c, &line, reason, out).await
+                account::revoke(&c, &line, reason, with_cert_key, out).await
             })
         }
         Command::Run => locked(&cli, config, |c, budget| async move {

@@ -29,7 +29,12 @@ use certdrop_core::error::{Error, Result};
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
 /// `account import FILE --format F`.
-pub async fn import(config: &Config, file: &Path, format: KeyFormat, out: &Output) -> Result<Outcome> {
+pub async fn import(
+    config: &Config,
+    file: &Path,
+    format: KeyFormat,
+    out: &Output,
+) -> Result<Outcome> {
     if config.account.exists() {
         return Err(Error::new(
             Failure::CantCreate,
@@ -161,17 +166,16 @@ fn read_key(file: &Path, format: KeyFormat) -> Result<Signer> {
     let bad = |why: String| Error::data(format!("{}: {why}", file.display()));
     match format {
         KeyFormat::Jwk => {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| bad(format!("not a JWK: {e}")))?;
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a JWK: {e}")))?;
             Signer::from_jwk(&v).map_err(bad)
         }
         _ => {
             use rustls_pki_types::pem::PemObject;
             let der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&bytes)
                 .map_err(|e| bad(format!("no PEM private key: {e}")))?;
-            Signer::from_der(der.secret_der()).ok_or_else(|| {
-                bad("not an RSA, ECDSA P-256 or P-384 private key".into())
-            })
+            Signer::from_der(der.secret_der())
+                .ok_or_else(|| bad("not an RSA, ECDSA P-256 or P-384 private key".into()))
         }
     }
 }

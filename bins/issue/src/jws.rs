@@ -121,7 +121,11 @@ impl Signer {
             Signer::P256(k) | Signer::P384(k) => {
                 let point = &k.public_key().as_ref()[1..];
                 let (x, y) = point.split_at(point.len() / 2);
-                let crv = if matches!(self, Signer::P256(_)) { "P-256" } else { "P-384" };
+                let crv = if matches!(self, Signer::P256(_)) {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
                 json!({"crv": crv, "kty": "EC", "x": b64(x), "y": b64(y)})
             }
             Signer::Rsa(k) => {
@@ -158,9 +162,10 @@ impl Signer {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let failed = |_| Error::software("signing failed");
         match self {
-            Signer::P256(k) | Signer::P384(k) => {
-                k.sign(&rng, data).map(|s| s.as_ref().to_vec()).map_err(failed)
-            }
+            Signer::P256(k) | Signer::P384(k) => k
+                .sign(&rng, data)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(failed),
             Signer::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
                 k.sign(&signature::RSA_PKCS1_SHA256, &rng, data, &mut sig)
@@ -231,9 +236,10 @@ impl Session {
 
     /// The directory's URL for `name` (newAccount, revokeCert, keyChange).
     pub fn url(&self, name: &str) -> Result<String> {
-        self.directory[name].as_str().map(str::to_owned).ok_or_else(|| {
-            Error::data(format!("{}: the CA offers no {name}", self.directory_url))
-        })
+        self.directory[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::data(format!("{}: the CA offers no {name}", self.directory_url)))
     }
 
     /// POST `payload` to `url` signed as `by`; a rejected nonce is retried
@@ -312,8 +318,7 @@ fn get(uri: &str, method: Method) -> Result<Request<BodyWrapper<Bytes>>> {
 async fn exchange(
     http: &dyn instant_acme::HttpClient,
     req: Request<BodyWrapper<Bytes>>,
-) -> std::result::Result<(StatusCode, Option<String>, Option<String>, Bytes), instant_acme::Error>
-{
+) -> std::result::Result<(StatusCode, Option<String>, Option<String>, Bytes), instant_acme::Error> {
     let rsp = http.request(req).await?;
     let header = |name: &str| {
         rsp.parts
@@ -347,12 +352,17 @@ mod tests {
             let jws = s.jws(&json!({"alg": alg}), &json!({})).expect("jws");
             assert!(jws["signature"].as_str().expect("sig").len() > 80);
         }
-        let back = Signer::from_der(&Signer::from_der(&p256.serialize_der())
-            .expect("p256")
-            .p256_pkcs8()
-            .expect("pkcs8"))
+        let back = Signer::from_der(
+            &Signer::from_der(&p256.serialize_der())
+                .expect("p256")
+                .p256_pkcs8()
+                .expect("pkcs8"),
+        )
         .expect("again");
-        assert_eq!(back.jwk(), Signer::from_der(&p256.serialize_der()).expect("p256").jwk());
+        assert_eq!(
+            back.jwk(),
+            Signer::from_der(&p256.serialize_der()).expect("p256").jwk()
+        );
         assert!(Signer::from_der(b"\x30\x03\x02\x01\x00").is_none());
     }
 
@@ -362,7 +372,9 @@ mod tests {
         let public = Signer::from_der(&p256.serialize_der()).expect("p256").jwk();
         let e = Signer::from_jwk(&public).err().expect("no d");
         assert_eq!(e, "JWK member 'd' missing");
-        let e = Signer::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519"})).err().expect("okp");
+        let e = Signer::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519"}))
+            .err()
+            .expect("okp");
         assert!(e.contains("kty OKP"), "{e}");
     }
 }

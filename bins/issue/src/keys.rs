@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(from_der.der, der);
         let mut long = der.clone();
         long.push(0);
-        assert!(certdrop_core::certinfo::parse_csr(&long).is_err(), "trailing byte");
+        assert!(
+            certdrop_core::certinfo::parse_csr(&long).is_err(),
+            "trailing byte"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod exit_classes;
 mod failures;
 mod faults;
 mod found;
+mod import;
 mod interrupted;
 mod issuance;
 mod lifecycle;

@@ -348,7 +348,7 @@ mod tests {
             let s = Signer::from_der(&key.serialize_der()).expect("ec key");
             assert_eq!(s.alg(), alg);
             assert_eq!(s.jwk()["crv"], crv);
-            assert_eq!(s.spki().expect("spki"), key.public_key_der());
+            assert_eq!(s.spki().expect("spki"), crate::keys::spki(key));
             let jws = s.jws(&json!({"alg": alg}), &json!({})).expect("jws");
             assert!(jws["signature"].as_str().expect("sig").len() > 80);
         }

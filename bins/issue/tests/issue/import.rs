@@ -55,9 +55,9 @@ fn lego() {
     let mut site = Site::start();
     site.http_line("www", "");
     let lego = site.path("lego");
-    // lego answers http-01 itself, on the port of the site's web server.
-    site.web = None;
-    Command::new("lego")
+    // lego registers, stores the account, then orders: an order Pebble
+    // refuses at once (a wildcard not leftmost) keeps the test quick.
+    let ran = Command::new("lego")
         .env("LEGO_CA_CERTIFICATES", site.path("acme-ca.pem"))
         .args([
             "--server",
@@ -68,15 +68,14 @@ fn lego() {
         ])
         .arg("--path")
         .arg(&lego)
-        .args([
-            "--http",
-            "--http.port",
-            &format!("127.0.0.1:{}", site.pebble.http_port),
-        ])
-        .args(["-d", "lego.example.test", "run"])
+        .args(["--http", "-d", "www.*.example.test", "run"])
         .ran()
-        .expect(0);
-    site.web = Some(site.pebble.serve_webroot(&site.path("webroot")));
+        .expect(1);
+    assert!(
+        ran.stderr.contains("rejectedIdentifier") || ran.stderr.contains("malformed"),
+        "{}",
+        ran.stderr
+    );
     // lego's ECDSA P-256 key in SEC1 PEM, and the URL it registered.
     let key = find(&lego.join("accounts"), ".key");
     let account: serde_json::Value =
@@ -134,4 +133,143 @@ fn certbot() {
 
 fn out_has(out: &str, what: &str) {
     assert!(out.contains(what), "{what}: {out}");
+}
+
+/// Register with dehydrated (its account key in PKCS#8 PEM, RSA 2048 here
+/// instead of its default 4096, to keep the test quick); an existing
+/// `account_key` is registered as it is. Returns the key's path.
+fn register_with_dehydrated(site: &Site, account_key: Option<&Path>) -> PathBuf {
+    let base = site.path("dehydrated");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let config = base.join("config");
+    let text = format!(
+        "BASEDIR={base}\nCA={ca}\nCURL_OPTS=\"--cacert {bundle}\"\nKEYSIZE=2048\nCONTACT_EMAIL={EMAIL}\n",
+        base = base.display(),
+        ca = site.pebble.directory_url,
+        bundle = site.path("acme-ca.pem").display(),
+    );
+    std::fs::write(&config, text).expect("write config");
+    let mut register = Command::new("dehydrated");
+    register
+        .arg("-f")
+        .arg(&config)
+        .args(["--register", "--accept-terms"]);
+    let key = match account_key {
+        // Its `--account-key` registers a given key (a copy: dehydrated
+        // writes its registration beside it).
+        Some(key) => {
+            let copy = base.join("given_key.pem");
+            std::fs::copy(key, &copy).expect("copy key");
+            register.arg("--privkey").arg(&copy);
+            Some(copy)
+        }
+        None => None,
+    };
+    let ran = register.ran().expect(0);
+    ran.stdout_has("+ Registering account key with ACME server...");
+    key.unwrap_or_else(|| find(&base.join("accounts"), "account_key.pem"))
+}
+
+#[test]
+fn dehydrated() {
+    let mut site = Site::start();
+    site.http_line("www", "");
+    let key = register_with_dehydrated(&site, None);
+    let (_, out) = import(&site, &key, "pem");
+    out_has(&out, "its RSA 2048 key replaced by a new ECDSA P-256 key");
+}
+
+/// uacme trusts only the system's CA bundle, so it cannot talk to Pebble:
+/// it makes its key (PKCS#1 PEM, 0400) and then fails to reach a "CA"
+/// that is challtestsrv's plain-HTTP management port; dehydrated registers
+/// that key with Pebble; certdrop imports uacme's own file.
+#[test]
+fn uacme() {
+    let mut site = Site::start();
+    site.http_line("www", "");
+    let conf = site.path("uacme");
+    Command::new("uacme")
+        .arg("-c")
+        .arg(&conf)
+        .args(["-a", &format!("{}/dir", site.pebble.challtestsrv_url)])
+        .args(["-y", "new", EMAIL])
+        .ran()
+        .expect(2);
+    let key = conf.join("private/key.pem");
+    let pem = std::fs::read_to_string(&key).expect("uacme's key");
+    assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{pem}");
+    let registered = register_with_dehydrated(&site, Some(&key));
+    assert_eq!(std::fs::read_to_string(registered).expect("read"), pem);
+    let (_, out) = import(&site, &key, "auto");
+    out_has(&out, "its RSA 2048 key replaced by a new ECDSA P-256 key");
+}
+
+/// acme.sh is not in Debian: an account certdrop registered has its key
+/// rewritten by hand the way acme.sh writes its `account.key` (`openssl
+/// ecparam -genkey -noout`: SEC1 PEM), set aside, and imported back.
+#[test]
+fn acme_sh() {
+    let mut site = Site::start();
+    site.http_line("www", "");
+    site.run(&["run"]).expect(0);
+    let creds: serde_json::Value =
+        serde_json::from_slice(&site.read("state/account.json")).expect("json");
+    use base64::Engine;
+    let pkcs8 = base64::prelude::BASE64_URL_SAFE_NO_PAD
+        .decode(creds["key_pkcs8"].as_str().expect("key"))
+        .expect("base64url");
+    let pk8 = site.path("pkcs8.der");
+    std::fs::write(&pk8, pkcs8).expect("write");
+    let key = site.path("account.key");
+    Command::new("openssl")
+        .args(["ec", "-inform", "DER", "-in"])
+        .arg(&pk8)
+        .arg("-out")
+        .arg(&key)
+        .ran()
+        .expect(0);
+    chmod600(&key);
+    let pem = std::fs::read_to_string(&key).expect("read");
+    assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{pem}");
+    std::fs::rename(
+        site.path("state/account.json"),
+        site.path("account.json.old"),
+    )
+    .expect("set aside");
+    let (url, _) = import(&site, &key, "auto");
+    assert_eq!(url, creds["id"].as_str().expect("id"));
+}
+
+/// A CSR in DER (`openssl req -outform DER`) serves a line like a PEM one.
+#[test]
+fn der_csr() {
+    let mut site = Site::start();
+    let key = site.path("own.key");
+    let csr = site.path("own.csr.der");
+    Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=der.example.test", "-outform", "DER"])
+        .args(["-addext", "subjectAltName=DNS:der.example.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .ran()
+        .expect(0);
+    site.line(&format!(
+        "name = \"der\"\ndomains = [\"der.example.test\"]\ncsr = \"{}\"",
+        csr.display()
+    ));
+    site.run(&["run"]).expect(0);
+    assert_eq!(
+        crate::site::openssl_pubkey_of_cert(&site.path("certs/der/cert.pem")),
+        crate::site::openssl(&["pkey", "-pubout", "-in"], &key)
+    );
 }

@@ -173,7 +173,13 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     if let Some(bundle) = &config.ca_bundle {
         client::http_client(Some(bundle))?;
     }
-    acme::read_credentials(&config.account)?;
+    // The binding's key matters until the account exists: checked (mode,
+    // base64url) but never printed.
+    if acme::read_credentials(&config.account)?.is_none() {
+        if let Some(eab) = &config.eab {
+            eab.read_key()?;
+        }
+    }
     for line in &config.lines {
         match &line.key_policy {
             config::KeyPolicy::Csr(_) => {

@@ -44,13 +44,17 @@ fn a_bound_account_is_created_once_and_the_key_never_printed() {
     let (kid, key) = &keys[0];
     site.head = format!("eab = {{ kid = \"{kid}\", hmac_key_file = \"eab.key\" }}\n");
 
-    // Readable by others: refused like a private key, before the CA is asked.
+    // Readable by others: refused like a private key, before the CA is
+    // asked, and by -n already.
     write_key(&site, key, 0o644);
-    let ran = site.run(&["run"]).expect(65);
-    ran.stderr_has("eab.key: refused: private key is readable or writable by group or others");
+    for args in [&["run"][..], &["-n"]] {
+        let ran = site.run(args).expect(65);
+        ran.stderr_has("eab.key: refused: private key is readable or writable by group or others");
+    }
     assert!(!site.path("state/account.json").exists());
 
     write_key(&site, key, 0o600);
+    site.run(&["-n"]).expect(0);
     let ran = site.run(&["run", "-vv"]).expect(0);
     ran.stdout_has("account created");
     for text in [&ran.stdout, &ran.stderr] {

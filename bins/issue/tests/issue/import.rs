@@ -273,3 +273,42 @@ fn der_csr() {
         crate::site::openssl(&["pkey", "-pubout", "-in"], &key)
     );
 }
+
+/// An old client's key copied to `keys/<line>/key.pem` (as certdrop(7)'s
+/// move says) signs the line's first certificate: TLSA `3 1 1` survives.
+#[test]
+fn an_old_clients_key_signs_the_first_certificate() {
+    let mut site = Site::start();
+    site.http_line("www", "");
+    let old = site.path("old.key");
+    Command::new("openssl")
+        .args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ])
+        .arg(&old)
+        .ran()
+        .expect(0);
+    let dir = site.path("keys/www");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let key = dir.join("key.pem");
+    Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-nocrypt", "-in"])
+        .arg(&old)
+        .arg("-out")
+        .arg(&key)
+        .ran()
+        .expect(0);
+    chmod600(&key);
+    site.run(&["run"]).expect(0);
+    assert_eq!(
+        site.cert_pubkey("www"),
+        crate::site::openssl(&["pkey", "-pubout", "-in"], &old)
+    );
+}

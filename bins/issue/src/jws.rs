@@ -367,6 +367,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ec_jwk_reads_as_the_same_key() {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let p256 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("p256");
+        let signer = Signer::from_der(&p256.serialize_der()).expect("p256");
+        let Signer::P256(k) = &signer else {
+            panic!("not P-256")
+        };
+        let d = k.private_key().as_be_bytes().expect("scalar");
+        let mut jwk = signer.jwk();
+        jwk["d"] = BASE64_URL_SAFE_NO_PAD.encode(d.as_ref()).into();
+        let back = Signer::from_jwk(&jwk).expect("EC JWK");
+        assert_eq!(back.jwk(), signer.jwk());
+        assert_eq!(back.alg(), "ES256");
+    }
+
+    #[test]
     fn a_jwk_without_its_private_parts_is_refused() {
         let p256 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("p256");
         let public = Signer::from_der(&p256.serialize_der()).expect("p256").jwk();

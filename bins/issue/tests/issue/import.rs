@@ -236,8 +236,32 @@ fn acme_sh() {
         site.path("account.json.old"),
     )
     .expect("set aside");
+    // A key the CA knows no account for: the CA's accountDoesNotExist.
+    let stranger = site.path("stranger.key");
+    Command::new("openssl")
+        .args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ])
+        .arg(&stranger)
+        .ran()
+        .expect(0);
+    chmod600(&stranger);
+    let ran = site
+        .run(&["account", "import", stranger.to_str().expect("utf-8")])
+        .expect(78);
+    ran.stderr_has("has no account for this key");
+    assert!(!site.path("state/account.json").exists());
+
     let (url, _) = import(&site, &key, "auto");
     assert_eq!(url, creds["id"].as_str().expect("id"));
+    // One account per credentials file: a second import is refused.
+    let again = site.run(&["account", "import", key.to_str().expect("utf-8")]);
+    again.expect(73).stderr_has("an account is stored already");
 }
 
 /// A CSR in DER (`openssl req -outform DER`) serves a line like a PEM one.

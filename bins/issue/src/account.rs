@@ -93,8 +93,12 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
 /// A refused account creation, with what to do about a binding: the CA
 /// wants one (externalAccountRequired) and none is configured, or it
 /// refused the one configured (its own words are kept either way).
+///
+/// A binding the CA refuses is a configuration error (78) whichever problem
+/// type the CA chose for it (Pebble says `unauthorized`; a CA may as well
+/// say `malformed`): no retry and no other input fixes a wrong kid or key.
 fn eab_hint(config: &Config, e: Error) -> Error {
-    if e.class != Failure::Config {
+    if !matches!(e.class, Failure::Config | Failure::Data) {
         return e;
     }
     let msg = match &config.eab {
@@ -111,7 +115,7 @@ fn eab_hint(config: &Config, e: Error) -> Error {
         ),
         None => return e,
     };
-    Error::new(e.class, msg)
+    Error::config(msg)
 }
 
 /// `account show`.

@@ -17,7 +17,8 @@ use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use http::{Method, Request};
 use instant_acme::{
-    Account, AccountCredentials, BodyWrapper, NewAccount, RevocationReason, RevocationRequest,
+    Account, AccountCredentials, BodyWrapper, ExternalAccountKey, NewAccount, RevocationReason,
+    RevocationRequest,
 };
 use serde_json::{json, Value};
 
@@ -68,18 +69,53 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
         terms_of_service_agreed: true,
         only_return_existing: false,
     };
+    // The binding's key is read here, once, and dropped with this scope:
+    // it is never stored with the credentials nor written to any output.
+    let eab = match &config.eab {
+        Some(e) => Some(ExternalAccountKey::new(e.kid.clone(), &e.read_key()?)),
+        None => None,
+    };
     let (account, creds) = retry!(
         out,
         &format!("{subject}: create at {}", config.directory),
         Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?).create(
             &new,
             config.directory.clone(),
-            None
+            eab.as_ref()
         )
-    )?;
+    )
+    .map_err(|e| eab_hint(config, e))?;
     acme::write_credentials(&config.account, &creds)?;
     out.action(&format!("account created: {}", account.id()));
     Ok((account, true))
+}
+
+/// A refused account creation, with what to do about a binding: the CA
+/// wants one (externalAccountRequired) and none is configured, or it
+/// refused the one configured (its own words are kept either way).
+///
+/// A binding the CA refuses is a configuration error (78) whichever problem
+/// type the CA chose for it (Pebble says `unauthorized`; a CA may as well
+/// say `malformed`): no retry and no other input fixes a wrong kid or key.
+fn eab_hint(config: &Config, e: Error) -> Error {
+    if !matches!(e.class, Failure::Config | Failure::Data) {
+        return e;
+    }
+    let msg = match &config.eab {
+        None if e.msg.contains("externalAccountRequired") => format!(
+            "{}; this CA requires External Account Binding: set eab = {{ kid = \"...\", hmac_key_file = \"...\" }} in {} (the CA's key identifier and HMAC key)",
+            e.msg,
+            config.path.display()
+        ),
+        Some(eab) => format!(
+            "{} (eab kid {} with the key in {}: check both against the CA's account page)",
+            e.msg,
+            eab.kid,
+            eab.hmac_key_file.display()
+        ),
+        None => return e,
+    };
+    Error::config(msg)
 }
 
 /// `account show`.
@@ -143,32 +179,98 @@ pub async fn deactivate(config: &Config, yes: bool, out: &Output) -> Result<Outc
     Ok(Outcome::Changed)
 }
 
-/// `revoke LINE --reason R`: revoke the line's current certificate with the
-/// account key; the next run replaces it.
-pub async fn revoke(config: &Config, line: &str, reason: Reason, out: &Output) -> Result<Outcome> {
+/// `revoke LINE --reason R [--with-cert-key]`: revoke the line's current
+/// certificate with the account key, or with the certificate's own key
+/// (RFC 8555 §7.6) when the account is gone; the next run replaces it.
+pub async fn revoke(
+    config: &Config,
+    line: &str,
+    reason: Reason,
+    with_cert_key: bool,
+    out: &Output,
+) -> Result<Outcome> {
     let line = config.line(line)?;
     let cert = crate::lifecycle::current_cert(config, line)?
         .ok_or_else(|| Error::noinput(format!("{}: no certificate to revoke", line.name)))?;
+    if with_cert_key {
+        revoke_by_cert_key(config, line, &cert, reason, out).await?;
+        return revoked(config, line, &cert, reason, out);
+    }
     let (account, _) = open(config, out).await?;
     let der = rustls_pki_types::CertificateDer::from(cert.der.clone());
-    let reason = match reason {
-        Reason::Unspecified => None,
-        Reason::KeyCompromise => Some(RevocationReason::KeyCompromise),
-        Reason::AffiliationChanged => Some(RevocationReason::AffiliationChanged),
-        Reason::Superseded => Some(RevocationReason::Superseded),
-        Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
-    };
     retry!(
         out,
         &format!("{}: revoke", line.name),
         account.revoke(&RevocationRequest {
             certificate: &der,
-            reason: reason.clone(),
+            reason: revocation_reason(reason),
         })
     )?;
+    revoked(config, line, &cert, reason, out)
+}
+
+/// The reason code sent (RFC 5280 §5.3.1); none for "unspecified".
+fn revocation_reason(reason: Reason) -> Option<RevocationReason> {
+    match reason {
+        Reason::Unspecified => None,
+        Reason::KeyCompromise => Some(RevocationReason::KeyCompromise),
+        Reason::AffiliationChanged => Some(RevocationReason::AffiliationChanged),
+        Reason::Superseded => Some(RevocationReason::Superseded),
+        Reason::CessationOfOperation => Some(RevocationReason::CessationOfOperation),
+    }
+}
+
+/// POST revokeCert signed by the certificate's key with its JWK in the
+/// header (RFC 8555 §7.6): no account involved. The key is the line's
+/// current key, checked to be the certificate's before anything is sent.
+async fn revoke_by_cert_key(
+    config: &Config,
+    line: &crate::config::Line,
+    cert: &certdrop_core::certinfo::CertInfo,
+    reason: Reason,
+    out: &Output,
+) -> Result<()> {
+    if matches!(line.key_policy, crate::config::KeyPolicy::Csr(_)) {
+        return Err(Error::config(format!(
+            "{}: the key of a CSR line is not ours: revoke with the account key, or where the key is",
+            line.name
+        )));
+    }
+    let path = config.store.key_path(&line.name);
+    let key = crate::keys::load(&path, line.key_group)?;
+    let key = crate::jws::Signer::from_der(&key.serialize_der())
+        .ok_or_else(|| Error::data(format!("{}: not a key that can sign", path.display())))?;
+    if key.spki()? != cert.spki {
+        return Err(Error::data(format!(
+            "{}: not the key of certificate {} (a rollover since?)",
+            path.display(),
+            cert.serial
+        )));
+    }
+    let mut ca = crate::jws::Session::open(config, &config.directory, out).await?;
+    let url = ca.url("revokeCert")?;
+    let mut payload = json!({"certificate": BASE64_URL_SAFE_NO_PAD.encode(&cert.der)});
+    if let Some(r) = revocation_reason(reason) {
+        payload["reason"] = json!(r as u8);
+    }
+    let what = format!("{}: revoke with the certificate's key", line.name);
+    ca.post(&what, &url, crate::jws::By::Jwk(&key), &payload, out)
+        .await?;
+    Ok(())
+}
+
+/// Record a revocation in the line's state, so the next run replaces the
+/// certificate (and its key, after a key compromise).
+fn revoked(
+    config: &Config,
+    line: &crate::config::Line,
+    cert: &certdrop_core::certinfo::CertInfo,
+    reason: Reason,
+    out: &Output,
+) -> Result<Outcome> {
     let mut st = crate::state::load(&config.state, &line.name)?;
     st.revoked_serial = Some(cert.serial.clone());
-    st.key_compromised |= matches!(reason, Some(RevocationReason::KeyCompromise));
+    st.key_compromised |= matches!(reason, Reason::KeyCompromise);
     crate::state::save(&config.state, &line.name, &st)?;
     out.action(&format!(
         "{}: certificate {} revoked; the next run replaces it",

@@ -75,6 +75,10 @@ pub enum Command {
         /// Reason (RFC 5280 §5.3.1).
         #[arg(long, value_enum, default_value_t = Reason::Unspecified)]
         reason: Reason,
+        /// Sign with the certificate's own key instead of the account's
+        /// (RFC 8555 §7.6): for a certificate whose account is gone.
+        #[arg(long)]
+        with_cert_key: bool,
     },
     /// The ACME account.
     Account {
@@ -100,6 +104,27 @@ pub enum AccountCommand {
     /// Replace the account key (RFC 8555 §7.3.5); the new key is stored
     /// before the CA is told.
     Rollover,
+    /// Take over another client's account by its key (RFC 8555 §7.3.1,
+    /// onlyReturnExisting): acme.sh, dehydrated, uacme, lego (PEM),
+    /// certbot (private_key.json, a JWK).
+    Import {
+        /// The other client's account key file.
+        file: PathBuf,
+        /// How the file is written.
+        #[arg(long, value_enum, default_value_t = KeyFormat::Auto)]
+        format: KeyFormat,
+    },
+}
+
+/// How an imported account key is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormat {
+    /// JWK when the file starts with `{`, PEM otherwise.
+    Auto,
+    /// A PEM private key: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
+    Pem,
+    /// A private JWK (RFC 7517), as certbot's private_key.json.
+    Jwk,
 }
 
 /// Revocation reasons (RFC 5280 §5.3.1) an ACME client may send.

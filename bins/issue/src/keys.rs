@@ -149,6 +149,16 @@ mod tests {
         let info = certdrop_core::certinfo::parse_csr(pem.as_bytes()).expect("parse");
         assert_eq!(info.names, ["a.example.org", "*.example.org"]);
         assert_eq!(info.spki, spki(&k));
+        // The same request in DER (`openssl req -outform DER`) reads alike.
+        let from_der = certdrop_core::certinfo::parse_csr(&der).expect("parse DER");
+        assert_eq!(from_der.names, info.names);
+        assert_eq!(from_der.der, der);
+        let mut long = der.clone();
+        long.push(0);
+        assert!(
+            certdrop_core::certinfo::parse_csr(&long).is_err(),
+            "trailing byte"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod cli;
 mod client;
 mod config;
 mod dns;
+mod import;
+mod jws;
 mod keys;
 mod lifecycle;
 mod order;
@@ -87,10 +89,19 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
         } => locked(&cli, config, |c, _| async move {
             account::rollover(&c, out).await
         }),
-        Command::Revoke { line, reason } => {
+        Command::Account {
+            command: AccountCommand::Import { file, format },
+        } => locked(&cli, config, |c, _| async move {
+            import::import(&c, &file, format, out).await
+        }),
+        Command::Revoke {
+            line,
+            reason,
+            with_cert_key,
+        } => {
             config.line(&line)?;
             locked(&cli, config, |c, _| async move {
-                account::revoke(&c, &line, reason, out).await
+                account::revoke(&c, &line, reason, with_cert_key, out).await
             })
         }
         Command::Run => locked(&cli, config, |c, budget| async move {
@@ -163,7 +174,13 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     if let Some(bundle) = &config.ca_bundle {
         client::http_client(Some(bundle))?;
     }
-    acme::read_credentials(&config.account)?;
+    // The binding's key matters until the account exists: checked (mode,
+    // base64url) but never printed.
+    if acme::read_credentials(&config.account)?.is_none() {
+        if let Some(eab) = &config.eab {
+            eab.read_key()?;
+        }
+    }
     for line in &config.lines {
         match &line.key_policy {
             config::KeyPolicy::Csr(_) => {

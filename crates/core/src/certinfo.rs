@@ -123,13 +123,22 @@ pub fn check_chain_order(chain: &[CertInfo]) -> Result<(), String> {
     Ok(())
 }
 
-/// Parse a PEM certificate signing request.
+/// Parse a certificate signing request, PEM or DER.
 pub fn parse_csr(pem_text: &[u8]) -> Result<CsrInfo, String> {
-    let ders = pem_blocks(pem_text, "CERTIFICATE REQUEST")?;
+    // DER as `openssl req -outform DER` writes it: a SEQUENCE, where PEM
+    // text starts with a dash or a blank.
+    let ders = match pem_text.first() {
+        Some(0x30) => vec![pem_text.to_vec()],
+        _ => pem_blocks(pem_text, "CERTIFICATE REQUEST")?,
+    };
     let [der] = ders.as_slice() else {
         return Err("expected exactly one CERTIFICATE REQUEST block".into());
     };
-    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| format!("bad CSR: {e}"))?;
+    let (rest, csr) =
+        X509CertificationRequest::from_der(der).map_err(|e| format!("bad CSR: {e}"))?;
+    if !rest.is_empty() {
+        return Err("bad CSR: data after its end".into());
+    }
     let mut names = Vec::new();
     if let Some(exts) = csr.requested_extensions() {
         for ext in exts {

@@ -14,8 +14,11 @@ use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
 mod checks;
+mod eab;
 mod profile;
 mod raw;
+
+pub use self::eab::Eab;
 
 /// Let's Encrypt production directory (alias `letsencrypt`).
 pub const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -155,6 +158,8 @@ pub struct Config {
     pub agree_terms: bool,
     /// Account credentials file (0600).
     pub account: PathBuf,
+    /// External Account Binding for the account's creation (RFC 8555 §7.3.4).
+    pub eab: Option<Eab>,
     /// PEM bundle to trust for the ACME endpoint instead of the system's.
     pub ca_bundle: Option<PathBuf>,
     /// The certificate store.
@@ -285,12 +290,14 @@ impl Config {
             }
             lines.push(line);
         }
+        let eab = raw.eab.map(|e| e.validate(&loc, &abs)).transpose()?;
         let config = Config {
             path: path.to_path_buf(),
             directory,
             contact,
             agree_terms: raw.agree_terms,
             account: abs(&raw.account),
+            eab,
             ca_bundle: raw.ca_bundle.as_deref().map(abs),
             store: certdrop_core::store::Store {
                 certs: abs(&raw.store.certs),

@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) agree_terms: bool,
     pub(super) account: PathBuf,
+    pub(super) eab: Option<super::eab::RawEab>,
     pub(super) ca_bundle: Option<PathBuf>,
     pub(super) store: RawStore,
     #[serde(default)]

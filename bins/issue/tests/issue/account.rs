@@ -80,3 +80,38 @@ fn deactivated_accounts_are_set_aside() {
     let ran = site.run(&["issue", "--force", "www"]).expect(0);
     ran.stdout_has("account created");
 }
+
+#[test]
+fn a_certificate_whose_account_is_gone_is_revoked_with_its_own_key() {
+    // A P-384 key: ES384, where the account's requests are all ES256.
+    let site = Site::issued("www", "key = \"ecdsa-p384\"");
+    let serial = crate::site::openssl(
+        &["x509", "-noout", "-serial", "-in"],
+        &site.path("certs/www/cert.pem"),
+    );
+    let serial = serial.trim().trim_start_matches("serial=").to_owned();
+    let status = || {
+        let (code, body) = site
+            .pebble
+            .management_get(&format!("/cert-status-by-serial/{serial}"))
+            .expect("pebble management");
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        String::from_utf8(body).expect("utf-8")
+    };
+    assert!(status().contains("\"Valid\""), "{}", status());
+    site.run(&["account", "deactivate", "--yes"]).expect(0);
+
+    // The real CA checks the JWS by the certificate's key (RFC 8555 §7.6).
+    let ran = site
+        .run(&["revoke", "www", "--with-cert-key", "--reason", "superseded"])
+        .expect(0);
+    ran.stdout_has("revoked; the next run replaces it");
+    assert!(status().contains("\"Revoked\""), "{}", status());
+    assert!(
+        !site.path("state/account.json").exists(),
+        "no account was created for it"
+    );
+    // Once more: the CA's own alreadyRevoked, bad data (65).
+    let again = site.run(&["revoke", "www", "--with-cert-key"]).expect(65);
+    again.stderr_has("alreadyRevoked");
+}

@@ -7,10 +7,12 @@ mod site;
 
 mod account;
 mod ari;
+mod eab;
 mod exit_classes;
 mod failures;
 mod faults;
 mod found;
+mod import;
 mod interrupted;
 mod issuance;
 mod lifecycle;

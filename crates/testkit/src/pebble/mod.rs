@@ -94,7 +94,16 @@ pub struct PebbleOpts {
     /// The DNS server Pebble asks instead of challtestsrv (e.g. an nsd
     /// serving zones built by certdrop-zone).
     pub dns_server: Option<SocketAddr>,
+    /// External Account Binding required, with these `(kid, base64url HMAC
+    /// key)` pairs as `externalAccountMACKeys` (e.g. those of Pebble's
+    /// example [`EAB_EXAMPLE_CONFIG`]); `None`: no EAB (here).
+    pub eab_keys: Option<Vec<(String, String)>>,
 }
+
+/// Pebble's example configuration that turns on External Account Binding
+/// (RFC 8555 §7.3.4), shipped by Debian's package.
+pub const EAB_EXAMPLE_CONFIG: &str =
+    "/usr/share/doc/pebble/examples/pebble-config-external-account-bindings.json";
 
 impl Default for PebbleOpts {
     fn default() -> Self {
@@ -108,6 +117,7 @@ impl Default for PebbleOpts {
             validity_secs: None,
             extra_env: Vec::new(),
             dns_server: None,
+            eab_keys: None,
         }
     }
 }
@@ -191,7 +201,17 @@ impl Pebble {
         let cts_port = free_port();
 
         let config = format!(
-            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}", "certificate": {cert}, "privateKey": {key}, "httpPort": {http_port}, "tlsPort": {tls_port}, "ocspResponderURL": "", "externalAccountBindingRequired": false{validity}}}}}"#,
+            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{acme_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}", "certificate": {cert}, "privateKey": {key}, "httpPort": {http_port}, "tlsPort": {tls_port}, "ocspResponderURL": ""{eab}{validity}}}}}"#,
+            eab = match &opts.eab_keys {
+                None => r#", "externalAccountBindingRequired": false"#.to_owned(),
+                Some(keys) => format!(
+                    r#", "externalAccountBindingRequired": true, "externalAccountMACKeys": {{{}}}"#,
+                    keys.iter()
+                        .map(|(kid, key)| format!("{}: {}", json_str(kid), json_str(key)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
             validity = opts
                 .validity_secs
                 .map(|v| format!(r#", "certificateValidityPeriod": {v}"#))

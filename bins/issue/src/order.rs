@@ -139,11 +139,7 @@ fn wanted(line: &Line) -> ChallengeType {
 
 /// A new order for the line's names (RFC 8555 §7.4).
 async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
-    let identifiers: Vec<Identifier> = line
-        .domains
-        .iter()
-        .map(|d| Identifier::Dns(d.clone()))
-        .collect();
+    let identifiers: Vec<Identifier> = line.domains.iter().map(|d| identifier(d)).collect();
     let order = crate::retry!(
         out,
         &format!("{}: new order", line.name),
@@ -151,6 +147,15 @@ async fn open(account: &Account, line: &Line, out: &Output) -> Result<Order> {
     )?;
     out.verbose(&format!("{}: order {}", line.name, order.url()));
     Ok(order)
+}
+
+/// The ACME identifier of a configured name: an IP address is of type
+/// `ip` (RFC 8738 §3), anything else of type `dns`.
+fn identifier(name: &str) -> Identifier {
+    match certdrop_core::name::ip(name) {
+        Some(addr) => Identifier::Ip(addr),
+        None => Identifier::Dns(name.to_owned()),
+    }
 }
 
 /// Write a challenge file for every pending authorization (RFC 8555 §8.3,

@@ -14,6 +14,7 @@ use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
 mod checks;
+mod identifiers;
 mod raw;
 
 /// Let's Encrypt production directory (alias `letsencrypt`).
@@ -340,15 +341,7 @@ fn validate_line(
     if raw.domains.get_ref().is_empty() {
         return Err(loc.err(raw.domains.span(), &key_of("domains"), "at least one name"));
     }
-    let mut domains = Vec::new();
-    for d in raw.domains.get_ref() {
-        let n = name::domain(d.get_ref(), true)
-            .map_err(|why| loc.err(d.span(), &key_of("domains"), &why))?;
-        if domains.contains(&n) {
-            return Err(loc.err(d.span(), &key_of("domains"), &format!("'{n}' listed twice")));
-        }
-        domains.push(n);
-    }
+    let domains = identifiers::domains(loc, raw.domains.get_ref(), &key_of("domains"))?;
     let challenge = match raw
         .challenge
         .as_ref()
@@ -364,6 +357,13 @@ fn validate_line(
             ))
         }
     };
+    identifiers::check_ip_challenge(
+        loc,
+        &domains,
+        challenge,
+        raw.domains.span(),
+        &key_of("domains"),
+    )?;
     if challenge == Challenge::Http01 {
         if let Some(w) = domains.iter().find(|d| d.starts_with("*.")) {
             return Err(loc.err(

@@ -11,6 +11,7 @@ mod failures;
 mod faults;
 mod found;
 mod interrupted;
+mod ip_identifiers;
 mod issuance;
 mod lifecycle;
 mod matrix;

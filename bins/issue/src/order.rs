@@ -422,6 +422,8 @@ async fn download(
             .await?
             .ok_or(instant_acme::Error::Str("the order has no certificate yet"))
     })?;
+    let cert_url = order.state().certificate.clone();
+    let pem = crate::chains::choose(config, line, cert_url.as_deref(), pem, out).await?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }

@@ -13,6 +13,7 @@ use self::raw::{RawConfig, RawLine};
 use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
+mod chain;
 mod checks;
 mod identifiers;
 mod raw;
@@ -103,6 +104,10 @@ pub struct Line {
     /// The group (gid) the key is granted to: the service jail that
     /// serves this line reads `keys/<line>/` (0750) and `key.pem` (0640).
     pub key_group: Option<u32>,
+    /// The issuer (common name) of the top certificate of the chain to
+    /// keep among those the CA offers (RFC 8555 §7.4.2): the line's
+    /// `preferred_chain`, else the top-level one.
+    pub preferred_chain: Option<String>,
 }
 
 impl Line {
@@ -268,10 +273,13 @@ impl Config {
             None => certdrop_core::fragment::DEFAULT_TTL,
         };
 
+        let default_chain =
+            chain::preferred(&loc, raw.preferred_chain.as_ref(), "preferred_chain")?;
         let mut lines: Vec<Line> = Vec::new();
         let mut seen = BTreeSet::new();
         for raw_line in raw.lines {
-            let line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            let mut line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            line.preferred_chain = line.preferred_chain.or_else(|| default_chain.clone());
             if !seen.insert(line.name.clone()) {
                 return Err(Error::config(format!(
                     "{}: line '{}' is defined twice",
@@ -468,7 +476,13 @@ fn validate_line(
             "a CSR line's key is not held by certdrop",
         ));
     }
+    let preferred_chain = chain::preferred(
+        loc,
+        raw.preferred_chain.as_ref(),
+        &key_of("preferred_chain"),
+    )?;
     Ok(Line {
+        preferred_chain,
         key_group,
         name: line_name,
         domains,

@@ -20,6 +20,7 @@ pub(super) struct RawConfig {
     pub(super) agree_terms: bool,
     pub(super) account: PathBuf,
     pub(super) ca_bundle: Option<PathBuf>,
+    pub(super) preferred_chain: Option<Spanned<String>>,
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) drop: RawDrop,
@@ -124,4 +125,5 @@ pub(super) struct RawLine {
     #[serde(default)]
     pub(super) tlsa: Vec<Spanned<String>>,
     pub(super) key_group: Option<Spanned<String>>,
+    pub(super) preferred_chain: Option<Spanned<String>>,
 }

@@ -6,6 +6,7 @@ mod proxied;
 mod site;
 
 mod account;
+mod chains;
 mod exit_classes;
 mod failures;
 mod faults;

@@ -102,6 +102,21 @@ pub fn take_poll_after(url: &str) -> Option<SystemTime> {
     POLL_AFTER.lock().ok()?.remove(url)
 }
 
+/// The `Link: rel="alternate"` targets of successful answers by URL (RFC
+/// 8555 §7.4.2: the certificate download names the other chains the CA
+/// offers): instant-acme returns the certificate's body only.
+static ALTERNATES: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+/// The alternate chains the CA named in its latest successful answer for
+/// `url` (and forget them); empty if it named none.
+pub fn take_alternates(url: &str) -> Vec<String> {
+    ALTERNATES
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(url))
+        .unwrap_or_default()
+}
+
 /// The endpoint of the latest exchange answered with an error status (400
 /// and up): instant-acme's problem documents do not say which request
 /// they answer, and a retry's narration names it. Lines run concurrently,
@@ -281,8 +296,11 @@ impl HttpClient for Tap {
             }
             if let (Some(at), true) = (at, (200..300).contains(&status)) {
                 if let Ok(mut map) = POLL_AFTER.lock() {
-                    map.insert(uri, at);
+                    map.insert(uri.clone(), at);
                 }
+            }
+            if (200..300).contains(&status) {
+                note_alternates(&uri, &rsp.parts.headers);
             }
             if status >= 400 {
                 if let Ok(mut slot) = FAILED_ENDPOINT.lock() {
@@ -329,6 +347,16 @@ fn refused(method: &http::Method, status: u16, body: &[u8]) -> Option<Fault> {
         kind: FaultKind::Status(status),
         said,
     })
+}
+
+/// Keep the alternate chains an answer for `uri` names, if any.
+fn note_alternates(uri: &str, headers: &http::HeaderMap) {
+    let found = crate::chains::alternate_links(uri, headers);
+    if !found.is_empty() {
+        if let Ok(mut map) = ALTERNATES.lock() {
+            map.insert(uri.to_owned(), found);
+        }
+    }
 }
 
 /// Our User-Agent (RFC 8555 §6.1: a client MUST send one), naming the

@@ -162,6 +162,23 @@ mod tests {
     }
 
     #[test]
+    fn csr_carries_ip_addresses_as_ip_sans() {
+        let k = KeyType::EcdsaP256.generate().expect("generate");
+        let der = csr(&k, &["192.0.2.7".into(), "2001:db8::7".into()]).expect("csr");
+        let pem = certdrop_core::certinfo::to_pem("CERTIFICATE REQUEST", &der);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("csr.pem"), &pem).expect("write");
+        let text = certdrop_testkit::pki::openssl(
+            &["req", "-noout", "-text", "-in"],
+            &dir.path().join("csr.pem"),
+        );
+        assert!(text.contains("IP Address:192.0.2.7"), "{text}");
+        assert!(text.contains("IP Address:2001:DB8:0:0:0:0:0:7"), "{text}");
+        let info = certdrop_core::certinfo::parse_csr(pem.as_bytes()).expect("parse");
+        assert_eq!(info.names, ["192.0.2.7", "2001:db8::7"]);
+    }
+
+    #[test]
     fn loose_permissions_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("key.pem");

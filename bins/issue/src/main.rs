@@ -7,6 +7,7 @@ mod account;
 mod acme;
 mod ari;
 mod budget;
+mod chains;
 mod challenge;
 mod cli;
 mod client;

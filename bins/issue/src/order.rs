@@ -158,11 +158,7 @@ async fn open_replacing(
     mut replaces: Option<instant_acme::CertificateIdentifier<'static>>,
     out: &Output,
 ) -> Result<Order> {
-    let identifiers: Vec<Identifier> = line
-        .domains
-        .iter()
-        .map(|d| Identifier::Dns(d.clone()))
-        .collect();
+    let identifiers: Vec<Identifier> = line.domains.iter().map(|d| identifier(d)).collect();
     let what = format!("{}: new order", line.name);
     let mut attempts = Attempts::new(&what, out);
     loop {
@@ -193,6 +189,15 @@ async fn open_replacing(
             }
             Err(e) => attempts.wait_after(&e).await?,
         }
+    }
+}
+
+/// The ACME identifier of a configured name: an IP address is of type
+/// `ip` (RFC 8738 §3), anything else of type `dns`.
+fn identifier(name: &str) -> Identifier {
+    match certdrop_core::name::ip(name) {
+        Some(addr) => Identifier::Ip(addr),
+        None => Identifier::Dns(name.to_owned()),
     }
 }
 
@@ -460,6 +465,8 @@ async fn download(
             .await?
             .ok_or(instant_acme::Error::Str("the order has no certificate yet"))
     })?;
+    let cert_url = order.state().certificate.clone();
+    let pem = crate::chains::choose(config, line, cert_url.as_deref(), pem, out).await?;
     check_issued(line, req, pem.as_bytes())
         .map_err(|why| Error::data(format!("{subject}: certificate from the CA refused: {why}")))
 }

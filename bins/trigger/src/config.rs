@@ -250,7 +250,8 @@ fn service(table: toml::Table, dirs: &[PathBuf], base: &Path) -> Result<Service,
     let mut names = Vec::new();
     for n in &own.names {
         names.push(
-            certdrop_core::name::domain(n, true).map_err(|why| fail(format!("names: {why}")))?,
+            certdrop_core::name::identifier(n, true)
+                .map_err(|why| fail(format!("names: {why}")))?,
         );
     }
     let mut install = Vec::new();

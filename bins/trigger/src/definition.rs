@@ -246,7 +246,8 @@ pub enum Files {
 pub struct Endpoint {
     /// Where to connect.
     pub connect: SocketAddr,
-    /// The server name sent.
+    /// The server name sent; an IP address (of an IP line, RFC 8738) is
+    /// dialled without SNI (RFC 6066 §3) and matched to an iPAddress SAN.
     pub sni: String,
     /// Implicit TLS or a STARTTLS dialect (default: the port's usual one).
     pub protocol: Protocol,
@@ -372,7 +373,7 @@ impl RawDef {
             let connect: SocketAddr = e.connect.parse().map_err(|_| {
                 format!("postflight.connect: '{}': expected ADDRESS:PORT", e.connect)
             })?;
-            let sni = certdrop_core::name::domain(&e.sni, false)
+            let sni = certdrop_core::name::identifier(&e.sni, false)
                 .map_err(|why| format!("postflight.sni: {why}"))?;
             let protocol = match e.protocol.as_deref() {
                 Some(name) => Protocol::from_name(name)

@@ -64,6 +64,26 @@ pub fn to_pem(label: &str, der: &[u8]) -> String {
     )
 }
 
+/// A subjectAltName entry as the name certdrop compares: a dNSName in
+/// lowercase, an iPAddress (RFC 8738 §3) in its canonical text form
+/// (`192.0.2.1`, `2001:db8::1`, as [`crate::name::identifier`] gives it).
+/// Other kinds are no name of ours.
+fn san_name(name: &GeneralName<'_>) -> Option<String> {
+    match name {
+        GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
+        GeneralName::IPAddress(octets) => match octets.len() {
+            4 => <[u8; 4]>::try_from(*octets)
+                .ok()
+                .map(|a| std::net::Ipv4Addr::from(a).to_string()),
+            16 => <[u8; 16]>::try_from(*octets)
+                .ok()
+                .map(|a| std::net::Ipv6Addr::from(a).to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Parse one DER certificate.
 pub fn parse_der(der: &[u8]) -> Result<CertInfo, String> {
     let (rest, cert) =
@@ -73,11 +93,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, String> {
     }
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let GeneralName::DNSName(n) = name {
-                names.push(n.to_ascii_lowercase());
-            }
-        }
+        names.extend(san.value.general_names.iter().filter_map(san_name));
     }
     Ok(CertInfo {
         der: der.to_vec(),
@@ -143,11 +159,7 @@ pub fn parse_csr(pem_text: &[u8]) -> Result<CsrInfo, String> {
     if let Some(exts) = csr.requested_extensions() {
         for ext in exts {
             if let ParsedExtension::SubjectAlternativeName(san) = ext {
-                for name in &san.general_names {
-                    if let GeneralName::DNSName(n) = name {
-                        names.push(n.to_ascii_lowercase());
-                    }
-                }
+                names.extend(san.general_names.iter().filter_map(san_name));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Domain names as certdrop accepts them in configuration (RFC 1035 §2.3.1
 //! preferred syntax, RFC 5890 A-labels, RFC 8555 §7.1.3 wildcards): LDH
 //! labels, lowercase, a wildcard only as the whole leftmost label. Also the
-//! names of certificate lines, which become directory names.
+//! names of certificate lines, which become directory names, and IP
+//! addresses where a certificate may name one (RFC 8738).
 
 /// Longest domain name in presentation form without the trailing dot.
 const MAX_NAME: usize = 253;
@@ -9,6 +10,23 @@ const MAX_NAME: usize = 253;
 const MAX_LABEL: usize = 63;
 /// Longest certificate-line name.
 const MAX_LINE_NAME: usize = 64;
+
+/// A certificate name as configured: an IP address (RFC 8738), written in
+/// its canonical text form (`2001:db8::1`, whatever zeros the user wrote,
+/// as [`crate::certinfo`] renders an iPAddress SAN), or else a domain name
+/// as [`domain`] takes it.
+pub fn identifier(text: &str, wildcard: bool) -> Result<String, String> {
+    match ip(text) {
+        Some(addr) => Ok(addr.to_string()),
+        None => domain(text, wildcard),
+    }
+}
+
+/// `text` as an IP address, if it is one (IPv4 dotted quad or IPv6 text;
+/// an IPv6 zone or brackets are no address of a certificate).
+pub fn ip(text: &str) -> Option<std::net::IpAddr> {
+    text.parse().ok()
+}
 
 /// Validate and normalise a domain name (lowercase, no trailing dot).
 /// `*.example.org` is allowed when `wildcard` is true.
@@ -100,6 +118,25 @@ pub fn line_name(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_take_ip_addresses_in_canonical_form() {
+        assert_eq!(identifier("127.0.0.1", false).as_deref(), Ok("127.0.0.1"));
+        assert_eq!(
+            identifier("2001:DB8:0:0::0:1", false).as_deref(),
+            Ok("2001:db8::1")
+        );
+        assert_eq!(identifier("::1", false).as_deref(), Ok("::1"));
+        assert_eq!(
+            identifier("WWW.Example.org", true).as_deref(),
+            Ok("www.example.org")
+        );
+        // Not addresses, and no domain names either.
+        assert!(identifier("[::1]", false).is_err());
+        assert!(identifier("fe80::1%eth0", false).is_err());
+        assert!(identifier("192.0.2.256", false).is_err());
+        assert!(domain("127.0.0.1", false).is_err());
+    }
 
     #[test]
     fn domains() {

@@ -95,7 +95,7 @@ impl Manifest {
         certdrop_core::name::line_name(&line)?;
         let names: Vec<String> = field("names")?.split(' ').map(str::to_string).collect();
         for n in &names {
-            certdrop_core::name::domain(n, true)?;
+            certdrop_core::name::identifier(n, true)?;
         }
         let serial = field("serial")?;
         let not_before = timestamp(field("not-before")?)?;

@@ -232,7 +232,14 @@ pub fn spki_sha256(cert: &Path) -> String {
 }
 
 fn san(names: &[&str]) -> String {
-    let v: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    // An IP address is an iPAddress SAN (RFC 8738), anything else a dNSName.
+    let v: Vec<String> = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(_) => format!("IP:{n}"),
+            Err(_) => format!("DNS:{n}"),
+        })
+        .collect();
     v.join(",")
 }
 

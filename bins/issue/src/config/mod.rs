@@ -13,8 +13,10 @@ use self::raw::{RawConfig, RawLine};
 use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
+mod chain;
 mod checks;
 mod eab;
+mod identifiers;
 mod profile;
 mod raw;
 
@@ -110,6 +112,10 @@ pub struct Line {
     /// extension: Let's Encrypt's `classic`, `tlsserver`, `shortlived`),
     /// checked against the directory's `meta.profiles` before ordering.
     pub profile: Option<String>,
+    /// The issuer (common name) of the top certificate of the chain to
+    /// keep among those the CA offers (RFC 8555 §7.4.2): the line's
+    /// `preferred_chain`, else the top-level one.
+    pub preferred_chain: Option<String>,
 }
 
 impl Line {
@@ -277,10 +283,13 @@ impl Config {
             None => certdrop_core::fragment::DEFAULT_TTL,
         };
 
+        let default_chain =
+            chain::preferred(&loc, raw.preferred_chain.as_ref(), "preferred_chain")?;
         let mut lines: Vec<Line> = Vec::new();
         let mut seen = BTreeSet::new();
         for raw_line in raw.lines {
-            let line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            let mut line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            line.preferred_chain = line.preferred_chain.or_else(|| default_chain.clone());
             if !seen.insert(line.name.clone()) {
                 return Err(Error::config(format!(
                     "{}: line '{}' is defined twice",
@@ -352,15 +361,7 @@ fn validate_line(
     if raw.domains.get_ref().is_empty() {
         return Err(loc.err(raw.domains.span(), &key_of("domains"), "at least one name"));
     }
-    let mut domains = Vec::new();
-    for d in raw.domains.get_ref() {
-        let n = name::domain(d.get_ref(), true)
-            .map_err(|why| loc.err(d.span(), &key_of("domains"), &why))?;
-        if domains.contains(&n) {
-            return Err(loc.err(d.span(), &key_of("domains"), &format!("'{n}' listed twice")));
-        }
-        domains.push(n);
-    }
+    let domains = identifiers::domains(loc, raw.domains.get_ref(), &key_of("domains"))?;
     let challenge = match raw
         .challenge
         .as_ref()
@@ -376,6 +377,13 @@ fn validate_line(
             ))
         }
     };
+    identifiers::check_ip_challenge(
+        loc,
+        &domains,
+        challenge,
+        raw.domains.span(),
+        &key_of("domains"),
+    )?;
     if challenge == Challenge::Http01 {
         if let Some(w) = domains.iter().find(|d| d.starts_with("*.")) {
             return Err(loc.err(
@@ -481,7 +489,13 @@ fn validate_line(
         ));
     }
     let profile = profile::line_profile(loc, &raw, &line_name)?;
+    let preferred_chain = chain::preferred(
+        loc,
+        raw.preferred_chain.as_ref(),
+        &key_of("preferred_chain"),
+    )?;
     Ok(Line {
+        preferred_chain,
         key_group,
         profile,
         name: line_name,

@@ -21,6 +21,7 @@ pub(super) struct RawConfig {
     pub(super) account: PathBuf,
     pub(super) eab: Option<super::eab::RawEab>,
     pub(super) ca_bundle: Option<PathBuf>,
+    pub(super) preferred_chain: Option<Spanned<String>>,
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) drop: RawDrop,
@@ -126,4 +127,5 @@ pub(super) struct RawLine {
     pub(super) tlsa: Vec<Spanned<String>>,
     pub(super) key_group: Option<Spanned<String>>,
     pub(super) profile: Option<Spanned<String>>,
+    pub(super) preferred_chain: Option<Spanned<String>>,
 }

@@ -20,6 +20,7 @@ fn line(domains: &[&str]) -> Line {
         renew_remaining: 33,
         profile: None,
         tlsa: Vec::new(),
+        preferred_chain: None,
     }
 }
 
@@ -223,4 +224,41 @@ async fn a_lost_finalize_answer_goes_on_to_the_download_and_the_ca_issues_once()
         "{}",
         e.msg
     );
+}
+
+#[test]
+fn ip_names_are_checked_like_domain_names_and_the_top_issuer_is_read() {
+    let (root_p, root_k, root) = ca("Root X9", None);
+    let root_issuer = rcgen::Issuer::from_params(&root_p, &root_k);
+    let (int_p, int_k, inter) = ca("Intermediate", Some(&root_issuer));
+    let int_issuer = rcgen::Issuer::from_params(&int_p, &int_k);
+    let ours = KeyType::EcdsaP256.generate().expect("key");
+    let spki = keys::spki(&ours);
+    let req = Request {
+        csr_der: &[],
+        spki: &spki,
+        from_next: false,
+    };
+    let leaf_for = |names: &[&str]| {
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params")
+            .signed_by(&ours, &int_issuer)
+            .expect("sign")
+            .pem()
+    };
+    let l = line(&["192.0.2.7", "2001:db8::7"]);
+    let leaf = leaf_for(&["2001:db8::7", "192.0.2.7"]);
+    check_issued(&l, &req, format!("{leaf}{inter}").as_bytes()).expect("IP SANs cover the line");
+    let other = leaf_for(&["192.0.2.7", "2001:db8::8"]);
+    let e = check_issued(&l, &req, format!("{other}{inter}").as_bytes()).expect_err("other IP");
+    assert!(e.contains("2001:db8::8"), "{e}");
+    // The top certificate's issuer, with or without the root sent.
+    let top = |pem: String| crate::chains::top_issuer(pem.as_bytes());
+    assert_eq!(top(format!("{leaf}{inter}")).as_deref(), Some("Root X9"));
+    assert_eq!(
+        top(format!("{leaf}{inter}{root}")).as_deref(),
+        Some("Root X9")
+    );
+    assert_eq!(top(leaf.clone()).as_deref(), Some("Intermediate"));
+    assert_eq!(top(String::new()), None);
 }

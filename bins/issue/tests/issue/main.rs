@@ -7,6 +7,7 @@ mod site;
 
 mod account;
 mod ari;
+mod chains;
 mod eab;
 mod exit_classes;
 mod failures;
@@ -14,6 +15,7 @@ mod faults;
 mod found;
 mod import;
 mod interrupted;
+mod ip_identifiers;
 mod issuance;
 mod lifecycle;
 mod matrix;

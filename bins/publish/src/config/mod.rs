@@ -127,7 +127,7 @@ impl Config {
             }
             let mut names = Vec::new();
             for n in l.names.get_ref() {
-                let n = name::domain(n, true).map_err(|why| err(l.names.span(), &key, &why))?;
+                let n = name::identifier(n, true).map_err(|why| err(l.names.span(), &key, &why))?;
                 if names.contains(&n) {
                     return Err(err(l.names.span(), &key, &format!("'{n}' listed twice")));
                 }

@@ -266,3 +266,28 @@ fn a_damaged_publication_or_a_new_signing_key_is_republished() {
     site.verify("pub", &[]).expect(0);
     site.ssh_keygen_verify("www").expect(0);
 }
+
+#[test]
+fn an_ip_address_line_is_published() {
+    // certdrop-issue's IP identifiers (RFC 8738): iPAddress SANs, named in
+    // publish.toml as written (the IPv6 one in another spelling).
+    let mut site = Site::new();
+    site.lines = vec![(
+        "ips".into(),
+        crate::site::names(&["2001:DB8:0::7", "192.0.2.7"]),
+    )];
+    let files = site.leaf(11, &["192.0.2.7", "2001:db8::7"], 30);
+    site.install("ips", &files);
+    let ran = site.run(&["run"]).expect(0);
+    ran.stdout_has("ips: published serial 0B");
+    let manifest = String::from_utf8(site.read("pub/ips/manifest")).expect("utf-8");
+    assert!(
+        manifest.lines().any(|l| l == "names 192.0.2.7 2001:db8::7"),
+        "{manifest}"
+    );
+    site.verify("pub", &[]).expect(0).silent();
+    // Another address is refused as another name would be.
+    site.install("ips", &site.leaf(12, &["192.0.2.7", "2001:db8::8"], 30));
+    let ran = site.run(&["run"]).expect(65);
+    ran.stderr_has("names [192.0.2.7, 2001:db8::8] differ from [192.0.2.7, 2001:db8::7]");
+}

@@ -94,6 +94,11 @@ impl Tree {
     /// Publish `cert` as pub/<line>/ the way certdrop-publish does: a new
     /// version directory, a signed manifest, the symlink switched.
     pub fn publish(&self, line: &str, cert: &Cert) {
+        self.publish_named(line, cert, NAME);
+    }
+
+    /// [`Tree::publish`] with the manifest's `names` field (space-separated).
+    pub fn publish_named(&self, line: &str, cert: &Cert, names: &str) {
         let chain = std::fs::read_to_string(self.pki.int()).expect("intermediate");
         let fullchain = format!("{}{chain}", cert.pem);
         let files = [
@@ -106,7 +111,7 @@ impl Tree {
         self.next_file_time();
         certdrop_core::versions::install(&self.path("pub"), line, 0o755, 1, |dir| {
             let mut manifest = format!(
-                "certdrop-manifest 1\nline {line}\nnames {NAME}\nserial 01\n\
+                "certdrop-manifest 1\nline {line}\nnames {names}\nserial 01\n\
                  not-before 2020-01-01T00:00:00Z\nnot-after 2099-12-31T00:00:00Z\n\
                  published 2026-11-24T00:00:00Z\n"
             );

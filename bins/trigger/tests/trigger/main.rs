@@ -19,6 +19,7 @@ mod cli;
 mod deploy;
 mod exit_classes;
 mod hostile;
+mod ip_line;
 mod leftovers;
 mod refuse;
 mod starttls;

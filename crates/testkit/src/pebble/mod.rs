@@ -39,7 +39,7 @@ pub use faults::{
 };
 pub use https::https_get;
 pub use relay::{parse_fragment, Relay};
-pub use webroot::{serve_webroot, WebServer};
+pub use webroot::{serve_webroot, serve_webroot_on, WebServer};
 
 use std::fs::{self, File};
 use std::io;

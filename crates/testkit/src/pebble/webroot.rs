@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.1 server for http-01: GET /.well-known/acme-challenge/<token> -> dir/<token>.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,9 +10,9 @@ use std::time::Duration;
 
 const PREFIX: &str = "/.well-known/acme-challenge/";
 
-/// A running webroot server on 127.0.0.1; stops on Drop.
+/// A running webroot server on a loopback address; stops on Drop.
 pub struct WebServer {
-    /// The port it listens on (127.0.0.1).
+    /// The port it listens on.
     pub port: u16,
     /// The directory it serves tokens from.
     pub dir: PathBuf,
@@ -23,8 +23,15 @@ pub struct WebServer {
 
 /// Serve `dir/<token>` at `GET http://127.0.0.1:port/.well-known/acme-challenge/<token>` (200, else 404; token must be base64url) in a background thread.
 pub fn serve_webroot(dir: &Path, port: u16) -> WebServer {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .unwrap_or_else(|e| panic!("serve_webroot: bind 127.0.0.1:{port}: {e}"));
+    serve_webroot_on(dir, IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+/// [`serve_webroot`] on another loopback address, e.g. `::1` for an http-01
+/// validation of the IP identifier `::1` (RFC 8738: the CA dials the
+/// address itself).
+pub fn serve_webroot_on(dir: &Path, ip: IpAddr, port: u16) -> WebServer {
+    let listener = TcpListener::bind((ip, port))
+        .unwrap_or_else(|e| panic!("serve_webroot: bind {ip} port {port}: {e}"));
     listener.set_nonblocking(true).expect("set_nonblocking");
     let stop = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(Mutex::new(Vec::new()));

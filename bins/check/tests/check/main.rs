@@ -9,5 +9,6 @@ mod site;
 mod dane;
 mod json;
 mod nagios;
+mod probe;
 mod resolver;
 mod textfile;

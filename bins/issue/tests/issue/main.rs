@@ -17,3 +17,4 @@ mod matrix;
 mod proxied_line;
 mod realca;
 mod soak;
+mod state_mode;

@@ -7,6 +7,7 @@
 mod site;
 
 mod dane;
+mod issuer;
 mod json;
 mod nagios;
 mod probe;

@@ -117,7 +117,7 @@ fn lines(target: &Target, served: &Served) -> String {
                 "{i} subject={} issuer={} serial={} notAfter={} sha256={sha256}",
                 quote(&c.subject),
                 quote(&c.issuer),
-                c.serial,
+                serial(&c.serial),
                 clock::rfc3339(c.not_after)
             ),
             Err(why) => format!("{i} unparsed={} sha256={sha256}", quote(&why)),
@@ -139,7 +139,7 @@ fn json(target: &Target, served: &Served) -> String {
                 Ok(c) => serde_json::json!({
                     "subject": c.subject,
                     "issuer": c.issuer,
-                    "serial": c.serial,
+                    "serial": serial(&c.serial),
                     "not_after": c.not_after,
                     "expires": clock::rfc3339(c.not_after),
                     "sha256": sha256,
@@ -157,6 +157,16 @@ fn json(target: &Target, served: &Served) -> String {
     });
     // A Value of strings and numbers always serializes.
     serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// The serial number as `openssl x509 -serial` and CAs show it: without the
+/// 00 byte DER puts before a number whose top bit is set (RFC 5280 §4.1.2.2
+/// serials are positive), lower case, bytes separated by colons.
+fn serial(der_hex: &str) -> &str {
+    match der_hex.strip_prefix("00:") {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => der_hex,
+    }
 }
 
 /// `"text"`, with `"`, `\` and every control character escaped.
@@ -185,6 +195,13 @@ mod tests {
     fn quote_escapes_what_could_add_a_line() {
         assert_eq!(quote("CN=a\"b\\c"), "\"CN=a\\\"b\\\\c\"");
         assert_eq!(quote("x\ny\u{1b}[2J"), "\"x\\u{a}y\\u{1b}[2J\"");
+    }
+
+    #[test]
+    fn serials_lose_the_sign_byte_only() {
+        assert_eq!(serial("00:8a:01"), "8a:01");
+        assert_eq!(serial("7f:01"), "7f:01");
+        assert_eq!(serial("00"), "00");
     }
 
     #[test]

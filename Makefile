@@ -58,6 +58,8 @@ bench: deps release
 	python3 bench/pipeline/run --no-build
 	python3 bench/footprint/run
 	sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md
+	python3 bench/probe/run --no-build
+	sh bench/check/run
 	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails certdrop-check

@@ -7,6 +7,8 @@
   bench/pipeline/results.md             trigger and publish passes
   bench/footprint/results.md, .json     binary sizes and run-time needs
   bench/results-faults.md, .json        one certificate under faults (bench/run --scenarios f)
+  bench/probe/results.md, .json         the TLS probe per endpoint (bench/probe/run)
+  bench/check/results.md, .json         certdrop-check over 100 lines; trigger and check sizes
   bench/notes.md                        the hand-written reading of them
 
 Each section takes the harness's main tables as they are (the harness is the
@@ -91,6 +93,10 @@ def main():
     faults = load("bench/results-faults.json")["faults"]
     faults_md = read("bench/results-faults.md")
     notes = read("bench/notes.md").strip()
+    probe = load("bench/probe/results.json")
+    probe_md = read("bench/probe/results.md")
+    check = load("bench/check/results.json")
+    check_md = read("bench/check/results.md")
 
     meta = issue["meta"]
     out = []
@@ -130,6 +136,19 @@ def main():
           f"{verdict(all(t['met'] for t in rows))} |")
     for t in faults.get("targets", []):
         w(f"| under faults (issue 11): {t['target']} | {t['numbers']} | {verdict(t['verdict'] == 'met')} |")
+    for t in probe["targets"]:
+        w(f"| probe (issue 13), {t['endpoint']}: no slower than openssl s_client | "
+          f"certdrop-check probe {t['certdrop_s'] * 1000:.1f} ms, openssl s_client "
+          f"{t['openssl_s'] * 1000:.1f} ms ({t['ratio']:.2f}×), without its CA store "
+          f"{t['openssl_no_ca_s'] * 1000:.1f} ms ({t['ratio_no_ca']:.2f}×) | {verdict(t['met'])} |")
+    w(f"| certdrop-check over {check['lines']} lines, no network: under {check['limit_ms']} ms | "
+      f"slowest median of its forms (JSON, nagios, textfile) {check['slowest_median_ms']} ms; "
+      f"the openssl x509 loop {check['loop_median_ms'] / 1000:.2f} s | {verdict(check['met'])} |")
+    sizes = check.get("stripped_bytes", {})
+    if sizes:
+        w("| trigger and check under 4 MB stripped each (issue 13) | "
+          + ", ".join(f"{b.removeprefix('certdrop-')} {n / 1e6:.2f} MB" for b, n in sorted(sizes.items()))
+          + f" | {verdict(all(n < 4_000_000 for n in sizes.values()))} |")
     w("")
     w("The reading of these numbers — where a peer wins and why, what is not "
       "ours — is at the end: [Reading the numbers](#reading-the-numbers).\n")
@@ -184,6 +203,13 @@ def main():
     for t in tables(section(foot_md, "Peers"), 1):
         w(t + "\n")
     w("![stripped size of each program](bench/plots/footprint.svg)\n")
+    if sizes:
+        w("certdrop-trigger and certdrop-check, which link the TLS client (issue 13: under "
+          "4 MB stripped each), as `bench/check/run` measured them; the release profile now "
+          "says `strip = true`, so the binary as built is the stripped one (the table above "
+          "comes from the footprint run, which may predate it):\n")
+        for t in tables(section(check_md, "Sizes"), 1):
+            w(t + "\n")
     w("How the sizes were counted, and the commands: "
       "[bench/footprint/results.md](bench/footprint/results.md).\n")
 
@@ -196,6 +222,24 @@ def main():
     w("Every run with the faults it met, and why the failed ones failed: "
       "[bench/results-faults.md](bench/results-faults.md); each client's own "
       "retry behaviour: [bench/README.md](bench/README.md).\n")
+
+    # Probe and check.
+    w("## 7. The TLS probe and certdrop-check (`bench/probe/run`, `bench/check/run`)\n")
+    w(preamble(probe_md) + "\n")
+    for t in tables(probe_md, 1):
+        w(t + "\n")
+    cmds = section(probe_md, "Commands")
+    if cmds:
+        w("The commands (ports change with each run):\n")
+        w(cmds + "\n")
+    vers = section(probe_md, "Versions")
+    if vers:
+        w(vers + "\n")
+    w(preamble(check_md) + "\n")
+    for t in tables(check_md, 1):
+        w(t + "\n")
+    w("Every run, the commands: [bench/probe/results.md](bench/probe/results.md), "
+      "[bench/check/results.md](bench/check/results.md).\n")
 
     # Versions and commands.
     w("## Versions and exact commands\n")
@@ -222,6 +266,8 @@ def main():
     w("python3 bench/pipeline/run --no-build  # trigger and publish passes")
     w("python3 bench/footprint/run        # sizes and run-time needs (builds musl too)")
     w("sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md  # under faults")
+    w("python3 bench/probe/run --no-build  # the TLS probe per endpoint (as root: postfix)")
+    w("sh bench/check/run                 # certdrop-check over 100 lines; trigger and check sizes")
     w("python3 bench/report.py            # this file")
     w("```\n")
     cmds = section(dns_md, "Commands")

@@ -25,8 +25,8 @@ install -d -o {{ d.user }} -g {{ d.user }} -m {{ d.mode }} {{ d.path }}	# {{ d.m
 # {{ jail.name }}: {{ jail.stages | join(sep=", ") }}
 r={{ site.jail_root }}/{{ jail.name }}
 [ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
-install -d -o {{ jail.user }} -g {{ jail.user }} -m 0700 {{ jail.state }}
-install -d -m 0755 "$r{{ site.config }}" "$r{{ jail.state }}"{% for m in jail.mounts %} "$r{{ site.data }}/{{ m.dir }}"{% endfor %}{% for k in jail.keys %} "$r{{ site.data }}/keys/{{ k }}"{% endfor %}
+install -d -o {{ jail.user }} -g {{ jail.state_group }} -m {{ jail.state_mode }} {{ jail.state }}{% if jail.state_group != jail.user %}	# its state files readable by {{ jail.state_group }} (the monitor){% endif %}
+install -d -m 0755 "$r{{ site.config }}" "$r{{ jail.state }}"{% for s in jail.reads_state %} "$r{{ site.data }}/state/{{ s }}"{% endfor %}{% for m in jail.mounts %} "$r{{ site.data }}/{{ m.dir }}"{% endfor %}{% for k in jail.keys %} "$r{{ site.data }}/keys/{{ k }}"{% endfor %}
 {%- if issuer %}{% for k in jail.keys %}
 install -d -o {{ issuer.user }} -g {{ jail.user }} -m 0750 {{ site.data }}/keys/{{ k }}	# key of line {{ k }}, granted to this jail
 {%- endfor %}

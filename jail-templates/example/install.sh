@@ -33,7 +33,7 @@ install -d -o certdrop-phonehome -g certdrop-phonehome -m 0755 /var/db/certdrop/
 # acme: issue
 r=/usr/jails/acme
 [ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
-install -d -o certdrop-issue -g certdrop-issue -m 0700 /var/db/certdrop/state/acme
+install -d -o certdrop-issue -g certdrop-check -m 2750 /var/db/certdrop/state/acme	# its state files readable by certdrop-check (the monitor)
 install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/acme" "$r/var/db/certdrop/dnsextra" "$r/var/db/certdrop/webroot" "$r/var/db/certdrop/certs" "$r/var/db/certdrop/keys" "$r/var/db/certdrop/archive"
 user "$r" certdrop-issue 801 801
 # the issuer hands the key of line(s) www to jail www's group
@@ -84,7 +84,7 @@ install -o root -g wheel -m 0600 "$out/crontab.www" "$r/var/cron/tabs/www"
 r=/usr/jails/monitor
 [ -x "$r/bin/sh" ] || { echo "install.sh: $r has no base system (bsdinstall jail $r)" >&2; exit 1; }
 install -d -o certdrop-check -g certdrop-check -m 0700 /var/db/certdrop/state/monitor
-install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/monitor" "$r/var/db/certdrop/certs" "$r/var/db/certdrop/pub"
+install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/monitor" "$r/var/db/certdrop/state/acme" "$r/var/db/certdrop/certs" "$r/var/db/certdrop/pub"
 user "$r" certdrop-check 806 806
 install -m 0644 "$out/fstab.monitor" /etc/fstab.certdrop-monitor
 install -o root -g wheel -m 0600 "$out/crontab.monitor" "$r/var/cron/tabs/certdrop-check"

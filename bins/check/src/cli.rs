@@ -28,13 +28,16 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/check.toml";
 /// configuration.
 ///
 /// `dane NAME PORT` checks one service against its TLSA records, like
-/// `ldns-dane verify` (it replaces `certdrop-zone verify`).
+/// `ldns-dane verify` (it replaces `certdrop-zone verify`). `probe
+/// ADDR:PORT` prints what one endpoint serves, one line per certificate
+/// (instead of `openssl s_client -showcerts | openssl x509`).
 ///
 /// Examples:
 ///   certdrop-check nagios                      (from Icinga's check_command)
 ///   certdrop-check run                         (cron: textfile, problems only)
 ///   certdrop-check --json | jq '.lines[] | select(.status != "ok")'
 ///   certdrop-check dane mail.example.org 25 --server 192.0.2.53
+///   certdrop-check probe 192.0.2.25:25 --sni mail.example.org
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-check", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -121,6 +124,37 @@ pub enum Command {
         #[arg(long)]
         protocol: Option<String>,
         /// Timeout of each DNS query and of the whole TLS probe (5s, 1m).
+        #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = timeout)]
+        timeout: Duration,
+    },
+    /// What does ADDR:PORT serve? One line per certificate.
+    ///
+    /// Connects to ADDRESS:PORT (or HOST:PORT, resolved by the system),
+    /// reaches TLS by the protocol of the port (--protocol), completes a
+    /// TLS 1.2 or 1.3 handshake and prints the version, then one line per
+    /// certificate the server sent, leaf first: subject, issuer, serial,
+    /// notAfter and the SHA-256 of its DER. Nothing is validated or
+    /// trusted: this says what is served, not whether it is good. Reads no
+    /// configuration. Exit 0 a chain was read, 69 not (one line saying
+    /// which step failed and why), 64 a bad argument.
+    Probe {
+        /// ADDRESS:PORT ([v6]:PORT) or HOST:PORT.
+        endpoint: String,
+        /// Server name sent as SNI (default: HOST; none for an address).
+        #[arg(long, value_name = "NAME")]
+        sni: Option<String>,
+        /// STARTTLS protocol: tls smtp imap pop3 ldap xmpp-client
+        /// xmpp-server sieve (default by port: 25 and 587 smtp, 143 imap,
+        /// 110 pop3, 389 ldap, 5222/5269 xmpp, 4190 sieve, else tls).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Offer TLS 1.2 only.
+        #[arg(long = "tls1.2", conflicts_with = "tls13")]
+        tls12: bool,
+        /// Offer TLS 1.3 only.
+        #[arg(long = "tls1.3")]
+        tls13: bool,
+        /// Timeout of the whole probe: connect, STARTTLS and handshake (5s, 1m).
         #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = timeout)]
         timeout: Duration,
     },

@@ -3,7 +3,7 @@
 //! issuer state; served.rs: the endpoints), then say it in the form asked
 //! for: problem lines, the Nagios plugin's status line and exit code, a
 //! Prometheus textfile, JSON. `dane` checks one service against its TLSA
-//! records. It reads certs/, pub/ and the issuer's state, writes only its
+//! records; `probe` prints what one endpoint serves. It reads certs/, pub/ and the issuer's state, writes only its
 //! textfile, and talks to the endpoints and DNS servers it is told about.
 
 mod cli;
@@ -11,6 +11,7 @@ mod config;
 mod dane;
 mod look;
 mod nagios;
+mod probe;
 mod report;
 mod served;
 mod textfile;
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::{self, Failure, Outcome};
 use certdrop_core::output::Output;
+use certdrop_probe::Versions;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -117,6 +119,28 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
                 out,
             )
         }
+        Some(Command::Probe {
+            endpoint,
+            sni,
+            protocol,
+            tls12,
+            tls13,
+            timeout,
+        }) => probe::run(
+            &probe::Request {
+                endpoint: endpoint.clone(),
+                sni: sni.clone(),
+                protocol: protocol.clone(),
+                versions: match (tls12, tls13) {
+                    (true, _) => Versions::Tls12,
+                    (_, true) => Versions::Tls13,
+                    _ => Versions::Any,
+                },
+                timeout: *timeout,
+                json: cli.json,
+            },
+            out,
+        ),
     }
 }
 

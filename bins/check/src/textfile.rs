@@ -3,7 +3,7 @@
 //! one family per metric with HELP and TYPE, base units (seconds, Unix
 //! timestamps), labels for what varies (line, source, endpoint, key), no
 //! free text in labels. Written atomically (temporary file beside it,
-//! fsync, rename), so the collector never reads half a file; the temporary
+//! rename; no fsync, see [`write`]), so the collector never reads half a file; the temporary
 //! name does not end in `.prom`, so the collector never reads it at all.
 
 use std::fmt::Write as _;
@@ -195,10 +195,20 @@ pub fn render_failed(time: i64) -> String {
     s
 }
 
-/// Write the file atomically, world-readable (the collector runs as another user).
+/// Write the file atomically, world-readable (the collector runs as another
+/// user). Whole, not durable: the collector must never read half a file
+/// (the rename), but the file is rewritten from scratch every few minutes
+/// and nothing acts on an old one, so a write lost in a crash costs one
+/// scrape; the two fsyncs would cost more than the rest of a 100-line run.
 pub fn write(path: &Path, text: &str) -> Result<()> {
-    atomic::write(path, text.as_bytes(), atomic::MODE_PUBLIC)
-        .map_err(|e| Error::cantcreat(path, "cannot write", &e))
+    atomic::write_with(
+        path,
+        text.as_bytes(),
+        atomic::MODE_PUBLIC,
+        None,
+        atomic::Durability::Whole,
+    )
+    .map_err(|e| Error::cantcreat(path, "cannot write", &e))
 }
 
 #[cfg(test)]

@@ -32,7 +32,13 @@ pub fn prepare(config: &Config) -> Result<()> {
         .store
         .ensure()
         .map_err(|e| Error::io(&config.store.certs, "create store", &e))?;
-    certdrop_core::atomic::ensure_dir(&config.state, certdrop_core::atomic::MODE_SECRET_DIR)
+    // A new state directory is secret (0700); an existing one keeps the
+    // group read access its owner gave it for a monitor (state.rs).
+    let state_mode = match config.state.is_dir() {
+        true => state::DIR_MODE_SHARED,
+        false => certdrop_core::atomic::MODE_SECRET_DIR,
+    };
+    certdrop_core::atomic::ensure_dir(&config.state, state_mode)
         .map_err(|e| Error::io(&config.state, "create state directory", &e))?;
     for dir in [&config.dnsextra, &config.webroot].into_iter().flatten() {
         certdrop_core::atomic::ensure_dir(dir, certdrop_core::atomic::MODE_PUBLIC_DIR)

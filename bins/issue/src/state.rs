@@ -123,13 +123,24 @@ pub fn load(state_dir: &Path, line: &str) -> Result<LineState> {
     certdrop_core::statefile::load(&path(state_dir, line))
 }
 
-/// Write a line's state atomically (0600: it names the account's orders).
+/// Mode of `state/<line>.json`: the owner writes, the group reads. The
+/// file takes the state directory's group (always on BSD; on Linux when
+/// the directory is setgid), and the directory is the gate: created 0700,
+/// so nobody else reaches the files; an administrator who makes it 2750
+/// with the monitor's group (certdrop-jails does, for the monitor jail)
+/// lets certdrop-check read the failures and the back-off, and nothing
+/// else: the account and the lock stay 0600.
+pub const FILE_MODE: u32 = 0o640;
+
+/// The most an existing state directory keeps of its mode: group read
+/// and search (and setgid) if its owner gave them, never group write or
+/// anything for others.
+pub const DIR_MODE_SHARED: u32 = 0o750;
+
+/// Write a line's state atomically ([`FILE_MODE`]; it names the account's
+/// orders, so it is never readable by others).
 pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
-    certdrop_core::statefile::save(
-        &path(state_dir, line),
-        state,
-        certdrop_core::atomic::MODE_SECRET,
-    )
+    certdrop_core::statefile::save(&path(state_dir, line), state, FILE_MODE)
 }
 
 #[cfg(test)]

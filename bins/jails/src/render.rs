@@ -226,7 +226,7 @@ fn dirs(site: &Site) -> Vec<Dir> {
 }
 
 /// What a jail must not see under `data`: every shared directory it does
-/// not mount and every other jail's state.
+/// not mount and every other jail's state but the ones it reads.
 fn hidden(site: &Site, jail: &Jail) -> Vec<String> {
     let mut out: Vec<String> = SHARED
         .iter()
@@ -237,7 +237,7 @@ fn hidden(site: &Site, jail: &Jail) -> Vec<String> {
     out.extend(
         site.jails
             .iter()
-            .filter(|j| j.name != jail.name)
+            .filter(|j| j.name != jail.name && !jail.reads_state.contains(&j.name))
             .map(|j| format!("state/{}", j.name)),
     );
     out.push("run".into());

@@ -194,6 +194,18 @@ pub struct Jail {
     pub check: Vec<String>,
     /// The jail's private directory, `<data>/state/<name>` (rw, 0700).
     pub state: PathBuf,
+    /// Other jails' state directories this one reads (read-only): a
+    /// monitor (stage check) reads the issuer's line states, for their
+    /// failures and back-off (DESIGN.md: "the issuer's state (read-only)").
+    pub reads_state: Vec<String>,
+    /// The mode its state directory is installed with: 0700, or 2750 when
+    /// a monitor reads it (setgid: on Linux the issuer's files take the
+    /// directory's group, as they always do on BSD).
+    pub state_mode: String,
+    /// The group of its state directory: its own, or the monitor's.
+    pub state_gid: u32,
+    /// That group's name (the user of the jail it belongs to).
+    pub state_group: String,
     /// Where each piece of the site description was, for messages.
     #[serde(skip)]
     pub at: Spans,
@@ -438,9 +450,14 @@ impl Site {
                     ));
                 }
             }
+            let gid = j.gid.as_ref().map_or(*j.uid.get_ref(), |g| *g.get_ref());
             jails.push(Jail {
                 keys,
                 groups: Vec::new(),
+                reads_state: Vec::new(),
+                state_mode: "0700".into(),
+                state_gid: gid,
+                state_group: j.user.get_ref().clone(),
                 check,
                 hostname: j
                     .hostname
@@ -448,7 +465,7 @@ impl Site {
                 stages: j.stages.get_ref().clone(),
                 user: j.user.get_ref().clone(),
                 uid: *j.uid.get_ref(),
-                gid: j.gid.as_ref().map_or(*j.uid.get_ref(), |g| *g.get_ref()),
+                gid,
                 ip4,
                 mounts,
                 cron,
@@ -477,6 +494,7 @@ impl Site {
         {
             j.groups = granted.clone();
         }
+        share_issuer_state(&mut jails);
         if jails.is_empty() {
             return Err(format!("{}: no [[jail]]", path.display()));
         }
@@ -493,6 +511,36 @@ impl Site {
             current,
             jails,
         })
+    }
+}
+
+/// A monitor reads the issuer's state: each check jail mounts every issue
+/// jail's state directory read-only, and the issue jail's directory is
+/// installed 2750 with the (first) monitor's group, so that the state
+/// files the issuer writes 0640 are readable by that group and nobody
+/// else (the account and the lock beside them stay 0600).
+fn share_issuer_state(jails: &mut [Jail]) {
+    let issuers: Vec<String> = jails
+        .iter()
+        .filter(|j| j.stages.contains(&Stage::Issue))
+        .map(|j| j.name.clone())
+        .collect();
+    let Some((gid, group)) = jails
+        .iter()
+        .find(|j| j.stages.contains(&Stage::Check))
+        .map(|j| (j.gid, j.user.clone()))
+    else {
+        return;
+    };
+    for j in jails.iter_mut() {
+        if j.stages.contains(&Stage::Check) {
+            j.reads_state = issuers.iter().filter(|n| **n != j.name).cloned().collect();
+        }
+        if j.stages.contains(&Stage::Issue) && !j.stages.contains(&Stage::Check) {
+            j.state_mode = "2750".into();
+            j.state_gid = gid;
+            j.state_group = group.clone();
+        }
     }
 }
 

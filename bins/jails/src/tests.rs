@@ -192,8 +192,61 @@ fn fstabs_mount_exactly_the_table() {
     );
     assert_eq!(
         fstab("monitor"),
-        ["certdrop ro", "monitor rw", "certs ro", "pub ro"]
+        ["certdrop ro", "monitor rw", "acme ro", "certs ro", "pub ro"]
     );
+}
+
+/// The monitor reads the issuer's line states (failures, back-off): the
+/// issuer's state directory is installed 2750 in the monitor's group
+/// (certdrop-issue writes the files 0640, taking the directory's group),
+/// and mounted read-only in the monitor jail alone.
+#[test]
+fn the_monitor_reads_the_issuer_state_and_nobody_else_does() {
+    let s = site(&sample());
+    let files = render(&s).expect("renders");
+    let text = |p: &str| {
+        files
+            .iter()
+            .find(|f| f.path == Path::new(p))
+            .unwrap_or_else(|| panic!("{p}"))
+            .text
+            .clone()
+    };
+    let install = text("linux/install");
+    assert!(
+        install.contains("\ninstall -d -o 801 -g 806 -m 2750 /var/db/certdrop/state/acme "),
+        "{install}"
+    );
+    assert!(
+        install.contains("\ninstall -d -o 806 -g 806 -m 0700 /var/db/certdrop/state/monitor\n"),
+        "{install}"
+    );
+    let freebsd = text("install.sh");
+    assert!(
+        freebsd.contains(
+            "\ninstall -d -o certdrop-issue -g certdrop-check -m 2750 /var/db/certdrop/state/acme\t"
+        ),
+        "{freebsd}"
+    );
+    let monitor = text("linux/jail-monitor");
+    assert!(
+        monitor.contains(
+            "mount --bind \"$old/state/acme\" \"$data/state/acme\"\n\
+             mount -o remount,bind,ro \"$data/state/acme\"\n"
+        ),
+        "{monitor}"
+    );
+    assert!(!monitor.contains("state/acme, "), "not hidden: {monitor}");
+    for j in ["dns", "publish", "www", "phonehome", "acme"] {
+        let other = text(&format!("linux/jail-{j}"));
+        assert!(
+            !other.contains("\"$data/state/acme\"\nmount -o remount,bind,ro"),
+            "{j}"
+        );
+        assert!(!text(&format!("fstab.{j}"))
+            .contains("state/acme\t/usr/jails/{j}/var/db/certdrop/state/acme\tnullfs\tro"));
+    }
+    assert_eq!(problems(&s), Vec::<String>::new());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Atomic file writes: temporary file in the same directory, explicit mode,
 //! fsync, rename over the old name, fsync of the directory. A reader sees the
-//! old file or the new one, never a part; a crash leaves the old one.
+//! old file or the new one, never a part; a crash leaves the old one
+//! ([`Durability::Whole`] drops the fsyncs for files that need only the first).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -41,6 +42,34 @@ pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 /// [`write`], the file's group set to `group` (if any) before it takes
 /// the name, so it is never visible with another group.
 pub fn write_group(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> io::Result<()> {
+    write_with(path, data, mode, group, Durability::Durable)
+}
+
+/// What a write promises beyond "a reader sees the old file or the new one".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file before the rename and the directory after it: after a
+    /// crash, the new file or the old one, never an empty or torn one. For
+    /// everything another stage acts on (certificates, keys, state).
+    Durable,
+    /// The rename only, no fsync: a reader never sees a part, but a crash may
+    /// lose the write (or, on some file systems, leave an empty file). For
+    /// files rewritten every few minutes from scratch that nothing acts on
+    /// (a Prometheus textfile): the two fsyncs cost more than the rest of
+    /// such a run (they are most of certdrop-check's 100-line run) and buy
+    /// nothing the next run does not.
+    Whole,
+}
+
+/// [`write_group`] with the durability asked for.
+pub fn write_with(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    group: Option<u32>,
+    durability: Durability,
+) -> io::Result<()> {
+    let durable = durability == Durability::Durable;
     let tmp = temp_path(path);
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -54,10 +83,15 @@ pub fn write_group(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> i
         // The umask may have narrowed the mode; say exactly what we mean.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(data)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         drop(file);
         fs::rename(&tmp, path)?;
-        sync_parent(path)
+        match durable {
+            true => sync_parent(path),
+            false => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -162,6 +196,19 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn whole_writes_replace_with_mode_and_leave_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("certdrop.prom");
+        for text in [&b"one"[..], b"two"] {
+            write_with(&path, text, MODE_PUBLIC, None, Durability::Whole).expect("write");
+        }
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert_eq!(fs::read_dir(dir.path()).expect("readdir").count(), 1);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 mod site;
 
 mod dane;
+mod issuer;
 mod json;
 mod nagios;
+mod probe;
 mod resolver;
 mod textfile;

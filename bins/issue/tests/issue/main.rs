@@ -23,3 +23,4 @@ mod profiles;
 mod proxied_line;
 mod realca;
 mod soak;
+mod state_mode;

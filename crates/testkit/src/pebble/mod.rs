@@ -5,7 +5,7 @@
 //!
 //! Use from a test with `use certdrop_testkit::pebble::*;`:
 //!
-//! ```ignore
+//! ```text
 //! let pebble = Pebble::start(PebbleOpts::default());   // ~0.4-0.6 s
 //! let drop_dir = tempfile::tempdir().unwrap();
 //! let _relay = pebble.relay_dnsextra(drop_dir.path());  // dns-01 fragments -> challtestsrv

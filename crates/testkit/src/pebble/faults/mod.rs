@@ -21,7 +21,7 @@
 //! and CA file; [`FaultProxy::set_random`] faults a seeded share of all
 //! requests (see [`random`]). `certdrop-fault-proxy` is that, as a program.
 //!
-//! ```ignore
+//! ```text
 //! let pebble = Pebble::start(PebbleOpts::default());
 //! let proxy = FaultProxy::start(&pebble);
 //! proxy.inject(Endpoint::NewOrder, 0, 1, Fault::status(503).retry_after_secs(1));

@@ -62,6 +62,10 @@ pub struct LineState {
     /// The renewal window the CA last suggested (RFC 9773), for `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ari: Option<crate::ari::Window>,
+    /// The named CA (`[[ca]]`) that issued the current certificate; None:
+    /// the top-level one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// An order in progress: its URL at the CA and how far it got.

@@ -32,8 +32,17 @@ pub fn falls_through(e: &Error) -> bool {
 
 /// Issue `line` at its CAs in order; the first that issues is recorded in
 /// the line's state (`ca`) for `status`, ARI and `replaces`.
+/// An order in progress is continued first at the CA that placed it.
 pub async fn issue(config: &Config, line: &Line, reason: Reason, out: &Output) -> Result<Outcome> {
-    for (i, name) in line.cas.iter().enumerate() {
+    let placed_at = state::load(&config.state, &line.name)?
+        .order
+        .and_then(|o| o.ca);
+    let mut order: Vec<&String> = line.cas.iter().collect();
+    if let Some(at) = line.cas.iter().position(|c| Some(c) == placed_at.as_ref()) {
+        let first = order.remove(at);
+        order.insert(0, first);
+    }
+    for (i, name) in order.iter().copied().enumerate() {
         let at = config.for_ca(Some(name));
         let e = match attempt(&at, line, reason.clone(), out).await {
             Ok(Outcome::Changed) => {
@@ -45,7 +54,7 @@ pub async fn issue(config: &Config, line: &Line, reason: Reason, out: &Output) -
             Ok(o) => return Ok(o),
             Err(e) => e,
         };
-        match line.cas.get(i + 1) {
+        match order.get(i + 1) {
             Some(next) if falls_through(&e) => out.warn(&format!(
                 "{}: CA {name} failed: {}; trying CA {next}",
                 line.name, e.msg

@@ -5,7 +5,7 @@
 //! one only answers newOrder with a refusal or a rate limit (Pebble 2.4
 //! has neither rejectedIdentifier for a plain name nor rate limits).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use certdrop_testkit::pebble::{
     ca_down_url, Endpoint, Fault, FaultProxy, Pebble, PebbleOpts, WebServer,
@@ -51,16 +51,10 @@ impl TwoCas {
     }
 
     /// The `ca` status --json shows for `www`.
-    fn status_ca(&self, config: &PathBuf) -> Option<String> {
+    fn status_ca(&self, config: &Path) -> Option<String> {
         let ran = run_bin(config, &["status", "--json"]).expect(0);
         let v: serde_json::Value = serde_json::from_str(&ran.stdout).expect("status JSON");
-        let row = v
-            .as_array()
-            .and_then(|rows| rows.first())
-            .or_else(|| v["lines"].as_array().and_then(|r| r.first()))
-            .expect("a row")
-            .clone();
-        row["ca"].as_str().map(str::to_owned)
+        v[0]["ca"].as_str().map(str::to_owned)
     }
 
     /// The certificate of `www` verifies against `pebble`'s roots.

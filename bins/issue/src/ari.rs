@@ -103,7 +103,12 @@ pub async fn due(config: &Config, candidates: &[Line], now: i64, out: &Output) -
 /// Authority Key Identifier's keyIdentifier, ".", base64url of the DER
 /// serial) of the line's current certificate: what a renewal's newOrder
 /// names in `replaces` (§5). None without a certificate or without an AKI.
+/// Only the CA that issued it is told: another CA never saw it.
 pub fn cert_id(config: &Config, line: &Line) -> Option<CertificateIdentifier<'static>> {
+    let issuer = crate::state::load(&config.state, &line.name).ok()?.ca;
+    if issuer != config.ca_in_use {
+        return None;
+    }
     let cert = lifecycle::current_cert(config, line).ok()??;
     let der = rustls_pki_types::CertificateDer::from(cert.der);
     CertificateIdentifier::try_from(&der)

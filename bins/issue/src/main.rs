@@ -13,6 +13,7 @@ mod cli;
 mod client;
 mod config;
 mod dns;
+mod fallback;
 mod import;
 mod jws;
 mod keys;
@@ -172,14 +173,18 @@ where
 /// `-n/--check`: validate everything that can be validated offline (and
 /// the lines' profiles against the CA's directory) and change nothing.
 fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
-    if let Some(bundle) = &config.ca_bundle {
-        client::http_client(Some(bundle))?;
-    }
-    // The binding's key matters until the account exists: checked (mode,
-    // base64url) but never printed.
-    if acme::read_credentials(&config.account)?.is_none() {
-        if let Some(eab) = &config.eab {
-            eab.read_key()?;
+    // Every CA's trust and binding: the top-level one and each [[ca]].
+    let names = std::iter::once(None).chain(config.cas.iter().map(|c| Some(c.name.as_str())));
+    for at in names.map(|n| config.for_ca(n)) {
+        if let Some(bundle) = &at.ca_bundle {
+            client::http_client(Some(bundle))?;
+        }
+        // The binding's key matters until the account exists: checked
+        // (mode, base64url) but never printed.
+        if acme::read_credentials(&at.account)?.is_none() {
+            if let Some(eab) = &at.eab {
+                eab.read_key()?;
+            }
         }
     }
     for line in &config.lines {
@@ -211,10 +216,24 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     }
     // Profiles are the CA's to offer: its directory is asked (the one
     // thing -n fetches, and only for a configuration that names one).
-    if config.lines.iter().any(|l| l.profile.is_some()) {
-        let offered = runtime()?.block_on(profile::of_directory(config))?;
-        for line in &config.lines {
-            profile::check(config, line, &offered)?;
+    // Each line's profile at each CA it may use.
+    let mut offered_by: Vec<(Option<String>, profile::Offered)> = Vec::new();
+    for line in config.lines.iter().filter(|l| l.profile.is_some()) {
+        let cas: Vec<Option<String>> = match line.cas.is_empty() {
+            true => vec![None],
+            false => line.cas.iter().cloned().map(Some).collect(),
+        };
+        for ca in cas {
+            let at = config.for_ca(ca.as_deref());
+            if !offered_by.iter().any(|(c, _)| *c == ca) {
+                let offered = runtime()?.block_on(profile::of_directory(&at))?;
+                offered_by.push((ca.clone(), offered));
+            }
+            let (_, offered) = offered_by
+                .iter()
+                .find(|(c, _)| *c == ca)
+                .expect("fetched above");
+            profile::check(&at, line, offered)?;
         }
     }
     out.print(&format!(

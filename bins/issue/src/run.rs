@@ -123,10 +123,13 @@ pub async fn run_once(
     }
 
     // Lines our own rule does not make due may still be due by the CA's word.
-    for line in crate::ari::due(&config, &waiting, clock::now(), out).await {
+    for line in crate::fallback::ari_due(&config, &waiting, clock::now(), out).await {
         due.push((line, Reason::Ari));
     }
 
+    // Lines with several CAs go one by one, each through its CAs in turn.
+    let (several, mut due): (Vec<_>, Vec<_>) =
+        due.into_iter().partition(|(l, _)| !l.cas.is_empty());
     if !due.is_empty() {
         match crate::account::open(&config, out).await {
             Err(e) => {
@@ -185,6 +188,18 @@ pub async fn run_once(
                         Err(e) => worst.add(out, Error::software(format!("task failed: {e}"))),
                     }
                 }
+            }
+        }
+    }
+    for (line, reason) in several {
+        let work = crate::fallback::issue(&config, &line, reason, out);
+        match tokio::time::timeout_at(budget.lines(), work).await {
+            Ok(Ok(o)) => outcome = outcome.and(o),
+            Ok(Err(e)) => worst.add(out, e),
+            Err(_) => {
+                let e = out_of_budget(&config, &line, budget);
+                let _ = note_failure(&config, &line, &e);
+                worst.add(out, e);
             }
         }
     }
@@ -343,7 +358,7 @@ async fn next_key_due(
 
 /// Order, check and install one line's certificate (unchanged: a line
 /// that was only to continue its order had none left to continue).
-async fn issue_line(
+pub(crate) async fn issue_line(
     config: &Config,
     account: &instant_acme::Account,
     line: &Line,
@@ -436,7 +451,7 @@ fn out_of_budget(config: &Config, line: &Line, budget: Budget) -> Error {
     ))
 }
 
-fn note_failure(config: &Config, line: &Line, e: &Error) -> Result<()> {
+pub(crate) fn note_failure(config: &Config, line: &Line, e: &Error) -> Result<()> {
     let mut st = state::load(&config.state, &line.name)?;
     lifecycle::record_failure(config, &mut st, e, clock::now());
     state::save(&config.state, &line.name, &st)

@@ -62,6 +62,10 @@ pub struct LineState {
     /// The renewal window the CA last suggested (RFC 9773), for `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ari: Option<crate::ari::Window>,
+    /// The named CA (`[[ca]]`) that issued the current certificate; None:
+    /// the top-level one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// An order in progress: its URL at the CA and how far it got.
@@ -77,6 +81,10 @@ pub struct OrderProgress {
     /// order's certificate carries that key.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub next_key: bool,
+    /// The named CA (`[[ca]]`) the order was placed at; None: the
+    /// top-level one. A line with several CAs continues it there first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// How far an order got; each is written before its request is sent.
@@ -155,6 +163,7 @@ mod tests {
             url: "https://ca/order/1".into(),
             stage: Stage::Answered,
             next_key: false,
+            ca: None,
         };
         save_order(dir, "www", Some(kept.clone())).expect("save");
         let text = std::fs::read_to_string(path(dir, "www")).expect("read");

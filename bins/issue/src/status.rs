@@ -46,6 +46,9 @@ pub struct Row {
     /// (RFC 9773), as last fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ari: Option<AriRow>,
+    /// The named CA (`[[ca]]`) that issued the current certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// The CA's suggested renewal window (RFC 9773 §4.2), RFC 3339 times.
@@ -127,6 +130,7 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
             retry_not_before: backing_off.map(clock::rfc3339),
             order: st.order.as_ref().map(|o| o.url.clone()),
             ari,
+            ca: st.ca.clone().filter(|_| cert.is_some()),
         });
     }
     Ok(rows)
@@ -176,6 +180,10 @@ pub fn table(rows: &[Row]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        // Which of several CAs issued it, under its line (row 0 is the heading).
+        if let Some(ca) = n.checked_sub(1).and_then(|i| rows[i].ca.as_ref()) {
+            out.push_str(&format!("  {}: issued by CA {ca}\n", rows[n - 1].line));
+        }
         // The CA's window under its line (row 0 is the heading).
         if let Some(w) = n.checked_sub(1).and_then(|i| rows[i].ari.as_ref()) {
             out.push_str(&format!(

@@ -13,6 +13,7 @@ use self::raw::{RawConfig, RawLine};
 use crate::keys::KeyType;
 use certdrop_core::error::{Error, Result};
 
+mod cas;
 mod chain;
 mod checks;
 mod eab;
@@ -20,6 +21,7 @@ mod identifiers;
 mod profile;
 mod raw;
 
+pub use self::cas::Ca;
 pub use self::eab::Eab;
 
 /// Let's Encrypt production directory (alias `letsencrypt`).
@@ -116,6 +118,8 @@ pub struct Line {
     /// keep among those the CA offers (RFC 8555 §7.4.2): the line's
     /// `preferred_chain`, else the top-level one.
     pub preferred_chain: Option<String>,
+    /// The named CAs to try, in order (empty: the top-level CA).
+    pub cas: Vec<String>,
 }
 
 impl Line {
@@ -196,6 +200,11 @@ pub struct Config {
     pub ari: bool,
     /// The certificate lines.
     pub lines: Vec<Line>,
+    /// The named CAs lines may list (`[[ca]]`, config/cas.rs).
+    pub cas: Vec<Ca>,
+    /// The named CA this configuration speaks to ([`Config::for_ca`]);
+    /// None: the top-level one.
+    pub ca_in_use: Option<String>,
 }
 
 impl Config {
@@ -212,20 +221,8 @@ impl Config {
         let raw: RawConfig = loc.0.parse().map_err(Error::config)?;
         let abs = |p: &Path| loc.0.abs(p);
 
-        let directory = match raw.directory.get_ref().as_str() {
-            "letsencrypt" => LETSENCRYPT.to_owned(),
-            "letsencrypt-staging" => LETSENCRYPT_STAGING.to_owned(),
-            url if url.starts_with("https://") => url.to_owned(),
-            other => {
-                return Err(loc.err(
-                    raw.directory.span(),
-                    "directory",
-                    &format!(
-                    "'{other}' is not an https:// URL nor one of letsencrypt, letsencrypt-staging"
-                ),
-                ))
-            }
-        };
+        let directory = directory_url(&loc, &raw.directory, "directory")?;
+        let cas = cas::validate(&loc, raw.cas, &abs)?;
         let mut contact = Vec::new();
         for c in &raw.contact {
             if !c.get_ref().starts_with("mailto:") || c.get_ref().contains([' ', ',']) {
@@ -288,7 +285,7 @@ impl Config {
         let mut lines: Vec<Line> = Vec::new();
         let mut seen = BTreeSet::new();
         for raw_line in raw.lines {
-            let mut line = validate_line(&loc, raw_line, default_remaining, &abs)?;
+            let mut line = validate_line(&loc, raw_line, default_remaining, &abs, &cas)?;
             line.preferred_chain = line.preferred_chain.or_else(|| default_chain.clone());
             if !seen.insert(line.name.clone()) {
                 return Err(Error::config(format!(
@@ -330,10 +327,13 @@ impl Config {
             run_timeout: raw.renew.run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT),
             ari: raw.renew.ari,
             lines,
+            cas,
+            ca_in_use: None,
         };
         config.check_drops()?;
         config.check_budget()?;
         config.check_account_path()?;
+        config.check_cas()?;
         Ok(config)
     }
 
@@ -353,6 +353,7 @@ fn validate_line(
     raw: RawLine,
     default_remaining: u8,
     abs: &dyn Fn(&Path) -> PathBuf,
+    named_cas: &[Ca],
 ) -> Result<Line> {
     let line_name = raw.name.get_ref().clone();
     name::line_name(&line_name).map_err(|why| loc.err(raw.name.span(), "line.name", &why))?;
@@ -489,12 +490,14 @@ fn validate_line(
         ));
     }
     let profile = profile::line_profile(loc, &raw, &line_name)?;
+    let cas = cas::line_cas(loc, raw.ca.as_ref(), named_cas, &key_of("ca"))?;
     let preferred_chain = chain::preferred(
         loc,
         raw.preferred_chain.as_ref(),
         &key_of("preferred_chain"),
     )?;
     Ok(Line {
+        cas,
         preferred_chain,
         key_group,
         profile,
@@ -548,6 +551,22 @@ struct Locator<'a>(certdrop_core::tomlcfg::Source<'a>);
 impl Locator<'_> {
     fn err(&self, span: std::ops::Range<usize>, key: &str, why: &str) -> Error {
         Error::config(self.0.err(span, key, why))
+    }
+}
+
+/// An ACME directory URL: https://, or an alias for Let's Encrypt.
+fn directory_url(loc: &Locator<'_>, raw: &toml::Spanned<String>, key: &str) -> Result<String> {
+    match raw.get_ref().as_str() {
+        "letsencrypt" => Ok(LETSENCRYPT.to_owned()),
+        "letsencrypt-staging" => Ok(LETSENCRYPT_STAGING.to_owned()),
+        url if url.starts_with("https://") => Ok(url.to_owned()),
+        other => Err(loc.err(
+            raw.span(),
+            key,
+            &format!(
+                "'{other}' is not an https:// URL nor one of letsencrypt, letsencrypt-staging"
+            ),
+        )),
     }
 }
 

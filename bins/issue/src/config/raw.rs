@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub(super) dns: RawDns,
     #[serde(default)]
     pub(super) renew: RawRenew,
+    #[serde(default, rename = "ca")]
+    pub(super) cas: Vec<super::cas::RawCa>,
     #[serde(default, rename = "line")]
     pub(super) lines: Vec<RawLine>,
 }
@@ -128,4 +130,5 @@ pub(super) struct RawLine {
     pub(super) key_group: Option<Spanned<String>>,
     pub(super) profile: Option<Spanned<String>>,
     pub(super) preferred_chain: Option<Spanned<String>>,
+    pub(super) ca: Option<Spanned<Vec<Spanned<String>>>>,
 }

@@ -91,6 +91,7 @@ fn killed_state() -> LineState {
             url: "https://ca.test/order/1".into(),
             stage: Stage::Finalized,
             next_key: true,
+            ca: None,
         }),
         ..LineState::default()
     }

@@ -512,6 +512,7 @@ fn the_back_off_doubles_is_capped_and_honours_retry_after() {
             url: "https://ca/order/1".into(),
             stage: crate::state::Stage::Finalized,
             next_key: false,
+            ca: None,
         }),
         ..LineState::default()
     };

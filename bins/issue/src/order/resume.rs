@@ -30,6 +30,7 @@ impl Progress<'_> {
                 url: order.url().to_owned(),
                 stage,
                 next_key: stage == Stage::Finalized && self.from_next,
+                ca: self.config.ca_in_use.clone(),
             }),
         )
     }
@@ -49,6 +50,16 @@ pub(super) async fn resume(
     let Some(kept) = state::load(&config.state, &line.name)?.order else {
         return Ok(None);
     };
+    // An order another CA made (its CA failed this run, or the
+    // configuration changed) is not this CA's to continue.
+    if kept.ca != config.ca_in_use {
+        out.verbose(&format!(
+            "{}: order in progress {} was placed at another CA: dropped",
+            line.name, kept.url
+        ));
+        state::save_order(&config.state, &line.name, None)?;
+        return Ok(None);
+    }
     let what = format!("{}: fetch order {}", line.name, kept.url);
     let fetched = crate::retry!(out, &what, account.order(kept.url.clone()));
     let mut order = match fetched {

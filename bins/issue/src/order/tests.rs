@@ -21,6 +21,7 @@ fn line(domains: &[&str]) -> Line {
         profile: None,
         tlsa: Vec::new(),
         preferred_chain: None,
+        cas: Vec::new(),
     }
 }
 

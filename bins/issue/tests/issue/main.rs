@@ -19,6 +19,7 @@ mod ip_identifiers;
 mod issuance;
 mod lifecycle;
 mod matrix;
+mod multica;
 mod profiles;
 mod proxied_line;
 mod realca;

@@ -380,3 +380,40 @@ pub fn draw(
         },
     }
 }
+
+/// Assert that no temporary file of ours is left (`left`, as found below
+/// `root`): each is named by its pattern, with the round's `context`.
+#[track_caller]
+pub fn assert_no_temp_left(root: &Path, left: &[PathBuf], context: &str) {
+    let left: Vec<String> = left.iter().map(|p| pattern(root, p)).collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "temporary files left\n{context}"
+    );
+}
+
+/// A renewal of line `www` for `name` with `key`, as the issuer stores
+/// it: a new leaf from `pki` written to `out`, stored with its chain and
+/// public key. Returns the leaf (PEM).
+pub fn store_renewal(
+    pki: &certdrop_testkit::pki::Pki,
+    store: &certdrop_core::store::Store,
+    key: &Path,
+    out: &Path,
+    name: &str,
+) -> Vec<u8> {
+    pki.leaf(key, &[name], None, 30, out);
+    let cert = std::fs::read(out).expect("leaf");
+    let chain = std::fs::read(pki.int()).expect("int");
+    let files = certdrop_core::store::CertFiles {
+        fullchain: [cert.clone(), chain.clone()].concat(),
+        cert: cert.clone(),
+        chain,
+        pubkey: certdrop_testkit::pki::public_key(key).into_bytes(),
+    };
+    store
+        .publish("www", Some(&files), None, None)
+        .expect("store");
+    cert
+}

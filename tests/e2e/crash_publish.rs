@@ -15,12 +15,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use certdrop_core::store::{CertFiles, Store};
-use certdrop_testkit::pki::{public_key, Pki};
+use certdrop_core::store::Store;
+use certdrop_testkit::pki::Pki;
 use certdrop_testkit::{sh, Ran, Tmpfs, Tree};
 
 use crate::crash::{
-    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory, Rng,
+    binary, calibrate, draw, finish, iterations, kill_at, pattern, store_renewal, temp_files,
+    tree_in_memory, Rng,
 };
 
 /// The line's name.
@@ -75,19 +76,7 @@ impl Site {
     fn renew(&self, n: usize) -> Vec<u8> {
         let out = self.tree.path(&format!("pki/leaf-{n}.pem"));
         let key = self.tree.path("pki/leaf.key");
-        self.pki.leaf(&key, &[NAME], None, 30, &out);
-        let cert = std::fs::read(&out).expect("leaf");
-        let chain = std::fs::read(self.pki.int()).expect("int");
-        let files = CertFiles {
-            fullchain: [cert.clone(), chain.clone()].concat(),
-            cert: cert.clone(),
-            chain,
-            pubkey: public_key(&key).into_bytes(),
-        };
-        self.store
-            .publish("www", Some(&files), None, None)
-            .expect("store");
-        cert
+        store_renewal(&self.pki, &self.store, &key, &out, NAME)
     }
 
     fn run(&self) -> Command {

@@ -14,14 +14,14 @@
 
 use std::process::Command;
 
-use certdrop_core::store::{CertFiles, Store};
+use certdrop_core::store::Store;
 use certdrop_testkit::nginx::{Nginx, Server};
-use certdrop_testkit::pki::{public_key, Pki};
+use certdrop_testkit::pki::Pki;
 use certdrop_testkit::{free_port, sh, wait_for, Run, Tmpfs, Tree};
 
 use crate::crash::{
-    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
-    Gate, Rng, RUN_LIMIT,
+    assert_no_temp_left, binary, calibrate, draw, finish, iterations, kill_at, store_renewal,
+    temp_files, tree_in_memory, Gate, Rng, RUN_LIMIT,
 };
 
 /// The name served.
@@ -130,25 +130,15 @@ impl Site {
     fn renew(&self, n: usize) -> (Vec<u8>, Vec<u8>) {
         let out = self.tree.path(&format!("pki/leaf-{n}.pem"));
         let key = self.tree.path("keys/www.pem");
-        self.pki.leaf(&key, &[NAME], None, 30, &out);
-        let cert = std::fs::read(&out).expect("leaf");
-        let chain = std::fs::read(self.pki.int()).expect("int");
-        let files = CertFiles {
-            fullchain: [cert.clone(), chain.clone()].concat(),
-            cert: cert.clone(),
-            chain,
-            pubkey: public_key(&key).into_bytes(),
-        };
-        self.store
-            .publish("www", Some(&files), None, None)
-            .expect("store");
+        let cert = store_renewal(&self.pki, &self.store, &key, &out, NAME);
         let conf = self.tree.path("publish.toml");
         finish(binary(
             "certdrop-publish",
             &["-c", conf.to_str().expect("utf8"), "run"],
         ))
         .expect(0);
-        (cert, files.fullchain)
+        let chain = std::fs::read(self.pki.int()).expect("int");
+        (cert.clone(), [cert, chain].concat())
     }
 
     fn run(&self) -> Command {
@@ -281,16 +271,7 @@ fn kill_9_of_trigger_runs_keeps_nginx_serving_and_converges() {
             now.is_some(),
             "nginx does not serve the new certificate, verified\n{context}"
         );
-        let left: Vec<String> = site
-            .temp_left()
-            .iter()
-            .map(|p| pattern(site.tree.root(), p))
-            .collect();
-        assert_eq!(
-            left,
-            Vec::<String>::new(),
-            "temporary files left\n{context}"
-        );
+        assert_no_temp_left(site.tree.root(), &site.temp_left(), &context);
         good = (new, fullchain);
         eprintln!("crash trigger: round {n}: {point:?}: killed {}", k.killed);
     }

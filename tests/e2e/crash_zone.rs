@@ -17,8 +17,8 @@ use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::{within, Run, Tmpfs, Tree};
 
 use crate::crash::{
-    binary, calibrate, draw, finish, iterations, kill_at, pattern, temp_files, tree_in_memory,
-    Gate, Rng, RUN_LIMIT,
+    assert_no_temp_left, binary, calibrate, draw, finish, iterations, kill_at, temp_files,
+    tree_in_memory, Gate, Rng, RUN_LIMIT,
 };
 
 const ZONE: &str = "example.test";
@@ -248,16 +248,7 @@ fn kill_9_of_zone_builds_keeps_the_served_zone_and_converges() {
         );
         assert!(now.0 != good.0, "the serial did not change\n{context}");
         good = now;
-        let left: Vec<String> = site
-            .temp_left()
-            .iter()
-            .map(|p| pattern(site.tree.root(), p))
-            .collect();
-        assert_eq!(
-            left,
-            Vec::<String>::new(),
-            "temporary files left\n{context}"
-        );
+        assert_no_temp_left(site.tree.root(), &site.temp_left(), &context);
         eprintln!("crash zone: round {n}: {point:?}: killed {}", k.killed);
     }
     eprintln!(

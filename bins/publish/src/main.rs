@@ -8,7 +8,6 @@ mod cli;
 mod config;
 mod gate;
 mod publish;
-mod signing;
 mod source;
 mod verify;
 
@@ -23,7 +22,7 @@ use certdrop_core::output::Output;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::signing::SigningKey;
+use certdrop_manifest::SigningKey;
 
 /// Program name in messages.
 const PROGRAM: &str = "certdrop-publish";

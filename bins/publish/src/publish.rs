@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use crate::config::{Config, Line};
 use crate::gate;
-use crate::signing::SigningKey;
 use crate::source;
+use certdrop_manifest::SigningKey;
 
 /// What the caller asked for.
 #[derive(Debug, Clone, Default)]

@@ -10,15 +10,23 @@
 //! - [`sshsig`]: the SSHSIG signature over a manifest (OpenSSH
 //!   PROTOCOL.sshsig), its namespace, and the check against the signers.
 //!
-//! The crate reads no file: callers read `pub/` and allowed_signers with
-//! their own untrusted-file readers and pass the bytes.
+//! - [`outbox`]: the manifest of a service site's CSR outbox (the
+//!   `certdrop-outbox 1` format), what the signing site pulls;
+//! - [`signing`]: the OpenSSH ed25519 key that signs either.
+//!
+//! The crate reads no file but the signing key: callers read `pub/` and
+//! allowed_signers with their own untrusted-file readers and pass the bytes.
 
 pub mod manifest;
+pub mod outbox;
 pub mod pattern;
 pub mod signers;
+pub mod signing;
 pub mod sshsig;
 pub mod time;
 
 pub use manifest::{digest, Manifest, MANIFEST, SIGNATURE};
+pub use outbox::Outbox;
 pub use signers::Signer;
+pub use signing::SigningKey;
 pub use sshsig::{HASH, NAMESPACE};

@@ -135,7 +135,7 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
 }
 
 /// A file name a manifest may list.
-fn file_name(name: &str) -> Result<(), String> {
+pub(crate) fn file_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -148,7 +148,7 @@ fn file_name(name: &str) -> Result<(), String> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, checked for shape.
-fn timestamp(text: String) -> Result<String, String> {
+pub(crate) fn timestamp(text: String) -> Result<String, String> {
     let shape = "dddd-dd-ddTdd:dd:ddZ";
     let ok = text.len() == shape.len()
         && text.bytes().zip(shape.bytes()).all(|(c, s)| match s {
@@ -163,7 +163,7 @@ fn timestamp(text: String) -> Result<String, String> {
 }
 
 /// 64 lowercase hex digits.
-fn unhex(text: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64
         || !text
             .bytes()

@@ -1,15 +1,18 @@
 //! Signing manifests with an OpenSSH ed25519 key in the SSHSIG format
 //! (OpenSSH PROTOCOL.sshsig), so a receiver checks them with
 //! `ssh-keygen -Y verify -n certdrop-manifest@certdrop` or with
-//! `certdrop-publish verify`.
+//! `certdrop-publish verify`. certdrop-publish signs pub/'s manifests with
+//! the publisher's key; certdrop-trigger signs a service site's CSR outbox
+//! ([`crate::outbox`]) with that site's own key. The one file this crate
+//! reads is that key, with the untrusted-file reader's care.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::{HASH, NAMESPACE};
 use certdrop_core::error::Error;
 use certdrop_core::untrusted::{self, Rules, MAX_FILE};
-use certdrop_manifest::{HASH, NAMESPACE};
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, SshSig};
 use zeroize::Zeroizing;
 
@@ -122,7 +125,7 @@ mod tests {
         let path = write(tmp.path(), 0o600);
         let key = SigningKey::load(&path).expect("load");
         let pem = key.sign(b"manifest").expect("sign");
-        let sig = certdrop_manifest::sshsig::parse_signature(pem.as_bytes()).expect("parse");
+        let sig = crate::sshsig::parse_signature(pem.as_bytes()).expect("parse");
         assert_eq!(sig.namespace(), NAMESPACE);
         assert_eq!(sig.hash_alg(), HashAlg::Sha512);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");

@@ -1,0 +1,206 @@
+//! The manifest of one line in a service site's CSR outbox: what that site
+//! asks the signing site to certify, without its private key ever leaving
+//! it. certdrop-trigger (`csr`) writes it beside the CSRs and signs it with
+//! the site's own key; certdrop-publish (`pull`, kind "outbox") checks a
+//! received copy before the issuer reads a CSR. Format version 1:
+//!
+//! ```text
+//! certdrop-outbox 1
+//! line www-site3
+//! names www.site3.example.org
+//! spki <64 lowercase hex: SHA-256 of the current key's SubjectPublicKeyInfo>
+//! next-spki <64 lowercase hex, or ->
+//! published 2026-12-05T10:00:00Z
+//! sha256 <64 lowercase hex>  csr.pem
+//! sha256 <64 lowercase hex>  next.csr.pem
+//! ```
+//!
+//! The grammar is the pub/ manifest's ([`crate::manifest`]): `<keyword>
+//! <value>` lines ending in LF, the keywords in this order, each once, the
+//! `sha256` lines laid out as sha256sum(1) prints them. `csr.pem` is always
+//! listed; `next.csr.pem` exactly when `next-spki` is not `-`. The key
+//! digests let the issuer and a monitor see a key change without parsing
+//! the CSRs, and let the receiver order two outboxes by `published` (a
+//! replayed older outbox is refused).
+
+use crate::manifest::{file_name, timestamp, unhex};
+
+/// First line of every outbox manifest: format name and version.
+pub const MAGIC: &str = "certdrop-outbox 1";
+/// The current key's CSR.
+pub const CSR: &str = "csr.pem";
+/// The staged next key's CSR.
+pub const NEXT_CSR: &str = "next.csr.pem";
+
+/// One outbox line's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbox {
+    /// The certificate line.
+    pub line: String,
+    /// The names the CSRs ask for, lowercase, sorted.
+    pub names: Vec<String>,
+    /// SHA-256 of the current key's SubjectPublicKeyInfo (DER).
+    pub spki: [u8; 32],
+    /// The same for the staged next key, if one is staged.
+    pub next_spki: Option<[u8; 32]>,
+    /// When this version was written, RFC 3339 UTC.
+    pub published: String,
+    /// File names and their SHA-256.
+    pub files: Vec<(String, [u8; 32])>,
+}
+
+impl Outbox {
+    /// The text form (module header).
+    pub fn render(&self) -> String {
+        let hex = certdrop_core::certinfo::hex;
+        let next = self.next_spki.as_ref().map_or("-".to_owned(), |d| hex(d));
+        let mut out = format!(
+            "{MAGIC}\nline {}\nnames {}\nspki {}\nnext-spki {next}\npublished {}\n",
+            self.line,
+            self.names.join(" "),
+            hex(&self.spki),
+            self.published
+        );
+        for (name, digest) in &self.files {
+            out.push_str(&format!("sha256 {}  {name}\n", hex(digest)));
+        }
+        out
+    }
+
+    /// Parse and validate the text form.
+    pub fn parse(bytes: &[u8]) -> Result<Outbox, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or("does not end with a newline")?;
+        let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+        let mut field = |key: &str| -> Result<String, String> {
+            let (n, l) = lines.next().ok_or(format!("missing '{key}'"))?;
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(' '))
+                .filter(|v| !v.is_empty() && !v.contains(['\r', '\t']))
+                .map(str::to_string)
+                .ok_or(format!("line {n}: expected '{key} <value>'"))
+        };
+        let magic = field("certdrop-outbox")?;
+        if magic != "1" {
+            return Err(format!("format version '{magic}': expected 1"));
+        }
+        let line = field("line")?;
+        certdrop_core::name::line_name(&line)?;
+        let names: Vec<String> = field("names")?.split(' ').map(str::to_string).collect();
+        for n in &names {
+            certdrop_core::name::identifier(n, true)?;
+        }
+        let spki = unhex(&field("spki")?).ok_or("spki: expected 64 lowercase hex digits")?;
+        let next_spki = match field("next-spki")?.as_str() {
+            "-" => None,
+            d => Some(unhex(d).ok_or("next-spki: expected 64 lowercase hex digits or -")?),
+        };
+        let published = timestamp(field("published")?)?;
+        let mut files: Vec<(String, [u8; 32])> = Vec::new();
+        for (n, l) in lines {
+            let (digest, name) = l
+                .strip_prefix("sha256 ")
+                .and_then(|v| v.split_once("  "))
+                .ok_or(format!("line {n}: expected 'sha256 <digest>  <file>'"))?;
+            let digest = unhex(digest).ok_or(format!("line {n}: bad SHA-256 digest"))?;
+            file_name(name).map_err(|why| format!("line {n}: {why}"))?;
+            if name != CSR && name != NEXT_CSR {
+                return Err(format!(
+                    "line {n}: '{name}': an outbox lists only {CSR} and {NEXT_CSR}"
+                ));
+            }
+            if files.iter().any(|(f, _)| f == name) {
+                return Err(format!("line {n}: '{name}' listed twice"));
+            }
+            files.push((name.to_string(), digest));
+        }
+        if !files.iter().any(|(f, _)| f == CSR) {
+            return Err(format!("does not list {CSR}"));
+        }
+        let lists_next = files.iter().any(|(f, _)| f == NEXT_CSR);
+        match (next_spki.is_some(), lists_next) {
+            (true, false) => return Err(format!("next-spki given but {NEXT_CSR} not listed")),
+            (false, true) => return Err(format!("{NEXT_CSR} listed but next-spki is -")),
+            _ => {}
+        }
+        Ok(Outbox {
+            line,
+            names,
+            spki,
+            next_spki,
+            published,
+            files,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest;
+
+    fn sample() -> Outbox {
+        Outbox {
+            line: "www-site3".into(),
+            names: vec!["www.site3.example.org".into()],
+            spki: digest(b"key"),
+            next_spki: Some(digest(b"next")),
+            published: "2026-12-05T10:00:00Z".into(),
+            files: vec![
+                (CSR.into(), digest(b"csr")),
+                (NEXT_CSR.into(), digest(b"next csr")),
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        assert_eq!(Outbox::parse(m.render().as_bytes()), Ok(m.clone()));
+        let mut alone = m;
+        alone.next_spki = None;
+        alone.files.truncate(1);
+        let text = alone.render();
+        assert!(text.contains("\nnext-spki -\n"), "{text}");
+        assert_eq!(Outbox::parse(text.as_bytes()), Ok(alone));
+    }
+
+    #[test]
+    fn refuses_what_the_grammar_does_not_allow() {
+        let good = sample().render();
+        let cases = [
+            (good.replace("outbox 1", "outbox 2"), "format version"),
+            (
+                good.replace("\nnext-spki ", "\nnext-spk "),
+                "expected 'next-spki",
+            ),
+            (good.replace("next.csr.pem", "key.pem"), "lists only"),
+            (good.replace("  csr.pem", "  ../csr.pem"), "not a file name"),
+            (
+                good.lines()
+                    .filter(|l| !l.ends_with("next.csr.pem"))
+                    .map(|l| format!("{l}\n"))
+                    .collect(),
+                "next-spki given",
+            ),
+            (
+                good.lines()
+                    .filter(|l| !l.ends_with("  csr.pem"))
+                    .map(|l| format!("{l}\n"))
+                    .collect(),
+                "does not list csr.pem",
+            ),
+            (good.trim_end().to_owned(), "newline"),
+            (
+                good.replace("published 2026-12-05T10:00:00Z", "published yesterday"),
+                "expected YYYY",
+            ),
+        ];
+        for (text, why) in cases {
+            let e = Outbox::parse(text.as_bytes()).expect_err(why);
+            assert!(e.contains(why), "{why}: {e}");
+        }
+    }
+}

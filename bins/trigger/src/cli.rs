@@ -49,6 +49,7 @@ impl Cli {
     pub fn command(&mut self) -> Result<Command> {
         match self.command.take() {
             Some(Command::Run { services }) if self.check => Ok(Command::Check { services }),
+            // `csr -n` stays `csr`: it reads self.check itself.
             Some(Command::Watch { .. }) if self.check => Err(Error::usage(
                 "watch acts: -n/--check goes with run or check",
             )),
@@ -57,7 +58,7 @@ impl Cli {
                 services: Vec::new(),
             }),
             None => Err(Error::usage(
-                "a command is needed: run, check, watch (see --help)",
+                "a command is needed: run, check, watch, csr (see --help)",
             )),
         }
     }
@@ -83,6 +84,14 @@ pub enum Command {
         /// Run at least this often without events (30s, 10m, 1h).
         #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = interval)]
         interval: Duration,
+    },
+    /// For each [[csr]] line (or the named ones): make its key if missing
+    /// (reused otherwise), stage a next key past max_key_age, and write a
+    /// new signed outbox version when the names or keys changed; for cron.
+    /// With -n: say what it would do. With -f: write a new version anyway.
+    Csr {
+        /// [[csr]] line names (default: all).
+        lines: Vec<String>,
     },
 }
 

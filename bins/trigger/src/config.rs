@@ -19,6 +19,9 @@
 //! install = [{ from = "fullchain.pem", to = "/usr/local/etc/nginx/www.pem" }]
 //! # any definition key may be overridden: reload, restart, rule, ...
 //! ```
+//!
+//! `[outbox]` and `[[csr]]` (the keys this site makes, the CSRs it
+//! publishes): src/config/outbox.rs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +32,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::definition::{self, Def, RawDef};
+
+pub mod outbox;
 
 /// Default configuration file.
 pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/trigger.toml";
@@ -57,6 +62,9 @@ struct RawConfig {
     lock_wait: Option<Spanned<String>>,
     #[serde(default, rename = "service")]
     services: Vec<Spanned<toml::Table>>,
+    outbox: Option<outbox::RawOutbox>,
+    #[serde(default)]
+    csr: Vec<outbox::RawCsr>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +133,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// The services.
     pub services: Vec<Service>,
+    /// `[outbox]` and its `[[csr]]` lines: keys made here, CSRs published.
+    pub outbox: Option<outbox::Outbox>,
 }
 
 impl Config {
@@ -159,8 +169,13 @@ impl Config {
             }
             services.push(service);
         }
-        if services.is_empty() {
-            return Err(format!("{}: no [[service]]", path.display()));
+        let outbox = outbox::validate(&src, raw.outbox, raw.csr)?;
+        // A site may only make keys and CSRs (its services deployed later).
+        if services.is_empty() && !outbox.as_ref().is_some_and(|o| !o.lines.is_empty()) {
+            return Err(format!(
+                "{}: no [[service]] (and no [[csr]])",
+                path.display()
+            ));
         }
         // Cross-field rules the manual states, checked here so that `-n`
         // refuses what no run could do (issue 12).
@@ -215,6 +230,7 @@ impl Config {
             command_timeout,
             lock_wait,
             services,
+            outbox,
         })
     }
 }

@@ -24,6 +24,7 @@ use certdrop_core::exit::{Failure, Outcome};
 
 use crate::act;
 use crate::config::Service;
+use crate::csr::promote;
 use crate::ctx::Ctx;
 use crate::definition::{Files, Pair};
 use crate::discover;
@@ -64,6 +65,11 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     }
     quiet::forget(ctx, svc);
     let line = open_line(ctx, svc, now)?;
+    // A staged next key whose certificate is now published becomes the
+    // key before anything is judged (src/csr/promote.rs); with -n, what
+    // it would be stands in for it.
+    let promoted =
+        promote::staged(ctx, svc, line.as_ref()).map_err(|e| e.context("not deployed"))?;
     let pairs = pairs(ctx, svc)?;
     let pending = match &line {
         Some(l) if !svc.install.is_empty() => {
@@ -71,7 +77,9 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         }
         _ => Overrides::new(),
     };
-    let loaded = judge(ctx, svc, &pairs, &pending, line.as_ref(), now)?;
+    let mut judged = pending.clone();
+    judged.extend(promoted);
+    let loaded = judge(ctx, svc, &pairs, &judged, line.as_ref(), now)?;
     let last = state::load(&ctx.config.state, &svc.name);
     let reason = if !pending.is_empty() {
         let files: Vec<String> = pending.keys().map(|p| p.display().to_string()).collect();

@@ -1,7 +1,8 @@
 //! certdrop-trigger: the service stage. Parse arguments, build the
 //! validated configuration, take the state-directory lock, run each
 //! service (src/deploy.rs), map the result to the exit contract; `watch`
-//! only repeats that same run on events under pub/.
+//! only repeats that same run on events under pub/; `csr` makes this
+//! site's keys and writes its CSR outbox (src/csr.rs).
 //!
 //! Privileges: it runs as the user that may reload or restart the services
 //! (usually root in the service jail), so there is nothing to drop to; what
@@ -12,6 +13,7 @@ mod act;
 mod cli;
 mod command;
 mod config;
+mod csr;
 mod ctx;
 mod definition;
 mod deploy;
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
 /// The command, after `-n` became `check` (src/cli.rs).
 fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
     let force = cli.force;
+    let check = cli.check;
     let command = cli.command()?;
     let config = Config::load(&cli.config)?;
     match command {
@@ -69,6 +72,7 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
             let names = known(&config, services)?;
             run_once(&config, &names, Mode { force, check: true }, out)
         }
+        Command::Csr { lines } => csr::run(&config, &lines, Mode { force, check }, out),
         Command::Watch { interval } => watch::run(&config, interval, out, |first| {
             // --force applies to the first round only.
             let mode = Mode {

@@ -77,6 +77,9 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         }
         _ => Overrides::new(),
     };
+    // With -n the key files are not in place yet, as with an install: the
+    // pre-flight would read the old key beside the new certificate.
+    let in_place = pending.is_empty() && promoted.is_empty();
     let mut judged = pending.clone();
     judged.extend(promoted);
     let loaded = judge(ctx, svc, &pairs, &judged, line.as_ref(), now)?;
@@ -119,7 +122,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
             .any(|pair| pair.key.as_deref() == Some(p) || (pair.key.is_none() && pair.cert == p))
     };
     if ctx.mode.check {
-        if pending.is_empty() {
+        if in_place {
             preflight(ctx, svc, false, &secret)?;
         }
         let install = if pending.is_empty() {

@@ -74,3 +74,52 @@ fn errors_name_file_line_and_key() {
         assert!(e.starts_with(&file) && e.contains(want), "{want}: {e}");
     }
 }
+
+#[test]
+fn csr_lines_need_an_outbox_and_a_key_ring_can_make() {
+    let (dir, _) = setup();
+    let outbox = "[outbox]\ndir = \"outbox\"\nkeys = \"keys\"\nsigning_key = \"/etc/k\"\n";
+    let csr = |body: &str| format!("{HEAD}\n{outbox}[[csr]]\nline = \"www\"\n{body}");
+    // A site that only makes keys and CSRs needs no [[service]].
+    let c = parse_in(
+        dir.path(),
+        &csr("names = [\"WWW.example.org\", \"example.org\", \"www.example.org\"]\nkey = \"ecdsa-p384\"\nmax_key_age = \"180d\"\n"),
+    )
+    .expect("config");
+    let o = c.outbox.expect("outbox");
+    assert_eq!(o.keys, dir.path().join("keys"));
+    assert_eq!(o.key("www"), dir.path().join("keys/www/key.pem"));
+    assert_eq!(o.next_key("www"), dir.path().join("keys/www/next/key.pem"));
+    let l = &o.lines[0];
+    assert_eq!(l.names, ["www.example.org", "example.org"]);
+    assert_eq!(l.key, outbox::KeyKind::P384);
+    assert_eq!(l.max_key_age, Some(Duration::from_secs(180 * 86_400)));
+    let file = dir.path().join("trigger.toml").display().to_string();
+    for (text, want) in [
+        (
+            format!("{HEAD}\n[[csr]]\nline = \"www\"\nnames = [\"a.example\"]\nkey = \"ecdsa-p256\"\n"),
+            ":6: csr: needs an [outbox]",
+        ),
+        (
+            csr("names = [\"a.example\"]\nkey = \"rsa-2048\"\n"),
+            ":12: key: 'rsa-2048': expected ecdsa-p256 or ecdsa-p384 (no RSA",
+        ),
+        (csr("names = []\nkey = \"ecdsa-p256\"\n"), ":11: names: at least one name"),
+        (csr("names = [\"bad name\"]\nkey = \"ecdsa-p256\"\n"), ":11: names:"),
+        (
+            csr("names = [\"a.example\"]\nkey = \"ecdsa-p256\"\nmax_key_age = \"0s\"\n"),
+            ":13: max_key_age: must be more than 0s",
+        ),
+        (
+            csr("names = [\"a.example\"]\nkey = \"ecdsa-p256\"\n[[csr]]\nline = \"www\"\nnames = [\"a.example\"]\nkey = \"ecdsa-p256\"\n"),
+            ":14: line: 'www': a second [[csr]] for it",
+        ),
+        (
+            csr("names = [\"a.example\"]\nkey = \"ecdsa-p256\"\nkeys = \"x\"\n"),
+            "keys: unknown key",
+        ),
+    ] {
+        let e = parse_in(dir.path(), &text).expect_err(want);
+        assert!(e.starts_with(&file) && e.contains(want), "{want}: {e}");
+    }
+}

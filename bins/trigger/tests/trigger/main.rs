@@ -16,6 +16,7 @@ mod services_postfix;
 mod services_slapd;
 
 mod cli;
+mod csr;
 mod deploy;
 mod exit_classes;
 mod hostile;

@@ -16,9 +16,14 @@ use clap::{Parser, Subcommand};
 /// deployment), and checks with a TLS handshake that the service serves
 /// the new certificate. With `install` it copies the files into place
 /// first and puts the previous ones back if the service does not take them.
+/// On a site whose keys stay there, `csr` makes or reuses each [[csr]]
+/// line's key and writes its CSRs into a signed outbox the signing site
+/// pulls; `run` promotes a staged next key once its certificate is
+/// published.
 ///
-/// Exit codes: 0 acted (or `check` reported), 2 nothing to do, 64 usage,
-/// 65 a file would not be deployed (or is no regular file), 66 a file is
+/// Exit codes: 0 acted (or `check` reported; `csr`: an outbox written), 2
+/// nothing to do, 64 usage, 65 a file would not be deployed (or is no
+/// regular file; `csr`: a key file others can read), 66 a file is
 /// missing, 69 the action or the post-flight check failed, 73 cannot
 /// write, 75 another run holds the lock, 78 configuration (ours, or the
 /// service's: its pre-flight failed, its files cannot be discovered).

@@ -217,8 +217,17 @@ fn the_key_is_made_once_and_the_outbox_written_only_when_it_changes() {
         .expect(65)
         .one_error("key.pem: refused: private key is readable or writable by group or others");
     assert_eq!(tree.read("keys/www/key.pem"), key);
-    // An unknown line is a usage error.
+    // An unknown line is a usage error; no [[csr]] at all, a configuration one.
     tree.run(&["csr", "mail"]).expect(64);
+    write_config(
+        &tree,
+        "",
+        "[[service]]\nname = \"www\"\nline = \"www\"\nreload = \"true\"\nrule = \"content-changed\"\n\
+         files = [{ cert = \"pub/www/fullchain.pem\", key = \"keys/www/key.pem\" }]\n",
+    );
+    tree.run(&["csr"])
+        .expect(78)
+        .one_error("no [[csr]] line (and [outbox]): nothing for csr to do");
 }
 
 #[test]

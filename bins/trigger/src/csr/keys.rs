@@ -67,7 +67,7 @@ pub fn load(path: &Path) -> Result<Option<Key>> {
     let pair = KeyPair::from_pem(text).map_err(|e| {
         bad(
             path,
-            format!("not a PKCS#8 ECDSA P-256/P-384 or Ed25519 key: {e}"),
+            format!("not an unencrypted PKCS#8 key (BEGIN PRIVATE KEY) ring can use: {e}"),
         )
     })?;
     let age = meta

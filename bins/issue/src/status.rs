@@ -140,8 +140,13 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
         let next_action = match (&refused, &staged) {
             (Some(why), _) => format!("refused: {why}"),
             (None, Some(s)) => format!(
-                "{next_action}; next key from {} staged since {}",
-                s.csr, s.since
+                "{next_action}; next key from {} staged since {}{}",
+                s.csr,
+                s.since,
+                s.served_since
+                    .as_ref()
+                    .map(|t| format!(" (its TLSA record served everywhere since {t})"))
+                    .unwrap_or_default()
             ),
             (None, None) => next_action,
         };

@@ -2,7 +2,7 @@
 //! accepts or not, damaged signatures, other names), and the choice of
 //! the request for the certificate's key and the staged one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
@@ -169,4 +169,140 @@ fn the_next_csr_is_staged_and_a_refused_one_stages_nothing() {
     let e = load(&line).err().expect("refused");
     assert_eq!(e.class, certdrop_core::exit::Failure::Data, "{}", e.msg);
     assert!(e.msg.contains("csr.pem: CSR refused:"), "{}", e.msg);
+}
+
+/// A CSR line `www` with a TLSA owner (rollover_wait 1h, jitter 0) whose
+/// certificate, valid 2030-01-01 to 2030-04-11, is for `key`.
+struct Fx {
+    _dir: tempfile::TempDir,
+    config: Config,
+    csr: PathBuf,
+}
+
+impl Fx {
+    fn new(key: &rcgen::KeyPair) -> Fx {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csr = dir.path().join("inbox/www/csr.pem");
+        std::fs::create_dir_all(csr.parent().expect("parent")).expect("inbox");
+        let text = format!(
+            "{}[drop]\nwebroot = \"webroot\"\n{}[renew]\njitter = \"0s\"\n[[line]]\nname = \"www\"\n\
+             domains = [\"www.example.org\"]\nchallenge = \"http-01\"\ncsr = \"{}\"\n\
+             tlsa = [\"_443._tcp.www.example.org\"]\nrollover_wait = \"1h\"\n",
+            crate::config::tests::HEAD,
+            crate::config::tests::DNS,
+            csr.display()
+        );
+        let config = Config::parse(&dir.path().join("issue.toml"), &text).expect("config");
+        config.store.ensure().expect("store");
+        let mut p =
+            rcgen::CertificateParams::new(vec!["www.example.org".to_string()]).expect("params");
+        p.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2030, 4, 11);
+        let pem = p.self_signed(key).expect("sign").pem().into_bytes();
+        let files = certdrop_core::store::CertFiles {
+            cert: pem.clone(),
+            chain: Vec::new(),
+            fullchain: pem,
+            pubkey: crate::keys::public_pem(&crate::keys::spki(key)).into_bytes(),
+        };
+        config
+            .store
+            .publish("www", Some(&files), None, None)
+            .expect("publish");
+        Fx {
+            _dir: dir,
+            config,
+            csr,
+        }
+    }
+
+    /// Write a CSR for `key` (DER, as `openssl req -outform DER` does) to `file`.
+    fn write(&self, file: &str, key: &rcgen::KeyPair) {
+        let der = crate::keys::csr(key, &["www.example.org".to_string()]).expect("csr");
+        std::fs::write(self.csr.with_file_name(file), der).expect("write");
+    }
+
+    fn plan(&self, state: &LineState, now: i64) -> Plan {
+        lifecycle::plan(
+            &self.config,
+            &self.config.lines[0],
+            state,
+            now,
+            false,
+            false,
+        )
+        .expect("plan")
+    }
+
+    fn signer(&self, reason: Reason) -> (Vec<u8>, bool) {
+        match signer(
+            &self.config,
+            &self.config.lines[0],
+            &reason,
+            &LineState::default(),
+        )
+        .expect("signer")
+        {
+            Signer::Csr { csr, next } => (csr.spki, next),
+            Signer::Key { .. } => panic!("a CSR line signs with a CSR"),
+        }
+    }
+}
+
+#[test]
+fn a_staged_csr_waits_for_its_record_and_the_renewal_waits_with_it() {
+    use crate::keys::{spki, KeyType};
+    let key1 = KeyType::EcdsaP256.generate().expect("key");
+    let key2 = KeyType::EcdsaP256.generate().expect("key");
+    let fx = Fx::new(&key1);
+    let line = &fx.config.lines[0];
+    let jan2 = 1_893_542_400; // 2030-01-02T00:00:00Z
+    let late = 1_901_232_000; // 2030-04-01: inside the renewal window
+    fx.write("csr.pem", &key1);
+    let mut st = LineState::default();
+    assert!(matches!(fx.plan(&st, jan2), Plan::Wait(Some(_), "renewal")));
+    assert_eq!(fx.plan(&st, late), Plan::Issue(Reason::Window));
+    assert_eq!(fx.signer(Reason::Window), (spki(&key1), false));
+
+    // The CSR file now asks for another key: staged, not ordered.
+    fx.write("csr.pem", &key2);
+    assert_eq!(fx.plan(&st, jan2), Plan::StageNext);
+    assert_eq!(
+        stage_from_csr(&fx.config, line, &mut st, jan2).expect("stage"),
+        Some(fx.csr.clone())
+    );
+    assert_eq!(
+        published_next(&fx.config, line).expect("read"),
+        Some(spki(&key2))
+    );
+    // Not yet served: the servers are asked. Inside the window too: there
+    // is no CSR left for the certificate's key, so no renewal before the
+    // rollover's gate.
+    assert_eq!(fx.plan(&st, jan2), Plan::CheckNext);
+    assert_eq!(fx.plan(&st, late), Plan::CheckNext);
+    // Served since jan2 with TTL 60: usable 2 x 60 s later (and after the
+    // hour of rollover_wait), and then from the staged CSR.
+    st.next_served_since = Some(jan2);
+    st.next_served_ttl = Some(60);
+    let ready = jan2 + 3600 + 1;
+    assert_eq!(
+        fx.plan(&st, ready - 1),
+        Plan::Wait(Some(ready), "next key published, waiting")
+    );
+    assert_eq!(fx.plan(&st, ready), Plan::Issue(Reason::Rollover));
+    assert_eq!(fx.signer(Reason::Rollover), (spki(&key2), true));
+
+    // With the old CSR back and the new one as next.csr.pem, a renewal
+    // inside the window keeps the certificate's key.
+    fx.write("csr.pem", &key1);
+    fx.write(NEXT_CSR, &key2);
+    st.next_served_since = None;
+    assert_eq!(fx.plan(&st, late), Plan::Issue(Reason::Window));
+    assert_eq!(fx.signer(Reason::Window), (spki(&key1), false));
+    // next.csr.pem withdrawn: so is the staged key.
+    std::fs::remove_file(fx.csr.with_file_name(NEXT_CSR)).expect("rm");
+    assert_eq!(fx.plan(&st, jan2), Plan::Unstage);
+    unstage(&fx.config, line, &mut st).expect("unstage");
+    assert_eq!(published_next(&fx.config, line).expect("read"), None);
+    assert!(matches!(fx.plan(&st, jan2), Plan::Wait(Some(_), "renewal")));
 }

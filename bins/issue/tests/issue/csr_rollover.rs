@@ -213,6 +213,18 @@ fn a_next_csr_is_used_only_once_its_tlsa_record_is_served() {
     let ran = fx.run(&["run", "-v"]).expect(2);
     ran.stderr_has("www: next key's TLSA served everywhere since");
     assert_eq!(fx.serial(), renewed);
+    let st = fx.run(&["status", "--json"]).expect(0);
+    let rows: serde_json::Value = serde_json::from_str(&st.stdout).expect("JSON");
+    let staged = &rows[0]["staged"];
+    assert!(
+        staged["csr"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/next.csr.pem"))
+            && staged["since"].is_string()
+            && staged["served_since"].is_string(),
+        "{}",
+        st.stdout
+    );
     fx.once_due(30)
         .stdout_has("www: certificate issued (key rollover, from the next CSR)");
     assert!(clock::now() >= seen + 2, "2 x TTL (1 s) since it was seen");
@@ -257,6 +269,9 @@ fn refused_csrs_replace_nothing() {
         .one_error("next.csr.pem: CSR refused: weak key: RSA of 1024 bits (at least 2048)")
         .expect(65);
     assert!(!fx.site.path("certs/www/next").exists());
+    fx.run(&["-n"])
+        .one_error("next.csr.pem: CSR refused: weak key")
+        .expect(65);
     // A sound one is staged; a damaged copy after it withdraws nothing.
     make_csr(&fx.site.path("key2.pem"), &[], &["www.example.test"], &next);
     fx.run(&["run"])
@@ -269,6 +284,21 @@ fn refused_csrs_replace_nothing() {
         .one_error("next.csr.pem: CSR refused: expected exactly one CERTIFICATE REQUEST block")
         .expect(65);
     assert_eq!(fx.site.read("certs/www/next/pubkey.pem"), staged);
+    // Withdrawn by the site before the switch: withdrawn here too.
+    std::fs::remove_file(&next).expect("rm");
+    fx.run(&["run"])
+        .expect(0)
+        .stdout_has("www: staged next key withdrawn (no CSR requests it any more)");
+    assert!(!fx.site.path("certs/www/next").exists());
+    assert_eq!(fx.run(&["run"]).expect(2).stdout, "");
+    // A CSR file for a new key is a staged key too; the certificate stays.
+    std::fs::write(&next, &good).expect("restore");
+    std::fs::rename(&next, fx.inbox.join("csr.pem")).expect("replace");
+    fx.run(&["run"])
+        .expect(0)
+        .stdout_has("www/csr.pem published in");
+    assert_eq!(fx.site.read("certs/www/next/pubkey.pem"), staged);
+    assert_eq!(fx.site.read("certs/www/cert.pem"), cert);
     // A CSR file for other names: the line is refused, even forced.
     make_csr(
         &fx.site.path("key3.pem"),

@@ -86,10 +86,16 @@ pub fn load(line: &Line) -> Result<Option<Csrs>> {
     };
     let current = read(path, line)?;
     let next_path = next_csr_path(path);
-    let (next, next_error) = match read(&next_path, line) {
-        Ok(c) => (Some(c), None),
-        Err(e) if e.class == certdrop_core::exit::Failure::NoInput => (None, None),
-        Err(e) => (None, Some(e)),
+    // Only a next.csr.pem that is not there is none: one that cannot be
+    // read is refused, so that it withdraws no key already staged.
+    let absent = std::fs::symlink_metadata(&next_path)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    let (next, next_error) = match absent {
+        true => (None, None),
+        false => match read(&next_path, line) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e)),
+        },
     };
     Ok(Some(Csrs {
         current,

@@ -164,6 +164,12 @@ fn the_next_csr_is_staged_and_a_refused_one_stages_nothing() {
         e.msg
     );
     assert!(csrs.staged(&current).is_none());
+    // One that cannot be read is refused too, not taken for none.
+    std::fs::remove_file(d.join(NEXT_CSR)).expect("rm");
+    std::fs::create_dir(d.join(NEXT_CSR)).expect("a directory");
+    let csrs = load(&line).expect("load").expect("a CSR line");
+    let e = csrs.next_error.as_ref().expect("refused");
+    assert!(e.msg.contains("next.csr.pem: read CSR:"), "{}", e.msg);
     // A CSR file that is not a CSR is the line's error (65).
     std::fs::write(d.join("csr.pem"), "not a request\n").expect("garbage");
     let e = load(&line).err().expect("refused");

@@ -81,6 +81,9 @@ pub enum Plan {
     /// A next key is staged: ask the authoritative servers whether they
     /// serve its TLSA record (then plan again).
     CheckNext,
+    /// A CSR line's staged key has no CSR any more: withdraw its public
+    /// half (`certs/<line>/next/`).
+    Unstage,
 }
 
 /// The line's current certificate, parsed, if any.
@@ -148,6 +151,9 @@ pub fn plan(
             return Ok(Plan::BackOff(t));
         }
     }
+    // A CSR line's requests are checked first: a refused one stops the
+    // line before anything is asked of the CA.
+    let csrs = crate::csrkeys::load(line)?;
     let Some(cert) = current_cert(config, line)? else {
         return Ok(Plan::Issue(Reason::NoCertificate));
     };
@@ -156,6 +162,9 @@ pub fn plan(
     }
     if certinfo::name_set(&cert.names) != line.name_set() {
         return Ok(Plan::Issue(Reason::NamesChanged));
+    }
+    if let Some(csrs) = &csrs {
+        return crate::csrkeys::plan(config, line, state, now, &cert, csrs);
     }
     let has_next = config.store.next_key_path(&line.name).exists();
     if has_next && !matches!(line.key_policy, KeyPolicy::Fresh) {
@@ -216,8 +225,13 @@ pub enum Signer {
         /// It is `keys/<line>/next/key.pem`, to be promoted on commit.
         from_next: bool,
     },
-    /// The user's CSR.
-    Csr(certinfo::CsrInfo),
+    /// The user's CSR (`next`: the staged next key's, see csrkeys.rs).
+    Csr {
+        /// The request.
+        csr: certinfo::CsrInfo,
+        /// It requests the staged next key.
+        next: bool,
+    },
 }
 
 impl Signer {
@@ -225,7 +239,15 @@ impl Signer {
     pub fn request(&self, line: &Line) -> Result<(Vec<u8>, Vec<u8>)> {
         match self {
             Signer::Key { key, .. } => Ok((keys::csr(key, &line.domains)?, keys::spki(key))),
-            Signer::Csr(csr) => Ok((csr.der.clone(), csr.spki.clone())),
+            Signer::Csr { csr, .. } => Ok((csr.der.clone(), csr.spki.clone())),
+        }
+    }
+
+    /// The request is for the line's next key (generated or staged).
+    pub fn for_next(&self) -> bool {
+        match self {
+            Signer::Key { from_next, .. } => *from_next,
+            Signer::Csr { next, .. } => *next,
         }
     }
 }
@@ -241,20 +263,7 @@ pub fn signer(
     let store = &config.store;
     let next_path = store.next_key_path(&line.name);
     match &line.key_policy {
-        KeyPolicy::Csr(path) => {
-            let pem = std::fs::read(path).map_err(|e| Error::io(path, "read CSR", &e))?;
-            let csr = certinfo::parse_csr(&pem)
-                .map_err(|why| Error::data(format!("{}: {why}", path.display())))?;
-            let (want, got) = (line.name_set(), certinfo::name_set(&csr.names));
-            if want != got {
-                return Err(Error::data(format!(
-                    "{}: CSR names {got:?} differ from line '{}' {want:?}",
-                    path.display(),
-                    line.name
-                )));
-            }
-            Ok(Signer::Csr(csr))
-        }
+        KeyPolicy::Csr(_) => crate::csrkeys::signer(config, line, reason, &*state),
         // A kept order finalized already: the key its CSR carried, whatever
         // brought the line here (its certificate is for that key).
         _ if finalized_with(state, true) && next_path.exists() => Ok(Signer::Key {

@@ -12,6 +12,7 @@ mod challenge;
 mod cli;
 mod client;
 mod config;
+mod csrkeys;
 mod dns;
 mod fallback;
 mod import;
@@ -189,15 +190,11 @@ fn check(config: &Config, out: &Output) -> Result<Outcome, Error> {
     }
     for line in &config.lines {
         match &line.key_policy {
+            // The CSR file, and a next.csr.pem beside it, must pass.
             config::KeyPolicy::Csr(_) => {
-                let mut st = state::LineState::default();
-                lifecycle::signer(
-                    config,
-                    line,
-                    &lifecycle::Reason::Window,
-                    &mut st,
-                    certdrop_core::clock::now(),
-                )?;
+                if let Some(e) = csrkeys::load(line)?.and_then(|c| c.next_error) {
+                    return Err(e);
+                }
             }
             _ => {
                 let key = config.store.key_path(&line.name);

@@ -94,6 +94,14 @@ pub async fn run_once(
         if !opts.only.is_empty() && !opts.only.contains(&line.name) {
             continue;
         }
+        // A refused next.csr.pem is said (65) while the line goes on.
+        if let Ok(Some(crate::csrkeys::Csrs {
+            next_error: Some(e),
+            ..
+        })) = crate::csrkeys::load(line)
+        {
+            worst.add(out, e);
+        }
         match step_without_ca(&config, line, opts, out) {
             Ok(Step {
                 outcome: o,
@@ -274,7 +282,9 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
     // or cut) continues it: the CA may have issued its certificate. Not
     // while backing off: that may be the CA's own Retry-After.
     let plan = match plan {
-        Plan::Wait(..) | Plan::StageNext | Plan::CheckNext if st.order.is_some() => {
+        Plan::Wait(..) | Plan::StageNext | Plan::CheckNext | Plan::Unstage
+            if st.order.is_some() =>
+        {
             Plan::Issue(Reason::Resume)
         }
         plan => plan,
@@ -288,13 +298,32 @@ fn step_without_ca(config: &Config, line: &Line, opts: &Options, out: &Output) -
             })
         }
         Plan::StageNext => {
-            lifecycle::stage_next(config, line, &mut st, now)?;
+            let from = crate::csrkeys::stage_from_csr(config, line, &mut st, now)?;
+            if from.is_none() {
+                lifecycle::stage_next(config, line, &mut st, now)?;
+            }
             state::save(&config.state, &line.name, &st)?;
+            let from = from.map(|p| format!(" from {}", p.display()));
+            let gate = match line.tlsa.is_empty() {
+                true => String::new(),
+                false => " and its TLSA record has been served everywhere for 2 x TTL".into(),
+            };
             out.action(&format!(
-                "{}: key rollover started: next key published in {}, used after {}",
+                "{}: key rollover started: next key{} published in {}, used after {}{gate}",
                 line.name,
+                from.unwrap_or_default(),
                 config.store.next_pub_path(&line.name).display(),
                 certdrop_core::duration::render(line.rollover_wait)
+            ));
+            outcome = Outcome::Changed;
+        }
+        Plan::Unstage => {
+            crate::csrkeys::unstage(config, line, &mut st)?;
+            state::save(&config.state, &line.name, &st)?;
+            out.action(&format!(
+                "{}: staged next key withdrawn (no CSR requests it any more): {} removed",
+                line.name,
+                config.store.next_pub_path(&line.name).display()
             ));
             outcome = Outcome::Changed;
         }
@@ -373,6 +402,7 @@ pub(crate) async fn issue_line(
         // A generated key is on disk before the CA sees it; remember when.
         state::save(&config.state, &line.name, &st)?;
         let (csr_der, spki) = signer.request(line)?;
+        // A generated next key (not a CSR's: certdrop holds no key for it).
         let from_next = matches!(
             signer,
             lifecycle::Signer::Key {
@@ -384,7 +414,7 @@ pub(crate) async fn issue_line(
         let request = Request {
             csr_der: &csr_der,
             spki: &spki,
-            from_next,
+            from_next: signer.for_next(),
         };
         let Some(files) = order::obtain(config, account, line, &request, only_resume, out).await?
         else {
@@ -418,7 +448,8 @@ pub(crate) async fn issue_line(
                     from_next: true, ..
                 } => ", new key",
                 lifecycle::Signer::Key { .. } => ", same key",
-                lifecycle::Signer::Csr(_) => ", from CSR",
+                lifecycle::Signer::Csr { next: true, .. } => ", from the next CSR",
+                lifecycle::Signer::Csr { .. } => ", from CSR",
             };
             out.action(&format!(
                 "{}: certificate issued ({}{key_note}) for {}, valid until {}",

@@ -6,7 +6,7 @@
 use certdrop_core::clock;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, KeyPolicy};
 use crate::lifecycle::{self, Plan};
 use crate::state;
 use certdrop_core::error::Result;
@@ -49,6 +49,42 @@ pub struct Row {
     /// The named CA (`[[ca]]`) that issued the current certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
+    /// A CSR line's next key waiting in `certs/<line>/next/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged: Option<Staged>,
+}
+
+/// A CSR line's staged next key: which CSR requests it, since when it is
+/// published, and since when every server has served its TLSA record.
+#[derive(Debug, Serialize)]
+pub struct Staged {
+    /// The CSR file (`next.csr.pem`, or the CSR file for a new key).
+    pub csr: String,
+    /// When its public half was published (RFC 3339).
+    pub since: String,
+    /// Since when every authoritative server serves its TLSA record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_since: Option<String>,
+}
+
+/// The staged key of a CSR line, if one is published and still requested.
+fn staged_from(
+    config: &Config,
+    line: &crate::config::Line,
+    st: &state::LineState,
+    csrs: Option<&crate::csrkeys::Csrs>,
+    cert: Option<&certdrop_core::certinfo::CertInfo>,
+) -> Option<Staged> {
+    let (csr, path) = csrs?.staged(&cert?.spki)?;
+    let published = crate::csrkeys::published_next(config, line).ok()??;
+    (published == csr.spki).then(|| Staged {
+        csr: path.display().to_string(),
+        since: st
+            .next_published
+            .map(clock::rfc3339)
+            .unwrap_or_else(|| "-".into()),
+        served_since: st.next_served_since.map(clock::rfc3339),
+    })
 }
 
 /// The CA's suggested renewal window (RFC 9773 §4.2), RFC 3339 times.
@@ -68,7 +104,15 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
     for line in &config.lines {
         let st = state::load(&config.state, &line.name)?;
         let cert = lifecycle::current_cert(config, line)?;
-        let plan = lifecycle::plan(config, line, &st, now, false, false)?;
+        // A refused CSR is that line's answer, not the whole table's.
+        let (plan, refused) = match lifecycle::plan(config, line, &st, now, false, false) {
+            Ok(p) => (p, None),
+            Err(e) if matches!(line.key_policy, KeyPolicy::Csr(_)) => {
+                (Plan::Wait(None, "nothing"), Some(e.msg))
+            }
+            Err(e) => return Err(e),
+        };
+        let csr = crate::csrkeys::load(line).ok().flatten();
         let next_at = match plan {
             Plan::Wait(Some(t), _) => Some(clock::rfc3339(t)),
             _ => None,
@@ -79,7 +123,9 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
         };
         let next_action = match plan {
             Plan::Issue(r) => format!("issue now ({})", r.words()),
+            Plan::StageNext if csr.is_some() => "publish the next CSR's key now".to_owned(),
             Plan::StageNext => "stage next key now".to_owned(),
+            Plan::Unstage => "withdraw the staged next key now (its CSR is gone)".to_owned(),
             Plan::Wait(Some(t), what) => format!("{what} in {}", lifecycle::until(t, now)),
             Plan::Wait(None, what) => what.to_owned(),
             Plan::CheckNext => "next key published, waiting for its TLSA record".to_owned(),
@@ -89,6 +135,24 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 clock::rfc3339(t),
                 st.failures
             ),
+        };
+        let staged = staged_from(config, line, &st, csr.as_ref(), cert.as_ref());
+        let next_action = match (&refused, &staged) {
+            (Some(why), _) => format!("refused: {why}"),
+            (None, Some(s)) => format!(
+                "{next_action}; next key from {} staged since {}{}",
+                s.csr,
+                s.since,
+                s.served_since
+                    .as_ref()
+                    .map(|t| format!(" (its TLSA record served everywhere since {t})"))
+                    .unwrap_or_default()
+            ),
+            (None, None) => next_action,
+        };
+        let next_action = match csr.as_ref().and_then(|c| c.next_error.as_ref()) {
+            Some(e) => format!("{next_action}; {}", e.msg),
+            None => next_action,
         };
         let next_action = match &st.order {
             Some(o) => format!("{next_action}, resuming the {} order", o.stage.word()),
@@ -115,8 +179,9 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
             line: line.name.clone(),
             names: line.domains.clone(),
             profile: line.profile.clone(),
+            staged,
             key_age_days: match line.key_policy {
-                crate::config::KeyPolicy::Csr(_) => None,
+                KeyPolicy::Csr(_) => None,
                 _ => lifecycle::key_age(config, line, &st, now).map(|a| a / 86_400),
             },
             not_after: cert.as_ref().map(|c| clock::rfc3339(c.not_after)),

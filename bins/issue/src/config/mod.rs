@@ -469,13 +469,6 @@ fn validate_line(
             }
         }
     }
-    if !tlsa.is_empty() && line_uses_csr(&raw) {
-        return Err(loc.err(
-            raw.name.span(),
-            &key_of("tlsa"),
-            "a CSR line has no key rollover to watch",
-        ));
-    }
     let key_group = match &raw.key_group {
         None => None,
         Some(g) => {

@@ -31,13 +31,13 @@ pub fn commit(
         .archive(&line.name)
         .map_err(|e| Error::io(&store.archive.join(&line.name), "back up", &e))?;
     boundary(Step::Archived)?;
-    let uses_next = matches!(
-        signer,
-        Signer::Key {
-            from_next: true,
-            ..
-        }
-    );
+    // A rollover's certificate: for a generated next key (promoted
+    // below), or for a CSR line's staged key (the certificate's own key
+    // is compared, so a resumed order's counts however it was placed).
+    let (uses_next, promote) = match signer {
+        Signer::Key { from_next, .. } => (*from_next, *from_next),
+        Signer::Csr { .. } => (for_staged_key(config, line, files)?, false),
+    };
     // A rollover still waiting keeps its next key published beside the
     // new certificate, so its TLSA record stays in the zone.
     let next_pub = match uses_next {
@@ -70,7 +70,7 @@ pub fn commit(
         )
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
     boundary(Step::Staged)?;
-    if uses_next {
+    if promote {
         promote_key(config, line)?;
         boundary(Step::Promoted)?;
     }
@@ -83,6 +83,21 @@ pub fn commit(
     }
     installed(state, now);
     Ok(())
+}
+
+/// Whether the certificate in `files` is for the line's staged next key
+/// (`certs/<line>/next/pubkey.pem`).
+fn for_staged_key(
+    config: &Config,
+    line: &Line,
+    files: &certdrop_core::store::CertFiles,
+) -> Result<bool> {
+    let Some(next) = crate::csrkeys::published_next(config, line)? else {
+        return Ok(false);
+    };
+    let leaf = certinfo::parse_chain(&files.cert)
+        .map_err(|why| Error::data(format!("{}: new certificate: {why}", line.name)))?;
+    Ok(leaf.first().is_some_and(|c| c.spki == next))
 }
 
 /// What a successful commit records.

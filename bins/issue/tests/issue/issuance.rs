@@ -251,7 +251,8 @@ fn csr_line_never_holds_a_key() {
     ));
     let ran = other.run(&["issue", "--force", "sip"]).expect(65);
     assert!(
-        ran.stderr.contains("CSR names") && ran.stderr.contains("differ from line 'sip'"),
+        ran.stderr.contains("own.csr: CSR refused: names")
+            && ran.stderr.contains("differ from line 'sip'"),
         "{}",
         ran.stderr
     );

@@ -8,6 +8,7 @@ mod site;
 mod account;
 mod ari;
 mod chains;
+mod csr_rollover;
 mod eab;
 mod exit_classes;
 mod failures;

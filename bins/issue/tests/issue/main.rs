@@ -23,5 +23,6 @@ mod multica;
 mod profiles;
 mod proxied_line;
 mod realca;
+mod secondaries;
 mod soak;
 mod state_mode;

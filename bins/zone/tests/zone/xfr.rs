@@ -266,6 +266,35 @@ fn secondaries_get_the_build_by_notify_and_a_lagging_one_is_named() {
     );
     assert!(ran.stderr.is_empty(), "{}", ran.stderr);
 
+    // A third secondary with another key never gets the zone: it answers
+    // SERVFAIL, and is named beside site2.
+    let wrong = tree.path("wrong.key").display().to_string();
+    crate::site::run(&["tsig-key", "xfr", "-o", &wrong]).expect(0);
+    let port3 = free_port();
+    let dir = tree.path("site3");
+    sites.push(Nsd::start_with(
+        &dir,
+        &dir.join("zones"),
+        &[ZONE],
+        &secondary_extra(port3, primary.addr.port(), &wrong),
+    ));
+    let third = format!("[[xfr.secondary]]\nname = \"site3\"\naddress = \"127.0.0.1:{port3}\"\n");
+    config(&tree, &top, &format!("tsig_key = \"{key}\"\n{secs}{third}"));
+    let ran = tree.run(&["secondaries"]).expect(69);
+    ran.stderr_has(&format!(
+        "zone {ZONE}: site2 (127.0.0.1:{}) does not answer",
+        ports[1]
+    ));
+    ran.stderr_has(&format!(
+        "zone {ZONE}: site3 (127.0.0.1:{port3}) answers SERVFAIL"
+    ));
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    assert!(
+        sites[2].log().contains("bad tsig signature"),
+        "{}",
+        sites[2].log()
+    );
+
     // A zone transfer without the key is refused; with it, served.
     let axfr = |tsig: Option<String>| {
         let mut cmd = Command::new("drill");

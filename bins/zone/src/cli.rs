@@ -21,8 +21,12 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// 66 missing input, 69 service unavailable (nsd-control cannot reach nsd,
 /// the signer cannot run), 73 cannot write (a full disk, a read-only zone
 /// directory), 75 temporary (another build holds the lock), 78
-/// configuration. `secondaries` exits 69 when a secondary lags. Over several zones, each failure is printed and the worst
-/// decides; a zone that changed makes it 0.
+/// configuration. Over several zones, each failure is printed and the
+/// worst decides; a zone that changed makes it 0.
+///
+/// Secondaries: nsd NOTIFYs them and they transfer the zones under the
+/// TSIG key of [xfr] (made by `tsig-key`); `build` does not wait for them,
+/// `secondaries [--wait 1m]` says which lag (69).
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {

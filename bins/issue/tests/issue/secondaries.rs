@@ -126,7 +126,7 @@ fn a_secondary_that_misses_the_transfer_is_named_with_what_it_serves() {
             &format!("servers = [\"{}\"]", site.pebble.dns_addr),
             &servers,
         )
-        .replace("timeout = \"20s\"", "timeout = \"4s\"");
+        .replace("timeout = \"20s\"", "timeout = \"6s\"");
     let config = site.path("xfr.toml");
     std::fs::write(&config, text).expect("write");
     let ran = run_bin(&config, &["run"]).expect(75);

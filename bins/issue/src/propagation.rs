@@ -16,6 +16,9 @@ use certdrop_core::error::{Error, Result};
 
 /// Timeout of one query.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Timeout of the question asked of each lagging server after the
+/// propagation timeout, for the error line: short, the wait is over.
+const LAST_LOOK: Duration = Duration::from_secs(1);
 
 /// The servers to poll for `owner`: configured, or the NS set of the zone
 /// that holds it, found through `dns.discover`.
@@ -72,14 +75,17 @@ fn discover_servers(discover: SocketAddr, owner: &str) -> Result<Vec<SocketAddr>
     }
 }
 
-/// Poll `servers` until each has all `values` at `owner`.
+/// Poll `servers` until each has all `values` at `owner`. After the
+/// timeout, one line names every server that lags and what it serves
+/// (asked once more: a secondary that missed a NOTIFY or a transfer shows
+/// its old values, a site that is down shows that it does not answer).
 pub async fn wait_visible(
     config: &Config,
     servers: &[SocketAddr],
     owner: &str,
     values: &[String],
 ) -> Result<Duration> {
-    dns::wait_visible(
+    match dns::wait_visible(
         servers,
         owner,
         values,
@@ -87,7 +93,70 @@ pub async fn wait_visible(
         config.dns.interval,
     )
     .await
-    .map_err(|e| Error::temp(format!("propagation: {e}")))
+    {
+        Ok(took) => Ok(took),
+        Err(dns::DnsError::NotVisible {
+            name,
+            waited,
+            missing,
+        }) => Err(Error::temp(format!(
+            "propagation: TXT {name}: not visible on {} of {} server(s) after {:.1}s: {}",
+            missing.len(),
+            servers.len(),
+            waited.as_secs_f64(),
+            lagging(&name, values, &missing).await
+        ))),
+        Err(e) => Err(Error::temp(format!("propagation: {e}"))),
+    }
+}
+
+/// What each lagging server serves now, in words, `; `-separated.
+async fn lagging(name: &str, values: &[String], missing: &[dns::MissingValues]) -> String {
+    let asks: Vec<_> = missing
+        .iter()
+        .map(|m| {
+            let (server, name) = (m.server, name.to_owned());
+            tokio::task::spawn_blocking(move || dns::query_txt(server, &name, LAST_LOOK))
+        })
+        .collect();
+    let mut words = Vec::new();
+    for (m, ask) in missing.iter().zip(asks) {
+        let lacks = quoted(&m.values);
+        let said = match ask.await {
+            Ok(Ok(found)) if found.is_empty() => {
+                format!("{} serves no TXT value, not {lacks}", m.server)
+            }
+            Ok(Ok(found)) => {
+                let still: Vec<String> = values
+                    .iter()
+                    .filter(|v| !found.contains(v))
+                    .cloned()
+                    .collect();
+                match still.is_empty() {
+                    true => format!("{} served {lacks} only after the timeout", m.server),
+                    false => format!(
+                        "{} serves {}, not {}",
+                        m.server,
+                        quoted(&found),
+                        quoted(&still)
+                    ),
+                }
+            }
+            Ok(Err(dns::DnsError::Timeout { .. })) => {
+                format!("{} does not answer (lacks {lacks})", m.server)
+            }
+            Ok(Err(e)) => format!("{} lacks {lacks} ({e})", m.server),
+            Err(e) => format!("{} lacks {lacks} (not asked again: {e})", m.server),
+        };
+        words.push(said);
+    }
+    words.join("; ")
+}
+
+/// `"a", "b"`.
+fn quoted(values: &[String]) -> String {
+    let q: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    q.join(", ")
 }
 
 /// Check that every `_acme-challenge.<domain>` of an aliased line is a

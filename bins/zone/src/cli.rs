@@ -21,8 +21,12 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// 66 missing input, 69 service unavailable (nsd-control cannot reach nsd,
 /// the signer cannot run), 73 cannot write (a full disk, a read-only zone
 /// directory), 75 temporary (another build holds the lock), 78
-/// configuration. Over several zones, each failure is printed and the worst
-/// decides; a zone that changed makes it 0.
+/// configuration. Over several zones, each failure is printed and the
+/// worst decides; a zone that changed makes it 0.
+///
+/// Secondaries: nsd NOTIFYs them and they transfer the zones under the
+/// TSIG key of [xfr] (made by `tsig-key`); `build` does not wait for them,
+/// `secondaries [--wait 1m]` says which lag (69).
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -112,6 +116,36 @@ pub enum Command {
     Install {
         /// The zone.
         zone: String,
+    },
+    /// Ask the primary (`server`) and every [[xfr.secondary]] for each
+    /// zone's SOA serial: one line per secondary that lags or does not
+    /// answer (every one with -v). Exit 0 when all serve the primary's
+    /// serial (within --wait), 69 when some lag. nsd moves the zones
+    /// (NOTIFY, AXFR/IXFR under TSIG); this only looks.
+    Secondaries {
+        /// Ask again until all are current or this much time has passed
+        /// (0s: ask once).
+        #[arg(long, default_value = "0s", value_parser = certdrop_core::duration::parse)]
+        wait: Duration,
+        /// Print every server's serial as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Zone names (default: all).
+        zones: Vec<String>,
+    },
+    /// Write a new TSIG key (RFC 8945) as an nsd.conf `key:` clause, mode
+    /// 0600, never over an existing file; include it (`include: "FILE"`)
+    /// in nsd.conf on the primary and on every secondary, and name it as
+    /// [xfr] tsig_key.
+    TsigKey {
+        /// The key's name (the same on both ends).
+        name: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// hmac-sha256, hmac-sha384 or hmac-sha512.
+        #[arg(short = 'a', long = "algorithm", default_value = crate::tsig::DEFAULT_ALGORITHM)]
+        algorithm: String,
     },
     /// SSHFP records from collected host keys, to stdout.
     Sshfp {

@@ -49,6 +49,7 @@ struct RawConfig {
     lock_wait: Option<Duration>,
     #[serde(default, rename = "zone")]
     zones: Vec<RawZone>,
+    xfr: Option<crate::xfr::RawXfr>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +175,8 @@ pub struct Config {
     pub lock_wait: Duration,
     /// Zones.
     pub zones: Vec<Zone>,
+    /// `[xfr]`: the secondaries and their TSIG key.
+    pub xfr: Option<crate::xfr::Xfr>,
     /// Settings that have no effect (what `-n` warns about), one line each.
     pub unused: Vec<String>,
 }
@@ -344,6 +347,14 @@ impl Config {
                 "0s leaves the server no time to load a zone",
             ));
         }
+        let xfr = match raw.xfr {
+            None => None,
+            Some(x) => {
+                let (xfr, more) = crate::xfr::Xfr::validate(&src, x, server)?;
+                unused.extend(more);
+                Some(xfr)
+            }
+        };
         Ok(Config {
             path: path.to_path_buf(),
             build: abs(&raw.build),
@@ -363,6 +374,7 @@ impl Config {
                 .unwrap_or(crate::fragments::DEFAULT_MAX_VALUES_PER_NAME),
             lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             zones,
+            xfr,
             unused,
         })
     }

@@ -13,14 +13,17 @@ mod inputs;
 mod leftovers;
 mod masterfile;
 mod record;
+mod secondaries;
 mod serial;
 mod served;
 mod sign;
 mod sshfp;
 mod steps;
 mod tlsa;
+mod tsig;
 mod warnings;
 mod watch;
+mod xfr;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,7 +41,7 @@ use crate::warnings::{Said, Warnings};
 const PROGRAM: &str = "certdrop-zone";
 /// The verbs, for a command line without one.
 const NO_COMMAND: &str = "a command is needed: build, check, watch, fragments, tlsa, sshfp, \
-                          assemble, sign, install (see --help)";
+                          assemble, sign, install, secondaries, tsig-key (see --help)";
 
 fn main() -> ExitCode {
     certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
@@ -98,6 +101,14 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
                 steps::assemble(&config, &zone, &parts, force, out)
             })
         }
+        Command::Secondaries { wait, json, zones } => {
+            secondaries::run(&Config::load(&config)?, &zones, wait, json, out)
+        }
+        Command::TsigKey {
+            name,
+            output,
+            algorithm,
+        } => tsig_key_cmd(&name, &output, &algorithm, out),
         Command::Sign { zone } => {
             let config = Config::load(&config)?;
             step(&config, out, || steps::sign(&config, &zone, out))
@@ -126,6 +137,9 @@ fn command(cli: Cli) -> Result<Command> {
                 "assemble, sign and install are make steps that write: -n goes with build or check",
             ))
         }
+        (Some(Command::TsigKey { .. }), true) => Err(Error::usage(
+            "tsig-key writes a key: -n goes with build or check",
+        )),
         (Some(c), _) => Ok(c),
     }
 }
@@ -208,6 +222,9 @@ fn build_once(
         }
     }
     warnings.emit(out, said);
+    if outcome == Outcome::Changed {
+        say_secondaries(config, out);
+    }
     // A zone that changed outweighs another's failure (printed above), as
     // in certdrop-issue: the served zones did move on.
     if outcome == Outcome::Changed {
@@ -215,13 +232,43 @@ fn build_once(
     }
     if check_only && worst.get().is_none() {
         out.print(&format!(
-            "{}: configuration ok ({} zone(s))",
+            "{}: configuration ok ({} zone(s){})",
             config.path.display(),
-            config.zones.len()
+            config.zones.len(),
+            config
+                .xfr
+                .as_ref()
+                .map(xfr::Xfr::summary)
+                .unwrap_or_default()
         ));
         return Ok(Outcome::Reported);
     }
     worst.or(outcome)
+}
+
+/// With -v after a build that changed something: the secondaries get it
+/// from nsd (NOTIFY, then a transfer); the build does not wait for them,
+/// so a site that is down never holds up the next dns-01 challenge.
+fn say_secondaries(config: &Config, out: &Output) {
+    if let Some(x) = config.xfr.as_ref().filter(|x| !x.secondaries.is_empty()) {
+        out.verbose(&format!(
+            "{} secondary(ies) configured: nsd notifies them; not waited for (see `secondaries --wait`)",
+            x.secondaries.len()
+        ));
+    }
+}
+
+/// `tsig-key NAME -o FILE [-a ALG]`.
+fn tsig_key_cmd(name: &str, output: &Path, algorithm: &str, out: &Output) -> Result<Outcome> {
+    let key = tsig::generate(name, algorithm)?;
+    tsig::write_new(output, &key)?;
+    out.action(&format!(
+        "{}: TSIG key \"{}\" ({}) written; include it in nsd.conf on the primary and every secondary",
+        output.display(),
+        key.name,
+        key.algorithm
+    ));
+    Ok(Outcome::Changed)
 }
 
 /// A make step, under the build-tree lock.

@@ -32,6 +32,21 @@ pub fn challenge_zone(extra: &str) -> String {
     )
 }
 
+/// What a test adds to the nsd.conf [`Nsd::start_with`] writes: a fixed
+/// port (when the other end's configuration must name it before this nsd
+/// starts), top-level text (an `include:` of a TSIG key) and text inside
+/// every `zone:` clause (`notify:`/`provide-xfr:` on a primary,
+/// `allow-notify:`/`request-xfr:` on a secondary).
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Listen here instead of a fresh free port (one attempt only).
+    pub port: Option<u16>,
+    /// Top-level clauses, after `remote-control:`.
+    pub top: String,
+    /// Lines inside each `zone:` clause (indented by the caller).
+    pub zone: String,
+}
+
 /// A running nsd serving zones from `zonesdir/<zone>.zone`.
 pub struct Nsd {
     /// Where it answers (UDP and TCP, 127.0.0.1).
@@ -47,32 +62,44 @@ impl Nsd {
     /// Start nsd in `dir` for `zones`, reading zone files from `zonesdir`
     /// (both made if missing); panics with nsd's log if it does not start.
     pub fn start(dir: &Path, zonesdir: &Path, zones: &[&str]) -> Nsd {
+        Nsd::start_with(dir, zonesdir, zones, &Extra::default())
+    }
+
+    /// [`Nsd::start`] with `extra` in its nsd.conf (a primary that
+    /// notifies and provides transfers, a secondary that requests them; a
+    /// secondary's zone file need not exist: nsd transfers it).
+    pub fn start_with(dir: &Path, zonesdir: &Path, zones: &[&str], extra: &Extra) -> Nsd {
         std::fs::create_dir_all(dir).expect("nsd dir");
         std::fs::create_dir_all(zonesdir).expect("zones dir");
         // Another process can take a free port before nsd binds it: nsd
-        // then exits, and we try again on a fresh port.
-        for _attempt in 0..3 {
-            if let Some(nsd) = Nsd::try_start(dir, zonesdir, zones) {
+        // then exits, and we try again on a fresh port (not a fixed one).
+        let attempts = if extra.port.is_some() { 1 } else { 3 };
+        for _attempt in 0..attempts {
+            if let Some(nsd) = Nsd::try_start(dir, zonesdir, zones, extra) {
                 return nsd;
             }
         }
         panic!("nsd did not start:\n{}", log(dir));
     }
 
-    fn try_start(dir: &Path, zonesdir: &Path, zones: &[&str]) -> Option<Nsd> {
-        let port = free_port();
+    fn try_start(dir: &Path, zonesdir: &Path, zones: &[&str], extra: &Extra) -> Option<Nsd> {
+        let port = extra.port.unwrap_or_else(free_port);
         let d = dir.display();
         // rrl-ratelimit 0: tests ask many questions quickly, and response
         // rate limiting would drop some of them.
         let mut conf = format!(
             "server:\n  port: {port}\n  ip-address: 127.0.0.1\n  username: \"\"\n  database: \"\"\n  zonesdir: \"{}\"\n  \
-             pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+             pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  \
              logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  rrl-ratelimit: 0\n\
              remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.sock\"\n",
             zonesdir.display()
         );
+        conf.push_str(&extra.top);
         for z in zones {
-            conf.push_str(&format!("zone:\n  name: {z}\n  zonefile: \"{z}.zone\"\n"));
+            conf.push_str(&format!(
+                "zone:\n  name: {z}\n  zonefile: \"{z}.zone\"\n{}",
+                extra.zone
+            ));
         }
         let conf_path = dir.join("nsd.conf");
         std::fs::write(&conf_path, conf).expect("nsd.conf");
@@ -169,6 +196,12 @@ impl Nsd {
             .into_iter()
             .find(|(_, t, _)| t == "SOA")
             .and_then(|(_, _, rdata)| rdata.split_whitespace().nth(2)?.parse().ok())
+    }
+
+    /// Wait until nsd serves serial `want` for `zone` (a secondary after
+    /// NOTIFY and a transfer); whether it did in time.
+    pub fn wait_serial(&self, zone: &str, want: u32) -> bool {
+        within(READY, || self.serial(zone) == Some(want))
     }
 
     /// Wait until nsd serves `zone` with a serial other than `old`: the new

@@ -24,5 +24,6 @@ mod multica;
 mod profiles;
 mod proxied_line;
 mod realca;
+mod secondaries;
 mod soak;
 mod state_mode;

@@ -14,4 +14,5 @@ mod hostile;
 mod leftovers;
 mod mistakes;
 mod watch;
+mod xfr;
 mod zonebuild;

@@ -151,19 +151,13 @@ pub fn run_once(config: &PullConfig, out: &Output) -> Result<Outcome> {
 /// `into` and switch onto it; 73 if it cannot be written.
 fn install(config: &PullConfig, recv: &Received) -> Result<String> {
     let into = &config.pull.into;
-    versions::install(
-        into,
-        &recv.name,
-        MODE_PUBLIC_DIR,
-        config.keep - 1,
-        |dir| {
-            for (name, data) in &recv.files {
-                atomic::write(&dir.join(name), data, MODE_PUBLIC)?;
-            }
-            atomic::write(&dir.join(MANIFEST), &recv.manifest, MODE_PUBLIC)?;
-            atomic::write(&dir.join(SIGNATURE), &recv.signature, MODE_PUBLIC)
-        },
-    )
+    versions::install(into, &recv.name, MODE_PUBLIC_DIR, config.keep - 1, |dir| {
+        for (name, data) in &recv.files {
+            atomic::write(&dir.join(name), data, MODE_PUBLIC)?;
+        }
+        atomic::write(&dir.join(MANIFEST), &recv.manifest, MODE_PUBLIC)?;
+        atomic::write(&dir.join(SIGNATURE), &recv.signature, MODE_PUBLIC)
+    })
     .map_err(|e| Error::cantcreat(into, "cannot install", &e).context(&recv.name))
 }
 

@@ -17,9 +17,7 @@ use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_core::untrusted::{self, Refused, Rules};
 use certdrop_manifest::sshsig::Part;
-use certdrop_manifest::{
-    manifest, signers, sshsig, Manifest, Outbox, Signer, MANIFEST, SIGNATURE,
-};
+use certdrop_manifest::{manifest, signers, sshsig, Manifest, Outbox, Signer, MANIFEST, SIGNATURE};
 use walkdir::WalkDir;
 
 pub use crate::config::Kind;
@@ -41,13 +39,7 @@ pub struct Request {
 pub fn run(req: &Request, out: &Output) -> Result<Outcome, Error> {
     let allowed = allowed_signers(&req.allowed_signers)?;
     let now = certdrop_core::clock::now();
-    let verdict = tree(
-        &req.dir,
-        Kind::Pub,
-        &allowed,
-        req.identity.as_deref(),
-        now,
-    )?;
+    let verdict = tree(&req.dir, Kind::Pub, &allowed, req.identity.as_deref(), now)?;
     for r in &verdict.good {
         out.verbose(&format!(
             "{}: good: {}, {} file(s), signed by {} (line {} of {})",

@@ -43,7 +43,9 @@ pub fn compare(into: &Path, kind: Kind, recv: &Received, warn: &mut dyn FnMut(St
         Ok(None) => return Order::Newer,
         Ok(Some(h)) => h,
         Err(why) => {
-            warn(format!("{line}: held version unreadable, replacing it: {why}"));
+            warn(format!(
+                "{line}: held version unreadable, replacing it: {why}"
+            ));
             return Order::Newer;
         }
     };

@@ -108,7 +108,11 @@ fn last_line(file: &mut File) -> Option<String> {
     text.lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
-        .map(|l| l.chars().map(|c| if c.is_control() { '?' } else { c }).collect())
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        })
 }
 
 #[cfg(test)]
@@ -125,7 +129,11 @@ mod tests {
         let t = Duration::from_secs(10);
         run(&argv(&["true"]), dir.path(), t).expect("true");
         let e = run(
-            &argv(&["sh", "-c", "echo one >&2; echo 'two\tx' >&2; echo >&2; exit 3"]),
+            &argv(&[
+                "sh",
+                "-c",
+                "echo one >&2; echo 'two\tx' >&2; echo >&2; exit 3",
+            ]),
             dir.path(),
             t,
         )

@@ -11,5 +11,6 @@ mod exits;
 mod gate;
 mod mistakes;
 mod pull;
+mod pull_transports;
 mod run;
 mod verify;

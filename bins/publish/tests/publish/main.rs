@@ -11,6 +11,7 @@ mod exits;
 mod gate;
 mod mistakes;
 mod pull;
+mod pull_crash;
 mod pull_outbox;
 mod pull_transports;
 mod run;

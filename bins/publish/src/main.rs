@@ -37,6 +37,8 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     // -n is the `check` command, with the lines `run` was given.
     let command = match cli.command {
         Some(Command::Run { lines }) if cli.check => Some(Command::Check { lines }),
+        // A receiving site's file (only [pull]): -n checks the pull.
+        None if cli.check && config::only_pulls(&cli.config) => Some(Command::Pull),
         None if cli.check => Some(Command::Check { lines: Vec::new() }),
         other => other,
     };

@@ -163,6 +163,23 @@ impl Config {
     }
 }
 
+/// Whether the file at `path` configures only `pull` (a `[pull]` table
+/// and none of the publishing keys), so that `-n` alone checks that. Any
+/// failure to read or parse it is `false`: the caller's load then says why.
+pub fn only_pulls(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let src = certdrop_core::tomlcfg::Source { path, text: &text };
+    src.parse::<RawConfig>().is_ok_and(|raw| {
+        raw.pull.is_some()
+            && raw.certs.is_none()
+            && raw.pub_dir.is_none()
+            && raw.signing_key.is_none()
+            && raw.lines.is_empty()
+    })
+}
+
 /// A site's `[pull]` table with the top-level keys a pull shares with
 /// `run` (`keep`, `lock_wait`).
 #[derive(Debug, Clone)]

@@ -269,6 +269,13 @@ fn check_validates_and_runs_nothing() {
         )
     );
     assert!(!site.path("recv/staging").exists() && !site.path("recv/pub").exists());
+    // -n alone checks the pull too, on a file that only pulls.
+    let alone = crate::site::publish(&[
+        "-c",
+        site.path("recv/pull.toml").to_str().expect("utf-8"),
+        "-n",
+    ]);
+    assert_eq!(alone.expect(0).stdout, ran.stdout);
     for (transport, into, extra, want) in [
         (
             words(&["certdrop-no-such-rsync"]),

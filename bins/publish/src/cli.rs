@@ -42,7 +42,7 @@ pub struct Cli {
     /// Explain (twice: more).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Print the result of `run` as JSON on stdout.
+    /// Print the result of `run` or `pull` as JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.

@@ -51,7 +51,7 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     match command {
         Some(Command::Run { lines }) => publish(&cli.config, &opts(false, lines), out),
         Some(Command::Check { lines }) => publish(&cli.config, &opts(true, lines), out),
-        Some(Command::Pull) => pull::run(&cli.config, cli.check, out),
+        Some(Command::Pull) => pull::run(&cli.config, cli.check, cli.json, out),
         // Needs no configuration: it runs where the tree is received.
         Some(Command::Verify {
             dir,

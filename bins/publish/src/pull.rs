@@ -31,15 +31,53 @@ use certdrop_manifest::{MANIFEST, SIGNATURE};
 use crate::config::{pull, PullConfig};
 use crate::verify::{self, Received};
 use order::Order;
+use serde::Serialize;
+
+/// What happened to one line (or one problem), for `--json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The line, when the report is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// `switched`, `unchanged`, `kept` (older than the held one),
+    /// `not-in-staging` or `refused` (a problem in staging).
+    pub status: &'static str,
+    /// What was received: `serial ..., valid until ...` or `outbox of ...`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<String>,
+    /// The new version directory, relative to `into`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why it was kept or refused (the printed line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Report {
+    fn new(line: Option<&str>, status: &'static str) -> Report {
+        Report {
+            line: line.map(str::to_string),
+            status,
+            received: None,
+            version: None,
+            error: None,
+        }
+    }
+}
 
 /// `pull` (or with `check`, `-n pull`): load the configuration, then
 /// validate it only, or pull once.
-pub fn run(config: &Path, check: bool, out: &Output) -> Result<Outcome> {
+pub fn run(config: &Path, check: bool, json: bool, out: &Output) -> Result<Outcome> {
     let config = PullConfig::load(config)?;
     if check {
         return check_only(&config, out);
     }
-    run_once(&config, out)
+    let mut reports = Vec::new();
+    let result = run_once(&config, &mut reports, json, out);
+    if json {
+        out.print(&serde_json::to_string_pretty(&reports).expect("reports serialize"));
+    }
+    result
 }
 
 /// `-n pull`: what a pull needs before it runs anything: the transport's
@@ -77,8 +115,14 @@ fn check_only(config: &PullConfig, out: &Output) -> Result<Outcome> {
 
 /// One pull: 0 when a line switched, 2 when nothing was new, 75 when the
 /// transport failed, 65 when staging held a bad line (nothing switched)
-/// or an older one (kept; newer ones switched).
-pub fn run_once(config: &PullConfig, out: &Output) -> Result<Outcome> {
+/// or an older one (kept; newer ones switched). What happened to each
+/// line goes to `reports`; with `json`, not to stdout as well.
+pub fn run_once(
+    config: &PullConfig,
+    reports: &mut Vec<Report>,
+    json: bool,
+    out: &Output,
+) -> Result<Outcome> {
     let p = &config.pull;
     // The administrator's trust, read before anything received.
     let allowed = verify::allowed_signers(&p.allowed_signers)?;
@@ -100,6 +144,9 @@ pub fn run_once(config: &PullConfig, out: &Output) -> Result<Outcome> {
     if !verdict.problems.is_empty() {
         for problem in &verdict.problems {
             out.error(problem);
+            let mut r = Report::new(None, "refused");
+            r.error = Some(problem.clone());
+            reports.push(r);
         }
         out.verbose(&format!(
             "{}: nothing switched: {} problem(s) in staging",
@@ -118,27 +165,39 @@ pub fn run_once(config: &PullConfig, out: &Output) -> Result<Outcome> {
     let mut kept = 0;
     for recv in &verdict.good {
         let mut warn = |w: String| out.warn(&w);
-        match order::compare(&p.into, p.kind, recv, &mut warn) {
+        let order = order::compare(&p.into, p.kind, recv, &mut warn);
+        let mut report = Report::new(Some(&recv.name), "unchanged");
+        report.received = Some(recv.signed.describe());
+        match order {
             Order::Same => out.verbose(&format!("{}: unchanged", recv.name)),
             Order::Older(why) => {
                 kept += 1;
-                out.error(&format!("{}: kept: {why}", recv.name));
+                let line = format!("{}: kept: {why}", recv.name);
+                out.error(&line);
+                report.status = "kept";
+                report.error = Some(line);
             }
             Order::Newer => {
-                install(config, recv)?;
+                let version = install(config, recv)?;
                 outcome = Outcome::Changed;
-                out.action(&format!(
-                    "{}: switched to {}",
-                    recv.name,
-                    recv.signed.describe()
-                ));
+                if !json {
+                    out.action(&format!(
+                        "{}: switched to {}",
+                        recv.name,
+                        recv.signed.describe()
+                    ));
+                }
+                report.status = "switched";
+                report.version = Some(format!("{}/{version}", versions::DIR));
             }
         }
+        reports.push(report);
     }
     let received: BTreeSet<&str> = verdict.good.iter().map(|r| r.name.as_str()).collect();
     for line in held_lines(&p.into) {
         if !received.contains(line.as_str()) {
             out.verbose(&format!("{line}: not in staging, kept"));
+            reports.push(Report::new(Some(&line), "not-in-staging"));
         }
     }
     match kept {

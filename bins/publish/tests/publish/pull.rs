@@ -86,6 +86,27 @@ fn the_first_pull_installs_nothing_new_is_silent_and_a_renewal_switches() {
         .into();
     ran.expect(0);
 
+    // --json: one report per line, nothing else on stdout.
+    site.install("www", &site.www(4));
+    site.run(&["run"]).expect(0);
+    let ran = pull(&site, &["--json"]).expect(0);
+    let reports: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    let reports = reports.as_array().expect("an array");
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0]["line"], "mail");
+    assert_eq!(reports[0]["status"], "unchanged");
+    assert_eq!(reports[1]["line"], "www");
+    assert_eq!(reports[1]["status"], "switched");
+    assert!(reports[1]["received"]
+        .as_str()
+        .expect("received")
+        .starts_with("serial 04, valid until "));
+    let version = reports[1]["version"].as_str().expect("version");
+    assert_eq!(
+        std::fs::read_link(site.path("recv/pub/www")).expect("link"),
+        PathBuf::from(version)
+    );
+
     // A line that vanished upstream is kept (said with -v).
     sh(site.root(), "rm pub/mail");
     let ran = pull(&site, &["-v"]).expect(2);

@@ -119,3 +119,86 @@ fn held(into: &Path, line: &str, kind: Kind) -> Result<Option<Signed>, String> {
     .map(Some)
     .map_err(|e| format!("{MANIFEST}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certdrop_core::atomic;
+
+    fn m(serial: &str, not_before: &str, published: &str) -> Manifest {
+        Manifest {
+            line: "www".into(),
+            names: vec!["www.example.org".into()],
+            serial: serial.into(),
+            not_before: not_before.into(),
+            not_after: "2027-03-01T00:00:00Z".into(),
+            published: published.into(),
+            files: vec![("cert.pem".into(), certdrop_manifest::digest(b"x"))],
+        }
+    }
+
+    const T0: &str = "2026-12-05T10:00:00Z";
+    const T1: &str = "2026-12-05T10:00:01Z";
+
+    #[test]
+    fn not_before_then_history_then_published() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let into = dir.path();
+        let older = |o: Order| matches!(o, Order::Older(_));
+        // notBefore decides first, whatever was published when.
+        assert_eq!(
+            pub_order(into, "www", &m("02", T1, T0), &m("01", T0, T1)),
+            Order::Newer
+        );
+        assert!(older(pub_order(
+            into,
+            "www",
+            &m("02", T0, T1),
+            &m("01", T1, T0)
+        )));
+        // The same certificate: the later publication, or the same one.
+        assert_eq!(
+            pub_order(into, "www", &m("01", T0, T1), &m("01", T0, T0)),
+            Order::Newer
+        );
+        assert_eq!(
+            pub_order(into, "www", &m("01", T0, T0), &m("01", T0, T0)),
+            Order::Same
+        );
+        assert!(older(pub_order(
+            into,
+            "www",
+            &m("01", T0, T0),
+            &m("01", T0, T1)
+        )));
+        // Two certificates of one second: published orders them...
+        assert!(older(pub_order(
+            into,
+            "www",
+            &m("07", T0, T0),
+            &m("01", T0, T1)
+        )));
+        assert_eq!(
+            pub_order(into, "www", &m("07", T0, T0), &m("01", T0, T0)),
+            Order::Newer
+        );
+        // ...unless into showed the received one before the held one.
+        for serial in ["07", "01"] {
+            let text = m(serial, T0, T0).render();
+            versions::install(into, "www", 0o755, 2, |d| {
+                atomic::write(&d.join(MANIFEST), text.as_bytes(), 0o644)
+            })
+            .expect("install");
+        }
+        assert!(older(pub_order(
+            into,
+            "www",
+            &m("07", T0, T0),
+            &m("01", T0, T0)
+        )));
+        assert_eq!(
+            pub_order(into, "www", &m("09", T0, T0), &m("01", T0, T0)),
+            Order::Newer
+        );
+    }
+}

@@ -20,7 +20,11 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/publish.toml";
 /// `certdrop-publish run` from cron: silent when nothing changed. Exit
 /// codes: 0 changed, 2 nothing to do, 64 usage, 65 a line refused or a
 /// verify problem, 66 missing input, 73 cannot write, 75 another run holds
-/// the lock, 78 configuration.
+/// the lock (or pull's transport failed), 78 configuration.
+///
+/// At a receiving site, `certdrop-publish -c pull.toml pull` (cron) fetches
+/// another site's signed tree with a transport command (rsync, git, ...),
+/// verifies it, and switches the local copy; `-n pull` checks pull.toml.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-publish", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -28,7 +32,8 @@ pub struct Cli {
     #[arg(short = 'c', long, global = true, default_value = DEFAULT_CONFIG, env = "CERTDROP_PUBLISH_CONFIG")]
     pub config: PathBuf,
     /// Validate the configuration and the signing key and gate every line;
-    /// write nothing.
+    /// write nothing. With `pull`: validate [pull] (the transport's program,
+    /// allowed_signers), run nothing.
     #[arg(short = 'n', long, global = true)]
     pub check: bool,
     /// Publish again even when the same certificate is published intact.
@@ -37,7 +42,7 @@ pub struct Cli {
     /// Explain (twice: more).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Print the result of `run` as JSON on stdout.
+    /// Print the result of `run` or `pull` as JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
@@ -60,6 +65,13 @@ pub enum Command {
         /// Line names (default: all).
         lines: Vec<String>,
     },
+    /// Receive a signed tree from another site with the configuration's
+    /// [pull] table: run the transport into the staging directory, verify
+    /// every line as `verify` does, refuse older lines, and switch each
+    /// newer line in `into` (its own pub/, or an inbox for kind outbox).
+    /// Exit 0 switched, 2 nothing new, 65 a bad line (nothing switched) or
+    /// an older one (kept), 75 the transport failed or timed out.
+    Pull,
     /// Check a received pub/ tree: each line directory's manifest signed by
     /// an allowed signer, every file's SHA-256 as listed, no unlisted file.
     /// Reads no configuration. Exit 0 all good, 65 with one line per

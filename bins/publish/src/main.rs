@@ -2,12 +2,14 @@
 //! Parse arguments, build the validated configuration, load the signing
 //! key, take the lock on pub/, publish each line once, map the result to
 //! the exit contract. It reads certs/ (never trusting it), never keys/, and
-//! writes only pub/; `verify` checks a received copy of pub/.
+//! writes only pub/; `verify` checks a received copy of pub/, and `pull`
+//! fetches one (or a site's CSR outbox), verifies it and installs it.
 
 mod cli;
 mod config;
 mod gate;
 mod publish;
+mod pull;
 mod source;
 mod verify;
 
@@ -35,6 +37,8 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     // -n is the `check` command, with the lines `run` was given.
     let command = match cli.command {
         Some(Command::Run { lines }) if cli.check => Some(Command::Check { lines }),
+        // A receiving site's file (only [pull]): -n checks the pull.
+        None if cli.check && config::only_pulls(&cli.config) => Some(Command::Pull),
         None if cli.check => Some(Command::Check { lines: Vec::new() }),
         other => other,
     };
@@ -47,6 +51,7 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     match command {
         Some(Command::Run { lines }) => publish(&cli.config, &opts(false, lines), out),
         Some(Command::Check { lines }) => publish(&cli.config, &opts(true, lines), out),
+        Some(Command::Pull) => pull::run(&cli.config, cli.check, cli.json, out),
         // Needs no configuration: it runs where the tree is received.
         Some(Command::Verify {
             dir,
@@ -61,7 +66,7 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
             out,
         ),
         None => Err(Error::usage(
-            "a command is needed: run, check, verify (see --help)",
+            "a command is needed: run, check, pull, verify (see --help)",
         )),
     }
 }

@@ -2,7 +2,8 @@
 //! state: pub/ and certs/ are apart, and the signing key lies in neither.
 //! Checked by [`Config::parse`](super::Config::parse), so `-n` and every
 //! command refuse a configuration that could never work (78), each rule as
-//! one line `file:line: key: why`.
+//! one line `file:line: key: why`. A pull's staging and into are kept
+//! apart the same way ([`apart`]).
 //!
 //! Paths are compared as written and, where they exist, with symbolic
 //! links resolved, so that a link cannot hide one tree inside the other.
@@ -29,18 +30,7 @@ pub(super) fn paths(
         src.abs(pub_dir.get_ref()),
         src.abs(signing_key.get_ref()),
     );
-    if within(&c, &p) || within(&p, &c) {
-        return Err(src.err(
-            pub_dir.span(),
-            "pub",
-            &format!(
-                "{} and certs ({}) must not contain each other{}",
-                p.display(),
-                c.display(),
-                through_links(&[&p, &c])
-            ),
-        ));
-    }
+    apart(src, pub_dir, "pub", certs, "certs")?;
     for (tree, key, who) in [
         (&p, "pub", "which every service jail and receiver reads"),
         (
@@ -61,6 +51,32 @@ pub(super) fn paths(
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Two trees that must not contain each other (pub/ and certs/; a pull's
+/// into and staging, where the transport would write into the verified
+/// tree, or a switch into the transport's). The error is on `a`'s key.
+pub(super) fn apart(
+    src: &Source,
+    a: &Spanned<PathBuf>,
+    a_key: &str,
+    b: &Spanned<PathBuf>,
+    b_key: &str,
+) -> Result<(), String> {
+    let (a_path, b_path) = (src.abs(a.get_ref()), src.abs(b.get_ref()));
+    if within(&a_path, &b_path) || within(&b_path, &a_path) {
+        return Err(src.err(
+            a.span(),
+            a_key,
+            &format!(
+                "{} and {b_key} ({}) must not contain each other{}",
+                a_path.display(),
+                b_path.display(),
+                through_links(&[&a_path, &b_path])
+            ),
+        ));
     }
     Ok(())
 }

@@ -3,8 +3,12 @@
 //! and key. Relative paths are relative to the file. There is deliberately
 //! no key for keys/: the publisher is never told where secrets live. The
 //! rules between keys (which paths may hold which) are in checks.rs.
+//!
+//! A receiving site's file may hold a `[pull]` table (pull.rs) beside the
+//! publishing keys, or alone: then it configures only `pull`.
 
 mod checks;
+pub mod pull;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +17,8 @@ use certdrop_core::error::Error;
 use certdrop_core::{duration, name};
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use pull::{Kind, Pull};
 
 /// Versions of a line kept in pub/.v/, the visible one included: the
 /// previous ones stay for readers in flight and for a look back.
@@ -26,10 +32,10 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    certs: Spanned<PathBuf>,
+    certs: Option<Spanned<PathBuf>>,
     #[serde(rename = "pub")]
-    pub_dir: Spanned<PathBuf>,
-    signing_key: Spanned<PathBuf>,
+    pub_dir: Option<Spanned<PathBuf>>,
+    signing_key: Option<Spanned<PathBuf>>,
     keep: Option<Spanned<i64>>,
     #[serde(default, with = "duration::serde_text_opt")]
     lock_wait: Option<Duration>,
@@ -37,6 +43,7 @@ struct RawConfig {
     keys: Option<Spanned<toml::Value>>,
     #[serde(default, rename = "line")]
     lines: Vec<RawLine>,
+    pull: Option<pull::RawPull>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +95,23 @@ impl Config {
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let err = |span: std::ops::Range<usize>, key: &str, why: &str| src.err(span, key, why);
+        let (certs, pub_dir, signing_key) = match (&raw.certs, &raw.pub_dir, &raw.signing_key) {
+            (Some(c), Some(p), Some(k)) => (c, p, k),
+            (None, None, None) if raw.pull.is_some() && raw.lines.is_empty() => {
+                return Err(format!(
+                    "{}: holds only [pull]: this site only pulls (certdrop-publish pull)",
+                    path.display()
+                ))
+            }
+            (c, p, _) => {
+                let key = match (c, p) {
+                    (None, _) => "certs",
+                    (_, None) => "pub",
+                    _ => "signing_key",
+                };
+                return Err(format!("{}:1: {key}: missing", path.display()));
+            }
+        };
         if let Some(keys) = &raw.keys {
             return Err(err(
                 keys.span(),
@@ -96,20 +120,8 @@ impl Config {
             ));
         }
         let abs = |p: &Path| src.abs(p);
-        let keep = match &raw.keep {
-            None => DEFAULT_KEEP,
-            Some(k) => match usize::try_from(*k.get_ref()) {
-                Ok(n) if n >= MIN_KEEP => n,
-                _ => {
-                    return Err(err(
-                        k.span(),
-                        "keep",
-                        &format!("{}: must be at least {MIN_KEEP}", k.get_ref()),
-                    ))
-                }
-            },
-        };
-        checks::paths(&src, &raw.certs, &raw.pub_dir, &raw.signing_key)?;
+        let keep = keep(&src, raw.keep.as_ref())?;
+        checks::paths(&src, certs, pub_dir, signing_key)?;
         let mut lines: Vec<Line> = Vec::new();
         for l in raw.lines {
             let lname = l.name.get_ref().clone();
@@ -141,13 +153,86 @@ impl Config {
         }
         Ok(Config {
             path: path.to_path_buf(),
-            certs: abs(raw.certs.get_ref()),
-            pub_dir: abs(raw.pub_dir.get_ref()),
-            signing_key: abs(raw.signing_key.get_ref()),
+            certs: abs(certs.get_ref()),
+            pub_dir: abs(pub_dir.get_ref()),
+            signing_key: abs(signing_key.get_ref()),
             keep,
             lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
             lines,
         })
+    }
+}
+
+/// Whether the file at `path` configures only `pull` (a `[pull]` table
+/// and none of the publishing keys), so that `-n` alone checks that. Any
+/// failure to read or parse it is `false`: the caller's load then says why.
+pub fn only_pulls(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let src = certdrop_core::tomlcfg::Source { path, text: &text };
+    src.parse::<RawConfig>().is_ok_and(|raw| {
+        raw.pull.is_some()
+            && raw.certs.is_none()
+            && raw.pub_dir.is_none()
+            && raw.signing_key.is_none()
+            && raw.lines.is_empty()
+    })
+}
+
+/// A site's `[pull]` table with the top-level keys a pull shares with
+/// `run` (`keep`, `lock_wait`).
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The `[pull]` table.
+    pub pull: Pull,
+    /// Versions kept per line in `into`, the visible one included.
+    pub keep: usize,
+    /// Wait for the lock on `into`.
+    pub lock_wait: Duration,
+}
+
+impl PullConfig {
+    /// Read and validate the `[pull]` table (78 for any failure, a file
+    /// without one too).
+    pub fn load(path: &Path) -> Result<PullConfig, Error> {
+        let text = certdrop_core::tomlcfg::read(path)?;
+        PullConfig::parse(path, &text).map_err(Error::config)
+    }
+
+    /// Validate text; `path` for messages and relative paths. Only the
+    /// `[pull]` table and `keep`/`lock_wait` are checked here: the
+    /// publishing keys are `run`'s.
+    pub fn parse(path: &Path, text: &str) -> Result<PullConfig, String> {
+        let src = certdrop_core::tomlcfg::Source { path, text };
+        let raw: RawConfig = src.parse()?;
+        let Some(table) = &raw.pull else {
+            return Err(format!("{}: no [pull] table", path.display()));
+        };
+        let pull = pull::validate(&src, table)?;
+        Ok(PullConfig {
+            path: path.to_path_buf(),
+            pull,
+            keep: keep(&src, raw.keep.as_ref())?,
+            lock_wait: raw.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT),
+        })
+    }
+}
+
+/// `keep`, at least [`MIN_KEEP`].
+fn keep(src: &certdrop_core::tomlcfg::Source, k: Option<&Spanned<i64>>) -> Result<usize, String> {
+    match k {
+        None => Ok(DEFAULT_KEEP),
+        Some(k) => match usize::try_from(*k.get_ref()) {
+            Ok(n) if n >= MIN_KEEP => Ok(n),
+            _ => Err(src.err(
+                k.span(),
+                "keep",
+                &format!("{}: must be at least {MIN_KEEP}", k.get_ref()),
+            )),
+        },
     }
 }
 

@@ -3,11 +3,16 @@
 //! signatures checked by the real ssh-keygen (one test binary, small
 //! helpers in site.rs).
 
+mod receiver;
 mod site;
 
 mod crash;
 mod exits;
 mod gate;
 mod mistakes;
+mod pull;
+mod pull_crash;
+mod pull_outbox;
+mod pull_transports;
 mod run;
 mod verify;

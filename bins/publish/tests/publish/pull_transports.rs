@@ -1,0 +1,195 @@
+//! `pull` with the transports a site uses: an rsync daemon on loopback,
+//! git (clone, then pull), and what a failing or hanging transport does:
+//! 75, one line, the held tree unchanged.
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use certdrop_testkit::{free_port, within, Proc, Run};
+
+use crate::receiver::{config, pull, rsync_config, snapshot, verify, words};
+use crate::site::{sh, Site};
+
+/// A site with www published and pulled once with local rsync.
+fn received() -> Site {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    site.run(&["run"]).expect(0);
+    rsync_config(&site, "pub");
+    pull(&site, &[]).expect(0);
+    site
+}
+
+/// A renewal of www published upstream.
+fn renew(site: &Site, serial: u32) {
+    site.install("www", &site.www(serial));
+    site.run(&["run"]).expect(0);
+}
+
+#[test]
+fn a_failing_transport_is_temporary_and_switches_nothing() {
+    let site = received();
+    renew(&site, 2);
+    config(
+        &site,
+        "pub",
+        &words(&["rsync", "-a", "--delete", "/nonexistent/pub/", "{staging}/"]),
+        "pub",
+        "",
+    );
+    let before = snapshot(&site.path("recv/pub"));
+    let ran = pull(&site, &[]).expect(75);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+    // rsync's own last line: its exit summary.
+    ran.stderr_starts("certdrop-publish: transport rsync: exit 23: rsync error: ");
+    assert_eq!(snapshot(&site.path("recv/pub")), before);
+    verify(&site, "recv/pub").expect(0);
+}
+
+#[test]
+fn a_hanging_transport_is_killed_with_its_children() {
+    let site = received();
+    renew(&site, 2);
+    // The transport leaves a child behind and waits: both must go.
+    let script = "sleep 600 & echo $! > \"$0\"; wait";
+    let pid_file = site.path("recv/child.pid");
+    config(
+        &site,
+        "pub",
+        &words(&["sh", "-c", script, pid_file.to_str().expect("utf-8")]),
+        "pub",
+        "timeout = \"1s\"\n",
+    );
+    let before = snapshot(&site.path("recv/pub"));
+    let start = Instant::now();
+    let ran = pull(&site, &[]).expect(75);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "not killed in time"
+    );
+    assert_eq!(
+        ran.stderr,
+        "certdrop-publish: transport sh: killed: did not finish within 1s\n"
+    );
+    assert_eq!(snapshot(&site.path("recv/pub")), before);
+    let child = site.read_text("recv/child.pid");
+    let gone = || !std::path::Path::new(&format!("/proc/{}", child.trim())).exists();
+    assert!(
+        within(Duration::from_secs(30), gone),
+        "the transport's child {child} survived"
+    );
+}
+
+/// An rsync daemon on 127.0.0.1 serving pub/ as module `pub`, stopped on drop.
+fn rsync_daemon(site: &Site) -> (Proc, u16) {
+    let port = free_port();
+    let conf = site.write(
+        "rsyncd.conf",
+        &format!(
+            // As whoever runs the test: as root the daemon would become
+            // nobody, who cannot read the test's tree.
+            "use chroot = no\nuid = {}\ngid = {}\npid file = {}\nlog file = {}\n\
+             [pub]\n\tpath = {}\n\tread only = yes\n",
+            nix::unistd::getuid(),
+            nix::unistd::getgid(),
+            site.path("rsyncd.pid").display(),
+            site.path("rsyncd.log").display(),
+            site.path("pub").display()
+        ),
+    );
+    let proc = Command::new("rsync")
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--address",
+            "127.0.0.1",
+            "--port",
+        ])
+        .arg(port.to_string())
+        .arg("--config")
+        .arg(&conf)
+        .logged(&site.path("rsyncd.out"));
+    assert!(
+        within(Duration::from_secs(30), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "rsync daemon did not listen: {}",
+        site.read_text("rsyncd.out")
+    );
+    (proc, port)
+}
+
+#[test]
+fn over_an_rsync_daemon() {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    site.run(&["run"]).expect(0);
+    let (_daemon, port) = rsync_daemon(&site);
+    let source = format!("rsync://127.0.0.1:{port}/pub/");
+    config(
+        &site,
+        "pub",
+        &words(&["rsync", "-a", "--delete", &source, "{staging}/"]),
+        "pub",
+        "timeout = \"1m\"\n",
+    );
+    pull(&site, &[])
+        .expect(0)
+        .stdout_starts("www: switched to serial 01");
+    pull(&site, &[]).expect(2).silent();
+    renew(&site, 2);
+    pull(&site, &[])
+        .expect(0)
+        .stdout_starts("www: switched to serial 02");
+    assert_eq!(
+        site.read("recv/pub/www/cert.pem"),
+        site.read("pub/www/cert.pem")
+    );
+    verify(&site, "recv/pub").expect(0).silent();
+}
+
+#[test]
+fn with_git() {
+    let site = Site::new();
+    site.install("www", &site.www(1));
+    site.run(&["run"]).expect(0);
+    // The signing site commits pub/ (its versions and links) to a repository.
+    let commit = "rsync -a --delete --exclude .git --exclude .lock pub/ repo/ && \
+                  git -C repo add -A && \
+                  git -C repo -c user.name=publish -c user.email=publish@example.org commit -q -m pub";
+    sh(site.root(), &format!("git init -q repo && {commit}"));
+    let repo = site.path("repo");
+    // Clone the first time, pull after: any command that fills a directory.
+    let script = "if [ -d \"$0/.git\" ]; then git -C \"$0\" pull -q --ff-only; else git clone -q \"$1\" \"$0\"; fi";
+    config(
+        &site,
+        "pub",
+        &words(&[
+            "sh",
+            "-c",
+            script,
+            "{staging}",
+            repo.to_str().expect("utf-8"),
+        ]),
+        "pub",
+        "",
+    );
+    pull(&site, &[])
+        .expect(0)
+        .stdout_starts("www: switched to serial 01");
+    pull(&site, &[]).expect(2).silent();
+    renew(&site, 2);
+    sh(site.root(), commit);
+    pull(&site, &[])
+        .expect(0)
+        .stdout_starts("www: switched to serial 02");
+    assert_eq!(
+        site.read("recv/pub/www/cert.pem"),
+        site.read("pub/www/cert.pem")
+    );
+    verify(&site, "recv/pub").expect(0).silent();
+}

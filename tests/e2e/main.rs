@@ -12,4 +12,5 @@ mod jailed;
 mod jailed_flow;
 mod jailed_rollover;
 mod pipeline;
+mod remote_key;
 mod tree;

@@ -13,19 +13,19 @@ use crate::tree::{daemon, run};
 
 const ZONE: &str = "example.test";
 
-struct Site {
-    dir: Tree,
-    nsd: Nsd,
-    pebble: Pebble,
+pub(crate) struct Site {
+    pub(crate) dir: Tree,
+    pub(crate) nsd: Nsd,
+    pub(crate) pebble: Pebble,
     _watch: Option<Proc>,
 }
 
 impl Site {
-    fn path(&self, rel: &str) -> std::path::PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> std::path::PathBuf {
         self.dir.path(rel)
     }
 
-    fn issue(&self, args: &[&str]) -> Ran {
+    pub(crate) fn issue(&self, args: &[&str]) -> Ran {
         let config = self.path("issue.toml");
         let mut all = vec!["-c", config.to_str().expect("utf8")];
         all.extend_from_slice(args);
@@ -35,7 +35,7 @@ impl Site {
 
 /// nsd for the zone, Pebble asking that nsd, a zone tree, `certdrop-zone
 /// watch`, and an issuer configured with `line` (TOML body).
-fn site(line: &str, zone_ttl: u32) -> Site {
+pub(crate) fn site(line: &str, zone_ttl: u32) -> Site {
     let dir = Tree::new();
     let d = dir.root();
     for sub in ["dnsextra", "certs", "phonehome", "zones", "build"] {
@@ -125,7 +125,7 @@ fn once_due(s: &Site, args: &[&str], secs: u64) -> Ran {
 }
 
 /// The TLSA 3 1 1 data nsd serves at the www owner.
-fn served_tlsa(nsd: &Nsd) -> Vec<String> {
+pub(crate) fn served_tlsa(nsd: &Nsd) -> Vec<String> {
     nsd.ask("TLSA", "_443._tcp.www.example.test", false)
         .into_iter()
         .filter(|(_, t, _)| t == "TLSA")
@@ -133,7 +133,7 @@ fn served_tlsa(nsd: &Nsd) -> Vec<String> {
         .collect()
 }
 
-fn spki_sha256_of_pem(pem: &[u8]) -> String {
+pub(crate) fn spki_sha256_of_pem(pem: &[u8]) -> String {
     let der = certdrop_core::certinfo::pem_blocks(pem, "PUBLIC KEY")
         .expect("pem")
         .remove(0);

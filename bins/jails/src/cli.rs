@@ -71,6 +71,20 @@ pub enum Command {
         #[arg(short = 'o', long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Check a cluster description (sites, hosts and their jails, the
+    /// signing site, secondaries, services, transports), then write each
+    /// host's files into DIR/<host>/ (only those that changed): its site
+    /// files as `render` writes them, nsd.conf parts, zone.toml's [xfr],
+    /// pull.toml files, trigger.toml's [outbox]/[[csr]], allowed_signers,
+    /// issue.toml's and publish.toml's lines. With -n, write nothing and
+    /// print what would change.
+    Cluster {
+        /// The cluster description.
+        cluster: PathBuf,
+        /// Output directory (one directory per host).
+        #[arg(short = 'o', long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Check the site against the privilege table; one line per problem.
     Check {
         /// The site description.

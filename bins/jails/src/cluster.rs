@@ -156,8 +156,13 @@ impl Cluster {
             .map(|p| p.into_inner())
             .unwrap_or_else(|| DEFAULT_PUBLISH_PRINCIPAL.into());
         let transport = raw.transport.unwrap_or_default();
-        for t in [&transport.pub_, &transport.outbox].into_iter().flatten() {
-            raw::transport(src, t, "transport").map_err(Error::config)?;
+        for (key, t) in [
+            ("transport.pub", &transport.pub_),
+            ("transport.outbox", &transport.outbox),
+        ] {
+            if let Some(t) = t {
+                raw::transport(src, t, key).map_err(Error::config)?;
+            }
         }
         // Sites, and the site of every host.
         let mut sites: Vec<ClusterSite> = Vec::new();

@@ -22,7 +22,7 @@ use toml::Spanned;
 use crate::site::{RawCron, RawSite, Site, Stage};
 use raw::RawCluster;
 
-pub use files::render;
+pub use files::{remove_stale, render};
 pub use rules::problems;
 
 /// When a service host pulls pub/, and the signing host every outbox,

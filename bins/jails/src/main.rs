@@ -109,7 +109,9 @@ fn run_cluster(path: &Path, dir: &Path, dry: bool, out: &Output) -> Result<Outco
                 })
             })
             .collect();
-        changed.extend(render::write(&dir.join(&h.name), &mine)?);
+        let here = dir.join(&h.name);
+        changed.extend(render::write(&here, &mine)?);
+        changed.extend(cluster::remove_stale(&here, &mine)?);
     }
     for p in &changed {
         out.verbose(&format!("wrote {}", p.display()));

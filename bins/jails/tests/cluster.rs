@@ -332,11 +332,53 @@ fn refused(text: &str, why: &str) {
 }
 
 #[test]
-fn the_mini_cluster_renders() {
+fn a_site_that_leaves_takes_its_files_with_it() {
     let c = cluster(&mini());
     let (code, stdout, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
     assert_eq!(c.listing("out").len(), 2);
+    assert!(c.path("out/sign/pull-site1.toml").is_file());
+    // site1 no longer a secondary, its service gone: no outbox pull, no
+    // allowed signer for it, no nsd.conf parts.
+    let fewer = with(&mini(), "secondary = true", "secondary = false");
+    let cut = fewer.find("[[service]]").expect("service");
+    let end = cut + fewer[cut..].find("\n\n").expect("blank line");
+    let fewer = format!("{}{}", &fewer[..cut], &fewer[end + 2..]);
+    c.write("cluster.toml", &fewer);
+    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    assert_eq!(code, 0, "{stderr}");
+    for gone in [
+        "sign/pull-site1.toml",
+        "sign/allowed_signers.site1",
+        "sign/nsd.xfr.conf",
+        "sign/zone.xfr.toml",
+        "sign/issue.lines.toml",
+        "site1/nsd.xfr.conf",
+        "site1/trigger.outbox.toml",
+    ] {
+        assert!(!c.path(&format!("out/{gone}")).exists(), "{gone}");
+    }
+    assert!(c.path("out/site1/pull.toml").is_file(), "still pulls pub/");
+}
+
+#[test]
+fn a_dns_port_reaches_nsd_and_zone_toml() {
+    let m = with(&mini(), "zones = [", "dns_port = 5353\nzones = [");
+    let c = cluster(&m);
+    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    assert_eq!(code, 0, "{stderr}");
+    let primary = c.read_text("out/sign/nsd.xfr.conf");
+    assert!(primary.contains("\tnotify: 192.0.2.11@5353 xfr\n\tprovide-xfr: 192.0.2.11@5353 xfr\n\tnotify: 2001:db8::11@5353 xfr\n"), "{primary}");
+    let zone = c.read_text("out/sign/zone.xfr.toml");
+    assert!(
+        zone.contains("name = \"site1\"\naddress = \"192.0.2.11:5353\"\n"),
+        "{zone}"
+    );
+    let secondary = c.read_text("out/site1/nsd.xfr.conf");
+    assert!(
+        secondary.contains("\trequest-xfr: 2001:db8::1@5353 xfr\n"),
+        "{secondary}"
+    );
 }
 
 #[test]
@@ -395,6 +437,19 @@ fn a_key_that_would_travel_is_refused() {
         &bad,
         &format!(
             "{}: host 'sign': jail 'www': keys: the key of line 'www-site1' lives on host 'site1'; a key grant across hosts would make it travel",
+            line(&bad, "keys = [\"www-site1\"]")
+        ),
+    );
+    // On its own host, the key of a csr line stays its csr jail's.
+    let bad = with(
+        &m,
+        "[[jails.service]]\nname = \"www\"",
+        "[[jails.service]]\nname = \"web2\"\nstages = [\"web\"]\nuser = \"web2\"\nuid = 806\nkeys = [\"www-site1\"]\n\n[[jails.service]]\nname = \"www\"",
+    );
+    refused(
+        &bad,
+        &format!(
+            "{}: host 'site1': jail 'web2': keys: the key of csr line 'www-site1' is its csr jail's own; run the service in that jail",
             line(&bad, "keys = [\"www-site1\"]")
         ),
     );

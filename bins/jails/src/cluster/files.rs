@@ -274,6 +274,36 @@ pub fn render(c: &Cluster) -> Result<Vec<File>> {
     Ok(out)
 }
 
+/// Remove the cluster files an earlier rendering left in a host's
+/// directory that this one does not make (a site that left, a host no
+/// longer a secondary); returns the paths removed (73 on failure).
+pub fn remove_stale(dir: &std::path::Path, files: &[File]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("pull")
+            || name.starts_with("allowed_signers.")
+            || [
+                "nsd.xfr.conf",
+                "zone.xfr.toml",
+                "trigger.outbox.toml",
+                "issue.lines.toml",
+                "publish.lines.toml",
+            ]
+            .contains(&name.as_str());
+        if ours && !files.iter().any(|f| f.path == std::path::Path::new(&name)) {
+            let path = e.path();
+            certdrop_core::atomic::remove(&path)
+                .map_err(|e| Error::cantcreat(&path, "cannot remove", &e))?;
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// The host of a site's csr lines (one per site, by the rules).
 fn csr_host<'a>(c: &'a Cluster, s: &ClusterSite) -> Option<&'a Host> {
     c.services

@@ -66,6 +66,13 @@ pub fn problems(c: &Cluster) -> Vec<String> {
                         "{file}:{}: host '{}': jail '{}': keys: the key of line '{line}' lives on host '{home}'; a key grant across hosts would make it travel",
                         j.at.keys, h.name, j.name
                     ));
+                } else if v.csr && !j.stages.contains(&Stage::Csr) {
+                    // certdrop-trigger csr keeps keys/<line>/ 0700 for
+                    // its own user: no group grant reaches another jail.
+                    out.push(format!(
+                        "{file}:{}: host '{}': jail '{}': keys: the key of csr line '{line}' is its csr jail's own; run the service in that jail",
+                        j.at.keys, h.name, j.name
+                    ));
                 }
             }
         }

@@ -350,63 +350,19 @@ impl Cluster {
             .unwrap_or_else(|| Spanned::new(0..0, DEFAULT_CSR_WHEN.into()));
         let mut hosts = Vec::new();
         for (name, site, addresses, h) in hosts_raw {
-            let mut jails = raw
-                .jails
-                .get(h.jails.get_ref())
-                .cloned()
-                .unwrap_or_default();
-            let v4 = addresses.iter().find(|a| a.is_ipv4());
-            for j in &mut jails {
-                if let Some(ip4) = &mut j.ip4 {
-                    if ip4.get_ref().contains("{address}") {
-                        let Some(a) = v4 else {
-                            return Err(err(
-                                ip4.span(),
-                                &format!("host '{name}': jail '{}': ip4", j.name.get_ref()),
-                                "{address} but the host has no IPv4 address",
-                            ));
-                        };
-                        *ip4 = Spanned::new(
-                            ip4.span(),
-                            ip4.get_ref().replace("{address}", &a.to_string()),
-                        );
-                    }
-                }
-            }
-            // The pulls and the csr run, in the first jail of their stage.
-            let cron = |when: &Spanned<String>, run: String| RawCron {
-                when: when.clone(),
-                run: Spanned::new(when.span(), run),
-            };
-            if let Some(j) = jails
-                .iter_mut()
-                .find(|j| j.stages.get_ref().contains(&Stage::Publish))
-            {
-                if name == issuer {
-                    for s in &pulled {
-                        j.cron.push(cron(
-                            &pull_when,
-                            format!("certdrop-publish -c {{config}}/pull-{s}.toml pull"),
-                        ));
-                    }
-                } else {
-                    j.cron.push(cron(
-                        &pull_when,
-                        "certdrop-publish -c {config}/pull.toml pull".into(),
-                    ));
-                }
-            }
-            if services.iter().any(|v| v.csr && v.host == name) {
-                if let Some(j) = jails
-                    .iter_mut()
-                    .find(|j| j.stages.get_ref().contains(&Stage::Csr))
-                {
-                    j.cron.push(cron(
-                        &csr_when,
-                        "certdrop-trigger -c {config}/trigger.toml csr".into(),
-                    ));
-                }
-            }
+            let jails = host_jails(
+                src,
+                &raw.jails,
+                &h,
+                &addresses,
+                &Pulls {
+                    issuer: name == issuer,
+                    sites: &pulled,
+                    csr: services.iter().any(|v| v.csr && v.host == name),
+                    pull_when: &pull_when,
+                    csr_when: &csr_when,
+                },
+            )?;
             let site_raw = RawSite {
                 site: h.name.clone(),
                 data: raw.data.clone(),
@@ -488,4 +444,85 @@ impl Cluster {
             .filter(|s| self.services.iter().any(|v| v.csr && v.site == s.name))
             .collect()
     }
+}
+
+/// What the cluster adds to a host's crontabs.
+struct Pulls<'a> {
+    /// The host is the issuer's: it pulls the outboxes of `sites`.
+    issuer: bool,
+    sites: &'a [String],
+    /// It makes keys and CSRs for csr lines.
+    csr: bool,
+    pull_when: &'a Spanned<String>,
+    csr_when: &'a Spanned<String>,
+}
+
+/// A host's jails from its set: `{address}` in `ip4` made the host's
+/// first IPv4 address, and the cluster's crontab entries added to the
+/// first jail of their stage (the pulls to the publish jail, the csr run
+/// to the csr jail).
+fn host_jails(
+    src: &Source,
+    sets: &BTreeMap<String, Vec<crate::site::RawJail>>,
+    h: &raw::RawHost,
+    addresses: &[IpAddr],
+    pulls: &Pulls,
+) -> certdrop_core::error::Result<Vec<crate::site::RawJail>> {
+    let name = h.name.get_ref();
+    let err =
+        |span: std::ops::Range<usize>, key: &str, why: &str| Error::config(src.err(span, key, why));
+    let mut jails = sets.get(h.jails.get_ref()).cloned().unwrap_or_default();
+    let v4 = addresses.iter().find(|a| a.is_ipv4());
+    for j in &mut jails {
+        if let Some(ip4) = &mut j.ip4 {
+            if ip4.get_ref().contains("{address}") {
+                let Some(a) = v4 else {
+                    return Err(err(
+                        ip4.span(),
+                        &format!("host '{name}': jail '{}': ip4", j.name.get_ref()),
+                        "{address} but the host has no IPv4 address",
+                    ));
+                };
+                *ip4 = Spanned::new(
+                    ip4.span(),
+                    ip4.get_ref().replace("{address}", &a.to_string()),
+                );
+            }
+        }
+    }
+    // The pulls and the csr run, in the first jail of their stage.
+    let cron = |when: &Spanned<String>, run: String| RawCron {
+        when: when.clone(),
+        run: Spanned::new(when.span(), run),
+    };
+    if let Some(j) = jails
+        .iter_mut()
+        .find(|j| j.stages.get_ref().contains(&Stage::Publish))
+    {
+        if pulls.issuer {
+            for s in pulls.sites {
+                j.cron.push(cron(
+                    pulls.pull_when,
+                    format!("certdrop-publish -c {{config}}/pull-{s}.toml pull"),
+                ));
+            }
+        } else {
+            j.cron.push(cron(
+                pulls.pull_when,
+                "certdrop-publish -c {config}/pull.toml pull".into(),
+            ));
+        }
+    }
+    if pulls.csr {
+        if let Some(j) = jails
+            .iter_mut()
+            .find(|j| j.stages.get_ref().contains(&Stage::Csr))
+        {
+            j.cron.push(cron(
+                pulls.csr_when,
+                "certdrop-trigger -c {config}/trigger.toml csr".into(),
+            ));
+        }
+    }
+    Ok(jails)
 }

@@ -49,6 +49,7 @@ pub struct Cluster {
     /// The host of the signing site that runs the issue jail.
     pub issuer: String,
     pub zones: Vec<String>,
+    pub at_zones: usize,
     pub tsig: Option<Tsig>,
     pub dns_port: u16,
     pub timeout: String,
@@ -383,19 +384,38 @@ impl Cluster {
                 jails,
             });
         }
-        let tsig = raw.tsig.map(|t| Tsig {
-            name: t.name,
-            file: t.file,
-        });
-        if let Some(t) = &tsig {
-            raw::plain(&t.file, "tsig.file", src).map_err(Error::config)?;
+        let tsig = match raw.tsig {
+            None => None,
+            Some(t) => {
+                raw::plain(&t.name, "tsig.name", src).map_err(Error::config)?;
+                raw::plain(&t.file, "tsig.file", src).map_err(Error::config)?;
+                if !Path::new(t.file.get_ref()).is_absolute() {
+                    return Err(err(
+                        t.file.span(),
+                        "tsig.file",
+                        "an absolute path: nsd and certdrop-zone read it in their jails",
+                    ));
+                }
+                Some(Tsig {
+                    name: t.name.into_inner(),
+                    file: t.file.into_inner(),
+                })
+            }
+        };
+        let zones = raw
+            .zones
+            .unwrap_or_else(|| Spanned::new(raw.signing.span(), Vec::new()));
+        for z in zones.get_ref() {
+            raw::plain(&Spanned::new(zones.span(), z.clone()), "zones", src)
+                .map_err(Error::config)?;
         }
         Ok(Cluster {
             path: src.path.to_path_buf(),
             name: raw.cluster.into_inner(),
             signing,
             issuer,
-            zones: raw.zones,
+            at_zones: line(zones.span()),
+            zones: zones.into_inner(),
             tsig,
             dns_port: raw.dns_port.unwrap_or(53),
             timeout: transport.timeout.unwrap_or_else(|| DEFAULT_TIMEOUT.into()),

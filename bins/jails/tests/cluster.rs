@@ -470,6 +470,22 @@ fn a_secondary_without_a_tsig_key_is_refused() {
             line(&bad, "secondary = true")
         ),
     );
+    let bad = with(&m, "zones = [\"example.test\"]", "zones = []");
+    refused(
+        &bad,
+        &format!(
+            "{}: zones: secondaries but no zone for them to transfer",
+            line(&bad, "zones = []")
+        ),
+    );
+    let bad = with(&m, "name = \"xfr\"", "name = \"x fr\"");
+    refused(
+        &bad,
+        &format!(
+            "{}: tsig.name: 'x fr': give a value without quotes, blanks or '#'",
+            line(&bad, "name = \"x fr\"")
+        ),
+    );
 }
 
 #[test]

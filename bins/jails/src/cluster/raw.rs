@@ -17,8 +17,7 @@ use crate::site::RawJail;
 pub struct RawCluster {
     pub cluster: Spanned<String>,
     pub signing: Spanned<String>,
-    #[serde(default)]
-    pub zones: Vec<String>,
+    pub zones: Option<Spanned<Vec<String>>>,
     pub data: Spanned<PathBuf>,
     pub config: Spanned<PathBuf>,
     pub jail_root: Option<Spanned<PathBuf>>,
@@ -46,8 +45,8 @@ pub struct RawCluster {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTsig {
-    pub name: String,
-    pub file: String,
+    pub name: Spanned<String>,
+    pub file: Spanned<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -129,11 +128,13 @@ pub fn dns_name(v: &Spanned<String>, key: &str, src: &Source) -> Result<(), Stri
 }
 
 /// A path or name rendered into nsd.conf and TOML: no quotes, no blanks.
-pub fn plain(s: &str, key: &str, src: &Source) -> Result<(), String> {
-    if s.is_empty() || s.contains(['\'', '"', '\\', '\n', ' ', '\t']) {
-        return Err(format!(
-            "{}: {key}: '{s}': give a value without quotes or blanks",
-            src.path.display()
+pub fn plain(v: &Spanned<String>, key: &str, src: &Source) -> Result<(), String> {
+    let s = v.get_ref();
+    if s.is_empty() || s.contains(['\'', '"', '\\', '\n', ' ', '\t', '#']) {
+        return Err(src.err(
+            v.span(),
+            key,
+            &format!("'{s}': give a value without quotes, blanks or '#'"),
         ));
     }
     Ok(())
@@ -223,7 +224,7 @@ pub fn services(
             return Err(err(v.names.span(), &key("names"), "at least one name"));
         }
         for n in v.names.get_ref() {
-            plain(n, &key("names"), src).map_err(|_| {
+            plain(&Spanned::new(v.names.span(), n.clone()), &key("names"), src).map_err(|_| {
                 err(
                     v.names.span(),
                     &key("names"),

@@ -93,6 +93,12 @@ pub fn problems(c: &Cluster) -> Vec<String> {
             ));
         }
     }
+    if !secondaries.is_empty() && c.zones.is_empty() {
+        out.push(format!(
+            "{file}:{}: zones: secondaries but no zone for them to transfer",
+            c.at_zones
+        ));
+    }
     if !secondaries.is_empty() && c.primary().is_none() {
         out.push(format!(
             "{file}:{}: signing: site '{}' has no host with a zone jail: the secondaries would transfer from no primary",

@@ -607,3 +607,29 @@ fn duplicate_addresses_are_refused() {
         ),
     );
 }
+
+#[test]
+fn a_service_on_the_issuers_host_keeps_the_issuers_key_grant() {
+    let m = with(
+        &mini(),
+        "# Every service host's jails.",
+        "[[jails.signing]]\nname = \"www\"\nstages = [\"web\", \"trigger\"]\nuser = \"www\"\nuid = 805\nmounts = { pub = \"ro\" }\nkeys = [\"www-sign\"]\n\n# Every service host's jails.",
+    );
+    let m = with(
+        &m,
+        "[[service]]",
+        "[[service]]\nline = \"www-sign\"\nhost = \"sign\"\nnames = [\"www.example.test\"]\n\n[[service]]",
+    );
+    let c = cluster(&m);
+    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let issue = c.read_text("out/sign/issue.lines.toml");
+    assert!(
+        issue.contains("[[line]]\nname = \"www-sign\"\ndomains = [\"www.example.test\"]\nkey_group = \"805\"\n"),
+        "{issue}"
+    );
+    // Its key is the issuer's: no csr part on the signing host, and the
+    // trigger there verifies pub/ with the publication key.
+    assert!(!c.path("out/sign/trigger.outbox.toml").exists());
+    assert!(c.path("out/sign/allowed_signers.pub").is_file());
+}

@@ -20,6 +20,13 @@ use clap::{Parser, Subcommand};
 ///                      its own mount namespace with read-only bind mounts
 ///                      (jail-<name>, install, start, stop, cron, update)
 ///
+/// `cluster` renders every host of a cluster (one signing site, service
+/// sites) from one cluster description into DIR/<host>/: each host's site
+/// files plus nsd.conf transfer parts, zone.toml's [xfr], pull.toml files,
+/// trigger.toml's [outbox]/[[csr]], allowed_signers, issue.toml's and
+/// publish.toml's lines; it refuses a cluster where a private key would
+/// travel, a secondary has no TSIG key or a site pulls from nowhere.
+///
 /// `check` refuses a site that breaks the privilege table (a jail writing
 /// where it may only read, keys/ outside the issue jail, a shared
 /// directory nobody writes) or cannot work (a cron time that never fires,
@@ -29,8 +36,10 @@ use clap::{Parser, Subcommand};
 /// in the site's `templates` directory replaces one.
 ///
 /// Exit codes: 0 files written (or the check passed), 2 nothing changed,
-/// 64 usage, 66 a missing or unreadable site or template file, 73 cannot
-/// write, 78 a bad site.
+/// 64 usage, 66 a missing or unreadable site, cluster, template or public
+/// key file, 73 cannot write, 78 a bad site or cluster.
+///
+/// Example: certdrop-jails cluster cluster.toml -o /usr/local/etc/certdrop-cluster
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-jails", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -68,6 +77,20 @@ pub enum Command {
         /// The site description.
         site: PathBuf,
         /// Output directory.
+        #[arg(short = 'o', long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check a cluster description (sites, hosts and their jails, the
+    /// signing site, secondaries, services, transports), then write each
+    /// host's files into DIR/<host>/ (only those that changed): its site
+    /// files as `render` writes them, nsd.conf parts, zone.toml's [xfr],
+    /// pull.toml files, trigger.toml's [outbox]/[[csr]], allowed_signers,
+    /// issue.toml's and publish.toml's lines. With -n, write nothing and
+    /// print what would change.
+    Cluster {
+        /// The cluster description.
+        cluster: PathBuf,
+        /// Output directory (one directory per host).
         #[arg(short = 'o', long, value_name = "DIR")]
         out: PathBuf,
     },

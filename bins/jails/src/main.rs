@@ -5,6 +5,7 @@
 
 mod check;
 mod cli;
+mod cluster;
 mod render;
 mod schedule;
 mod site;
@@ -30,7 +31,9 @@ fn main() -> ExitCode {
 
 /// The command, after `-n` became `check` (src/cli.rs).
 fn run(cli: Cli, out: &Output) -> Result<Outcome> {
+    let dry = cli.check;
     match cli.command() {
+        Command::Cluster { cluster, out: dir } => run_cluster(&cluster, &dir, dry, out),
         Command::Check { site, out: None } => {
             checked(&site, out)?;
             Ok(Outcome::Reported)
@@ -70,6 +73,61 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
             Ok(Outcome::Changed)
         }
     }
+}
+
+/// `cluster`: check the cluster (every problem one line, any is 78), then
+/// write (or with `-n` say) what changed in each host's directory.
+fn run_cluster(path: &Path, dir: &Path, dry: bool, out: &Output) -> Result<Outcome> {
+    let c = cluster::Cluster::load(path)?;
+    let mut worst = Worst::default();
+    for p in cluster::problems(&c) {
+        worst.add(out, Error::config(p));
+    }
+    worst.or(Outcome::Reported)?;
+    let files = cluster::render(&c)?;
+    if dry {
+        for f in &files {
+            let path = dir.join(&f.path);
+            if std::fs::read(&path)
+                .map(|t| t != f.text.as_bytes())
+                .unwrap_or(true)
+            {
+                out.action(&format!("would write {}", path.display()));
+            }
+        }
+        return Ok(Outcome::Reported);
+    }
+    let mut changed = Vec::new();
+    for h in &c.hosts {
+        let mine: Vec<render::File> = files
+            .iter()
+            .filter_map(|f| {
+                f.path.strip_prefix(&h.name).ok().map(|p| render::File {
+                    path: p.to_path_buf(),
+                    text: f.text.clone(),
+                    executable: f.executable,
+                })
+            })
+            .collect();
+        let here = dir.join(&h.name);
+        changed.extend(render::write(&here, &mine)?);
+        changed.extend(cluster::remove_stale(&here, &mine)?);
+    }
+    for p in &changed {
+        out.verbose(&format!("wrote {}", p.display()));
+    }
+    if changed.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+    out.action(&format!(
+        "rendered cluster '{}' ({} hosts) into {} ({} file{} changed)",
+        c.name,
+        c.hosts.len(),
+        dir.display(),
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" }
+    ));
+    Ok(Outcome::Changed)
 }
 
 /// The site, loaded (66 missing, 78 malformed) and checked against the

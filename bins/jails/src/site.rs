@@ -14,7 +14,7 @@ use toml::Spanned;
 
 /// The shared directories of DESIGN.md ("Drop-directory formats"): name,
 /// mode, and whether it holds secrets. They live under the site's `data`.
-pub const SHARED: [(&str, u32, bool); 7] = [
+pub const SHARED: [(&str, u32, bool); 9] = [
     ("dnsextra", 0o755, false),
     ("webroot", 0o755, false),
     ("certs", 0o755, false),
@@ -22,6 +22,10 @@ pub const SHARED: [(&str, u32, bool); 7] = [
     ("archive", 0o700, true),
     ("pub", 0o755, false),
     ("phonehome", 0o755, false),
+    // A cluster (src/cluster.rs): a service host's CSRs, signed, for the
+    // signing site to pull; the signing host's pulled copies of them.
+    ("outbox", 0o755, false),
+    ("inbox", 0o755, false),
 ];
 
 /// What a stage may do with each shared directory (DESIGN.md, "The
@@ -31,10 +35,13 @@ pub fn allowed(stage: Stage, dir: &str) -> Option<Access> {
     use Access::{Read, Write};
     match (stage, dir) {
         (Stage::Issue, "dnsextra" | "webroot" | "certs" | "keys" | "archive") => Some(Write),
+        (Stage::Issue, "inbox") => Some(Read),
         (Stage::Zone, "dnsextra" | "certs" | "phonehome") => Some(Read),
         (Stage::Publish, "certs") => Some(Read),
-        (Stage::Publish, "pub") => Some(Write),
+        (Stage::Publish, "pub" | "inbox") => Some(Write),
         (Stage::Trigger, "pub") => Some(Read),
+        // On a service host of a cluster the key is made where it is used.
+        (Stage::Csr, "keys" | "outbox") => Some(Write),
         (Stage::Web, "webroot" | "pub") => Some(Read),
         (Stage::Collect, "phonehome") => Some(Write),
         (Stage::Check, "certs" | "pub") => Some(Read),
@@ -54,6 +61,9 @@ pub enum Stage {
     Publish,
     /// certdrop-trigger, in a service jail.
     Trigger,
+    /// certdrop-trigger csr, on a service host of a cluster: makes the
+    /// service's key where it is used and writes its CSR into outbox/.
+    Csr,
     /// A web server that serves webroot/ for http-01 (and pub/ for TLS).
     Web,
     /// Whatever collects SSH host keys into phonehome/.
@@ -69,6 +79,7 @@ impl Stage {
             Stage::Zone => "zone",
             Stage::Publish => "publish",
             Stage::Trigger => "trigger",
+            Stage::Csr => "csr",
             Stage::Web => "web",
             Stage::Collect => "collect",
             Stage::Check => "check",
@@ -94,19 +105,21 @@ impl Access {
     }
 }
 
+/// site.toml as written (also a cluster host's site, src/cluster.rs, whose
+/// spans are the cluster file's).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSite {
-    site: Spanned<String>,
-    data: Spanned<PathBuf>,
-    config: Spanned<PathBuf>,
-    jail_root: Option<Spanned<PathBuf>>,
-    bindir: Option<Spanned<PathBuf>>,
-    mailto: Option<Spanned<String>>,
-    templates: Option<PathBuf>,
-    repo: Option<String>,
+pub(crate) struct RawSite {
+    pub site: Spanned<String>,
+    pub data: Spanned<PathBuf>,
+    pub config: Spanned<PathBuf>,
+    pub jail_root: Option<Spanned<PathBuf>>,
+    pub bindir: Option<Spanned<PathBuf>>,
+    pub mailto: Option<Spanned<String>>,
+    pub templates: Option<PathBuf>,
+    pub repo: Option<String>,
     #[serde(default, rename = "jail")]
-    jails: Vec<RawJail>,
+    pub jails: Vec<RawJail>,
 }
 
 /// `jail_root` when the site does not say.
@@ -114,34 +127,36 @@ const DEFAULT_JAIL_ROOT: &str = "/usr/jails";
 /// `bindir` when the site does not say.
 const DEFAULT_BINDIR: &str = "/usr/local/bin";
 
-#[derive(Deserialize)]
+/// One `[[jail]]` as written.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawJail {
-    name: Spanned<String>,
-    stages: Spanned<Vec<Stage>>,
+pub(crate) struct RawJail {
+    pub name: Spanned<String>,
+    pub stages: Spanned<Vec<Stage>>,
     user: Spanned<String>,
     uid: Spanned<u32>,
     gid: Option<Spanned<u32>>,
-    ip4: Option<Spanned<String>>,
+    pub ip4: Option<Spanned<String>>,
     hostname: Option<String>,
-    mounts: Option<Spanned<BTreeMap<String, Access>>>,
+    pub mounts: Option<Spanned<BTreeMap<String, Access>>>,
     #[serde(default)]
-    cron: Vec<RawCron>,
+    pub cron: Vec<RawCron>,
     #[serde(default)]
     daemons: Vec<RawDaemon>,
     #[serde(default)]
     check: Vec<String>,
-    keys: Option<Spanned<Vec<String>>>,
+    pub keys: Option<Spanned<Vec<String>>>,
 }
 
-#[derive(Deserialize)]
+/// One crontab entry as written.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCron {
-    when: Spanned<String>,
-    run: Spanned<String>,
+pub(crate) struct RawCron {
+    pub when: Spanned<String>,
+    pub run: Spanned<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     run: String,
@@ -270,7 +285,13 @@ impl Site {
     /// [`Site::parse`]'s checks, each one line naming file, line and key.
     fn checked(path: &Path, text: &str) -> Result<Site, String> {
         let src = Source { path, text };
-        let raw: RawSite = src.parse()?;
+        Site::from_raw(&src, src.parse()?)
+    }
+
+    /// A site from its raw form, whose spans lie in `src` (site.toml, or
+    /// the cluster file a host's site was taken from).
+    pub(crate) fn from_raw(src: &Source, raw: RawSite) -> Result<Site, String> {
+        let path = src.path;
         let err = |span: Range<usize>, key: &str, why: &str| src.err(span, key, why);
         if !is_word(raw.site.get_ref()) {
             return Err(err(

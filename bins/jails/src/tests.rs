@@ -98,7 +98,7 @@ fn grammar_errors_name_file_line_and_key() {
     };
     assert_eq!(
         err(&with("stages = [\"publish\"]", "stages = [\"deploy\"]")),
-        "site.toml:39: jail.stages: \'deploy\': expected one of: issue, zone, publish, trigger, web, collect, check"
+        "site.toml:39: jail.stages: \'deploy\': expected one of: issue, zone, publish, trigger, csr, web, collect, check"
     );
     assert!(err(&with("certs = \"ro\", pub", "certz = \"ro\", pub"))
         .starts_with("site.toml:42: jail 'publish': mounts: unknown directory 'certz'"));

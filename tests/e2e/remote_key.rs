@@ -22,7 +22,6 @@ use crate::pipeline::{site, spki_sha256_of_pem, Site};
 use crate::tree::run;
 
 const WWW: &str = "www.example.test";
-const OWNER: &str = "_443._tcp.www.example.test";
 /// TTL of the generated records: the next key's record must be served 2 s.
 const TTL: u32 = 1;
 /// Principals in the allowed_signers files.
@@ -275,7 +274,11 @@ fn the_key_stays_on_its_site_and_rolls_over_with_dane_intact() {
     sites.trigger_config();
     sites.pass();
     let a = sites.key_spki("keys/www/key.pem");
-    assert_eq!(sites.served().as_deref(), Some(a.as_str()), "nginx serves A");
+    assert_eq!(
+        sites.served().as_deref(),
+        Some(a.as_str()),
+        "nginx serves A"
+    );
     assert_eq!(
         spki_sha256_of_pem(&std::fs::read(sites.sign.path("certs/www/pubkey.pem")).expect("pub")),
         a,
@@ -341,12 +344,26 @@ fn the_key_stays_on_its_site_and_rolls_over_with_dane_intact() {
         .iter()
         .filter(|(served, tlsa)| !served.as_ref().is_some_and(|s| tlsa.contains(s)))
         .collect();
-    assert!(bad.is_empty(), "DANE failed in {} samples: {bad:?}", bad.len());
     assert!(
-        samples.iter().any(|(s, t)| s.as_deref() == Some(&a) && t.contains(&b)),
+        bad.is_empty(),
+        "DANE failed in {} samples: {bad:?}",
+        bad.len()
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|(s, t)| s.as_deref() == Some(&a) && t.contains(&b)),
         "never saw A served with B's record already there: {samples:?}"
     );
     assert!(samples.len() >= 20, "only {} samples", samples.len());
+    eprintln!(
+        "rollover across two sites: {} samples, A served with A+B records in {}",
+        samples.len(),
+        samples
+            .iter()
+            .filter(|(s, t)| s.as_deref() == Some(&a) && t.contains(&b))
+            .count()
+    );
     assert_eq!(sites.key_spki("keys/www/key.pem"), b, "B promoted");
     assert!(!sites.svc("keys/www/next").exists() || files(&sites.svc("keys/www/next")).is_empty());
     let manifest = std::fs::read_to_string(sites.svc("outbox/www/manifest")).expect("manifest");
@@ -368,5 +385,8 @@ fn the_key_stays_on_its_site_and_rolls_over_with_dane_intact() {
     ] {
         no_private_key(&tree);
     }
-    assert!(!sites.sign.path("keys/www").exists(), "the issuer holds a line key");
+    assert!(
+        !sites.sign.path("keys/www").exists(),
+        "the issuer holds a line key"
+    );
 }

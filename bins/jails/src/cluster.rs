@@ -114,6 +114,9 @@ pub struct Service {
     pub names: Vec<String>,
     pub key: String,
     pub max_key_age: Option<String>,
+    /// TLSA owners (3 1 1) of the line: the issuer's `tlsa` (the staged
+    /// key's record must be served before the switch) and the zone's map.
+    pub tlsa: Vec<String>,
     /// Its key is made on its own host (`certdrop-trigger csr`), not by the
     /// issuer.
     pub csr: bool,

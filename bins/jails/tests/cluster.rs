@@ -633,3 +633,32 @@ fn a_service_on_the_issuers_host_keeps_the_issuers_key_grant() {
     assert!(!c.path("out/sign/trigger.outbox.toml").exists());
     assert!(c.path("out/sign/allowed_signers.pub").is_file());
 }
+
+#[test]
+fn tlsa_owners_reach_the_issuer_and_the_zone_map_or_are_refused() {
+    let c = cluster(&mini());
+    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines = c.read_text("out/sign/issue.lines.toml");
+    assert!(
+        lines.contains("tlsa = [\"_443._tcp.www.site1.example.test\"]"),
+        "{lines}"
+    );
+    let map = c.read_text("out/sign/tlsa.lines.map");
+    assert!(
+        map.ends_with("\n_443._tcp.www.site1.example.test  www-site1  3 1 1\n"),
+        "{map}"
+    );
+    let bad = with(
+        &mini(),
+        "tlsa = [\"_443._tcp.www.site1.example.test\"]",
+        "tlsa = [\"www.site1.example.test\"]",
+    );
+    refused(
+        &bad,
+        &format!(
+            "{}: service 'www-site1': tlsa: 'www.site1.example.test': expected _<port>._<tcp|udp|sctp>.<host>, e.g. _443._tcp.www.example.org",
+            line(&bad, "tlsa = [\"www.site1")
+        ),
+    );
+}

@@ -17,7 +17,7 @@ use crate::render::{self, File};
 use crate::site::{Jail, Stage};
 
 /// The built-in templates of jail-templates/cluster/.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     (
         "nsd-primary.conf",
         include_str!("../../../../jail-templates/cluster/nsd-primary.conf"),
@@ -49,6 +49,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     (
         "publish-lines.toml",
         include_str!("../../../../jail-templates/cluster/publish-lines.toml"),
+    ),
+    (
+        "tlsa-lines.map",
+        include_str!("../../../../jail-templates/cluster/tlsa-lines.map"),
     ),
 ];
 
@@ -269,6 +273,9 @@ pub fn render(c: &Cluster) -> Result<Vec<File>> {
             x.insert("lines", &lines);
             add("issue.lines.toml", "issue-lines.toml", &x)?;
             add("publish.lines.toml", "publish-lines.toml", &x)?;
+            if c.services.iter().any(|v| !v.tlsa.is_empty()) {
+                add("tlsa.lines.map", "tlsa-lines.map", &x)?;
+            }
         }
     }
     Ok(out)

@@ -92,6 +92,8 @@ pub struct RawService {
     pub key: Option<Spanned<String>>,
     pub max_key_age: Option<Spanned<String>>,
     pub csr: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub tlsa: Vec<Spanned<String>>,
 }
 
 /// Letters, digits, '-' and '_' (a cluster's name).
@@ -248,6 +250,10 @@ pub fn services(
             certdrop_core::duration::parse(age.get_ref())
                 .map_err(|why| err(age.span(), &key("max_key_age"), &why))?;
         }
+        let mut tlsa = Vec::new();
+        for t in &v.tlsa {
+            tlsa.push(tlsa_owner(t.get_ref()).map_err(|why| err(t.span(), &key("tlsa"), &why))?);
+        }
         let at_line = src.line(v.line.span().start);
         out.push(Service {
             at_csr: v.csr.as_ref().map_or(at_line, |c| src.line(c.span().start)),
@@ -259,7 +265,28 @@ pub fn services(
             names: v.names.into_inner(),
             key: kind,
             max_key_age: v.max_key_age.map(|a| a.into_inner()),
+            tlsa,
         });
     }
     Ok(out)
+}
+
+/// A TLSA owner (`_443._tcp.www.example.org`, RFC 6698 section 3): port
+/// and protocol labels, then a host name; lowercase, no trailing dot.
+fn tlsa_owner(owner: &str) -> Result<String, String> {
+    let o = owner.trim_end_matches('.').to_ascii_lowercase();
+    let mut labels = o.splitn(3, '.');
+    let port = labels.next().unwrap_or_default();
+    let proto = labels.next().unwrap_or_default();
+    let host = labels.next().unwrap_or_default();
+    let port_ok = port
+        .strip_prefix('_')
+        .is_some_and(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    if !port_ok || !matches!(proto, "_tcp" | "_udp" | "_sctp") {
+        return Err(format!(
+            "'{owner}': expected _<port>._<tcp|udp|sctp>.<host>, e.g. _443._tcp.www.example.org"
+        ));
+    }
+    certdrop_core::name::domain(host, false).map_err(|why| format!("'{owner}': {why}"))?;
+    Ok(o)
 }

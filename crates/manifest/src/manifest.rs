@@ -74,46 +74,15 @@ impl Manifest {
 
     /// Parse and validate the text form.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-        let body = text
-            .strip_suffix('\n')
-            .ok_or("does not end with a newline")?;
-        let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
-        let mut field = |key: &str| -> Result<String, String> {
-            let (n, l) = lines.next().ok_or(format!("missing '{key}'"))?;
-            l.strip_prefix(key)
-                .and_then(|v| v.strip_prefix(' '))
-                .filter(|v| !v.is_empty() && !v.contains(['\r', '\t']))
-                .map(str::to_string)
-                .ok_or(format!("line {n}: expected '{key} <value>'"))
-        };
-        let magic = field("certdrop-manifest")?;
-        if magic != "1" {
-            return Err(format!("format version '{magic}': expected 1"));
-        }
-        let line = field("line")?;
-        certdrop_core::name::line_name(&line)?;
-        let names: Vec<String> = field("names")?.split(' ').map(str::to_string).collect();
-        for n in &names {
-            certdrop_core::name::identifier(n, true)?;
-        }
+        let mut r = Reader::new(bytes, "certdrop-manifest")?;
+        let line = r.line()?;
+        let names = r.names()?;
+        let mut field = |key: &str| r.field(key);
         let serial = field("serial")?;
         let not_before = timestamp(field("not-before")?)?;
         let not_after = timestamp(field("not-after")?)?;
         let published = timestamp(field("published")?)?;
-        let mut files: Vec<(String, [u8; 32])> = Vec::new();
-        for (n, l) in lines {
-            let (digest, name) = l
-                .strip_prefix("sha256 ")
-                .and_then(|v| v.split_once("  "))
-                .ok_or(format!("line {n}: expected 'sha256 <digest>  <file>'"))?;
-            let digest = unhex(digest).ok_or(format!("line {n}: bad SHA-256 digest"))?;
-            file_name(name).map_err(|why| format!("line {n}: {why}"))?;
-            if files.iter().any(|(f, _)| f == name) {
-                return Err(format!("line {n}: '{name}' listed twice"));
-            }
-            files.push((name.to_string(), digest));
-        }
+        let files = r.files(|_| Ok(()))?;
         if files.is_empty() {
             return Err("lists no file".into());
         }
@@ -129,13 +98,93 @@ impl Manifest {
     }
 }
 
+/// The grammar both manifest formats share (module header): a magic
+/// line with the format version, `<keyword> <value>` fields in a fixed
+/// order, then `sha256` lines.
+pub(crate) struct Reader<'a> {
+    lines: std::iter::Peekable<std::iter::Enumerate<std::str::Split<'a, char>>>,
+}
+
+impl<'a> Reader<'a> {
+    /// Start reading `bytes`, whose first line must be `<magic> 1`.
+    pub(crate) fn new(bytes: &'a [u8], magic: &str) -> Result<Reader<'a>, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or("does not end with a newline")?;
+        let mut r = Reader {
+            lines: body.split('\n').enumerate().peekable(),
+        };
+        let version = r.field(magic)?;
+        if version != "1" {
+            return Err(format!("format version '{version}': expected 1"));
+        }
+        Ok(r)
+    }
+
+    /// The next line, which must be `<key> <value>`: the value.
+    pub(crate) fn field(&mut self, key: &str) -> Result<String, String> {
+        let (i, l) = self.lines.next().ok_or(format!("missing '{key}'"))?;
+        l.strip_prefix(key)
+            .and_then(|v| v.strip_prefix(' '))
+            .filter(|v| !v.is_empty() && !v.contains(['\r', '\t']))
+            .map(str::to_string)
+            .ok_or(format!("line {}: expected '{key} <value>'", i + 1))
+    }
+
+    /// `line <certificate line name>`.
+    pub(crate) fn line(&mut self) -> Result<String, String> {
+        let line = self.field("line")?;
+        certdrop_core::name::line_name(&line)?;
+        Ok(line)
+    }
+
+    /// `names <identifier>...`.
+    pub(crate) fn names(&mut self) -> Result<Vec<String>, String> {
+        let names: Vec<String> = self
+            .field("names")?
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        for n in &names {
+            certdrop_core::name::identifier(n, true)?;
+        }
+        Ok(names)
+    }
+
+    /// The remaining `sha256 <digest>  <file>` lines, each file a name a
+    /// manifest may list, listed once, and accepted by `allowed`.
+    pub(crate) fn files(
+        self,
+        allowed: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Vec<(String, [u8; 32])>, String> {
+        let mut files: Vec<(String, [u8; 32])> = Vec::new();
+        for (i, l) in self.lines {
+            let n = i + 1;
+            let (digest, name) = l
+                .strip_prefix("sha256 ")
+                .and_then(|v| v.split_once("  "))
+                .ok_or(format!("line {n}: expected 'sha256 <digest>  <file>'"))?;
+            let digest = unhex(digest).ok_or(format!("line {n}: bad SHA-256 digest"))?;
+            file_name(name)
+                .and_then(|()| allowed(name))
+                .map_err(|why| format!("line {n}: {why}"))?;
+            if files.iter().any(|(f, _)| f == name) {
+                return Err(format!("line {n}: '{name}' listed twice"));
+            }
+            files.push((name.to_string(), digest));
+        }
+        Ok(files)
+    }
+}
+
 /// SHA-256 of a file's content.
 pub fn digest(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
 /// A file name a manifest may list.
-pub(crate) fn file_name(name: &str) -> Result<(), String> {
+fn file_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name

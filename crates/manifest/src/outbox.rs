@@ -23,7 +23,7 @@
 //! the CSRs, and let the receiver order two outboxes by `published` (a
 //! replayed older outbox is refused).
 
-use crate::manifest::{file_name, timestamp, unhex};
+use crate::manifest::{timestamp, unhex, Reader};
 
 /// First line of every outbox manifest: format name and version.
 pub const MAGIC: &str = "certdrop-outbox 1";
@@ -69,53 +69,24 @@ impl Outbox {
 
     /// Parse and validate the text form.
     pub fn parse(bytes: &[u8]) -> Result<Outbox, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-        let body = text
-            .strip_suffix('\n')
-            .ok_or("does not end with a newline")?;
-        let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
-        let mut field = |key: &str| -> Result<String, String> {
-            let (n, l) = lines.next().ok_or(format!("missing '{key}'"))?;
-            l.strip_prefix(key)
-                .and_then(|v| v.strip_prefix(' '))
-                .filter(|v| !v.is_empty() && !v.contains(['\r', '\t']))
-                .map(str::to_string)
-                .ok_or(format!("line {n}: expected '{key} <value>'"))
-        };
-        let magic = field("certdrop-outbox")?;
-        if magic != "1" {
-            return Err(format!("format version '{magic}': expected 1"));
-        }
-        let line = field("line")?;
-        certdrop_core::name::line_name(&line)?;
-        let names: Vec<String> = field("names")?.split(' ').map(str::to_string).collect();
-        for n in &names {
-            certdrop_core::name::identifier(n, true)?;
-        }
-        let spki = unhex(&field("spki")?).ok_or("spki: expected 64 lowercase hex digits")?;
-        let next_spki = match field("next-spki")?.as_str() {
+        let mut r = Reader::new(bytes, "certdrop-outbox")?;
+        let line = r.line()?;
+        let names = r.names()?;
+        let spki = unhex(&r.field("spki")?).ok_or("spki: expected 64 lowercase hex digits")?;
+        let next_spki = match r.field("next-spki")?.as_str() {
             "-" => None,
             d => Some(unhex(d).ok_or("next-spki: expected 64 lowercase hex digits or -")?),
         };
-        let published = timestamp(field("published")?)?;
-        let mut files: Vec<(String, [u8; 32])> = Vec::new();
-        for (n, l) in lines {
-            let (digest, name) = l
-                .strip_prefix("sha256 ")
-                .and_then(|v| v.split_once("  "))
-                .ok_or(format!("line {n}: expected 'sha256 <digest>  <file>'"))?;
-            let digest = unhex(digest).ok_or(format!("line {n}: bad SHA-256 digest"))?;
-            file_name(name).map_err(|why| format!("line {n}: {why}"))?;
-            if name != CSR && name != NEXT_CSR {
-                return Err(format!(
-                    "line {n}: '{name}': an outbox lists only {CSR} and {NEXT_CSR}"
-                ));
+        let published = timestamp(r.field("published")?)?;
+        let files = r.files(|name| {
+            if name == CSR || name == NEXT_CSR {
+                Ok(())
+            } else {
+                Err(format!(
+                    "'{name}': an outbox lists only {CSR} and {NEXT_CSR}"
+                ))
             }
-            if files.iter().any(|(f, _)| f == name) {
-                return Err(format!("line {n}: '{name}' listed twice"));
-            }
-            files.push((name.to_string(), digest));
-        }
+        })?;
         if !files.iter().any(|(f, _)| f == CSR) {
             return Err(format!("does not list {CSR}"));
         }

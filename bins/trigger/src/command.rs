@@ -3,7 +3,7 @@
 //! the state directory, not pipes: a restart command leaves a daemon behind
 //! that inherits the descriptors, and a pipe would never reach end of file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -92,15 +92,8 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
 
 /// A file in `dir` that is unlinked at once: only our descriptor keeps it.
 fn scratch_file(dir: &Path) -> Result<File> {
-    let path = certdrop_core::atomic::temp_path(&dir.join("command-output"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::cantcreat(&path, "cannot create", &e))?;
-    let _ = std::fs::remove_file(&path);
-    Ok(file)
+    certdrop_core::atomic::scratch_file(dir, "command-output")
+        .map_err(|e| Error::cantcreat(&dir.join("command-output"), "cannot create", &e))
 }
 
 fn read_back(file: &mut File) -> Result<Vec<u8>> {

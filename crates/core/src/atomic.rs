@@ -99,6 +99,20 @@ pub fn write_with(
     result
 }
 
+/// A new file in `dir` (named after `stem`), unlinked at once: only the
+/// returned descriptor keeps it. For a child's output, read back after it
+/// exits, under no name anyone else could open or a crash could leave.
+pub fn scratch_file(dir: &Path, stem: &str) -> io::Result<File> {
+    let path = temp_path(&dir.join(stem));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let _ = fs::remove_file(&path);
+    Ok(file)
+}
+
 /// Rename `from` to `to` and make the rename durable.
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(from, to)?;

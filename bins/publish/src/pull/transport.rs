@@ -4,7 +4,7 @@
 //! an ssh). Its output goes to unlinked files, not pipes: a child left
 //! behind holding a pipe would keep the reader waiting forever.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -83,17 +83,10 @@ fn shown(d: Duration) -> String {
     }
 }
 
-/// A file in `dir`, unlinked at once: only our descriptors keep it.
+/// A file in `dir` that is unlinked at once: only our descriptor keeps it.
 fn scratch_file(dir: &Path) -> Result<File> {
-    let path = certdrop_core::atomic::temp_path(&dir.join("transport-stderr"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::cantcreat(&path, "cannot create", &e))?;
-    let _ = std::fs::remove_file(&path);
-    Ok(file)
+    certdrop_core::atomic::scratch_file(dir, "transport-stderr")
+        .map_err(|e| Error::cantcreat(&dir.join("transport-stderr"), "cannot create", &e))
 }
 
 /// The last non-blank line of what the transport wrote to stderr, with

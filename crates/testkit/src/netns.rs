@@ -197,17 +197,26 @@ impl Net {
     /// Run `f` on a thread that joined site `n`'s namespace: the sockets
     /// it opens and the processes it starts are the site's.
     pub fn enter<T: Send>(&self, n: u8, f: impl FnOnce() -> T + Send) -> T {
-        let path = Path::new("/run/netns").join(self.ns(n));
         std::thread::scope(|s| {
             s.spawn(|| {
-                let fd = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)
-                    .unwrap_or_else(|e| panic!("setns {}: {e}", path.display()));
+                self.join(n);
                 f()
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    /// Move the calling thread into site `n`'s namespace for good: for a
+    /// thread of the caller's own that lives on (a sampler); never call it
+    /// on the test's main thread.
+    pub fn join(&self, n: u8) {
+        join(&self.path(n));
+    }
+
+    /// Site `n`'s namespace file, what [`Net::join`] opens.
+    pub fn path(&self, n: u8) -> std::path::PathBuf {
+        Path::new("/run/netns").join(self.ns(n))
     }
 
     /// Whether site `from` gets an answer to one ping of `to` (an
@@ -234,6 +243,14 @@ impl Drop for Net {
             .args(["netns", "del", &self.hub()])
             .output();
     }
+}
+
+/// Move the calling thread into the network namespace at `path` (a
+/// [`Net::path`]), for a thread that outlives a borrow of the [`Net`].
+pub fn join(path: &Path) {
+    let fd = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)
+        .unwrap_or_else(|e| panic!("setns {}: {e}", path.display()));
 }
 
 /// A process inside a site, in its own process group; the whole group is

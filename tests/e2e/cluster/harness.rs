@@ -205,6 +205,17 @@ impl Cluster {
         self.net.enter(n, || tlsa_at(n))
     }
 
+    /// Add `text` at the end of the signing site's file `rel` (zone
+    /// sources, issue.toml, publish.toml: more lines).
+    pub fn append(&self, rel: &str, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.sign_path(rel))
+            .expect("open to append");
+        f.write_all(text.as_bytes()).expect("append");
+    }
+
     /// A path in the signing site's tree.
     pub fn sign_path(&self, rel: &str) -> PathBuf {
         self.dir.path("sign").join(rel)
@@ -246,7 +257,12 @@ pub fn serial_at(n: u8) -> Option<u32> {
 /// The TLSA 3 1 1 digests served at 192.0.2.`n`:53, sorted; None when it
 /// does not answer.
 pub fn tlsa_at(n: u8) -> Option<Vec<Vec<u8>>> {
-    let recs = certdrop_dns::query_tlsa(dns(n), OWNER, Duration::from_secs(1)).ok()?;
+    tlsa_at_owner(n, OWNER)
+}
+
+/// As [`tlsa_at`], for the TLSA owner `owner`.
+pub fn tlsa_at_owner(n: u8, owner: &str) -> Option<Vec<Vec<u8>>> {
+    let recs = certdrop_dns::query_tlsa(dns(n), owner, Duration::from_secs(1)).ok()?;
     let mut set: Vec<Vec<u8>> = recs
         .into_iter()
         .filter(|t| (t.usage, t.selector, t.matching) == (3, 1, 1))
@@ -258,22 +274,31 @@ pub fn tlsa_at(n: u8) -> Option<Vec<Vec<u8>>> {
 
 /// SHA-256 of the SPKI of the leaf nginx serves at 192.0.2.`n`:443.
 pub fn served_spki(n: u8) -> Option<Vec<u8>> {
-    use sha2::Digest;
+    spki_sha256(&served_leaf(n, WWW)?)
+}
+
+/// The leaf (DER) served at 192.0.2.`n`:443 for `sni`.
+pub fn served_leaf(n: u8, sni: &str) -> Option<Vec<u8>> {
     let target = certdrop_probe::Target {
         connect: SocketAddr::new(addr(n), 443),
-        server_name: WWW,
+        server_name: sni,
         protocol: certdrop_probe::Protocol::Tls,
     };
     let limits = certdrop_probe::Limits {
         timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let der = certdrop_probe::fetch_chain(&target, &limits)
+    certdrop_probe::fetch_chain(&target, &limits)
         .ok()?
         .certs
         .into_iter()
-        .next()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        .next()
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of a DER certificate (TLSA 3 1 1).
+pub fn spki_sha256(der: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(sha2::Sha256::digest(cert.tbs_certificate.subject_pki.raw).to_vec())
 }
 

@@ -29,7 +29,7 @@ use harness::{serial_at, served_spki, timed, tlsa_at, Cluster, SIGN};
 
 /// The zone's TTL: convergence must be within it; the issuer's rollover
 /// gate needs the next key's record served for twice it.
-const TTL: u32 = 3;
+const TTL: u32 = 5;
 
 /// How often the DANE sampler looks at every site.
 const SAMPLE: Duration = Duration::from_millis(100);

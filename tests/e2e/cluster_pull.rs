@@ -46,6 +46,17 @@ fn owner(n: u8) -> String {
     format!("_443._tcp.{}", name(n))
 }
 
+/// Add `text` at the end of the signing site's file `rel` (zone sources,
+/// issue.toml, publish.toml: the sites' lines).
+fn append(c: &Cluster, rel: &str, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(c.sign_path(rel))
+        .expect("open to append");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
 fn p(path: &Path) -> String {
     path.to_str().expect("utf8 path").to_owned()
 }
@@ -103,7 +114,9 @@ impl Loop {
             d = p(&s.dir)
         );
         Loop {
-            _proc: c.net.spawn(s.n, "sh", &["-c", &script], &s.dir.join("loop.log")),
+            _proc: c
+                .net
+                .spawn(s.n, "sh", &["-c", &script], &s.dir.join("loop.log")),
             nginx_pid: s.dir.join("nginx/nginx.pid"),
         }
     }
@@ -127,9 +140,14 @@ fn configure(c: &Cluster) {
     let mut outbox_signers = String::new();
     for site in &c.sites {
         let (n, d) = (site.n, &site.dir);
-        c.append("primary", &format!("www.site{n} A {}\n", addr(n)));
-        c.append("tlsa.map", &format!("{}  {}  3 1 1\n", owner(n), line(n)));
-        c.append(
+        append(c, "primary", &format!("www.site{n} A {}\n", addr(n)));
+        append(
+            c,
+            "tlsa.map",
+            &format!("{}  {}  3 1 1\n", owner(n), line(n)),
+        );
+        append(
+            c,
             "issue.toml",
             &format!(
                 "[[line]]\nname = \"{l}\"\ndomains = [\"{nm}\"]\nchallenge = \"dns-01\"\n\
@@ -140,14 +158,22 @@ fn configure(c: &Cluster) {
                 o = owner(n)
             ),
         );
-        c.append(
+        append(
+            c,
             "publish.toml",
-            &format!("[[line]]\nname = \"{}\"\nnames = [\"{}\"]\n", line(n), name(n)),
+            &format!(
+                "[[line]]\nname = \"{}\"\nnames = [\"{}\"]\n",
+                line(n),
+                name(n)
+            ),
         );
         for sub in ["outbox", "keys", "pub", "staging", "state", "nginx"] {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
-        sh(d, "chmod 700 keys && ssh-keygen -q -t ed25519 -N '' -C outbox -f outbox_ed25519");
+        sh(
+            d,
+            "chmod 700 keys && ssh-keygen -q -t ed25519 -N '' -C outbox -f outbox_ed25519",
+        );
         let pubkey = std::fs::read_to_string(d.join("outbox_ed25519.pub")).expect("pub");
         let key2: Vec<&str> = pubkey.split_whitespace().take(2).collect();
         outbox_signers.push_str(&format!(
@@ -248,7 +274,9 @@ fn private_keys_under(dir: &Path) -> Vec<String> {
         dir,
         "grep -rlI -e 'PRIVATE KEY' -e 'OPENSSH PRIVATE' . 2>/dev/null; true",
     );
-    out.lines().map(|l| format!("{}/{l}", dir.display())).collect()
+    out.lines()
+        .map(|l| format!("{}/{l}", dir.display()))
+        .collect()
 }
 
 #[test]
@@ -262,7 +290,11 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
             c.net.spawn(
                 s.n,
                 "rsync",
-                &["--daemon", "--no-detach", &format!("--config={}", p(&s.dir.join("rsyncd.conf")))],
+                &[
+                    "--daemon",
+                    "--no-detach",
+                    &format!("--config={}", p(&s.dir.join("rsyncd.conf"))),
+                ],
                 &s.dir.join("rsyncd.out"),
             )
         })
@@ -280,7 +312,10 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
     let loops: Vec<Loop> = c.sites.iter().map(|s| Loop::start(&c, s)).collect();
     for s in &c.sites {
         assert!(
-            within(Duration::from_secs(60), || c.net.enter(s.n, || dane_ok(s.n)).is_some()),
+            within(Duration::from_secs(60), || c
+                .net
+                .enter(s.n, || dane_ok(s.n))
+                .is_some()),
             "site {} does not serve a DANE-valid certificate:\n{}",
             s.n,
             c.logs()
@@ -294,7 +329,10 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
         leaked.extend(private_keys_under(&s.dir.join("staging")));
         leaked.extend(private_keys_under(&s.dir.join("pub")));
     }
-    assert!(leaked.is_empty(), "private keys in transferred trees: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "private keys in transferred trees: {leaked:?}"
+    );
 
     // The renewal, with the last site cut off.
     let all: Vec<u8> = c.sites.iter().map(|s| s.n).collect();
@@ -330,7 +368,12 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
     let issued = t0.elapsed();
     c.publish().expect(0);
     let published = t0.elapsed();
-    let linked: Vec<(usize, u8)> = all.iter().copied().enumerate().filter(|&(_, n)| n != cut).collect();
+    let linked: Vec<(usize, u8)> = all
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, n)| n != cut)
+        .collect();
     let converged = timed(Duration::from_secs(60), || {
         linked.iter().all(|&(i, n)| {
             c.net
@@ -338,7 +381,12 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
                 .is_some_and(|leaf| leaf != before[i])
         })
     })
-    .unwrap_or_else(|| panic!("not every linked nginx serves its new certificate:\n{}", c.logs()));
+    .unwrap_or_else(|| {
+        panic!(
+            "not every linked nginx serves its new certificate:\n{}",
+            c.logs()
+        )
+    });
     // The cut-off site still serves its last good certificate, then
     // catches up by itself once its link returns.
     let i_cut = all.len() - 1;
@@ -384,12 +432,21 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
     write(
         &victim.dir,
         "pull.toml",
-        &pull_toml(&["sh", &script, &format!("rsync://{}/pub/", addr(SIGN)), "{staging}/"]),
+        &pull_toml(&[
+            "sh",
+            &script,
+            &format!("rsync://{}/pub/", addr(SIGN)),
+            "{staging}/",
+        ]),
     );
     // The older tree the other site will be offered: pub/ as it is now.
     let old_tree = c.dir.path("old-pub");
-    sh(c.dir.root(), &format!("cp -a {}/. {}", p(&c.sign_path("pub")), p(&old_tree)));
-    c.issue(&["issue", "--force", &line(victim.n), &line(other.n)]).expect(0);
+    sh(
+        c.dir.root(),
+        &format!("cp -a {}/. {}", p(&c.sign_path("pub")), p(&old_tree)),
+    );
+    c.issue(&["issue", "--force", &line(victim.n), &line(other.n)])
+        .expect(0);
     c.publish().expect(0);
     pull(&c, victim).expect(65);
     assert_eq!(link(victim), good, "a tampered tree was switched in");
@@ -400,7 +457,13 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
     write(
         &other.dir,
         "pull.toml",
-        &pull_toml(&["rsync", "-a", "--delete", &format!("{}/", p(&old_tree)), "{staging}/"]),
+        &pull_toml(&[
+            "rsync",
+            "-a",
+            "--delete",
+            &format!("{}/", p(&old_tree)),
+            "{staging}/",
+        ]),
     );
     pull(&c, other).expect(65);
     assert_eq!(link(other), held, "an older tree was switched in");

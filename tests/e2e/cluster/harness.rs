@@ -205,17 +205,6 @@ impl Cluster {
         self.net.enter(n, || tlsa_at(n))
     }
 
-    /// Add `text` at the end of the signing site's file `rel` (zone
-    /// sources, issue.toml, publish.toml: more lines).
-    pub fn append(&self, rel: &str, text: &str) {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.sign_path(rel))
-            .expect("open to append");
-        f.write_all(text.as_bytes()).expect("append");
-    }
-
     /// A path in the signing site's tree.
     pub fn sign_path(&self, rel: &str) -> PathBuf {
         self.dir.path("sign").join(rel)

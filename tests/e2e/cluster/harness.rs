@@ -440,10 +440,15 @@ fn start_nsd(net: &Net, n: u8, dir: &Path, zone: &str) -> NsProc {
     } else {
         format!("{d}/zones")
     };
+    // nsd's default throttles a secondary's reloads to one a second
+    // (xfrd-reload-timeout: 1); the benchmark also measures without it.
+    let throttle = std::env::var("CERTDROP_CLUSTER_XFRD_RELOAD_TIMEOUT")
+        .map(|t| format!("  xfrd-reload-timeout: {t}\n"))
+        .unwrap_or_default();
     let conf = format!(
         "server:\n  port: 53\n  ip-address: {}\n  username: \"\"\n  database: \"\"\n  zonesdir: \"{zonesdir}\"\n  \
          pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  \
-         logfile: \"{d}/nsd.log\"\n  verbosity: 2\n  rrl-ratelimit: 0\n\
+         logfile: \"{d}/nsd.log\"\n  verbosity: 2\n  rrl-ratelimit: 0\n{throttle}\
          remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.sock\"\n\
          include: \"{key}\"\n{zone}",
         addr(n)

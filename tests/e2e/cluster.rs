@@ -92,12 +92,20 @@ impl Sampler {
     }
 
     /// Stop sampling: what each site saw.
-    pub fn finish(self) -> Vec<Samples> {
+    pub fn finish(mut self) -> Vec<Samples> {
         self.stop.store(true, Ordering::Relaxed);
-        self.threads
+        std::mem::take(&mut self.threads)
             .into_iter()
             .map(|t| t.join().expect("sampler thread"))
             .collect()
+    }
+}
+
+impl Drop for Sampler {
+    /// A failed test stops its samplers too (they would poll a removed
+    /// namespace until the process ends).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

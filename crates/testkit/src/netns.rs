@@ -71,7 +71,10 @@ impl Net {
         sweep_stale();
         let k = NEXT.fetch_add(1, Ordering::Relaxed);
         let net = Net {
-            base: format!("{PREFIX}{}-{k}", std::process::id()),
+            base: format!(
+                "{PREFIX}{}-{k}",
+                owner(std::process::id()).unwrap_or_default()
+            ),
             sites: Vec::new(),
         };
         let hub = net.hub();
@@ -279,7 +282,9 @@ impl Drop for NsProc {
 }
 
 /// Namespaces of this kit whose process is gone (a run killed before its
-/// drop ran) are removed; another live process's are left alone.
+/// drop ran) are removed; another live process's are left alone. A
+/// process is its pid and start time (`<pid>.<start>`), so a pid used
+/// again by a later run is not taken for the dead one.
 fn sweep_stale() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
@@ -291,13 +296,26 @@ fn sweep_stale() {
         let Some(rest) = name.strip_prefix(PREFIX) else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(who) = rest.split('-').next() else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        let Some(pid) = who.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if owner(pid).as_deref() != Some(who) {
             let _ = Command::new("ip").args(["netns", "del", name]).output();
         }
     }
+}
+
+/// `<pid>.<start time in clock ticks>` of a live process (from
+/// /proc/PID/stat), or None if it is gone.
+fn owner(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from its ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let start = after.split_whitespace().nth(19)?;
+    Some(format!("{pid}.{start}"))
 }
 
 /// `ip ARGS`, which must succeed.

@@ -2,6 +2,7 @@
 //! only through directories, against real Pebble and nsd on loopback
 //! (certdrop-testkit's fixtures).
 
+mod cluster;
 mod config_words;
 mod contract;
 mod crash;

@@ -8,6 +8,8 @@
 //! - [`ports`]: loopback ports that parallel tests do not share.
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
+//! - [`netns`]: network namespaces joined by a bridge, one per site, with
+//!   documentation-range addresses and links to cut (tests of several sites).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
 //!   [`apache`], [`haproxy`], [`nghttpx`],
 //!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
@@ -26,6 +28,7 @@
 pub mod apache;
 pub mod dovecot;
 pub mod haproxy;
+pub mod netns;
 pub mod nghttpx;
 pub mod nginx;
 pub mod nsd;

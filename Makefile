@@ -14,8 +14,12 @@ deps:
 build:
 	$(CARGO) build --workspace --locked
 
+# One package at a time: cargo unifies the features of every package in one
+# build, so a workspace build would give certdrop-trigger the issuer's
+# aws-lc-rs (through rcgen and rustls) beside its own ring. Built alone,
+# each program links what its own Cargo.toml asks for (.ci/deps-check).
 release:
-	$(CARGO) build --workspace --locked --release
+	for b in $(BINARIES); do $(CARGO) build --locked --release -p $$b || exit 1; done
 
 # Statically linked (musl) builds of the programs that run in jails without
 # a C library of their own to share: no run-time dependency at all. The

@@ -114,7 +114,7 @@ fn hex(b: Vec<u8>) -> String {
 }
 
 /// Sites of this run: 8, or CERTDROP_CLUSTER_SITES (the benchmark).
-fn site_count() -> usize {
+pub(crate) fn site_count() -> usize {
     std::env::var("CERTDROP_CLUSTER_SITES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -3,6 +3,7 @@
 //! (certdrop-testkit's fixtures).
 
 mod cluster;
+mod cluster_pull;
 mod config_words;
 mod contract;
 mod crash;

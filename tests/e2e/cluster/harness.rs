@@ -223,7 +223,7 @@ impl Cluster {
     pub fn logs(&self) -> String {
         sh(
             self.dir.root(),
-            "for f in sign/*.log sign/nsd/nsd.log site*/nsd/nsd.log site*/nginx/error.log; do \
+            "for f in sign/*.log sign/nsd/nsd.log site*/nsd/nsd.log site*/nginx/error.log site*/loop.log; do \
              [ -s \"$f\" ] && { echo \"== $f\"; tail -n 8 \"$f\"; }; done; true",
         )
     }

@@ -151,7 +151,7 @@ fn configure(c: &Cluster) {
             "issue.toml",
             &format!(
                 "[[line]]\nname = \"{l}\"\ndomains = [\"{nm}\"]\nchallenge = \"dns-01\"\n\
-                 csr = \"{s}/inbox/site{n}/{l}/csr.pem\"\ntlsa = [\"{o}\"]\n",
+                 csr = \"{s}/inbox/site{n}/{l}/csr.pem\"\ntlsa = [\"{o}\"]\nrollover_wait = \"1s\"\n",
                 l = line(n),
                 nm = name(n),
                 s = p(&s),
@@ -231,7 +231,7 @@ fn trigger_toml(n: u8, d: &Path) -> String {
         "pub = \"pub\"\nstate = \"state\"\ndefinitions = [\"{share}\"]\nallowed_signers = \"allowed_signers\"\n\
          signer = \"publish@sign\"\npostflight_wait = \"10s\"\n\
          [outbox]\ndir = \"outbox\"\nkeys = \"keys\"\nsigning_key = \"outbox_ed25519\"\n\
-         [[csr]]\nline = \"{l}\"\nnames = [\"{nm}\"]\nkey = \"ecdsa-p256\"\n\
+         [[csr]]\nline = \"{l}\"\nnames = [\"{nm}\"]\nkey = \"ecdsa-p256\"\nmax_key_age = \"1h\"\n\
          [[service]]\nname = \"www\"\ndefinition = \"nginx\"\nline = \"{l}\"\nnames = [\"{nm}\"]\n\
          pidfile = \"{nd}/nginx.pid\"\n\
          discover = {{ parser = \"nginx\", command = \"nginx -T -q -p {nd} -e {nd}/error.log -c {nd}/nginx.conf\" }}\n\
@@ -266,6 +266,73 @@ fn dane_ok(n: u8) -> Option<Vec<u8>> {
     let leaf = served_leaf(n, &name(n))?;
     let spki = spki_sha256(&leaf)?;
     tlsa_at_owner(n, &owner(n))?.contains(&spki).then_some(leaf)
+}
+
+/// SHA-256 of a private key file's SubjectPublicKeyInfo, by openssl.
+fn key_spki(key: &Path) -> Vec<u8> {
+    let hex = sh(
+        key.parent().expect("dir"),
+        &format!(
+            "openssl pkey -in {} -pubout -outform DER | sha256sum",
+            p(key)
+        ),
+    );
+    let hex = hex.split_whitespace().next().expect("digest");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Roll site `r`'s key over while its pull + trigger loop runs: age its
+/// key past max_key_age, then drive the site's `csr` and the signing
+/// site's outbox pull, issuer and publisher (each acting or having
+/// nothing to do) until its nginx serves a certificate for the next key.
+/// Returns how long that took.
+fn rollover(c: &Cluster, r: &Service) -> Duration {
+    let key = r.dir.join(format!("keys/{}/key.pem", line(r.n)));
+    std::fs::File::open(&key)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200)))
+        .expect("age the key");
+    csr(c, r).expect(0);
+    let next = key_spki(&r.dir.join(format!("keys/{}/next/key.pem", line(r.n))));
+    let step = |what: &str, ran: Ran| {
+        assert!(
+            ran.code == 0 || ran.code == 2,
+            "{what}: exit {}\n{}{}",
+            ran.code,
+            ran.stdout,
+            ran.stderr
+        );
+    };
+    let t0 = Instant::now();
+    let served_next = || {
+        c.net
+            .enter(r.n, || served_leaf(r.n, &name(r.n)))
+            .and_then(|leaf| spki_sha256(&leaf))
+            .is_some_and(|s| s == next)
+    };
+    while !served_next() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "site {} does not serve its next key: {}\n{}",
+            r.n,
+            c.issue(&["status"]).stdout,
+            c.logs()
+        );
+        step("pull outbox", pull_outbox(c, r));
+        step("issue", c.issue(&["run"]));
+        step("publish", c.publish());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = t0.elapsed();
+    // The site made the next key current; its outbox says so, and the
+    // issuer has nothing left to do for the line.
+    assert_eq!(key_spki(&key), next, "the next key is the current one");
+    csr(c, r).expect(0);
+    step("pull outbox", pull_outbox(c, r));
+    c.issue(&["run"]).expect(2);
+    took
 }
 
 /// Every file under `dir` holding a private key (none if it is missing).
@@ -443,11 +510,20 @@ fn publication_is_pulled_verified_and_deployed_on_every_site() {
         })
         .unwrap_or_else(|| panic!("site {cut} did not catch up:\n{}", c.logs()))
     });
+    // A site's key is rolled over, its key never leaving it: the next
+    // key's CSR travels first, its TLSA record reaches every secondary
+    // and is served 2 x TTL before the certificate for it exists; the
+    // samplers keep checking every site meanwhile.
+    let rolled = rollover(&c, &c.sites[0]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let bad: Vec<String> = samplers
         .into_iter()
         .flat_map(|t| t.join().expect("sampler"))
         .collect();
+    eprintln!(
+        "site {} rolled over to a new key in {rolled:?}",
+        c.sites[0].n
+    );
     println!(
         "cluster-pub-stages sites={} issue_ms={} publish_ms={} pull_ms={} trigger_ms={} delivered_ms={} catchup_ms={}",
         all.len(),

@@ -64,6 +64,7 @@ bench: deps release
 	sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md
 	python3 bench/probe/run --no-build
 	sh bench/check/run
+	python3 bench/cluster/run --no-build
 	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails certdrop-check

@@ -9,6 +9,8 @@
   bench/results-faults.md, .json        one certificate under faults (bench/run --scenarios f)
   bench/probe/results.md, .json         the TLS probe per endpoint (bench/probe/run)
   bench/check/results.md, .json         certdrop-check over 100 lines; trigger and check sizes
+  bench/cluster/results*.md, .json      cluster convergence for 1..16 sites (bench/cluster/run)
+  bench/cluster/reading.md              the hand-written reading of those
   bench/notes.md                        the hand-written reading of them
 
 Each section takes the harness's main tables as they are (the harness is the
@@ -97,6 +99,7 @@ def main():
     probe_md = read("bench/probe/results.md")
     check = load("bench/check/results.json")
     check_md = read("bench/check/results.md")
+    cluster = load("bench/cluster/results.json")
 
     meta = issue["meta"]
     out = []
@@ -149,6 +152,15 @@ def main():
         w("| trigger and check under 4 MB stripped each (issue 13) | "
           + ", ".join(f"{b.removeprefix('certdrop-')} {n / 1e6:.2f} MB" for b, n in sorted(sizes.items()))
           + f" | {verdict(all(n < 4_000_000 for n in sizes.values()))} |")
+    for r in cluster:
+        if r["sites"] != 8 or r.get("pub_delivered_ms") is None:
+            continue
+        runs = [x["issue_ms"] + x["publish_ms"] + x["delivered_ms"] for x in r["each_pub_run"]]
+        total = sorted(runs)[len(runs) // 2] / 1000
+        w(f"| 8 sites converge after a renewal in under 10 s with short poll intervals (issue 15) | "
+          f"issue to the last nginx serving it {total:.2f} s (median of {len(runs)}; pull + trigger "
+          f"every 0.3 s per site); new TLSA set on every secondary {r['converged_ms'] / 1000:.2f} s "
+          f"after the zone changed | {verdict(total < 10)} |")
     w("")
     w("The reading of these numbers — where a peer wins and why, what is not "
       "ours — is at the end: [Reading the numbers](#reading-the-numbers).\n")
@@ -241,6 +253,24 @@ def main():
     w("Every run, the commands: [bench/probe/results.md](bench/probe/results.md), "
       "[bench/check/results.md](bench/check/results.md).\n")
 
+    # Cluster convergence.
+    w("## 8. Cluster convergence (`bench/cluster/run`, issue 15)\n")
+    for rel, label in (("bench/cluster/results.md", None),
+                       ("bench/cluster/results-reload0.md",
+                        "The same with `xfrd-reload-timeout: 0` on the secondaries:")):
+        if not os.path.exists(os.path.join(TOP, rel)):
+            continue
+        md = read(rel)
+        if label:
+            w(label + "\n")
+        w(md.split("\n|", 1)[0].strip() + "\n")
+        for t in tables(md):
+            w(t + "\n")
+    w(read("bench/cluster/reading.md").strip() + "\n")
+    w("Every run: [bench/cluster/results.md](bench/cluster/results.md), "
+      "[bench/cluster/results-reload0.md](bench/cluster/results-reload0.md) "
+      "(and the `.json` beside each, with each run's numbers).\n")
+
     # Versions and commands.
     w("## Versions and exact commands\n")
     versions = {}
@@ -268,6 +298,7 @@ def main():
     w("sh bench/run --scenarios f --fault-runs 40 --out bench/results-faults.md  # under faults")
     w("python3 bench/probe/run --no-build  # the TLS probe per endpoint (as root: postfix)")
     w("sh bench/check/run                 # certdrop-check over 100 lines; trigger and check sizes")
+    w("python3 bench/cluster/run --no-build  # cluster convergence, 1..16 sites (as root: namespaces)")
     w("python3 bench/report.py            # this file")
     w("```\n")
     cmds = section(dns_md, "Commands")

@@ -2,6 +2,7 @@
 //! from the validated configuration. Usage errors exit 64 (EX_USAGE).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -17,7 +18,9 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/publish.toml";
 /// (namespace certdrop-manifest@certdrop), which `verify` or
 /// `ssh-keygen -Y verify` checks where the tree is received.
 ///
-/// `certdrop-publish run` from cron: silent when nothing changed. Exit
+/// `certdrop-publish run` from cron: silent when nothing changed; or
+/// `certdrop-publish watch` as a daemon, which does the same run within a
+/// second of a renewal switched into certs/ (cron then stays as the net). Exit
 /// codes: 0 changed, 2 nothing to do, 64 usage, 65 a line refused or a
 /// verify problem, 66 missing input, 73 cannot write, 75 another run holds
 /// the lock (or pull's transport failed), 78 configuration.
@@ -58,6 +61,17 @@ pub enum Command {
     Run {
         /// Line names (default: all).
         lines: Vec<String>,
+    },
+    /// Run at start, then within a second of a change under certs/ (the
+    /// store certdrop-issue switches renewals into), and at least every
+    /// --interval. Each round is exactly `run` (all lines; --force on the
+    /// first round only). SIGTERM or SIGINT stops it after the round in
+    /// progress (exit 0); a failed round is reported and watching goes on.
+    /// A file with only [pull] has nothing to watch (78).
+    Watch {
+        /// Run at least this often without events (30s, 10m, 1h).
+        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = certdrop_core::duration::positive)]
+        interval: Duration,
     },
     /// Same as -n (and `-n run LINES` is `check LINES`): gate every line
     /// (or the named ones), say what `run` would publish, write nothing.

@@ -2,8 +2,9 @@
 //! Parse arguments, build the validated configuration, load the signing
 //! key, take the lock on pub/, publish each line once, map the result to
 //! the exit contract. It reads certs/ (never trusting it), never keys/, and
-//! writes only pub/; `verify` checks a received copy of pub/, and `pull`
-//! fetches one (or a site's CSR outbox), verifies it and installs it.
+//! writes only pub/; `watch` does the same run whenever certs/ changes;
+//! `verify` checks a received copy of pub/, and `pull` fetches one (or a
+//! site's CSR outbox), verifies it and installs it.
 
 mod cli;
 mod config;
@@ -12,6 +13,7 @@ mod publish;
 mod pull;
 mod source;
 mod verify;
+mod watch;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,6 +39,11 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     // -n is the `check` command, with the lines `run` was given.
     let command = match cli.command {
         Some(Command::Run { lines }) if cli.check => Some(Command::Check { lines }),
+        Some(Command::Watch { .. }) if cli.check => {
+            return Err(Error::usage(
+                "watch acts: -n/--check goes with run, check or pull",
+            ))
+        }
         // A receiving site's file (only [pull]): -n checks the pull.
         None if cli.check && config::only_pulls(&cli.config) => Some(Command::Pull),
         None if cli.check => Some(Command::Check { lines: Vec::new() }),
@@ -51,6 +58,24 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
     match command {
         Some(Command::Run { lines }) => publish(&cli.config, &opts(false, lines), out),
         Some(Command::Check { lines }) => publish(&cli.config, &opts(true, lines), out),
+        Some(Command::Watch { interval }) => {
+            if config::only_pulls(&cli.config) {
+                return Err(Error::config(format!(
+                    "{}: holds only [pull]: nothing to watch (run certdrop-publish pull from cron)",
+                    cli.config.display()
+                )));
+            }
+            let config = Config::load(&cli.config)?;
+            watch::run(&config.certs, interval, out, |first| {
+                // --force applies to the first round only.
+                let force = cli.force && first;
+                let opts = publish::Options {
+                    force,
+                    ..opts(false, Vec::new())
+                };
+                publish_loaded(&config, &opts, out)
+            })
+        }
         Some(Command::Pull) => pull::run(&cli.config, cli.check, cli.json, out),
         // Needs no configuration: it runs where the tree is received.
         Some(Command::Verify {
@@ -66,7 +91,7 @@ fn run(cli: Cli, out: &Output) -> Result<Outcome> {
             out,
         ),
         None => Err(Error::usage(
-            "a command is needed: run, check, pull, verify (see --help)",
+            "a command is needed: run, check, watch, pull, verify (see --help)",
         )),
     }
 }
@@ -82,12 +107,17 @@ fn publish(config: &Path, opts: &publish::Options, out: &Output) -> Result<Outco
             )));
         }
     }
+    publish_loaded(&config, opts, out)
+}
+
+/// `run` and `check` on a loaded configuration (and each round of `watch`).
+fn publish_loaded(config: &Config, opts: &publish::Options, out: &Output) -> Result<Outcome> {
     // Acquire first: the one secret, before any untrusted input is parsed.
     let key = SigningKey::load(&config.signing_key)?;
     out.debug(&format!("signing key {}", key.fingerprint()));
     if opts.check {
         // -n takes no lock and writes nothing.
-        return publish::run_once(&config, &key, opts, out);
+        return publish::run_once(config, &key, opts, out);
     }
     let pub_dir = &config.pub_dir;
     atomic::ensure_dir(pub_dir, MODE_PUBLIC_DIR)
@@ -100,5 +130,5 @@ fn publish(config: &Path, opts: &publish::Options, out: &Output) -> Result<Outco
     // the gate) and writes pub/ under the lock; it holds the signing key in
     // memory and opens no other file. certdrop runs no privilege-dropping
     // sandbox yet: the jail's mounts (certs/ read-only, no keys/) enforce it.
-    publish::run_once(&config, &key, opts, out)
+    publish::run_once(config, &key, opts, out)
 }

@@ -26,6 +26,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{text}': too large"))
 }
 
+/// [`parse`], refusing zero: a clap `value_parser` for the `--interval`
+/// of every `watch` mode.
+pub fn positive(text: &str) -> Result<Duration, String> {
+    match parse(text)? {
+        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
+        d => Ok(d),
+    }
+}
+
 /// Render a duration in the largest unit that divides it.
 pub fn render(d: Duration) -> String {
     let s = d.as_secs();

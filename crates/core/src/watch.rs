@@ -1,14 +1,16 @@
 //! The one `watch` loop of every daemon mode (certdrop-zone watch,
-//! certdrop-trigger watch): decide *when* to run, never *how*. Changes
-//! reported by an event source are debounced into one call of the same run
-//! the binary does from cron ([`crate::debounce::Burst`]); a periodic run
-//! catches what no event announces; SIGTERM or SIGINT ends the loop after
-//! the run in progress. A failed run is reported by the run itself and
+//! certdrop-trigger watch, certdrop-publish watch): decide *when* to run,
+//! never *how*. Changes reported by an event source are debounced into one
+//! call of the same run the binary does from cron
+//! ([`crate::debounce::Burst`]); a periodic run catches what no event
+//! announces; SIGTERM or SIGINT ends the loop after the run in progress. A failed run is reported by the run itself and
 //! watching goes on.
 //!
 //! The event source is the binary's (notify: kqueue on FreeBSD, inotify on
 //! Linux): it filters its events and sends what counts through a
-//! [`Sender`], so this crate links no file-watching library.
+//! [`Sender`]. A binary that watches one tree uses [`tree`] (feature
+//! `notify`), which does that for it; without the feature this crate links
+//! no file-watching library.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -19,6 +21,9 @@ use crate::debounce::{stop_on_signals, Burst};
 use crate::error::Error;
 use crate::exit::{Failure, Outcome};
 use crate::output::Output;
+
+#[cfg(feature = "notify")]
+pub mod tree;
 
 /// What an event source tells the loop.
 #[derive(Debug)]

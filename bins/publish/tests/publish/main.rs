@@ -16,3 +16,4 @@ mod pull_outbox;
 mod pull_transports;
 mod run;
 mod verify;
+mod watch;

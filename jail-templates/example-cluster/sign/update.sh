@@ -51,4 +51,4 @@ echo "update.sh: now on commit $short"
 /usr/local/bin/certdrop-jails render "$config/current/site.toml" -o "$here" >/dev/null
 [ $? -le 2 ] || exit 78
 sh "$here/install.sh" >/dev/null
-service jail restart dns >/dev/null
+service jail restart dns publish >/dev/null

@@ -421,3 +421,28 @@ fn check_validates_and_runs_nothing() {
     ran.expect(78)
         .stderr_has("holds only [pull]: this site only pulls");
 }
+
+#[test]
+fn no_allowed_signers_or_no_line_in_staging_is_no_input() {
+    let site = Site::new();
+    // A transport that brings nothing: no line directory in staging.
+    config(&site, "pub", &words(&["true"]), "pub", "");
+    let ran = pull(&site, &[]).expect(66);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-publish: {}: no line directory\n",
+            site.path("recv/staging").display()
+        )
+    );
+    // No allowed_signers file: refused before the transport runs.
+    config(&site, "pub", &words(&["touch", "{staging}/ran"]), "pub", "");
+    std::fs::remove_file(site.path("allowed_signers")).expect("rm allowed_signers");
+    let ran = pull(&site, &[]).expect(66);
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+    ran.stderr_starts(&format!(
+        "certdrop-publish: {}: ",
+        site.path("recv/../allowed_signers").display()
+    ));
+    assert!(!site.path("recv/staging/ran").exists());
+}

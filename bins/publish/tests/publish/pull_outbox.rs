@@ -66,7 +66,7 @@ fn publish_with(
     t: &Tree,
     published: &str,
     next: bool,
-    edit_files: &dyn Fn(&Tree, &mut Vec<(String, Vec<u8>)>),
+    edit_files: &EditFiles,
     edit: &dyn Fn(&mut Outbox),
 ) {
     let (current, spki) = csr(t, "current");
@@ -107,6 +107,10 @@ fn publish_with(
         &format!("ln -s {version} .tmp.{LINE} && mv -T .tmp.{LINE} {LINE}"),
     );
 }
+
+/// A change to an outbox version's files (name, content) before its
+/// manifest is made from them.
+type EditFiles = dyn Fn(&Tree, &mut Vec<(String, Vec<u8>)>);
 
 /// Nothing in `dir` looks like a private key.
 fn no_private_key(dir: &Path) {
@@ -195,7 +199,7 @@ fn a_private_key_in_an_outbox_is_refused() {
 #[track_caller]
 fn refused(
     next: bool,
-    edit_files: &dyn Fn(&Tree, &mut Vec<(String, Vec<u8>)>),
+    edit_files: &EditFiles,
     edit: &dyn Fn(&mut Outbox),
     want: &dyn Fn(&Tree, &Path) -> String,
 ) {

@@ -84,10 +84,14 @@ pub enum Command {
     /// every line as `verify` does, refuse older lines, and switch each
     /// newer line in `into` (its own pub/, or an inbox for kind outbox).
     /// Exit 0 switched, 2 nothing new, 65 a bad line (nothing switched) or
-    /// an older one (kept), 75 the transport failed or timed out.
+    /// an older one (kept), 66 no allowed_signers file or no line in
+    /// staging, 73 cannot write `into`, 75 the transport failed or timed
+    /// out. SIGTERM/SIGINT kill the transport's process group first.
     Pull,
     /// Check a received pub/ tree: each line directory's manifest signed by
-    /// an allowed signer, every file's SHA-256 as listed, no unlisted file.
+    /// an allowed signer listing only cert.pem, chain.pem, fullchain.pem,
+    /// pubkey.pem, every file's SHA-256 as listed, no unlisted file, no
+    /// file holding a private key.
     /// Reads no configuration. Exit 0 all good, 65 with one line per
     /// problem, 66 no tree or no line in it, 78 a bad allowed_signers file.
     Verify {

@@ -72,6 +72,10 @@ pub fn run(config: &Path, check: bool, json: bool, out: &Output) -> Result<Outco
     if check {
         return check_only(&config, out);
     }
+    // Before any other thread exists (the signal thread's mask is
+    // everyone's): a pull killed by SIGTERM or SIGINT takes its transport
+    // with it.
+    transport::kill_on_signals()?;
     let mut reports = Vec::new();
     let result = run_once(&config, &mut reports, json, out);
     if json {

@@ -2,8 +2,10 @@
 //! or git) before anything uses it. For each line directory: the manifest's
 //! SSHSIG signature (OpenSSH PROTOCOL.sshsig, namespace
 //! [`certdrop_manifest::NAMESPACE`]) by a key of the allowed_signers file, the
-//! manifest naming this line, every listed file's SHA-256, and no file the
-//! manifest does not list. One line per problem; exit 65 if any.
+//! manifest naming this line, every listed file's SHA-256, no file the
+//! manifest does not list, and no file holding a private key (PEM), signed
+//! or not. For an outbox, each CSR's key and names must be the manifest's.
+//! One line per problem; exit 65 if any.
 //!
 //! The checks are [`tree`]'s, which `pull` runs on its staging directory
 //! too (with the outbox kind as well): one verdict for both verbs.
@@ -17,7 +19,9 @@ use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_core::untrusted::{self, Refused, Rules};
 use certdrop_manifest::sshsig::Part;
-use certdrop_manifest::{manifest, signers, sshsig, Manifest, Outbox, Signer, MANIFEST, SIGNATURE};
+use certdrop_manifest::{
+    manifest, secret, signers, sshsig, Manifest, Outbox, Signer, MANIFEST, SIGNATURE,
+};
 use walkdir::WalkDir;
 
 pub use crate::config::Kind;
@@ -261,8 +265,23 @@ impl Line<'_> {
         let mut files = Vec::new();
         for (file, want) in signed.files() {
             match read(file) {
-                Ok(data) if manifest::digest(&data) == *want => files.push((file.clone(), data)),
-                Ok(_) => problems.push(format!("{}: SHA-256 differs from the manifest", at(file))),
+                // Before anything else: a key is refused even when signed.
+                Ok(data) => match secret::private_key(&data) {
+                    Some(label) => problems.push(format!(
+                        "{}: refused: holds a private key (PEM {label})",
+                        at(file)
+                    )),
+                    None if manifest::digest(&data) != *want => {
+                        problems.push(format!("{}: SHA-256 differs from the manifest", at(file)))
+                    }
+                    None => match &signed {
+                        Signed::Outbox(o) => match o.check_csr(file, &data) {
+                            Ok(()) => files.push((file.clone(), data)),
+                            Err(e) => problems.push(format!("{}: {e}", at(file))),
+                        },
+                        Signed::Pub(_) => files.push((file.clone(), data)),
+                    },
+                },
                 Err(e) => problems.push(e),
             }
         }

@@ -12,7 +12,8 @@
 //!
 //! - [`outbox`]: the manifest of a service site's CSR outbox (the
 //!   `certdrop-outbox 1` format), what the signing site pulls;
-//! - [`signing`]: the OpenSSH ed25519 key that signs either.
+//! - [`signing`]: the OpenSSH ed25519 key that signs either;
+//! - [`secret`]: the private key no received file may hold.
 //!
 //! The crate reads no file but the signing key: callers read `pub/` and
 //! allowed_signers with their own untrusted-file readers and pass the bytes.
@@ -20,12 +21,13 @@
 pub mod manifest;
 pub mod outbox;
 pub mod pattern;
+pub mod secret;
 pub mod signers;
 pub mod signing;
 pub mod sshsig;
 pub mod time;
 
-pub use manifest::{digest, Manifest, MANIFEST, SIGNATURE};
+pub use manifest::{digest, Manifest, MANIFEST, PUB_FILES, SIGNATURE};
 pub use outbox::Outbox;
 pub use signers::Signer;
 pub use signing::SigningKey;

@@ -21,7 +21,9 @@
 //! two spaces, file name), so `sed -n 's/^sha256 //p' manifest | sha256sum
 //! -c` checks the files by hand. File names are plain names in the line's
 //! directory (`[A-Za-z0-9._-]`, not starting with a dot, not `manifest` or
-//! `manifest.sig`). A reader rejects anything else.
+//! `manifest.sig`), and only the four public files certdrop-publish writes
+//! ([`PUB_FILES`]): a pub/ line never carries anything else, a key least of
+//! all. A reader rejects anything else.
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +33,15 @@ pub const MAGIC: &str = "certdrop-manifest 1";
 pub const MANIFEST: &str = "manifest";
 /// File name of its SSHSIG signature.
 pub const SIGNATURE: &str = "manifest.sig";
+
+/// The files a pub/ line may list: the public files of certdrop-core's
+/// store, which `certdrop-publish run` copies (and nothing else).
+pub const PUB_FILES: [&str; 4] = [
+    certdrop_core::store::CERT,
+    certdrop_core::store::CHAIN,
+    certdrop_core::store::FULLCHAIN,
+    certdrop_core::store::PUBKEY,
+];
 
 /// One line's manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +93,16 @@ impl Manifest {
         let not_before = timestamp(field("not-before")?)?;
         let not_after = timestamp(field("not-after")?)?;
         let published = timestamp(field("published")?)?;
-        let files = r.files(|_| Ok(()))?;
+        let files = r.files(|name| {
+            if PUB_FILES.contains(&name) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "'{name}': a pub/ manifest lists only {}",
+                    PUB_FILES.join(", ")
+                ))
+            }
+        })?;
         if files.is_empty() {
             return Err("lists no file".into());
         }
@@ -272,6 +292,10 @@ mod tests {
             (good.replace("\nnames", "\n\nnames"), "expected 'names"),
             (good.replace("cert.pem", "../cert.pem"), "not a file name"),
             (good.replace("fullchain.pem", "cert.pem"), "listed twice"),
+            (
+                good.replace("fullchain.pem", "key.pem"),
+                "'key.pem': a pub/ manifest lists only cert.pem, chain.pem, fullchain.pem, pubkey.pem",
+            ),
             (
                 good.replace("fullchain.pem", "manifest.sig"),
                 "not a file name",

@@ -20,8 +20,12 @@
 //! `sha256` lines laid out as sha256sum(1) prints them. `csr.pem` is always
 //! listed; `next.csr.pem` exactly when `next-spki` is not `-`. The key
 //! digests let the issuer and a monitor see a key change without parsing
-//! the CSRs, and let the receiver order two outboxes by `published` (a
-//! replayed older outbox is refused).
+//! the CSRs, and the receiver order two outboxes by `published` (a
+//! replayed older outbox is refused). A receiver holds the manifest to its
+//! CSRs ([`Outbox::check_csr`]): each parses as one CSR whose key and
+//! names are the ones the manifest states.
+
+use certdrop_core::certinfo::{self, hex};
 
 use crate::manifest::{timestamp, unhex, Reader};
 
@@ -104,6 +108,46 @@ impl Outbox {
             published,
             files,
         })
+    }
+}
+
+impl Outbox {
+    /// Check the listed file `file` (its content `data`) against this
+    /// manifest: one CSR (RFC 2986), the SHA-256 of its SubjectPublicKeyInfo
+    /// the manifest's `spki` (for csr.pem) or `next-spki` (next.csr.pem),
+    /// its subjectAltName names the manifest's `names` (as a set). The
+    /// CSR's own signature is the issuer's CA's to judge. One line why not.
+    pub fn check_csr(&self, file: &str, data: &[u8]) -> Result<(), String> {
+        let (want, field) = match file {
+            CSR => (Some(self.spki), "spki"),
+            NEXT_CSR => (self.next_spki, "next-spki"),
+            other => return Err(format!("'{other}' is no CSR of an outbox")),
+        };
+        let csr = certinfo::parse_csr(data)?;
+        let got = certinfo::spki_sha256(&csr.spki);
+        match want {
+            Some(want) if want == got => {}
+            Some(want) => {
+                return Err(format!(
+                    "its key's SHA-256 is {}, the manifest's {field} {}",
+                    hex(&got),
+                    hex(&want)
+                ))
+            }
+            None => return Err(format!("the manifest's {field} is -")),
+        }
+        let (asked, named) = (
+            certinfo::name_set(&csr.names),
+            certinfo::name_set(&self.names),
+        );
+        if asked != named {
+            return Err(format!(
+                "asks for '{}', the manifest names '{}'",
+                asked.join(" "),
+                named.join(" ")
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -29,8 +29,8 @@ pub(super) struct RawPull {
     into: Spanned<PathBuf>,
     allowed_signers: Spanned<PathBuf>,
     identity: Option<Spanned<String>>,
-    #[serde(default, with = "duration::serde_text_opt")]
-    timeout: Option<Duration>,
+    // Text, parsed here, so that an error names its line.
+    timeout: Option<Spanned<String>>,
 }
 
 /// What a pull receives.
@@ -134,13 +134,16 @@ pub(super) fn validate(src: &Source, raw: &RawPull) -> Result<Pull, String> {
             Some(text.clone())
         }
     };
-    let timeout = raw.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    if timeout.is_zero() {
-        return Err(format!(
-            "{}: pull.timeout: must be more than 0s",
-            src.path.display()
-        ));
-    }
+    let timeout = match &raw.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => match duration::parse(t.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                return Err(err(t.span(), "pull.timeout", "must be more than 0s"))
+            }
+            Ok(d) => d,
+            Err(e) => return Err(err(t.span(), "pull.timeout", &e)),
+        },
+    };
     Ok(Pull {
         kind,
         transport,
@@ -234,7 +237,9 @@ timeout = "30s"
                 ":7: pull.into: /var/db/certdrop/pub and pull.staging",
             ),
             ("publish@sign", "a b", ":9: pull.identity: 'a b'"),
-            ("\"30s\"", "\"0s\"", ": pull.timeout: must be more than 0s"),
+            ("\"30s\"", "\"0s\"", ":10: pull.timeout: must be more than 0s"),
+            ("\"30s\"", "\"5x\"", ":10: pull.timeout: '5x': unknown unit"),
+            ("\"30s\"", "30", ":10: pull.timeout: "),
             ("identity", "colour = 1\nidentity", ":9: pull.colour: unknown key"),
         ] {
             let e = parse(&PULL.replace(from, to)).expect_err(want);

@@ -3,17 +3,62 @@
 //! of its own so that a timeout kills all of it (rsync forks a receiver and
 //! an ssh). Its output goes to unlinked files, not pipes: a child left
 //! behind holding a pipe would keep the reader waiting forever.
+//!
+//! That group is no longer in the terminal's or cron's process group, so a
+//! SIGTERM or SIGINT meant for the pull would not reach it: the pull takes
+//! those signals itself ([`kill_on_signals`]) and kills the running
+//! transport's group before it dies, so that no transport outlives its
+//! pull (and writes staging beside the next pull's transport).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use certdrop_core::error::{Error, Result};
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{killpg, raise, SigSet, Signal};
 use nix::unistd::Pid;
+
+/// The process group of the transport running now, if one is. Set under
+/// the lock together with the spawn and cleared together with the reaping
+/// of its leader, so the signal thread never kills a group not yet
+/// recorded or (its number reused) no longer ours.
+static RUNNING: Mutex<Option<Pid>> = Mutex::new(None);
+
+/// The running group, whatever a panicking holder left (it holds only a
+/// number).
+fn running() -> MutexGuard<'static, Option<Pid>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Take SIGTERM and SIGINT in a thread of their own (certdrop-core's
+/// `stop_on_signals`: blocked everywhere, waited for with sigwait(2); call
+/// before any other thread exists). On either, kill the running
+/// transport's group (SIGKILL: staging is never trusted and kept, so an
+/// abrupt end costs only the next run's deltas, and a transport that
+/// handles or ignores SIGTERM cannot outlive the pull), then die of the
+/// signal as if it had not been taken: every line of `into` is old or new
+/// at any instant (versions), as after any kill.
+pub fn kill_on_signals() -> Result<()> {
+    certdrop_core::debounce::stop_on_signals(|sig| {
+        let group = running();
+        if let Some(pgid) = *group {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        // Still holding the lock: no new transport starts from here on.
+        let mut only = SigSet::empty();
+        only.add(sig);
+        let _ = only.thread_unblock();
+        let _ = raise(sig);
+        std::process::exit(128 + sig as i32);
+    })
+    .map_err(|e| Error::temp(format!("pull: signals: {e}")))
+}
 
 /// How often the running transport is looked at.
 const POLL: Duration = Duration::from_millis(20);
@@ -34,6 +79,7 @@ pub fn run(argv: &[String], scratch: &Path, timeout: Duration) -> Result<()> {
     let capture = err
         .try_clone()
         .map_err(|e| Error::cantcreat(scratch, "cannot capture the transport's output", &e))?;
+    let mut group = running();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -42,22 +88,37 @@ pub fn run(argv: &[String], scratch: &Path, timeout: Duration) -> Result<()> {
         .process_group(0)
         .spawn()
         .map_err(|e| Error::config(format!("{subject}: cannot run: {e}")))?;
+    // The group's number is the leader's pid (process_group(0)).
+    let pgid = i32::try_from(child.id()).ok().map(Pid::from_raw);
+    *group = pgid;
+    drop(group);
     let deadline = Instant::now() + timeout;
     let status = loop {
+        let mut group = running();
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => {
+                *group = None;
+                break status;
+            }
             Ok(None) if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                if let Some(pgid) = pgid {
+                    let _ = killpg(pgid, Signal::SIGKILL);
                 }
                 let _ = child.wait();
+                *group = None;
                 return Err(Error::temp(format!(
                     "{subject}: killed: did not finish within {}",
                     shown(timeout)
                 )));
             }
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(Error::software(format!("{subject}: cannot wait: {e}"))),
+            Ok(None) => {
+                drop(group);
+                std::thread::sleep(POLL);
+            }
+            Err(e) => {
+                *group = None;
+                return Err(Error::software(format!("{subject}: cannot wait: {e}")));
+            }
         }
     };
     if status.success() {

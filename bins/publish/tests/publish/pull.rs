@@ -125,9 +125,10 @@ fn line(site: &Site, name: &str) -> (PathBuf, BTreeMap<String, Node>) {
 
 /// Serve a copy of pub/ (served/), changed by `tamper`, with www renewed
 /// upstream and mail too, so that good newer lines are there: the pull
-/// must exit 65 with exactly `want` and switch nothing at all.
+/// must exit 65 with exactly `want` and switch nothing at all. Returns
+/// the site, served/ still tampered.
 #[track_caller]
-fn refused(tamper: &dyn Fn(&Site), want: &dyn Fn(&Site) -> String) {
+fn refused(tamper: &dyn Fn(&Site), want: &dyn Fn(&Site) -> String) -> Site {
     let site = received();
     site.install("www", &site.www(5));
     site.install("mail", &site.leaf(6, &["mail.example.org"], 30));
@@ -145,6 +146,85 @@ fn refused(tamper: &dyn Fn(&Site), want: &dyn Fn(&Site) -> String) {
         "held tree changed"
     );
     verify(&site, "recv/pub").expect(0);
+    site
+}
+
+/// Change served/www with `script` (run in served/www, `$KEY` the leaf's
+/// private key file), then write the manifest's digests afresh and sign it
+/// with the site's own key: a tree its signer really signed.
+fn resigned(site: &Site, script: &str) {
+    sh(
+        &site.path("served/www"),
+        &format!(
+            "KEY={key}
+             {script}
+             grep -v '^sha256 ' manifest > m
+             for f in $(sed -n 's/^sha256 [0-9a-f]*  //p' manifest); do
+               echo \"sha256 $(sha256sum $f | cut -d' ' -f1)  $f\" >> m
+             done
+             mv m manifest && rm manifest.sig
+             ssh-keygen -q -Y sign -n {NAMESPACE} -f {sign} manifest",
+            key = site.path("pki/leaf.key").display(),
+            sign = site.path("sign_key").display(),
+        ),
+    );
+}
+
+/// The label of the first PEM block of pki/leaf.key (`PRIVATE KEY`).
+fn key_label(site: &Site) -> String {
+    let text = site.read_text("pki/leaf.key");
+    let first = text.lines().next().expect("a BEGIN line");
+    first
+        .trim_start_matches("-----BEGIN ")
+        .trim_end_matches('-')
+        .to_string()
+}
+
+#[test]
+fn a_signed_private_key_appended_to_fullchain_is_refused_by_pull_and_verify() {
+    let site = refused(
+        &|site| resigned(site, "cat \"$KEY\" >> fullchain.pem"),
+        &|site| {
+            format!(
+                "{}: refused: holds a private key (PEM {})",
+                site.path("recv/staging/www/fullchain.pem").display(),
+                key_label(site)
+            )
+        },
+    );
+    assert!(site.read_text("pki/leaf.key").contains("PRIVATE KEY"));
+    let ran = verify(&site, "served").expect(65);
+    assert_eq!(ran.stdout, "");
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-publish: {}: refused: holds a private key (PEM {})\n",
+            site.path("served/www/fullchain.pem").display(),
+            key_label(&site)
+        )
+    );
+}
+
+#[test]
+fn a_signed_key_pem_is_refused_by_pull_and_verify() {
+    let site = refused(
+        &|site| {
+            resigned(
+                site,
+                "cp \"$KEY\" key.pem && echo 'sha256 0000  key.pem' >> manifest",
+            )
+        },
+        &|site| {
+            format!(
+                "{}: line 12: 'key.pem': a pub/ manifest lists only \
+                 cert.pem, chain.pem, fullchain.pem, pubkey.pem",
+                site.path("recv/staging/www/manifest").display()
+            )
+        },
+    );
+    let ran = verify(&site, "served").expect(65);
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+    ran.stderr_has("served/www/manifest: line 12: 'key.pem': a pub/ manifest lists only");
 }
 
 #[test]
@@ -340,4 +420,29 @@ fn check_validates_and_runs_nothing() {
     ]);
     ran.expect(78)
         .stderr_has("holds only [pull]: this site only pulls");
+}
+
+#[test]
+fn no_allowed_signers_or_no_line_in_staging_is_no_input() {
+    let site = Site::new();
+    // A transport that brings nothing: no line directory in staging.
+    config(&site, "pub", &words(&["true"]), "pub", "");
+    let ran = pull(&site, &[]).expect(66);
+    assert_eq!(
+        ran.stderr,
+        format!(
+            "certdrop-publish: {}: no line directory\n",
+            site.path("recv/staging").display()
+        )
+    );
+    // No allowed_signers file: refused before the transport runs.
+    config(&site, "pub", &words(&["touch", "{staging}/ran"]), "pub", "");
+    std::fs::remove_file(site.path("allowed_signers")).expect("rm allowed_signers");
+    let ran = pull(&site, &[]).expect(66);
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+    ran.stderr_starts(&format!(
+        "certdrop-publish: {}: ",
+        site.path("recv/../allowed_signers").display()
+    ));
+    assert!(!site.path("recv/staging/ran").exists());
 }

@@ -56,6 +56,19 @@ fn csr(t: &Tree, name: &str) -> (Vec<u8>, [u8; 32]) {
 /// (`2026-12-05T10:00:00Z`), with a next key's CSR if `next`, and switch
 /// outbox/www-site3 onto it, as certdrop-trigger lays it out.
 fn publish(t: &Tree, published: &str, next: bool) {
+    publish_with(t, published, next, &|_, _| {}, &|_| {});
+}
+
+/// [`publish`], the files changed by `edit_files` before the manifest is
+/// made from them, the manifest by `edit` before it is signed: what a
+/// site's signing key really signed.
+fn publish_with(
+    t: &Tree,
+    published: &str,
+    next: bool,
+    edit_files: &EditFiles,
+    edit: &dyn Fn(&mut Outbox),
+) {
     let (current, spki) = csr(t, "current");
     let mut files = vec![(CSR.to_string(), current)];
     let mut next_spki = None;
@@ -64,7 +77,8 @@ fn publish(t: &Tree, published: &str, next: bool) {
         files.push((NEXT_CSR.to_string(), data));
         next_spki = Some(d);
     }
-    let m = Outbox {
+    edit_files(t, &mut files);
+    let mut m = Outbox {
         line: LINE.into(),
         names: vec![NAME.into()],
         spki,
@@ -72,6 +86,7 @@ fn publish(t: &Tree, published: &str, next: bool) {
         published: published.into(),
         files: files.iter().map(|(n, d)| (n.clone(), digest(d))).collect(),
     };
+    edit(&mut m);
     let text = m.render();
     let key = SigningKey::load(&t.path("site3_ed25519")).expect("site key");
     let sig = key.sign(text.as_bytes()).expect("sign");
@@ -92,6 +107,10 @@ fn publish(t: &Tree, published: &str, next: bool) {
         &format!("ln -s {version} .tmp.{LINE} && mv -T .tmp.{LINE} {LINE}"),
     );
 }
+
+/// A change to an outbox version's files (name, content) before its
+/// manifest is made from them.
+type EditFiles = dyn Fn(&Tree, &mut Vec<(String, Vec<u8>)>);
 
 /// Nothing in `dir` looks like a private key.
 fn no_private_key(dir: &Path) {
@@ -172,4 +191,99 @@ fn a_private_key_in_an_outbox_is_refused() {
     );
     assert!(!t.path(&format!("inbox/site3/{LINE}")).exists());
     no_private_key(&t.path("inbox"));
+}
+
+/// Publish (with a next key's CSR if `next`) with `edit_files` and
+/// `edit`, pull: 65 with exactly one line, `want` (given the staging
+/// directory of the line), nothing in the inbox.
+#[track_caller]
+fn refused(
+    next: bool,
+    edit_files: &EditFiles,
+    edit: &dyn Fn(&mut Outbox),
+    want: &dyn Fn(&Tree, &Path) -> String,
+) {
+    let t = sites();
+    publish_with(&t, "2026-12-05T10:00:00Z", next, edit_files, edit);
+    let ran = pull(&t, &[]).expect(65);
+    assert_eq!(ran.stdout, "");
+    let staged = t.path(&format!("recv/staging/{LINE}"));
+    assert_eq!(
+        ran.stderr,
+        format!("certdrop-publish: {}\n", want(&t, &staged))
+    );
+    assert!(!t.path(&format!("inbox/site3/{LINE}")).exists());
+    no_private_key(&t.path("inbox"));
+}
+
+/// The SHA-256 of work/<name>.spki, in hex.
+fn spki_hex(t: &Tree, name: &str) -> String {
+    certdrop_core::certinfo::hex(&digest(&t.read(&format!("work/{name}.spki"))))
+}
+
+#[test]
+fn a_manifest_spki_that_is_not_the_csrs_key_is_refused() {
+    let other = digest(b"another key");
+    refused(true, &|_, _| {}, &|m| m.spki = other, &|t, staged| {
+        format!(
+            "{}: its key's SHA-256 is {}, the manifest's spki {}",
+            staged.join(CSR).display(),
+            spki_hex(t, "current"),
+            certdrop_core::certinfo::hex(&other)
+        )
+    });
+    // The next key's CSR is held to next-spki the same way.
+    refused(
+        true,
+        &|_, _| {},
+        &|m| m.next_spki = Some(m.spki),
+        &|t, staged| {
+            format!(
+                "{}: its key's SHA-256 is {}, the manifest's next-spki {}",
+                staged.join(NEXT_CSR).display(),
+                spki_hex(t, "next"),
+                spki_hex(t, "current")
+            )
+        },
+    );
+}
+
+#[test]
+fn csr_names_that_are_not_the_manifests_are_refused() {
+    refused(
+        false,
+        &|_, _| {},
+        &|m| m.names = vec!["www.example.org".into(), NAME.into()],
+        &|_, staged| {
+            format!(
+                "{}: asks for '{NAME}', the manifest names 'www.example.org {NAME}'",
+                staged.join(CSR).display()
+            )
+        },
+    );
+}
+
+#[test]
+fn a_signed_private_key_in_a_csr_file_is_refused() {
+    // Appended to the next key's CSR: that key's site signed it all.
+    refused(
+        true,
+        &|t, files| files[1].1.extend(t.read("work/next.key")),
+        &|_| {},
+        &|t, staged| {
+            let label = t.read_text("work/next.key");
+            let label = label
+                .lines()
+                .next()
+                .expect("BEGIN")
+                .trim_start_matches("-----BEGIN ")
+                .trim_end_matches('-')
+                .to_string();
+            assert!(label.contains("PRIVATE KEY"), "{label}");
+            format!(
+                "{}: refused: holds a private key (PEM {label})",
+                staged.join(NEXT_CSR).display()
+            )
+        },
+    );
 }

@@ -82,6 +82,90 @@ fn a_hanging_transport_is_killed_with_its_children() {
     );
 }
 
+/// Whether a process of group `pgid` is alive (not a zombie), from
+/// /proc/<pid>/stat: `pid (comm) state ppid pgrp ...`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .any(|stat| {
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
+}
+
+#[test]
+fn a_pull_killed_by_sigterm_takes_its_transport_with_it() {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid;
+    use std::os::unix::process::ExitStatusExt;
+
+    let site = received();
+    renew(&site, 2);
+    // The transport (its own group, $$) leaves a sleeper and waits; it
+    // says both once the sleeper runs.
+    let script = "sleep 600 & echo \"$$ $!\" > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; wait";
+    let pid_file = site.path("recv/transport.pids");
+    config(
+        &site,
+        "pub",
+        &words(&["sh", "-c", script, pid_file.to_str().expect("utf-8")]),
+        "pub",
+        "",
+    );
+    let before = snapshot(&site.path("recv/pub"));
+    let mut running = Command::new(env!("CARGO_BIN_EXE_certdrop-publish"))
+        .arg("-c")
+        .arg(site.path("recv/pull.toml"))
+        .arg("pull")
+        .env_remove("CERTDROP_PUBLISH_CONFIG")
+        .spawn()
+        .expect("spawn pull");
+    let pids = certdrop_testkit::wait_for(Duration::from_secs(60), || {
+        std::fs::read_to_string(&pid_file).ok()
+    });
+    let Some(pids) = pids else {
+        let _ = running.kill();
+        panic!("the transport did not start");
+    };
+    let (pgid, sleeper) = pids.trim().split_once(' ').expect("two pids");
+    let pgid: i32 = pgid.parse().expect("pgid");
+    assert!(group_alive(pgid), "the transport's group {pgid} runs");
+    kill(
+        Pid::from_raw(i32::try_from(running.id()).expect("pid")),
+        Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let status = certdrop_testkit::wait_for(Duration::from_secs(60), || {
+        running.try_wait().expect("wait")
+    });
+    let gone = within(Duration::from_secs(30), || !group_alive(pgid));
+    // Whatever the verdict, no sleeper is left behind by this test.
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    let Some(status) = status else {
+        let _ = running.kill();
+        panic!("pull did not end on SIGTERM");
+    };
+    assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
+    assert!(
+        gone,
+        "the transport's group {pgid} (sleeper {sleeper}) outlived its pull"
+    );
+    assert_eq!(snapshot(&site.path("recv/pub")), before);
+    // The next pull runs its transport afresh: nothing is held.
+    config(
+        &site,
+        "pub",
+        &crate::receiver::rsync(&site, "pub"),
+        "pub",
+        "",
+    );
+    pull(&site, &[]).expect(0);
+}
+
 /// An rsync daemon on 127.0.0.1 serving pub/ as module `pub`, stopped on drop.
 fn rsync_daemon(site: &Site) -> (Proc, u16) {
     let port = free_port();

@@ -2,7 +2,10 @@
 //! only through directories, against real Pebble and nsd on loopback
 //! (certdrop-testkit's fixtures).
 
+// Several sites in network namespaces (certdrop_testkit::netns): Linux only.
+#[cfg(target_os = "linux")]
 mod cluster;
+#[cfg(target_os = "linux")]
 mod cluster_pull;
 mod config_words;
 mod contract;

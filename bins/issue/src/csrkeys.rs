@@ -8,7 +8,9 @@
 //! it: one PKCS#10 request (RFC 2986) whose signature verifies, for exactly
 //! the line's names, with a key a CA accepts (ECDSA P-256/P-384, RSA of at
 //! least 2048 bits). A CSR that fails is refused in one line and changes
-//! nothing.
+//! nothing. The remote site wrote the CSRs: both are read from one version
+//! of the inbox (its link resolved once), as untrusted files (regular,
+//! bounded, never a FIFO).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,7 @@ use crate::config::{Config, KeyPolicy, Line};
 use crate::lifecycle::{self, Plan, Reason, Signer};
 use crate::state::LineState;
 use certdrop_core::error::{Error, Result};
+use certdrop_core::untrusted::{self, Refused};
 
 /// The file beside a line's CSR that stages its next key.
 pub const NEXT_CSR: &str = "next.csr.pem";
@@ -79,23 +82,33 @@ impl Csrs {
 
 /// The line's CSRs, or None for a line whose keys certdrop holds. A CSR
 /// file missing or refused is the line's error; a refused `next.csr.pem`
-/// is kept in [`Csrs::next_error`].
+/// is kept in [`Csrs::next_error`]. Both files are read from one version
+/// of their directory (see [`version_dir`]).
 pub fn load(line: &Line) -> Result<Option<Csrs>> {
     let KeyPolicy::Csr(path) = &line.key_policy else {
         return Ok(None);
     };
-    let current = read(path, line)?;
     let next_path = next_csr_path(path);
+    let dir = version_dir(path);
+    let current = match read_in(&dir, path) {
+        Ok(Some(pem)) => check_csr(&pem, path, line)?,
+        Ok(None) => {
+            return Err(Error::noinput(format!(
+                "{}: read CSR: no such file",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     // Only a next.csr.pem that is not there is none: one that cannot be
     // read is refused, so that it withdraws no key already staged.
-    let absent = std::fs::symlink_metadata(&next_path)
-        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-    let (next, next_error) = match absent {
-        true => (None, None),
-        false => match read(&next_path, line) {
+    let (next, next_error) = match read_in(&dir, &next_path) {
+        Ok(None) => (None, None),
+        Ok(Some(pem)) => match check_csr(&pem, &next_path, line) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),
         },
+        Err(e) => (None, Some(e)),
     };
     Ok(Some(Csrs {
         current,
@@ -106,20 +119,47 @@ pub fn load(line: &Line) -> Result<Option<Csrs>> {
     }))
 }
 
-/// Read and check one CSR for `line`; a missing file is NoInput (66).
-pub fn read(path: &Path, line: &Line) -> Result<CsrInfo> {
-    let pem = match std::fs::read(path) {
-        Ok(p) => p,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::noinput(format!(
-                "{}: read CSR: no such file",
-                path.display()
-            )))
-        }
-        Err(e) => return Err(Error::io(path, "read CSR", &e)),
+/// The largest CSR file read: an RSA 8192 request is about 4 KiB of PEM.
+const MAX_CSR: u64 = 64 * 1024;
+
+/// The directory a CSR line's files are read from: the one `csr`'s
+/// directory resolves to now. An inbox line directory is a symlink to a
+/// version (`inbox/<site>/<line>` -> `.v/<line>.<stamp>`) that `publish
+/// pull` switches by rename; resolved once, `csr.pem` and `next.csr.pem`
+/// come from the same version, never one from each. A directory that is
+/// no link resolves to itself; one that cannot be resolved is used as
+/// written, and reading from it reports why.
+fn version_dir(csr: &Path) -> PathBuf {
+    let dir = match csr.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// The bytes of the file named like `path` in `dir`, read as untrusted
+/// (the remote site wrote it: a regular file, bounded, never a FIFO that
+/// blocks the run); None if it does not exist. Errors name `path`, the
+/// file as configured.
+fn read_in(dir: &Path, path: &Path) -> Result<Option<Vec<u8>>> {
+    let Some(name) = path.file_name() else {
+        return Err(Error::config(format!(
+            "{}: read CSR: not a file name",
+            path.display()
+        )));
+    };
+    match untrusted::read(&dir.join(name), &untrusted::Rules::new(MAX_CSR)) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(Refused::Missing) => Ok(None),
+        Err(Refused::Io(e)) => Err(Error::io(path, "read CSR", &e)),
+        Err(why) => Err(Error::data(format!("{}: read CSR: {why}", path.display()))),
+    }
+}
+
+/// Check one CSR's bytes, read from `path`, for `line`.
+fn check_csr(pem: &[u8], path: &Path, line: &Line) -> Result<CsrInfo> {
     let refused = |why: String| Error::data(format!("{}: CSR refused: {why}", path.display()));
-    let csr = certinfo::parse_csr(&pem).map_err(refused)?;
+    let csr = certinfo::parse_csr(pem).map_err(refused)?;
     check(&csr.der).map_err(refused)?;
     let (want, got) = (line.name_set(), certinfo::name_set(&csr.names));
     if want != got {

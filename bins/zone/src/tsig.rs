@@ -29,7 +29,7 @@ const MAX_FILE: u64 = 4096;
 const RANDOM: &str = "/dev/urandom";
 
 /// A TSIG key as nsd names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Key {
     /// The key's name (both ends must use the same).
     pub name: String,
@@ -37,6 +37,21 @@ pub struct Key {
     pub algorithm: String,
     /// The secret, base64 as in the file.
     pub secret: String,
+}
+
+/// What a key name may be.
+const NAME_RULE: &str = "a key name is letters, digits, '-', '_' and '.' (at most 253)";
+
+/// Without the secret: a key printed (a failed assertion, a debug line)
+/// never shows it.
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"(not shown)")
+            .finish()
+    }
 }
 
 /// A key name: what nsd and drill accept without quoting surprises.
@@ -48,9 +63,7 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
     match ok {
         true => Ok(()),
-        false => Err(format!(
-            "'{name}': a key name is letters, digits, '-', '_' and '.' (at most 253)"
-        )),
+        false => Err(format!("'{name}': {NAME_RULE}")),
     }
 }
 
@@ -68,46 +81,65 @@ pub fn check_algorithm(text: &str) -> std::result::Result<String, String> {
 
 /// Parse one `key:` clause (nsd.conf(5) grammar: `attribute: value`,
 /// values optionally in double quotes, `#` comments). Exactly one clause
-/// with a name, an algorithm and a base64 secret; nothing else.
+/// with a name, an algorithm and a base64 secret; nothing else. An error
+/// names the line and the attribute, never a value nor the line's text:
+/// any line may be (or hold) the secret, and errors end up in logs and
+/// mail.
 pub fn parse(text: &str) -> std::result::Result<Key, String> {
-    let (mut clause, mut name, mut algorithm, mut secret) = (false, None, None, None);
+    let mut clause = false;
+    // Each attribute's value and its line number, for the checks after.
+    let (mut name, mut algorithm, mut secret) = (None, None, None);
     for (n, raw) in text.lines().enumerate() {
+        let n = n + 1;
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let at = |why: String| format!("line {}: {why}", n + 1);
         let Some((attr, value)) = line.split_once(':') else {
-            return Err(at(format!("'{line}': expected 'attribute: value'")));
+            return Err(format!("line {n}: expected 'attribute: value'"));
         };
-        let value = unquote(value.trim()).map_err(at)?;
-        let slot = match (attr.trim(), clause) {
+        let attr = attr.trim();
+        let value =
+            unquote(value.trim()).map_err(|why| format!("line {n}: {}: {why}", attribute(attr)))?;
+        let slot = match (attr, clause) {
             ("key", false) if value.is_empty() => {
                 clause = true;
                 continue;
             }
-            ("key", _) => return Err(at("one key: clause per file".into())),
-            (_, false) => return Err(at("expected 'key:' first".into())),
+            ("key", _) => return Err(format!("line {n}: one key: clause per file")),
+            (_, false) => return Err(format!("line {n}: expected 'key:' first")),
             ("name", true) => &mut name,
             ("algorithm", true) => &mut algorithm,
             ("secret", true) => &mut secret,
-            (other, true) => return Err(at(format!("'{other}': not a key attribute"))),
+            (other, true) => {
+                return Err(format!(
+                    "line {n}: {}: not a key attribute",
+                    attribute(other)
+                ))
+            }
         };
-        if slot.replace(value).is_some() {
-            return Err(at(format!("'{}' given twice", attr.trim())));
+        if slot.replace((n, value)).is_some() {
+            return Err(format!("line {n}: '{attr}' given twice"));
         }
     }
     let missing = |what: &str| format!("no {what} in the key: clause");
-    let name = name.ok_or_else(|| missing("name"))?;
-    check_name(&name)?;
-    let algorithm = check_algorithm(&algorithm.ok_or_else(|| missing("algorithm"))?)?;
-    let secret = secret.ok_or_else(|| missing("secret"))?;
+    let (n, name) = name.ok_or_else(|| missing("name"))?;
+    check_name(&name).map_err(|_| format!("line {n}: 'name': {NAME_RULE}"))?;
+    let (n, algorithm) = algorithm.ok_or_else(|| missing("algorithm"))?;
+    let algorithm = check_algorithm(&algorithm).map_err(|_| {
+        format!(
+            "line {n}: 'algorithm': expected one of {}",
+            ALGORITHMS.join(", ")
+        )
+    })?;
+    let (n, secret) = secret.ok_or_else(|| missing("secret"))?;
+    // The decoder's error names the offending character: not shown.
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&secret)
-        .map_err(|e| format!("secret: not base64: {e}"))?;
+        .map_err(|_| format!("line {n}: 'secret': not base64"))?;
     if bytes.len() < MIN_SECRET {
         return Err(format!(
-            "secret: {} bytes, fewer than {MIN_SECRET}",
+            "line {n}: 'secret': {} bytes, fewer than {MIN_SECRET}",
             bytes.len()
         ));
     }
@@ -118,14 +150,28 @@ pub fn parse(text: &str) -> std::result::Result<Key, String> {
     })
 }
 
-/// A value without its double quotes (nsd allows both forms).
+/// An attribute as an error shows it: quoted if it has the shape of one
+/// (lowercase letters and '-', shorter than any secret accepted, so a
+/// secret pasted before a colon is never shown), else only described.
+fn attribute(attr: &str) -> String {
+    let shaped = !attr.is_empty()
+        && attr.len() < 20
+        && attr.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    match shaped {
+        true => format!("'{attr}'"),
+        false => "an attribute that is not a name".into(),
+    }
+}
+
+/// A value without its double quotes (nsd allows both forms). The error
+/// does not quote the value: it may be the secret.
 fn unquote(v: &str) -> std::result::Result<String, String> {
     match v.strip_prefix('"') {
-        None if v.contains('"') => Err(format!("'{v}': stray quote")),
+        None if v.contains('"') => Err("stray quote".into()),
         None => Ok(v.to_owned()),
         Some(rest) => match rest.strip_suffix('"') {
             Some(inner) if !inner.contains('"') => Ok(inner.to_owned()),
-            _ => Err(format!("'{v}': unbalanced quotes")),
+            _ => Err("unbalanced quotes".into()),
         },
     }
 }
@@ -236,12 +282,12 @@ mod tests {
             ("name: x\n", "line 1: expected 'key:' first"),
             (
                 "key:\nname: x\nalgorithm: hmac-md5\nsecret: \"a\"\n",
-                "algorithm 'hmac-md5'",
+                "line 3: 'algorithm': expected one of hmac-sha256,",
             ),
             ("key:\nname: x\nalgorithm: hmac-sha256\n", "no secret"),
             (
                 "key:\nname: x\nalgorithm: hmac-sha256\nsecret: \"!!\"\n",
-                "not base64",
+                "line 4: 'secret': not base64",
             ),
             (
                 "key:\nname: x\nalgorithm: hmac-sha256\nsecret: \"YWJj\"\n",
@@ -250,16 +296,70 @@ mod tests {
             ("key:\nname: x\nname: y\n", "line 3: 'name' given twice"),
             ("key:\nname: x\nzone: y\n", "'zone': not a key attribute"),
             ("key:\nkey:\n", "one key: clause"),
-            ("key:\nname: \"x\n", "unbalanced quotes"),
+            ("key:\nname: \"x\n", "line 2: 'name': unbalanced quotes"),
             (
                 "key:\nname: a b\nalgorithm: hmac-sha256\nsecret: \"K2tf3TRjvQkVCmJF3/Z9vA==\"\n",
-                "'a b'",
+                "line 2: 'name': a key name is",
             ),
         ];
         for (text, want) in cases {
             let err = parse(text).expect_err(text);
             assert!(err.contains(want), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn no_error_shows_the_secret_or_its_line() {
+        let ok = format!("key:\nname: x\nalgorithm: hmac-sha256\nsecret: \"{SECRET}\"\n");
+        let cases = [
+            (
+                ok.replace("secret: ", "secret "),
+                "line 4: expected 'attribute: value'",
+            ),
+            (
+                ok.replace(&format!("{SECRET}\""), SECRET),
+                "line 4: 'secret': unbalanced quotes",
+            ),
+            (
+                ok.replace("secret: \"", "secret: x\""),
+                "line 4: 'secret': stray quote",
+            ),
+            (
+                ok.replace("secret: \"", "secret: \"!"),
+                "line 4: 'secret': not base64",
+            ),
+            (ok.replace("==", "="), "line 4: 'secret': not base64"),
+            (
+                ok.replace("secret: \"", "").replace("==\"", "==: x"),
+                "line 4: an attribute that is not a name: not a key attribute",
+            ),
+            (
+                ok.replace("secret: \"", "name: \""),
+                "line 4: 'name' given twice",
+            ),
+            (
+                ok.replace("algorithm: hmac-sha256", &format!("algorithm: {SECRET}"))
+                    .replace(
+                        &format!("secret: \"{SECRET}\""),
+                        "secret: \"AAAAAAAAAAAAAAAAAAAAAA==\"",
+                    ),
+                "line 3: 'algorithm': expected one of",
+            ),
+            (
+                ok.replace("name: x", &format!("name: {SECRET}")).replace(
+                    &format!("secret: \"{SECRET}\""),
+                    "secret: \"AAAAAAAAAAAAAAAAAAAAAA==\"",
+                ),
+                "line 2: 'name': a key name is",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).expect_err(&text);
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(!err.contains(SECRET) && !err.contains("K2tf"), "{err}");
+        }
+        let key = parse(&ok).expect("parses");
+        assert!(!format!("{key:?}").contains(SECRET), "{key:?}");
     }
 
     #[test]

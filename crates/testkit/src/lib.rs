@@ -8,8 +8,9 @@
 //! - [`ports`]: loopback ports that parallel tests do not share.
 //! - [`tree`]: a temp tree per test.
 //! - [`tmpfs`]: a full disk, for real (a small tmpfs, filled).
-//! - [`netns`]: network namespaces joined by a bridge, one per site, with
-//!   documentation-range addresses and links to cut (tests of several sites).
+//! - `netns` (Linux only): network namespaces joined by a bridge, one per
+//!   site, with documentation-range addresses and links to cut (tests of
+//!   several sites).
 //! - Fixtures, real servers on loopback, stopped on drop: [`nsd`], [`nginx`],
 //!   [`apache`], [`haproxy`], [`nghttpx`],
 //!   [`postfix`] (SMTP STARTTLS), [`dovecot`] (IMAP, POP3, ManageSieve
@@ -28,6 +29,9 @@
 pub mod apache;
 pub mod dovecot;
 pub mod haproxy;
+// setns(2) and ip(8): Linux alone has both; the rest of the kit builds on
+// FreeBSD too.
+#[cfg(target_os = "linux")]
 pub mod netns;
 pub mod nghttpx;
 pub mod nginx;

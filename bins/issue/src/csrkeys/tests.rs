@@ -312,3 +312,36 @@ fn a_staged_csr_waits_for_its_record_and_the_renewal_waits_with_it() {
     assert_eq!(published_next(&fx.config, line).expect("read"), None);
     assert!(matches!(fx.plan(&st, jan2), Plan::Wait(Some(_), "renewal")));
 }
+
+#[test]
+fn both_csrs_are_read_from_the_version_the_inbox_link_names() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let v1 = d.join(".v/www.1");
+    std::fs::create_dir_all(&v1).expect("version");
+    std::os::unix::fs::symlink(".v/www.1", d.join("www")).expect("link");
+    let line = csr_line(&d.join("www"));
+    let csr = d.join("www/csr.pem");
+    let resolved = version_dir(&csr);
+    assert_eq!(resolved, v1.canonicalize().expect("canonical"));
+    // A directory that is no link is itself; a missing one as written.
+    assert_eq!(version_dir(&v1.join("csr.pem")), resolved);
+    assert_eq!(
+        version_dir(&d.join("none/csr.pem")),
+        d.join("none"),
+        "read from as written, and reported missing"
+    );
+    // Read through the link, the configured paths are what errors name.
+    let first = csr_with(&v1, P256, &["www.example.org"]);
+    let csrs = load(&line).expect("load").expect("a CSR line");
+    assert_eq!(csrs.current.der, der_of(&first));
+    assert_eq!(csrs.current_path, csr);
+    std::fs::remove_file(v1.join("csr.pem")).expect("rm");
+    nix::unistd::mkfifo(&v1.join("csr.pem"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let e = load(&line).err().expect("a FIFO is refused, not read");
+    assert_eq!(e.class, certdrop_core::exit::Failure::Data, "{}", e.msg);
+    assert_eq!(
+        e.msg,
+        format!("{}: read CSR: a FIFO, not a regular file", csr.display())
+    );
+}

@@ -95,13 +95,30 @@ impl Fx {
 
     /// Run the binary; the line's TLSA records are asked of the nsd.
     fn run(&self, args: &[&str]) -> Ran {
+        run_bin(&self.config(), args)
+    }
+
+    /// Write issue.toml, the line's TLSA records asked of the nsd.
+    fn config(&self) -> PathBuf {
         let text = self.site.config_text().replace(
             &self.site.pebble.dns_addr.to_string(),
             &self.nsd.addr.to_string(),
         );
         let config = self.site.path("issue.toml");
         std::fs::write(&config, text).expect("config");
-        run_bin(&config, args)
+        config
+    }
+
+    /// [`Fx::run`], failing the test if the run does not end by itself
+    /// within a minute (a reader blocked on a FIFO never would).
+    fn run_ended(&self, args: &[&str]) -> Ran {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certdrop-issue"))
+            .arg("-c")
+            .arg(self.config())
+            .args(args)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("CERTDROP_ISSUE_CONFIG")
+            .ended_within(Duration::from_secs(60))
     }
 
     /// Serve these TLSA records from now on (and wait until nsd does).
@@ -311,4 +328,51 @@ fn refused_csrs_replace_nothing() {
         .expect(65);
     assert_eq!(fx.site.read("certs/www/cert.pem"), cert);
     assert_eq!(fx.site.read("certs/www/next/pubkey.pem"), staged);
+}
+
+/// The inbox as `publish pull` makes it: `inbox/site3/www` a symlink to a
+/// version directory, switched by rename. Both CSRs come from the version
+/// the link names; a CSR file that is a FIFO is refused in one line at
+/// once, never read (the run would block on it forever).
+#[test]
+fn csrs_come_from_the_inbox_version_and_a_fifo_is_refused() {
+    let fx = Fx::new(&[], "");
+    let versions = fx.inbox.with_file_name(".v");
+    std::fs::create_dir_all(&versions).expect(".v");
+    std::fs::rename(&fx.inbox, versions.join("www.1")).expect("version 1");
+    let switch = |version: &str| {
+        let tmp = fx.inbox.with_file_name(".www.tmp");
+        std::os::unix::fs::symlink(format!(".v/{version}"), &tmp).expect("symlink");
+        std::fs::rename(&tmp, &fx.inbox).expect("switch");
+    };
+    switch("www.1");
+    fx.run(&["run"])
+        .expect(0)
+        .stdout_has("www: certificate issued (first certificate, from CSR)");
+    assert_eq!(fx.cert_pubkey(), pubkey(&fx.site.path("key1.pem")));
+    let cert = fx.site.read("certs/www/cert.pem");
+    // A version whose csr.pem is a FIFO: refused, nothing changes.
+    let v2 = versions.join("www.2");
+    std::fs::create_dir(&v2).expect("version 2");
+    nix::unistd::mkfifo(&v2.join("csr.pem"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    switch("www.2");
+    fx.run_ended(&["run"])
+        .one_error("www/csr.pem: read CSR: a FIFO, not a regular file")
+        .expect(65);
+    assert_eq!(fx.site.read("certs/www/cert.pem"), cert);
+    // A version with a next CSR beside the current one: staged from it.
+    let v3 = versions.join("www.3");
+    std::fs::create_dir(&v3).expect("version 3");
+    std::fs::copy(versions.join("www.1/csr.pem"), v3.join("csr.pem")).expect("csr");
+    let key2 = fx.site.path("key2.pem");
+    make_csr(&key2, &[], &["www.example.test"], &v3.join("next.csr.pem"));
+    switch("www.3");
+    fx.run_ended(&["run"])
+        .expect(0)
+        .stdout_has("www: key rollover started: next key from ");
+    assert_eq!(
+        String::from_utf8(fx.site.read("certs/www/next/pubkey.pem")).expect("utf8"),
+        pubkey(&key2)
+    );
+    assert_eq!(fx.site.read("certs/www/cert.pem"), cert);
 }

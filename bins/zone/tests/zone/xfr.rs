@@ -128,13 +128,37 @@ fn xfr_mistakes_name_file_line_and_key() {
     bad(
         &good.replace("hmac-sha256", "hmac-md5"),
         0o600,
-        "algorithm 'hmac-md5': expected one of",
+        "bad.key: line 3: 'algorithm': expected one of",
     );
-    bad(
-        &good.replace("secret: \"", "secret: \"!"),
-        0o600,
-        "secret: not base64",
-    );
+    // A malformed secret line: file, line and attribute, never the secret.
+    let secret = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("secret: \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("a secret line")
+        .to_owned();
+    let malformed = [
+        (
+            good.replace("secret: \"", "secret: \"!"),
+            "bad.key: line 4: 'secret': not base64",
+        ),
+        (
+            good.replace("secret: \"", "secret \""),
+            "bad.key: line 4: expected 'attribute: value'",
+        ),
+        (
+            good.replace(&format!("{secret}\""), &secret),
+            "bad.key: line 4: 'secret': unbalanced quotes",
+        ),
+    ];
+    for (text, want) in &malformed {
+        let p = tree.write("bad.key", text);
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        let ran = tree.run(&["-n"]).expect(78).one_error(want);
+        assert!(!ran.stderr.contains(&secret), "{}", ran.stderr);
+        assert!(!ran.stderr.contains(&secret[..8]), "{}", ran.stderr);
+    }
     // All well: -n says what it checked.
     config(
         &tree,

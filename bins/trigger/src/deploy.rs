@@ -68,8 +68,8 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     let pairs = pairs(ctx, svc)?;
     // A staged next key whose certificate is now published becomes the
     // key as part of this deployment (src/csr/promote.rs).
-    let promotion = promote::staged(ctx, svc, line.as_ref(), &pairs)
-        .map_err(|e| e.context("not deployed"))?;
+    let promotion =
+        promote::staged(ctx, svc, line.as_ref(), &pairs).map_err(|e| e.context("not deployed"))?;
     if let Some(p) = promotion.as_ref().filter(|p| p.early && !ctx.mode.check) {
         // The service reads pub/'s certificate, which the pull switched
         // already: its key follows before anything can fail.
@@ -83,7 +83,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     };
     // With -n the key files are not in place yet, as with an install: the
     // pre-flight would read the old key beside the new certificate.
-    let in_place = pending.is_empty() && promotion.as_ref().is_none_or(|p| p.in_place);
+    let in_place = pending.is_empty() && promotion.as_ref().map_or(true, |p| p.in_place);
     let mut judged = pending.clone();
     if let Some(p) = &promotion {
         judged.extend(p.overrides());
@@ -177,7 +177,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         if let Err(e) = p.put() {
             return Err(match undo.restore(ctx, svc, &secret) {
                 Ok(()) => e.context("not deployed: promote"),
-                Err(r) => e.context(&format!(
+                Err(r) => e.context(format!(
                     "not deployed: promote (restoring the previous files failed too: {r})"
                 )),
             });
@@ -196,7 +196,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         Some(p) => Some((
             p,
             p.retire()
-                .map_err(|e| e.context(&format!("{done}, but the next key is not retired")))?,
+                .map_err(|e| e.context(format!("{done}, but the next key is not retired")))?,
         )),
         None => None,
     };
@@ -341,12 +341,7 @@ impl Undo<'_> {
 
 /// The pre-flight command (its refusal is 78: the service's configuration
 /// is broken); on failure an install is undone first.
-fn preflight(
-    ctx: &Ctx,
-    svc: &Service,
-    undo: &Undo,
-    secret: &impl Fn(&Path) -> bool,
-) -> Result<()> {
+fn preflight(ctx: &Ctx, svc: &Service, undo: &Undo, secret: &impl Fn(&Path) -> bool) -> Result<()> {
     let Some(cmd) = &svc.def.preflight else {
         return Ok(());
     };

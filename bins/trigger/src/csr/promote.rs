@@ -127,8 +127,8 @@ impl Promotion {
         if std::fs::read(&self.key).is_ok_and(|b| b == self.bytes) {
             return Ok(());
         }
-        let current =
-            std::fs::read(&self.key).map_err(|e| Error::unreadable(&self.key, "cannot read", &e))?;
+        let current = std::fs::read(&self.key)
+            .map_err(|e| Error::unreadable(&self.key, "cannot read", &e))?;
         keys::write_dated(&self.kept, &current, modified(&self.key))?;
         keys::write_dated(&self.key, &self.bytes, None)
     }

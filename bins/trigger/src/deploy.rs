@@ -65,16 +65,17 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     }
     quiet::forget(ctx, svc);
     let line = open_line(ctx, svc, now)?;
-    let pairs = pairs(ctx, svc)?;
     // A staged next key whose certificate is now published becomes the
     // key as part of this deployment (src/csr/promote.rs).
     let promotion =
-        promote::staged(ctx, svc, line.as_ref(), &pairs).map_err(|e| e.context("not deployed"))?;
+        promote::staged(ctx, svc, line.as_ref()).map_err(|e| e.context("not deployed"))?;
     if let Some(p) = promotion.as_ref().filter(|p| p.early && !ctx.mode.check) {
         // The service reads pub/'s certificate, which the pull switched
-        // already: its key follows before anything can fail.
+        // already: its key follows before anything can fail (even the
+        // discovery, which may load the pair: `nginx -T`).
         p.put().map_err(|e| e.context("not deployed: promote"))?;
     }
+    let pairs = pairs(ctx, svc)?;
     let pending = match &line {
         Some(l) if !svc.install.is_empty() => {
             install::pending(svc, l).map_err(|e| e.context("not deployed"))?

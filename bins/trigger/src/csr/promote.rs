@@ -15,12 +15,13 @@
 //! - only once the new pair is served (the post-flight) is the previous
 //!   key retired to `old/<stamp>.pem` and `next/` left empty.
 //!
-//! When is key.pem written? A service that reads its certificate from
-//! pub/ directly reads a pair of which the trigger holds only one half:
-//! the pull switched the certificate already, so key.pem follows it at
-//! once, before the judge (the window left is from the pull's switch to
-//! this run). Any other service gets it after its install, just before
-//! its pre-flight. A crash anywhere leaves `next/key.pem` and the kept
+//! When is key.pem written? A service without `install` reads its
+//! certificate from pub/ directly, a pair of which the trigger holds only
+//! one half: the pull switched the certificate already, so key.pem follows
+//! it at once, before the files are discovered (`nginx -T` loads the pair
+//! and refuses a mismatch) and judged; the window left is from the pull's
+//! switch to this run. A service with `install` gets it after its
+//! install, just before its pre-flight. A crash anywhere leaves `next/key.pem` and the kept
 //! key, and the next run (finding key.pem already the next key) finishes
 //! the promotion. A certificate for neither key promotes nothing: the
 //! key check refuses it as before (65).
@@ -35,7 +36,6 @@ use crate::config::outbox::Outbox;
 use crate::config::Service;
 use crate::csr::keys;
 use crate::ctx::Ctx;
-use crate::definition::Pair;
 use crate::keymatch::{self, PublicKey};
 use crate::manifest::Verified;
 use crate::material::Overrides;
@@ -62,19 +62,15 @@ pub struct Promotion {
     /// Whether key.pem already is the next key (a run that wrote it did
     /// not finish).
     pub in_place: bool,
-    /// Whether the service reads the certificate from pub/ directly: then
-    /// key.pem follows it before the judge, and is never put back.
+    /// Whether the service reads the certificate from pub/ directly (it
+    /// has no `install`): then key.pem follows it before the files are
+    /// discovered and judged, and is never put back.
     pub early: bool,
 }
 
 /// The promotion `svc`'s line is due for, if any: its next key's
 /// certificate is the published one.
-pub fn staged(
-    ctx: &Ctx,
-    svc: &Service,
-    line: Option<&Verified>,
-    pairs: &[Pair],
-) -> Result<Option<Promotion>> {
+pub fn staged(ctx: &Ctx, svc: &Service, line: Option<&Verified>) -> Result<Option<Promotion>> {
     let (Some(outbox), Some(name), Some(line)) = (&ctx.config.outbox, &svc.line, line) else {
         return Ok(None);
     };
@@ -98,10 +94,9 @@ pub fn staged(
     let bytes = std::fs::read(&next).map_err(|e| Error::unreadable(&next, "cannot read", &e))?;
     let key = outbox.key(name);
     let in_place = std::fs::read(&key).is_ok_and(|b| b == bytes);
-    let published = ctx.config.pub_dir.join(name);
-    let early = pairs
-        .iter()
-        .any(|p| p.key.as_deref() == Some(key.as_path()) && p.cert.starts_with(&published));
+    // Without `install` the service reads the line's files where pub/
+    // has them (only its key is ours to switch).
+    let early = svc.install.is_empty();
     Ok(Some(Promotion {
         outbox: outbox.clone(),
         line: name.clone(),

@@ -287,3 +287,22 @@ fn private_keys_inside_the_outbox_or_pub_are_refused() {
     write_config(&tree, &part(), "");
     tree.run(&["csr", "-n"]).expect(0);
 }
+
+#[test]
+fn files_found_by_nginx_t_are_found_with_the_key_already_following_pub() {
+    let (tree, nginx, _, second, key, next) = rolled("pub/www/fullchain.pem");
+    // `nginx -T` loads the pair: pub's new certificate beside the old key
+    // would fail it, so the key follows pub/ before the discovery.
+    let found = format!(
+        "[[service]]\nname = \"www\"\nline = \"www\"\nnames = [\"{NAME}\"]\n\
+         definition = \"nginx\"\ndiscover = {{ parser = \"nginx\", command = \"{}\" }}\n\
+         pidfile = \"{}\"\npreflight = \"{}\"\nreload = \"{HUP}\"\n\
+         postflight = [{{ connect = \"{}\", sni = \"{NAME}\" }}]\n",
+        nginx.test_command().replace("-t -q", "-T"),
+        nginx.pidfile().display(),
+        nginx.test_command(),
+        nginx.addr()
+    );
+    write_config(&tree, &part(), &found);
+    delivered(&tree, &nginx, &second, &key, &next);
+}

@@ -19,7 +19,9 @@ use clap::{Parser, Subcommand};
 /// On a site whose keys stay there, `csr` makes or reuses each [[csr]]
 /// line's key and writes its CSRs into a signed outbox the signing site
 /// pulls; `run` promotes a staged next key once its certificate is
-/// published.
+/// published, with the deployment: key.pem goes back with the files a
+/// failed pre-flight or rollback restores, and the old key moves to old/
+/// only once the new pair is served.
 ///
 /// Exit codes: 0 acted (or `check` reported; `csr`: an outbox written), 2
 /// nothing to do, 64 usage, 65 a file would not be deployed (or is no

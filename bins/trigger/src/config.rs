@@ -33,6 +33,7 @@ use toml::Spanned;
 
 use crate::definition::{self, Def, RawDef};
 
+mod apart;
 pub mod outbox;
 
 /// Default configuration file.
@@ -169,7 +170,7 @@ impl Config {
             }
             services.push(service);
         }
-        let outbox = outbox::validate(&src, raw.outbox, raw.csr)?;
+        let outbox = outbox::validate(&src, &src.abs(&raw.pub_dir), raw.outbox, raw.csr)?;
         // A site may only make keys and CSRs (its services deployed later).
         if services.is_empty() && !outbox.as_ref().is_some_and(|o| !o.lines.is_empty()) {
             return Err(format!(

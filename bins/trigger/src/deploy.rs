@@ -24,7 +24,7 @@ use certdrop_core::exit::{Failure, Outcome};
 
 use crate::act;
 use crate::config::Service;
-use crate::csr::promote;
+use crate::csr::promote::{self, Promotion};
 use crate::ctx::Ctx;
 use crate::definition::{Files, Pair};
 use crate::discover;
@@ -66,10 +66,15 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     quiet::forget(ctx, svc);
     let line = open_line(ctx, svc, now)?;
     // A staged next key whose certificate is now published becomes the
-    // key before anything is judged (src/csr/promote.rs); with -n, what
-    // it would be stands in for it.
-    let promoted =
+    // key as part of this deployment (src/csr/promote.rs).
+    let promotion =
         promote::staged(ctx, svc, line.as_ref()).map_err(|e| e.context("not deployed"))?;
+    if let Some(p) = promotion.as_ref().filter(|p| p.early && !ctx.mode.check) {
+        // The service reads pub/'s certificate, which the pull switched
+        // already: its key follows before anything can fail (even the
+        // discovery, which may load the pair: `nginx -T`).
+        p.put().map_err(|e| e.context("not deployed: promote"))?;
+    }
     let pairs = pairs(ctx, svc)?;
     let pending = match &line {
         Some(l) if !svc.install.is_empty() => {
@@ -79,9 +84,11 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     };
     // With -n the key files are not in place yet, as with an install: the
     // pre-flight would read the old key beside the new certificate.
-    let in_place = pending.is_empty() && promoted.is_empty();
+    let in_place = pending.is_empty() && promotion.as_ref().map_or(true, |p| p.in_place);
     let mut judged = pending.clone();
-    judged.extend(promoted);
+    if let Some(p) = &promotion {
+        judged.extend(p.overrides());
+    }
     let loaded = judge(ctx, svc, &pairs, &judged, line.as_ref(), now)?;
     let last = state::load(&ctx.config.state, &svc.name);
     let reason = if !pending.is_empty() {
@@ -94,6 +101,8 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         last.as_ref(),
     ) {
         Some(format!("{} ({})", why, svc.def.rule.name()))
+    } else if promotion.is_some() {
+        Some("the next key's certificate is published".to_string())
     } else if ctx.mode.force {
         Some("forced".to_string())
     } else {
@@ -122,8 +131,19 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
             .any(|pair| pair.key.as_deref() == Some(p) || (pair.key.is_none() && pair.cert == p))
     };
     if ctx.mode.check {
+        if let Some(p) = &promotion {
+            out.print(&format!(
+                "{}: would promote the next key {}: the published certificate is for it",
+                svc.name,
+                p.next.display()
+            ));
+        }
         if in_place {
-            preflight(ctx, svc, false, &secret)?;
+            let nothing = Undo {
+                installed: false,
+                key: None,
+            };
+            preflight(ctx, svc, &nothing, &secret)?;
         }
         let install = if pending.is_empty() {
             ""
@@ -147,13 +167,39 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
             pending.len()
         ));
     }
-    preflight(ctx, svc, installed, &secret)?;
+    // What a failed pre-flight or a rollback puts back: the installed
+    // files, and with them the key (never the key alone: the certificate
+    // the service reads then is the next key's).
+    let undo = Undo {
+        installed,
+        key: promotion.as_ref().filter(|p| installed && !p.early),
+    };
+    if let Some(p) = promotion.as_ref().filter(|p| !p.early) {
+        if let Err(e) = p.put() {
+            return Err(match undo.restore(ctx, svc, &secret) {
+                Ok(()) => e.context("not deployed: promote"),
+                Err(r) => e.context(format!(
+                    "not deployed: promote (restoring the previous files failed too: {r})"
+                )),
+            });
+        }
+    }
+    preflight(ctx, svc, &undo, &secret)?;
     let done = match act::deliver(ctx, svc, &loaded) {
         Ok(done) => done,
         // Not taken after every step: the files just installed go back,
         // and the line says how that went.
-        Err(e) if installed => return Err(rollback(ctx, svc, &pairs, &secret, e)),
+        Err(e) if installed => return Err(rollback(ctx, svc, &pairs, &undo, &secret, e)),
         Err(e) => return Err(e),
+    };
+    // Served: only now is the key the promotion replaced retired.
+    let retired = match &promotion {
+        Some(p) => Some((
+            p,
+            p.retire()
+                .map_err(|e| e.context(format!("{done}, but the next key is not retired")))?,
+        )),
+        None => None,
     };
     let deployed = Deployed {
         digest: state::digest(&loaded),
@@ -163,6 +209,17 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     let record = state::path(&ctx.config.state, &svc.name);
     state::save(&ctx.config.state, &svc.name, &deployed)
         .map_err(|e| Error::cantcreat(&record, "cannot write", &e))?;
+    if let Some((p, old)) = retired {
+        let kept = match old {
+            Some(o) => format!("; previous key kept as {}", o.display()),
+            None => String::new(),
+        };
+        out.action(&format!(
+            "{}: promoted the next key to {}: the published certificate is for it{kept}",
+            svc.name,
+            p.key.display()
+        ));
+    }
     out.action(&format!("{}: {done}: {reason}", svc.name));
     Ok(Outcome::Changed)
 }
@@ -262,21 +319,37 @@ fn judge(
     Ok(loaded)
 }
 
+/// What this run changed that goes back when the service does not take it.
+struct Undo<'a> {
+    /// Files were installed (backed up by install::apply).
+    installed: bool,
+    /// key.pem was promoted along with them.
+    key: Option<&'a Promotion>,
+}
+
+impl Undo<'_> {
+    /// Put back the installed files, then the promoted key.
+    fn restore(&self, ctx: &Ctx, svc: &Service, secret: &impl Fn(&Path) -> bool) -> Result<()> {
+        if self.installed {
+            install::restore(&ctx.config.state, svc, secret)?;
+        }
+        match self.key {
+            Some(p) => p.undo(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The pre-flight command (its refusal is 78: the service's configuration
 /// is broken); on failure an install is undone first.
-fn preflight(
-    ctx: &Ctx,
-    svc: &Service,
-    installed: bool,
-    secret: &impl Fn(&Path) -> bool,
-) -> Result<()> {
+fn preflight(ctx: &Ctx, svc: &Service, undo: &Undo, secret: &impl Fn(&Path) -> bool) -> Result<()> {
     let Some(cmd) = &svc.def.preflight else {
         return Ok(());
     };
     let cmd = ctx.command(svc, cmd)?;
     ctx.run(&cmd, Failure::Config).map_err(|e| {
-        let undo = if installed {
-            match install::restore(&ctx.config.state, svc, secret) {
+        let undo = if undo.installed {
+            match undo.restore(ctx, svc, secret) {
                 Ok(()) => "; previous files restored".to_string(),
                 Err(r) => format!("; restoring the previous files failed too: {r}"),
             }
@@ -298,10 +371,11 @@ fn rollback(
     ctx: &Ctx,
     svc: &Service,
     pairs: &[Pair],
+    undo: &Undo,
     secret: &impl Fn(&Path) -> bool,
     e: Error,
 ) -> Error {
-    if let Err(r) = install::restore(&ctx.config.state, svc, secret) {
+    if let Err(r) = undo.restore(ctx, svc, secret) {
         return Error::new(
             e.class,
             format!("{e}; restoring the previous files failed: {r}"),

@@ -27,9 +27,9 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutbox {
-    dir: PathBuf,
-    keys: PathBuf,
-    signing_key: PathBuf,
+    dir: Spanned<PathBuf>,
+    keys: Spanned<PathBuf>,
+    signing_key: Spanned<PathBuf>,
 }
 
 /// One raw `[[csr]]`.
@@ -122,9 +122,11 @@ impl Outbox {
 
 /// Validate `[outbox]` and `[[csr]]`: a `[[csr]]` needs an `[outbox]`;
 /// lines are line names, each once; names valid identifiers, at least
-/// one; the key type one ring can make; max_key_age more than zero.
+/// one; the key type one ring can make; max_key_age more than zero; the
+/// private keys outside the outbox and `pub_dir` (src/config/apart.rs).
 pub fn validate(
     src: &Source,
+    pub_dir: &Path,
     raw: Option<RawOutbox>,
     csr: Vec<RawCsr>,
 ) -> Result<Option<Outbox>, String> {
@@ -138,7 +140,8 @@ pub fn validate(
             None => Ok(None),
         };
     };
-    let abs = |p: &Path| src.abs(p);
+    super::apart::check(src, &raw.dir, &raw.keys, &raw.signing_key, pub_dir)?;
+    let abs = |p: &Spanned<PathBuf>| src.abs(p.get_ref());
     let mut lines: Vec<CsrLine> = Vec::new();
     for c in csr {
         let line = c.line.get_ref().clone();

@@ -8,10 +8,9 @@
 //! states for every key the project reads.
 //!
 //! The promotion (a next key whose certificate is published becomes the
-//! key) is ordered so that a crash between any two steps leaves a key.pem
-//! that matches what the service serves or what pub/ holds, and never
-//! loses one: the current key is first copied (durably) into old/, then
-//! the next key is renamed over key.pem in one step.
+//! key) is a step of the service's deployment (src/csr/promote.rs); here
+//! are its file operations: a key written with its date kept, and the
+//! retirement of the replaced key to old/ once the new pair is served.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -125,40 +124,52 @@ fn secret_dirs(keys: &Path, file: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Make the staged next key of `line` its key: copy key.pem to
-/// `old/<stamp>.pem` (0600, durable), then rename next/key.pem over
-/// key.pem (durable), then date the new key.pem now, so that its age, and
-/// with it max_key_age, counts from the day it went into service. Returns
-/// where the old key went. A crash before the rename leaves both keys as
-/// they were (the next run promotes again); after it, the new key.pem,
-/// matching the published certificate, and the old one in old/.
-pub fn promote(outbox: &Outbox, line: &str) -> Result<PathBuf> {
-    let key = outbox.key(line);
+/// Retire the key a delivered promotion replaced: `kept` (the copy of it
+/// made before key.pem was overwritten, `next/previous.pem`) is renamed to
+/// `old/<stamp>.pem` (0600, in a 0700 directory), then `next/key.pem`,
+/// now key.pem, is removed, leaving `next/` empty. Returns where the old
+/// key went (`None` when a crash between the two steps already moved it).
+/// A crash before the rename leaves the promotion to finish at the next
+/// delivery; after it, `next/key.pem` is the key.pem already in service.
+pub fn retire(outbox: &Outbox, line: &str, kept: &Path) -> Result<Option<PathBuf>> {
     let next = outbox.next_key(line);
     let old_dir = outbox.old_keys(line);
-    let current = std::fs::read(&key).map_err(|e| Error::unreadable(&key, "cannot read", &e))?;
-    let made = |e: io::Error| Error::cantcreat(&old_dir, "cannot create", &e);
-    secret_dirs(&outbox.keys, &old_dir.join("key.pem")).map_err(made)?;
-    // Never over an earlier old key: a second one in the same second gets
-    // `<stamp>-001.pem`.
-    let stamp = clock::stamp(clock::now());
-    let old = (0..1000)
-        .map(|n| match n {
-            0 => old_dir.join(format!("{stamp}.pem")),
-            n => old_dir.join(format!("{stamp}-{n:03}.pem")),
-        })
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .ok_or_else(|| {
-            Error::cantcreat(
-                &old_dir,
-                "cannot create",
-                &io::ErrorKind::AlreadyExists.into(),
-            )
-        })?;
-    atomic::write(&old, &current, MODE_SECRET)
-        .map_err(|e| Error::cantcreat(&old, "cannot write", &e))?;
-    atomic::rename(&next, &key).map_err(|e| Error::cantcreat(&key, "cannot replace", &e))?;
-    // Only the age: a failure costs an early next key, never the key.
-    let _ = std::fs::File::open(&key).and_then(|f| f.set_modified(SystemTime::now()));
-    Ok(old)
+    let mut moved = None;
+    if std::fs::symlink_metadata(kept).is_ok() {
+        let made = |e: io::Error| Error::cantcreat(&old_dir, "cannot create", &e);
+        secret_dirs(&outbox.keys, &old_dir.join("key.pem")).map_err(made)?;
+        // Never over an earlier old key: a second one in the same second
+        // gets `<stamp>-001.pem`.
+        let stamp = clock::stamp(clock::now());
+        let old = (0..1000)
+            .map(|n| match n {
+                0 => old_dir.join(format!("{stamp}.pem")),
+                n => old_dir.join(format!("{stamp}-{n:03}.pem")),
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .ok_or_else(|| {
+                Error::cantcreat(
+                    &old_dir,
+                    "cannot create",
+                    &io::ErrorKind::AlreadyExists.into(),
+                )
+            })?;
+        atomic::rename(kept, &old)
+            .and_then(|()| atomic::sync_parent(kept))
+            .map_err(|e| Error::cantcreat(&old, "cannot move the previous key", &e))?;
+        moved = Some(old);
+    }
+    atomic::remove(&next).map_err(|e| Error::cantcreat(&next, "cannot remove", &e))?;
+    Ok(moved)
+}
+
+/// Write `bytes` to `to` as a key (0600, atomically) dated `modified`, so
+/// that a key put back keeps the age max_key_age is counted from.
+pub fn write_dated(to: &Path, bytes: &[u8], modified: Option<SystemTime>) -> Result<()> {
+    atomic::write(to, bytes, MODE_SECRET).map_err(|e| Error::cantcreat(to, "cannot write", &e))?;
+    if let Some(t) = modified {
+        // Only the age: a failure costs an early next key, never the key.
+        let _ = std::fs::File::open(to).and_then(|f| f.set_modified(t));
+    }
+    Ok(())
 }

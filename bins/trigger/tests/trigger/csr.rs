@@ -20,7 +20,7 @@ use crate::nginx::{Serves, HUP};
 const SITE: &str = "site@certdrop";
 
 /// The `[outbox]` and `[[csr]]` part of trigger.toml for line `www`.
-fn outbox(names: &str, extra: &str) -> String {
+pub fn outbox(names: &str, extra: &str) -> String {
     format!(
         "[outbox]\ndir = \"outbox\"\nkeys = \"keys\"\nsigning_key = \"sitekey\"\n\n\
          [[csr]]\nline = \"www\"\nnames = [{names}]\nkey = \"ecdsa-p256\"\n{extra}\n"
@@ -30,7 +30,7 @@ fn outbox(names: &str, extra: &str) -> String {
 /// A tree with the site's outbox signing key (`sitekey`, its
 /// allowed_signers `site_signers`) and trigger.toml: the outbox part,
 /// then `service` (a `[[service]]` table or nothing).
-fn site(outbox_part: &str, service: &str) -> Tree {
+pub fn site(outbox_part: &str, service: &str) -> Tree {
     let tree = Tree::new();
     sh(
         tree.root(),
@@ -45,7 +45,8 @@ fn site(outbox_part: &str, service: &str) -> Tree {
     tree
 }
 
-fn write_config(tree: &Tree, outbox_part: &str, service: &str) {
+/// Write trigger.toml: the common head, the outbox part, `service`.
+pub fn write_config(tree: &Tree, outbox_part: &str, service: &str) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy-triggers");
     tree.write(
         "trigger.toml",
@@ -59,7 +60,7 @@ fn write_config(tree: &Tree, outbox_part: &str, service: &str) {
 }
 
 /// A field of the line's current outbox manifest.
-fn field(tree: &Tree, key: &str) -> String {
+pub fn field(tree: &Tree, key: &str) -> String {
     let text = tree.read_text("outbox/www/manifest");
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{key} ")))
@@ -132,7 +133,7 @@ fn no_private_key(dir: &Path) -> usize {
 }
 
 /// Date a file `ago` back (its age is what max_key_age is checked on).
-fn age(path: &Path, ago: Duration) {
+pub fn age(path: &Path, ago: Duration) {
     std::fs::File::open(path)
         .and_then(|f| f.set_modified(SystemTime::now() - ago))
         .expect("set mtime");

@@ -17,6 +17,7 @@ mod services_slapd;
 
 mod cli;
 mod csr;
+mod csr_rollover;
 mod deploy;
 mod exit_classes;
 mod hostile;

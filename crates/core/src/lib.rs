@@ -22,6 +22,7 @@ pub mod keymode;
 pub mod lock;
 pub mod name;
 pub mod output;
+pub mod paths;
 pub mod statefile;
 pub mod store;
 pub mod tomlcfg;

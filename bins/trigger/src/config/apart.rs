@@ -8,8 +8,9 @@
 //! Paths are compared as written and, where they exist, with symbolic
 //! links resolved, so that a link cannot hide one tree inside the other.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use certdrop_core::paths::{through_links, within};
 use certdrop_core::tomlcfg::Source;
 use toml::Spanned;
 
@@ -73,70 +74,4 @@ pub(super) fn check(
         ));
     }
     Ok(())
-}
-
-/// Whether `inner` is `outer` or lies below it, as written or with the
-/// links of their existing parts resolved.
-fn within(outer: &Path, inner: &Path) -> bool {
-    nested(outer, inner) || nested(&resolved(outer), &resolved(inner))
-}
-
-/// " (through symbolic links: a -> a', ...)" when resolving links changed
-/// one of `paths`, so the message explains a rule the written paths hide.
-fn through_links(paths: &[&Path]) -> String {
-    let changed: Vec<String> = paths
-        .iter()
-        .filter_map(|p| {
-            let r = resolved(p);
-            (clean(&r) != clean(p)).then(|| format!("{} -> {}", p.display(), r.display()))
-        })
-        .collect();
-    if changed.is_empty() {
-        return String::new();
-    }
-    format!(" (through symbolic links: {})", changed.join(", "))
-}
-
-/// `p` with the symbolic links of its longest existing ancestor resolved
-/// and the rest (not yet created) appended as written; a dangling link is
-/// followed to where it points, since a run would create that directory.
-fn resolved(p: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut at = p.to_path_buf();
-    // Bounded as the kernel bounds link chains (ELOOP).
-    for _ in 0..40 {
-        if let Ok(real) = std::fs::canonicalize(&at) {
-            return rest
-                .iter()
-                .rev()
-                .fold(real, |acc, c: &std::ffi::OsString| acc.join(c));
-        }
-        if let Ok(target) = std::fs::read_link(&at) {
-            at = match at.parent() {
-                Some(parent) => parent.join(target),
-                None => target,
-            };
-            continue;
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                at = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    p.to_path_buf()
-}
-
-fn clean(p: &Path) -> Vec<Component<'_>> {
-    p.components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect()
-}
-
-/// Whether `inner` is `outer` or lies below it, lexically.
-fn nested(outer: &Path, inner: &Path) -> bool {
-    let (outer, inner) = (clean(outer), clean(inner));
-    inner.len() >= outer.len() && inner[..outer.len()] == outer[..]
 }

@@ -271,6 +271,17 @@ pub fn render(c: &Cluster) -> Result<Vec<File>> {
                 .collect();
             let mut x = ctx.clone();
             x.insert("lines", &lines);
+            // Every authoritative server, as issue.toml's [dns] servers
+            // names them: the issuer answers a challenge only when all of
+            // them serve the value.
+            let servers: Vec<String> = c
+                .primary()
+                .into_iter()
+                .chain(c.secondaries())
+                .filter_map(|h| h.addresses.first())
+                .map(|a| std::net::SocketAddr::new(*a, c.dns_port).to_string())
+                .collect();
+            x.insert("dns_servers", &servers);
             add("issue.lines.toml", "issue-lines.toml", &x)?;
             add("publish.lines.toml", "publish-lines.toml", &x)?;
             if c.services.iter().any(|v| !v.tlsa.is_empty()) {

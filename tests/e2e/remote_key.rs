@@ -33,8 +33,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// The two sites: the signing site is the pipeline fixture's tree (nsd,
 /// Pebble, zone watch, issue.toml); the service site lives in its `svc/`.
 struct Sites {
-    sign: Site,
+    /// Before `sign`: fields drop in order, and nginx is stopped by the
+    /// pid file in the tree `sign` removes.
     nginx: Option<Nginx>,
+    sign: Site,
     https: u16,
 }
 
@@ -100,8 +102,8 @@ impl Sites {
         )
         .expect("pull.toml");
         let mut sites = Sites {
-            sign,
             nginx: None,
+            sign,
             https: free_port(),
         };
         sites.trigger_config();

@@ -124,7 +124,7 @@ pub enum Command {
         #[arg(long)]
         protocol: Option<String>,
         /// Timeout of each DNS query and of the whole TLS probe (5s, 1m).
-        #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = timeout)]
+        #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = certdrop_core::duration::positive)]
         timeout: Duration,
     },
     /// What does ADDR:PORT serve? One line per certificate.
@@ -155,7 +155,7 @@ pub enum Command {
         #[arg(long = "tls1.3")]
         tls13: bool,
         /// Timeout of the whole probe: connect, STARTTLS and handshake (5s, 1m).
-        #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = timeout)]
+        #[arg(long, default_value = crate::dane::DEFAULT_TIMEOUT, value_parser = certdrop_core::duration::positive)]
         timeout: Duration,
     },
 }
@@ -176,12 +176,4 @@ pub fn server_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse::<SocketAddr>().map_err(|_| {
         format!("'{text}': expected ADDRESS or ADDRESS:PORT (no host names: there is no resolver)")
     })
-}
-
-/// `--timeout`: a certdrop duration, not zero.
-fn timeout(text: &str) -> Result<Duration, String> {
-    match certdrop_core::duration::parse(text)? {
-        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
-        d => Ok(d),
-    }
 }

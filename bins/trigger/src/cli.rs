@@ -89,7 +89,7 @@ pub enum Command {
     /// SIGINT stops it after the round in progress (exit 0).
     Watch {
         /// Run at least this often without events (30s, 10m, 1h).
-        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = interval)]
+        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = certdrop_core::duration::positive)]
         interval: Duration,
     },
     /// For each [[csr]] line (or the named ones): make its key if missing
@@ -100,12 +100,4 @@ pub enum Command {
         /// [[csr]] line names (default: all).
         lines: Vec<String>,
     },
-}
-
-/// `--interval`: a certdrop duration, not zero.
-fn interval(text: &str) -> Result<Duration, String> {
-    match certdrop_core::duration::parse(text)? {
-        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
-        d => Ok(d),
-    }
 }

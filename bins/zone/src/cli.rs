@@ -69,7 +69,7 @@ pub enum Command {
     /// SIGTERM or SIGINT stops it after the build in progress (exit 0).
     Watch {
         /// Build at least this often without events (30s, 10m, 1h).
-        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = interval)]
+        #[arg(long, default_value = crate::watch::DEFAULT_INTERVAL, value_parser = certdrop_core::duration::positive)]
         interval: Duration,
     },
     /// Filter a fragment directory: accepted records to stdout, one line
@@ -161,12 +161,4 @@ pub enum Command {
         /// phonehome/ directory.
         dir: PathBuf,
     },
-}
-
-/// `--interval`: a certdrop duration, not zero.
-fn interval(text: &str) -> Result<Duration, String> {
-    match certdrop_core::duration::parse(text)? {
-        d if d.is_zero() => Err(format!("'{text}': must be more than zero")),
-        d => Ok(d),
-    }
 }

@@ -25,6 +25,7 @@ use certdrop_testkit::{bin, sh, within, Ran, Run};
 use crate::cluster::harness::{
     served_leaf, spki_sha256, timed, tlsa_at_owner, Cluster, Service, SIGN, ZONE,
 };
+use crate::tree::step;
 
 /// TTL of the zone's records: every linked site must serve its new
 /// certificate within it of the publication (the margin a loaded CI
@@ -296,15 +297,6 @@ fn rollover(c: &Cluster, r: &Service) -> Duration {
         .expect("age the key");
     csr(c, r).expect(0);
     let next = key_spki(&r.dir.join(format!("keys/{}/next/key.pem", line(r.n))));
-    let step = |what: &str, ran: Ran| {
-        assert!(
-            ran.code == 0 || ran.code == 2,
-            "{what}: exit {}\n{}{}",
-            ran.code,
-            ran.stdout,
-            ran.stderr
-        );
-    };
     let t0 = Instant::now();
     let served_next = || {
         c.net

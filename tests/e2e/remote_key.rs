@@ -19,7 +19,7 @@ use certdrop_testkit::nginx::{Nginx, Server};
 use certdrop_testkit::{free_port, sh, Ran};
 
 use crate::pipeline::{site, spki_sha256_of_pem, Site};
-use crate::tree::run;
+use crate::tree::{run, step};
 
 const WWW: &str = "www.example.test";
 /// TTL of the generated records: the next key's record must be served 2 s.
@@ -155,15 +155,6 @@ impl Sites {
     /// One cron pass over both sites, in the order cron would run them;
     /// each step either acted (0) or had nothing to do (2).
     fn pass(&self) {
-        let step = |what: &str, ran: Ran| {
-            assert!(
-                ran.code == 0 || ran.code == 2,
-                "{what}: exit {}\n{}{}",
-                ran.code,
-                ran.stdout,
-                ran.stderr
-            );
-        };
         step("svc csr", self.trigger(&["csr"]));
         step(
             "sign pull outbox",

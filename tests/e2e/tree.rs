@@ -19,3 +19,16 @@ pub fn run(name: &str, args: &[&str]) -> Ran {
 pub fn daemon(name: &str, args: &[&str], log: &Path) -> Proc {
     Command::new(bin(name)).args(args).logged(log)
 }
+
+/// A cron step that either acted (0) or had nothing to do (2); anything
+/// else fails the test, with the step's output.
+#[track_caller]
+pub fn step(what: &str, ran: Ran) {
+    assert!(
+        ran.code == 0 || ran.code == 2,
+        "{what}: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+}

@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build release static deps test unit lint deps-check crash demo bench install clean
+.PHONY: all build release static deps test unit lint lint-man deps-check crash demo bench install clean
 
 all: build
 
@@ -38,9 +38,15 @@ test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	sh .ci/deps-check
+	sh .ci/lint-man
 
 deps-check:
 	sh .ci/deps-check
+
+# The manual pages: `mandoc -Tlint -Wstyle doc/man/*` with no message (one
+# left out, and checked by other means: see .ci/lint-man).
+lint-man:
+	sh .ci/lint-man
 
 # The kill -9 tests of certdrop-zone, -publish and -trigger
 # (tests/e2e/crash*.rs) at 100 killed runs each, instead of the suite's

@@ -37,7 +37,7 @@ pub struct LogArgs {
     #[arg(long, global = true, value_name = "NAME", default_value = syslog::DEFAULT_FACILITY)]
     pub syslog_facility: String,
     /// Syslog tag (the program name in the log; default: this program's
-    /// name), up to 32 of A-Z a-z 0-9 . _ - /.
+    /// name), up to 32 of A-Z a-z 0-9 . _ -.
     #[arg(long, global = true, value_name = "TAG")]
     pub syslog_tag: Option<String>,
     /// syslogd's socket. In a FreeBSD jail it is the one syslogd -l makes

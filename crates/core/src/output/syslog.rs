@@ -114,13 +114,14 @@ impl Facility {
     }
 }
 
-/// Check a tag: 1 to [`MAX_TAG`] characters from `[A-Za-z0-9._/-]`, so that
-/// a receiver cannot mistake part of it for the `[PID]:` that follows.
+/// Check a tag: 1 to [`MAX_TAG`] characters from `[A-Za-z0-9._-]`, so that
+/// a receiver cannot mistake part of it for the `[PID]:` that follows
+/// (rsyslog's program name also ends at a `/`).
 pub fn check_tag(tag: &str) -> Result<(), String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/');
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if tag.is_empty() || tag.len() > MAX_TAG || !tag.chars().all(ok) {
         return Err(format!(
-            "--syslog-tag: '{tag}' is not a tag (1 to {MAX_TAG} of A-Z a-z 0-9 . _ - /)"
+            "--syslog-tag: '{tag}' is not a tag (1 to {MAX_TAG} of A-Z a-z 0-9 . _ -)"
         ));
     }
     Ok(())
@@ -212,7 +213,7 @@ mod tests {
         let e = Facility::parse("kern").expect_err("kern");
         assert!(e.contains("unknown facility 'kern' (one of: user,"), "{e}");
         assert!(!e.contains('\n'));
-        for bad in ["", "a b", "x:", "x[1]", &"t".repeat(33), "é"] {
+        for bad in ["", "a b", "x:", "x[1]", "a/b", &"t".repeat(33), "é"] {
             assert!(check_tag(bad).is_err(), "{bad:?}");
         }
         check_tag("certdrop-zone").expect("the program name");

@@ -62,7 +62,15 @@ pub(crate) fn site(line: &str, zone_ttl: u32) -> Site {
     let zone_conf = d.join("zone.toml");
     let watch = daemon(
         "certdrop-zone",
-        &["-c", zone_conf.to_str().expect("utf8"), "-v", "watch"],
+        // watch.log is its stderr: not syslog, the daemon's default.
+        &[
+            "-c",
+            zone_conf.to_str().expect("utf8"),
+            "-v",
+            "watch",
+            "--log",
+            "stderr",
+        ],
         &d.join("watch.log"),
     );
     // The watcher's first build: nsd serves the zone.

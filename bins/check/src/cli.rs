@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use certdrop_core::output::{Global, LogArgs};
 use clap::{Parser, Subcommand};
 
 /// Default configuration file.
@@ -65,9 +66,22 @@ pub struct Cli {
     /// Write the Prometheus textfile here (instead of check.toml's `textfile`).
     #[arg(long, global = true, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
+    /// Where messages go (--log, --syslog-*).
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What `certdrop_core::exit::main` reads: -v, the logging options.
+impl Global for Cli {
+    fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    fn log(&self) -> &LogArgs {
+        &self.log
+    }
 }
 
 /// The verbs.

@@ -59,7 +59,15 @@ fn main() -> ExitCode {
             }
         }
     };
-    let out = Output::new(PROGRAM, Output::verbosity_from(cli.verbose));
+    let out = match Output::from_cli(PROGRAM, &cli) {
+        Ok(out) => out,
+        // A bad --syslog-facility or --syslog-tag: for a plugin, UNKNOWN.
+        Err(e) if cli.plugin() => {
+            Output::stderr(PROGRAM).print(&nagios::unknown(&e.msg));
+            return ExitCode::from(Status::Unknown.plugin_code());
+        }
+        Err(e) => return exit::exit_code(Err(e.report(&Output::stderr(PROGRAM)))),
+    };
     if cli.plugin() {
         return plugin_main(&cli, &out);
     }

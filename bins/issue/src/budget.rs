@@ -17,6 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use certdrop_core::output::Output;
+
 /// The time from the start of a run (the lock taken) to each layer's end.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -55,11 +57,12 @@ impl Budget {
         certdrop_core::duration::render(self.total)
     }
 
-    /// Start the watchdog: at the end of the budget it says so on stderr
-    /// and ends the process with 75 (`program` names it in the line).
-    pub fn watchdog(&self, program: &'static str) {
+    /// Start the watchdog: at the end of the budget it says so through
+    /// `out` (stderr or syslog) and ends the process with 75.
+    pub fn watchdog(&self, out: &Output) {
         let end = self.start + self.total;
         let words = self.words();
+        let out = out.clone();
         std::thread::spawn(move || {
             loop {
                 let now = Instant::now();
@@ -68,9 +71,9 @@ impl Budget {
                 }
                 std::thread::sleep(end - now);
             }
-            eprintln!(
-                "{program}: run_timeout ({words}) reached: stopping; the next run continues where this one stopped"
-            );
+            out.error(&format!(
+                "run_timeout ({words}) reached: stopping; the next run continues where this one stopped"
+            ));
             std::process::exit(i32::from(certdrop_core::exit::Failure::Temporary.code()));
         });
     }
@@ -97,7 +100,7 @@ mod tests {
     fn the_watchdog_ends_a_blocked_process_with_75() {
         const CHILD: &str = "CERTDROP_ISSUE_TEST_WATCHDOG_CHILD";
         if std::env::var_os(CHILD).is_some() {
-            Budget::start(Duration::from_secs(1)).watchdog("certdrop-issue");
+            Budget::start(Duration::from_secs(1)).watchdog(&Output::stderr("certdrop-issue"));
             loop {
                 std::thread::park();
             }

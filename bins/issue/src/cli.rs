@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use certdrop_core::output::{Global, LogArgs};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Default configuration file.
@@ -43,9 +44,22 @@ pub struct Cli {
     /// If another run holds the lock, give up at once (exit 75) instead of waiting.
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Where messages go (--log, --syslog-*).
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do (may be left out with -n).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What `certdrop_core::exit::main` reads: -v, the logging options.
+impl Global for Cli {
+    fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    fn log(&self) -> &LogArgs {
+        &self.log
+    }
 }
 
 /// The verbs.

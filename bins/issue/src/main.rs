@@ -44,7 +44,7 @@ use crate::config::Config;
 const PROGRAM: &str = "certdrop-issue";
 
 fn main() -> ExitCode {
-    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, run)
 }
 
 /// Take the one command the line asks for, then load the configuration
@@ -84,17 +84,17 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
         )),
         Command::Account {
             command: AccountCommand::Deactivate { yes: true },
-        } => locked(&cli, config, |c, _| async move {
+        } => locked(&cli, out, config, |c, _| async move {
             account::deactivate(&c, true, out).await
         }),
         Command::Account {
             command: AccountCommand::Rollover,
-        } => locked(&cli, config, |c, _| async move {
+        } => locked(&cli, out, config, |c, _| async move {
             account::rollover(&c, out).await
         }),
         Command::Account {
             command: AccountCommand::Import { file, format },
-        } => locked(&cli, config, |c, _| async move {
+        } => locked(&cli, out, config, |c, _| async move {
             import::import(&c, &file, format, out).await
         }),
         Command::Revoke {
@@ -103,11 +103,11 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
             with_cert_key,
         } => {
             config.line(&line)?;
-            locked(&cli, config, |c, _| async move {
+            locked(&cli, out, config, |c, _| async move {
                 account::revoke(&c, &line, reason, with_cert_key, out).await
             })
         }
-        Command::Run => locked(&cli, config, |c, budget| async move {
+        Command::Run => locked(&cli, out, config, |c, budget| async move {
             run::run_once(c, &run::Options::default(), budget, out).await
         }),
         Command::Issue { lines, force } => {
@@ -118,7 +118,7 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
                 only: lines,
                 force: force || cli.force,
             };
-            locked(&cli, config, |c, budget| async move {
+            locked(&cli, out, config, |c, budget| async move {
                 run::run_once(c, &opts, budget, out).await
             })
         }
@@ -140,7 +140,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// the run's budget (`budget.rs`: `work` gets it to bound its parts; the
 /// whole is cut a little before the budget, the watchdog ends the process
 /// at it).
-fn locked<F, Fut>(cli: &Cli, config: Config, work: F) -> Result<Outcome>
+fn locked<F, Fut>(cli: &Cli, out: &Output, config: Config, work: F) -> Result<Outcome>
 where
     F: FnOnce(Arc<Config>, budget::Budget) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
@@ -155,7 +155,7 @@ where
     // Busy is 75, a lock file that cannot be made is 73 (core's From).
     let _lock = StateLock::acquire(&config.state, wait)?;
     let budget = budget::Budget::start(config.run_timeout);
-    budget.watchdog(PROGRAM);
+    budget.watchdog(out);
     let result = runtime.block_on(async {
         match tokio::time::timeout_at(budget.run(), work(Arc::new(config), budget)).await {
             Ok(result) => result,

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use certdrop_core::output::{Global, LogArgs};
 use clap::{Parser, Subcommand};
 
 /// certdrop-jails renders one site description (site.toml: the jails, their
@@ -49,8 +50,21 @@ pub struct Cli {
     /// Check and render, write nothing; print what would change.
     #[arg(short = 'n', long, global = true)]
     pub check: bool,
+    /// Where messages go (--log, --syslog-*).
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What `certdrop_core::exit::main` reads: -v, the logging options.
+impl Global for Cli {
+    fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    fn log(&self) -> &LogArgs {
+        &self.log
+    }
 }
 
 impl Cli {

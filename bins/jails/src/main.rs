@@ -26,7 +26,7 @@ use crate::site::Site;
 const PROGRAM: &str = "certdrop-jails";
 
 fn main() -> ExitCode {
-    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, run)
 }
 
 /// The command, after `-n` became `check` (src/cli.rs).

@@ -32,7 +32,7 @@ use certdrop_manifest::SigningKey;
 const PROGRAM: &str = "certdrop-publish";
 
 fn main() -> ExitCode {
-    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, run)
 }
 
 fn run(cli: Cli, out: &Output) -> Result<Outcome> {

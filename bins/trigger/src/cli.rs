@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use certdrop_core::error::{Error, Result};
+use certdrop_core::output::{Global, LogArgs};
 use clap::{Parser, Subcommand};
 
 /// certdrop-trigger deploys a published certificate to a service: it reads
@@ -44,9 +45,26 @@ pub struct Cli {
     /// Explain (twice: more).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Where messages go (--log, --syslog-*).
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What `certdrop_core::exit::main` reads: -v, the logging options,
+/// and whether the command is the `watch` daemon (syslog by default).
+impl Global for Cli {
+    fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    fn log(&self) -> &LogArgs {
+        &self.log
+    }
+    fn daemon(&self) -> bool {
+        matches!(self.command, Some(Command::Watch { .. }))
+    }
 }
 
 impl Cli {

@@ -46,7 +46,7 @@ use crate::ctx::{Ctx, Mode};
 const PROGRAM: &str = "certdrop-trigger";
 
 fn main() -> ExitCode {
-    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, run)
 }
 
 /// The command, after `-n` became `check` (src/cli.rs).

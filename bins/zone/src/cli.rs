@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use certdrop_core::output::{Global, LogArgs};
 use clap::{Parser, Subcommand};
 
 /// Default configuration file.
@@ -42,9 +43,26 @@ pub struct Cli {
     /// Rebuild, re-sign and reload even when nothing changed.
     #[arg(short = 'f', long, global = true)]
     pub force: bool,
+    /// Where messages go (--log, --syslog-*).
+    #[command(flatten)]
+    pub log: LogArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What `certdrop_core::exit::main` reads: -v, the logging options,
+/// and whether the command is the `watch` daemon (syslog by default).
+impl Global for Cli {
+    fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    fn log(&self) -> &LogArgs {
+        &self.log
+    }
+    fn daemon(&self) -> bool {
+        matches!(self.command, Some(Command::Watch { .. }))
+    }
 }
 
 /// The verbs.

@@ -44,7 +44,7 @@ const NO_COMMAND: &str = "a command is needed: build, check, watch, fragments, t
                           assemble, sign, install, secondaries, tsig-key (see --help)";
 
 fn main() -> ExitCode {
-    certdrop_core::exit::main::<Cli, _>(PROGRAM, |c| c.verbose, run)
+    certdrop_core::exit::main::<Cli, _>(PROGRAM, run)
 }
 
 fn run(cli: Cli, out: &Output) -> Result<Outcome> {

@@ -111,21 +111,22 @@ pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
 }
 
 /// The whole `main` of a binary: parse the command line ([`parse_args`]),
-/// make the printer at the verbosity `verbose` reads from it, run the
-/// command, print its error line, return the exit code.
-pub fn main<C, F>(program: &'static str, verbose: fn(&C) -> u8, run: F) -> ExitCode
+/// make the printer it asks for (verbosity, stderr or syslog:
+/// [`crate::output::Global`]), run the command, print its error line,
+/// return the exit code.
+pub fn main<C, F>(program: &'static str, run: F) -> ExitCode
 where
-    C: clap::Parser,
+    C: clap::Parser + crate::output::Global,
     F: FnOnce(C, &crate::output::Output) -> Result<Outcome, crate::error::Error>,
 {
     let cli = match parse_args::<C>() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let out = crate::output::Output::new(
-        program,
-        crate::output::Output::verbosity_from(verbose(&cli)),
-    );
+    let out = match crate::output::Output::from_cli(program, &cli) {
+        Ok(out) => out,
+        Err(e) => return exit_code(Err(e.report(&crate::output::Output::stderr(program)))),
+    };
     exit_code(run(cli, &out).map_err(|e| e.report(&out)))
 }
 

@@ -17,7 +17,8 @@
 //!   STARTTLS), [`slapd`] (LDAP StartTLS), [`prosody`] (XMPP STARTTLS),
 //!   with [`unpriv`] for the servers that
 //!   drop to a user of their own,
-//!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
+//!   [`pki`] (an openssl CA), [`rsyslog`] (a syslogd whose messages a
+//!   test reads), and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
 //!
@@ -42,6 +43,7 @@ pub mod pki;
 pub mod ports;
 pub mod postfix;
 pub mod prosody;
+pub mod rsyslog;
 pub mod run;
 pub mod slapd;
 pub mod tmpfs;

@@ -81,7 +81,15 @@ impl Cluster {
         let watch = net.spawn(
             SIGN,
             bin("certdrop-zone"),
-            &["-c", &p(&s.join("zone.toml")), "-v", "watch"],
+            // watch.log is its stderr: not syslog, the daemon's default.
+            &[
+                "-c",
+                &p(&s.join("zone.toml")),
+                "-v",
+                "watch",
+                "--log",
+                "stderr",
+            ],
             &s.join("watch.log"),
         );
         let rsync = net.spawn(

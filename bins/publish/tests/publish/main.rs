@@ -15,5 +15,6 @@ mod pull_crash;
 mod pull_outbox;
 mod pull_transports;
 mod run;
+mod syslog;
 mod verify;
 mod watch;

@@ -24,7 +24,8 @@ fn start(site: &Site) -> Proc {
     Command::new(env!("CARGO_BIN_EXE_certdrop-publish"))
         .arg("-c")
         .arg(config)
-        .args(["watch", "--interval", "1h"])
+        // The daemon logs to syslog by default; this test reads stderr.
+        .args(["watch", "--interval", "1h", "--log", "stderr"])
         .env_remove("CERTDROP_PUBLISH_CONFIG")
         .logged(&site.path("watch.log"))
 }
@@ -119,8 +120,8 @@ fn a_site_that_only_pulls_has_nothing_to_watch() {
     let site = Site::new();
     let pull = config(&site, "pub", &rsync(&site, "pub"), "pub", "");
     let path = pull.to_str().expect("utf-8");
-    let ran = publish(&["-c", path, "watch"]).expect(78);
+    let ran = publish(&["-c", path, "watch", "--log", "stderr"]).expect(78);
     ran.one_error("holds only [pull]: nothing to watch");
     // watch acts: -n goes with run, check or pull.
-    publish(&["-c", path, "-n", "watch"]).expect(64);
+    publish(&["-c", path, "-n", "watch", "--log", "stderr"]).expect(64);
 }

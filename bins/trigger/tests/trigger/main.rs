@@ -25,6 +25,7 @@ mod ip_line;
 mod leftovers;
 mod refuse;
 mod starttls;
+mod syslog;
 mod two_lines;
 mod verified_reload;
 mod watch;

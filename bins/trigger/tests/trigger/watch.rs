@@ -20,7 +20,8 @@ fn watch_deploys_what_is_published_and_stops_on_sigterm() {
     let child = Command::new(env!("CARGO_BIN_EXE_certdrop-trigger"))
         .arg("-c")
         .arg(&config)
-        .args(["watch", "--interval", "1h"])
+        // The daemon logs to syslog by default; this test reads stderr.
+        .args(["watch", "--interval", "1h", "--log", "stderr"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

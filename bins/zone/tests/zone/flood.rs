@@ -81,6 +81,8 @@ fn watch_does_not_repeat_what_it_said() {
             .arg("-c")
             .arg(tree.path("zone.toml"))
             .arg("watch")
+            // The daemon logs to syslog by default; this test reads stderr.
+            .args(["--log", "stderr"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(File::create(&err).expect("watch.err"))

@@ -40,6 +40,9 @@ impl Watching {
             .arg("-c")
             .arg(tree.path("zone.toml"))
             .arg("watch")
+            // The daemon logs to syslog by default; these tests read
+            // stdout and stderr.
+            .args(["--log", "stderr"])
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(File::create(&out).expect("watch.out"))
@@ -262,9 +265,12 @@ fn watch_builds_on_its_interval_without_events() {
 }
 
 /// Run with a time limit: a watch that should have refused to start must
-/// not hang the suite.
+/// not hang the suite. On stderr, as `watch` logs to syslog by default.
 fn run_briefly(args: &[&str]) -> Ran {
-    zone().args(args).ran_within(Duration::from_secs(5))
+    zone()
+        .args(["--log", "stderr"])
+        .args(args)
+        .ran_within(Duration::from_secs(5))
 }
 
 #[test]

@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 
 .PHONY: all build release static deps test unit lint deps-check crash demo bench install clean \
     install-bin install-man install-share install-etc install-FreeBSD install-rc install-periodic \
-    install-Linux port-crates
+    install-Linux uninstall port-crates
 
 all: build
 
@@ -158,6 +158,19 @@ install-Linux:
 	    $(SUBST) dist/linux/systemd/$$f > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f && \
 	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f || exit 1; \
 	done
+
+# What install put there, whatever OS it was for; configurations made from
+# the samples stay, and so do the directories that still hold them.
+uninstall:
+	for b in $(BINARIES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$b $(SHARE)/man/man8/$$b.8; done
+	rm -f $(SHARE)/man/man5/certdrop.5 $(SHARE)/man/man7/certdrop.7
+	rm -rf $(SHARE)/certdrop
+	for f in $(SAMPLES); do rm -f $(ETC)/certdrop/`basename $$f`; done
+	for f in $(RC_SCRIPTS); do rm -f $(ETC)/rc.d/$$f; done
+	for f in $(PERIODIC_DAILY); do rm -f $(ETC)/periodic/daily/$$f; done
+	for f in $(PERIODIC_WEEKLY); do rm -f $(ETC)/periodic/weekly/$$f; done
+	for f in $(SYSTEMD_UNITS); do rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f; done
+	-rmdir $(ETC)/certdrop 2>/dev/null
 
 # The port's crate list, from Cargo.lock (tests/e2e/install.rs checks that
 # the committed one is current).

@@ -48,12 +48,17 @@ fn port() -> PathBuf {
 
 /// `make install` for `os` into `destdir`, from the debug programs.
 fn make_install(destdir: &Path, os: &str) -> Ran {
+    make(destdir, os, "install")
+}
+
+/// `make TARGET` for `os` into `destdir`, programs from target/debug.
+fn make(destdir: &Path, os: &str, target: &str) -> Ran {
     let debug = bin("certdrop-zone");
     let debug = debug.parent().expect("target/debug");
     Command::new("make")
         .arg("-C")
         .arg(top())
-        .arg("install")
+        .arg(target)
         .arg(format!("OS={os}"))
         .arg(format!("DESTDIR={}", destdir.display()))
         .arg(format!("PREFIX={PREFIX}"))
@@ -187,6 +192,13 @@ fn install_for_freebsd_is_what_the_port_lists() {
         definitions(&top().join("deploy-triggers"))
     );
     assert!(!names.iter().any(|f| f.starts_with("lib/systemd")));
+
+    // uninstall takes every file away again, and leaves a configuration
+    // made from a sample.
+    std::fs::write(prefix.join("etc/certdrop/issue.toml"), "# mine\n").expect("mine");
+    make(&destdir, "FreeBSD", "uninstall").expect(0);
+    let left: Vec<String> = files(&prefix).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(left, ["etc/certdrop/issue.toml"]);
 }
 
 #[test]

@@ -98,8 +98,10 @@ PERIODIC_DAILY = 500.certdrop
 PERIODIC_WEEKLY = 500.certdrop-status
 SYSTEMD_UNITS = certdrop-zone.service certdrop-trigger.service certdrop-publish.service \
     certdrop-renew.service certdrop-renew.timer certdrop-status.service certdrop-status.timer
-# The scripts and units name their files as the port does (%%PREFIX%%).
-SUBST = sed -e 's|%%PREFIX%%|$(PREFIX)|g' -e 's|%%LOCALBASE%%|$(PREFIX)|g'
+# The scripts and units name their files as the port does (%%PREFIX%% and
+# the other words of the ports framework's SUB_LIST they may use).
+SUBST = sed -e 's|%%PREFIX%%|$(PREFIX)|g' -e 's|%%LOCALBASE%%|$(PREFIX)|g' \
+    -e 's|%%ETCDIR%%|$(PREFIX)/etc/certdrop|g' -e 's|%%DATADIR%%|$(PREFIX)/share/certdrop|g'
 
 install:
 	@if [ "$(BINDIR_SRC)" = target/release ]; then $(MAKE) release || exit 1; fi

@@ -4,7 +4,9 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build release static deps test unit lint lint-man deps-check crash demo bench install clean
+.PHONY: all build release static deps test unit lint lint-man deps-check crash demo bench install clean \
+    install-bin install-man install-share install-etc install-FreeBSD install-rc install-periodic \
+    install-Linux uninstall port-crates
 
 all: build
 
@@ -74,21 +76,114 @@ bench: deps release
 	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails certdrop-check
-SHARE = $(DESTDIR)$(PREFIX)/share
 
-install: release
-	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/man/man5 $(SHARE)/man/man7 $(SHARE)/man/man8 \
-	    $(SHARE)/certdrop/deploy-triggers $(SHARE)/certdrop/jail-templates/linux
-	for b in $(BINARIES); do \
-	    install -m 0755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/ && \
-	    install -m 0644 doc/man/$$b.8 $(SHARE)/man/man8/ || exit 1; \
-	done
+# `make install`: the programs, the manual, the shipped service definitions,
+# the jail templates, the sample configurations and the system's own way of
+# running the daemons, picked by OS (FreeBSD: rc.d and periodic scripts
+# and deploy-triggers/*.toml; Linux: systemd units and
+# deploy-triggers/linux/*.toml). DESTDIR is honoured everywhere, so
+# `make install DESTDIR=/tmp/stage` needs no root. The port
+# (dist/freebsd/port/security/certdrop) installs the same files through the
+# install-* targets below, apart from the programs and rc.d scripts,
+# which its framework installs itself.
+#
+# Written for both GNU make and BSD make: `!=` is the shell assignment
+# both know (GNU make 4 and later); `make OS=Linux` still overrides it.
+OS != uname -s
+# Where the programs come from. The default builds a release first; any
+# other directory is installed as it is, building nothing (`make install
+# BINDIR_SRC=target/debug`, or the musl build of `make static`).
+BINDIR_SRC ?= target/release
+ETC = $(DESTDIR)$(PREFIX)/etc
+SHARE = $(DESTDIR)$(PREFIX)/share
+# The sample configurations, installed as $(PREFIX)/etc/certdrop/<name>.sample.
+SAMPLES = dist/etc/issue.toml.sample dist/etc/zone.toml.sample dist/etc/publish.toml.sample \
+    dist/etc/trigger.toml.sample dist/etc/check.toml.sample jail-templates/site.toml.sample
+RC_SCRIPTS = certdrop_zone certdrop_trigger certdrop_publish
+PERIODIC_DAILY = 500.certdrop
+PERIODIC_WEEKLY = 500.certdrop-status
+SYSTEMD_UNITS = certdrop-zone.service certdrop-trigger.service certdrop-publish.service \
+    certdrop-renew.service certdrop-renew.timer certdrop-status.service certdrop-status.timer
+# The scripts and units name their files as the port does (%%PREFIX%% and
+# the other words of the ports framework's SUB_LIST they may use).
+SUBST = sed -e 's|%%PREFIX%%|$(PREFIX)|g' -e 's|%%LOCALBASE%%|$(PREFIX)|g' \
+    -e 's|%%ETCDIR%%|$(PREFIX)/etc/certdrop|g' -e 's|%%DATADIR%%|$(PREFIX)/share/certdrop|g'
+
+install:
+	@if [ "$(BINDIR_SRC)" = target/release ]; then $(MAKE) release || exit 1; fi
+	@case "$(OS)" in FreeBSD|Linux) ;; \
+	    *) echo "make install: OS=$(OS): expected FreeBSD or Linux" >&2; exit 1;; esac
+	$(MAKE) install-bin install-man install-share install-etc install-$(OS) \
+	    OS=$(OS) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) BINDIR_SRC=$(BINDIR_SRC)
+
+install-bin:
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for b in $(BINARIES); do install -m 0755 $(BINDIR_SRC)/$$b $(DESTDIR)$(PREFIX)/bin/ || exit 1; done
+
+install-man:
+	install -d $(SHARE)/man/man5 $(SHARE)/man/man7 $(SHARE)/man/man8
 	install -m 0644 doc/man/certdrop.5 $(SHARE)/man/man5/
 	install -m 0644 doc/man/certdrop.7 $(SHARE)/man/man7/
-	install -m 0644 deploy-triggers/*.toml $(SHARE)/certdrop/deploy-triggers/
+	for b in $(BINARIES); do install -m 0644 doc/man/$$b.8 $(SHARE)/man/man8/ || exit 1; done
+
+# The definitions of this OS, under one name whatever the OS, and the
+# template for a definition of one's own.
+install-share:
+	install -d $(SHARE)/certdrop/deploy-triggers $(SHARE)/certdrop/jail-templates/linux
+	if [ "$(OS)" = Linux ]; then dir=deploy-triggers/linux; else dir=deploy-triggers; fi; \
+	    install -m 0644 $$dir/*.toml $(SHARE)/certdrop/deploy-triggers/
+	install -m 0644 deploy-triggers/generic.toml.sample $(SHARE)/certdrop/deploy-triggers/
 	install -m 0644 jail-templates/site.toml.sample jail-templates/jail.conf jail-templates/fstab \
 	    jail-templates/crontab jail-templates/install.sh jail-templates/update.sh $(SHARE)/certdrop/jail-templates/
 	install -m 0644 jail-templates/linux/* $(SHARE)/certdrop/jail-templates/linux/
+
+install-etc:
+	install -d $(ETC)/certdrop
+	install -m 0644 $(SAMPLES) $(ETC)/certdrop/
+
+install-FreeBSD: install-rc install-periodic
+
+install-rc:
+	install -d $(ETC)/rc.d
+	for f in $(RC_SCRIPTS); do \
+	    $(SUBST) dist/freebsd/rc.d/$$f > $(ETC)/rc.d/$$f && chmod 0755 $(ETC)/rc.d/$$f || exit 1; \
+	done
+
+install-periodic:
+	install -d $(ETC)/periodic/daily $(ETC)/periodic/weekly
+	for f in $(PERIODIC_DAILY); do \
+	    $(SUBST) dist/freebsd/periodic/daily/$$f > $(ETC)/periodic/daily/$$f && \
+	    chmod 0755 $(ETC)/periodic/daily/$$f || exit 1; \
+	done
+	for f in $(PERIODIC_WEEKLY); do \
+	    $(SUBST) dist/freebsd/periodic/weekly/$$f > $(ETC)/periodic/weekly/$$f && \
+	    chmod 0755 $(ETC)/periodic/weekly/$$f || exit 1; \
+	done
+
+install-Linux:
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	for f in $(SYSTEMD_UNITS); do \
+	    $(SUBST) dist/linux/systemd/$$f > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f && \
+	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f || exit 1; \
+	done
+
+# What install put there, whatever OS it was for; configurations made from
+# the samples stay, and so do the directories that still hold them.
+uninstall:
+	for b in $(BINARIES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$b $(SHARE)/man/man8/$$b.8; done
+	rm -f $(SHARE)/man/man5/certdrop.5 $(SHARE)/man/man7/certdrop.7
+	rm -rf $(SHARE)/certdrop
+	for f in $(SAMPLES); do rm -f $(ETC)/certdrop/`basename $$f`; done
+	for f in $(RC_SCRIPTS); do rm -f $(ETC)/rc.d/$$f; done
+	for f in $(PERIODIC_DAILY); do rm -f $(ETC)/periodic/daily/$$f; done
+	for f in $(PERIODIC_WEEKLY); do rm -f $(ETC)/periodic/weekly/$$f; done
+	for f in $(SYSTEMD_UNITS); do rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$f; done
+	-rmdir $(ETC)/certdrop 2>/dev/null
+
+# The port's crate list, from Cargo.lock (tests/e2e/install.rs checks that
+# the committed one is current).
+port-crates:
+	sh dist/freebsd/port/gen-crates Cargo.lock > dist/freebsd/port/security/certdrop/Makefile.crates
 
 clean:
 	$(CARGO) clean

@@ -13,6 +13,7 @@ mod crash;
 mod crash_publish;
 mod crash_trigger;
 mod crash_zone;
+mod install;
 mod jailed;
 mod jailed_flow;
 mod jailed_rollover;

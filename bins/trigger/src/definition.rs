@@ -128,11 +128,14 @@ pub enum Parser {
     Slapd,
     /// nghttpx.conf `private-key-file=`/`certificate-file=`/`subcert=`, or its command line.
     Nghttpx,
+    /// Asterisk's pjsip.conf `cert_file`/`priv_key_file` (TLS transports)
+    /// or sip.conf/http.conf `tlscertfile`/`tlsprivatekey`.
+    Asterisk,
 }
 
 impl Parser {
     /// All of them, for messages and tests.
-    pub const ALL: [Parser; 7] = [
+    pub const ALL: [Parser; 8] = [
         Parser::Nginx,
         Parser::Postfix,
         Parser::Apache,
@@ -140,6 +143,7 @@ impl Parser {
         Parser::Dovecot,
         Parser::Slapd,
         Parser::Nghttpx,
+        Parser::Asterisk,
     ];
 
     /// The name used in definitions.
@@ -152,6 +156,7 @@ impl Parser {
             Parser::Dovecot => "dovecot",
             Parser::Slapd => "slapd",
             Parser::Nghttpx => "nghttpx",
+            Parser::Asterisk => "asterisk",
         }
     }
 

@@ -2,7 +2,8 @@
 //! so the trigger checks exactly what the service will load: `nginx -T`,
 //! `postconf -n`, `doveconf -n`, `apachectl -t -D DUMP_INCLUDES` (or the
 //! config itself), haproxy's `crt` and `crt-list`, slapd.conf or cn=config
-//! `olcTLS*`, nghttpx's config or command line. The parsers take text and
+//! `olcTLS*`, nghttpx's config or command line, Asterisk's pjsip.conf or
+//! sip.conf. The parsers take text and
 //! return pairs (pure, tested on samples); [`discover`] gets the text (a
 //! command's output or a file) and resolves what only the file system can
 //! tell (include lists, `crt` directories, key-only files).
@@ -13,6 +14,7 @@
 //! configuration failing us (78): its command refuses, a file it names
 //! cannot be read (or is no regular file), or it names no certificate.
 
+mod asterisk;
 mod lines;
 mod scoped;
 
@@ -41,6 +43,7 @@ impl Parser {
             Parser::Haproxy => lines::haproxy(text),
             Parser::Slapd => lines::slapd(text),
             Parser::Nghttpx => lines::nghttpx(text),
+            Parser::Asterisk => asterisk::asterisk(text),
         };
         let mut out: Vec<Pair> = Vec::new();
         for p in pairs {

@@ -36,20 +36,32 @@ fn every_shipped_definition_parses_and_has_its_parts() {
             "{name}: {}",
             pid.display()
         );
-        // FreeBSD rc(8) by default: `service <rc name> reload|restart|graceful`.
-        assert!(
-            def.command.starts_with("service "),
-            "{name}: {}",
-            def.command
-        );
+        // FreeBSD rc(8) by default: `service <rc name> reload|restart|graceful`;
+        // Asterisk reloads through its own console (it has no rc reload
+        // that reaches a TLS transport).
+        if name == "asterisk" {
+            assert_eq!(
+                def.command, "asterisk -rx 'module reload res_pjsip.so'",
+                "{name}"
+            );
+        } else {
+            assert!(
+                def.command.starts_with("service "),
+                "{name}: {}",
+                def.command
+            );
+        }
         let (key, kind) = match def.action {
             ActionKind::Reload => ("reload", "content-changed"),
             ActionKind::Restart => ("restart", "newer-than-pidfile"),
         };
         // A reload has the restart behind it (the verified reload's
-        // fallback), through the same rc script.
+        // fallback), through the rc script of the same name.
         if def.action == ActionKind::Reload {
-            let rc = def.command.split_whitespace().nth(1).expect("rc name");
+            let rc = match def.command.strip_prefix("service ") {
+                Some(rest) => rest.split_whitespace().next().expect("rc name"),
+                None => name.as_str(),
+            };
             assert_eq!(
                 def.fallback.as_deref(),
                 Some(format!("service {rc} restart").as_str()),
@@ -84,11 +96,146 @@ fn every_shipped_definition_parses_and_has_its_parts() {
     seen.sort();
     assert_eq!(
         seen,
-        ["apache", "dovecot", "haproxy", "nghttpx", "nginx", "postfix", "slapd"]
+        ["apache", "asterisk", "dovecot", "haproxy", "nghttpx", "nginx", "postfix", "slapd"]
     );
     // slapd from slapd.conf needs a restart; the others re-read on reload.
     let slapd = std::fs::read_to_string(shipped().join("slapd.toml")).expect("slapd");
     assert!(slapd.contains("\nrestart = "));
+}
+
+/// A shipped definition, parsed and validated, and its text.
+fn shipped_def(path: &Path) -> (Def, String) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let def = parse(path, &text)
+        .and_then(|raw| raw.validate(Path::new("/")))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (def, text)
+}
+
+#[test]
+fn every_linux_definition_is_its_freebsd_twin_through_systemd() {
+    let linux = shipped().join("linux");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&linux).expect("deploy-triggers/linux/") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_string();
+        assert_eq!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml"),
+            "{name}"
+        );
+        let (def, text) = shipped_def(&path);
+        let (twin, _) = shipped_def(&shipped().join(format!("{name}.toml")));
+        // What the service does with its files is the same server on
+        // either system: same parser, action, rule and endpoints.
+        match (&def.files, &twin.files) {
+            (Files::Discover(p, _), Files::Discover(q, _)) => assert_eq!(p, q, "{name}"),
+            other => panic!("{name}: files discovered on both: {other:?}"),
+        }
+        assert_eq!(def.action, twin.action, "{name}");
+        assert_eq!(def.rule, twin.rule, "{name}");
+        assert_eq!(def.postflight, twin.postflight, "{name}");
+        assert_eq!(def.preflight.is_some(), twin.preflight.is_some(), "{name}");
+        // Debian's paths, not FreeBSD's, in every key and comment.
+        assert!(!text.contains("/usr/local"), "{name}: a FreeBSD path");
+        assert!(!text.contains("/var/run/"), "{name}: /var/run, not /run");
+        // A pid file where the service writes one (the rule that reads
+        // it needs one); nghttpx under systemd writes none, and says so.
+        match &def.pidfile {
+            Some(pid) => assert!(
+                pid.starts_with("/run/") || pid.starts_with("/var/spool/"),
+                "{name}: {}",
+                pid.display()
+            ),
+            None => {
+                assert_eq!(def.rule, Rule::ContentChanged, "{name}");
+                assert!(text.contains("# No pidfile:"), "{name}: says why none");
+            }
+        }
+        // systemd(1) acts: `systemctl restart <unit>`, and a reload through
+        // the same unit (Asterisk: its console, as on FreeBSD).
+        let restart = match def.action {
+            ActionKind::Reload => def.fallback.clone().expect("the restart behind the reload"),
+            ActionKind::Restart => def.command.clone(),
+        };
+        let unit = restart
+            .strip_prefix("systemctl restart ")
+            .unwrap_or_else(|| panic!("{name}: {restart}"));
+        assert!(!unit.is_empty() && !unit.contains(' '), "{name}: {restart}");
+        if def.action == ActionKind::Reload {
+            if twin.command.starts_with("service ") {
+                assert_eq!(def.command, format!("systemctl reload {unit}"), "{name}");
+            } else {
+                assert_eq!(def.command, twin.command, "{name}: the console reload");
+            }
+        }
+        let key = def.action.verb();
+        assert!(
+            text.lines()
+                .take_while(|l| !l.starts_with(&format!("{key} =")))
+                .any(|l| l.starts_with("# Why")),
+            "{name}: no comment saying why it uses {key}"
+        );
+        seen.push(name);
+    }
+    seen.sort();
+    // One Linux variant for every FreeBSD definition.
+    let mut twins: Vec<String> = std::fs::read_dir(shipped())
+        .expect("deploy-triggers/")
+        .filter_map(|e| {
+            let path = e.expect("entry").path();
+            (path.extension().and_then(|e| e.to_str()) == Some("toml")).then(|| {
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .expect("name")
+                    .to_string()
+            })
+        })
+        .collect();
+    twins.sort();
+    assert_eq!(seen, twins);
+}
+
+#[test]
+fn asterisk_finds_what_pjsip_and_chan_sip_read() {
+    for dir in [shipped(), shipped().join("linux")] {
+        let (def, text) = shipped_def(&dir.join("asterisk.toml"));
+        let Files::Discover(Parser::Asterisk, Source::File(conf)) = &def.files else {
+            panic!("asterisk: {:?}", def.files);
+        };
+        assert!(conf.ends_with("asterisk/pjsip.conf"), "{}", conf.display());
+        // SIP over TLS on 5061 is TLS from the first byte.
+        assert_eq!(def.postflight.len(), 1);
+        assert_eq!(def.postflight[0].connect.port(), 5061);
+        assert_eq!(def.postflight[0].protocol, Protocol::Tls);
+        // The seed's chan_sip: the file and command to override with, in
+        // the comment, parse as a site's override would.
+        let sip = conf.with_file_name("sip.conf");
+        assert!(
+            text.contains(&format!("file = \"{}\"", sip.display())),
+            "{text}"
+        );
+        assert!(text.contains("\"asterisk -rx 'sip reload'\""), "{text}");
+        let site = parse(
+            Path::new("/s/t.toml"),
+            &format!(
+                "discover = {{ parser = \"asterisk\", file = \"{}\" }}\nreload = \"asterisk -rx 'sip reload'\"\n",
+                sip.display()
+            ),
+        )
+        .expect("site");
+        let text_def = parse(&dir.join("asterisk.toml"), &text).expect("def");
+        let merged = text_def
+            .overridden_by(site)
+            .validate(Path::new("/s"))
+            .expect("valid");
+        assert_eq!(merged.command, "asterisk -rx 'sip reload'");
+        assert_eq!(merged.fallback, None, "the site's reload stands alone");
+    }
 }
 
 #[test]

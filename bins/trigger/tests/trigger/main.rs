@@ -11,6 +11,7 @@ mod services;
 mod services_apache;
 mod services_dovecot;
 mod services_haproxy;
+mod services_linux;
 mod services_nghttpx;
 mod services_postfix;
 mod services_slapd;

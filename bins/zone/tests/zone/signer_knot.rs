@@ -104,6 +104,15 @@ fn ldns_settings_say_they_have_no_effect_and_knot_needs_a_server() {
     let ran = tree.run(&["-n"]).expect(0);
     ran.stderr_has("zone 'example.test': nsec3: has no effect: signer is \"knot\"");
     ran.stderr_has("zone 'example.test': signature_validity: has no effect: signer is \"knot\"");
+    // A [zone.knot] table under another signer does nothing either.
+    let knot_toml = certdrop_testkit::tree::read_text(&tree.path("zone.toml"));
+    tree.write(
+        "zone.toml",
+        &knot_toml.replace("signer = \"knot\"", "signer = \"none\""),
+    );
+    let ran = tree.run(&["-n"]).expect(0);
+    ran.stderr_has("zone 'example.test': knot: has no effect: signer is not \"knot\"");
+    tree.write("zone.toml", &knot_toml);
     // Without a server there is nothing to look at after a reload: 78.
     let text = certdrop_testkit::tree::read_text(&tree.path("zone.toml"))
         .replace(&format!("server = \"{}\"\n", knot.addr), "");
@@ -113,6 +122,29 @@ fn ldns_settings_say_they_have_no_effect_and_knot_needs_a_server() {
         .one_error("zone 'example.test': signer: knot needs server");
     assert_eq!(ran.code, 78, "{}", ran.stderr);
     ran.stderr_has("zone.toml:");
+}
+
+#[test]
+fn a_serial_knot_raised_by_re_signing_is_overtaken() {
+    // Date serials move by one per build: Knot's own re-signing (two
+    // of them here) leaves it ahead of the serial certdrop would pick.
+    let (tree, knot) = knot_tree("serial = \"date\"\n");
+    challenge(&tree, "a", V1);
+    let first = built_serial(&tree.run(&["build"]).expect(0));
+    // Knot may already have raised it once, signing the first load.
+    let before = knot.wait_serial(ZONE, first).expect("served");
+    for _ in 0..2 {
+        assert!(knot.knotc_ok(&["-b", "zone-sign", ZONE]), "{}", knot.log());
+    }
+    let knots = knot.wait_serial(ZONE, before + 2).expect("Knot re-signed");
+    assert_eq!(knots, before + 2);
+    challenge(&tree, "b", V2);
+    let ran = tree.run(&["build"]).expect(0);
+    assert_eq!(built_serial(&ran), knots + 1, "{}", ran.stdout);
+    let txt = knot.dig(&["+short", "TXT", "_acme-challenge.www.example.test"]);
+    assert!(txt.contains(V2), "{txt}");
+    let anchor = anchor(&tree, &knot);
+    assert_eq!(knot.validate(ZONE, &anchor), Ok(knots + 1));
 }
 
 /// The key tag of the ZSK signing the SOA now, and how many DNSKEYs are served.

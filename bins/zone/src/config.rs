@@ -271,11 +271,11 @@ impl Config {
                     Signer::Ldns(z.keys.iter().map(|k| abs(k)).collect())
                 }
                 Some(("none", _)) => Signer::None,
-                Some(("knot", _)) => Signer::Knot(crate::sign::knot::Settings::validate(
+                Some(("knot", span)) => Signer::Knot(crate::sign::knot::Settings::validate(
                     &src,
                     z.knot.take(),
                     &zname,
-                    z.name.span(),
+                    span,
                     server,
                 )?),
                 Some((other, span)) => {

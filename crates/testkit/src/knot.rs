@@ -3,8 +3,9 @@
 //! policy with test timings: TTLs of seconds, a propagation delay of one
 //! second, so that a ZSK rollover runs its steps in a few seconds).
 //! Started in the foreground as a tracked child (killed and reaped on
-//! drop), controlled with knotc over a unix socket, ready when knotc says
-//! so. Reads zone files from `zonesdir/<zone>.zone`, the name
+//! drop), dropping to its own user `knot` when the tests run as root and
+//! that user exists (as in production), controlled with knotc over a unix
+//! socket, ready when knotc says so. Reads zone files from `zonesdir/<zone>.zone`, the name
 //! certdrop-zone installs. Independent checks of what it serves: `delv`
 //! with the zone's KSK as trust anchor, and ldns-verify-zone on an AXFR.
 
@@ -54,7 +55,16 @@ pub struct Knot {
     zonesdir: PathBuf,
     zones: Vec<String>,
     policy: Policy,
+    user: Option<String>,
     child: Option<Child>,
+}
+
+/// The user knotd drops to: `knot`, when we are root and it exists.
+fn daemon_user() -> Option<nix::unistd::User> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    nix::unistd::User::from_name("knot").ok().flatten()
 }
 
 impl Knot {
@@ -64,6 +74,14 @@ impl Knot {
     pub fn start(dir: &Path, zonesdir: &Path, zones: &[&str], policy: &Policy) -> Knot {
         std::fs::create_dir_all(dir).expect("knot dir");
         std::fs::create_dir_all(zonesdir).expect("zones dir");
+        let user = daemon_user();
+        if let Some(u) = &user {
+            // Its directory is its own (keys, journal, socket); the zone
+            // files it only reads, by name.
+            nix::unistd::chown(dir, Some(u.uid), Some(u.gid)).expect("chown knot dir");
+            crate::unpriv::traversable(dir);
+            crate::unpriv::traversable(zonesdir);
+        }
         let mut knot = Knot {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             conf: dir.join("knot.conf"),
@@ -72,6 +90,7 @@ impl Knot {
             zonesdir: zonesdir.to_path_buf(),
             zones: zones.iter().map(|z| z.to_string()).collect(),
             policy: policy.clone(),
+            user: user.map(|u| u.name),
             child: None,
         };
         // Another process can take a free port before knotd binds it:
@@ -141,7 +160,7 @@ impl Knot {
         // what Knot asks for when it signs and serves transfers; the zone
         // file stays certdrop's (zonefile-sync -1: never written back).
         let mut conf = format!(
-            "server:\n    rundir: \"{d}\"\n    listen: {addr}\n\
+            "server:\n    rundir: \"{d}\"\n    listen: {addr}\n{user}\
              log:\n  - target: \"{d}/knot.log\"\n    any: info\n\
              database:\n    storage: \"{d}\"\n\
              acl:\n  - id: local_transfer\n    address: 127.0.0.1\n    action: transfer\n\
@@ -154,6 +173,10 @@ impl Knot {
              zone:\n",
             addr = format_args!("{}@{}", self.addr.ip(), self.addr.port()),
             zsk = self.policy.zsk_lifetime,
+            user = match &self.user {
+                Some(u) => format!("    user: {u}\n"),
+                None => String::new(),
+            },
             zones = self.zonesdir.display(),
         );
         for z in &self.zones {

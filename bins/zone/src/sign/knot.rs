@@ -66,19 +66,20 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validate `[zone.knot]` (absent: every default) for the zone named
-    /// at `name_span`; `server` is where the signed zone is looked at,
-    /// which Knot signing needs. Errors are `file:line: key: why`.
+    /// Validate `[zone.knot]` (absent: every default) for `zone`, whose
+    /// `signer = "knot"` is at `signer_span`; `server` is where the signed
+    /// zone is looked at, which Knot signing needs. Errors are
+    /// `file:line: key: why`.
     pub fn validate(
         src: &Source,
         raw: Option<RawKnot>,
         zone: &str,
-        name_span: std::ops::Range<usize>,
+        signer_span: std::ops::Range<usize>,
         server: Option<std::net::SocketAddr>,
     ) -> std::result::Result<Settings, String> {
         if server.is_none() {
             return Err(src.err(
-                name_span,
+                signer_span,
                 &format!("zone '{zone}': signer"),
                 "knot needs server = \"ADDRESS:PORT\" (where Knot answers): \
                  the signed zone is looked at there after each reload",

@@ -250,9 +250,31 @@ pub fn signed_path(config: &Config, zone: &str) -> PathBuf {
 pub fn write_unsigned(
     config: &Config,
     zone: &Zone,
+    rrs: Vec<Rr>,
+    force: bool,
+    check_only: bool,
+) -> Result<Option<u32>> {
+    write_unsigned_from(config, zone, rrs, force, check_only, None)
+}
+
+/// [`write_unsigned`] forced, with a serial above `floor` too (what a
+/// signing engine serves, which moves on its own).
+pub fn write_unsigned_above(
+    config: &Config,
+    zone: &Zone,
+    rrs: Vec<Rr>,
+    floor: Option<u32>,
+) -> Result<Option<u32>> {
+    write_unsigned_from(config, zone, rrs, true, false, floor)
+}
+
+fn write_unsigned_from(
+    config: &Config,
+    zone: &Zone,
     mut rrs: Vec<Rr>,
     force: bool,
     check_only: bool,
+    floor: Option<u32>,
 ) -> Result<Option<u32>> {
     let mut st = load_state(config, &zone.name)?;
     let content = content_hash(&zone.name, &rrs);
@@ -264,6 +286,7 @@ pub fn write_unsigned(
         .serial
         .into_iter()
         .chain(masterfile::serial(&rrs))
+        .chain(floor)
         .max_by(|a, b| {
             if serial::greater(*a, *b) {
                 std::cmp::Ordering::Greater
@@ -325,6 +348,9 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
 /// that the new serial is served; returns the serial and what the look
 /// found, for the action line.
 pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<(u32, String)> {
+    if let Signer::Knot(knot) = &zone.signer {
+        return sign::knot::install(config, zone, knot);
+    }
     install(config, &zone.name, from)?;
     reload(config, &zone.name)?;
     let mut st = load_state(config, &zone.name)?;

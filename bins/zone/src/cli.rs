@@ -28,6 +28,11 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// Secondaries: nsd NOTIFYs them and they transfer the zones under the
 /// TSIG key of [xfr] (made by `tsig-key`); `build` does not wait for them,
 /// `secondaries [--wait 1m]` says which lag (69).
+///
+/// Signers (a zone's `signer`): ldns (ldns-signzone with the zone's keys),
+/// knot (Knot DNS signs and rolls its own keys: the unsigned zone is
+/// installed for it, `knotc zone-reload` run, and the signed zone `server`
+/// serves is transferred and verified), none.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {

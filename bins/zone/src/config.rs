@@ -76,6 +76,7 @@ struct RawZone {
     #[serde(default, with = "duration::serde_text_opt")]
     resign_before: Option<Duration>,
     caa: Option<Caa>,
+    knot: Option<crate::sign::knot::RawKnot>,
 }
 
 fn yes() -> bool {
@@ -108,6 +109,9 @@ pub enum Signer {
     Ldns(Vec<PathBuf>),
     /// Leave `unsigned/<zone>` for an external signer.
     None,
+    /// Knot DNS signs (automatic signing, its own keys and rollovers):
+    /// the unsigned zone is installed for it and it is told to reload.
+    Knot(crate::sign::knot::Settings),
 }
 
 /// One zone, validated.
@@ -238,7 +242,7 @@ impl Config {
         };
         let mut zones = Vec::new();
         let mut unused = Vec::new();
-        for z in raw.zones {
+        for mut z in raw.zones {
             let zname = name::domain(z.name.get_ref(), false)
                 .map_err(|why| err(z.name.span(), "zone.name", &why))?;
             if zones.iter().any(|o: &Zone| o.name == zname) {
@@ -267,11 +271,18 @@ impl Config {
                     Signer::Ldns(z.keys.iter().map(|k| abs(k)).collect())
                 }
                 Some(("none", _)) => Signer::None,
+                Some(("knot", span)) => Signer::Knot(crate::sign::knot::Settings::validate(
+                    &src,
+                    z.knot.take(),
+                    &zname,
+                    span,
+                    server,
+                )?),
                 Some((other, span)) => {
                     return Err(err(
                         span,
                         &key("signer"),
-                        &format!("'{other}': expected ldns or none"),
+                        &format!("'{other}': expected ldns, knot or none"),
                     ))
                 }
             };
@@ -312,6 +323,21 @@ impl Config {
             }
             if !z.keys.is_empty() && signer == Signer::None {
                 no_effect("keys", "signer is \"none\"");
+            }
+            if matches!(signer, Signer::Knot(_)) {
+                // Knot's dnssec-policy has the keys and the timings.
+                for k in ["keys", "nsec3", "signature_validity", "resign_before"] {
+                    if key_span(text, k, z.name.span().start).is_some() {
+                        no_effect(k, "signer is \"knot\" (Knot's dnssec-policy decides)");
+                    }
+                }
+            }
+            if z.knot.is_some() {
+                unused.push(src.err(
+                    z.name.span(),
+                    &key("knot"),
+                    "has no effect: signer is not \"knot\"",
+                ));
             }
             zones.push(Zone {
                 name: zname,

@@ -13,6 +13,8 @@ use certdrop_core::exit::Failure;
 
 use crate::config::{Zone, DEFAULT_INCEPTION_BACKDATE};
 
+pub mod knot;
+
 /// `YYYYMMDDhhmmss`, the time format ldns-signzone's -i and -e take.
 fn ldns_time(secs: i64) -> String {
     clock::stamp(secs).replace(['T', 'Z'], "")

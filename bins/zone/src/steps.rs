@@ -74,7 +74,7 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     );
     let st = build::load_state(config, &zone.name)?;
     let due = crate::sign::due(st.expires, zone.resign_before);
-    if matches!(zone.signer, crate::config::Signer::None) || (fresh && !due) {
+    if !matches!(zone.signer, crate::config::Signer::Ldns(_)) || (fresh && !due) {
         return Ok(Outcome::Unchanged);
     }
     if fresh && due {
@@ -101,7 +101,9 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
 pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     let zone = zone(config, name)?;
     let from = match zone.signer {
-        crate::config::Signer::None => build::unsigned_path(config, &zone.name),
+        crate::config::Signer::None | crate::config::Signer::Knot(_) => {
+            build::unsigned_path(config, &zone.name)
+        }
         crate::config::Signer::Ldns(_) => build::signed_path(config, &zone.name),
     };
     let (serial, served) = build::install_zone(config, zone, &from)?;

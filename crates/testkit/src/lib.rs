@@ -30,6 +30,7 @@
 pub mod apache;
 pub mod dovecot;
 pub mod haproxy;
+pub mod knot;
 // setns(2) and ip(8): Linux alone has both; the rest of the kit builds on
 // FreeBSD too.
 #[cfg(target_os = "linux")]

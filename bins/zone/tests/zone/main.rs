@@ -13,6 +13,7 @@ mod flood;
 mod hostile;
 mod leftovers;
 mod mistakes;
+mod signer_knot;
 mod syslog;
 mod watch;
 mod xfr;

@@ -65,7 +65,7 @@ fn each_rc_script_provides_its_name_and_knobs() {
             "\n. /etc/rc.subr\n".to_string(),
             format!("\nname={name}\n"),
             format!("\nrcvar={name}_enable\n"),
-            format!("\nload_rc_config $name\n"),
+            "\nload_rc_config $name\n".to_string(),
             format!(": \"${{{name}_config:=\"%%PREFIX%%/etc/certdrop/{stage}.toml\"}}\""),
             format!("%%PREFIX%%/bin/certdrop-{stage}"),
             format!("-c ${{{name}_config}} watch ${{watch_flags}}"),

@@ -134,7 +134,8 @@ install-share:
 	    install -m 0644 $$dir/*.toml $(SHARE)/certdrop/deploy-triggers/
 	install -m 0644 deploy-triggers/generic.toml.sample $(SHARE)/certdrop/deploy-triggers/
 	install -m 0644 jail-templates/site.toml.sample jail-templates/jail.conf jail-templates/fstab \
-	    jail-templates/crontab jail-templates/install.sh jail-templates/update.sh $(SHARE)/certdrop/jail-templates/
+	    jail-templates/crontab jail-templates/rc.conf jail-templates/rc.d jail-templates/install.sh \
+	    jail-templates/update.sh $(SHARE)/certdrop/jail-templates/
 	install -m 0644 jail-templates/linux/* $(SHARE)/certdrop/jail-templates/linux/
 
 install-etc:

@@ -3,8 +3,11 @@
 # {{ source }}. Run as root after each render; idempotent. It creates the
 # users (on the host, which owns the shared directories, and in each jail),
 # the shared directories with their owners and modes, each jail's mount
-# points, and installs the fstabs, crontabs and jail.conf entries. The jails'
-# base systems must exist (bsdinstall jail, or a release tarball).
+# points, and installs the fstabs, crontabs and jail.conf entries, and into
+# each jail its rc.conf knobs and rc.d script (rc.conf.<jail>, rc.d.<jail>).
+# The jails' base systems must exist (bsdinstall jail, or a release
+# tarball), and the certdrop package in each jail that runs a watch daemon
+# (pkg -j <jail> install certdrop), for its rc.d scripts.
 set -eu
 out=$(cd "$(dirname "$0")" && pwd)
 
@@ -43,6 +46,24 @@ pw -R "$r" groupmod {{ g.user }} -m {{ jail.user }}
 {%- endif %}
 install -m 0644 "$out/fstab.{{ jail.name }}" /etc/fstab.certdrop-{{ jail.name }}
 install -o root -g wheel -m 0600 "$out/crontab.{{ jail.name }}" "$r/var/cron/tabs/{{ jail.user }}"
+{%- set names = jail.services | map(attribute="name") %}
+{%- if jail.services or jail.others %}
+install -d "$r/etc/rc.conf.d"
+{%- endif %}
+{%- for s in jail.services %}
+[ -x "$r/usr/local/etc/rc.d/{{ s.name }}" ] || { echo "install.sh: $r has no /usr/local/etc/rc.d/{{ s.name }} (pkg -j {{ jail.name }} install certdrop)" >&2; exit 1; }
+install -m 0644 "$out/rc.conf.{{ jail.name }}" "$r/etc/rc.conf.d/{{ s.name }}"
+{%- endfor %}
+{%- for n in ["certdrop_zone", "certdrop_trigger", "certdrop_publish"] %}{% if not n in names %}
+rm -f "$r/etc/rc.conf.d/{{ n }}"
+{%- endif %}{% endfor %}
+{%- if jail.others %}
+install -d "$r/usr/local/etc/rc.d"
+install -m 0555 "$out/rc.d.{{ jail.name }}" "$r/usr/local/etc/rc.d/certdrop_jail"
+install -m 0644 "$out/rc.conf.{{ jail.name }}" "$r/etc/rc.conf.d/certdrop_jail"
+{%- else %}
+rm -f "$r/usr/local/etc/rc.d/certdrop_jail" "$r/etc/rc.conf.d/certdrop_jail"
+{%- endif %}
 {% endfor %}
 install -d /etc/jail.conf.d
 install -m 0644 "$out/jail.conf" /etc/jail.conf.d/certdrop-{{ site.name }}.conf

@@ -13,8 +13,14 @@ use clap::{Parser, Subcommand};
 ///   jail.conf          jail.conf(5) entries, one per jail
 ///   fstab.<jail>       nullfs(5) mounts, ro/rw as the privilege table says
 ///   crontab.<jail>     the jail user's crontab(5)
+///   rc.conf.<jail>     rc.conf(5) knobs of the jail's daemons: certdrop's
+///                      watch daemons through the package's rc.d scripts
+///                      (certdrop_zone, _trigger, _publish), the others
+///   rc.d.<jail>        through this rc.d script (certdrop_jail), started
+///                      before them by the jail's /etc/rc
 ///   install.sh         users, directories with owners and modes, mount
-///                      points, fstabs, crontabs (FreeBSD host, as root)
+///                      points, fstabs, crontabs, each jail's rc.conf knobs
+///                      and rc.d script (FreeBSD host, as root)
 ///   update.sh          takes a commit of the configuration repository
 ///                      live only after every jail's checks pass
 ///   linux/             the same site on Linux: each jail as its own user in

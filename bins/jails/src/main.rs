@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod render;
 mod schedule;
+mod service;
 mod site;
 #[cfg(test)]
 mod tests;

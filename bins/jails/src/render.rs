@@ -13,7 +13,7 @@ use crate::site::{Access, Jail, Site, SHARED};
 
 /// The built-in templates: name, text, and whether the output is per jail
 /// (`{jail}` in the output name) and executable.
-const TEMPLATES: [(&str, &str, &str, bool); 11] = [
+const TEMPLATES: [(&str, &str, &str, bool); 13] = [
     (
         "jail.conf",
         include_str!("../../../jail-templates/jail.conf"),
@@ -31,6 +31,18 @@ const TEMPLATES: [(&str, &str, &str, bool); 11] = [
         include_str!("../../../jail-templates/crontab"),
         "crontab.{jail}",
         false,
+    ),
+    (
+        "rc.conf",
+        include_str!("../../../jail-templates/rc.conf"),
+        "rc.conf.{jail}",
+        false,
+    ),
+    (
+        "rc.d",
+        include_str!("../../../jail-templates/rc.d"),
+        "rc.d.{jail}",
+        true,
     ),
     (
         "install.sh",
@@ -146,7 +158,7 @@ pub fn render(site: &Site) -> Result<Vec<File>> {
     let mut out = Vec::new();
     for (name, _, target, executable) in TEMPLATES {
         if target.contains("{jail}") {
-            for jail in &site.jails {
+            for jail in site.jails.iter().filter(|j| wanted(name, j)) {
                 let mut c = ctx.clone();
                 c.insert("jail", jail);
                 c.insert("hidden", &hidden(site, jail));
@@ -165,6 +177,17 @@ pub fn render(site: &Site) -> Result<Vec<File>> {
         }
     }
     Ok(out)
+}
+
+/// Whether the per-jail template `name` is rendered for `jail`: its rc.d
+/// script only when it has daemons of its own (not certdrop's watch
+/// daemons), its rc.conf knobs only when it has any daemon.
+fn wanted(name: &str, jail: &Jail) -> bool {
+    match name {
+        "rc.d" => !jail.others.is_empty(),
+        "rc.conf" => !jail.daemons.is_empty(),
+        _ => true,
+    }
 }
 
 fn fill(tera: &Tera, name: &str, ctx: &Context) -> Result<String> {
@@ -306,7 +329,7 @@ pub fn write(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>> {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = ["fstab.", "crontab.", "jail-"]
+            let ours = ["fstab.", "crontab.", "jail-", "rc.conf.", "rc.d."]
                 .iter()
                 .any(|p| name.starts_with(p));
             let path = e.path();

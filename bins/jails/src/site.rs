@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use certdrop_core::tomlcfg::Source;
 
 use crate::schedule;
+use crate::service::{self, Service};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -198,6 +199,11 @@ pub struct Jail {
     pub mounts: Vec<Mount>,
     pub cron: Vec<Cron>,
     pub daemons: Vec<Daemon>,
+    /// The `watch` daemons among them that run through their rc.d script.
+    pub services: Vec<Service>,
+    /// The other daemons, each with its own command line (on FreeBSD,
+    /// started by the jail's rendered rc.d script, `rc.d.<jail>`).
+    pub others: Vec<Daemon>,
     /// Certificate lines whose key this jail reads (`keys/<line>/`,
     /// read-only): the key of the service it runs, granted by the
     /// issuer's `key_group` and nothing else of `keys/`.
@@ -259,6 +265,9 @@ pub struct Daemon {
     pub index: usize,
     pub run: String,
     pub pidfile: Option<String>,
+    /// On FreeBSD, run through this rc.d script instead (a certdrop
+    /// `watch` daemon without a pid file of its own; one per script).
+    pub service: Option<Service>,
 }
 
 impl Site {
@@ -436,16 +445,15 @@ impl Site {
                     )
                 })
                 .collect();
-            let daemons = j
-                .daemons
-                .into_iter()
-                .enumerate()
+            let mut daemons: Vec<Daemon> = (j.daemons.into_iter().enumerate())
                 .map(|(i, d)| Daemon {
                     index: i + 1,
                     run: sub(&d.run),
                     pidfile: d.pidfile.map(|p| sub(p.get_ref())),
+                    service: None,
                 })
                 .collect();
+            let (services, others) = service::assign(&mut daemons, &bindir.to_string_lossy());
             let line_of =
                 |span: Option<Range<usize>>| src.line(span.unwrap_or(j.name.span()).start);
             let ip4 = match &j.ip4 {
@@ -491,6 +499,8 @@ impl Site {
                 mounts,
                 cron,
                 daemons,
+                services,
+                others,
                 state,
                 at: Spans {
                     user: src.line(j.user.span().start),

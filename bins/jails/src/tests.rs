@@ -286,12 +286,89 @@ fn shell_and_jail_conf_quoting() {
     )))
     .expect("renders");
     let text = |p: &str| &files.iter().find(|f| f.path == Path::new(p)).expect(p).text;
-    assert!(text("jail.conf").contains(
-        "exec.start += \"env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin /usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \\\"\\$x\\\"\";"
-    ), "{}", text("jail.conf"));
+    // Not plain words: no rc.conf knob could carry it, so the jail's own
+    // rc.d script runs it as written, after nsd.
+    assert!(text("rc.d.dns").contains(
+        "\n\tsu -m certdrop-zone -c 'nsd -c /usr/local/etc/certdrop/current/nsd.conf'\n\t/usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \"$x\"\n}"
+    ), "{}", text("rc.d.dns"));
+    assert!(
+        !text("rc.conf.dns").contains("certdrop_zone"),
+        "{}",
+        text("rc.conf.dns")
+    );
     assert!(text("linux/start").contains(
         "/bin/sh -c 'exec certdrop-zone -c '\\''/usr/local/etc/certdrop/current/zone.toml'\\'' watch \"$x\"'"
     ), "{}", text("linux/start"));
+}
+
+/// The jails start their daemons from their own /etc/rc: certdrop's watch
+/// daemons through the package's rc.d scripts with knobs in rc.conf.<jail>,
+/// the others through rc.d.<jail>, which rcorder puts before them; no
+/// exec.start line of jail.conf starts anything.
+#[test]
+fn daemons_start_from_the_jails_rc() {
+    let files = render(&site(&sample())).expect("renders");
+    let text = |p: &str| {
+        files
+            .iter()
+            .find(|f| f.path == Path::new(p))
+            .map(|f| f.text.as_str())
+    };
+    let conf = text("jail.conf").expect("jail.conf");
+    assert_eq!(
+        conf.matches("exec.start").count(),
+        1,
+        "only the global /bin/sh /etc/rc: {conf}"
+    );
+    assert!(conf.contains("\nexec.start = \"/bin/sh /etc/rc\";\n"));
+    let dns = text("rc.conf.dns").expect("rc.conf.dns");
+    for knob in [
+        "\ncertdrop_jail_enable=\"YES\"\n",
+        "\ncertdrop_zone_enable=\"YES\"\n",
+        "\ncertdrop_zone_config=\"/usr/local/etc/certdrop/current/zone.toml\"\n",
+        "\ncertdrop_zone_user=\"certdrop-zone\"\n",
+        "\ncertdrop_zone_flags=\"\"\n",
+    ] {
+        assert!(dns.contains(knob), "{knob} in {dns}");
+    }
+    let rcd = text("rc.d.dns").expect("rc.d.dns");
+    assert!(rcd.contains("\n# PROVIDE: certdrop_jail\n# REQUIRE: LOGIN\n# BEFORE: certdrop_zone certdrop_trigger certdrop_publish\n# KEYWORD: shutdown\n"), "{rcd}");
+    assert!(
+        rcd.contains(
+            "\n\tsu -m certdrop-zone -c 'nsd -c /usr/local/etc/certdrop/current/nsd.conf'\n"
+        ),
+        "{rcd}"
+    );
+    assert!(
+        rcd.contains("\npidfiles=\"/var/db/certdrop/state/dns/nsd.pid\"\n"),
+        "{rcd}"
+    );
+    // No daemon: neither file; install.sh puts in what there is and takes
+    // out what there no longer is.
+    assert_eq!(text("rc.conf.acme"), None);
+    assert_eq!(text("rc.d.www").map(|t| t.contains("nginx -c")), Some(true));
+    assert_eq!(text("rc.d.publish"), None);
+    let install = text("install.sh").expect("install.sh");
+    assert!(
+        install.contains(
+            "\ninstall -m 0644 \"$out/rc.conf.dns\" \"$r/etc/rc.conf.d/certdrop_zone\"\n"
+        ),
+        "{install}"
+    );
+    assert!(
+        install.contains(
+            "\ninstall -m 0555 \"$out/rc.d.dns\" \"$r/usr/local/etc/rc.d/certdrop_jail\"\n"
+        ),
+        "{install}"
+    );
+    assert!(
+        install.contains("\nrm -f \"$r/etc/rc.conf.d/certdrop_trigger\"\n"),
+        "{install}"
+    );
+    assert!(
+        install.contains("(pkg -j dns install certdrop)"),
+        "{install}"
+    );
 }
 
 /// jail-templates/example/ is what the sample renders to (the README's
@@ -361,6 +438,33 @@ fn rendered_scripts_parse_as_sh() {
             "{}: {}",
             f.path.display(),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The rendered rc.d scripts are shellcheck clean, as the shipped ones.
+#[test]
+fn rendered_rc_scripts_are_shellcheck_clean() {
+    let files = render(&site(&sample())).expect("renders");
+    let scripts: Vec<_> = files
+        .iter()
+        .filter(|f| f.path.to_string_lossy().starts_with("rc.d."))
+        .collect();
+    assert_eq!(scripts.len(), 2);
+    for f in scripts {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("script");
+        std::fs::write(&path, &f.text).expect("write");
+        let out = std::process::Command::new("shellcheck")
+            .args(["-s", "sh"])
+            .arg(&path)
+            .output()
+            .expect("shellcheck");
+        assert!(
+            out.status.success() && out.stdout.is_empty(),
+            "{}: {}",
+            f.path.display(),
+            String::from_utf8_lossy(&out.stdout)
         );
     }
 }

@@ -3,8 +3,11 @@
 # cluster.toml.sample. Run as root after each render; idempotent. It creates the
 # users (on the host, which owns the shared directories, and in each jail),
 # the shared directories with their owners and modes, each jail's mount
-# points, and installs the fstabs, crontabs and jail.conf entries. The jails'
-# base systems must exist (bsdinstall jail, or a release tarball).
+# points, and installs the fstabs, crontabs and jail.conf entries, and into
+# each jail its rc.conf knobs and rc.d script (rc.conf.<jail>, rc.d.<jail>).
+# The jails' base systems must exist (bsdinstall jail, or a release
+# tarball), and the certdrop package in each jail that runs a watch daemon
+# (pkg -j <jail> install certdrop), for its rc.d scripts.
 set -eu
 out=$(cd "$(dirname "$0")" && pwd)
 
@@ -35,6 +38,10 @@ install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/acme" "
 user "$r" certdrop-issue 801 801
 install -m 0644 "$out/fstab.acme" /etc/fstab.certdrop-acme
 install -o root -g wheel -m 0600 "$out/crontab.acme" "$r/var/cron/tabs/certdrop-issue"
+rm -f "$r/etc/rc.conf.d/certdrop_zone"
+rm -f "$r/etc/rc.conf.d/certdrop_trigger"
+rm -f "$r/etc/rc.conf.d/certdrop_publish"
+rm -f "$r/usr/local/etc/rc.d/certdrop_jail" "$r/etc/rc.conf.d/certdrop_jail"
 
 # dns: zone
 r=/usr/jails/dns
@@ -44,6 +51,14 @@ install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/dns" "$
 user "$r" certdrop-zone 802 802
 install -m 0644 "$out/fstab.dns" /etc/fstab.certdrop-dns
 install -o root -g wheel -m 0600 "$out/crontab.dns" "$r/var/cron/tabs/certdrop-zone"
+install -d "$r/etc/rc.conf.d"
+[ -x "$r/usr/local/etc/rc.d/certdrop_zone" ] || { echo "install.sh: $r has no /usr/local/etc/rc.d/certdrop_zone (pkg -j dns install certdrop)" >&2; exit 1; }
+install -m 0644 "$out/rc.conf.dns" "$r/etc/rc.conf.d/certdrop_zone"
+rm -f "$r/etc/rc.conf.d/certdrop_trigger"
+rm -f "$r/etc/rc.conf.d/certdrop_publish"
+install -d "$r/usr/local/etc/rc.d"
+install -m 0555 "$out/rc.d.dns" "$r/usr/local/etc/rc.d/certdrop_jail"
+install -m 0644 "$out/rc.conf.dns" "$r/etc/rc.conf.d/certdrop_jail"
 
 # publish: publish
 r=/usr/jails/publish
@@ -53,6 +68,12 @@ install -d -m 0755 "$r/usr/local/etc/certdrop" "$r/var/db/certdrop/state/publish
 user "$r" certdrop-publish 803 803
 install -m 0644 "$out/fstab.publish" /etc/fstab.certdrop-publish
 install -o root -g wheel -m 0600 "$out/crontab.publish" "$r/var/cron/tabs/certdrop-publish"
+install -d "$r/etc/rc.conf.d"
+[ -x "$r/usr/local/etc/rc.d/certdrop_publish" ] || { echo "install.sh: $r has no /usr/local/etc/rc.d/certdrop_publish (pkg -j publish install certdrop)" >&2; exit 1; }
+install -m 0644 "$out/rc.conf.publish" "$r/etc/rc.conf.d/certdrop_publish"
+rm -f "$r/etc/rc.conf.d/certdrop_zone"
+rm -f "$r/etc/rc.conf.d/certdrop_trigger"
+rm -f "$r/usr/local/etc/rc.d/certdrop_jail" "$r/etc/rc.conf.d/certdrop_jail"
 
 install -d /etc/jail.conf.d
 install -m 0644 "$out/jail.conf" /etc/jail.conf.d/certdrop-sign.conf

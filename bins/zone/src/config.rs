@@ -76,6 +76,7 @@ struct RawZone {
     #[serde(default, with = "duration::serde_text_opt")]
     resign_before: Option<Duration>,
     caa: Option<Caa>,
+    opendnssec: Option<Spanned<crate::sign::opendnssec::Raw>>,
 }
 
 fn yes() -> bool {
@@ -108,6 +109,9 @@ pub enum Signer {
     Ldns(Vec<PathBuf>),
     /// Leave `unsigned/<zone>` for an external signer.
     None,
+    /// OpenDNSSEC signs (`[zone.opendnssec]`); certdrop hands the zone
+    /// over and installs what the signer wrote.
+    OpenDnssec(crate::sign::opendnssec::Settings),
 }
 
 /// One zone, validated.
@@ -267,11 +271,14 @@ impl Config {
                     Signer::Ldns(z.keys.iter().map(|k| abs(k)).collect())
                 }
                 Some(("none", _)) => Signer::None,
+                Some(("opendnssec", span)) => {
+                    crate::sign::opendnssec::signer(&src, z.opendnssec.as_ref(), span, &key)?
+                }
                 Some((other, span)) => {
                     return Err(err(
                         span,
                         &key("signer"),
-                        &format!("'{other}': expected ldns or none"),
+                        &format!("'{other}': expected ldns, opendnssec or none"),
                     ))
                 }
             };
@@ -312,6 +319,26 @@ impl Config {
             }
             if !z.keys.is_empty() && signer == Signer::None {
                 no_effect("keys", "signer is \"none\"");
+            }
+            if let Signer::OpenDnssec(_) = signer {
+                // OpenDNSSEC's KASP decides these; `keys` alone would not
+                // be found by key_span when empty, so look at the text.
+                for k in ["keys", "signature_validity", "resign_before", "nsec3"] {
+                    if key_span(text, k, z.name.span().start).is_some() {
+                        let line = key_span(text, k, z.name.span().start).unwrap_or(z.name.span());
+                        unused.push(src.err(
+                            line,
+                            &key(k),
+                            "has no effect with signer opendnssec (its KASP policy decides)",
+                        ));
+                    }
+                }
+            } else if let Some(t) = &z.opendnssec {
+                unused.push(src.err(
+                    t.span(),
+                    &key("opendnssec"),
+                    "has no effect: signer is not \"opendnssec\"",
+                ));
             }
             zones.push(Zone {
                 name: zname,

@@ -73,7 +73,7 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
         (Some(s), Some(u)) if s >= u
     );
     let st = build::load_state(config, &zone.name)?;
-    let due = crate::sign::due(st.expires, zone.resign_before);
+    let due = build::resign_due(config, zone, &st);
     if matches!(zone.signer, crate::config::Signer::None) || (fresh && !due) {
         return Ok(Outcome::Unchanged);
     }
@@ -102,7 +102,9 @@ pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     let zone = zone(config, name)?;
     let from = match zone.signer {
         crate::config::Signer::None => build::unsigned_path(config, &zone.name),
-        crate::config::Signer::Ldns(_) => build::signed_path(config, &zone.name),
+        crate::config::Signer::Ldns(_) | crate::config::Signer::OpenDnssec(_) => {
+            build::signed_path(config, &zone.name)
+        }
     };
     let (serial, served) = build::install_zone(config, zone, &from)?;
     out.action(&format!(

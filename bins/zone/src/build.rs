@@ -313,7 +313,7 @@ pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
         Signer::None => return Ok(unsigned),
         Signer::OpenDnssec(s) => {
             let serial = load_state(config, &zone.name)?.serial.unwrap_or(0);
-            sign::opendnssec::sign(&zone.name, s, serial, &unsigned, &tmp)
+            sign::opendnssec::sign(&zone.name, s, serial, &unsigned, &tmp, &signed)
                 .map_err(|e| e.context(format_args!("zone {}", zone.name)))?;
             atomic::rename(&tmp, &signed)
                 .map_err(|e| Error::cantcreat(&signed, "cannot rename into place", &e))?;

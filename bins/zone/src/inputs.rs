@@ -23,9 +23,7 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     if let Signer::OpenDnssec(s) = &zone.signer {
         // The enforcer rewrites it at each key event: a build must hand
         // the zone over again (sign::opendnssec::due).
-        if let Some(conf) = &s.signconf {
-            stat(&mut h, conf);
-        }
+        stat(&mut h, &s.signconf);
     }
     if let Signer::Ldns(keys) = &zone.signer {
         for k in keys {

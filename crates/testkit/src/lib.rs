@@ -36,6 +36,7 @@ pub mod netns;
 pub mod nghttpx;
 pub mod nginx;
 pub mod nsd;
+pub mod opendnssec;
 #[cfg(feature = "pebble")]
 pub mod pebble;
 pub mod pki;

@@ -1,7 +1,8 @@
 //! `signer = "opendnssec"`: OpenDNSSEC signs, certdrop builds. certdrop
 //! assembles the zone and bumps its serial as for every signer, writes it
 //! (atomically) to the file the zone's File input adapter reads, has the
-//! signer daemon read it (`ods-signer sign ZONE`), waits until the File
+//! signer daemon read it (`ods-signer sign ZONE`, or `update ZONE` after
+//! a key event), waits until the File
 //! output adapter's file carries that serial (or a later one the signer
 //! made: `<Serial>counter</Serial>` or `unixtime` in the KASP), verifies
 //! it with ldns-verify-zone and installs it where nsd reads it, as the
@@ -28,6 +29,8 @@ use serde::Deserialize;
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// Hand the zone over again after this long even when nothing changed.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(86_400);
+/// How long an `ods-signer update` may take to show before `sign` follows.
+const UPDATE_GRACE: Duration = Duration::from_secs(3);
 /// Between two looks at the output file while the signer works.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -37,7 +40,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub struct Raw {
     unsigned: PathBuf,
     signed: PathBuf,
-    signconf: Option<PathBuf>,
+    signconf: PathBuf,
     ods_signer: Option<PathBuf>,
     socket: Option<PathBuf>,
     #[serde(default, with = "duration::serde_text_opt")]
@@ -55,7 +58,7 @@ pub struct Settings {
     pub signed: PathBuf,
     /// The zone's signer configuration (`<SignerConfiguration>`), which
     /// the enforcer rewrites at each key event.
-    pub signconf: Option<PathBuf>,
+    pub signconf: PathBuf,
     /// The `ods-signer` program.
     pub ods_signer: PathBuf,
     /// The signer daemon's socket (`ods-signer -s`), when not the default.
@@ -88,7 +91,7 @@ impl Settings {
         Ok(Settings {
             unsigned: abs(&raw.unsigned),
             signed: abs(&raw.signed),
-            signconf: raw.signconf.as_deref().map(&abs),
+            signconf: abs(&raw.signconf),
             ods_signer: raw.ods_signer.map_or_else(
                 || PathBuf::from("ods-signer"),
                 |p| {
@@ -120,8 +123,9 @@ pub fn signer(
         return Err(src.err(
             span,
             &key("opendnssec"),
-            "signer \"opendnssec\" needs a [zone.opendnssec] table with unsigned and signed \
-             (the files of the zone's input and output adapters in zonelist.xml)",
+            "signer \"opendnssec\" needs a [zone.opendnssec] table with unsigned, signed and \
+             signconf (the zone's input and output adapter files and its \
+             SignerConfiguration in zonelist.xml)",
         ));
     };
     Settings::validate(table.get_ref().clone(), |p| src.abs(p))
@@ -134,24 +138,59 @@ pub fn signer(
 /// last hand-over (`last`, certdrop's copy of the signed zone), or that
 /// hand-over is older than `refresh`. Nothing handed over yet: due.
 pub fn due(s: &Settings, last: &Path) -> bool {
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let Some(handed) = mtime(last) else {
         return true;
     };
-    if let Some(conf) = s.signconf.as_deref().and_then(mtime) {
-        if conf > handed {
-            return true;
-        }
+    key_event(s, last)
+        || SystemTime::now()
+            .duration_since(handed)
+            .is_ok_and(|age| age >= s.refresh)
+}
+
+/// Whether the enforcer rewrote the signer configuration after the last
+/// hand-over began (or there was none).
+fn key_event(s: &Settings, last: &Path) -> bool {
+    match (mtime(&s.signconf), mtime(last)) {
+        (Some(conf), Some(handed)) => conf > handed,
+        _ => true,
     }
-    SystemTime::now()
-        .duration_since(handed)
-        .is_ok_and(|age| age >= s.refresh)
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 /// Hand `unsigned` (certdrop's zone, serial `serial`) to OpenDNSSEC and
 /// copy what it signed into `to`, verified; returns the serial the signer
 /// wrote (`serial` with `keep`, maybe later with `counter`/`unixtime`).
-pub fn sign(zone: &str, s: &Settings, serial: u32, unsigned: &Path, to: &Path) -> Result<u32> {
+///
+/// `last` is certdrop's copy of the previous hand-over, whose mtime says
+/// when that hand-over began. `ods-signer sign` reads the input again but
+/// not the signer configuration; `ods-signer update` reloads that (and
+/// then reads the input) only when the file changed since the signer last
+/// loaded it, which with `keep` fails on the enforcer's own call (the
+/// input serial was already signed). So when the enforcer rewrote the
+/// signer configuration after the last hand-over began, `update`; else
+/// `sign`. Both at once would race: whichever reads the input first wins
+/// the serial, and the other is refused as a serial already signed.
+pub fn sign(
+    zone: &str,
+    s: &Settings,
+    serial: u32,
+    unsigned: &Path,
+    to: &Path,
+    last: &Path,
+) -> Result<u32> {
+    if !s.signconf.is_file() {
+        // Not the zone's <SignerConfiguration>, or the enforcer has not
+        // written it yet (the zone was just added): 69, try again later.
+        return Err(Error::unavailable(format!(
+            "OpenDNSSEC: signconf {}: no such file (the zone's SignerConfiguration in zonelist.xml, written by the enforcer)",
+            s.signconf.display()
+        )));
+    }
+    let began = SystemTime::now();
+    let verb = if key_event(s, last) { "update" } else { "sign" };
     let data =
         std::fs::read(unsigned).map_err(|e| Error::unreadable(unsigned, "cannot read", &e))?;
     // Atomically: the signer may read its input at any time of its own
@@ -162,9 +201,28 @@ pub fn sign(zone: &str, s: &Settings, serial: u32, unsigned: &Path, to: &Path) -
     if let Some(sock) = &s.socket {
         cmd.arg("-s").arg(sock);
     }
-    cmd.args(["sign", zone]);
-    ods_signer(&mut cmd)?;
-    let got = wait_output(s, serial)?;
+    cmd.args([verb, zone]);
+    ods_signer(&mut cmd, verb)?;
+    let got = if verb == "update" {
+        // The signer may have loaded this configuration already (at its
+        // start, or at the first hand-over): then `update` does nothing,
+        // and `sign` must follow. After a real update it only costs the
+        // signer one refused read (the serial is signed already).
+        match wait_output(s, serial, UPDATE_GRACE.min(s.wait)) {
+            Ok(n) => n,
+            Err(_) => {
+                let mut cmd = Command::new(&s.ods_signer);
+                if let Some(sock) = &s.socket {
+                    cmd.arg("-s").arg(sock);
+                }
+                cmd.args(["sign", zone]);
+                ods_signer(&mut cmd, "sign")?;
+                wait_output(s, serial, s.wait)?
+            }
+        }
+    } else {
+        wait_output(s, serial, s.wait)?
+    };
     let copied = std::fs::read(&s.signed)
         .map_err(|e| Error::unreadable(&s.signed, "cannot read the signer's output", &e))?;
     // The output file may be replaced again while it is read: what is
@@ -175,6 +233,13 @@ pub fn sign(zone: &str, s: &Settings, serial: u32, unsigned: &Path, to: &Path) -
     };
     atomic::write(to, &copied, atomic::MODE_PUBLIC)
         .map_err(|e| Error::cantcreat(to, "cannot write", &e))?;
+    // Dated when the hand-over began: a signer configuration the enforcer
+    // rewrites while the signer works is newer, and the next build sees it.
+    std::fs::File::options()
+        .write(true)
+        .open(to)
+        .and_then(|f| f.set_modified(began))
+        .map_err(|e| Error::cantcreat(to, "cannot set the time of", &e))?;
     let mut verify = Command::new("ldns-verify-zone");
     verify.arg(to);
     // OpenDNSSEC's output that does not verify is never served.
@@ -188,7 +253,7 @@ pub fn sign(zone: &str, s: &Settings, serial: u32, unsigned: &Path, to: &Path) -
 /// `Error: Zone ... not found.`) on stdout or stderr, so the first line
 /// that is not the socket note becomes the error (69: the signer is
 /// down or does not know the zone; the next build tries again).
-fn ods_signer(cmd: &mut Command) -> Result<()> {
+fn ods_signer(cmd: &mut Command, verb: &str) -> Result<()> {
     let out = cmd
         .output()
         .map_err(|e| Error::unavailable(format!("ods-signer: cannot run: {e}")))?;
@@ -206,15 +271,15 @@ fn ods_signer(cmd: &mut Command) -> Result<()> {
         return Ok(());
     }
     Err(Error::unavailable(format!(
-        "ods-signer sign: {} ({})",
+        "ods-signer {verb}: {} ({})",
         first.as_deref().unwrap_or("failed"),
         out.status
     )))
 }
 
 /// Wait (bounded by `wait`) until the output file has `serial` or later.
-fn wait_output(s: &Settings, serial: u32) -> Result<u32> {
-    let deadline = Instant::now() + s.wait;
+fn wait_output(s: &Settings, serial: u32, wait: Duration) -> Result<u32> {
+    let deadline = Instant::now() + wait;
     loop {
         let seen = match std::fs::read_to_string(&s.signed) {
             Ok(text) => match soa_serial(&text) {
@@ -229,7 +294,7 @@ fn wait_output(s: &Settings, serial: u32) -> Result<u32> {
                 "OpenDNSSEC: {} {seen} after {}, not {serial}: the signer's log says why \
                  (with <Serial>keep</Serial> a serial it has already signed is refused)",
                 s.signed.display(),
-                duration::render(s.wait)
+                duration::render(wait)
             )));
         }
         std::thread::sleep(POLL_INTERVAL);
@@ -269,7 +334,7 @@ mod tests {
         let s = Settings {
             unsigned: dir.path().join("u"),
             signed: dir.path().join("s"),
-            signconf: Some(conf.clone()),
+            signconf: conf.clone(),
             ods_signer: "ods-signer".into(),
             socket: None,
             wait: DEFAULT_WAIT,
@@ -291,9 +356,14 @@ mod tests {
             .and_then(|f| f.set_modified(past - Duration::from_secs(60)))
             .expect("age last");
         assert!(due(&s, &last), "signconf newer than the hand-over");
+        std::fs::File::options()
+            .write(true)
+            .open(&conf)
+            .and_then(|f| f.set_modified(past - Duration::from_secs(120)))
+            .expect("age signconf");
+        assert!(!due(&s, &last), "signconf older again");
         let old = Settings {
             refresh: Duration::from_secs(30),
-            signconf: None,
             ..s
         };
         assert!(due(&old, &last), "older than refresh");

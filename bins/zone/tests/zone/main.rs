@@ -13,6 +13,7 @@ mod flood;
 mod hostile;
 mod leftovers;
 mod mistakes;
+mod signer_opendnssec;
 mod watch;
 mod xfr;
 mod zonebuild;

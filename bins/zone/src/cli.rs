@@ -27,6 +27,12 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// Secondaries: nsd NOTIFYs them and they transfer the zones under the
 /// TSIG key of [xfr] (made by `tsig-key`); `build` does not wait for them,
 /// `secondaries [--wait 1m]` says which lag (69).
+///
+/// OpenDNSSEC: with signer = "opendnssec" and [zone.opendnssec] (unsigned,
+/// signed, signconf), the zone goes to the File input adapter, ods-signer
+/// signs it with the enforcer's keys (SoftHSM), and what it wrote is
+/// verified and installed; a key event hands the zone over again. See
+/// certdrop-zone(8), SIGNERS.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {

@@ -220,8 +220,9 @@ impl Ods {
         client("ods-signer", &self.signer_socket, args)
     }
 
+    /// `ods-enforcer ARGS`, which must succeed; its output.
     #[track_caller]
-    fn enforcer_ok(&self, args: &[&str]) -> String {
+    pub fn enforcer_ok(&self, args: &[&str]) -> String {
         let (ok, text) = self.enforcer(args);
         assert!(ok, "ods-enforcer {args:?}: {text}\n{}", self.logs());
         text

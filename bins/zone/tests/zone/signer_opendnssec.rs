@@ -163,6 +163,45 @@ fn opendnssec_signs_what_certdrop_builds_and_nsd_serves_it_validated() {
     });
     assert!(rows.iter().any(|(_, _, v)| v.contains("two")), "{rows:?}");
     s.validate("TXT", "round.example.test").expect("validates");
+    // The DS hand-over as certdrop-zone(8) tells it: export the KSK's DS
+    // once the enforcer waits for it, and say when the parent has it.
+    let ksk = s
+        .ods
+        .wait_keys(Duration::from_secs(30), |keys| {
+            keys.iter()
+                .find(|k| k.keytype == "KSK" && k.state == "ready")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no KSK waiting for its DS: {:?}", s.ods.keys()));
+    let ds = s.ods.enforcer_ok(&[
+        "key",
+        "export",
+        "--zone",
+        ZONE,
+        "--keystate",
+        "ready",
+        "--keytype",
+        "KSK",
+        "--ds",
+    ]);
+    let line = ds
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some("DS"))
+        .unwrap_or_else(|| panic!("no DS in {ds}"));
+    assert_eq!(
+        line.split_whitespace().nth(4),
+        Some(ksk.tag.to_string().as_str()),
+        "{line}"
+    );
+    let tag = ksk.tag.to_string();
+    s.ods
+        .enforcer_ok(&["key", "ds-seen", "--zone", ZONE, "--keytag", &tag]);
+    let active = s.ods.wait_keys(Duration::from_secs(30), |keys| {
+        keys.iter()
+            .any(|k| k.tag == ksk.tag && k.state == "active")
+            .then_some(())
+    });
+    assert!(active.is_some(), "KSK not active: {:?}", s.ods.keys());
 }
 
 #[test]
@@ -290,4 +329,45 @@ fn configuration_mistakes_and_settings_without_effect() {
             "zone 'example.test': {key}: has no effect with signer opendnssec"
         ));
     }
+}
+
+#[test]
+fn watch_hands_the_zone_over_at_each_key_event_without_new_content() {
+    let s = site();
+    s.content("one");
+    let out = std::fs::File::create(s.tree.path("watch.out")).expect("watch.out");
+    let err = std::fs::File::create(s.tree.path("watch.err")).expect("watch.err");
+    let _watch = certdrop_testkit::Proc(
+        crate::site::zone()
+            .arg("-c")
+            .arg(s.tree.path("zone.toml"))
+            .arg("watch")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("certdrop-zone watch"),
+    );
+    let logs = || {
+        format!(
+            "{}{}\n{}",
+            certdrop_testkit::tree::read_text(&s.tree.path("watch.out")),
+            certdrop_testkit::tree::read_text(&s.tree.path("watch.err")),
+            s.ods.logs()
+        )
+    };
+    let old = certdrop_testkit::wait_for(Duration::from_secs(30), || s.txt_signer())
+        .unwrap_or_else(|| panic!("never served signed:\n{}", logs()));
+    s.ods.rollover_zsk();
+    // No content changes from here: only the enforcer's rewrites of the
+    // signer configuration make watch hand the zone over again.
+    let mut bad = Vec::new();
+    let new = certdrop_testkit::wait_for(Duration::from_secs(45), || {
+        if let Err(e) = s.validate("TXT", "round.example.test") {
+            bad.push(e);
+        }
+        s.txt_signer().filter(|t| *t != old)
+    });
+    assert!(new.is_some(), "the new ZSK never signed:\n{}", logs());
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

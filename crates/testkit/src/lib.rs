@@ -17,7 +17,8 @@
 //!   STARTTLS), [`slapd`] (LDAP StartTLS), [`prosody`] (XMPP STARTTLS),
 //!   with [`unpriv`] for the servers that
 //!   drop to a user of their own,
-//!   [`pki`] (an openssl CA), and with the `pebble` feature [`pebble`]
+//!   [`pki`] (an openssl CA), [`opendnssec`] (OpenDNSSEC with SoftHSM),
+//!   and with the `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
 //!

@@ -197,12 +197,7 @@ pub fn sign(
     // (a re-sign the enforcer asks for), and must never see half a zone.
     atomic::write(&s.unsigned, &data, atomic::MODE_PUBLIC)
         .map_err(|e| Error::cantcreat(&s.unsigned, "cannot write the signer's input", &e))?;
-    let mut cmd = Command::new(&s.ods_signer);
-    if let Some(sock) = &s.socket {
-        cmd.arg("-s").arg(sock);
-    }
-    cmd.args([verb, zone]);
-    ods_signer(&mut cmd, verb)?;
+    ods_signer(s, verb, zone)?;
     let got = if verb == "update" {
         // The signer may have loaded this configuration already (at its
         // start, or at the first hand-over): then `update` does nothing,
@@ -211,12 +206,7 @@ pub fn sign(
         match wait_output(s, serial, UPDATE_GRACE.min(s.wait)) {
             Ok(n) => n,
             Err(_) => {
-                let mut cmd = Command::new(&s.ods_signer);
-                if let Some(sock) = &s.socket {
-                    cmd.arg("-s").arg(sock);
-                }
-                cmd.args(["sign", zone]);
-                ods_signer(&mut cmd, "sign")?;
+                ods_signer(s, "sign", zone)?;
                 wait_output(s, serial, s.wait)?
             }
         }
@@ -248,13 +238,19 @@ pub fn sign(
     Ok(got)
 }
 
-/// Run `ods-signer`: it prints `sock set to ...` on stdout before
+/// Run `ods-signer [-s SOCKET] VERB ZONE`: it prints `sock set to ...` on stdout before
 /// anything, and its complaints (`Unable to connect to engine...`,
 /// `Error: Zone ... not found.`) on stdout or stderr, so the first line
 /// that is not the socket note becomes the error (69: the signer is
 /// down or does not know the zone; the next build tries again).
-fn ods_signer(cmd: &mut Command, verb: &str) -> Result<()> {
+fn ods_signer(s: &Settings, verb: &str, zone: &str) -> Result<()> {
+    let mut cmd = Command::new(&s.ods_signer);
+    if let Some(sock) = &s.socket {
+        cmd.arg("-s").arg(sock);
+    }
     let out = cmd
+        .args([verb, zone])
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| Error::unavailable(format!("ods-signer: cannot run: {e}")))?;
     let said = |b: &[u8]| -> Option<String> {

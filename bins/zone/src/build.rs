@@ -326,16 +326,26 @@ fn write_unsigned_from(
 /// the path nsd should get (the unsigned one with `signer = "none"`).
 pub fn sign_zone(config: &Config, zone: &Zone) -> Result<PathBuf> {
     let unsigned = unsigned_path(config, &zone.name);
-    let Signer::Ldns(keys) = &zone.signer else {
-        return Ok(unsigned);
-    };
     let tmp = config
         .build
         .join("tmp")
         .join(format!("{}.signed", zone.name));
+    let signed = signed_path(config, &zone.name);
+    let keys = match &zone.signer {
+        Signer::Ldns(keys) => keys,
+        // Knot signs what it is given itself (install_zone).
+        Signer::None | Signer::Knot(_) => return Ok(unsigned),
+        Signer::OpenDnssec(s) => {
+            let serial = load_state(config, &zone.name)?.serial.unwrap_or(0);
+            sign::opendnssec::sign(&zone.name, s, serial, &unsigned, &tmp, &signed)
+                .map_err(|e| e.context(format_args!("zone {}", zone.name)))?;
+            atomic::rename(&tmp, &signed)
+                .map_err(|e| Error::cantcreat(&signed, "cannot rename into place", &e))?;
+            return Ok(signed);
+        }
+    };
     let expires = sign::sign(zone, keys, &unsigned, &tmp)
         .map_err(|e| e.context(format_args!("zone {}", zone.name)))?;
-    let signed = signed_path(config, &zone.name);
     atomic::rename(&tmp, &signed)
         .map_err(|e| Error::cantcreat(&signed, "cannot rename into place", &e))?;
     let mut st = load_state(config, &zone.name)?;
@@ -366,13 +376,24 @@ pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<(u32, S
 /// its signatures are not due for renewal.
 pub fn unchanged(config: &Config, zone: &Zone, fingerprint: &str) -> Result<bool> {
     let st = load_state(config, &zone.name)?;
-    let resign =
-        matches!(zone.signer, Signer::Ldns(_)) && sign::due(st.expires, zone.resign_before);
+    let resign = resign_due(config, zone, &st);
     Ok(st.inputs.as_deref() == Some(fingerprint)
         && st.installed.is_some()
         && st.installed == st.serial
         && !resign
         && installed_path(config, &zone.name).exists())
+}
+
+/// Whether the signer must see the zone again although its content did
+/// not change: ldns signatures near expiry; for OpenDNSSEC, a signer
+/// configuration the enforcer rewrote (a key event) or a refresh due.
+pub fn resign_due(config: &Config, zone: &Zone, st: &ZoneState) -> bool {
+    match &zone.signer {
+        Signer::Ldns(_) => sign::due(st.expires, zone.resign_before),
+        Signer::OpenDnssec(s) => sign::opendnssec::due(s, &signed_path(config, &zone.name)),
+        // Knot re-signs by its own policy.
+        Signer::None | Signer::Knot(_) => false,
+    }
 }
 
 /// Remember the inputs' fingerprint after a complete build.
@@ -401,8 +422,7 @@ pub fn build_zone(
         return Ok(Outcome::Reported);
     }
     let st = load_state(config, &zone.name)?;
-    let signed = matches!(zone.signer, Signer::Ldns(_));
-    let resign = signed && sign::due(st.expires, zone.resign_before);
+    let resign = resign_due(config, zone, &st);
     let behind = st.installed != st.serial || !installed_path(config, &zone.name).exists();
     if written.is_none() && !resign && !behind {
         out.verbose(&format!(
@@ -422,6 +442,9 @@ pub fn build_zone(
     let why = match (written.is_some(), resign) {
         (true, _) if force => "forced",
         (true, _) => "content changed",
+        (false, true) if matches!(zone.signer, Signer::OpenDnssec(_)) => {
+            "handed to OpenDNSSEC again: key event or refresh"
+        }
         (false, true) => "signatures renewed",
         (false, false) => "finishing an interrupted build",
     };

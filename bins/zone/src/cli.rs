@@ -32,7 +32,13 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// Signers (a zone's `signer`): ldns (ldns-signzone with the zone's keys),
 /// knot (Knot DNS signs and rolls its own keys: the unsigned zone is
 /// installed for it, `knotc zone-reload` run, and the signed zone `server`
-/// serves is transferred and verified), none.
+/// serves is transferred and verified), opendnssec (below), none.
+///
+/// OpenDNSSEC: with signer = "opendnssec" and [zone.opendnssec] (unsigned,
+/// signed, signconf), the zone goes to the File input adapter, ods-signer
+/// signs it with the enforcer's keys (SoftHSM), and what it wrote is
+/// verified and installed; a key event hands the zone over again. See
+/// certdrop-zone(8), SIGNERS.
 #[derive(Debug, Parser)]
 #[command(name = "certdrop-zone", version, verbatim_doc_comment)]
 pub struct Cli {

@@ -77,6 +77,7 @@ struct RawZone {
     resign_before: Option<Duration>,
     caa: Option<Caa>,
     knot: Option<crate::sign::knot::RawKnot>,
+    opendnssec: Option<Spanned<crate::sign::opendnssec::Raw>>,
 }
 
 fn yes() -> bool {
@@ -112,6 +113,9 @@ pub enum Signer {
     /// Knot DNS signs (automatic signing, its own keys and rollovers):
     /// the unsigned zone is installed for it and it is told to reload.
     Knot(crate::sign::knot::Settings),
+    /// OpenDNSSEC signs (`[zone.opendnssec]`); certdrop hands the zone
+    /// over and installs what the signer wrote.
+    OpenDnssec(crate::sign::opendnssec::Settings),
 }
 
 /// One zone, validated.
@@ -278,11 +282,14 @@ impl Config {
                     span,
                     server,
                 )?),
+                Some(("opendnssec", span)) => {
+                    crate::sign::opendnssec::signer(&src, z.opendnssec.as_ref(), span, &key)?
+                }
                 Some((other, span)) => {
                     return Err(err(
                         span,
                         &key("signer"),
-                        &format!("'{other}': expected ldns, knot or none"),
+                        &format!("'{other}': expected ldns, knot, opendnssec or none"),
                     ))
                 }
             };
@@ -324,11 +331,16 @@ impl Config {
             if !z.keys.is_empty() && signer == Signer::None {
                 no_effect("keys", "signer is \"none\"");
             }
-            if matches!(signer, Signer::Knot(_)) {
-                // Knot's dnssec-policy has the keys and the timings.
+            // The engines' own policies have the keys and the timings.
+            let engine = match &signer {
+                Signer::Knot(_) => Some("signer is \"knot\" (Knot's dnssec-policy decides)"),
+                Signer::OpenDnssec(_) => Some("signer is \"opendnssec\" (its KASP policy decides)"),
+                Signer::Ldns(_) | Signer::None => None,
+            };
+            if let Some(why) = engine {
                 for k in ["keys", "nsec3", "signature_validity", "resign_before"] {
                     if key_span(text, k, z.name.span().start).is_some() {
-                        no_effect(k, "signer is \"knot\" (Knot's dnssec-policy decides)");
+                        no_effect(k, why);
                     }
                 }
             }
@@ -337,6 +349,13 @@ impl Config {
                     z.name.span(),
                     &key("knot"),
                     "has no effect: signer is not \"knot\"",
+                ));
+            }
+            if let (Some(t), false) = (&z.opendnssec, matches!(signer, Signer::OpenDnssec(_))) {
+                unused.push(src.err(
+                    t.span(),
+                    &key("opendnssec"),
+                    "has no effect: signer is not \"opendnssec\"",
                 ));
             }
             zones.push(Zone {

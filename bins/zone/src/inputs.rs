@@ -20,6 +20,11 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
     for p in zone.primary.iter().chain(zone.tlsa_map.iter()) {
         lstat(&mut h, p);
     }
+    if let Signer::OpenDnssec(s) = &zone.signer {
+        // The enforcer rewrites it at each key event: a build must hand
+        // the zone over again (sign::opendnssec::due).
+        stat(&mut h, &s.signconf);
+    }
     if let Signer::Ldns(keys) = &zone.signer {
         for k in keys {
             for ext in ["key", "private"] {

@@ -2,6 +2,8 @@
 //! parameters: no extra iterations, no salt), inception backdated, and the
 //! result verified with ldns-verify-zone before it may be installed.
 
+pub mod opendnssec;
+
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -73,8 +73,12 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
         (Some(s), Some(u)) if s >= u
     );
     let st = build::load_state(config, &zone.name)?;
-    let due = crate::sign::due(st.expires, zone.resign_before);
-    if !matches!(zone.signer, crate::config::Signer::Ldns(_)) || (fresh && !due) {
+    let due = build::resign_due(config, zone, &st);
+    if matches!(
+        zone.signer,
+        crate::config::Signer::None | crate::config::Signer::Knot(_)
+    ) || (fresh && !due)
+    {
         return Ok(Outcome::Unchanged);
     }
     if fresh && due {
@@ -104,7 +108,9 @@ pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
         crate::config::Signer::None | crate::config::Signer::Knot(_) => {
             build::unsigned_path(config, &zone.name)
         }
-        crate::config::Signer::Ldns(_) => build::signed_path(config, &zone.name),
+        crate::config::Signer::Ldns(_) | crate::config::Signer::OpenDnssec(_) => {
+            build::signed_path(config, &zone.name)
+        }
     };
     let (serial, served) = build::install_zone(config, zone, &from)?;
     out.action(&format!(

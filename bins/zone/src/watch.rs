@@ -114,9 +114,20 @@ impl Roots {
         let mut dirs = Vec::new();
         let mut files = Vec::new();
         for z in &config.zones {
-            for f in [Some(&z.soa), z.primary.as_ref(), z.tlsa_map.as_ref()]
-                .into_iter()
-                .flatten()
+            // OpenDNSSEC's enforcer rewrites the signer configuration at
+            // each key event: hand the zone over again then.
+            let signconf = match &z.signer {
+                crate::config::Signer::OpenDnssec(s) => Some(&s.signconf),
+                _ => None,
+            };
+            for f in [
+                Some(&z.soa),
+                z.primary.as_ref(),
+                z.tlsa_map.as_ref(),
+                signconf,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let f = absolute(f);
                 if covered(&f) {

@@ -17,8 +17,9 @@
 //!   STARTTLS), [`slapd`] (LDAP StartTLS), [`prosody`] (XMPP STARTTLS),
 //!   with [`unpriv`] for the servers that
 //!   drop to a user of their own,
-//!   [`pki`] (an openssl CA), [`rsyslog`] (a syslogd whose messages a
-//!   test reads), and with the `pebble` feature [`pebble`]
+//!   [`pki`] (an openssl CA), [`opendnssec`] (OpenDNSSEC with SoftHSM),
+//!   [`rsyslog`] (a syslogd whose messages a test reads), and with the
+//!   `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
 //!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
 //!
@@ -38,6 +39,7 @@ pub mod netns;
 pub mod nghttpx;
 pub mod nginx;
 pub mod nsd;
+pub mod opendnssec;
 #[cfg(feature = "pebble")]
 pub mod pebble;
 pub mod pki;

@@ -14,6 +14,7 @@ mod hostile;
 mod leftovers;
 mod mistakes;
 mod signer_knot;
+mod signer_opendnssec;
 mod syslog;
 mod watch;
 mod xfr;

@@ -41,7 +41,8 @@ fn every_shipped_definition_parses_and_has_its_parts() {
         // that reaches a TLS transport).
         if name == "asterisk" {
             assert_eq!(
-                def.command, "asterisk -rx 'module reload res_pjsip.so'",
+                def.command,
+                "touch /usr/local/etc/asterisk/pjsip.conf && asterisk -rx 'module reload res_pjsip.so'",
                 "{name}"
             );
         } else {
@@ -170,7 +171,11 @@ fn every_linux_definition_is_its_freebsd_twin_through_systemd() {
             if twin.command.starts_with("service ") {
                 assert_eq!(def.command, format!("systemctl reload {unit}"), "{name}");
             } else {
-                assert_eq!(def.command, twin.command, "{name}: the console reload");
+                assert_eq!(
+                    def.command,
+                    twin.command.replace("/usr/local/etc/", "/etc/"),
+                    "{name}: the console reload"
+                );
             }
         }
         let key = def.action.verb();
@@ -212,18 +217,35 @@ fn asterisk_finds_what_pjsip_and_chan_sip_read() {
         assert_eq!(def.postflight.len(), 1);
         assert_eq!(def.postflight[0].connect.port(), 5061);
         assert_eq!(def.postflight[0].protocol, Protocol::Tls);
-        // The seed's chan_sip: the file and command to override with, in
-        // the comment, parse as a site's override would.
+        // The seed's chan_sip: the file and commands to override with, in
+        // the comment, parse as a site's override would, and keep a
+        // restart behind the reload.
         let sip = conf.with_file_name("sip.conf");
+        let header: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(
-            text.contains(&format!("file = \"{}\"", sip.display())),
-            "{text}"
+            header.contains(&format!("file = \"{}\"", sip.display())),
+            "{header}"
         );
-        assert!(text.contains("\"asterisk -rx 'sip reload'\""), "{text}");
+        let sip_reload = format!("touch {} && asterisk -rx 'sip reload'", sip.display());
+        assert!(header.contains(&format!("\"{sip_reload}\"")), "{header}");
+        let restart = def.fallback.clone().expect("the shipped restart");
+        assert!(header.contains(&format!("\"{restart}\"")), "{header}");
+        // pjsip.conf is touched, or the reload reads nothing again.
+        assert_eq!(
+            def.command,
+            format!(
+                "touch {} && asterisk -rx 'module reload res_pjsip.so'",
+                conf.display()
+            )
+        );
         let site = parse(
             Path::new("/s/t.toml"),
             &format!(
-                "discover = {{ parser = \"asterisk\", file = \"{}\" }}\nreload = \"asterisk -rx 'sip reload'\"\n",
+                "discover = {{ parser = \"asterisk\", file = \"{}\" }}\nreload = \"{sip_reload}\"\nrestart = \"{restart}\"\n",
                 sip.display()
             ),
         )
@@ -233,8 +255,8 @@ fn asterisk_finds_what_pjsip_and_chan_sip_read() {
             .overridden_by(site)
             .validate(Path::new("/s"))
             .expect("valid");
-        assert_eq!(merged.command, "asterisk -rx 'sip reload'");
-        assert_eq!(merged.fallback, None, "the site's reload stands alone");
+        assert_eq!(merged.command, sip_reload);
+        assert_eq!(merged.fallback, Some(restart), "the restart behind it");
     }
 }
 

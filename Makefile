@@ -104,10 +104,21 @@ PERIODIC_DAILY = 500.certdrop
 PERIODIC_WEEKLY = 500.certdrop-status
 SYSTEMD_UNITS = certdrop-zone.service certdrop-trigger.service certdrop-publish.service \
     certdrop-renew.service certdrop-renew.timer certdrop-status.service certdrop-status.timer
-# The scripts and units name their files as the port does (%%PREFIX%% and
-# the other words of the ports framework's SUB_LIST they may use).
+# The layout of certdrop(7) on this OS, for the sample configurations:
+# the shared data, the stages' state, the zone directory nsd reads (on
+# Linux the one certdrop-zone.service may write; nsd.conf's zonesdir
+# names it), and the etc/ of the services' packages.
+DBDIR != if [ "$(OS)" = Linux ]; then echo /var/lib/certdrop; else echo /var/db/certdrop; fi
+STATEDIR != if [ "$(OS)" = Linux ]; then echo /var/lib/certdrop/state; else echo /var/db/certdrop; fi
+NSDZONES != if [ "$(OS)" = Linux ]; then echo /var/lib/certdrop/zones; else echo /usr/local/etc/nsd/zones; fi
+LOCALETC != if [ "$(OS)" = Linux ]; then echo /etc; else echo /usr/local/etc; fi
+# The scripts, units and samples name their files as the port does
+# (%%PREFIX%% and the other words of the ports framework's SUB_LIST they
+# may use), and the layout above.
 SUBST = sed -e 's|%%PREFIX%%|$(PREFIX)|g' -e 's|%%LOCALBASE%%|$(PREFIX)|g' \
-    -e 's|%%ETCDIR%%|$(PREFIX)/etc/certdrop|g' -e 's|%%DATADIR%%|$(PREFIX)/share/certdrop|g'
+    -e 's|%%ETCDIR%%|$(PREFIX)/etc/certdrop|g' -e 's|%%DATADIR%%|$(PREFIX)/share/certdrop|g' \
+    -e 's|%%DBDIR%%|$(DBDIR)|g' -e 's|%%STATEDIR%%|$(STATEDIR)|g' \
+    -e 's|%%NSDZONES%%|$(NSDZONES)|g' -e 's|%%LOCALETC%%|$(LOCALETC)|g'
 
 install:
 	@if [ "$(BINDIR_SRC)" = target/release ]; then $(MAKE) release || exit 1; fi
@@ -140,7 +151,10 @@ install-share:
 
 install-etc:
 	install -d $(ETC)/certdrop
-	install -m 0644 $(SAMPLES) $(ETC)/certdrop/
+	for f in $(SAMPLES); do \
+	    n=`basename $$f`; \
+	    $(SUBST) $$f > $(ETC)/certdrop/$$n && chmod 0644 $(ETC)/certdrop/$$n || exit 1; \
+	done
 
 install-FreeBSD: install-rc install-periodic
 
@@ -170,6 +184,11 @@ install-Linux:
 
 # What install put there, whatever OS it was for; configurations made from
 # the samples stay, and so do the directories that still hold them.
+# share/certdrop goes whole; elsewhere, what an older version installed
+# and the lists above no longer name (a sample, unit or script dropped
+# since) is not known here and stays behind: remove it by hand. Likewise
+# install-share over an older install only adds and replaces, so a
+# definition since removed from deploy-triggers/ stays until uninstall.
 uninstall:
 	for b in $(BINARIES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$b $(SHARE)/man/man8/$$b.8; done
 	rm -f $(SHARE)/man/man5/certdrop.5 $(SHARE)/man/man7/certdrop.7

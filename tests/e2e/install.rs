@@ -3,8 +3,10 @@
 //! has, for FreeBSD (rc.d, periodic, the FreeBSD definitions) and for
 //! Linux (systemd units, the Linux definitions); the FreeBSD layout is
 //! exactly what the port's pkg-plist (and USE_RC_SUBR) says, nothing more
-//! or less; each sample configuration is accepted by its program; and the
-//! port's Makefile.crates is what gen-crates makes of Cargo.lock.
+//! or less, and BSD make lays out the same as GNU make; each sample
+//! configuration, as installed for either OS's layout and for another
+//! PREFIX, is accepted by its program; and the port's Makefile.crates is
+//! what gen-crates makes of Cargo.lock.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -53,15 +55,21 @@ fn make_install(destdir: &Path, os: &str) -> Ran {
 
 /// `make TARGET` for `os` into `destdir`, programs from target/debug.
 fn make(destdir: &Path, os: &str, target: &str) -> Ran {
+    make_with("make", destdir, os, PREFIX, &[target])
+}
+
+/// `MAKE TARGETS` (GNU make or BSD make) for `os` and `prefix` into
+/// `destdir`, programs from target/debug.
+fn make_with(make: &str, destdir: &Path, os: &str, prefix: &str, targets: &[&str]) -> Ran {
     let debug = bin("certdrop-zone");
     let debug = debug.parent().expect("target/debug");
-    Command::new("make")
+    Command::new(make)
         .arg("-C")
         .arg(top())
-        .arg(target)
+        .args(targets)
         .arg(format!("OS={os}"))
         .arg(format!("DESTDIR={}", destdir.display()))
-        .arg(format!("PREFIX={PREFIX}"))
+        .arg(format!("PREFIX={prefix}"))
         .arg(format!("BINDIR_SRC={}", debug.display()))
         // A make that runs this test must not pass its flags on.
         .env_remove("MAKEFLAGS")
@@ -193,6 +201,22 @@ fn install_for_freebsd_is_what_the_port_lists() {
     );
     assert!(!names.iter().any(|f| f.starts_with("lib/systemd")));
 
+    // BSD make (the port's, FreeBSD's own) lays out the same files, the
+    // same text in each but the programs (bmake is in install-deps).
+    if Command::new("bmake").arg("-V").arg("OS").output().is_ok() {
+        let bsd = tree.path("bmake");
+        make_with("bmake", &bsd, "FreeBSD", PREFIX, &["install"]).expect(0);
+        let bsd_prefix = bsd.join(PREFIX.trim_start_matches('/'));
+        assert_eq!(files(&bsd_prefix), installed, "bmake install");
+        for (file, _) in installed.iter().filter(|(f, _)| !f.starts_with("bin/")) {
+            assert!(
+                std::fs::read(bsd_prefix.join(file)).expect("bmake's")
+                    == std::fs::read(prefix.join(file)).expect("make's"),
+                "{file}: bmake installed other text"
+            );
+        }
+    }
+
     // uninstall takes every file away again, and leaves a configuration
     // made from a sample.
     std::fs::write(prefix.join("etc/certdrop/issue.toml"), "# mine\n").expect("mine");
@@ -254,25 +278,66 @@ fn install_for_linux_has_the_units_and_the_linux_definitions() {
 
 #[test]
 fn each_installed_sample_is_accepted_by_its_program() {
+    // Each OS's layout, and a PREFIX other than the port's.
+    for (os, prefix, db) in [
+        ("FreeBSD", PREFIX, "/var/db/certdrop"),
+        ("Linux", PREFIX, "/var/lib/certdrop"),
+        ("Linux", "/usr", "/var/lib/certdrop"),
+    ] {
+        samples_accepted(os, prefix, db);
+    }
+}
+
+/// The samples `make install-etc` installs for `os` under `prefix`, whose
+/// data is under `db`, each accepted by its program.
+fn samples_accepted(os: &str, prefix_dir: &str, db: &str) {
     let tree = Tree::with_prefix("certdrop-install.");
     let destdir = tree.path("stage");
-    make_install(&destdir, "FreeBSD").expect(0);
-    let prefix = destdir.join(PREFIX.trim_start_matches('/'));
+    let what = format!("{os} {prefix_dir}");
+    make_with(
+        "make",
+        &destdir,
+        os,
+        prefix_dir,
+        &["install-share", "install-etc"],
+    )
+    .expect(0);
+    let prefix = destdir.join(prefix_dir.trim_start_matches('/'));
     let etc = prefix.join("etc/certdrop");
-    let program = |name: &str| prefix.join("bin").join(name);
     let sample =
         |name: &str| std::fs::read_to_string(etc.join(format!("{name}.sample"))).expect("sample");
-    // The samples name the installed layout and /var/db/certdrop: point
+    for name in [
+        "issue.toml",
+        "zone.toml",
+        "publish.toml",
+        "trigger.toml",
+        "check.toml",
+    ] {
+        let text = sample(name);
+        assert!(!text.contains("%%"), "{what}: {name}: a word left in");
+        assert!(text.contains(db), "{what}: {name}: not {db}");
+        if prefix_dir != "/usr/local" {
+            assert!(!text.contains("/usr/local/"), "{what}: {name}: {text}");
+        }
+    }
+    // nsd's zone directory: FreeBSD's port, or on Linux the one
+    // certdrop-zone.service may write.
+    let zones = match os {
+        "FreeBSD" => "install = \"/usr/local/etc/nsd/zones\"",
+        _ => "install = \"/var/lib/certdrop/zones\"",
+    };
+    assert!(sample("zone.toml").contains(zones), "{what}");
+    // The samples name the installed layout and the data directory: point
     // them at this stage and a tree of the test's own.
     let data = tree.path("db");
     // The shared directories exist, as the operator makes them.
     tree.mkdirs(&["db/certs", "db/pub"]);
     let local = |text: &str| {
-        text.replace(&format!("{PREFIX}/"), &format!("{}/", prefix.display()))
-            .replace("/var/db/certdrop", &data.display().to_string())
+        text.replace(&format!("{prefix_dir}/"), &format!("{}/", prefix.display()))
+            .replace(db, &data.display().to_string())
     };
     let check = |name: &str, config: &Path| {
-        Command::new(program(name))
+        Command::new(bin(name))
             .arg("-c")
             .arg(config)
             .arg("-n")
@@ -335,6 +400,13 @@ fn each_installed_sample_is_accepted_by_its_program() {
         &format!("{}/etc/certdrop/allowed_signers", prefix.display()),
         &signers.display().to_string(),
     );
+    assert!(
+        trigger.contains(&format!(
+            "{}/share/certdrop/deploy-triggers",
+            prefix.display()
+        )),
+        "{trigger}"
+    );
     tree.write("trigger.toml", &trigger);
     check("certdrop-trigger", &tree.path("trigger.toml"))
         .expect(66)
@@ -342,7 +414,7 @@ fn each_installed_sample_is_accepted_by_its_program() {
         .stderr_has("not published yet");
 
     // jails: the sample site passes its own check.
-    Command::new(program("certdrop-jails"))
+    Command::new(bin("certdrop-jails"))
         .arg("check")
         .arg(etc.join("site.toml.sample"))
         .ran()

@@ -220,6 +220,24 @@ impl Knot {
         }
     }
 
+    /// Stop knotd without ending it (SIGSTOP): a signer that hangs, its
+    /// sockets open and silent. [`Knot::resume`] continues it; drop ends
+    /// it either way.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Continue a knotd [`Knot::pause`] stopped (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("knotd is running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, sig).expect("signal knotd");
+    }
+
     /// The SOA serial knotd serves for `zone`.
     pub fn serial(&self, zone: &str) -> Option<u32> {
         self.dig(&["+short", "SOA", zone])

@@ -3,13 +3,14 @@
 //! certdrop keeps building the content and choosing the serial; it writes
 //! the unsigned zone where Knot reads it (`<install>/<zone>.zone`, the same
 //! atomic install as for nsd), makes Knot load it (`knotc zone-reload`),
-//! and then looks at what `server` serves: the new serial or a later one
-//! Knot made by signing (RFC 1982 arithmetic), transferred whole (AXFR,
-//! RFC 5936) and checked by ldns-verify-zone (every RRset signed, the
-//! DNSKEY RRset self-signed, the NSEC/NSEC3 chain complete, RFC 4035 §5),
-//! holding this build's records. Nothing of the ldns settings (`keys`,
-//! `nsec3`, `signature_validity`, `resign_before`) applies: Knot's policy
-//! decides.
+//! and then looks at what the zone's `server` serves: the new serial or a
+//! later one Knot made by signing (RFC 1982 arithmetic), transferred whole
+//! (AXFR, RFC 5936) and checked by ldns-verify-zone (every RRset signed,
+//! the DNSKEY RRset self-signed, the NSEC/NSEC3 chain complete, RFC 4035
+//! §5), holding this build's records. All of it, knotc and the tools
+//! included, ends within `serve_wait`. Nothing of the ldns settings
+//! (`keys`, `nsec3`, `signature_validity`, `resign_before`) applies:
+//! Knot's policy decides.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

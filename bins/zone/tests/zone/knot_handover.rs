@@ -36,16 +36,13 @@ fn make_and_build_leave_a_zone_knot_has_alone() {
         .lines()
         .find(|l| l.starts_with("keys = "))
         .expect("keys line");
-    let conf = conf
-        .replace(keys, "signer = \"knot\"")
-        .replace(
-            "reload = [",
-            &format!(
-                "server = \"{}\"\nserve_wait = \"20s\"\nreload = [",
-                knot.addr
-            ),
-        )
-        + &knot.zone_table();
+    let conf = conf.replace(keys, "signer = \"knot\"").replace(
+        "reload = [",
+        &format!(
+            "server = \"{}\"\nserve_wait = \"20s\"\nreload = [",
+            knot.addr
+        ),
+    ) + &knot.zone_table();
     std::fs::write(tree.join("zone.toml"), conf).expect("write");
     std::fs::write(
         tree.join("dnsextra/a"),
@@ -86,7 +83,9 @@ fn make_and_build_leave_a_zone_knot_has_alone() {
             .expect(2);
         assert!(ran.stdout.is_empty(), "{}", ran.stdout);
         assert!(
-            ran.stderr.lines().all(|l| l.contains(": warning: map line")),
+            ran.stderr
+                .lines()
+                .all(|l| l.contains(": warning: map line")),
             "{}",
             ran.stderr
         );
@@ -164,11 +163,8 @@ fn racing_knotc(tree: &Tree) {
          \x20   fi ;;\nesac\nexec knotc \"$@\"\n"
     );
     let path = tree.write("bin/knotc", &script);
-    std::fs::set_permissions(
-        &path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let text = certdrop_testkit::tree::read_text(&tree.path("zone.toml"))
         .replace("[zone.knot]\n", "[zone.knot]\nknotc = \"bin/knotc\"\n");
     tree.write("zone.toml", &text);

@@ -365,7 +365,7 @@ pub fn install_zone(config: &Config, zone: &Zone, from: &Path) -> Result<(u32, S
     reload(config, &zone.name)?;
     let mut st = load_state(config, &zone.name)?;
     let serial = st.serial.unwrap_or(0);
-    let served = crate::served::wait(config, &zone.name, serial)?;
+    let served = crate::served::wait(config, &zone.name, zone.server, serial)?;
     st.installed = st.serial;
     save_state(config, &zone.name, &st)?;
     Ok((serial, served))

@@ -32,7 +32,9 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// Signers (a zone's `signer`): ldns (ldns-signzone with the zone's keys),
 /// knot (Knot DNS signs and rolls its own keys: the unsigned zone is
 /// installed for it, `knotc zone-reload` run, and the signed zone `server`
-/// serves is transferred and verified), opendnssec (below), none.
+/// serves is transferred and verified, all within serve_wait), opendnssec
+/// (below), none. A zone's own `server = "ADDR:PORT"` overrides the
+/// top-level one (a Knot beside an nsd).
 ///
 /// OpenDNSSEC: with signer = "opendnssec" and [zone.opendnssec] (unsigned,
 /// signed, signconf), the zone goes to the File input adapter, ods-signer
@@ -141,7 +143,8 @@ pub enum Command {
         /// The zone.
         zone: String,
     },
-    /// Make step: install the zone where nsd reads it and reload nsd.
+    /// Make step: install the zone where nsd reads it and reload nsd
+    /// (signer knot: hand it to Knot unless it has it already, else exit 2).
     Install {
         /// The zone.
         zone: String,

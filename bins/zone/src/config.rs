@@ -76,6 +76,7 @@ struct RawZone {
     #[serde(default, with = "duration::serde_text_opt")]
     resign_before: Option<Duration>,
     caa: Option<Caa>,
+    server: Option<Spanned<String>>,
     knot: Option<crate::sign::knot::RawKnot>,
     opendnssec: Option<Spanned<crate::sign::opendnssec::Raw>>,
 }
@@ -123,6 +124,10 @@ pub enum Signer {
 pub struct Zone {
     /// Zone name, lowercase, no trailing dot.
     pub name: String,
+    /// Where the installed zone is served, asked for its SOA serial after
+    /// a reload: the zone's own `server`, else the top-level one; None:
+    /// not checked (and said so).
+    pub server: Option<std::net::SocketAddr>,
     /// SOA source.
     pub soa: PathBuf,
     /// Static records source.
@@ -170,10 +175,8 @@ pub struct Config {
     pub phonehome: Option<PathBuf>,
     /// Reload command, `{zone}` replaced.
     pub reload: Vec<String>,
-    /// The server that serves the installed zones, asked for each zone's
-    /// SOA serial after a reload; None: not checked (and said so).
-    pub server: Option<std::net::SocketAddr>,
-    /// How long to wait for `server` to serve the new serial.
+    /// How long to wait for a zone's `server` to serve the new serial
+    /// (for Knot: the whole hand-over, knotc included).
     pub serve_wait: Duration,
     /// uid allowed to own fragments.
     pub fragment_owner: Option<u32>,
@@ -231,19 +234,24 @@ impl Config {
         };
         let install = abs(raw.install.get_ref());
         let install_line = src.line(raw.install.span().start);
-        let server = match &raw.server {
-            None => None,
-            Some(s) => Some(s.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
-                err(
-                    s.span(),
-                    "server",
-                    &format!(
-                        "'{}': expected an address and port, e.g. 127.0.0.1:53",
-                        s.get_ref()
-                    ),
-                )
-            })?),
+        let address = |s: &Option<Spanned<String>>, k: &str| match s {
+            None => Ok(None),
+            Some(s) => s
+                .get_ref()
+                .parse::<std::net::SocketAddr>()
+                .map(Some)
+                .map_err(|_| {
+                    err(
+                        s.span(),
+                        k,
+                        &format!(
+                            "'{}': expected an address and port, e.g. 127.0.0.1:53",
+                            s.get_ref()
+                        ),
+                    )
+                }),
         };
+        let server = address(&raw.server, "server")?;
         let mut zones = Vec::new();
         let mut unused = Vec::new();
         for mut z in raw.zones {
@@ -257,6 +265,9 @@ impl Config {
                 ));
             }
             let key = |k: &str| format!("zone '{zname}': {k}");
+            // A zone served by another server than the others' (a Knot
+            // beside an nsd) is looked at there.
+            let zone_server = address(&z.server, &key("server"))?.or(server);
             let serial = match &z.serial {
                 None => Scheme::UnixTime,
                 Some(s) => {
@@ -280,7 +291,7 @@ impl Config {
                     z.knot.take(),
                     &zname,
                     span,
-                    server,
+                    zone_server,
                 )?),
                 Some(("opendnssec", span)) => {
                     crate::sign::opendnssec::signer(&src, z.opendnssec.as_ref(), span, &key)?
@@ -373,6 +384,7 @@ impl Config {
                 signature_validity,
                 resign_before,
                 caa: z.caa,
+                server: zone_server,
             });
         }
         if zones.is_empty() {
@@ -411,7 +423,6 @@ impl Config {
             reload: raw
                 .reload
                 .unwrap_or_else(|| DEFAULT_RELOAD.iter().map(|s| s.to_string()).collect()),
-            server,
             serve_wait: raw.serve_wait.unwrap_or(DEFAULT_SERVE_WAIT),
             fragment_owner,
             max_values_per_name: raw

@@ -8,6 +8,7 @@ mod build;
 mod caa;
 mod cli;
 mod config;
+mod deadline;
 mod fragments;
 mod inputs;
 mod leftovers;

@@ -63,11 +63,6 @@ pub fn run(
     out: &Output,
 ) -> Result<Outcome> {
     let shown = config.path.display();
-    let Some(primary) = config.server else {
-        return Err(Error::config(format!(
-            "{shown}: secondaries: no server (the primary whose serials the secondaries must serve)"
-        )));
-    };
     let secondaries = match &config.xfr {
         Some(x) if !x.secondaries.is_empty() => &x.secondaries,
         _ => {
@@ -81,17 +76,25 @@ pub fn run(
             return Err(Error::usage(format!("{shown}: no zone named '{n}'")));
         }
     }
-    let zones: Vec<&str> = config
+    // Each zone's primary is its own server (or the top-level one).
+    let mut zones: Vec<(&str, SocketAddr)> = Vec::new();
+    for z in config
         .zones
         .iter()
         .filter(|z| names.is_empty() || names.contains(&z.name))
-        .map(|z| z.name.as_str())
-        .collect();
+    {
+        let Some(primary) = z.server else {
+            return Err(Error::config(format!(
+                "{shown}: secondaries: no server (the primary whose serials the secondaries must serve)"
+            )));
+        };
+        zones.push((z.name.as_str(), primary));
+    }
     let deadline = Instant::now() + wait;
     let seen = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let timeout = left.clamp(MIN_QUERY_TIMEOUT, QUERY_TIMEOUT);
-        let seen = survey(primary, secondaries, &zones, timeout);
+        let seen = survey(secondaries, &zones, timeout);
         if seen.iter().all(ZoneSeen::all_current) || Instant::now() >= deadline {
             break seen;
         }
@@ -149,25 +152,24 @@ fn report(z: &ZoneSeen, json: bool, out: &Output) {
 /// One round: every (server, zone) asked at once, each on its own thread
 /// (a site that does not answer costs one timeout, not one per site).
 fn survey(
-    primary: SocketAddr,
     secondaries: &[Secondary],
-    zones: &[&str],
+    zones: &[(&str, SocketAddr)],
     timeout: Duration,
 ) -> Vec<ZoneSeen> {
     std::thread::scope(|scope| {
         let asks: Vec<_> = zones
             .iter()
-            .map(|zone| {
+            .map(|&(zone, primary)| {
                 let p = scope.spawn(move || ask("primary", primary, zone, timeout));
                 let s: Vec<_> = secondaries
                     .iter()
                     .map(|s| scope.spawn(move || ask(&s.name, s.addr, zone, timeout)))
                     .collect();
-                (zone, p, s)
+                (zone, primary, p, s)
             })
             .collect();
         asks.into_iter()
-            .map(|(zone, p, s)| {
+            .map(|(zone, primary, p, s)| {
                 let primary = joined(p, "primary", primary);
                 let secondaries = s
                     .into_iter()

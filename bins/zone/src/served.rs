@@ -17,12 +17,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest one query may take (the wait as a whole is `serve_wait`).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Wait (bounded by `serve_wait`) until the server serves `want` (or a
-/// later serial) for `zone`; returns the words for the action line. A
+/// Wait (bounded by `serve_wait`) until `server` (the zone's) serves
+/// `want` (or a later serial) for `zone`; returns the words for the action line. A
 /// server still serving something else at the end is 69: the zone is not
 /// recorded as installed, so the next build tries again.
-pub fn wait(config: &Config, zone: &str, want: u32) -> Result<String> {
-    let Some(server) = config.server else {
+pub fn wait(
+    config: &Config,
+    zone: &str,
+    server: Option<std::net::SocketAddr>,
+    want: u32,
+) -> Result<String> {
+    let Some(server) = server else {
         return Ok("served serial not checked: no server in the configuration".into());
     };
     let deadline = Instant::now() + config.serve_wait;

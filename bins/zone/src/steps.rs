@@ -104,6 +104,14 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
 /// nsd's directory, then reload.
 pub fn install(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
     let zone = zone(config, name)?;
+    // make runs this step whenever sign wrote no signed/ZONE, which for
+    // Knot is always: a zone Knot has already is left alone.
+    if matches!(zone.signer, crate::config::Signer::Knot(_))
+        && crate::sign::knot::handed_over(config, zone)?
+    {
+        out.verbose(&format!("zone {}: handed to Knot already", zone.name));
+        return Ok(Outcome::Unchanged);
+    }
     let from = match zone.signer {
         crate::config::Signer::None | crate::config::Signer::Knot(_) => {
             build::unsigned_path(config, &zone.name)

@@ -156,9 +156,10 @@ impl Knot {
         };
         // zone-max-ttl and dnskey-ttl are what the rollover waits on (with
         // propagation-delay); the zone's own TTLs do not hold it up.
-        // zonefile-load: difference with the whole zone in the journal is
-        // what Knot asks for when it signs and serves transfers; the zone
-        // file stays certdrop's (zonefile-sync -1: never written back).
+        // zonefile-load: difference with zonefile-sync -1 is Knot's
+        // input-only zone file: never written back, signatures in the
+        // journal, a new file taken when its serial is above Knot's (the
+        // serial is certdrop's, so not difference-no-serial).
         let mut conf = format!(
             "server:\n    rundir: \"{d}\"\n    listen: {addr}\n{user}\
              log:\n  - target: \"{d}/knot.log\"\n    any: info\n\
@@ -218,6 +219,24 @@ impl Knot {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stop knotd without ending it (SIGSTOP): a signer that hangs, its
+    /// sockets open and silent. [`Knot::resume`] continues it; drop ends
+    /// it either way.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Continue a knotd [`Knot::pause`] stopped (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("knotd is running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, sig).expect("signal knotd");
     }
 
     /// The SOA serial knotd serves for `zone`.

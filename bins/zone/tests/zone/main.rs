@@ -11,6 +11,7 @@ mod exit_classes;
 mod filter;
 mod flood;
 mod hostile;
+mod knot_handover;
 mod leftovers;
 mod mistakes;
 mod signer_knot;

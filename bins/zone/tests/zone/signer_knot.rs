@@ -14,11 +14,11 @@ use certdrop_testkit::knot::{Knot, Policy};
 
 use crate::site::{Ran, Tree, V1, V2};
 
-const ZONE: &str = "example.test";
+pub(crate) const ZONE: &str = "example.test";
 
 /// A tree with sources, a knotd signing ZONE from tree/zones, and a
 /// zone.toml with `signer = "knot"` (`zone_extra` added to the zone).
-fn knot_tree(zone_extra: &str) -> (Tree, Knot) {
+pub(crate) fn knot_tree(zone_extra: &str) -> (Tree, Knot) {
     let tree = Tree::new();
     tree.sources(ZONE);
     let knot = Knot::start(
@@ -43,7 +43,7 @@ fn configure(tree: &Tree, knot: &Knot, zone_extra: &str) {
 }
 
 /// A dns-01 fragment for `_acme-challenge.www` with `value`.
-fn challenge(tree: &Tree, file: &str, value: &str) {
+pub(crate) fn challenge(tree: &Tree, file: &str, value: &str) {
     tree.fragment(
         file,
         &format!("_acme-challenge.www.example.test. 60 IN TXT \"{value}\"\n"),
@@ -51,7 +51,7 @@ fn challenge(tree: &Tree, file: &str, value: &str) {
 }
 
 /// The serial of an action line: `zone Z: serial N installed ...`.
-fn built_serial(ran: &Ran) -> u32 {
+pub(crate) fn built_serial(ran: &Ran) -> u32 {
     ran.stdout
         .split("serial ")
         .nth(1)
@@ -60,7 +60,7 @@ fn built_serial(ran: &Ran) -> u32 {
 }
 
 /// The KSK of what Knot serves, as delv's trust anchor file.
-fn anchor(tree: &Tree, knot: &Knot) -> PathBuf {
+pub(crate) fn anchor(tree: &Tree, knot: &Knot) -> PathBuf {
     tree.write("anchor.conf", &knot.anchors(ZONE))
 }
 

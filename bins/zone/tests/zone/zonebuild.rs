@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::site::{answered, V1, V2};
 use certdrop_testkit::nsd::Nsd;
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read zonebuild") {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());
@@ -20,7 +20,7 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn make(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn make(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("make")
         .arg("-C")
         .arg(dir)

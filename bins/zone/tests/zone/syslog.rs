@@ -219,7 +219,7 @@ fn without_a_syslogd_a_watch_says_so_once_and_uses_stderr() {
     assert_eq!(
         err,
         format!(
-            "certdrop-zone: syslog: {}: cannot connect: No such file or directory (os error 2); logging to stderr\n",
+            "certdrop-zone: syslog: {}: cannot connect: No such file or directory (os error 2); lines stay on stdout and stderr\n",
             missing.display()
         )
     );

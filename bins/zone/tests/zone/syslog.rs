@@ -250,13 +250,19 @@ fn a_syslogd_that_stopped_reading_costs_little_and_every_line_stays() {
     }
     let socket = path.display().to_string();
     let start = Instant::now();
-    let (_, ran) = run(&tree, &["--log", "syslog", "--syslog-socket", &socket, "-v", "build"]);
+    let (_, ran) = run(
+        &tree,
+        &["--log", "syslog", "--syslog-socket", &socket, "-v", "build"],
+    );
     let took = start.elapsed();
     let ran = ran.expect(0);
     // A short wait once, then no syslog for 30 s: well under a second
     // here. Each line offered to syslog would take 0.1 s at least (20 s in
     // all; 2 s each, twice, before this was fixed).
-    assert!(took < Duration::from_secs(10), "{BAD} warnings took {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "{BAD} warnings took {took:?}"
+    );
     assert!(
         ran.stdout.starts_with("zone example.test: "),
         "the action on stdout: {}",

@@ -216,8 +216,7 @@ fn send_within(socket: &UnixDatagram, d: &[u8]) -> io::Result<()> {
         match socket.send(d) {
             Ok(_) => return Ok(()),
             Err(e)
-                if e.raw_os_error() == Some(nix::libc::ENOBUFS)
-                    && start.elapsed() < SEND_WAIT =>
+                if e.raw_os_error() == Some(nix::libc::ENOBUFS) && start.elapsed() < SEND_WAIT =>
             {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -317,7 +316,11 @@ mod tests {
         assert!(is_full(&e), "{e}");
         // SEND_WAIT (and no second wait on a reconnected socket), with
         // room for a busy machine.
-        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         let mut buf = [0u8; 64];
         syslogd.recv(&mut buf).expect("recv");
         log.send(Severity::Notice, "taken").expect("room again");

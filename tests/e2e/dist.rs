@@ -73,7 +73,7 @@ fn each_rc_script_provides_its_name_and_knobs() {
         ] {
             assert!(text.contains(&want), "{name}: no '{want}'");
         }
-        for knob in ["enable", "config", "user", "flags", "pidfile"] {
+        for knob in ["enable", "config", "user", "flags", "pidfile", "output"] {
             assert!(
                 text.contains(&format!(": \"${{{name}_{knob}")),
                 "{name}: no default for {name}_{knob}"

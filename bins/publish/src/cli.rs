@@ -67,7 +67,8 @@ impl Global for Cli {
         &self.log
     }
     fn daemon(&self) -> bool {
-        matches!(self.command, Some(Command::Watch { .. }))
+        // `watch -n` is a usage error, said on stderr to whoever typed it.
+        matches!(self.command, Some(Command::Watch { .. })) && !self.check
     }
 }
 

@@ -2,14 +2,16 @@
 //! narration, errors prefixed with the program name. Nothing else in
 //! certdrop prints. Lines go to stdout/stderr, or to syslog (`syslog.rs`)
 //! with a severity per kind of line; what the user asked to see (`print`)
-//! stays on stdout either way. A line syslog does not take goes to stderr.
+//! stays on stdout either way. A line syslog does not take is written as
+//! without syslog (actions on stdout, the rest on stderr), and syslog is
+//! left alone for [`RETRY_AFTER`] before it is tried again.
 
 mod args;
 pub mod syslog;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use args::{Destination, Global, LogArgs};
 use syslog::{Severity, Syslog};
@@ -33,12 +35,46 @@ pub struct Output {
     syslog: Option<Arc<Sink>>,
 }
 
-/// The syslog connection and whether its last send failed (the failure
-/// is said once per outage, not once per line).
+/// How long syslog is left alone after a send failed: the lines of that
+/// while go straight to stdout/stderr, so a syslogd that stopped reading
+/// costs a run one short wait ([`syslog::SEND_WAIT`]) per this period, not
+/// one per line.
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The syslog connection and its outage, if any.
 #[derive(Debug)]
 struct Sink {
     syslog: Syslog,
-    failing: AtomicBool,
+    outage: Mutex<Outage>,
+}
+
+/// When syslog last failed to take a line, while it does not take them
+/// (said once per outage on stderr, not once per line).
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+}
+
+impl Outage {
+    /// Whether a line at `now` is offered to syslog: always when it took
+    /// the last one, else once [`RETRY_AFTER`] has passed since the last
+    /// failure.
+    fn try_at(&self, now: Instant) -> bool {
+        match self.since {
+            None => true,
+            Some(t) => now.saturating_duration_since(t) >= RETRY_AFTER,
+        }
+    }
+
+    /// A send failed at `now`; true if this starts an outage (say so).
+    fn failed(&mut self, now: Instant) -> bool {
+        self.since.replace(now).is_none()
+    }
+
+    /// A send went out; true if this ends an outage (say so).
+    fn took(&mut self) -> bool {
+        self.since.take().is_some()
+    }
 }
 
 impl Output {
@@ -55,7 +91,7 @@ impl Output {
     pub fn with_syslog(mut self, syslog: Syslog) -> Self {
         self.syslog = Some(Arc::new(Sink {
             syslog,
-            failing: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
         }));
         self
     }
@@ -141,8 +177,8 @@ impl Output {
     }
 
     /// Send `prefix` + each line of `text` to syslog; without syslog, or
-    /// for a line it did not take, hand `prefix` + the text to `local`
-    /// (the stdout/stderr form), so no line is ever lost.
+    /// for a line it did not take or was not offered during an outage,
+    /// hand `prefix` + the text to `local` (the stdout/stderr form).
     fn emit(&self, severity: Severity, prefix: &str, text: &str, local: impl Fn(&str)) {
         let Some(sink) = &self.syslog else {
             return local(&format!("{prefix}{text}"));
@@ -151,15 +187,33 @@ impl Output {
         // quoted in an error) becomes several, in order.
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let line = format!("{prefix}{line}");
+            // A poisoned lock only means another thread panicked while
+            // holding it; the outage it records is still right.
+            let mut outage = sink.outage.lock().unwrap_or_else(|p| p.into_inner());
+            if !outage.try_at(Instant::now()) {
+                drop(outage);
+                local(&line);
+                continue;
+            }
             match sink.syslog.send(severity, &line) {
-                Ok(()) => sink.failing.store(false, Ordering::Relaxed),
-                Err(e) => {
-                    if !sink.failing.swap(true, Ordering::Relaxed) {
+                Ok(()) => {
+                    if outage.took() {
                         self.to_stderr(&format!(
-                            "syslog: {}: cannot send: {e}; lines go to stderr until it takes them again",
+                            "syslog: {}: takes lines again",
                             sink.syslog.path().display()
                         ));
                     }
+                }
+                Err(e) => {
+                    if outage.failed(Instant::now()) {
+                        self.to_stderr(&format!(
+                            "syslog: {}: cannot send: {e}; lines stay on stdout and stderr, \
+                             syslog is tried again every {}s",
+                            sink.syslog.path().display(),
+                            RETRY_AFTER.as_secs()
+                        ));
+                    }
+                    drop(outage);
                     local(&line);
                 }
             }
@@ -171,4 +225,28 @@ impl Output {
 pub fn fail(out: &Output, class: crate::exit::Failure, msg: &str) -> crate::exit::Failure {
     out.error(msg);
     class
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_said_once_and_syslog_is_offered_a_line_every_retry_after() {
+        let t0 = Instant::now();
+        let mut o = Outage::default();
+        assert!(o.try_at(t0));
+        assert!(o.failed(t0), "the first failure starts the outage");
+        let soon = t0 + RETRY_AFTER - Duration::from_millis(1);
+        assert!(!o.try_at(t0), "not the next line");
+        assert!(!o.try_at(soon), "nor any before RETRY_AFTER");
+        let later = t0 + RETRY_AFTER;
+        assert!(o.try_at(later));
+        assert!(!o.failed(later), "a failed retry is the same outage");
+        assert!(!o.try_at(later + Duration::from_secs(1)), "counted anew");
+        assert!(o.try_at(later + RETRY_AFTER));
+        assert!(o.took(), "a line taken ends it");
+        assert!(o.try_at(later + RETRY_AFTER));
+        assert!(!o.took(), "and only once");
+    }
 }

@@ -3,10 +3,15 @@
 //! (`DIR/log`, what `--syslog-socket` names) and one file where every
 //! message it receives is written as one tab-separated line (facility,
 //! severity, program name, pid, message), so a test asserts on what syslog
-//! made of a datagram, not on the datagram. Killed and reaped on drop.
+//! made of a datagram, not on the datagram. rsyslogd writes behind the
+//! senders' backs, so a test that asserts a line is absent first calls
+//! [`Rsyslog::sync`]: a marker sent after the run, once in the file, says
+//! every line the run sent is there too. Killed and reaped on drop.
 
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::wait::{wait_for, within};
@@ -16,6 +21,9 @@ const READY: Duration = Duration::from_secs(10);
 /// How long a message may take from the socket to the file (a batch is
 /// written when rsyslogd's queue runs empty: at once on an idle machine).
 pub const ARRIVE: Duration = Duration::from_secs(10);
+
+/// The tag of [`Rsyslog::sync`]'s markers, which `entries` leaves out.
+const MARK_TAG: &str = "certdrop-testkit-mark";
 
 /// One message as rsyslogd parsed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +45,8 @@ pub struct Rsyslog {
     /// Its directory: rsyslog.conf, the socket, messages, its own stderr.
     pub dir: PathBuf,
     child: Option<Child>,
+    /// Markers sent so far, each one's text unique.
+    marks: AtomicU32,
 }
 
 impl Rsyslog {
@@ -73,6 +83,7 @@ impl Rsyslog {
         let mut r = Rsyslog {
             dir: dir.to_path_buf(),
             child: Some(child),
+            marks: AtomicU32::new(0),
         };
         let socket = r.socket();
         let up = within(READY, || socket.exists() || !r.running());
@@ -90,8 +101,46 @@ impl Rsyslog {
         self.dir.join("log")
     }
 
-    /// Every message written so far, in order.
+    /// Every message written so far, in order (markers left out).
     pub fn entries(&self) -> Vec<Entry> {
+        self.all_entries()
+            .into_iter()
+            .filter(|e| e.tag != MARK_TAG)
+            .collect()
+    }
+
+    /// Wait until every datagram sent to the socket before this call is in
+    /// the file: a marker is sent behind them and waited for (one socket
+    /// is read in order, and one queue worker writes in that order). Call
+    /// it after the program under test has exited (or said what it sent),
+    /// before asserting that a line is not there.
+    #[track_caller]
+    pub fn sync(&self) {
+        let n = self.marks.fetch_add(1, Ordering::Relaxed);
+        let text = format!("mark {n}");
+        let sender = UnixDatagram::unbound().expect("socket");
+        sender
+            .send_to(
+                format!("<14>{MARK_TAG}[{}]: {text}", std::process::id()).as_bytes(),
+                self.socket(),
+            )
+            .unwrap_or_else(|e| panic!("{}: send a marker: {e}", self.socket().display()));
+        let seen = wait_for(ARRIVE, || {
+            self.all_entries()
+                .iter()
+                .any(|e| e.tag == MARK_TAG && e.msg == text)
+                .then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "marker '{text}' not in syslog within {ARRIVE:?}; it has:\n{}\nrsyslogd: {}",
+            self.render(),
+            self.stderr()
+        );
+    }
+
+    /// Every message written so far, markers included.
+    fn all_entries(&self) -> Vec<Entry> {
         let text = std::fs::read_to_string(self.dir.join("messages")).unwrap_or_default();
         text.lines()
             .filter_map(|l| {

@@ -1,7 +1,7 @@
 //! `--log syslog` against a real rsyslogd: a publication is `notice`, -vv
 //! detail `debug`, in the facility asked for; `--json` output stays on
 //! stdout; `watch` logs there without being told, a refused certificate as
-//! `err`.
+//! `err`; `watch -n` is a usage error in one line on stderr.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -66,6 +66,7 @@ fn a_publication_is_notice_and_detail_debug_and_json_stays_on_stdout() {
     let ran = ran.expect(0);
     assert!(ran.stdout.contains("\"published\""), "{}", ran.stdout);
     assert_eq!(ran.stderr, "");
+    syslog.sync();
     assert!(
         syslog.entries().iter().all(|e| e.pid != pid),
         "{}",
@@ -114,4 +115,21 @@ fn watch_logs_to_syslog_by_default_and_a_refusal_is_err() {
     assert_eq!(watch.stop(Signal::SIGTERM, LIMIT), Some(0));
     assert_eq!(site.read_text("watch.out"), "");
     assert_eq!(site.read_text("watch.err"), "");
+}
+
+#[test]
+fn watch_n_is_a_usage_error_in_one_line_on_stderr() {
+    let site = Site::new();
+    let syslog = Rsyslog::start(&site.path("syslog"));
+    // No --log: a watch would log to syslog; this one is no daemon, so
+    // neither a syslogd that is not there nor one that is gets a word.
+    let missing = site.path("no-syslogd/log");
+    for socket in [missing, syslog.socket()] {
+        let socket = socket.display().to_string();
+        let (_, ran) = run(&site, &["watch", "-n", "--syslog-socket", &socket]);
+        ran.expect(64)
+            .one_error("watch acts: -n/--check goes with run, check or pull");
+    }
+    syslog.sync();
+    assert!(syslog.entries().is_empty(), "{}", syslog.render());
 }

@@ -1,5 +1,6 @@
 //! Where certdrop-trigger's lines go: `watch` to syslog unless told
 //! otherwise, every other command to stderr; a real rsyslogd receives.
+//! `watch -n` is a usage error in one line on stderr.
 
 use certdrop_testkit::rsyslog::Rsyslog;
 
@@ -27,5 +28,23 @@ fn watch_logs_to_syslog_by_default_and_run_to_stderr() {
     run(&["-c", missing, "run", "--syslog-socket", socket])
         .expect(78)
         .one_error("missing.toml: cannot read");
+    syslog.sync();
     assert_eq!(syslog.entries().len(), 1, "{}", syslog.render());
+}
+
+#[test]
+fn watch_n_is_a_usage_error_in_one_line_on_stderr() {
+    let tree = Tree::new();
+    let syslog = Rsyslog::start(&tree.path("syslog"));
+    // No --log: a watch would log to syslog; this one is no daemon, so
+    // neither a syslogd that is not there nor one that is gets a word.
+    let missing = tree.path("no-syslogd/log");
+    for socket in [missing, syslog.socket()] {
+        let socket = socket.to_str().expect("utf8");
+        tree.run(&["watch", "-n", "--syslog-socket", socket])
+            .expect(64)
+            .one_error("watch acts: -n/--check goes with run or check");
+    }
+    syslog.sync();
+    assert!(syslog.entries().is_empty(), "{}", syslog.render());
 }

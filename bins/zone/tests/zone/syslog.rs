@@ -3,10 +3,13 @@
 //! `warning`, a failure `err`; `debug` is publish's test), in the facility and under
 //! the tag asked for, with the sender's pid; `watch` logs there without
 //! being told; a syslogd that is not there, or dies under a running
-//! `watch`, leaves every line on stdout/stderr with one line saying so.
+//! `watch`, leaves every line on stdout/stderr with one line saying so, and
+//! one that stopped reading costs a run one short wait, not one per line;
+//! `watch -n` is a usage error in one line on stderr.
 
+use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -88,6 +91,7 @@ fn each_kind_of_line_has_its_severity_in_the_facility_asked_for() {
             && e.msg.starts_with("warning: ")
             && e.msg.contains("bad")
     });
+    syslog.sync();
     assert!(
         syslog.entries().iter().all(ours),
         "only this run's lines, all in local3:\n{}",
@@ -219,9 +223,88 @@ fn without_a_syslogd_a_watch_says_so_once_and_uses_stderr() {
     assert_eq!(
         err,
         format!(
-            "certdrop-zone: syslog: {}: cannot connect: No such file or directory (os error 2); logging to stderr\n",
+            "certdrop-zone: syslog: {}: cannot connect: No such file or directory (os error 2); lines stay on stdout and stderr\n",
             missing.display()
         )
     );
+    syslog.sync();
+    assert!(syslog.entries().is_empty(), "{}", syslog.render());
+}
+
+#[test]
+fn a_syslogd_that_stopped_reading_costs_little_and_every_line_stays() {
+    let (tree, _syslog) = setup();
+    // A syslogd alive but not reading: its socket bound, its buffer full.
+    let path = tree.path("stuck.sock");
+    let _stuck = UnixDatagram::bind(&path).expect("bind");
+    let filler = UnixDatagram::unbound().expect("socket");
+    filler.connect(&path).expect("connect");
+    filler.set_nonblocking(true).expect("nonblocking");
+    while filler.send(b"<14>filler[1]: x").is_ok() {}
+    const BAD: usize = 200;
+    for i in 0..BAD {
+        tree.fragment(
+            &format!("bad{i:03}"),
+            "_acme-challenge.www.example.test. 60 IN MX 10 x.\n",
+        );
+    }
+    let socket = path.display().to_string();
+    let start = Instant::now();
+    let (_, ran) = run(
+        &tree,
+        &["--log", "syslog", "--syslog-socket", &socket, "-v", "build"],
+    );
+    let took = start.elapsed();
+    let ran = ran.expect(0);
+    // A short wait once, then no syslog for 30 s: well under a second
+    // here. Each line offered to syslog would take 0.1 s at least (20 s in
+    // all; 2 s each, twice, before this was fixed).
+    assert!(
+        took < Duration::from_secs(10),
+        "{BAD} warnings took {took:?}"
+    );
+    assert!(
+        ran.stdout.starts_with("zone example.test: "),
+        "the action on stdout: {}",
+        ran.stdout
+    );
+    let mut err = ran.stderr.lines();
+    let said = err.next().unwrap_or_default();
+    assert!(
+        said.starts_with(&format!("certdrop-zone: syslog: {socket}: cannot send: "))
+            && said.ends_with("; lines stay on stdout and stderr, syslog is tried again every 30s"),
+        "{said}"
+    );
+    // -v: each refused fragment its own warning, besides the narration.
+    let rest: Vec<&str> = err.collect();
+    for i in 0..BAD {
+        let name = format!("/dnsextra/bad{i:03}: rejected: type MX");
+        assert!(
+            rest.iter()
+                .any(|l| l.starts_with("certdrop-zone: warning: ") && l.contains(&name)),
+            "no warning for bad{i:03}:\n{}",
+            ran.stderr
+        );
+    }
+    assert!(
+        !rest.iter().any(|l| l.contains("syslog")),
+        "the outage said once:\n{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn watch_n_is_a_usage_error_in_one_line_on_stderr() {
+    let (tree, syslog) = setup();
+    // No --log: a watch would log to syslog; this one is no daemon, so
+    // neither a syslogd that is not there nor one that is gets a word.
+    let missing = tree.path("no-syslogd/log");
+    for socket in [missing, syslog.socket()] {
+        let socket = socket.display().to_string();
+        let (_, ran) = run(&tree, &["watch", "-n", "--syslog-socket", &socket]);
+        ran.expect(64)
+            .one_error("watch installs zones: -n/--check goes with build or check");
+    }
+    syslog.sync();
     assert!(syslog.entries().is_empty(), "{}", syslog.render());
 }

@@ -29,7 +29,8 @@ pub struct LogArgs {
     /// as err, warnings as warning, actions as notice, -v as info, -vv as
     /// debug. Output asked for (tables, JSON) stays on stdout either way.
     /// Default: syslog for `watch`, stderr for everything else. Without a
-    /// syslogd listening, one line on stderr says so and stderr is used.
+    /// syslogd listening, one line on stderr says so and the lines stay on
+    /// stdout and stderr.
     #[arg(long = "log", global = true, value_enum, value_name = "WHERE")]
     pub log: Option<Destination>,
     /// Syslog facility: daemon, user, local0 to local7, and the other
@@ -72,7 +73,7 @@ impl LogArgs {
     /// The printer these options ask for. A facility or tag that cannot
     /// be is a usage error (64) whatever the destination, so a typo shows
     /// at the first run from a terminal. A syslogd that cannot be reached
-    /// is said once on stderr, and the printer writes to stderr instead.
+    /// is said once on stderr, and the printer writes as with `stderr`.
     pub fn output(
         &self,
         program: &'static str,
@@ -90,7 +91,7 @@ impl LogArgs {
             Ok(s) => Ok(out.with_syslog(s)),
             Err(e) => {
                 eprintln!(
-                    "{program}: syslog: {}: cannot connect: {e}; logging to stderr",
+                    "{program}: syslog: {}: cannot connect: {e}; lines stay on stdout and stderr",
                     self.syslog_socket.display()
                 );
                 Ok(out)

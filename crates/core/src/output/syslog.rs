@@ -3,14 +3,15 @@
 //! (rsyslog and FreeBSD syslogd stamp the time and host themselves, so the
 //! datagram carries neither). Written here rather than taken from a crate:
 //! the whole protocol is one `format!` and one `send`, and the part that
-//! matters to a daemon (a failed send is reported, never lost) lives in the
-//! output module, which only needs this to say whether a line went out.
+//! matters to a daemon (a failed send is said, the line kept on
+//! stdout/stderr, syslog left alone for a while) lives in the output
+//! module, which only needs this to say, quickly, whether a line went out.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The local syslogd's socket: `/var/run/log` on FreeBSD, NetBSD and
 /// DragonFly (syslogd(8) `-l` adds one inside a jail), `/var/run/syslog`
@@ -42,9 +43,14 @@ pub const MAX_DATAGRAM: usize = 2048;
 /// The longest tag: RFC 3164 §4.1.3 allows 32 characters.
 pub const MAX_TAG: usize = 32;
 
-/// How long a send may block on a syslogd that does not read, before the
-/// line goes to stderr instead.
-const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one send may wait for room in syslogd's receive buffer before
+/// the line is given up (and kept on stdout/stderr). A syslogd under load
+/// empties its buffer in milliseconds: rsyslog's imuxsock reads into a
+/// queue of 100,000 messages, FreeBSD's syslogd reads one datagram per
+/// select(2) wakeup. A buffer still full after this is a syslogd that has
+/// stopped reading, and a build must not wait on it line after line (the
+/// output module then skips syslog for a while, `RETRY_AFTER` there).
+pub const SEND_WAIT: Duration = Duration::from_millis(100);
 
 /// Severities used by certdrop (RFC 5424 §6.2.1, the same numbers as
 /// RFC 3164 §4.1.1).
@@ -171,27 +177,60 @@ impl Syslog {
         &self.path
     }
 
-    /// Send one line. A syslogd restarted since the last send has a new
-    /// socket: connect again once and resend; the error is returned only
-    /// when that fails too (the caller then prints the line on stderr).
+    /// Send one line, waiting at most about [`SEND_WAIT`] for room. A
+    /// syslogd restarted since the last send has a new socket: connect
+    /// again once and resend. A full buffer is not a restart (as FreeBSD's
+    /// syslog(3) reasons): that error is returned at once, without a
+    /// reconnect that would only wait on the same buffer again.
     pub fn send(&self, severity: Severity, line: &str) -> io::Result<()> {
         let d = datagram(self.facility, severity, &self.tag, self.pid, line);
         // A poisoned lock only means another thread panicked mid-send; the
         // socket itself is still whole.
         let mut socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
-        if socket.send(d.as_bytes()).is_ok() {
-            return Ok(());
+        match send_within(&socket, d.as_bytes()) {
+            Err(e) if !is_full(&e) => {
+                *socket = open(&self.path)?;
+                send_within(&socket, d.as_bytes())
+            }
+            sent => sent,
         }
-        *socket = open(&self.path)?;
-        socket.send(d.as_bytes()).map(|_| ())
     }
 }
 
-/// An unbound datagram socket connected to `path`, with a send timeout.
+/// Whether `e` says the receiver's buffer is full: Linux blocks the send
+/// and, after the send timeout, says `EAGAIN`; FreeBSD says `ENOBUFS` at
+/// once.
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) || e.raw_os_error() == Some(nix::libc::ENOBUFS)
+}
+
+/// Send `d`; an `ENOBUFS` (FreeBSD does not block on a full local
+/// datagram socket) is tried again every millisecond up to [`SEND_WAIT`],
+/// so that both systems give a busy syslogd the same short while.
+fn send_within(socket: &UnixDatagram, d: &[u8]) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        match socket.send(d) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(nix::libc::ENOBUFS) && start.elapsed() < SEND_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An unbound datagram socket connected to `path`; a send blocks at most
+/// [`SEND_WAIT`] on a full buffer.
 fn open(path: &Path) -> io::Result<UnixDatagram> {
     let s = UnixDatagram::unbound()?;
     s.connect(path)?;
-    s.set_write_timeout(Some(SEND_TIMEOUT))?;
+    s.set_write_timeout(Some(SEND_WAIT))?;
     Ok(s)
 }
 
@@ -257,5 +296,33 @@ mod tests {
         std::fs::remove_file(&path).expect("remove");
         assert!(log.send(Severity::Err, "three").is_err());
         assert!(Syslog::connect(&path, f, "t").is_err());
+    }
+
+    #[test]
+    fn a_full_buffer_fails_the_send_quickly_and_a_drained_one_takes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let syslogd = UnixDatagram::bind(&path).expect("bind");
+        let f = Facility::parse("daemon").expect("daemon");
+        let log = Syslog::connect(&path, f, "t").expect("connect");
+        // A syslogd that stopped reading: its buffer filled by another
+        // sender, which does not wait.
+        let filler = UnixDatagram::unbound().expect("socket");
+        filler.connect(&path).expect("connect filler");
+        filler.set_nonblocking(true).expect("nonblocking");
+        while filler.send(b"<14>filler[1]: x").is_ok() {}
+        let start = Instant::now();
+        let e = log.send(Severity::Notice, "lost").expect_err("full");
+        assert!(is_full(&e), "{e}");
+        // SEND_WAIT (and no second wait on a reconnected socket), with
+        // room for a busy machine.
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        let mut buf = [0u8; 64];
+        syslogd.recv(&mut buf).expect("recv");
+        log.send(Severity::Notice, "taken").expect("room again");
     }
 }

@@ -41,7 +41,7 @@ certdrop_jail_start()
 {%- if d.pidfile %}
 	su -m {{ jail.user }} -c {{ d.run | sq }}
 {%- else %}
-	/usr/sbin/daemon -f -u {{ jail.user }} -P /var/run/certdrop-{{ d.index }}.pid {{ d.run }}
+	/usr/sbin/daemon -f -S -T {{ jail.name }}-{{ d.index }} -u {{ jail.user }} -P /var/run/certdrop-{{ d.index }}.pid {{ d.run }}
 {%- endif %}
 {%- endfor %}
 }

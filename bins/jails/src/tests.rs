@@ -289,7 +289,7 @@ fn shell_and_jail_conf_quoting() {
     // Not plain words: no rc.conf knob could carry it, so the jail's own
     // rc.d script runs it as written, after nsd.
     assert!(text("rc.d.dns").contains(
-        "\n\tsu -m certdrop-zone -c 'nsd -c /usr/local/etc/certdrop/current/nsd.conf'\n\t/usr/sbin/daemon -f -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \"$x\"\n}"
+        "\n\tsu -m certdrop-zone -c 'nsd -c /usr/local/etc/certdrop/current/nsd.conf'\n\t/usr/sbin/daemon -f -S -T dns-2 -u certdrop-zone -P /var/run/certdrop-2.pid certdrop-zone -c '/usr/local/etc/certdrop/current/zone.toml' watch \"$x\"\n}"
     ), "{}", text("rc.d.dns"));
     assert!(
         !text("rc.conf.dns").contains("certdrop_zone"),

@@ -341,7 +341,7 @@ fn watch_hands_the_zone_over_at_each_key_event_without_new_content() {
         crate::site::zone()
             .arg("-c")
             .arg(s.tree.path("zone.toml"))
-            .arg("watch")
+            .args(["watch", "--log", "stderr"])
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -362,7 +362,7 @@ fn watch_hands_the_zone_over_at_each_key_event_without_new_content() {
     // No content changes from here: only the enforcer's rewrites of the
     // signer configuration make watch hand the zone over again.
     let mut bad = Vec::new();
-    let new = certdrop_testkit::wait_for(Duration::from_secs(45), || {
+    let new = certdrop_testkit::wait_for(Duration::from_secs(90), || {
         if let Err(e) = s.validate("TXT", "round.example.test") {
             bad.push(e);
         }

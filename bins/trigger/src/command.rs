@@ -12,11 +12,7 @@ use std::time::{Duration, Instant};
 
 use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Failure;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 
-/// How often a running command is polled.
-const POLL: Duration = Duration::from_millis(20);
 /// The shell.
 const SHELL: &str = "/bin/sh";
 
@@ -50,25 +46,18 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
         .spawn()
         .map_err(|e| Error::new(refused, format!("cannot run {SHELL}: {e}")))?;
     let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-                let _ = child.wait();
-                return Err(Error::new(
-                    refused,
-                    format!(
-                        "did not finish within {}",
-                        certdrop_core::duration::render(timeout)
-                    ),
-                ));
-            }
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
+    let status = match certdrop_core::child::wait_or_kill(&mut child, deadline) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            return Err(Error::new(
+                refused,
+                format!(
+                    "did not finish within {}",
+                    certdrop_core::duration::render(timeout)
+                ),
+            ))
         }
+        Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
     };
     let stdout = read_back(&mut out)?;
     if status.success() {

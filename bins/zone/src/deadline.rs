@@ -10,11 +10,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use certdrop_core::error::{Error, Result};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-
-/// How often a running child is looked at.
-const POLL: Duration = Duration::from_millis(20);
 
 /// Run `cmd` (stdin closed, output captured) until it exits or
 /// `deadline` passes; then its process group is killed and the error is
@@ -59,20 +54,13 @@ pub fn output(cmd: &mut Command, what: &str, deadline: Instant) -> Result<Output
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-                let _ = child.wait();
-                let _ = (out.join(), err.join());
-                return Err(late());
-            }
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(Error::software(format!("{what}: cannot wait: {e}"))),
+    let status = match certdrop_core::child::wait_or_kill(&mut child, deadline) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = (out.join(), err.join());
+            return Err(late());
         }
+        Err(e) => return Err(Error::software(format!("{what}: cannot wait: {e}"))),
     };
     Ok(Output {
         status,

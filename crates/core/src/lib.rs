@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod certinfo;
+pub mod child;
 pub mod clock;
 pub mod debounce;
 pub mod duration;

@@ -6,6 +6,7 @@
 mod check;
 mod cli;
 mod cluster;
+mod privilege;
 mod render;
 mod schedule;
 mod service;

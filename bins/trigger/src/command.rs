@@ -8,15 +8,16 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Failure;
+use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
-/// How often a running command is polled.
-const POLL: Duration = Duration::from_millis(20);
 /// The shell.
 const SHELL: &str = "/bin/sh";
 
@@ -49,26 +50,22 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
         .process_group(0)
         .spawn()
         .map_err(|e| Error::new(refused, format!("cannot run {SHELL}: {e}")))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-                let _ = child.wait();
-                return Err(Error::new(
-                    refused,
-                    format!(
-                        "did not finish within {}",
-                        certdrop_core::duration::render(timeout)
-                    ),
-                ));
-            }
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
+    let status = match finished_within(&child, timeout) {
+        Ok(true) => child
+            .wait()
+            .map_err(|e| Error::software(format!("cannot wait: {e}")))?,
+        // Killed already (its process group, so the whole pipeline).
+        Ok(false) => {
+            let _ = child.wait();
+            return Err(Error::new(
+                refused,
+                format!(
+                    "did not finish within {}",
+                    certdrop_core::duration::render(timeout)
+                ),
+            ));
         }
+        Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
     };
     let stdout = read_back(&mut out)?;
     if status.success() {
@@ -88,6 +85,44 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
             None => how,
         },
     ))
+}
+
+/// Whether `child` exited within `timeout`, known the moment it exits:
+/// a thread blocks in waitid(2) for it while this one waits at most
+/// `timeout` for the thread's word. (Polling with a sleep cost up to a
+/// whole interval per command: 20 ms, twice per service deployed.)
+/// `WNOWAIT` leaves the child unreaped, so its pid, and the process group
+/// a timeout kills, cannot be reused before the caller reaps it.
+fn finished_within(child: &std::process::Child, timeout: Duration) -> std::io::Result<bool> {
+    let pid = i32::try_from(child.id())
+        .map(Pid::from_raw)
+        .map_err(std::io::Error::other)?;
+    let (tx, rx) = mpsc::channel();
+    let watcher = std::thread::Builder::new()
+        .name("command-wait".into())
+        .spawn(move || {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            let r = loop {
+                match waitid(Id::Pid(pid), flags) {
+                    Err(Errno::EINTR) => continue,
+                    r => break r,
+                }
+            };
+            let _ = tx.send(r.map(|_| ()));
+        })?;
+    let exited = match rx.recv_timeout(timeout) {
+        Ok(r) => r.map(|()| true).map_err(std::io::Error::from),
+        Err(RecvTimeoutError::Timeout) => Ok(false),
+        Err(RecvTimeoutError::Disconnected) => Err(std::io::Error::other("waiter thread ended")),
+    };
+    if matches!(exited, Ok(false)) {
+        // The thread returns once the caller's kill ends the child.
+        if let Ok(p) = i32::try_from(child.id()) {
+            let _ = killpg(Pid::from_raw(p), Signal::SIGKILL);
+        }
+    }
+    let _ = watcher.join();
+    exited
 }
 
 /// A file in `dir` that is unlinked at once: only our descriptor keeps it.
@@ -134,6 +169,7 @@ pub fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn output_errors_and_timeouts() {

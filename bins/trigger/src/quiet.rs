@@ -8,6 +8,7 @@
 //! checks would see exactly what they saw. Services whose files are discovered from their own
 //! configuration (a command's output) are always checked in full.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use certdrop_core::fingerprint::lstat;
@@ -17,9 +18,55 @@ use crate::config::Service;
 use crate::ctx::Ctx;
 use crate::definition::Files;
 
-/// `<state>/<service>.quiet`.
-fn path(ctx: &Ctx, svc: &Service) -> PathBuf {
-    ctx.config.state.join(format!("{}.quiet", svc.name))
+/// `<state>/quiet`: one line per service found with nothing to do,
+/// `<service> <fingerprint>`. One file read per pass, not one per service
+/// (a file per service cost five system calls of a no-op pass's twenty).
+const FILE: &str = "quiet";
+
+/// The records of one pass: read once, changed in memory, written back
+/// once at its end ([`Records::flush`]) if anything changed.
+#[derive(Debug, Default)]
+pub struct Records {
+    map: std::cell::RefCell<Option<HashMap<String, String>>>,
+    dirty: std::cell::Cell<bool>,
+}
+
+impl Records {
+    /// The map, read from `<state>/quiet` on first use; an unreadable or
+    /// malformed line counts as no record (a full check).
+    fn with<R>(&self, ctx: &Ctx, f: impl FnOnce(&mut HashMap<String, String>) -> R) -> R {
+        let mut map = self.map.borrow_mut();
+        let map = map.get_or_insert_with(|| {
+            let text = std::fs::read_to_string(ctx.config.state.join(FILE)).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(n, fp)| (n.to_string(), fp.trim().to_string()))
+                .collect()
+        });
+        f(map)
+    }
+
+    /// Write the records back if the pass changed them (best effort, as
+    /// [`remember`] says; sorted, so the file reads the same every time).
+    pub fn flush(&self, ctx: &Ctx) {
+        if !self.dirty.get() {
+            return;
+        }
+        let map = self.map.borrow();
+        let Some(map) = map.as_ref() else {
+            return;
+        };
+        let mut lines: Vec<String> = map.iter().map(|(n, fp)| format!("{n} {fp}\n")).collect();
+        lines.sort();
+        let _ = certdrop_core::atomic::write_with(
+            &ctx.config.state.join(FILE),
+            lines.concat().as_bytes(),
+            certdrop_core::atomic::MODE_SECRET,
+            None,
+            certdrop_core::atomic::Durability::Whole,
+        );
+        self.dirty.set(false);
+    }
 }
 
 /// The fingerprint, or None when the service cannot take the fast path.
@@ -74,20 +121,30 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
 
 /// Whether the service was found with nothing to do at this fingerprint.
 pub fn unchanged(ctx: &Ctx, svc: &Service, fp: &str) -> bool {
-    std::fs::read_to_string(path(ctx, svc)).is_ok_and(|t| t.trim() == fp)
+    ctx.quiet
+        .with(ctx, |m| m.get(&svc.name).is_some_and(|f| f == fp))
 }
 
 /// Remember that nothing was to do at this fingerprint (best effort: a
-/// missing record only costs a full check next time).
+/// missing record only costs a full check next time). Written whole at the
+/// end of the pass but not fsynced: a crash may lose it (a full check next
+/// time), and an old one that comes back after a crash holds an old
+/// fingerprint, which matches only if nothing the decision rests on
+/// changed (the deployment record included).
 pub fn remember(ctx: &Ctx, svc: &Service, fp: &str) {
-    let _ = certdrop_core::atomic::write(
-        &path(ctx, svc),
-        format!("{fp}\n").as_bytes(),
-        certdrop_core::atomic::MODE_SECRET,
-    );
+    ctx.quiet.with(ctx, |m| {
+        if m.get(&svc.name).map(String::as_str) != Some(fp) {
+            m.insert(svc.name.clone(), fp.to_string());
+            ctx.quiet.dirty.set(true);
+        }
+    });
 }
 
-/// Forget it (after acting or failing).
+/// Forget it (before acting or failing).
 pub fn forget(ctx: &Ctx, svc: &Service) {
-    let _ = certdrop_core::atomic::remove(&path(ctx, svc));
+    ctx.quiet.with(ctx, |m| {
+        if m.remove(&svc.name).is_some() {
+            ctx.quiet.dirty.set(true);
+        }
+    });
 }

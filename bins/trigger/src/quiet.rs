@@ -9,9 +9,8 @@
 //! configuration (a command's output) are always checked in full.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
-use certdrop_core::fingerprint::lstat;
+use certdrop_core::fingerprint::{lstat, lstat_entry};
 use sha2::{Digest, Sha256};
 
 use crate::config::Service;
@@ -69,13 +68,25 @@ impl Records {
     }
 }
 
+/// A hash that text is written into.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// The fingerprint, or None when the service cannot take the fast path.
 pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
     let Files::Listed(pairs) = &svc.def.files else {
         return None;
     };
     let mut h = Sha256::new();
-    h.update(format!("{svc:?}").as_bytes());
+    // Streamed into the hash: the same bytes as `format!("{svc:?}")`
+    // without building a string of every setting for every service.
+    let _ = std::fmt::Write::write_fmt(&mut Hashing(&mut h), format_args!("{svc:?}"));
     // What every service shares is looked at once per pass: the
     // configuration file and the allowed signers as read for this pass.
     h.update(ctx.shared.get_or_init(|| {
@@ -92,14 +103,10 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
             Ok(target) => ctx.config.pub_dir.join(target),
             Err(_) => link.clone(),
         };
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for e in entries {
-            lstat(&mut h, &e);
+        let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&dir).ok()?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in &entries {
+            lstat_entry(&mut h, e);
         }
     }
     for pair in pairs {

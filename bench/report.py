@@ -206,6 +206,17 @@ def main():
         w(t + "\n")
     w("Where the trigger's time goes (system calls, memory): "
       "[bench/pipeline/results.md](bench/pipeline/results.md).\n")
+    # Issue 17: the curve at 10 to 10,000 services and the first pass at
+    # 1,000 (bench/pipeline/run writes them to results-scale.md).
+    try:
+        scale_md = read("bench/pipeline/results-scale.md")
+    except OSError:
+        scale_md = ""
+    if scale_md:
+        head = scale_md.split("\n## ", 1)[0].splitlines()
+        w("### At scale (issue 17)\n")
+        w("\n".join(l for l in head[1:] if l.strip()) + "\n")
+        w(section(scale_md, "Scale").replace("\n### ", "\n#### ") + "\n")
 
     # Footprint.
     w("## 5. Footprint (`bench/footprint/run`)\n")

@@ -5,6 +5,7 @@
   bench/dns01/results.md, .json         dns-01 through the real path
   bench/zone/results.md, .json          zone build scaling
   bench/pipeline/results.md             trigger and publish passes
+  bench/pipeline/results-scale.md       the trigger at 10..10,000 services (issue 17)
   bench/footprint/results.md, .json     binary sizes and run-time needs
   bench/results-faults.md, .json        one certificate under faults (bench/run --scenarios f)
   bench/probe/results.md, .json         the TLS probe per endpoint (bench/probe/run)

@@ -5,6 +5,7 @@
   bench/dns01/results.md, .json         dns-01 through the real path
   bench/zone/results.md, .json          zone build scaling
   bench/pipeline/results.md             trigger and publish passes
+  bench/pipeline/results-scale.md       the trigger at 10..10,000 services (issue 17)
   bench/footprint/results.md, .json     binary sizes and run-time needs
   bench/results-faults.md, .json        one certificate under faults (bench/run --scenarios f)
   bench/probe/results.md, .json         the TLS probe per endpoint (bench/probe/run)
@@ -206,6 +207,17 @@ def main():
         w(t + "\n")
     w("Where the trigger's time goes (system calls, memory): "
       "[bench/pipeline/results.md](bench/pipeline/results.md).\n")
+    # Issue 17: the curve at 10 to 10,000 services and the first pass at
+    # 1,000 (bench/pipeline/run writes them to results-scale.md).
+    try:
+        scale_md = read("bench/pipeline/results-scale.md")
+    except OSError:
+        scale_md = ""
+    if scale_md:
+        head = scale_md.split("\n## ", 1)[0].splitlines()
+        w("### At scale (issue 17)\n")
+        w("\n".join(l for l in head[1:] if l.strip()) + "\n")
+        w(section(scale_md, "Scale").replace("\n### ", "\n#### ") + "\n")
 
     # Footprint.
     w("## 5. Footprint (`bench/footprint/run`)\n")

@@ -48,6 +48,7 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
     let deadline = Instant::now() + timeout;
     let status = match certdrop_core::child::wait_or_kill(&mut child, deadline) {
         Ok(Some(status)) => status,
+        // Killed already (its process group, so the whole pipeline).
         Ok(None) => {
             return Err(Error::new(
                 refused,
@@ -55,7 +56,7 @@ pub fn run(cmd: &str, scratch: &Path, timeout: Duration, refused: Failure) -> Re
                     "did not finish within {}",
                     certdrop_core::duration::render(timeout)
                 ),
-            ))
+            ));
         }
         Err(e) => return Err(Error::software(format!("cannot wait: {e}"))),
     };
@@ -123,6 +124,7 @@ pub fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn output_errors_and_timeouts() {

@@ -160,13 +160,21 @@ impl Config {
         let base = src.dir();
         let abs = |p: &Path| src.abs(p);
         let definitions: Vec<PathBuf> = raw.definitions.iter().map(|d| abs(d)).collect();
-        let mut services: Vec<Service> = Vec::new();
+        let mut services: Vec<Service> = Vec::with_capacity(raw.services.len());
+        let mut names = std::collections::HashSet::with_capacity(raw.services.len());
         for entry in raw.services {
-            let at = format!("{}:{}", path.display(), src.line(entry.span().start));
+            // `file:line` only for an error: counting lines up to every
+            // service made loading quadratic in the number of services.
+            let start = entry.span().start;
+            let at = || format!("{}:{}", path.display(), src.line(start));
             let service = service(entry.into_inner(), &definitions, base)
-                .map_err(|why| format!("{at}: service{why}"))?;
-            if services.iter().any(|s| s.name == service.name) {
-                return Err(format!("{at}: service '{}': defined twice", service.name));
+                .map_err(|why| format!("{}: service{why}", at()))?;
+            if !names.insert(service.name.clone()) {
+                return Err(format!(
+                    "{}: service '{}': defined twice",
+                    at(),
+                    service.name
+                ));
             }
             services.push(service);
         }

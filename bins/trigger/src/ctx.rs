@@ -34,6 +34,11 @@ pub struct Ctx<'a> {
     pub mode: Mode,
     /// The part of the no-op fingerprint every service shares, once per pass.
     pub shared: std::cell::OnceCell<[u8; 32]>,
+    /// A deployment record was written this pass: the state directory is
+    /// fsynced once at its end (src/state.rs, `save`).
+    pub saved: std::cell::Cell<bool>,
+    /// The no-op records (src/quiet.rs), read once and written once a pass.
+    pub quiet: crate::quiet::Records,
 }
 
 impl Ctx<'_> {

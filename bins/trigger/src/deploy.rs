@@ -209,6 +209,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     let record = state::path(&ctx.config.state, &svc.name);
     state::save(&ctx.config.state, &svc.name, &deployed)
         .map_err(|e| Error::cantcreat(&record, "cannot write", &e))?;
+    ctx.saved.set(true);
     if let Some((p, old)) = retired {
         let kept = match old {
             Some(o) => format!("; previous key kept as {}", o.display()),

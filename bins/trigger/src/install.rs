@@ -33,9 +33,19 @@ pub fn pending(service: &Service, line: &Verified) -> Result<Overrides> {
 /// temporary files `core::atomic` writes beside each install target
 /// (`.tmp.<name>.<pid>.<n>`, named after that target, so a file another
 /// program keeps in the same directory is never touched) and every
-/// temporary entry in `<state>/<service>.prev/`. Returns how many.
-pub fn clean_leftovers(state: &Path, service: &Service) -> std::io::Result<usize> {
-    let mut removed = atomic::clean_temp(&backup_dir(state, &service.name))?;
+/// temporary entry in `<state>/<service>.prev/` (looked into only when
+/// `backups` says the state directory has it: one listing of the state
+/// directory instead of an open per service). Returns how many.
+pub fn clean_leftovers(
+    state: &Path,
+    service: &Service,
+    backups: &std::collections::HashSet<std::ffi::OsString>,
+) -> std::io::Result<usize> {
+    let backup = backup_dir(state, &service.name);
+    let mut removed = match backup.file_name().is_some_and(|n| backups.contains(n)) {
+        true => atomic::clean_temp(&backup)?,
+        false => 0,
+    };
     for i in &service.install {
         let (Some(dir), Some(name)) = (i.to.parent(), i.to.file_name()) else {
             continue;

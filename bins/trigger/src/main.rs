@@ -111,8 +111,22 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
     if !mode.check {
         // A killed run's temporary files, some holding a key copy (issue 12):
         // ours only, found by the names atomic writes give them.
+        let mut backups = std::collections::HashSet::new();
+        for entry in std::fs::read_dir(&config.state)
+            .map_err(|e| Error::unreadable(&config.state, "cannot read", &e))?
+            .flatten()
+        {
+            let name = entry.file_name();
+            if name.as_encoded_bytes().ends_with(b".prev") {
+                backups.insert(name);
+            } else if name.as_encoded_bytes().ends_with(b".quiet") {
+                // A no-op record of an earlier version (one file per
+                // service); `<state>/quiet` holds them now (src/quiet.rs).
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         for svc in &config.services {
-            if let Err(e) = install::clean_leftovers(&config.state, svc) {
+            if let Err(e) = install::clean_leftovers(&config.state, svc, &backups) {
                 out.warn(&format!(
                     "{}: cannot remove temporary files left by a killed run: {e}",
                     svc.name
@@ -132,6 +146,8 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
         out,
         mode,
         shared: std::cell::OnceCell::new(),
+        saved: std::cell::Cell::new(false),
+        quiet: quiet::Records::default(),
     };
     let mut outcome = if mode.check {
         Outcome::Reported
@@ -147,6 +163,12 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
         match deploy::service(&ctx, svc) {
             Ok(o) => outcome = outcome.and(o),
             Err(e) => worst.add(out, e),
+        }
+    }
+    ctx.quiet.flush(&ctx);
+    if ctx.saved.get() {
+        if let Err(e) = state::sync(&config.state) {
+            worst.add(out, Error::cantcreat(&config.state, "cannot sync", &e));
         }
     }
     worst.or(outcome)

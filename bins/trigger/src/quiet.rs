@@ -8,18 +8,74 @@
 //! checks would see exactly what they saw. Services whose files are discovered from their own
 //! configuration (a command's output) are always checked in full.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 
-use certdrop_core::fingerprint::lstat;
+use certdrop_core::fingerprint::{lstat, lstat_entry};
 use sha2::{Digest, Sha256};
 
 use crate::config::Service;
 use crate::ctx::Ctx;
 use crate::definition::Files;
 
-/// `<state>/<service>.quiet`.
-fn path(ctx: &Ctx, svc: &Service) -> PathBuf {
-    ctx.config.state.join(format!("{}.quiet", svc.name))
+/// `<state>/quiet`: one line per service found with nothing to do,
+/// `<service> <fingerprint>`. One file read per pass, not one per service
+/// (a file per service cost five system calls of a no-op pass's twenty).
+const FILE: &str = "quiet";
+
+/// The records of one pass: read once, changed in memory, written back
+/// once at its end ([`Records::flush`]) if anything changed.
+#[derive(Debug, Default)]
+pub struct Records {
+    map: std::cell::RefCell<Option<HashMap<String, String>>>,
+    dirty: std::cell::Cell<bool>,
+}
+
+impl Records {
+    /// The map, read from `<state>/quiet` on first use; an unreadable or
+    /// malformed line counts as no record (a full check).
+    fn with<R>(&self, ctx: &Ctx, f: impl FnOnce(&mut HashMap<String, String>) -> R) -> R {
+        let mut map = self.map.borrow_mut();
+        let map = map.get_or_insert_with(|| {
+            let text = std::fs::read_to_string(ctx.config.state.join(FILE)).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(n, fp)| (n.to_string(), fp.trim().to_string()))
+                .collect()
+        });
+        f(map)
+    }
+
+    /// Write the records back if the pass changed them (best effort, as
+    /// [`remember`] says; sorted, so the file reads the same every time).
+    pub fn flush(&self, ctx: &Ctx) {
+        if !self.dirty.get() {
+            return;
+        }
+        let map = self.map.borrow();
+        let Some(map) = map.as_ref() else {
+            return;
+        };
+        let mut lines: Vec<String> = map.iter().map(|(n, fp)| format!("{n} {fp}\n")).collect();
+        lines.sort();
+        let _ = certdrop_core::atomic::write_with(
+            &ctx.config.state.join(FILE),
+            lines.concat().as_bytes(),
+            certdrop_core::atomic::MODE_SECRET,
+            None,
+            certdrop_core::atomic::Durability::Whole,
+        );
+        self.dirty.set(false);
+    }
+}
+
+/// A hash that text is written into.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// The fingerprint, or None when the service cannot take the fast path.
@@ -28,7 +84,9 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
         return None;
     };
     let mut h = Sha256::new();
-    h.update(format!("{svc:?}").as_bytes());
+    // Streamed into the hash: the same bytes as `format!("{svc:?}")`
+    // without building a string of every setting for every service.
+    let _ = std::fmt::Write::write_fmt(&mut Hashing(&mut h), format_args!("{svc:?}"));
     // What every service shares is looked at once per pass: the
     // configuration file and the allowed signers as read for this pass.
     h.update(ctx.shared.get_or_init(|| {
@@ -45,14 +103,10 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
             Ok(target) => ctx.config.pub_dir.join(target),
             Err(_) => link.clone(),
         };
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for e in entries {
-            lstat(&mut h, &e);
+        let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&dir).ok()?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in &entries {
+            lstat_entry(&mut h, e);
         }
     }
     for pair in pairs {
@@ -74,20 +128,30 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
 
 /// Whether the service was found with nothing to do at this fingerprint.
 pub fn unchanged(ctx: &Ctx, svc: &Service, fp: &str) -> bool {
-    std::fs::read_to_string(path(ctx, svc)).is_ok_and(|t| t.trim() == fp)
+    ctx.quiet
+        .with(ctx, |m| m.get(&svc.name).is_some_and(|f| f == fp))
 }
 
 /// Remember that nothing was to do at this fingerprint (best effort: a
-/// missing record only costs a full check next time).
+/// missing record only costs a full check next time). Written whole at the
+/// end of the pass but not fsynced: a crash may lose it (a full check next
+/// time), and an old one that comes back after a crash holds an old
+/// fingerprint, which matches only if nothing the decision rests on
+/// changed (the deployment record included).
 pub fn remember(ctx: &Ctx, svc: &Service, fp: &str) {
-    let _ = certdrop_core::atomic::write(
-        &path(ctx, svc),
-        format!("{fp}\n").as_bytes(),
-        certdrop_core::atomic::MODE_SECRET,
-    );
+    ctx.quiet.with(ctx, |m| {
+        if m.get(&svc.name).map(String::as_str) != Some(fp) {
+            m.insert(svc.name.clone(), fp.to_string());
+            ctx.quiet.dirty.set(true);
+        }
+    });
 }
 
-/// Forget it (after acting or failing).
+/// Forget it (before acting or failing).
 pub fn forget(ctx: &Ctx, svc: &Service) {
-    let _ = certdrop_core::atomic::remove(&path(ctx, svc));
+    ctx.quiet.with(ctx, |m| {
+        if m.remove(&svc.name).is_some() {
+            ctx.quiet.dirty.set(true);
+        }
+    });
 }

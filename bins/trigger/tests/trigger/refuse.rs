@@ -97,8 +97,20 @@ fn an_unsigned_manifest_is_refused() {
 fn the_no_op_fast_path_never_hides_a_change() {
     let tree = Tree::new();
     let (nginx, old) = deployed(&tree);
+    // A record an earlier version kept per service goes; one file holds
+    // them all now.
+    std::fs::write(tree.path("state/www.quiet"), "0\n").expect("old record");
     // Nothing to do, twice: the second pass takes the fast path.
     tree.run(&["run"]).expect(2);
+    assert!(
+        !tree.path("state/www.quiet").exists(),
+        "the old record is removed"
+    );
+    let records = std::fs::read_to_string(tree.path("state/quiet")).expect("records");
+    assert!(
+        records.starts_with("www ") && records.lines().count() == 1,
+        "{records}"
+    );
     let quiet = tree.run(&["run", "-v"]).expect(2);
     quiet.stderr_has("unchanged since the last check");
     // A byte changed in place in the published tree (no new version, no

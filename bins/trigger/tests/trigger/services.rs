@@ -14,7 +14,7 @@ use crate::harness::NAME;
 
 /// How long a server may take to serve a new certificate after its
 /// action returned (new workers start in the background).
-const SETTLE: Duration = Duration::from_secs(10);
+const SETTLE: Duration = Duration::from_secs(30);
 
 /// A `[[service]]` body: the shipped `definition` with `keys` (name, TOML
 /// value) overriding its own, as a site that runs the server elsewhere

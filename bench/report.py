@@ -184,6 +184,25 @@ def main():
     # dns-01.
     w("## 2. dns-01 latency through the real path (`bench/dns01/run`)\n")
     w(preamble(dns_md) + "\n")
+    by = {(x["variant"], x["tool"]): x for x in dns.get("summary", [])}
+    if any(t == "certdrop-before" for _, t in by):
+        # Before/after in the same run (issue 17): the commit before the
+        # completion marker and the dense polls, its own watcher in turn.
+        peers = [t for t in ("dehydrated", "lego") if any(k[1] == t for k in by)]
+        w(f"Before and after, in the same run (before: {dns['versions'].get('certdrop-before', '?')}); "
+          "seconds to the certificate, median (min–max):\n")
+        w("| variant | certdrop before | certdrop after | faster | "
+          + " | ".join(peers) + " |")
+        w("|---|---|---|---|" + "---|" * len(peers))
+        cell = lambda x: f"{x['median']:.3f} ({x['min']:.3f}–{x['max']:.3f})" if x else "–"
+        for v in ("unsigned", "signed"):
+            b, a = by.get((v, "certdrop-before")), by.get((v, "certdrop"))
+            if not (a or b):
+                continue
+            ratio = f"{b['median'] / a['median']:.1f}×" if a and b else "–"
+            w(f"| {v} | {cell(b)} | **{cell(a)}** | {ratio} | "
+              + " | ".join(cell(by.get((v, t))) for t in peers) + " |")
+        w("")
     for t in tables(dns_md, 1):
         w(t + "\n")
     waits = section(dns_md, "What each waits on")

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use certdrop_core::atomic;
-use certdrop_core::fragment::Fragment;
+use certdrop_core::fragment::{self, Fragment};
 
 use certdrop_core::error::{Error, Result};
 
@@ -64,6 +64,25 @@ impl ChallengeFiles {
         self.record(path.clone())?;
         atomic::write(&path, fragment.render().as_bytes(), atomic::MODE_PUBLIC)
             .map_err(|e| Error::io(&path, "write fragment", &e))
+    }
+
+    /// Say that every dns-01 fragment of this order is in `dir`: rename
+    /// the empty completion marker `.complete.<tag>` into place after them
+    /// (certdrop-core's `fragment::MARKER_PREFIX`), so that a watching zone
+    /// compiler builds at once instead of after a quiet spell. No fsync:
+    /// the marker carries no data, and after a crash the journal removes
+    /// it with the fragments.
+    pub fn mark_complete(&mut self, dir: &Path, tag: &str) -> Result<()> {
+        let path = dir.join(fragment::marker_name(tag));
+        self.record(path.clone())?;
+        atomic::write_with(
+            &path,
+            b"",
+            atomic::MODE_PUBLIC,
+            None,
+            atomic::Durability::Whole,
+        )
+        .map_err(|e| Error::io(&path, "write completion marker", &e))
     }
 
     /// Write the http-01 token file into `dir`, after checking that the
@@ -181,12 +200,15 @@ mod tests {
                     &V.replace('x', "y"),
                 )
                 .expect("write");
+            files.mark_complete(dir.path(), "www").expect("marker");
+            let marker = dir.path().join(".complete.www");
+            assert_eq!(std::fs::read(&marker).expect("marker"), b"");
             assert_eq!(
                 std::fs::read_to_string(&journal)
                     .expect("journal")
                     .lines()
                     .count(),
-                2
+                3
             );
         }
         assert!(!journal.exists());

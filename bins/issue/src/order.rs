@@ -265,7 +265,15 @@ async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) ->
             attempts.progress();
         }
         match failed {
-            None => return Ok(placed),
+            None => {
+                // After the last fragment, so a watching zone compiler
+                // builds them all in one version, at once.
+                if !placed.txt.is_empty() {
+                    let dir = config.dnsextra.as_deref().expect("checked in config");
+                    placed.files.mark_complete(dir, subject)?;
+                }
+                return Ok(placed);
+            }
             Some(e) => {
                 out.debug(&format!(
                     "{subject}: fetching authorizations: {}",

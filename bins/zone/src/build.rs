@@ -76,6 +76,7 @@ pub fn generate(config: &Config) -> Generated {
         policy.max_values_per_name = config.max_values_per_name;
         match fragments::filter_dir(dir, &policy) {
             Ok(f) => {
+                fragments::report_cap(&f, dir, &mut problems);
                 for r in f.rejected {
                     problems.fragment(dir, &r.file, &r.reason);
                 }

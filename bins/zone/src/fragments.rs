@@ -5,6 +5,12 @@
 //! RFC 8555 §8.4), then placed: its owner must lie in a zone being built or
 //! an alias zone. Files are never concatenated. A rejected file is named
 //! with its reason and never stops the valid ones beside it.
+//!
+//! Dot files are never opened: a writer's temporary files, and the
+//! issuer's completion markers (`.complete.<line>`, certdrop-core's
+//! `fragment::MARKER_PREFIX`), whose name alone tells `watch` to build at
+//! once. Past [`DEFAULT_MAX_FILES`] files the rest are not read, and the
+//! build says how many in one line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -15,11 +21,19 @@ use certdrop_core::fragment::{self, Fragment};
 use certdrop_core::name;
 use certdrop_core::untrusted::{self, Rules};
 
+use crate::warnings::Warnings;
+
 /// Most values accepted for one owner name (apex + wildcard need two; a
 /// few renewals in flight need a few more).
 pub const DEFAULT_MAX_VALUES_PER_NAME: usize = 8;
-/// Most fragment files read from one directory.
-pub const DEFAULT_MAX_FILES: usize = 1000;
+/// Most fragment files read from one directory in one build: a bound on
+/// the work a flooded directory costs (at most [`fragment::MAX_FILE`]
+/// bytes each), far above what a legitimate cluster writes at once (300
+/// certificates renewing the same night, 12 names each, apex and wildcard
+/// values: 7,200 files).
+pub const DEFAULT_MAX_FILES: usize = 20_000;
+// The night above never reaches the cap.
+const _: () = assert!(300 * 12 * 2 < DEFAULT_MAX_FILES);
 
 /// What the filter lets through.
 #[derive(Debug, Clone)]
@@ -80,12 +94,42 @@ pub struct Filtered {
     pub rejected: Vec<Rejected>,
     /// Dot files (a writer's temporary files), skipped silently.
     pub in_progress: usize,
+    /// Completion markers among the dot files, never opened.
+    pub markers: usize,
+    /// Files left unread past the cap ([`Policy::max_files`]).
+    pub not_read: usize,
+    /// The cap that applied.
+    pub cap: usize,
+}
+
+impl Filtered {
+    /// The line saying how many files were left unread, if any.
+    pub fn cap_line(&self) -> Option<String> {
+        (self.not_read > 0).then(|| {
+            format!(
+                "{} fragments not read: more than the cap of {}",
+                self.not_read, self.cap
+            )
+        })
+    }
+}
+
+/// Say, in `problems`, how many files of `dir` were left unread past the
+/// cap: one line, in a group of its own so the rejections never hide it.
+pub fn report_cap(f: &Filtered, dir: &Path, problems: &mut Warnings) {
+    if let Some(line) = f.cap_line() {
+        let dir = dir.display().to_string();
+        problems.push(&format!("{dir} (cap)"), format!("{dir}: {line}"));
+    }
 }
 
 /// Filter every file in `dir`. Only an unreadable directory is an error.
 pub fn filter_dir(dir: &Path, policy: &Policy) -> Result<Filtered, Error> {
     let mut names: Vec<String> = Vec::new();
-    let mut out = Filtered::default();
+    let mut out = Filtered {
+        cap: policy.max_files,
+        ..Filtered::default()
+    };
     let unreadable = |e: &io::Error| Error::unreadable(dir, "cannot read", e);
     for entry in std::fs::read_dir(dir).map_err(|e| unreadable(&e))? {
         let entry = entry.map_err(|e| unreadable(&e))?;
@@ -103,21 +147,23 @@ pub fn filter_dir(dir: &Path, policy: &Policy) -> Result<Filtered, Error> {
     for file in names {
         // Dot files are a writer's temporary files (or placeholders):
         // never read, never published.
+        // A completion marker is one too: its name is its whole message
+        // (to `watch`), so a hostile one (a FIFO, a link, a big file) is
+        // as harmless as any other dot file.
         if file.starts_with('.') {
             out.in_progress += 1;
+            out.markers += usize::from(fragment::is_marker(&file));
+            continue;
+        }
+        // Counted, not named one by one: a flood past the cap is one line.
+        if files >= policy.max_files {
+            out.not_read += 1;
             continue;
         }
         let reject = |reason: String| Rejected {
             file: file.clone(),
             reason,
         };
-        if files >= policy.max_files {
-            out.rejected.push(reject(format!(
-                "more than {} fragment files",
-                policy.max_files
-            )));
-            continue;
-        }
         files += 1;
         let text = match read_checked(&dir.join(&file), policy.owner_uid) {
             Ok(t) => t,
@@ -192,4 +238,37 @@ fn read_checked(path: &Path, owner_uid: Option<u32>) -> Result<String, String> {
         .one_link()
         .owner(owner_uid);
     untrusted::read_text(path, &rules).map_err(|why| why.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: &str = "xKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA";
+
+    #[test]
+    fn files_past_the_cap_are_counted_not_read_and_markers_never_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..7 {
+            let text = format!("_acme-challenge.h{i}.example.test. 60 IN TXT \"{V}\"\n");
+            std::fs::write(dir.path().join(format!("f{i}")), text).expect("fragment");
+        }
+        // A marker that would be refused as a fragment (a directory) is
+        // neither read nor refused.
+        std::fs::create_dir(dir.path().join(fragment::marker_name("www"))).expect("marker");
+        let mut policy = Policy::new(vec!["example.test".into()]);
+        policy.max_files = 5;
+        let f = filter_dir(dir.path(), &policy).expect("filter");
+        assert_eq!(f.records.len(), 5);
+        assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+        assert_eq!((f.not_read, f.markers, f.in_progress), (2, 1, 1));
+        assert_eq!(
+            f.cap_line().as_deref(),
+            Some("2 fragments not read: more than the cap of 5")
+        );
+        policy.max_files = DEFAULT_MAX_FILES;
+        let f = filter_dir(dir.path(), &policy).expect("filter");
+        assert_eq!((f.records.len(), f.not_read), (7, 0));
+        assert_eq!(f.cap_line(), None);
+    }
 }

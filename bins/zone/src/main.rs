@@ -313,6 +313,7 @@ fn fragments_cmd(
     // Rejections are reported as `build` reports them (a few per
     // directory, then the count), not fatal: the valid fragments flow.
     let mut problems = Warnings::default();
+    fragments::report_cap(&f, dir, &mut problems);
     for r in &f.rejected {
         problems.fragment(dir, &r.file, &r.reason);
     }

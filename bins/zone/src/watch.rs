@@ -4,6 +4,13 @@
 //! `build` runs from cron; a periodic build renews signatures when nothing
 //! moves. A failed build is reported by the build itself and watching goes
 //! on; only a watch that cannot start is fatal.
+//!
+//! An issuer's completion marker (`dnsextra/.complete.<line>`, renamed in
+//! after all of an order's fragments) ends the burst at once: the set is
+//! complete, no quiet spell need be waited for. Fragments without one
+//! (older issuers, hooks, hand-written files) wait for the quiet spell as
+//! before. The debounce keeps a flood of markers to the rate of a flood of
+//! plain changes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +20,7 @@ use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_core::watch::{Event, Loop};
-use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::config::Config;
@@ -42,7 +49,10 @@ where
             let sent = match ev {
                 // Ignored events are not narrated, not even with -vv: a
                 // log beside the sources would narrate its own writes.
-                Ok(ev) if relevant.relevant(&ev) => events.send(Event::Change(describe(&ev))),
+                Ok(ev) if relevant.relevant(&ev) => match relevant.completes(&ev) {
+                    true => events.send(Event::Ready(format!("{} (set complete)", describe(&ev)))),
+                    false => events.send(Event::Change(describe(&ev))),
+                },
                 Ok(_) => Ok(()),
                 // Lost events (a full queue, a vanished directory): rebuild
                 // rather than guess what was missed.
@@ -201,6 +211,7 @@ fn arm_files<W: Watcher>(
 #[derive(Debug, Clone)]
 pub struct Filter {
     roots: Roots,
+    dnsextra: Option<PathBuf>,
     build: PathBuf,
     install: PathBuf,
     zone_files: Vec<String>,
@@ -211,6 +222,7 @@ impl Filter {
     pub fn of(config: &Config) -> Filter {
         Filter {
             roots: Roots::of(config),
+            dnsextra: config.dnsextra.as_deref().map(absolute),
             build: absolute(&config.build),
             install: absolute(&config.install),
             zone_files: config
@@ -274,6 +286,33 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Whether `ev` is a completion marker coming into `dnsextra/` (created
+    /// there, or renamed onto its name): every fragment of an order is in
+    /// place. Its content is never read; a marker removed, or anything
+    /// else done to it, is a plain change.
+    pub fn completes(&self, ev: &notify::Event) -> bool {
+        let Some(dnsextra) = &self.dnsextra else {
+            return false;
+        };
+        let target = match ev.kind {
+            EventKind::Create(_) => ev.paths.first(),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any)) => {
+                ev.paths.first()
+            }
+            // From, then to.
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => ev.paths.get(1),
+            _ => None,
+        };
+        target.is_some_and(|p| {
+            p.parent() == Some(dnsextra.as_path())
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(certdrop_core::fragment::is_marker)
+        })
+    }
+}
+
 /// One line for `-v`: the path(s) and what happened.
 fn describe(ev: &notify::Event) -> String {
     let what = match ev.kind {
@@ -309,7 +348,7 @@ fn why(e: &notify::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{CreateKind, DataChange, Flag, RenameMode};
+    use notify::event::{CreateKind, DataChange, Flag};
     use notify::Event;
     use std::sync::mpsc;
 
@@ -382,6 +421,40 @@ mod tests {
         // Lost events and pathless events count.
         assert!(f.relevant(&Event::new(EventKind::Other).set_flag(Flag::Rescan)));
         assert!(f.relevant(&Event::new(EventKind::Any)));
+    }
+
+    #[test]
+    fn a_marker_coming_into_dnsextra_completes_a_set() {
+        let f = Filter::of(&config(Path::new("/etc/z")));
+        let rename = |from: &str, to: &str| {
+            Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+                .add_path(PathBuf::from(from))
+                .add_path(PathBuf::from(to))
+        };
+        let create = EventKind::Create(CreateKind::File);
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        assert!(f.completes(&rename(
+            "/etc/z/drop/.tmp.x.1.2",
+            "/etc/z/drop/.complete.www"
+        )));
+        assert!(f.completes(&ev(to, "/etc/z/drop/.complete.www")));
+        // kqueue reports a name coming into a directory as a creation.
+        assert!(f.completes(&ev(create, "/etc/z/drop/.complete.www")));
+        // Not a marker: leaving, written to, removed, elsewhere, a fragment.
+        assert!(!f.completes(&rename("/etc/z/drop/.complete.www", "/etc/z/drop/.tmp.y")));
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert!(!f.completes(&ev(write, "/etc/z/drop/.complete.www")));
+        let removed = EventKind::Remove(notify::event::RemoveKind::File);
+        assert!(!f.completes(&ev(removed, "/etc/z/drop/.complete.www")));
+        assert!(!f.completes(&ev(create, "/etc/z/drop/sub/.complete.www")));
+        assert!(!f.completes(&ev(create, "/etc/z/certs/.complete.www")));
+        assert!(!f.completes(&ev(create, "/etc/z/drop/.complete.")));
+        assert!(!f.completes(&ev(
+            create,
+            "/etc/z/drop/_acme-challenge.www.example.test.x"
+        )));
+        // Still a relevant change, for a build without the marker logic.
+        assert!(f.relevant(&ev(create, "/etc/z/drop/.complete.www")));
     }
 
     #[test]

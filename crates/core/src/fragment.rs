@@ -5,6 +5,12 @@
 //! strict grammar (RFC 1035 §5.1 master-file syntax, reduced to the one
 //! record shape RFC 8555 §8.4 needs). The zone compiler adds the checks that
 //! need the file itself (owner, type, size) and the zones it builds.
+//!
+//! Beside the fragments, the issuer leaves a *completion marker*
+//! ([`MARKER_PREFIX`]): an empty dot file renamed into place after every
+//! fragment of an order, saying "the set is complete", so that a watching
+//! zone compiler builds at once instead of waiting for a quiet spell.
+//! Readers never open a marker; only its name counts.
 
 use crate::name;
 
@@ -20,6 +26,23 @@ pub const MAX_TTL: u32 = 3600;
 pub const MAX_FILE: usize = 512;
 /// Owner label every fragment starts with.
 pub const PREFIX: &str = "_acme-challenge.";
+
+/// Prefix of a completion marker's file name, `.complete.<tag>`: a dot
+/// file, so a reader that does not know markers skips it as a writer's
+/// temporary file, and it never looks like a fragment (whose names start
+/// with [`PREFIX`]).
+pub const MARKER_PREFIX: &str = ".complete.";
+
+/// The completion marker's file name for `tag` (the issuer's line name,
+/// already a safe file name).
+pub fn marker_name(tag: &str) -> String {
+    format!("{MARKER_PREFIX}{tag}")
+}
+
+/// Whether the file name `name` is a completion marker.
+pub fn is_marker(name: &str) -> bool {
+    name.len() > MARKER_PREFIX.len() && name.starts_with(MARKER_PREFIX)
+}
 
 /// One dns-01 TXT record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +252,16 @@ mod tests {
     use super::*;
 
     const V: &str = "xKyfkr_Vt1jySkWEasJE_mI7IEkKQ-CnJIrVTqcldVA";
+
+    #[test]
+    fn markers_are_dot_files_never_fragment_names() {
+        assert_eq!(marker_name("www"), ".complete.www");
+        assert!(is_marker(&marker_name("www")));
+        assert!(!is_marker(".complete."));
+        assert!(!is_marker(".tmp.complete.www"));
+        let f = Fragment::new("_acme-challenge.complete.example.org", 60, V).expect("valid");
+        assert!(!is_marker(&f.file_name()));
+    }
 
     #[test]
     fn round_trip() {

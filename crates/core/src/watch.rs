@@ -30,6 +30,10 @@ pub mod tree;
 pub enum Event {
     /// Something that may change the result; the text is narrated with `-v`.
     Change(String),
+    /// A writer says the files it wrote before this are a complete set
+    /// (a dns-01 order's fragments): run without waiting for a quiet
+    /// spell ([`Burst::add_ready`]). The text is narrated with `-v`.
+    Ready(String),
     /// Events were lost (a full queue, a vanished directory): run rather
     /// than guess what was missed; the text is printed as a warning.
     Lost(String),
@@ -87,10 +91,11 @@ impl Loop {
         // Keep no sender here: when the event source goes, the loop hears
         // (the signal thread keeps its own as long as the process lives).
         drop(self.tx);
+        let mut burst = Burst::default();
         round(&mut run, true, what, "start", out);
+        burst.ran(Instant::now());
         after();
         let mut next = Instant::now() + interval;
-        let mut burst = Burst::default();
         loop {
             let wake = burst.due().map_or(next, |d| d.min(next));
             match self
@@ -106,6 +111,10 @@ impl Loop {
                     out.verbose(&why);
                     burst.add(Instant::now());
                 }
+                Ok(Event::Ready(why)) => {
+                    out.verbose(&why);
+                    burst.add_ready(Instant::now());
+                }
                 Ok(Event::Lost(why)) => {
                     out.warn(&format!("watch: {why}"));
                     burst.add(Instant::now());
@@ -117,13 +126,18 @@ impl Loop {
             }
             let now = Instant::now();
             let reason = if burst.due().is_some_and(|d| now >= d) {
-                format!("{} change(s)", burst.take())
+                let complete = match burst.is_ready() {
+                    true => ", set complete",
+                    false => "",
+                };
+                format!("{} change(s){complete}", burst.take())
             } else if burst.is_empty() && now >= next {
                 format!("periodic (every {})", crate::duration::render(interval))
             } else {
                 continue;
             };
             round(&mut run, false, what, &reason, out);
+            burst.ran(Instant::now());
             after();
             next = Instant::now() + interval;
         }

@@ -1,6 +1,7 @@
 //! The fragment filter as a command, against a corpus of hostile files:
 //! nothing but well-formed `_acme-challenge` TXT records gets through, each
 //! refused file is named with its reason, and the valid ones beside it pass.
+//! The issuer's completion markers are never read, whatever they are.
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Command;
@@ -274,4 +275,39 @@ fn too_many_values_for_one_name_are_capped() {
             .count(),
         4
     );
+}
+
+#[test]
+fn completion_markers_are_never_read_whatever_they_hold() {
+    let tree = Tree::new();
+    tree.fragment(
+        "good",
+        &format!("_acme-challenge.www.example.test. 60 IN TXT \"{V1}\"\n"),
+    );
+    // Markers as a hostile writer would make them: a valid record outside
+    // the zone, a symlink to a secret, a FIFO, a directory, a huge file.
+    tree.fragment(
+        ".complete.a",
+        &format!("_acme-challenge.www.elsewhere.test. 60 IN TXT \"{V2}\"\n"),
+    );
+    symlink("/etc/shadow", tree.path("dnsextra/.complete.b")).expect("symlink");
+    let fifo = tree.path("dnsextra/.complete.c");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    std::fs::create_dir(tree.path("dnsextra/.complete.d")).expect("mkdir");
+    tree.fragment(".complete.e", &"x".repeat(1 << 20));
+    // A FIFO opened would block: the command must end.
+    let ran = zone()
+        .args(["-v", "fragments", "--origin", "example.test"])
+        .arg(tree.path("dnsextra"))
+        .ended_within(std::time::Duration::from_secs(60))
+        .expect(0);
+    assert_eq!(
+        ran.stdout,
+        format!("_acme-challenge.www.example.test. 60 IN TXT \"{V1}\"\n")
+    );
+    assert_eq!(ran.stderr, "");
 }

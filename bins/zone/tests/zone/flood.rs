@@ -2,7 +2,9 @@
 //! directories and files in one host directory give, per directory, the
 //! first few lines and one line with the count, from a build and from the
 //! make path's filter commands alike; `watch` does not say again
-//! what its previous build said, only what changed.
+//! what its previous build said, only what changed. A legitimate night's
+//! worth of fragments is all published; files past the cap on files read
+//! are counted in one line.
 
 use std::fs::File;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use certdrop_testkit::{within, Proc, Run};
 
-use crate::site::{read, zone, Tree};
+use crate::site::{read, zone, Tree, V1};
 
 const ZONE: &str = "example.test";
 /// Lines shown per directory, and the summary line after them.
@@ -179,4 +181,64 @@ fn the_filter_commands_of_the_make_path_say_as_little(tree: &Tree) {
         "{}: 295 more rejected entries not shown (300 in all",
         dir("big.map")
     ));
+}
+
+/// The cap on fragment files read in one build (certdrop-zone(8)).
+const CAP: usize = 20_000;
+
+#[test]
+fn five_thousand_fragments_are_all_published() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(ZONE, "[]", "signer = \"none\"\n");
+    for i in 0..5000 {
+        tree.fragment(
+            &format!("f{i:05}"),
+            &format!("_acme-challenge.h{i}.{ZONE}. 60 IN TXT \"{V1}\"\n"),
+        );
+    }
+    let ran = tree.run(&["build"]).expect(0);
+    assert_eq!(ran.stderr, "");
+    let zone = read(&tree.path(&format!("zones/{ZONE}.zone")));
+    let txt = zone
+        .lines()
+        .filter(|l| l.starts_with("_acme-challenge.") && l.contains("TXT"))
+        .count();
+    assert_eq!(txt, 5000);
+}
+
+#[test]
+fn files_past_the_cap_are_counted_in_one_line() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(ZONE, "[]", "signer = \"none\"\n");
+    for i in 0..CAP + 3 {
+        std::fs::write(tree.path(&format!("dnsextra/f{i:05}")), "junk\n").expect("fragment");
+    }
+    let ran = tree.run(&["build"]).expect(0);
+    let dnsextra = tree.path("dnsextra").display().to_string();
+    ran.stderr_has(&format!(
+        "certdrop-zone: warning: {dnsextra}: 3 fragments not read: more than the cap of {CAP}\n"
+    ));
+    // The ones read were refused as usual, a few lines and the count.
+    ran.stderr_has(&format!(
+        "{dnsextra}: {} more rejected entries not shown ({CAP} in all",
+        CAP - 5
+    ));
+    assert_eq!(ran.stderr.lines().count(), PER_DIR + 1, "{}", ran.stderr);
+    // The make path's filter says the same.
+    let ran = zone()
+        .args(["fragments", "--origin", ZONE])
+        .arg(tree.path("dnsextra"))
+        .ran()
+        .expect(0);
+    ran.stderr_has(&format!(
+        "{dnsextra}: 3 fragments not read: more than the cap of {CAP}"
+    ));
+    // Under the cap again: no such line.
+    for i in 0..3 {
+        std::fs::remove_file(tree.path(&format!("dnsextra/f{i:05}"))).expect("rm");
+    }
+    let ran = tree.run(&["-f", "build"]).expect(0);
+    assert!(!ran.stderr.contains("not read"), "{}", ran.stderr);
 }

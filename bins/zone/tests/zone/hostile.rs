@@ -2,7 +2,8 @@
 //! (dnsextra/, phonehome/<host>/, certs/<line>/cert.pem and
 //! certs/<line>/next/pubkey.pem): the real build finishes instead of
 //! blocking on an open or a read, names each FIFO as refused, and the good
-//! records beside them still reach the installed zone.
+//! records beside them still reach the installed zone. A FIFO as the
+//! issuer's completion marker is never opened at all.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -55,6 +56,8 @@ fn fifos_in_every_input_directory_are_refused_and_the_build_finishes() {
     );
     let frag_fifo = tree.path("dnsextra/fifo");
     mkfifo(&frag_fifo);
+    // A completion marker that is a FIFO: never opened, never named.
+    mkfifo(&tree.path("dnsextra/.complete.www"));
     // phonehome/<host>/: a good host key beside a FIFO named like a key.
     let host = tree.path("phonehome/www.example.test");
     std::fs::create_dir_all(&host).expect("mkdir");
@@ -87,6 +90,7 @@ fn fifos_in_every_input_directory_are_refused_and_the_build_finishes() {
     let fifo_reason = "a FIFO, not a regular file";
     let lines: Vec<&str> = ran.stderr.lines().collect();
     let named = |path: &str, why: &str| lines.iter().any(|l| l.contains(path) && l.contains(why));
+    assert!(!ran.stderr.contains(".complete."), "{}", ran.stderr);
     assert!(
         named(&format!("{}: rejected", frag_fifo.display()), fifo_reason),
         "fragment FIFO not named:\n{}",

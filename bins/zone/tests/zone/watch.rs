@@ -3,7 +3,8 @@
 //! removed, a hostile file reported without touching the zone while the
 //! watcher keeps going, a source edit published, no build triggered by the
 //! builds themselves, and a clean exit on SIGTERM. Startup errors exit with
-//! their code at once.
+//! their code at once. An issuer's completion marker ends the burst: both
+//! values of an order are served from the version that burst built.
 
 use std::fs::File;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pki::self_signed_line;
 use certdrop_testkit::{within, Proc, Ran, Run};
 
-use crate::site::{openssl_spki_sha256, read, zone, Tree, V1};
+use crate::site::{openssl_spki_sha256, read, zone, Tree, V1, V2};
 
 const ZONE: &str = "example.test";
 /// The issue's promise is "within a second"; two leaves room for a slow
@@ -201,6 +202,53 @@ fn watch_publishes_changes_and_survives_hostile_files() {
     );
     assert_eq!(out.lines().count(), 5, "{out}");
 
+    assert_eq!(w.terminate(), Some(0), "stderr:\n{}", w.stderr());
+}
+
+#[test]
+fn a_completion_marker_builds_the_order_in_one_version() {
+    let (tree, nsd) = unsigned_tree();
+    let mut w = Watching::start(&tree, "primary", &[]);
+    let first = nsd
+        .wait_serial_change(ZONE, None)
+        .unwrap_or_else(|| panic!("no initial build:\n{}", w.stderr()));
+    // As certdrop-issue writes an order: apex and wildcard values, then the
+    // empty marker renamed into place.
+    for (file, v) in [("a", V1), ("b", V2)] {
+        tree.fragment(
+            file,
+            &format!("_acme-challenge.www.example.test. 60 IN TXT \"{v}\"\n"),
+        );
+    }
+    tree.fragment(".tmp.marker", "");
+    std::fs::rename(
+        tree.path("dnsextra/.tmp.marker"),
+        tree.path("dnsextra/.complete.www"),
+    )
+    .expect("marker");
+    let next = nsd
+        .wait_serial_change(ZONE, Some(first))
+        .unwrap_or_else(|| panic!("no build after the marker:\n{}", w.stderr()));
+    assert!(
+        txt_has(&nsd, V1) && txt_has(&nsd, V2),
+        "serial {next} lacks a value:\n{}",
+        w.stderr()
+    );
+    assert!(
+        w.stderr().contains(".complete.www: renamed (set complete)")
+            && w.stderr().contains(" change(s), set complete"),
+        "{}",
+        w.stderr()
+    );
+    // One version: the values came with the first new serial, and no
+    // other build changed the zone (nsd may answer before watch prints).
+    assert_eq!(nsd.serial(ZONE), Some(next), "{}", w.stderr());
+    assert!(
+        within(PUBLISHED, || w.stdout().lines().count() == 2),
+        "{}",
+        w.stdout()
+    );
+    w.assert_running();
     assert_eq!(w.terminate(), Some(0), "stderr:\n{}", w.stderr());
 }
 

@@ -30,7 +30,12 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// Hand the zone over again after this long even when nothing changed.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(86_400);
 /// How long an `ods-signer update` may take to show before `sign` follows.
-const UPDATE_GRACE: Duration = Duration::from_secs(3);
+/// A `sign` sent while a real update is still queued can take its place
+/// (the zone is then signed with the old keys, and nothing hands it over
+/// again before the next key event): on a loaded machine 3 s was seen to
+/// be too short. Key events are rare (a rollover's few steps), so the
+/// price of a longer grace, when the update had nothing to do, is small.
+const UPDATE_GRACE: Duration = Duration::from_secs(10);
 /// Between two looks at the output file while the signer works.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 

@@ -6,8 +6,47 @@
 //! refused: a zone is built from the files named in zone.toml, nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::rc::Rc;
 
 use certdrop_core::name;
+
+/// Where a record came from, for messages: `file:line`, or a bare label
+/// (`generated`). The file name is shared by all records of a file, so a
+/// record costs no string of its own for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    file: Rc<str>,
+    /// 0 for a label without a line.
+    line: u32,
+}
+
+impl Source {
+    /// Line `line` (from 1) of `file`.
+    pub fn at(file: &Rc<str>, line: u32) -> Source {
+        Source {
+            file: Rc::clone(file),
+            line,
+        }
+    }
+
+    /// A label with no line, such as `generated`.
+    pub fn label(text: &str) -> Source {
+        Source {
+            file: text.into(),
+            line: 0,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            0 => f.write_str(&self.file),
+            n => write!(f, "{}:{n}", self.file),
+        }
+    }
+}
 
 /// One record of a zone source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +61,39 @@ pub struct Rr {
     /// domain names made absolute for the types that carry them.
     pub rdata: Vec<String>,
     /// `file:line` it came from, for messages.
-    pub source: String,
+    pub source: Source,
 }
 
 impl Rr {
     /// One line of zone text.
+    #[cfg(test)]
     pub fn render(&self) -> String {
-        format!(
-            "{}\t{}\tIN\t{}\t{}",
-            self.owner,
-            self.ttl,
-            self.rtype,
-            self.rdata.join(" ")
-        )
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_line(&mut out, None);
+        out.pop();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// One line of zone text into `out`, with a newline; the SOA's serial
+    /// replaced by `serial` when given.
+    pub fn write_line(
+        &self,
+        out: &mut impl std::io::Write,
+        serial: Option<u32>,
+    ) -> std::io::Result<()> {
+        write!(out, "{}\t{}\tIN\t{}\t", self.owner, self.ttl, self.rtype)?;
+        let soa = serial.filter(|_| self.rtype == "SOA");
+        for (i, field) in self.rdata.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b" ")?;
+            }
+            match soa {
+                Some(s) if i == 2 => write!(out, "{s}")?,
+                _ => out.write_all(field.as_bytes())?,
+            }
+        }
+        out.write_all(b"\n")
     }
 }
 
@@ -102,18 +161,38 @@ fn absolute(token: &str, origin: &str) -> String {
     }
 }
 
-/// Split master-file text into logical records: (line number, starts with
-/// blank, tokens). Comments dropped, parentheses joined, quotes kept.
-fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<String>)>, String> {
-    let mut out = Vec::new();
-    let mut tokens: Vec<String> = Vec::new();
-    let mut cur = String::new();
+/// Split master-file text into logical records and hand each to `each`:
+/// (line number, starts with blank, tokens). Comments dropped, parentheses
+/// joined, quotes kept. One buffer holds the tokens of the record at hand,
+/// so nothing grows with the file.
+fn logical_lines(
+    text: &str,
+    source: &str,
+    mut each: impl FnMut(usize, bool, &[&str]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = String::new();
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0usize; // where the token being read starts in buf
     let mut depth = 0usize;
     let mut in_quote = false;
     let mut start_line = 1;
     let mut blank_start = false;
     let mut line = 1;
     let mut at_line_start = true;
+    let mut emit =
+        |line: usize, blank: bool, buf: &mut String, bounds: &mut Vec<(usize, usize)>| {
+            let tokens: Vec<&str> = bounds.iter().map(|&(a, b)| &buf[a..b]).collect();
+            let r = each(line, blank, &tokens);
+            buf.clear();
+            bounds.clear();
+            r
+        };
+    let end_token = |buf: &String, start: &mut usize, bounds: &mut Vec<(usize, usize)>| {
+        if buf.len() > *start {
+            bounds.push((*start, buf.len()));
+        }
+        *start = buf.len();
+    };
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if at_line_start && depth == 0 && !in_quote {
@@ -123,23 +202,23 @@ fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<Strin
         at_line_start = false;
         match c {
             '\\' => {
-                cur.push(c);
+                buf.push(c);
                 if let Some(n) = chars.next() {
                     if n == '\n' {
                         line += 1;
                     }
-                    cur.push(n);
+                    buf.push(n);
                 }
             }
             '"' => {
-                cur.push(c);
+                buf.push(c);
                 in_quote = !in_quote;
             }
             _ if in_quote => {
                 if c == '\n' {
                     return Err(format!("{source}:{line}: unterminated quoted string"));
                 }
-                cur.push(c);
+                buf.push(c);
             }
             ';' => {
                 while chars.peek().is_some_and(|&n| n != '\n') {
@@ -147,9 +226,7 @@ fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<Strin
                 }
             }
             '(' | ')' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
+                end_token(&buf, &mut start, &mut bounds);
                 if c == '(' {
                     depth += 1;
                 } else {
@@ -158,24 +235,19 @@ fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<Strin
                         .ok_or_else(|| format!("{source}:{line}: ')' without '('"))?;
                 }
             }
-            ' ' | '\t' | '\r' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-            }
+            ' ' | '\t' | '\r' => end_token(&buf, &mut start, &mut bounds),
             '\n' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
+                end_token(&buf, &mut start, &mut bounds);
                 line += 1;
                 if depth == 0 {
-                    if !tokens.is_empty() {
-                        out.push((start_line, blank_start, std::mem::take(&mut tokens)));
+                    if !bounds.is_empty() {
+                        emit(start_line, blank_start, &mut buf, &mut bounds)?;
+                        start = 0;
                     }
                     at_line_start = true;
                 }
             }
-            _ => cur.push(c),
+            _ => buf.push(c),
         }
     }
     if in_quote {
@@ -184,13 +256,11 @@ fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<Strin
     if depth != 0 {
         return Err(format!("{source}:{start_line}: '(' without ')'"));
     }
-    if !cur.is_empty() {
-        tokens.push(cur);
+    end_token(&buf, &mut start, &mut bounds);
+    if !bounds.is_empty() {
+        emit(start_line, blank_start, &mut buf, &mut bounds)?;
     }
-    if !tokens.is_empty() {
-        out.push((start_line, blank_start, tokens));
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Parse a zone source with `origin` (absolute) and an optional default TTL.
@@ -200,30 +270,48 @@ pub fn parse(
     default_ttl: Option<u32>,
     source: &str,
 ) -> Result<Vec<Rr>, String> {
+    let mut out = Vec::new();
+    parse_each(text, origin, default_ttl, source, |rr| {
+        out.push(rr);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`parse`], each record handed to `each` as it is read instead of
+/// collected; an error from `each` stops the parse and is returned.
+pub fn parse_each(
+    text: &str,
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &str,
+    mut each: impl FnMut(Rr) -> Result<(), String>,
+) -> Result<(), String> {
+    let file: Rc<str> = source.into();
     let mut origin = format!("{}.", origin.trim_end_matches('.').to_ascii_lowercase());
     let mut ttl_default = default_ttl;
     let mut last_owner: Option<String> = None;
-    let mut out = Vec::new();
-    for (line, blank, tokens) in logical_lines(text, source)? {
-        let at = format!("{source}:{line}");
-        let first = tokens[0].to_ascii_uppercase();
-        if first.starts_with('$') {
+    logical_lines(text, source, |line, blank, tokens| {
+        let at = || format!("{source}:{line}");
+        if tokens[0].starts_with('$') {
+            let first = tokens[0].to_ascii_uppercase();
             match (first.as_str(), tokens.get(1)) {
                 ("$ORIGIN", Some(o)) => origin = absolute(o, &origin),
                 ("$TTL", Some(t)) => {
-                    ttl_default = Some(parse_ttl(t).ok_or_else(|| format!("{at}: bad $TTL '{t}'"))?)
+                    ttl_default =
+                        Some(parse_ttl(t).ok_or_else(|| format!("{}: bad $TTL '{t}'", at()))?)
                 }
-                (d, _) => return Err(format!("{at}: directive {d} is not allowed here")),
+                (d, _) => return Err(format!("{}: directive {d} is not allowed here", at())),
             }
-            continue;
+            return Ok(());
         }
-        let mut rest = tokens.as_slice();
+        let mut rest = tokens;
         let owner = if blank {
             last_owner
                 .clone()
-                .ok_or_else(|| format!("{at}: record without an owner"))?
+                .ok_or_else(|| format!("{}: record without an owner", at()))?
         } else {
-            let o = absolute(&rest[0], &origin);
+            let o = absolute(rest[0], &origin);
             rest = &rest[1..];
             o
         };
@@ -231,10 +319,10 @@ pub fn parse(
         let mut class_seen = false;
         while let Some(tok) = rest.first() {
             if ttl.is_none() && tok.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-                ttl = Some(parse_ttl(tok).ok_or_else(|| format!("{at}: bad TTL '{tok}'"))?);
+                ttl = Some(parse_ttl(tok).ok_or_else(|| format!("{}: bad TTL '{tok}'", at()))?);
             } else if !class_seen && is_class(tok) {
                 if !tok.eq_ignore_ascii_case("IN") {
-                    return Err(format!("{at}: class {tok} is not IN"));
+                    return Err(format!("{}: class {tok} is not IN", at()));
                 }
                 class_seen = true;
             } else {
@@ -244,11 +332,11 @@ pub fn parse(
         }
         let rtype = rest
             .first()
-            .ok_or_else(|| format!("{at}: no type"))?
+            .ok_or_else(|| format!("{}: no type", at()))?
             .to_ascii_uppercase();
-        let mut rdata: Vec<String> = rest[1..].to_vec();
+        let mut rdata: Vec<String> = rest[1..].iter().map(|t| (*t).to_owned()).collect();
         if rdata.is_empty() {
-            return Err(format!("{at}: {rtype} without data"));
+            return Err(format!("{}: {rtype} without data", at()));
         }
         for &i in name_fields(&rtype) {
             if let Some(tok) = rdata.get_mut(i) {
@@ -260,22 +348,24 @@ pub fn parse(
             None if rtype == "SOA" => rdata
                 .get(6)
                 .and_then(|m| parse_ttl(m))
-                .ok_or_else(|| format!("{at}: no TTL and no $TTL"))?,
-            None => return Err(format!("{at}: no TTL and no $TTL")),
+                .ok_or_else(|| format!("{}: no TTL and no $TTL", at()))?,
+            None => return Err(format!("{}: no TTL and no $TTL", at())),
         };
         if rtype == "SOA" && ttl_default.is_none() {
             ttl_default = rdata.get(6).and_then(|m| parse_ttl(m));
         }
-        last_owner = Some(owner.clone());
-        out.push(Rr {
+        match &mut last_owner {
+            Some(o) if *o == owner => {}
+            _ => last_owner = Some(owner.clone()),
+        }
+        each(Rr {
             owner,
             ttl,
             rtype,
             rdata,
-            source: at,
-        });
-    }
-    Ok(out)
+            source: Source::at(&file, u32::try_from(line).unwrap_or(u32::MAX)),
+        })
+    })
 }
 
 /// Checks on an assembled zone before it may be served (RFC 1035 §5.2,
@@ -330,15 +420,6 @@ pub fn check(records: &[Rr], zone: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Replace the serial of the zone's SOA.
-pub fn set_serial(records: &mut [Rr], serial: u32) {
-    for r in records.iter_mut().filter(|r| r.rtype == "SOA") {
-        if let Some(s) = r.rdata.get_mut(2) {
-            *s = serial.to_string();
-        }
-    }
 }
 
 /// The serial of the zone's SOA.

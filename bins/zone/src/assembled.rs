@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use certdrop_core::error::{Error, Result};
@@ -152,20 +152,32 @@ impl Assembled {
         };
         let mut default_ttl = None;
         for (i, p) in files.iter().enumerate() {
-            let text = crate::build::read_source(p)?;
+            let file = std::fs::File::open(p).map_err(|e| source_error(p, e))?;
+            let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+            // Errors of ours (reading, or from `f`) keep their class; the
+            // parser sees only that it must stop.
             let mut failed = None;
             let mut first = None;
             let ttl = if i == 0 { None } else { default_ttl };
+            let read = |piece: &mut String| match reader.read_line(piece) {
+                Ok(n) => Ok(n > 0),
+                Err(e) => {
+                    let msg = e.to_string();
+                    failed = Some(source_error(p, e));
+                    Err(msg)
+                }
+            };
+            let mut stop = None;
             let parsed =
-                masterfile::parse_each(&text, &self.zone, ttl, &p.display().to_string(), |rr| {
+                masterfile::parse_pieces(read, &self.zone, ttl, &p.display().to_string(), |rr| {
                     first.get_or_insert(rr.ttl);
                     f(Line::Rr(&rr)).map_err(|e| {
                         let msg = e.to_string();
-                        failed = Some(e);
+                        stop = Some(e);
                         msg
                     })
                 });
-            if let Some(e) = failed {
+            if let Some(e) = failed.or(stop) {
                 return Err(e);
             }
             parsed.map_err(Error::data)?;
@@ -187,11 +199,24 @@ impl Assembled {
         }
     }
 
-    /// The zone text with the SOA serial `serial`, into `out`.
-    pub fn write(&self, out: &mut impl Write, serial: u32) -> Result<()> {
-        let io = |e: std::io::Error| Error::data(format!("zone {}: cannot write: {e}", self.zone));
-        out.write_all(header(&self.zone).as_bytes()).map_err(io)?;
-        self.each(&mut |l| l.write(out, Some(serial)).map_err(io))
+    /// The zone text with the SOA serial `serial`, into `out`; `io` says
+    /// what a failed write is (the sources' own errors keep theirs).
+    pub fn write(
+        &self,
+        out: &mut impl Write,
+        serial: u32,
+        io: impl Fn(std::io::Error) -> Error,
+    ) -> Result<()> {
+        out.write_all(header(&self.zone).as_bytes()).map_err(&io)?;
+        self.each(&mut |l| l.write(out, Some(serial)).map_err(&io))
+    }
+}
+
+/// A source that cannot be read, as [`crate::build`] says it.
+fn source_error(p: &std::path::Path, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::data(format!("{}: not UTF-8 text", p.display())),
+        _ => Error::unreadable(p, "cannot read", &e),
     }
 }
 
@@ -313,7 +338,8 @@ mod tests {
         let zone = "example.test";
         let a = Assembled::from_sources(zone, files.clone(), || Ok(Vec::new())).expect("assemble");
         let mut out = Vec::new();
-        a.write(&mut out, 3_000_000_001).expect("write");
+        a.write(&mut out, 3_000_000_001, |e| Error::temp(e.to_string()))
+            .expect("write");
         // The SHA-256 of what certdrop-zone 0.1 (which held the zone as one
         // vector and rendered it as one string) wrote for these sources with
         // `certdrop-zone assemble`, serial 3000000001.
@@ -348,7 +374,8 @@ mod tests {
         let m = Assembled::from_records(zone, rrs);
         assert_eq!(m.content, a.content);
         let mut again = Vec::new();
-        m.write(&mut again, 3_000_000_001).expect("write");
+        m.write(&mut again, 3_000_000_001, |e| Error::temp(e.to_string()))
+            .expect("write");
         assert_eq!(
             again,
             zeroed.replacen(" 0 ", " 3000000001 ", 1).into_bytes()

@@ -307,7 +307,11 @@ fn write_unsigned_from(
         .build
         .join("tmp")
         .join(format!("{}.unsigned", zone.name));
-    write_streamed(&candidate, "cannot write", |out| rrs.write(out, new_serial))?;
+    write_streamed(&candidate, "cannot write", |out| {
+        rrs.write(out, new_serial, |e| {
+            Error::cantcreat(&candidate, "cannot write", &e)
+        })
+    })?;
     drop(rrs);
     let checked = nsd_checkzone(&zone.name, &candidate);
     if check_only || checked.is_err() {
@@ -482,9 +486,18 @@ fn install(config: &Config, zone: &str, from: &Path) -> Result<()> {
     // A full or read-only zone directory: 73, and the served zone stays
     // (the write goes to a temporary file renamed over it only when whole).
     write_streamed(&to, "cannot install", |out| {
-        std::io::copy(&mut data, out)
-            .map(drop)
-            .map_err(|e| Error::unreadable(from, "cannot read", &e))
+        use std::io::{Read, Write};
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match data.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::unreadable(from, "cannot read", &e)),
+            };
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::cantcreat(&to, "cannot install", &e))?;
+        }
     })
 }
 

@@ -161,106 +161,145 @@ fn absolute(token: &str, origin: &str) -> String {
     }
 }
 
-/// Split master-file text into logical records and hand each to `each`:
-/// (line number, starts with blank, tokens). Comments dropped, parentheses
-/// joined, quotes kept. One buffer holds the tokens of the record at hand,
-/// so nothing grows with the file.
-fn logical_lines(
-    text: &str,
-    source: &str,
-    mut each: impl FnMut(usize, bool, &[&str]) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut buf = String::new();
-    let mut bounds: Vec<(usize, usize)> = Vec::new();
-    let mut start = 0usize; // where the token being read starts in buf
-    let mut depth = 0usize;
-    let mut in_quote = false;
-    let mut start_line = 1;
-    let mut blank_start = false;
-    let mut line = 1;
-    let mut at_line_start = true;
-    let mut emit =
-        |line: usize, blank: bool, buf: &mut String, bounds: &mut Vec<(usize, usize)>| {
-            let tokens: Vec<&str> = bounds.iter().map(|&(a, b)| &buf[a..b]).collect();
-            let r = each(line, blank, &tokens);
-            buf.clear();
-            bounds.clear();
-            r
-        };
-    let end_token = |buf: &String, start: &mut usize, bounds: &mut Vec<(usize, usize)>| {
-        if buf.len() > *start {
-            bounds.push((*start, buf.len()));
+/// Splits master-file text into logical records: (line number, starts
+/// with blank, tokens). Comments dropped, parentheses joined, quotes kept.
+/// Text may come in pieces that end at a newline (a file read line by
+/// line); one buffer holds the tokens of the record at hand, so nothing
+/// grows with the file.
+struct Lexer<'s> {
+    source: &'s str,
+    buf: String,
+    bounds: Vec<(usize, usize)>,
+    /// Where the token being read starts in `buf`.
+    start: usize,
+    depth: usize,
+    in_quote: bool,
+    start_line: usize,
+    blank_start: bool,
+    line: usize,
+    at_line_start: bool,
+}
+
+type Each<'a> = dyn FnMut(usize, bool, &[&str]) -> Result<(), String> + 'a;
+
+impl<'s> Lexer<'s> {
+    fn new(source: &'s str) -> Lexer<'s> {
+        Lexer {
+            source,
+            buf: String::new(),
+            bounds: Vec::new(),
+            start: 0,
+            depth: 0,
+            in_quote: false,
+            start_line: 1,
+            blank_start: false,
+            line: 1,
+            at_line_start: true,
         }
-        *start = buf.len();
-    };
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if at_line_start && depth == 0 && !in_quote {
-            start_line = line;
-            blank_start = c == ' ' || c == '\t';
+    }
+
+    fn end_token(&mut self) {
+        if self.buf.len() > self.start {
+            self.bounds.push((self.start, self.buf.len()));
         }
-        at_line_start = false;
-        match c {
-            '\\' => {
-                buf.push(c);
-                if let Some(n) = chars.next() {
-                    if n == '\n' {
-                        line += 1;
+        self.start = self.buf.len();
+    }
+
+    fn emit(&mut self, each: &mut Each<'_>) -> Result<(), String> {
+        let tokens: Vec<&str> = self.bounds.iter().map(|&(a, b)| &self.buf[a..b]).collect();
+        let r = each(self.start_line, self.blank_start, &tokens);
+        self.buf.clear();
+        self.bounds.clear();
+        self.start = 0;
+        r
+    }
+
+    /// More text: whole lines (the last may lack its newline only at the end).
+    fn feed(&mut self, text: &str, each: &mut Each<'_>) -> Result<(), String> {
+        let source = self.source;
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if self.at_line_start && self.depth == 0 && !self.in_quote {
+                self.start_line = self.line;
+                self.blank_start = c == ' ' || c == '\t';
+            }
+            self.at_line_start = false;
+            match c {
+                '\\' => {
+                    self.buf.push(c);
+                    if let Some(n) = chars.next() {
+                        if n == '\n' {
+                            self.line += 1;
+                        }
+                        self.buf.push(n);
                     }
-                    buf.push(n);
                 }
-            }
-            '"' => {
-                buf.push(c);
-                in_quote = !in_quote;
-            }
-            _ if in_quote => {
-                if c == '\n' {
-                    return Err(format!("{source}:{line}: unterminated quoted string"));
+                '"' => {
+                    self.buf.push(c);
+                    self.in_quote = !self.in_quote;
                 }
-                buf.push(c);
-            }
-            ';' => {
-                while chars.peek().is_some_and(|&n| n != '\n') {
-                    chars.next();
-                }
-            }
-            '(' | ')' => {
-                end_token(&buf, &mut start, &mut bounds);
-                if c == '(' {
-                    depth += 1;
-                } else {
-                    depth = depth
-                        .checked_sub(1)
-                        .ok_or_else(|| format!("{source}:{line}: ')' without '('"))?;
-                }
-            }
-            ' ' | '\t' | '\r' => end_token(&buf, &mut start, &mut bounds),
-            '\n' => {
-                end_token(&buf, &mut start, &mut bounds);
-                line += 1;
-                if depth == 0 {
-                    if !bounds.is_empty() {
-                        emit(start_line, blank_start, &mut buf, &mut bounds)?;
-                        start = 0;
+                _ if self.in_quote => {
+                    if c == '\n' {
+                        return Err(format!(
+                            "{source}:{}: unterminated quoted string",
+                            self.line
+                        ));
                     }
-                    at_line_start = true;
+                    self.buf.push(c);
                 }
+                ';' => {
+                    while chars.peek().is_some_and(|&n| n != '\n') {
+                        chars.next();
+                    }
+                }
+                '(' | ')' => {
+                    self.end_token();
+                    if c == '(' {
+                        self.depth += 1;
+                    } else {
+                        self.depth = self
+                            .depth
+                            .checked_sub(1)
+                            .ok_or_else(|| format!("{source}:{}: ')' without '('", self.line))?;
+                    }
+                }
+                ' ' | '\t' | '\r' => self.end_token(),
+                '\n' => {
+                    self.end_token();
+                    self.line += 1;
+                    if self.depth == 0 {
+                        if !self.bounds.is_empty() {
+                            self.emit(each)?;
+                        }
+                        self.at_line_start = true;
+                    }
+                }
+                _ => self.buf.push(c),
             }
-            _ => buf.push(c),
         }
+        Ok(())
     }
-    if in_quote {
-        return Err(format!("{source}:{line}: unterminated quoted string"));
+
+    /// The end of the text.
+    fn finish(&mut self, each: &mut Each<'_>) -> Result<(), String> {
+        if self.in_quote {
+            return Err(format!(
+                "{}:{}: unterminated quoted string",
+                self.source, self.line
+            ));
+        }
+        if self.depth != 0 {
+            return Err(format!(
+                "{}:{}: '(' without ')'",
+                self.source, self.start_line
+            ));
+        }
+        self.end_token();
+        if !self.bounds.is_empty() {
+            self.emit(each)?;
+        }
+        Ok(())
     }
-    if depth != 0 {
-        return Err(format!("{source}:{start_line}: '(' without ')'"));
-    }
-    end_token(&buf, &mut start, &mut bounds);
-    if !bounds.is_empty() {
-        emit(start_line, blank_start, &mut buf, &mut bounds)?;
-    }
-    Ok(())
 }
 
 /// Parse a zone source with `origin` (absolute) and an optional default TTL.
@@ -285,13 +324,50 @@ pub fn parse_each(
     origin: &str,
     default_ttl: Option<u32>,
     source: &str,
-    mut each: impl FnMut(Rr) -> Result<(), String>,
+    each: impl FnMut(Rr) -> Result<(), String>,
 ) -> Result<(), String> {
+    let mut lexer = Lexer::new(source);
+    let mut record = recorder(origin, default_ttl, source, each);
+    lexer.feed(text, &mut record)?;
+    lexer.finish(&mut record)
+}
+
+/// [`parse_each`] on text read in pieces that end at newlines (a file
+/// read line by line): `read` puts the next piece in its buffer and says
+/// false at the end; its error stops the parse.
+pub fn parse_pieces(
+    mut read: impl FnMut(&mut String) -> Result<bool, String>,
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &str,
+    each: impl FnMut(Rr) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut lexer = Lexer::new(source);
+    let mut record = recorder(origin, default_ttl, source, each);
+    let mut piece = String::new();
+    loop {
+        piece.clear();
+        if !read(&mut piece)? {
+            break;
+        }
+        lexer.feed(&piece, &mut record)?;
+    }
+    lexer.finish(&mut record)
+}
+
+/// What turns a logical record into an [`Rr`] for `each`, directives
+/// applied on the way.
+fn recorder<'a>(
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &'a str,
+    mut each: impl FnMut(Rr) -> Result<(), String> + 'a,
+) -> impl FnMut(usize, bool, &[&str]) -> Result<(), String> + 'a {
     let file: Rc<str> = source.into();
     let mut origin = format!("{}.", origin.trim_end_matches('.').to_ascii_lowercase());
     let mut ttl_default = default_ttl;
     let mut last_owner: Option<String> = None;
-    logical_lines(text, source, |line, blank, tokens| {
+    move |line: usize, blank: bool, tokens: &[&str]| -> Result<(), String> {
         let at = || format!("{source}:{line}");
         if tokens[0].starts_with('$') {
             let first = tokens[0].to_ascii_uppercase();
@@ -365,7 +441,7 @@ pub fn parse_each(
             rdata,
             source: Source::at(&file, u32::try_from(line).unwrap_or(u32::MAX)),
         })
-    })
+    }
 }
 
 /// Checks on an assembled zone before it may be served (RFC 1035 §5.2,

@@ -200,15 +200,39 @@ impl Assembled {
     }
 
     /// The zone text with the SOA serial `serial`, into `out`; `io` says
-    /// what a failed write is (the sources' own errors keep theirs).
+    /// what a failed write is (the sources' own errors keep theirs). The
+    /// sources are read again here: if one changed since they were checked
+    /// and hashed, the text is refused (75) and the next build takes it.
     pub fn write(
         &self,
         out: &mut impl Write,
         serial: u32,
         io: impl Fn(std::io::Error) -> Error,
     ) -> Result<()> {
-        out.write_all(header(&self.zone).as_bytes()).map_err(&io)?;
-        self.each(&mut |l| l.write(out, Some(serial)).map_err(&io))
+        let head = header(&self.zone);
+        out.write_all(head.as_bytes()).map_err(&io)?;
+        let mut hash = Sha256::new();
+        hash.update(head.as_bytes());
+        let mut line = Vec::with_capacity(256);
+        self.each(&mut |l| {
+            line.clear();
+            // Writing to a Vec cannot fail.
+            let _ = l.write(&mut line, Some(serial));
+            out.write_all(&line).map_err(&io)?;
+            if matches!(l, Line::Rr(r) if r.rtype == "SOA") {
+                line.clear();
+                let _ = l.write(&mut line, Some(0));
+            }
+            hash.update(&line);
+            Ok(())
+        })?;
+        if certdrop_core::certinfo::hex(&hash.finalize()) != self.content {
+            return Err(Error::temp(format!(
+                "zone {}: a source changed while it was read; the next build takes it",
+                self.zone
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -380,6 +404,24 @@ mod tests {
             again,
             zeroed.replacen(" 0 ", " 3000000001 ", 1).into_bytes()
         );
+    }
+
+    #[test]
+    fn a_source_changed_between_check_and_write_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = sources(dir.path());
+        let a = Assembled::from_sources("example.test", files.clone(), || Ok(Vec::new()))
+            .expect("assemble");
+        let mut text = std::fs::read_to_string(&files[1]).expect("read");
+        text.push_str("www CNAME h0\nwww A 192.0.2.1\n");
+        std::fs::write(&files[1], text).expect("write");
+        let e = a
+            .write(&mut Vec::new(), 3_000_000_001, |e| {
+                Error::temp(e.to_string())
+            })
+            .err()
+            .expect("changed");
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn header(zone: &str) -> String {
 /// A zone's records, ready for passes in source order: the static sources
 /// (re-read each pass), then the generated records; or records in memory
 /// (the make steps, a zone read back from a signer).
+#[derive(Debug)]
 pub struct Assembled {
     zone: String,
     body: Body,
@@ -33,6 +34,7 @@ pub struct Assembled {
     pub soa_serial: Option<u32>,
 }
 
+#[derive(Debug)]
 enum Body {
     Sources {
         /// soa, then each primary file.
@@ -419,8 +421,7 @@ mod tests {
             .write(&mut Vec::new(), 3_000_000_001, |e| {
                 Error::temp(e.to_string())
             })
-            .err()
-            .expect("changed");
+            .expect_err("changed");
         assert!(e.to_string().contains("changed while it was read"), "{e}");
     }
 
@@ -444,9 +445,8 @@ mod tests {
             std::fs::write(dir.path().join("more"), extra).expect("more");
             files.truncate(2);
             files.push(dir.path().join("more"));
-            let e = Assembled::from_sources(zone, files.clone(), || Ok(Vec::new()))
-                .err()
-                .expect(extra);
+            let e =
+                Assembled::from_sources(zone, files.clone(), || Ok(Vec::new())).expect_err(extra);
             assert!(e.to_string().contains(why), "{extra}: {e}");
         }
         // A generated record beside a CNAME is caught the same way.
@@ -459,9 +459,7 @@ mod tests {
                 "\"x\"".into(),
             )])
         };
-        let e = Assembled::from_sources(zone, files, gen)
-            .err()
-            .expect("cname");
+        let e = Assembled::from_sources(zone, files, gen).expect_err("cname");
         assert!(
             e.to_string().contains("CNAME beside other data (TXT)"),
             "{e}"

@@ -12,8 +12,8 @@ use certdrop_core::exit::{Failure, Outcome};
 use certdrop_core::output::Output;
 use certdrop_core::{atomic, clock};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::assembled::Assembled;
 use crate::config::{Config, Signer, Zone};
 use crate::masterfile::{self, Rr};
 use crate::record::Record;
@@ -108,7 +108,7 @@ pub fn sources(zone: &Zone, parts: &[PathBuf]) -> Result<Vec<Rr>> {
 
 /// A source file from the configuration repository (soa, primary, a TLSA
 /// map, a make part): trusted, but it may be missing (66).
-fn read_source(p: &Path) -> Result<String> {
+pub(crate) fn read_source(p: &Path) -> Result<String> {
     std::fs::read_to_string(p).map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData => Error::data(format!("{}: not UTF-8 text", p.display())),
         _ => Error::unreadable(p, "cannot read", &e),
@@ -116,14 +116,28 @@ fn read_source(p: &Path) -> Result<String> {
 }
 
 /// All records of `zone`, assembled and checked; `problems` collects
-/// what was left out and why.
+/// what was left out and why. The static sources are read here to check
+/// and hash them, and again only when the zone is written.
 pub fn assemble(
     config: &Config,
     zone: &Zone,
     gen: &Generated,
     problems: &mut Warnings,
-) -> Result<Vec<Rr>> {
-    let mut rrs = sources(zone, &[])?;
+) -> Result<Assembled> {
+    let files = std::iter::once(zone.soa.clone())
+        .chain(zone.primary.iter().cloned())
+        .collect();
+    Assembled::from_sources(&zone.name, files, || generated(config, zone, gen, problems))
+}
+
+/// The generated records of `zone` (fragments, TLSA, SSHFP, CAA), sorted,
+/// without duplicates.
+fn generated(
+    config: &Config,
+    zone: &Zone,
+    gen: &Generated,
+    problems: &mut Warnings,
+) -> Result<Vec<Record>> {
     let mut extra: Vec<Record> = Vec::new();
     for f in gen
         .fragments
@@ -175,14 +189,17 @@ pub fn assemble(
     }
     extra.sort();
     extra.dedup();
-    rrs.extend(extra.into_iter().map(rr_of));
-    masterfile::check(&rrs, &zone.name).map_err(|why| zone_data(zone, &why))?;
-    Ok(rrs)
+    Ok(extra)
 }
 
 /// A zone whose records do not hold together (exit 65).
 pub fn zone_data(zone: &Zone, why: &str) -> Error {
-    Error::data(format!("zone {}: {why}", zone.name))
+    zone_data_name(&zone.name, why)
+}
+
+/// [`zone_data`] by the zone's name.
+pub fn zone_data_name(zone: &str, why: &str) -> Error {
+    Error::data(format!("zone {zone}: {why}"))
 }
 
 /// A `[zone.caa]` table that cannot give valid records: it comes from
@@ -202,7 +219,7 @@ pub fn rr_of(r: Record) -> Rr {
         ttl: r.ttl,
         rtype: r.rtype.as_str().to_owned(),
         rdata: vec![r.rdata],
-        source: "generated".into(),
+        source: masterfile::Source::label("generated"),
     }
 }
 
@@ -214,22 +231,6 @@ fn owner_zone<'a>(config: &'a Config, owner: &str) -> Option<&'a str> {
         .filter(|z| certdrop_core::name::in_zone(owner, &z.name))
         .max_by_key(|z| z.name.len())
         .map(|z| z.name.as_str())
-}
-
-/// Zone text, one record per line, in source order.
-pub fn render(zone: &str, rrs: &[Rr]) -> String {
-    let mut text = format!("; {zone}: assembled by certdrop-zone; do not edit\n");
-    for r in rrs {
-        text.push_str(&r.render());
-        text.push('\n');
-    }
-    text
-}
-
-fn content_hash(zone: &str, rrs: &[Rr]) -> String {
-    let mut zeroed = rrs.to_vec();
-    masterfile::set_serial(&mut zeroed, 0);
-    certdrop_core::certinfo::hex(&Sha256::digest(render(zone, &zeroed).as_bytes()))
 }
 
 /// The build tree's subdirectories.
@@ -251,7 +252,7 @@ pub fn signed_path(config: &Config, zone: &str) -> PathBuf {
 pub fn write_unsigned(
     config: &Config,
     zone: &Zone,
-    rrs: Vec<Rr>,
+    rrs: Assembled,
     force: bool,
     check_only: bool,
 ) -> Result<Option<u32>> {
@@ -266,19 +267,20 @@ pub fn write_unsigned_above(
     rrs: Vec<Rr>,
     floor: Option<u32>,
 ) -> Result<Option<u32>> {
+    let rrs = Assembled::from_records(&zone.name, rrs);
     write_unsigned_from(config, zone, rrs, true, false, floor)
 }
 
 fn write_unsigned_from(
     config: &Config,
     zone: &Zone,
-    mut rrs: Vec<Rr>,
+    rrs: Assembled,
     force: bool,
     check_only: bool,
     floor: Option<u32>,
 ) -> Result<Option<u32>> {
     let mut st = load_state(config, &zone.name)?;
-    let content = content_hash(&zone.name, &rrs);
+    let content = rrs.content.clone();
     let unsigned = unsigned_path(config, &zone.name);
     if !force && st.content.as_deref() == Some(content.as_str()) && unsigned.exists() {
         return Ok(None);
@@ -286,7 +288,7 @@ fn write_unsigned_from(
     let last = st
         .serial
         .into_iter()
-        .chain(masterfile::serial(&rrs))
+        .chain(rrs.soa_serial)
         .chain(floor)
         .max_by(|a, b| {
             if serial::greater(*a, *b) {
@@ -296,8 +298,6 @@ fn write_unsigned_from(
             }
         });
     let new_serial = serial::next(zone.serial, last, clock::now());
-    masterfile::set_serial(&mut rrs, new_serial);
-    let text = render(&zone.name, &rrs);
     for d in TREE {
         let dir = config.build.join(d);
         atomic::ensure_dir(&dir, atomic::MODE_PUBLIC_DIR)
@@ -308,8 +308,12 @@ fn write_unsigned_from(
         .build
         .join("tmp")
         .join(format!("{}.unsigned", zone.name));
-    atomic::write(&candidate, text.as_bytes(), atomic::MODE_PUBLIC)
-        .map_err(|e| Error::cantcreat(&candidate, "cannot write", &e))?;
+    write_streamed(&candidate, "cannot write", |out| {
+        rrs.write(out, new_serial, |e| {
+            Error::cantcreat(&candidate, "cannot write", &e)
+        })
+    })?;
+    drop(rrs);
     let checked = nsd_checkzone(&zone.name, &candidate);
     if check_only || checked.is_err() {
         let _ = std::fs::remove_file(&candidate);
@@ -475,14 +479,64 @@ fn tool_exists(tool: &str) -> bool {
 
 /// Copy the zone file into nsd's directory atomically.
 fn install(config: &Config, zone: &str, from: &Path) -> Result<()> {
-    let data = std::fs::read(from).map_err(|e| Error::unreadable(from, "cannot read", &e))?;
+    let mut data =
+        std::fs::File::open(from).map_err(|e| Error::unreadable(from, "cannot read", &e))?;
     let to = installed_path(config, zone);
     // The directory is never created: a mistyped one is not where nsd
     // reads (the configuration was refused if it was missing at start).
     // A full or read-only zone directory: 73, and the served zone stays
     // (the write goes to a temporary file renamed over it only when whole).
-    atomic::write(&to, &data, atomic::MODE_PUBLIC)
-        .map_err(|e| Error::cantcreat(&to, "cannot install", &e))
+    write_streamed(&to, "cannot install", |out| {
+        use std::io::{Read, Write};
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match data.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::unreadable(from, "cannot read", &e)),
+            };
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::cantcreat(&to, "cannot install", &e))?;
+        }
+    })
+}
+
+/// Write `path` atomically from what `fill` writes, through a buffer:
+/// a temporary file beside it, fsynced, renamed over it, the directory
+/// fsynced — as `atomic::write`, without the whole file in memory.
+fn write_streamed(
+    path: &Path,
+    what: &str,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let tmp = atomic::temp_path(path);
+    let cant = |e: std::io::Error| Error::cantcreat(path, what, &e);
+    let result = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(atomic::MODE_PUBLIC)
+            .open(&tmp)
+            .map_err(cant)?;
+        // The umask may have narrowed the mode; say exactly what we mean.
+        file.set_permissions(std::fs::Permissions::from_mode(atomic::MODE_PUBLIC))
+            .map_err(cant)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        fill(&mut out)?;
+        out.flush().map_err(cant)?;
+        let file = out.into_inner().map_err(|e| cant(e.into_error()))?;
+        file.sync_all().map_err(cant)?;
+        drop(file);
+        std::fs::rename(&tmp, path).map_err(cant)?;
+        atomic::sync_parent(path).map_err(cant)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Run the reload command for `zone`.

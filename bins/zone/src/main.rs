@@ -4,6 +4,7 @@
 //! dnsextra/, certs/ and phonehome/ (never trusting them) and writes only
 //! its build tree and nsd's zone directory.
 
+mod assembled;
 mod build;
 mod caa;
 mod cli;

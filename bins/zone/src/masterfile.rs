@@ -6,8 +6,47 @@
 //! refused: a zone is built from the files named in zone.toml, nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::rc::Rc;
 
 use certdrop_core::name;
+
+/// Where a record came from, for messages: `file:line`, or a bare label
+/// (`generated`). The file name is shared by all records of a file, so a
+/// record costs no string of its own for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    file: Rc<str>,
+    /// 0 for a label without a line.
+    line: u32,
+}
+
+impl Source {
+    /// Line `line` (from 1) of `file`.
+    pub fn at(file: &Rc<str>, line: u32) -> Source {
+        Source {
+            file: Rc::clone(file),
+            line,
+        }
+    }
+
+    /// A label with no line, such as `generated`.
+    pub fn label(text: &str) -> Source {
+        Source {
+            file: text.into(),
+            line: 0,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            0 => f.write_str(&self.file),
+            n => write!(f, "{}:{n}", self.file),
+        }
+    }
+}
 
 /// One record of a zone source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +61,39 @@ pub struct Rr {
     /// domain names made absolute for the types that carry them.
     pub rdata: Vec<String>,
     /// `file:line` it came from, for messages.
-    pub source: String,
+    pub source: Source,
 }
 
 impl Rr {
     /// One line of zone text.
+    #[cfg(test)]
     pub fn render(&self) -> String {
-        format!(
-            "{}\t{}\tIN\t{}\t{}",
-            self.owner,
-            self.ttl,
-            self.rtype,
-            self.rdata.join(" ")
-        )
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_line(&mut out, None);
+        out.pop();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// One line of zone text into `out`, with a newline; the SOA's serial
+    /// replaced by `serial` when given.
+    pub fn write_line(
+        &self,
+        out: &mut impl std::io::Write,
+        serial: Option<u32>,
+    ) -> std::io::Result<()> {
+        write!(out, "{}\t{}\tIN\t{}\t", self.owner, self.ttl, self.rtype)?;
+        let soa = serial.filter(|_| self.rtype == "SOA");
+        for (i, field) in self.rdata.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b" ")?;
+            }
+            match soa {
+                Some(s) if i == 2 => write!(out, "{s}")?,
+                _ => out.write_all(field.as_bytes())?,
+            }
+        }
+        out.write_all(b"\n")
     }
 }
 
@@ -98,99 +157,155 @@ fn absolute(token: &str, origin: &str) -> String {
     } else if token.ends_with('.') {
         token.to_ascii_lowercase()
     } else {
-        format!("{}.{origin}", token.to_ascii_lowercase())
+        // One allocation: this runs for nearly every record of a zone.
+        let mut name = String::with_capacity(token.len() + 1 + origin.len());
+        name.push_str(token);
+        name.make_ascii_lowercase();
+        name.push('.');
+        name.push_str(origin);
+        name
     }
 }
 
-/// Split master-file text into logical records: (line number, starts with
-/// blank, tokens). Comments dropped, parentheses joined, quotes kept.
-fn logical_lines(text: &str, source: &str) -> Result<Vec<(usize, bool, Vec<String>)>, String> {
-    let mut out = Vec::new();
-    let mut tokens: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    let mut in_quote = false;
-    let mut start_line = 1;
-    let mut blank_start = false;
-    let mut line = 1;
-    let mut at_line_start = true;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if at_line_start && depth == 0 && !in_quote {
-            start_line = line;
-            blank_start = c == ' ' || c == '\t';
-        }
-        at_line_start = false;
-        match c {
-            '\\' => {
-                cur.push(c);
-                if let Some(n) = chars.next() {
-                    if n == '\n' {
-                        line += 1;
-                    }
-                    cur.push(n);
-                }
-            }
-            '"' => {
-                cur.push(c);
-                in_quote = !in_quote;
-            }
-            _ if in_quote => {
-                if c == '\n' {
-                    return Err(format!("{source}:{line}: unterminated quoted string"));
-                }
-                cur.push(c);
-            }
-            ';' => {
-                while chars.peek().is_some_and(|&n| n != '\n') {
-                    chars.next();
-                }
-            }
-            '(' | ')' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-                if c == '(' {
-                    depth += 1;
-                } else {
-                    depth = depth
-                        .checked_sub(1)
-                        .ok_or_else(|| format!("{source}:{line}: ')' without '('"))?;
-                }
-            }
-            ' ' | '\t' | '\r' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-            }
-            '\n' => {
-                if !cur.is_empty() {
-                    tokens.push(std::mem::take(&mut cur));
-                }
-                line += 1;
-                if depth == 0 {
-                    if !tokens.is_empty() {
-                        out.push((start_line, blank_start, std::mem::take(&mut tokens)));
-                    }
-                    at_line_start = true;
-                }
-            }
-            _ => cur.push(c),
+/// Splits master-file text into logical records: (line number, starts
+/// with blank, tokens). Comments dropped, parentheses joined, quotes kept.
+/// Text may come in pieces that end at a newline (a file read line by
+/// line); one buffer holds the tokens of the record at hand, so nothing
+/// grows with the file.
+struct Lexer<'s> {
+    source: &'s str,
+    buf: String,
+    bounds: Vec<(usize, usize)>,
+    /// Where the token being read starts in `buf`.
+    start: usize,
+    depth: usize,
+    in_quote: bool,
+    start_line: usize,
+    blank_start: bool,
+    line: usize,
+    at_line_start: bool,
+}
+
+type Each<'a> = dyn FnMut(usize, bool, &[&str]) -> Result<(), String> + 'a;
+
+impl<'s> Lexer<'s> {
+    fn new(source: &'s str) -> Lexer<'s> {
+        Lexer {
+            source,
+            buf: String::new(),
+            bounds: Vec::new(),
+            start: 0,
+            depth: 0,
+            in_quote: false,
+            start_line: 1,
+            blank_start: false,
+            line: 1,
+            at_line_start: true,
         }
     }
-    if in_quote {
-        return Err(format!("{source}:{line}: unterminated quoted string"));
+
+    fn end_token(&mut self) {
+        if self.buf.len() > self.start {
+            self.bounds.push((self.start, self.buf.len()));
+        }
+        self.start = self.buf.len();
     }
-    if depth != 0 {
-        return Err(format!("{source}:{start_line}: '(' without ')'"));
+
+    fn emit(&mut self, each: &mut Each<'_>) -> Result<(), String> {
+        let tokens: Vec<&str> = self.bounds.iter().map(|&(a, b)| &self.buf[a..b]).collect();
+        let r = each(self.start_line, self.blank_start, &tokens);
+        self.buf.clear();
+        self.bounds.clear();
+        self.start = 0;
+        r
     }
-    if !cur.is_empty() {
-        tokens.push(cur);
+
+    /// More text: whole lines (the last may lack its newline only at the end).
+    fn feed(&mut self, text: &str, each: &mut Each<'_>) -> Result<(), String> {
+        let source = self.source;
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if self.at_line_start && self.depth == 0 && !self.in_quote {
+                self.start_line = self.line;
+                self.blank_start = c == ' ' || c == '\t';
+            }
+            self.at_line_start = false;
+            match c {
+                '\\' => {
+                    self.buf.push(c);
+                    if let Some(n) = chars.next() {
+                        if n == '\n' {
+                            self.line += 1;
+                        }
+                        self.buf.push(n);
+                    }
+                }
+                '"' => {
+                    self.buf.push(c);
+                    self.in_quote = !self.in_quote;
+                }
+                _ if self.in_quote => {
+                    if c == '\n' {
+                        return Err(format!(
+                            "{source}:{}: unterminated quoted string",
+                            self.line
+                        ));
+                    }
+                    self.buf.push(c);
+                }
+                ';' => {
+                    while chars.peek().is_some_and(|&n| n != '\n') {
+                        chars.next();
+                    }
+                }
+                '(' | ')' => {
+                    self.end_token();
+                    if c == '(' {
+                        self.depth += 1;
+                    } else {
+                        self.depth = self
+                            .depth
+                            .checked_sub(1)
+                            .ok_or_else(|| format!("{source}:{}: ')' without '('", self.line))?;
+                    }
+                }
+                ' ' | '\t' | '\r' => self.end_token(),
+                '\n' => {
+                    self.end_token();
+                    self.line += 1;
+                    if self.depth == 0 {
+                        if !self.bounds.is_empty() {
+                            self.emit(each)?;
+                        }
+                        self.at_line_start = true;
+                    }
+                }
+                _ => self.buf.push(c),
+            }
+        }
+        Ok(())
     }
-    if !tokens.is_empty() {
-        out.push((start_line, blank_start, tokens));
+
+    /// The end of the text.
+    fn finish(&mut self, each: &mut Each<'_>) -> Result<(), String> {
+        if self.in_quote {
+            return Err(format!(
+                "{}:{}: unterminated quoted string",
+                self.source, self.line
+            ));
+        }
+        if self.depth != 0 {
+            return Err(format!(
+                "{}:{}: '(' without ')'",
+                self.source, self.start_line
+            ));
+        }
+        self.end_token();
+        if !self.bounds.is_empty() {
+            self.emit(each)?;
+        }
+        Ok(())
     }
-    Ok(out)
 }
 
 /// Parse a zone source with `origin` (absolute) and an optional default TTL.
@@ -200,30 +315,85 @@ pub fn parse(
     default_ttl: Option<u32>,
     source: &str,
 ) -> Result<Vec<Rr>, String> {
+    let mut out = Vec::new();
+    parse_each(text, origin, default_ttl, source, |rr| {
+        out.push(rr);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`parse`], each record handed to `each` as it is read instead of
+/// collected; an error from `each` stops the parse and is returned.
+pub fn parse_each(
+    text: &str,
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &str,
+    each: impl FnMut(Rr) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut lexer = Lexer::new(source);
+    let mut record = recorder(origin, default_ttl, source, each);
+    lexer.feed(text, &mut record)?;
+    lexer.finish(&mut record)
+}
+
+/// [`parse_each`] on text read in pieces that end at newlines (a file
+/// read line by line): `read` puts the next piece in its buffer and says
+/// false at the end; its error stops the parse.
+pub fn parse_pieces(
+    mut read: impl FnMut(&mut String) -> Result<bool, String>,
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &str,
+    each: impl FnMut(Rr) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut lexer = Lexer::new(source);
+    let mut record = recorder(origin, default_ttl, source, each);
+    let mut piece = String::new();
+    loop {
+        piece.clear();
+        if !read(&mut piece)? {
+            break;
+        }
+        lexer.feed(&piece, &mut record)?;
+    }
+    lexer.finish(&mut record)
+}
+
+/// What turns a logical record into an [`Rr`] for `each`, directives
+/// applied on the way.
+fn recorder<'a>(
+    origin: &str,
+    default_ttl: Option<u32>,
+    source: &'a str,
+    mut each: impl FnMut(Rr) -> Result<(), String> + 'a,
+) -> impl FnMut(usize, bool, &[&str]) -> Result<(), String> + 'a {
+    let file: Rc<str> = source.into();
     let mut origin = format!("{}.", origin.trim_end_matches('.').to_ascii_lowercase());
     let mut ttl_default = default_ttl;
     let mut last_owner: Option<String> = None;
-    let mut out = Vec::new();
-    for (line, blank, tokens) in logical_lines(text, source)? {
-        let at = format!("{source}:{line}");
-        let first = tokens[0].to_ascii_uppercase();
-        if first.starts_with('$') {
+    move |line: usize, blank: bool, tokens: &[&str]| -> Result<(), String> {
+        let at = || format!("{source}:{line}");
+        if tokens[0].starts_with('$') {
+            let first = tokens[0].to_ascii_uppercase();
             match (first.as_str(), tokens.get(1)) {
                 ("$ORIGIN", Some(o)) => origin = absolute(o, &origin),
                 ("$TTL", Some(t)) => {
-                    ttl_default = Some(parse_ttl(t).ok_or_else(|| format!("{at}: bad $TTL '{t}'"))?)
+                    ttl_default =
+                        Some(parse_ttl(t).ok_or_else(|| format!("{}: bad $TTL '{t}'", at()))?)
                 }
-                (d, _) => return Err(format!("{at}: directive {d} is not allowed here")),
+                (d, _) => return Err(format!("{}: directive {d} is not allowed here", at())),
             }
-            continue;
+            return Ok(());
         }
-        let mut rest = tokens.as_slice();
+        let mut rest = tokens;
         let owner = if blank {
             last_owner
                 .clone()
-                .ok_or_else(|| format!("{at}: record without an owner"))?
+                .ok_or_else(|| format!("{}: record without an owner", at()))?
         } else {
-            let o = absolute(&rest[0], &origin);
+            let o = absolute(rest[0], &origin);
             rest = &rest[1..];
             o
         };
@@ -231,10 +401,10 @@ pub fn parse(
         let mut class_seen = false;
         while let Some(tok) = rest.first() {
             if ttl.is_none() && tok.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-                ttl = Some(parse_ttl(tok).ok_or_else(|| format!("{at}: bad TTL '{tok}'"))?);
+                ttl = Some(parse_ttl(tok).ok_or_else(|| format!("{}: bad TTL '{tok}'", at()))?);
             } else if !class_seen && is_class(tok) {
                 if !tok.eq_ignore_ascii_case("IN") {
-                    return Err(format!("{at}: class {tok} is not IN"));
+                    return Err(format!("{}: class {tok} is not IN", at()));
                 }
                 class_seen = true;
             } else {
@@ -244,11 +414,11 @@ pub fn parse(
         }
         let rtype = rest
             .first()
-            .ok_or_else(|| format!("{at}: no type"))?
+            .ok_or_else(|| format!("{}: no type", at()))?
             .to_ascii_uppercase();
-        let mut rdata: Vec<String> = rest[1..].to_vec();
+        let mut rdata: Vec<String> = rest[1..].iter().map(|t| (*t).to_owned()).collect();
         if rdata.is_empty() {
-            return Err(format!("{at}: {rtype} without data"));
+            return Err(format!("{}: {rtype} without data", at()));
         }
         for &i in name_fields(&rtype) {
             if let Some(tok) = rdata.get_mut(i) {
@@ -260,22 +430,24 @@ pub fn parse(
             None if rtype == "SOA" => rdata
                 .get(6)
                 .and_then(|m| parse_ttl(m))
-                .ok_or_else(|| format!("{at}: no TTL and no $TTL"))?,
-            None => return Err(format!("{at}: no TTL and no $TTL")),
+                .ok_or_else(|| format!("{}: no TTL and no $TTL", at()))?,
+            None => return Err(format!("{}: no TTL and no $TTL", at())),
         };
         if rtype == "SOA" && ttl_default.is_none() {
             ttl_default = rdata.get(6).and_then(|m| parse_ttl(m));
         }
-        last_owner = Some(owner.clone());
-        out.push(Rr {
+        match &mut last_owner {
+            Some(o) if *o == owner => {}
+            _ => last_owner = Some(owner.clone()),
+        }
+        each(Rr {
             owner,
             ttl,
             rtype,
             rdata,
-            source: at,
-        });
+            source: Source::at(&file, u32::try_from(line).unwrap_or(u32::MAX)),
+        })
     }
-    Ok(out)
 }
 
 /// Checks on an assembled zone before it may be served (RFC 1035 §5.2,
@@ -330,15 +502,6 @@ pub fn check(records: &[Rr], zone: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Replace the serial of the zone's SOA.
-pub fn set_serial(records: &mut [Rr], serial: u32) {
-    for r in records.iter_mut().filter(|r| r.rtype == "SOA") {
-        if let Some(s) = r.rdata.get_mut(2) {
-            *s = serial.to_string();
-        }
-    }
 }
 
 /// The serial of the zone's SOA.

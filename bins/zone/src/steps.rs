@@ -19,6 +19,7 @@ use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Outcome;
 use certdrop_core::output::Output;
 
+use crate::assembled::Assembled;
 use crate::build;
 use crate::config::{Config, Zone};
 use crate::masterfile;
@@ -52,7 +53,13 @@ pub fn assemble(
         );
     }
     masterfile::check(&rrs, &zone.name).map_err(|why| build::zone_data(zone, &why))?;
-    match build::write_unsigned(config, zone, rrs, force, false)? {
+    match build::write_unsigned(
+        config,
+        zone,
+        Assembled::from_records(&zone.name, rrs),
+        force,
+        false,
+    )? {
         Some(serial) => {
             out.action(&format!("zone {}: assembled, serial {serial}", zone.name));
             Ok(Outcome::Changed)
@@ -89,7 +96,13 @@ pub fn sign(config: &Config, name: &str, out: &Output) -> Result<Outcome> {
             .map_err(|e| Error::unreadable(&unsigned, "cannot read", &e))?;
         let rrs = masterfile::parse(&text, &zone.name, None, &unsigned.display().to_string())
             .map_err(Error::data)?;
-        build::write_unsigned(config, zone, rrs, true, false)?;
+        build::write_unsigned(
+            config,
+            zone,
+            Assembled::from_records(&zone.name, rrs),
+            true,
+            false,
+        )?;
     }
     let path = build::sign_zone(config, zone)?;
     out.action(&format!(

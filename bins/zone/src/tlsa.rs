@@ -242,16 +242,19 @@ struct LineData {
 }
 
 /// What a record is made from: the certificate and its SPKI (the rest of a
-/// parsed certificate is dropped at once: maps have 10,000 lines).
+/// parsed certificate is dropped at once: maps have 10,000 lines and more).
 struct Cert {
+    /// Empty unless an entry of the line selects the whole certificate
+    /// (selector 0): most maps select the key, and a map of 100,000 lines
+    /// would otherwise hold 40 MB of certificates it never hashes.
     der: Vec<u8>,
     spki: Vec<u8>,
 }
 
-impl From<CertInfo> for Cert {
-    fn from(c: CertInfo) -> Cert {
+impl Cert {
+    fn of(c: CertInfo, keep_der: bool) -> Cert {
         Cert {
-            der: c.der,
+            der: if keep_der { c.der } else { Vec::new() },
             spki: c.spki,
         }
     }
@@ -357,6 +360,12 @@ fn load_lines<'a>(
         .map(|e| e.line.as_str())
         .collect();
     let want_issuer = &want_issuer;
+    let want_der: std::collections::HashSet<&str> = map
+        .iter()
+        .filter(|e| e.selector == SELECTOR_CERT)
+        .map(|e| e.line.as_str())
+        .collect();
+    let want_der = &want_der;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(LOAD_THREADS);
@@ -370,7 +379,8 @@ fn load_lines<'a>(
                         .map(|name| {
                             let mut p = Vec::new();
                             let issuer = want_issuer.contains(name);
-                            let data = load_line(&certs_dir.join(name), issuer, &mut p);
+                            let der = want_der.contains(name);
+                            let data = load_line(&certs_dir.join(name), issuer, der, &mut p);
                             (*name, data, p)
                         })
                         .collect::<Vec<_>>()
@@ -390,7 +400,7 @@ fn load_lines<'a>(
     lines
 }
 
-fn load_line(dir: &Path, issuer: bool, problems: &mut Vec<String>) -> LineData {
+fn load_line(dir: &Path, issuer: bool, der: bool, problems: &mut Vec<String>) -> LineData {
     let mut key = |sub: &str, what: &str| {
         let path = dir.join(sub).join(PUBKEY);
         read_optional(&path)
@@ -404,9 +414,9 @@ fn load_line(dir: &Path, issuer: bool, problems: &mut Vec<String>) -> LineData {
     let next_spki = key(NEXT, "next");
     let prev_spki = key(PREV, "previous");
     LineData {
-        leaf: load_leaf(dir).map(Cert::from),
+        leaf: load_leaf(dir).map(|c| Cert::of(c, der)),
         issuer: match issuer {
-            true => load_issuer(dir).map(Cert::from),
+            true => load_issuer(dir).map(|c| Cert::of(c, der)),
             false => Err("issuer not loaded".into()),
         },
         next_spki,

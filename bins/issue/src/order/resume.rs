@@ -3,6 +3,7 @@
 //! order on) and how a run takes it up again instead of placing a second
 //! order.
 
+use certdrop_core::atomic::Durability;
 use certdrop_core::error::Result;
 use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
@@ -21,9 +22,18 @@ pub(super) struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    /// Record that `order` is at `stage` (durably, before the request).
+    /// Record that `order` is at `stage`, before the request. A process
+    /// killed at any point finds it (the file is renamed into place). Only
+    /// `finalized` is fsynced: after a power loss, an order still `placed`
+    /// or `answered` that the state lost is replaced by a new one and
+    /// expires at the CA unissued, but a finalized one may have a
+    /// certificate, which is never abandoned (nor issued twice).
     pub(super) fn set(&self, order: &Order, stage: Stage) -> Result<()> {
-        state::save_order(
+        let durability = match stage {
+            Stage::Finalized => Durability::Durable,
+            Stage::Placed | Stage::Answered => Durability::Whole,
+        };
+        state::save_order_with(
             &self.config.state,
             &self.line.name,
             Some(OrderProgress {
@@ -32,6 +42,7 @@ impl Progress<'_> {
                 next_key: stage == Stage::Finalized && self.from_next,
                 ca: self.config.ca_in_use.clone(),
             }),
+            durability,
         )
     }
 }

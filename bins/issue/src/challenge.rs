@@ -59,8 +59,22 @@ impl ChallengeFiles {
             atomic::ensure_dir(dir, atomic::MODE_SECRET_DIR)
                 .map_err(|e| Error::io(dir, "create journal directory", &e))?;
         }
-        atomic::write(&self.journal, text.as_bytes(), atomic::MODE_SECRET)
-            .map_err(|e| Error::io(&self.journal, "write journal", &e))
+        atomic::write_with(
+            &self.journal,
+            text.as_bytes(),
+            atomic::MODE_SECRET,
+            None,
+            Durability::Whole,
+        )
+        .map_err(|e| Error::io(&self.journal, "write journal", &e))?;
+        // Durable (file and directory) before the file it names is created,
+        // in a pass shared with the other lines' orders (syncer.rs).
+        let paths = vec![
+            self.journal.clone(),
+            atomic::parent_of(&self.journal).to_path_buf(),
+        ];
+        crate::syncer::blocking(|| crate::syncer::sync(paths))
+            .map_err(|e| Error::io(&self.journal, "sync journal", &e))
     }
 
     /// Write the dns-01 fragment for `owner` = `value` into `dir`.
@@ -115,10 +129,8 @@ impl ChallengeFiles {
             }
         }
         // The removals are on disk before the journal naming them goes.
-        for dir in &dirs {
-            if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
-                first_error.get_or_insert(Error::io(dir, "sync", &e));
-            }
+        if let Err(e) = crate::syncer::blocking(|| crate::syncer::sync(dirs.clone())) {
+            first_error.get_or_insert(Error::io(&dirs[0], "sync", &e));
         }
         if first_error.is_none() {
             if let Err(e) = atomic::remove_volatile(&self.journal) {

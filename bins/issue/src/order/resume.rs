@@ -4,7 +4,7 @@
 //! order.
 
 use certdrop_core::atomic::Durability;
-use certdrop_core::error::Result;
+use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use instant_acme::{Account, Order, OrderStatus};
@@ -29,12 +29,9 @@ impl Progress<'_> {
     /// expires at the CA unissued, but a finalized one may have a
     /// certificate, which is never abandoned (nor issued twice).
     pub(super) fn set(&self, order: &Order, stage: Stage) -> Result<()> {
-        let durability = match stage {
-            Stage::Finalized => Durability::Durable,
-            Stage::Placed | Stage::Answered => Durability::Whole,
-        };
+        let state_dir = &self.config.state;
         state::save_order_with(
-            &self.config.state,
+            state_dir,
             &self.line.name,
             Some(OrderProgress {
                 url: order.url().to_owned(),
@@ -42,8 +39,16 @@ impl Progress<'_> {
                 next_key: stage == Stage::Finalized && self.from_next,
                 ca: self.config.ca_in_use.clone(),
             }),
-            durability,
-        )
+            Durability::Whole,
+        )?;
+        if stage != Stage::Finalized {
+            return Ok(());
+        }
+        // fsynced (file and directory) before the CSR goes, in a pass
+        // shared with the other lines finalizing now (syncer.rs).
+        let paths = vec![state::path(state_dir, &self.line.name), state_dir.clone()];
+        crate::syncer::blocking(|| crate::syncer::sync(paths))
+            .map_err(|e| Error::io(state_dir, "sync order progress", &e))
     }
 }
 

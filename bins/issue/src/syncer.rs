@@ -3,8 +3,8 @@
 //! line at a time that is a dozen fsyncs per certificate, most of a run's
 //! wall time on a busy disk. Here every commit hands its paths to one
 //! thread and waits: the thread takes every request queued meanwhile and
-//! makes all their paths durable in one pass (`atomic::sync_group`: one
-//! syncfs on Linux, an fsync per path elsewhere), then answers them all.
+//! makes all their paths durable in one pass (`atomic::sync_group`: each
+//! path once, however many commits asked for it), then answers them all.
 //! A commit goes on only once its own paths are on disk, so the order of
 //! its steps (written, synced, switched, synced) is what it was.
 

@@ -142,12 +142,36 @@ pub fn remove(path: &Path) -> io::Result<()> {
 /// FreeBSD, UFS writes a directory's entries on its fsync (with soft
 /// updates, also what they depend on) and ZFS commits its intent log,
 /// which holds the creates and renames.
+///
+/// The fsyncs of a pass run side by side on up to [`SYNC_THREADS`] threads:
+/// a journaling file system (ext4's jbd2, ZFS's ZIL) commits concurrent
+/// fsyncs together, where one after another each waits for a commit of
+/// its own (on a busy disk, most of a run).
 pub fn sync_group(paths: &[PathBuf]) -> io::Result<()> {
-    for path in paths {
-        File::open(path)?.sync_all()?;
+    let one = |path: &PathBuf| File::open(path)?.sync_all();
+    if paths.len() < 2 {
+        return paths.iter().try_for_each(one);
     }
-    Ok(())
+    let n = paths.len().min(SYNC_THREADS);
+    std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        for i in 0..n {
+            let share = move || paths.iter().skip(i).step_by(n).try_for_each(one);
+            match std::thread::Builder::new().spawn_scoped(s, share) {
+                Ok(w) => workers.push(w),
+                // No thread to be had: this share on this thread.
+                Err(_) => share()?,
+            }
+        }
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")))
+        })
+    })
 }
+
+/// Threads of one [`sync_group`] pass at most.
+pub const SYNC_THREADS: usize = 8;
 
 /// Remove a file without making the removal durable; a missing file is
 /// fine. Returns whether it was there.

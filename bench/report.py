@@ -2,6 +2,7 @@
 """Compose BENCHMARKS.md from what the harnesses wrote (python3 stdlib only):
 
   bench/results.md, results.json        issuance overhead  (bench/run)
+  bench/issue-scale/results.md, .json   issuance at 30/300 certificates, fsyncs, busy disk
   bench/dns01/results.md, .json         dns-01 through the real path
   bench/zone/results.md, .json          zone build scaling
   bench/zone/results-before.json        the same, measured with certdrop-zone before issue 17
@@ -234,6 +235,21 @@ def main():
             w(t + "\n")
     w("Versions, every single run and the exact client commands: "
       "[bench/results.md](bench/results.md), [bench/README.md](bench/README.md).\n")
+    scale_rel = "bench/issue-scale/results.md"
+    if os.path.exists(os.path.join(TOP, scale_rel)):
+        scale_md = read(scale_rel)
+        w("### 1.1 At scale: 30 and 300 certificates in one run, fsyncs, busy disk "
+          "(`bench/issue-scale/run`, issue 17)\n")
+        w(preamble(scale_md) + "\n")
+        for i, t in enumerate(tables(scale_md.split("## Every run")[0])):
+            if i == 1:
+                w("The peers in the same run, 30 certificates one after another "
+                  "(one run each, quiet disk):\n")
+            w(t + "\n")
+        how = section(read("bench/issue-scale/README.md"), "How a run's certificates are made durable")
+        if how:
+            w(how + "\n")
+        w(f"Every run: [{scale_rel}]({scale_rel}), [bench/issue-scale/README.md](bench/issue-scale/README.md).\n")
 
     # dns-01.
     w("## 2. dns-01 latency through the real path (`bench/dns01/run`)\n")
@@ -378,6 +394,7 @@ def main():
       "then each harness in turn, then `python3 bench/report.py`):\n")
     w("```")
     w("sh bench/run --no-build            # issuance overhead; clients' flags: bench/README.md")
+    w("python3 bench/issue-scale/run --no-build  # 1/30/300 certificates, fsyncs, quiet and busy disk")
     w("python3 bench/dns01/run --no-build # dns-01 through Pebble -> nsd")
     w("python3 bench/zone/run --no-build --tlsa-sample 200 --seed-runs 1  # zone builds at 10k/100k/1M records")
     w("python3 bench/pipeline/run --no-build  # trigger and publish passes")

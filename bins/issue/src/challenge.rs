@@ -3,10 +3,17 @@
 //! (RFC 8555 §8.3). Every file written is removed again when the
 //! authorization is settled, by the guard even on an early return; what a
 //! crashed run left behind is removed at the start of the next one.
+//!
+//! The challenge files themselves are never fsynced: they live minutes,
+//! and one a crash loses is written again by the order's next run. Only
+//! the journal is durable, and before the files it names are created, so
+//! no crash leaves a file that no journal names. Removal: the files, then
+//! one fsync of their directories, then the journal (a journal a crash
+//! brings back names files that are gone, which is harmless).
 
 use std::path::{Path, PathBuf};
 
-use certdrop_core::atomic;
+use certdrop_core::atomic::{self, Durability};
 use certdrop_core::fragment::{self, Fragment};
 
 use certdrop_core::error::{Error, Result};
@@ -52,8 +59,22 @@ impl ChallengeFiles {
             atomic::ensure_dir(dir, atomic::MODE_SECRET_DIR)
                 .map_err(|e| Error::io(dir, "create journal directory", &e))?;
         }
-        atomic::write(&self.journal, text.as_bytes(), atomic::MODE_SECRET)
-            .map_err(|e| Error::io(&self.journal, "write journal", &e))
+        atomic::write_with(
+            &self.journal,
+            text.as_bytes(),
+            atomic::MODE_SECRET,
+            None,
+            Durability::Whole,
+        )
+        .map_err(|e| Error::io(&self.journal, "write journal", &e))?;
+        // Durable (file and directory) before the file it names is created,
+        // in a pass shared with the other lines' orders (syncer.rs).
+        let paths = vec![
+            self.journal.clone(),
+            atomic::parent_of(&self.journal).to_path_buf(),
+        ];
+        crate::syncer::blocking(|| crate::syncer::sync(paths))
+            .map_err(|e| Error::io(&self.journal, "sync journal", &e))
     }
 
     /// Write the dns-01 fragment for `owner` = `value` into `dir`.
@@ -62,8 +83,15 @@ impl ChallengeFiles {
             .map_err(|why| Error::data(format!("{owner}: cannot write fragment: {why}")))?;
         let path = dir.join(fragment.file_name());
         self.record(path.clone())?;
-        atomic::write(&path, fragment.render().as_bytes(), atomic::MODE_PUBLIC)
-            .map_err(|e| Error::io(&path, "write fragment", &e))
+        let text = fragment.render();
+        atomic::write_with(
+            &path,
+            text.as_bytes(),
+            atomic::MODE_PUBLIC,
+            None,
+            Durability::Whole,
+        )
+        .map_err(|e| Error::io(&path, "write fragment", &e))
     }
 
     /// Say that every dns-01 fragment of this order is in `dir`: rename
@@ -75,14 +103,8 @@ impl ChallengeFiles {
     pub fn mark_complete(&mut self, dir: &Path, tag: &str) -> Result<()> {
         let path = dir.join(fragment::marker_name(tag));
         self.record(path.clone())?;
-        atomic::write_with(
-            &path,
-            b"",
-            atomic::MODE_PUBLIC,
-            None,
-            atomic::Durability::Whole,
-        )
-        .map_err(|e| Error::io(&path, "write completion marker", &e))
+        atomic::write_with(&path, b"", atomic::MODE_PUBLIC, None, Durability::Whole)
+            .map_err(|e| Error::io(&path, "write completion marker", &e))
     }
 
     /// Write the http-01 token file into `dir`, after checking that the
@@ -96,20 +118,35 @@ impl ChallengeFiles {
         }
         let path = dir.join(token);
         self.record(path.clone())?;
-        atomic::write(&path, key_authorization.as_bytes(), atomic::MODE_PUBLIC)
+        let text = key_authorization.as_bytes();
+        atomic::write_with(&path, text, atomic::MODE_PUBLIC, None, Durability::Whole)
             .map_err(|e| Error::io(&path, "write token", &e))
     }
 
     /// Remove every file written so far, then the journal.
     pub fn remove_all(&mut self) -> Result<()> {
         let mut first_error = None;
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for path in self.files.drain(..) {
-            if let Err(e) = atomic::remove(&path) {
-                first_error.get_or_insert(Error::io(&path, "remove challenge file", &e));
+            match atomic::remove_volatile(&path) {
+                Ok(true) => {
+                    let dir = atomic::parent_of(&path).to_path_buf();
+                    if !dirs.contains(&dir) {
+                        dirs.push(dir);
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(Error::io(&path, "remove challenge file", &e));
+                }
             }
         }
+        // The removals are on disk before the journal naming them goes.
+        if let Err(e) = crate::syncer::blocking(|| crate::syncer::sync(dirs.clone())) {
+            first_error.get_or_insert(Error::io(&dirs[0], "sync", &e));
+        }
         if first_error.is_none() {
-            if let Err(e) = atomic::remove(&self.journal) {
+            if let Err(e) = atomic::remove_volatile(&self.journal) {
                 first_error = Some(Error::io(&self.journal, "remove journal", &e));
             }
         }

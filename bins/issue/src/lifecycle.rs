@@ -449,7 +449,9 @@ pub fn until(t: i64, now: i64) -> String {
 }
 
 mod commit;
-pub use commit::{commit, repair};
+#[cfg(test)]
+pub use commit::commit;
+pub use commit::{commit_grouped, repair};
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ mod rollover;
 mod run;
 mod state;
 mod status;
+mod syncer;
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use certdrop_core::atomic::Durability;
 use certdrop_core::clock;
 use certdrop_core::error::Worst;
 use certdrop_core::exit::{Failure, Outcome};
@@ -399,8 +400,10 @@ pub(crate) async fn issue_line(
     let had_next = next_path.exists();
     let result = async {
         let signer = lifecycle::signer(config, line, &reason, &mut st, clock::now())?;
-        // A generated key is on disk before the CA sees it; remember when.
-        state::save(&config.state, &line.name, &st)?;
+        // A generated key is on disk before the CA sees it (written
+        // durably); when, is noted for key_age, and made durable with the
+        // order's finalize (a file's mtime stands in until then).
+        state::save_with(&config.state, &line.name, &st, Durability::Whole)?;
         let (csr_der, spki) = signer.request(line)?;
         // A generated next key (not a CSR's: certdrop holds no key for it).
         let from_next = matches!(
@@ -432,14 +435,30 @@ pub(crate) async fn issue_line(
         };
         // The certificate is stored: the order is done.
         st.order = None;
-        lifecycle::commit(config, line, &files, &signer, &mut st, clock::now())?;
-        Ok::<_, Error>(Some((files, signer)))
+        let after = crate::syncer::blocking(|| {
+            lifecycle::commit_grouped(
+                config,
+                line,
+                &files,
+                &signer,
+                &mut st,
+                clock::now(),
+                &crate::syncer::sync,
+            )
+        })?;
+        Ok::<_, Error>(Some((files, signer, after)))
     }
     .await;
     match result {
         Ok(None) => Ok(Outcome::Unchanged),
-        Ok(Some((files, signer))) => {
-            state::save(&config.state, &line.name, &st)?;
+        Ok(Some((files, signer, mut after))) => {
+            // The last pass: the switch, the backup's name and the state
+            // that says the order is done, together.
+            state::save_with(&config.state, &line.name, &st, Durability::Whole)?;
+            after.push(state::path(&config.state, &line.name));
+            after.push(config.state.clone());
+            crate::syncer::blocking(|| crate::syncer::sync(after))
+                .map_err(|e| Error::io(&config.state, "sync", &e))?;
             let leaf = certdrop_core::certinfo::parse_chain(&files.cert)
                 .map_err(Error::data)?
                 .remove(0);

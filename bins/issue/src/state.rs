@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use certdrop_core::atomic::Durability;
 use certdrop_core::error::Result;
 
 /// What certdrop remembers about a line between runs.
@@ -113,10 +114,21 @@ impl Stage {
 /// Write the line's order in progress (or clear it with `None`) into its
 /// state file, before the next request to the CA.
 pub fn save_order(state_dir: &Path, line: &str, order: Option<OrderProgress>) -> Result<()> {
+    save_order_with(state_dir, line, order, Durability::Durable)
+}
+
+/// [`save_order`] with the durability asked for: an order not yet
+/// finalized may be written without an fsync (see `order/resume.rs`).
+pub fn save_order_with(
+    state_dir: &Path,
+    line: &str,
+    order: Option<OrderProgress>,
+    durability: Durability,
+) -> Result<()> {
     let mut st = load(state_dir, line)?;
     if st.order != order {
         st.order = order;
-        save(state_dir, line, &st)?;
+        save_with(state_dir, line, &st, durability)?;
     }
     Ok(())
 }
@@ -148,7 +160,18 @@ pub const DIR_MODE_SHARED: u32 = 0o750;
 /// Write a line's state atomically ([`FILE_MODE`]; it names the account's
 /// orders, so it is never readable by others).
 pub fn save(state_dir: &Path, line: &str, state: &LineState) -> Result<()> {
-    certdrop_core::statefile::save(&path(state_dir, line), state, FILE_MODE)
+    save_with(state_dir, line, state, Durability::Durable)
+}
+
+/// [`save`] with the durability asked for: [`Durability::Whole`] (no fsync)
+/// where a later durable write or grouped sync covers it.
+pub fn save_with(
+    state_dir: &Path,
+    line: &str,
+    state: &LineState,
+    durability: Durability,
+) -> Result<()> {
+    certdrop_core::statefile::save_with(&path(state_dir, line), state, FILE_MODE, durability)
 }
 
 #[cfg(test)]

@@ -128,13 +128,72 @@ pub fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Make a group of writes durable in one pass: every file and directory in
+/// `paths` is fsynced (for a directory: the names created, renamed or
+/// removed in it) before this returns. Writers that defer their fsyncs
+/// ([`Durability::Whole`], then this) pay one pass for many files, made by
+/// one thread for many writers (certdrop-issue's syncer), instead of two
+/// fsyncs per file on their own threads.
+///
+/// An fsync per path on every system, not Linux's `syncfs(2)`: that one
+/// also writes every other process's dirty data on the file system, and
+/// on a busy disk a run then waits for the busy writer (measured: 30
+/// certificates 3.6 s instead of 1.2 s under `stress-ng --hdd 1`). On
+/// FreeBSD, UFS writes a directory's entries on its fsync (with soft
+/// updates, also what they depend on) and ZFS commits its intent log,
+/// which holds the creates and renames.
+///
+/// The fsyncs of a pass run side by side on up to [`SYNC_THREADS`] threads:
+/// a journaling file system (ext4's jbd2, ZFS's ZIL) commits concurrent
+/// fsyncs together, where one after another each waits for a commit of
+/// its own (on a busy disk, most of a run).
+pub fn sync_group(paths: &[PathBuf]) -> io::Result<()> {
+    let one = |path: &PathBuf| File::open(path)?.sync_all();
+    if paths.len() < 2 {
+        return paths.iter().try_for_each(one);
+    }
+    let n = paths.len().min(SYNC_THREADS);
+    std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        for i in 0..n {
+            let share = move || paths.iter().skip(i).step_by(n).try_for_each(one);
+            match std::thread::Builder::new().spawn_scoped(s, share) {
+                Ok(w) => workers.push(w),
+                // No thread to be had: this share on this thread.
+                Err(_) => share()?,
+            }
+        }
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")))
+        })
+    })
+}
+
+/// Threads of one [`sync_group`] pass at most.
+pub const SYNC_THREADS: usize = 8;
+
+/// Remove a file without making the removal durable; a missing file is
+/// fine. Returns whether it was there.
+pub fn remove_volatile(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// fsync the directory holding `path`, so a rename or create survives a crash.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
-    let parent = match path.parent() {
+    File::open(parent_of(path))?.sync_all()
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    File::open(parent)?.sync_all()
+    }
 }
 
 /// Create `dir` (and parents) with `mode` if missing; an existing one only
@@ -223,6 +282,21 @@ mod tests {
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
         assert_eq!(fs::read_dir(dir.path()).expect("readdir").count(), 1);
+    }
+
+    #[test]
+    fn a_group_syncs_files_and_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut paths = vec![dir.path().to_path_buf()];
+        for i in 0..4 {
+            let p = dir.path().join(format!("f{i}"));
+            write_with(&p, b"x", MODE_PUBLIC, None, Durability::Whole).expect("write");
+            paths.push(p);
+        }
+        sync_group(&paths).expect("sync");
+        assert!(sync_group(&[dir.path().join("missing")]).is_err());
+        assert!(remove_volatile(&paths[1]).expect("remove"));
+        assert!(!remove_volatile(&paths[1]).expect("gone already"));
     }
 
     #[test]

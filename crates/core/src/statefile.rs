@@ -25,9 +25,20 @@ pub fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
 /// Write a state file atomically with `mode`, pretty-printed for the
 /// administrator who reads it.
 pub fn save<T: Serialize>(path: &Path, state: &T, mode: u32) -> Result<()> {
+    save_with(path, state, mode, crate::atomic::Durability::Durable)
+}
+
+/// [`save`] with the durability asked for (crate::atomic::Durability).
+pub fn save_with<T: Serialize>(
+    path: &Path,
+    state: &T,
+    mode: u32,
+    durability: crate::atomic::Durability,
+) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(state).expect("state serializes");
     text.push(b'\n');
-    crate::atomic::write(path, &text, mode).map_err(|e| Error::cantcreat(path, "cannot write", &e))
+    crate::atomic::write_with(path, &text, mode, None, durability)
+        .map_err(|e| Error::cantcreat(path, "cannot write", &e))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::atomic::{self, MODE_PUBLIC, MODE_PUBLIC_DIR, MODE_SECRET, MODE_SECRET_DIR};
+use crate::atomic::{self, Durability, MODE_PUBLIC, MODE_PUBLIC_DIR, MODE_SECRET, MODE_SECRET_DIR};
 use crate::versions::{self, unique_name};
 
 /// Leaf certificate file.
@@ -60,24 +60,46 @@ pub struct CertFiles {
 
 impl CertFiles {
     /// Create `dir` with `dir_mode` and write the four files into it.
-    fn write_into(&self, dir: &Path, dir_mode: u32, mode: u32) -> io::Result<()> {
+    fn write_into(&self, dir: &Path, dir_mode: u32, mode: u32, d: Durability) -> io::Result<()> {
         fs::create_dir(dir)?;
         fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(dir_mode))?;
-        self.write_files(dir, mode)
+        self.write_files(dir, mode, d)
     }
 
     /// Write the four files into the existing `dir`.
-    fn write_files(&self, dir: &Path, mode: u32) -> io::Result<()> {
+    fn write_files(&self, dir: &Path, mode: u32, d: Durability) -> io::Result<()> {
         for (file, data) in [
             (CERT, &self.cert),
             (CHAIN, &self.chain),
             (FULLCHAIN, &self.fullchain),
             (PUBKEY, &self.pubkey),
         ] {
-            atomic::write(&dir.join(file), data, mode)?;
+            atomic::write_with(&dir.join(file), data, mode, None, d)?;
         }
         Ok(())
     }
+
+    /// Whether these are the files of one certificate, whole: none empty,
+    /// the fullchain the leaf followed by the chain, the public key a PEM
+    /// block. A set a crash tore (a file empty or cut short) is not.
+    pub fn is_whole(&self) -> bool {
+        let pem = |b: &[u8]| b.starts_with(b"-----BEGIN ") && b.ends_with(b"-----\n");
+        pem(&self.cert)
+            && pem(&self.pubkey)
+            && (self.chain.is_empty() || pem(&self.chain))
+            && self.fullchain.len() == self.cert.len() + self.chain.len()
+            && self.fullchain.starts_with(&self.cert)
+            && self.fullchain.ends_with(&self.chain)
+    }
+}
+
+/// A backup written by [`Store::archive_grouped`], not yet under its name.
+#[derive(Debug)]
+pub struct Backup {
+    tmp: PathBuf,
+    dest: PathBuf,
+    /// The files and directories to make durable before [`Store::archive_finish`].
+    pub paths: Vec<PathBuf>,
 }
 
 /// The three trees of the store.
@@ -197,6 +219,32 @@ impl Store {
         next_pub: Option<&[u8]>,
         prev_pub: Option<&[u8]>,
     ) -> io::Result<String> {
+        self.stage_with(line, files, next_pub, prev_pub, Durability::Durable)
+            .map(|(name, _)| name)
+    }
+
+    /// [`Store::stage`] without a single fsync: returns the version's name
+    /// and every file and directory the caller must make durable
+    /// ([`atomic::sync_group`], one pass for many lines) before it calls
+    /// [`Store::activate_grouped`].
+    pub fn stage_grouped(
+        &self,
+        line: &str,
+        files: &CertFiles,
+        next_pub: Option<&[u8]>,
+        prev_pub: Option<&[u8]>,
+    ) -> io::Result<(String, Vec<PathBuf>)> {
+        self.stage_with(line, Some(files), next_pub, prev_pub, Durability::Whole)
+    }
+
+    fn stage_with(
+        &self,
+        line: &str,
+        files: Option<&CertFiles>,
+        next_pub: Option<&[u8]>,
+        prev_pub: Option<&[u8]>,
+        d: Durability,
+    ) -> io::Result<(String, Vec<PathBuf>)> {
         let current;
         let files = match files {
             Some(f) => f,
@@ -207,18 +255,28 @@ impl Store {
                 &current
             }
         };
-        versions::prepare(&self.certs, line, MODE_PUBLIC_DIR, |dir| {
-            files.write_files(dir, MODE_PUBLIC)?;
+        let mut paths = Vec::new();
+        let durable = d == Durability::Durable;
+        let name = versions::prepare_with(&self.certs, line, MODE_PUBLIC_DIR, durable, |dir| {
+            files.write_files(dir, MODE_PUBLIC, d)?;
+            for file in [CERT, CHAIN, FULLCHAIN, PUBKEY] {
+                paths.push(dir.join(file));
+            }
             for (sub, key) in [(NEXT, next_pub), (PREV, prev_pub)] {
                 if let Some(key) = key {
                     let sub_dir = dir.join(sub);
                     fs::create_dir(&sub_dir)?;
                     fs::set_permissions(&sub_dir, fs::Permissions::from_mode(MODE_PUBLIC_DIR))?;
-                    atomic::write(&sub_dir.join(PUBKEY), key, MODE_PUBLIC)?;
+                    atomic::write_with(&sub_dir.join(PUBKEY), key, MODE_PUBLIC, None, d)?;
+                    paths.push(sub_dir.join(PUBKEY));
+                    paths.push(sub_dir);
                 }
             }
+            paths.push(dir.to_path_buf());
             Ok(())
-        })
+        })?;
+        paths.push(self.certs.join(VERSIONS));
+        Ok((name, paths))
     }
 
     /// Switch `certs/<line>` onto the staged version `name` in one rename,
@@ -227,11 +285,20 @@ impl Store {
         versions::activate(&self.certs, line, name, KEEP_VERSIONS)
     }
 
+    /// [`Store::activate`] of a version staged and made durable by the
+    /// caller, without the fsync of `certs/` after the switch: the caller
+    /// makes `certs/` durable (one pass for many switches).
+    pub fn activate_grouped(&self, line: &str, name: &str) -> io::Result<()> {
+        versions::activate_with(&self.certs, line, name, KEEP_VERSIONS, false)
+    }
+
     /// The newest version of the line that was staged but never switched
     /// on (left by a writer that stopped between [`Store::stage`] and
     /// [`Store::activate`]), with its certificate files, if it holds all
-    /// four. Staging writes every file durably before it returns, so a
-    /// complete one is what the writer meant to show.
+    /// four, whole ([`CertFiles::is_whole`]). Staging makes every file
+    /// durable before anything is switched or promoted, so a whole one is
+    /// what the writer meant to show; a torn one (a crash before the grouped
+    /// sync) is not taken.
     pub fn staged(&self, line: &str) -> io::Result<Option<(String, CertFiles)>> {
         let Some(name) = versions::orphans(&self.certs, line)?.pop() else {
             return Ok(None);
@@ -239,15 +306,15 @@ impl Store {
         let dir = self.certs.join(VERSIONS).join(&name);
         let read = |file: &str| fs::read(dir.join(file));
         match (read(CERT), read(CHAIN), read(FULLCHAIN), read(PUBKEY)) {
-            (Ok(cert), Ok(chain), Ok(fullchain), Ok(pubkey)) => Ok(Some((
-                name,
-                CertFiles {
+            (Ok(cert), Ok(chain), Ok(fullchain), Ok(pubkey)) => {
+                let files = CertFiles {
                     cert,
                     chain,
                     fullchain,
                     pubkey,
-                },
-            ))),
+                };
+                Ok(files.is_whole().then_some((name, files)))
+            }
             _ => Ok(None),
         }
     }
@@ -255,6 +322,31 @@ impl Store {
     /// Copy the line's current certificate files and key into
     /// `archive/<line>/<stamp>/`, then keep only the newest `keep` backups.
     pub fn archive(&self, line: &str) -> io::Result<Option<PathBuf>> {
+        let Some(backup) = self.archive_with(line, Durability::Durable)? else {
+            return Ok(None);
+        };
+        atomic::rename(&backup.tmp, &backup.dest)?;
+        self.prune_archive(line)?;
+        Ok(Some(backup.dest))
+    }
+
+    /// [`Store::archive`] in two halves for a grouped sync: the backup is
+    /// written under a temporary name without an fsync; the caller makes
+    /// [`Backup::paths`] durable, then [`Store::archive_finish`] names it
+    /// (and the caller makes `archive/<line>/` durable in its next pass).
+    pub fn archive_grouped(&self, line: &str) -> io::Result<Option<Backup>> {
+        self.archive_with(line, Durability::Whole)
+    }
+
+    /// Give a backup from [`Store::archive_grouped`] its name, then keep
+    /// only the newest `keep` backups; returns the directory to make durable.
+    pub fn archive_finish(&self, line: &str, backup: Backup) -> io::Result<PathBuf> {
+        fs::rename(&backup.tmp, &backup.dest)?;
+        self.prune_archive(line)?;
+        Ok(self.archive.join(line))
+    }
+
+    fn archive_with(&self, line: &str, d: Durability) -> io::Result<Option<Backup>> {
         let Some(files) = self.read_current(line)? else {
             return Ok(None);
         };
@@ -262,16 +354,22 @@ impl Store {
         atomic::ensure_dir(&line_archive, MODE_SECRET_DIR)?;
         let name = unique_name(&line_archive, "")?;
         let tmp = line_archive.join(format!("{}{name}", atomic::TEMP_PREFIX));
-        files.write_into(&tmp, MODE_SECRET_DIR, MODE_SECRET)?;
+        files.write_into(&tmp, MODE_SECRET_DIR, MODE_SECRET, d)?;
+        let mut paths: Vec<PathBuf> = [CERT, CHAIN, FULLCHAIN, PUBKEY]
+            .iter()
+            .map(|f| tmp.join(f))
+            .collect();
         match fs::read(self.key_path(line)) {
-            Ok(key) => atomic::write(&tmp.join(KEY), &key, MODE_SECRET)?,
+            Ok(key) => {
+                atomic::write_with(&tmp.join(KEY), &key, MODE_SECRET, None, d)?;
+                paths.push(tmp.join(KEY));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        paths.push(tmp.clone());
         let dest = line_archive.join(&name);
-        atomic::rename(&tmp, &dest)?;
-        self.prune_archive(line)?;
-        Ok(Some(dest))
+        Ok(Some(Backup { tmp, dest, paths }))
     }
 
     /// The backups of a line, oldest first.
@@ -342,11 +440,13 @@ mod tests {
     use super::*;
 
     fn files(tag: &str) -> CertFiles {
+        let pem = |label: &str| format!("-----BEGIN {label}-----\n{tag}\n-----END {label}-----\n");
+        let (cert, chain) = (pem("CERTIFICATE"), pem("CERTIFICATE"));
         CertFiles {
-            cert: format!("cert {tag}").into_bytes(),
-            chain: format!("chain {tag}").into_bytes(),
-            fullchain: format!("full {tag}").into_bytes(),
-            pubkey: format!("pub {tag}").into_bytes(),
+            fullchain: format!("{cert}{chain}").into_bytes(),
+            cert: cert.into_bytes(),
+            chain: chain.into_bytes(),
+            pubkey: pem("PUBLIC KEY").into_bytes(),
         }
     }
 
@@ -380,7 +480,10 @@ mod tests {
         let backups = s.backups("www").expect("backups");
         assert_eq!(backups.len(), 2);
         assert_eq!(fs::read(backups[1].join(KEY)).expect("key"), b"key 1");
-        assert_eq!(fs::read(backups[1].join(CERT)).expect("cert"), b"cert 2");
+        assert_eq!(
+            fs::read(backups[1].join(CERT)).expect("cert"),
+            files("2").cert
+        );
         // Only the current and one earlier version remain.
         let versions = fs::read_dir(s.certs.join(VERSIONS)).expect("rd").count();
         assert_eq!(versions, 2);
@@ -428,8 +531,12 @@ mod tests {
             s.staged("www").expect("staged"),
             Some((orphan.clone(), files("lost")))
         );
-        // A half-written one is never taken for a staged set.
-        fs::remove_file(s.certs.join(VERSIONS).join(&orphan).join(PUBKEY)).expect("rm");
+        // A torn one (a crash before the grouped sync) is never taken for
+        // a staged set, nor a half-written one.
+        let version = s.certs.join(VERSIONS).join(&orphan);
+        fs::write(version.join(FULLCHAIN), b"").expect("tear");
+        assert_eq!(s.staged("www").expect("staged"), None);
+        fs::remove_file(version.join(PUBKEY)).expect("rm");
         assert_eq!(s.staged("www").expect("staged"), None);
         s.publish("www", Some(&files("3")), None, None)
             .expect("publish");
@@ -442,6 +549,40 @@ mod tests {
         assert_eq!(Some(&left[0]), current.as_ref());
         assert_ne!(Some(&left[0]), previous.as_ref());
         assert_eq!(s.read_current("www").expect("read"), Some(files("3")));
+    }
+
+    #[test]
+    fn a_grouped_install_shows_nothing_before_its_switch() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = store(tmp.path());
+        s.write_key(&s.key_path("www"), b"key 1").expect("key");
+        s.publish("www", Some(&files("1")), None, None)
+            .expect("publish");
+        let backup = s.archive_grouped("www").expect("archive").expect("a set");
+        let (name, mut paths) = s
+            .stage_grouped("www", &files("2"), Some(b"next"), None)
+            .expect("stage");
+        paths.extend(backup.paths.iter().cloned());
+        atomic::sync_group(&paths).expect("sync");
+        assert_eq!(s.read_current("www").expect("read"), Some(files("1")));
+        assert!(
+            s.backups("www").expect("backups").is_empty(),
+            "not yet named"
+        );
+        let dir = s.archive_finish("www", backup).expect("name");
+        s.activate_grouped("www", &name).expect("switch");
+        atomic::sync_group(&[dir, s.certs.clone()]).expect("sync");
+        assert_eq!(s.read_current("www").expect("read"), Some(files("2")));
+        assert_eq!(
+            s.read_next_pub("www").expect("next").as_deref(),
+            Some(&b"next"[..])
+        );
+        let backups = s.backups("www").expect("backups");
+        assert_eq!(
+            fs::read(backups[0].join(CERT)).expect("cert"),
+            files("1").cert
+        );
+        assert_eq!(fs::read(backups[0].join(KEY)).expect("key"), b"key 1");
     }
 
     #[test]

@@ -70,6 +70,20 @@ pub fn prepare(
     dir_mode: u32,
     fill: impl FnOnce(&Path) -> io::Result<()>,
 ) -> io::Result<String> {
+    prepare_with(root, line, dir_mode, true, fill)
+}
+
+/// [`prepare`]; with `durable` false, the version directory and its entry
+/// in `<root>/.v/` are not fsynced here: the caller makes the version's
+/// files, the version directory and `<root>/.v/` durable ([`crate::atomic::sync_group`])
+/// before it switches onto it.
+pub fn prepare_with(
+    root: &Path,
+    line: &str,
+    dir_mode: u32,
+    durable: bool,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<String> {
     let versions = root.join(DIR);
     atomic::ensure_dir(&versions, dir_mode)?;
     for orphan in orphans(root, line)? {
@@ -80,8 +94,14 @@ pub fn prepare(
     fs::create_dir(&dir)?;
     let filled = fs::set_permissions(&dir, fs::Permissions::from_mode(dir_mode))
         .and_then(|()| fill(&dir))
-        .and_then(|()| fs::File::open(&dir)?.sync_all())
-        .and_then(|()| atomic::sync_parent(&dir));
+        .and_then(|()| match durable {
+            true => fs::File::open(&dir)?.sync_all(),
+            false => Ok(()),
+        })
+        .and_then(|()| match durable {
+            true => atomic::sync_parent(&dir),
+            false => Ok(()),
+        });
     if let Err(e) = filled {
         let _ = fs::remove_dir_all(&dir);
         return Err(e);
@@ -92,7 +112,19 @@ pub fn prepare(
 /// Switch `<root>/<line>` onto the prepared version `name`, then remove all
 /// but the newest `keep_old` earlier versions.
 pub fn activate(root: &Path, line: &str, name: &str, keep_old: usize) -> io::Result<()> {
-    switch(root, line, name)?;
+    activate_with(root, line, name, keep_old, true)
+}
+
+/// [`activate`]; with `durable` false, `<root>` is not fsynced after the
+/// switch: the caller does it (one pass for many switches).
+pub fn activate_with(
+    root: &Path,
+    line: &str,
+    name: &str,
+    keep_old: usize,
+    durable: bool,
+) -> io::Result<()> {
+    switch(root, line, name, durable)?;
     prune(root, line, keep_old)
 }
 
@@ -181,7 +213,7 @@ fn is_legacy(line: &str, name: &str) -> bool {
 }
 
 /// Point `<root>/<line>` at `.v/<name>` with one rename.
-fn switch(root: &Path, line: &str, name: &str) -> io::Result<()> {
+fn switch(root: &Path, line: &str, name: &str, durable: bool) -> io::Result<()> {
     let link = root.join(line);
     if let Ok(meta) = fs::symlink_metadata(&link) {
         if meta.is_dir() {
@@ -193,7 +225,11 @@ fn switch(root: &Path, line: &str, name: &str) -> io::Result<()> {
     }
     let tmp = atomic::temp_path(&link);
     symlink(Path::new(DIR).join(name), &tmp)?;
-    if let Err(e) = atomic::rename(&tmp, &link) {
+    let renamed = match durable {
+        true => atomic::rename(&tmp, &link),
+        false => fs::rename(&tmp, &link),
+    };
+    if let Err(e) = renamed {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }

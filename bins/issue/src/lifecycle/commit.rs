@@ -5,6 +5,16 @@
 //! the new key with its certificate staged, which `repair` switches on
 //! first thing in the next run. No reader of certs/ ever sees the new
 //! certificate before its key is `keys/<line>/key.pem`.
+//!
+//! The commit writes without an fsync and makes its writes durable in
+//! passes, each before the step that depends on it: the backup and the
+//! staged set (files and directories), then the promoted key, then the
+//! switch. A pass goes through the caller's `sync`, which the issuer shares
+//! between the lines it orders at the same time (`syncer.rs`): one pass
+//! for many certificates instead of two fsyncs per file.
+
+use std::io;
+use std::path::PathBuf;
 
 use certdrop_core::atomic;
 use certdrop_core::certinfo;
@@ -16,7 +26,9 @@ use crate::keys;
 use crate::state::LineState;
 
 /// Install a checked certificate: back up the current set, stage the new
-/// public files, promote a new key, then switch the files on at once.
+/// public files, promote a new key, then switch the files on at once; every
+/// step durable before the next (each pass its own fsyncs).
+#[cfg(test)]
 pub fn commit(
     config: &Config,
     line: &Line,
@@ -25,12 +37,29 @@ pub fn commit(
     state: &mut LineState,
     now: i64,
 ) -> Result<()> {
+    let sync = |paths: Vec<PathBuf>| atomic::sync_group(&paths);
+    let after = commit_grouped(config, line, files, signer, state, now, &sync)?;
+    sync(after).map_err(|e| Error::io(&config.store.certs, "sync", &e))
+}
+
+/// [`commit`] with its passes made by `sync`; returns what the last pass
+/// must make durable (`certs/`, the backup's directory), which the caller
+/// syncs together with the line's state file.
+pub fn commit_grouped(
+    config: &Config,
+    line: &Line,
+    files: &certdrop_core::store::CertFiles,
+    signer: &Signer,
+    state: &mut LineState,
+    now: i64,
+    sync: &dyn Fn(Vec<PathBuf>) -> io::Result<()>,
+) -> Result<Vec<PathBuf>> {
     let store = &config.store;
     let line_dir = store.line_dir(&line.name);
-    store
-        .archive(&line.name)
-        .map_err(|e| Error::io(&store.archive.join(&line.name), "back up", &e))?;
-    boundary(Step::Archived)?;
+    let archive_dir = store.archive.join(&line.name);
+    let backup = store
+        .archive_grouped(&line.name)
+        .map_err(|e| Error::io(&archive_dir, "back up", &e))?;
     // A rollover's certificate: for a generated next key (promoted
     // below), or for a CSR line's staged key (the certificate's own key
     // is compared, so a resumed order's counts however it was placed).
@@ -61,28 +90,41 @@ pub fn commit(
     // Staged, then the key promoted, then switched on: each step is one
     // rename, and a crash between two of them leaves no visible
     // certificate for a key that is not keys/<line>/key.pem (see repair).
-    let version = store
-        .stage(
-            &line.name,
-            Some(files),
-            next_pub.as_deref(),
-            prev_pub.as_deref(),
-        )
+    let (version, mut paths) = store
+        .stage_grouped(&line.name, files, next_pub.as_deref(), prev_pub.as_deref())
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
+    // Pass 1: the backup and the staged set are on disk before anything
+    // is named, promoted or switched.
+    if let Some(b) = &backup {
+        paths.extend(b.paths.iter().cloned());
+    }
+    sync(paths).map_err(|e| Error::io(&line_dir, "sync staged certificate", &e))?;
+    let mut after = vec![store.certs.clone()];
+    if let Some(b) = backup {
+        after.push(
+            store
+                .archive_finish(&line.name, b)
+                .map_err(|e| Error::io(&archive_dir, "back up", &e))?,
+        );
+    }
+    boundary(Step::Archived)?;
     boundary(Step::Staged)?;
     if promote {
-        promote_key(config, line)?;
+        // Pass 2: the promoted key is on disk before its certificate is
+        // switched on.
+        let dir = promote_key(config, line, false)?;
+        sync(vec![dir.clone()]).map_err(|e| Error::io(&dir, "sync promoted key", &e))?;
         boundary(Step::Promoted)?;
     }
     store
-        .activate(&line.name, &version)
+        .activate_grouped(&line.name, &version)
         .map_err(|e| Error::io(&line_dir, "install certificate", &e))?;
     if uses_next {
         promoted(state, now);
         state.prev_published = prev_pub.as_ref().map(|_| now);
     }
     installed(state, now);
-    Ok(())
+    Ok(after)
 }
 
 /// Whether the certificate in `files` is for the line's staged next key
@@ -142,20 +184,26 @@ fn boundary(step: Step) -> Result<()> {
 
 /// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem`, with the state.
 fn promote_next(config: &Config, line: &Line, state: &mut LineState, now: i64) -> Result<()> {
-    promote_key(config, line)?;
+    promote_key(config, line, true)?;
     promoted(state, now);
     Ok(())
 }
 
-/// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem` (one rename).
-fn promote_key(config: &Config, line: &Line) -> Result<()> {
+/// `keys/<line>/next/key.pem` becomes `keys/<line>/key.pem` (one rename),
+/// made durable here if `durable`; returns the directory that holds it
+/// (for the caller to make durable otherwise).
+fn promote_key(config: &Config, line: &Line, durable: bool) -> Result<PathBuf> {
     let next = config.store.next_key_path(&line.name);
     let key = config.store.key_path(&line.name);
-    atomic::rename(&next, &key).map_err(|e| Error::io(&next, "promote key", &e))?;
+    let renamed = match durable {
+        true => atomic::rename(&next, &key),
+        false => std::fs::rename(&next, &key),
+    };
+    renamed.map_err(|e| Error::io(&next, "promote key", &e))?;
     if let Some(dir) = next.parent() {
         let _ = std::fs::remove_dir(dir);
     }
-    Ok(())
+    Ok(config.store.key_dir(&line.name))
 }
 
 /// What promoting the next key records.

@@ -3,7 +3,8 @@
 //! order on) and how a run takes it up again instead of placing a second
 //! order.
 
-use certdrop_core::error::Result;
+use certdrop_core::atomic::Durability;
+use certdrop_core::error::{Error, Result};
 use certdrop_core::exit::Failure;
 use certdrop_core::output::Output;
 use instant_acme::{Account, Order, OrderStatus};
@@ -21,10 +22,16 @@ pub(super) struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    /// Record that `order` is at `stage` (durably, before the request).
+    /// Record that `order` is at `stage`, before the request. A process
+    /// killed at any point finds it (the file is renamed into place). Only
+    /// `finalized` is fsynced: after a power loss, an order still `placed`
+    /// or `answered` that the state lost is replaced by a new one and
+    /// expires at the CA unissued, but a finalized one may have a
+    /// certificate, which is never abandoned (nor issued twice).
     pub(super) fn set(&self, order: &Order, stage: Stage) -> Result<()> {
-        state::save_order(
-            &self.config.state,
+        let state_dir = &self.config.state;
+        state::save_order_with(
+            state_dir,
             &self.line.name,
             Some(OrderProgress {
                 url: order.url().to_owned(),
@@ -32,7 +39,16 @@ impl Progress<'_> {
                 next_key: stage == Stage::Finalized && self.from_next,
                 ca: self.config.ca_in_use.clone(),
             }),
-        )
+            Durability::Whole,
+        )?;
+        if stage != Stage::Finalized {
+            return Ok(());
+        }
+        // fsynced (file and directory) before the CSR goes, in a pass
+        // shared with the other lines finalizing now (syncer.rs).
+        let paths = vec![state::path(state_dir, &self.line.name), state_dir.clone()];
+        crate::syncer::blocking(|| crate::syncer::sync(paths))
+            .map_err(|e| Error::io(state_dir, "sync order progress", &e))
     }
 }
 

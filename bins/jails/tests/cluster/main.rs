@@ -34,6 +34,11 @@ fn jails(dir: &Path, args: &[&str]) -> (i32, String, String) {
     (ran.code, ran.stdout, ran.stderr)
 }
 
+/// `certdrop-jails cluster cluster.toml -o out` in `c`.
+fn render(c: &Tree) -> (i32, String, String) {
+    jails(c.root(), &["cluster", "cluster.toml", "-o", "out"])
+}
+
 /// A tree holding `text` as cluster.toml and the sample's public keys.
 fn cluster(text: &str) -> Tree {
     let dir = Tree::new();
@@ -318,7 +323,7 @@ fn every_crontab_line_is_one_cron_runs() {
 #[test]
 fn a_site_that_leaves_takes_its_files_with_it() {
     let c = cluster(&mini());
-    let (code, stdout, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, stdout, stderr) = render(&c);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
     assert_eq!(c.listing("out").len(), 2);
     assert!(c.path("out/sign/pull-site1.toml").is_file());
@@ -329,7 +334,7 @@ fn a_site_that_leaves_takes_its_files_with_it() {
     let end = cut + fewer[cut..].find("\n\n").expect("blank line");
     let fewer = format!("{}{}", &fewer[..cut], &fewer[end + 2..]);
     c.write("cluster.toml", &fewer);
-    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, _, stderr) = render(&c);
     assert_eq!(code, 0, "{stderr}");
     for gone in [
         "sign/pull-site1.toml",
@@ -349,7 +354,7 @@ fn a_site_that_leaves_takes_its_files_with_it() {
 fn a_dns_port_reaches_nsd_and_zone_toml() {
     let m = with(&mini(), "zones = [", "dns_port = 5353\nzones = [");
     let c = cluster(&m);
-    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, _, stderr) = render(&c);
     assert_eq!(code, 0, "{stderr}");
     let primary = c.read_text("out/sign/nsd.xfr.conf");
     assert!(primary.contains("\tnotify: 192.0.2.11@5353 xfr\n\tprovide-xfr: 192.0.2.11@5353 xfr\n\tnotify: 2001:db8::11@5353 xfr\n"), "{primary}");
@@ -378,7 +383,7 @@ fn a_service_on_the_issuers_host_keeps_the_issuers_key_grant() {
         "[[service]]\nline = \"www-sign\"\nhost = \"sign\"\nnames = [\"www.example.test\"]\n\n[[service]]",
     );
     let c = cluster(&m);
-    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, _, stderr) = render(&c);
     assert_eq!((code, stderr.as_str()), (0, ""));
     let issue = c.read_text("out/sign/issue.lines.toml");
     assert!(
@@ -394,7 +399,7 @@ fn a_service_on_the_issuers_host_keeps_the_issuers_key_grant() {
 #[test]
 fn tlsa_owners_reach_the_issuer_and_the_zone_map_or_are_refused() {
     let c = cluster(&mini());
-    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, _, stderr) = render(&c);
     assert_eq!(code, 0, "{stderr}");
     let lines = c.read_text("out/sign/issue.lines.toml");
     assert!(

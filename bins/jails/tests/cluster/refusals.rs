@@ -45,7 +45,7 @@ fn a_host_breaking_the_privilege_table_is_refused() {
     );
     let at = line(&bad, "mounts = { pub = \"rw\", keys");
     let c = cluster(&bad);
-    let (code, _, stderr) = jails(c.root(), &["cluster", "cluster.toml", "-o", "out"]);
+    let (code, _, stderr) = render(&c);
     assert_eq!(code, 78);
     assert!(
         stderr.contains(&format!("cluster.toml:{at}: jail 'www': mounts: pub/ is written by jails publish, www; one writer per directory")),

@@ -29,6 +29,7 @@ use std::time::Duration;
 use certdrop_core::duration;
 use certdrop_core::error::{Error, Result};
 use serde::Deserialize;
+use sha2::Digest;
 use toml::Spanned;
 
 use crate::definition::{self, Def, RawDef};
@@ -136,18 +137,19 @@ pub struct Config {
     pub services: Vec<Service>,
     /// `[outbox]` and its `[[csr]]` lines: keys made here, CSRs published.
     pub outbox: Option<outbox::Outbox>,
+    /// Every definition file this load looked for, in order, with a hash
+    /// of the text it read (None: not there, the search went on). What the
+    /// services are rests on these and on the configuration's text alone
+    /// (src/plan.rs).
+    pub definition_files: Vec<(PathBuf, Option<[u8; 32]>)>,
+    /// SHA-256 of the text it was read from.
+    pub digest: [u8; 32],
 }
 
 impl Config {
-    /// Read and validate. Every failure is the configuration's (78), a
-    /// missing file too: the daemon cannot know what to do without it.
-    pub fn load(path: &Path) -> Result<Config> {
-        let text = certdrop_core::tomlcfg::read(path)?;
-        Config::parse(path, &text)
-    }
-
-    /// Validate text; `path` for messages and relative paths. Every error
-    /// is a configuration error (78, see [`Config::load`]).
+    /// Validate text (read by `certdrop_core::tomlcfg::read`); `path` for
+    /// messages and relative paths. Every failure is the configuration's
+    /// (78): the daemon cannot know what to do without it.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         Config::checked(path, text).map_err(Error::config)
     }
@@ -155,6 +157,7 @@ impl Config {
     /// [`Config::parse`]'s checks, each one line naming file, line and key.
     fn checked(path: &Path, text: &str) -> Result<Config, String> {
         SEEN.with(|s| s.borrow_mut().clear());
+        PROBES.with(|p| p.borrow_mut().clear());
         let src = certdrop_core::tomlcfg::Source { path, text };
         let raw: RawConfig = src.parse()?;
         let base = src.dir();
@@ -240,6 +243,8 @@ impl Config {
             lock_wait,
             services,
             outbox,
+            definition_files: PROBES.with(|p| std::mem::take(&mut *p.borrow_mut())),
+            digest: sha2::Sha256::digest(text.as_bytes()).into(),
         })
     }
 }
@@ -312,6 +317,9 @@ thread_local! {
     /// is read and parsed once per configuration load (cleared at the start
     /// of every load, so `watch` sees edited definitions).
     static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::new());
+    /// [`Config::definition_files`] of the load under way.
+    static PROBES: std::cell::RefCell<Vec<(PathBuf, Option<[u8; 32]>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Find `<dir>/<name>.toml` in the definition directories, first match wins.
@@ -335,12 +343,18 @@ fn load_definition_uncached(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Ra
     }
     for dir in dirs {
         let file = dir.join(format!("{name}.toml"));
-        match std::fs::read_to_string(&file) {
+        let read = std::fs::read_to_string(&file);
+        if matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            PROBES.with(|p| p.borrow_mut().push((file.clone(), None)));
+        }
+        match read {
             Ok(text) => {
+                let hash = sha2::Sha256::digest(text.as_bytes()).into();
+                PROBES.with(|p| p.borrow_mut().push((file.clone(), Some(hash))));
                 return Ok((
                     file.clone(),
                     definition::parse(&file, &text).map_err(|e| e.msg)?,
-                ))
+                ));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),

@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub saved: std::cell::Cell<bool>,
     /// The no-op records (src/quiet.rs), read once and written once a pass.
     pub quiet: crate::quiet::Records,
+    /// What the pass's fingerprints looked at, for the no-op plan
+    /// (src/plan.rs).
+    pub plan: crate::plan::Collector,
 }
 
 impl Ctx<'_> {

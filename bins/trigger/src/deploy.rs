@@ -60,6 +60,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
                 "{}: nothing to do (unchanged since the last check)",
                 svc.name
             ));
+            ctx.plan.quiet();
             return Ok(Outcome::Unchanged);
         }
     }
@@ -122,6 +123,7 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         out.verbose(&idle);
         if let Some(fp) = &fingerprint {
             quiet::remember(ctx, svc, fp);
+            ctx.plan.quiet();
         }
         return Ok(Outcome::Unchanged);
     };

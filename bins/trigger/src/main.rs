@@ -25,6 +25,7 @@ mod keymatch;
 mod manifest;
 mod material;
 mod owner;
+mod plan;
 mod postflight;
 mod quiet;
 mod state;
@@ -36,7 +37,8 @@ use certdrop_core::atomic::{self, MODE_SECRET_DIR};
 use certdrop_core::error::{Error, Result, Worst};
 use certdrop_core::exit::Outcome;
 use certdrop_core::lock::StateLock;
-use certdrop_core::output::Output;
+use certdrop_core::output::{Output, Verbosity};
+use sha2::{Digest, Sha256};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -54,7 +56,21 @@ fn run(mut cli: Cli, out: &Output) -> Result<Outcome> {
     let force = cli.force;
     let check = cli.check;
     let command = cli.command()?;
-    let config = Config::load(&cli.config)?;
+    let text = certdrop_core::tomlcfg::read(&cli.config)?;
+    if let Command::Run { services } = &command {
+        // Nothing changed since a pass found nothing to do anywhere: say
+        // so before the services are even read (src/plan.rs). Not with
+        // -v, which narrates each service.
+        let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if services.is_empty()
+            && !force
+            && out.verbosity() == Verbosity::Quiet
+            && plan::holds(&cli.config, &text, digest)?
+        {
+            return Ok(Outcome::Unchanged);
+        }
+    }
+    let config = Config::parse(&cli.config, &text)?;
     match command {
         Command::Run { services } => {
             let names = known(&config, services)?;
@@ -148,6 +164,7 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
         shared: std::cell::OnceCell::new(),
         saved: std::cell::Cell::new(false),
         quiet: quiet::Records::default(),
+        plan: plan::Collector::new(names.is_empty() && !mode.force && !mode.check),
     };
     let mut outcome = if mode.check {
         Outcome::Reported
@@ -166,6 +183,7 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
         }
     }
     ctx.quiet.flush(&ctx);
+    ctx.plan.settle(config, ctx.signers.as_deref());
     if ctx.saved.get() {
         if let Err(e) = state::sync(&config.state) {
             worst.add(out, Error::cantcreat(&config.state, "cannot sync", &e));

@@ -9,8 +9,9 @@
 //! configuration (a command's output) are always checked in full.
 
 use std::collections::HashMap;
+use std::path::Path;
 
-use certdrop_core::fingerprint::{lstat, lstat_entry};
+use certdrop_core::fingerprint::{lstat, meta, mix_meta};
 use sha2::{Digest, Sha256};
 
 use crate::config::Service;
@@ -95,34 +96,74 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
         g.update(ctx.signers.as_deref().unwrap_or("-").as_bytes());
         g.finalize().into()
     }));
+    // Each path's metadata goes into the hash and to the pass's plan
+    // (src/plan.rs), looked at once for both.
+    // A symlink (a key linked into a service's directory, a pid file)
+    // counts with its target too: replacing the target does not touch the
+    // link.
+    let look = |h: &mut Sha256, path: &Path, m: std::io::Result<std::fs::Metadata>| {
+        let link = m.as_ref().is_ok_and(|m| m.file_type().is_symlink());
+        let m = meta(&m);
+        mix_meta(h, path, &m);
+        ctx.plan.note(path, false, &m);
+        if link {
+            let t = meta(&std::fs::metadata(path));
+            h.update(b"target");
+            mix_meta(h, path, &t);
+            ctx.plan.note(path, true, &t);
+        }
+    };
+    let mut version = None;
     if let Some(line) = &svc.line {
         let link = ctx.config.pub_dir.join(line);
-        lstat(&mut h, &link);
+        // The link itself: what it points to is the next look.
+        let m = meta(&std::fs::symlink_metadata(&link));
+        mix_meta(&mut h, &link, &m);
+        ctx.plan.note(&link, false, &m);
         // One readlink, not a canonicalize (a readlink per component).
         let dir = match std::fs::read_link(&link) {
             Ok(target) => ctx.config.pub_dir.join(target),
             Err(_) => link.clone(),
         };
+        // The version directory's own metadata moves when a file is
+        // added, removed or renamed in it; the plan relies on that.
+        look(&mut h, &dir, std::fs::symlink_metadata(&dir));
         let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&dir).ok()?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in &entries {
-            lstat_entry(&mut h, e);
+            look(&mut h, &e.path(), e.metadata());
         }
+        version = Some((link, dir));
     }
     for pair in pairs {
-        lstat(&mut h, &pair.cert);
+        // `pub/<line>/<file>` is the version directory's entry, looked at
+        // through the link just looked at: the plan holds it once, under
+        // the entry's path (different metadata spoils the plan).
+        let entry = version.as_ref().and_then(|(link, dir)| {
+            let name = pair.cert.strip_prefix(link).ok()?;
+            (name.components().count() == 1).then(|| dir.join(name))
+        });
+        match entry {
+            Some(entry) => {
+                let m = meta(&std::fs::symlink_metadata(&pair.cert));
+                mix_meta(&mut h, &pair.cert, &m);
+                ctx.plan.note(&entry, false, &m);
+            }
+            None => look(&mut h, &pair.cert, std::fs::symlink_metadata(&pair.cert)),
+        }
         if let Some(k) = &pair.key {
-            lstat(&mut h, k);
+            look(&mut h, k, std::fs::symlink_metadata(k));
         }
     }
     for i in &svc.install {
-        lstat(&mut h, &i.to);
+        look(&mut h, &i.to, std::fs::symlink_metadata(&i.to));
     }
     if let Some(p) = &svc.def.pidfile {
-        lstat(&mut h, p);
+        look(&mut h, p, std::fs::symlink_metadata(p));
     }
     // The content-changed rule compares with what was last deployed.
-    lstat(&mut h, &crate::state::path(&ctx.config.state, &svc.name));
+    let record = crate::state::path(&ctx.config.state, &svc.name);
+    look(&mut h, &record, std::fs::symlink_metadata(&record));
     Some(certdrop_core::certinfo::hex(&h.finalize()))
 }
 

@@ -37,30 +37,45 @@ pub fn stat(h: &mut Sha256, path: &Path) {
     mix(h, path, std::fs::metadata(path));
 }
 
-fn mix(h: &mut Sha256, path: &Path, meta: io::Result<Metadata>) -> bool {
+/// What of a file's metadata a fingerprint holds: device, inode, size,
+/// mode, mtime and ctime with nanoseconds, or None when it could not be
+/// read (absent, unreadable). Kept as numbers by a caller that compares
+/// the same paths again later without a hash (certdrop-trigger's no-op
+/// plan), mixed by [`mix_meta`] exactly as [`lstat`] mixes them.
+pub type Meta = Option<[u64; 8]>;
+
+/// The [`Meta`] of a metadata lookup.
+pub fn meta(meta: &io::Result<Metadata>) -> Meta {
+    let m = meta.as_ref().ok()?;
+    Some([
+        m.dev(),
+        m.ino(),
+        m.size(),
+        u64::from(m.mode()),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ctime() as u64,
+        m.ctime_nsec() as u64,
+    ])
+}
+
+/// Mix `path` and its [`Meta`] into `h`: the bytes [`lstat`] mixes.
+pub fn mix_meta(h: &mut Sha256, path: &Path, meta: &Meta) {
     h.update(path.as_os_str().as_encoded_bytes());
     h.update([0]);
     match meta {
-        Ok(m) => {
-            for v in [
-                m.dev(),
-                m.ino(),
-                m.size(),
-                u64::from(m.mode()),
-                m.mtime() as u64,
-                m.mtime_nsec() as u64,
-                m.ctime() as u64,
-                m.ctime_nsec() as u64,
-            ] {
+        Some(values) => {
+            for v in values {
                 h.update(v.to_le_bytes());
             }
-            m.file_type().is_symlink()
         }
-        Err(_) => {
-            h.update(b"-");
-            false
-        }
+        None => h.update(b"-"),
     }
+}
+
+fn mix(h: &mut Sha256, path: &Path, m: io::Result<Metadata>) -> bool {
+    mix_meta(h, path, &meta(&m));
+    m.is_ok_and(|m| m.file_type().is_symlink())
 }
 
 #[cfg(test)]

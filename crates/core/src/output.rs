@@ -145,6 +145,12 @@ impl Output {
         }
     }
 
+    /// How much this printer shows (a shortcut that skips what `-v` would
+    /// narrate is taken only when nothing would be narrated).
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
     /// Narration shown with `-v` (stderr, so stdout stays
     /// machine-readable; syslog `info`).
     pub fn verbose(&self, line: &str) {

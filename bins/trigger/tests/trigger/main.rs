@@ -24,6 +24,7 @@ mod exit_classes;
 mod hostile;
 mod ip_line;
 mod leftovers;
+mod plan;
 mod refuse;
 mod starttls;
 mod syslog;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdrop_core::error::Error;
-use certdrop_core::{duration, name};
+use certdrop_core::{clock, duration, name};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -379,9 +379,21 @@ impl Config {
                 let entry =
                     crate::persist::Persist::validate(p.into_inner(), &zname, raw.certs.is_some())
                         .map_err(|(k, why)| {
-                            let at = key_span(text, k, span.start).unwrap_or(span);
+                            let at = key_span(text, k, span.start).unwrap_or(span.clone());
                             err(at, &key(&format!("persist.{k}")), &why)
                         })?;
+                // Rendered all the same (harmless), but a CA refuses it.
+                if let Some(t) = entry.persist_until.filter(|t| *t <= clock::now()) {
+                    let at = key_span(text, "persist_until", span.start).unwrap_or(span);
+                    unused.push(src.err(
+                        at,
+                        &key("persist.persist_until"),
+                        &format!(
+                            "has no effect: {} has passed, CAs refuse the record",
+                            clock::rfc3339(t)
+                        ),
+                    ));
+                }
                 persist.push(entry);
             }
             zones.push(Zone {

@@ -268,6 +268,7 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
             "says it is CA 'other'",
         ),
         ("symlink", None, "symlink, not a regular file"),
+        ("FIFO", None, "FIFO, not a regular file"),
     ];
     let mut serial_zone_ok = 0;
     for (what, text, why) in cases {
@@ -278,6 +279,7 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
                 std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
                 std::os::unix::fs::symlink(tree.path("elsewhere.json"), &file).expect("symlink");
             }
+            ("FIFO", _) => certdrop_testkit::tree::mkfifo(&file),
             (_, Some(t)) => account_file(&tree, "default", &t),
             (_, None) => {}
         }
@@ -306,7 +308,7 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
         );
         serial_zone_ok += 1;
     }
-    assert_eq!(serial_zone_ok, 10);
+    assert_eq!(serial_zone_ok, 11);
     // The good file: its records appear, no warning.
     let _ = std::fs::remove_file(&file);
     account_file(&tree, "default", &good);
@@ -315,6 +317,19 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
     assert!(unsigned(&tree).contains(&format!(
         "_validation-persist.www.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi={ACCT1}\"\n"
     )));
+}
+
+#[test]
+fn a_past_persist_until_is_said_by_check() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(
+        ZONE,
+        "[\"true\"]",
+        "signer = \"none\"\n[[zone.persist]]\nissuer = [\"ca.example\"]\naccounturi = \"https://a.example/1\"\nnames = [\"@\"]\npersist_until = 1700000000\n",
+    );
+    let ran = tree.run(&["-n"]).expect(0);
+    ran.stderr_has("persist.persist_until: has no effect: 2023-11-14T22:13:20Z has passed");
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! the working group's repository ietf-wg-acme/draft-ietf-acme-dns-persist,
 //! commit 3e53123; section numbers below are that text's. acme4j's
 //! implementation of -01, March 2026, renders the same record), built
-//! from `[[zone.persist]]` like
-//! CAA from `[zone.caa]`: a standing record that binds a name to one CA
-//! and one ACME account, so that renewals need no DNS change.
+//! from `[[zone.persist]]` like CAA from `[zone.caa]`: a standing record
+//! that binds a name to one CA and one ACME account, so that renewals
+//! need no DNS change.
 //!
 //! What is rendered, for each configured name N, each issuer-domain-name
 //! I and each account URI U (the current one, then every `previous` one):
@@ -18,7 +18,7 @@
 //!   validated (§2 "Authorization Domain Name", §4). A wildcard
 //!   certificate is covered by `policy=wildcard` on its base name (§5),
 //!   never by a record under `*.`.
-//! - RDATA: an RFC 8659 §4 issue-value (§4 item 1): the issuer-domain-name
+//! - RDATA: an RFC 8659 §4.2 issue-value (§4 item 1): the issuer-domain-name
 //!   (§3.1: A-labels, lowercase, no trailing dot, at most 253 octets),
 //!   then `;`-separated `tag=value` parameters. The draft's examples
 //!   (§4, §4.1, §10.1-§10.4) write `"; "` between them (RFC 8659 allows any

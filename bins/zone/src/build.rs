@@ -1,6 +1,6 @@
 //! `build`: per zone, soa + primary (static, from the configuration
 //! repository) + the generated records (filtered fragments, TLSA, SSHFP,
-//! CAA) → `unsigned/<zone>`; checked, signed, verified, installed
+//! CAA, `_validation-persist` TXT) → `unsigned/<zone>`; checked, signed, verified, installed
 //! atomically where nsd reads it, and nsd reloaded — each step only when
 //! the content changed (or signatures need renewing). A zone that fails a
 //! step never replaces the one being served.
@@ -130,7 +130,8 @@ pub fn assemble(
     Assembled::from_sources(&zone.name, files, || generated(config, zone, gen, problems))
 }
 
-/// The generated records of `zone` (fragments, TLSA, SSHFP, CAA), sorted,
+/// The generated records of `zone` (fragments, TLSA, SSHFP, CAA,
+/// dns-persist-01), sorted,
 /// without duplicates.
 fn generated(
     config: &Config,
@@ -187,6 +188,13 @@ fn generated(
         caa::check(c).map_err(|why| caa_error(config, zone, &why))?;
         extra.extend(caa::records(&zone.name, c, zone.ttl));
     }
+    extra.extend(crate::persist::all(
+        &zone.persist,
+        config.certs.as_deref(),
+        &zone.name,
+        zone.ttl,
+        |path, line| problems.push(&path.display().to_string(), line),
+    ));
     extra.sort();
     extra.dedup();
     Ok(extra)

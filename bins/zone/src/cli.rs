@@ -13,7 +13,9 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/zone.toml";
 /// certdrop-zone builds DNS zones from static sources and from what other
 /// stages drop: dns-01 TXT fragments (dnsextra/, each file parsed alone and
 /// filtered strictly), TLSA records from certificates (certs/, with a map
-/// file), SSHFP records from host keys (phonehome/), CAA records. It bumps
+/// file), SSHFP records from host keys (phonehome/), CAA records, and the
+/// `_validation-persist` TXT records of dns-persist-01 (the account URI
+/// from certs/.accounts/<account>.json, or the configuration). It bumps
 /// the SOA serial only when the content changed, checks the zone, signs it
 /// with ldns-signzone, installs it where nsd reads it and reloads nsd.
 ///
@@ -94,7 +96,7 @@ pub enum Command {
         zones: Vec<String>,
     },
     /// Build every zone at start, then again within a second of a change in
-    /// dnsextra/, certs/, phonehome/ or a zone's sources (soa, primary,
+    /// dnsextra/, certs/ (account files included), phonehome/ or a zone's sources (soa, primary,
     /// tlsa_map), and at least every --interval so signatures are renewed.
     /// Each build is exactly `build` (same lock, same output); a failed one
     /// is reported and watching goes on. -f applies to the first build only.

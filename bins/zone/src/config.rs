@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdrop_core::error::Error;
-use certdrop_core::{duration, name};
+use certdrop_core::{clock, duration, name};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -76,6 +76,8 @@ struct RawZone {
     #[serde(default, with = "duration::serde_text_opt")]
     resign_before: Option<Duration>,
     caa: Option<Caa>,
+    #[serde(default)]
+    persist: Vec<Spanned<crate::persist::Raw>>,
     server: Option<Spanned<String>>,
     knot: Option<crate::sign::knot::RawKnot>,
     opendnssec: Option<Spanned<crate::sign::opendnssec::Raw>>,
@@ -154,6 +156,8 @@ pub struct Zone {
     pub resign_before: Duration,
     /// CAA records.
     pub caa: Option<Caa>,
+    /// `[[zone.persist]]`: dns-persist-01 records.
+    pub persist: Vec<crate::persist::Persist>,
 }
 
 /// The validated configuration.
@@ -369,6 +373,29 @@ impl Config {
                     "has no effect: signer is not \"opendnssec\"",
                 ));
             }
+            let mut persist = Vec::new();
+            for p in z.persist {
+                let span = p.span();
+                let entry =
+                    crate::persist::Persist::validate(p.into_inner(), &zname, raw.certs.is_some())
+                        .map_err(|(k, why)| {
+                            let at = key_span(text, k, span.start).unwrap_or(span.clone());
+                            err(at, &key(&format!("persist.{k}")), &why)
+                        })?;
+                // Rendered all the same (harmless), but a CA refuses it.
+                if let Some(t) = entry.persist_until.filter(|t| *t <= clock::now()) {
+                    let at = key_span(text, "persist_until", span.start).unwrap_or(span);
+                    unused.push(src.err(
+                        at,
+                        &key("persist.persist_until"),
+                        &format!(
+                            "has no effect: {} has passed, CAs refuse the record",
+                            clock::rfc3339(t)
+                        ),
+                    ));
+                }
+                persist.push(entry);
+            }
             zones.push(Zone {
                 name: zname,
                 soa: abs(&z.soa),
@@ -384,6 +411,7 @@ impl Config {
                 signature_validity,
                 resign_before,
                 caa: z.caa,
+                persist,
                 server: zone_server,
             });
         }

@@ -55,6 +55,15 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
             }
         }
     }
+    if let Some(certs) = &config.certs {
+        // The issuer replaces an account file by renaming a new one over
+        // it: its own metadata says when the account changed.
+        for p in &zone.persist {
+            if let crate::persist::Account::File(name) = &p.account {
+                lstat(&mut h, &crate::persist::account_path(certs, name));
+            }
+        }
+    }
     if let Some(dir) = &config.dnsextra {
         tree(&mut h, dir, 1);
     }

@@ -14,6 +14,7 @@ mod fragments;
 mod inputs;
 mod leftovers;
 mod masterfile;
+mod persist;
 mod record;
 mod secondaries;
 mod serial;

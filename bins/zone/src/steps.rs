@@ -52,6 +52,14 @@ pub fn assemble(
                 .map(build::rr_of),
         );
     }
+    let persist = crate::persist::all(
+        &zone.persist,
+        config.certs.as_deref(),
+        &zone.name,
+        zone.ttl,
+        |_, line| out.warn(&line),
+    );
+    rrs.extend(persist.into_iter().map(build::rr_of));
     masterfile::check(&rrs, &zone.name).map_err(|why| build::zone_data(zone, &why))?;
     match build::write_unsigned(
         config,

@@ -395,6 +395,11 @@ mod tests {
         let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
         assert!(f.relevant(&ev(write, "/etc/z/drop/a")));
         assert!(f.relevant(&ev(write, "/etc/z/certs/.v/www.2/cert.pem")));
+        // The issuer's account file (dns-persist-01 records), renamed in.
+        let renamed = Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(PathBuf::from("/etc/z/certs/.accounts/.tmp.default"))
+            .add_path(PathBuf::from("/etc/z/certs/.accounts/default.json"));
+        assert!(f.relevant(&renamed));
         assert!(f.relevant(&ev(EventKind::Create(CreateKind::File), "/etc/z/src/soa")));
         assert!(f.relevant(&ev(
             EventKind::Access(AccessKind::Close(AccessMode::Write)),

@@ -14,6 +14,7 @@ mod hostile;
 mod knot_handover;
 mod leftovers;
 mod mistakes;
+mod persist;
 mod signer_knot;
 mod signer_opendnssec;
 mod syslog;

@@ -1,0 +1,112 @@
+//! acme2certifier's experimental dns-persist-01 as the issuer meets it
+//! today: offered beside dns-01 (which the issuer still uses), and, with
+//! just-in-time validation, a served `_validation-persist` record that
+//! makes the authorization valid before any challenge is answered.
+
+use std::time::Duration;
+
+use certdrop_testkit::a2c::A2cOpts;
+use certdrop_testkit::pebble::query_txt;
+use certdrop_testkit::within;
+
+use crate::site::{openssl_names, Site};
+
+/// The issuer-domain-name these tests give acme2certifier.
+const ISSUER: &str = "ca.example";
+
+fn persist(jit: bool) -> A2cOpts {
+    A2cOpts {
+        persist_issuers: Some(vec![ISSUER.to_owned()]),
+        persist_jit: jit,
+        ..A2cOpts::default()
+    }
+}
+
+#[test]
+fn dns_persist_01_is_offered_with_the_issuer_domain_names() {
+    let site = Site::new(persist(false));
+    let (code, body) = site.a2c.get("/directory").expect("directory");
+    assert_eq!(code, 200);
+    let dir: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        dir["meta"]["caaIdentities"],
+        serde_json::json!([ISSUER]),
+        "{dir}"
+    );
+    let authz: serde_json::Value =
+        serde_json::from_str(&site.a2c.new_authorization("www.example.test")).expect("JSON");
+    let challenges = authz["challenges"].as_array().expect("challenges");
+    let types: Vec<&str> = challenges
+        .iter()
+        .map(|c| c["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(
+        types,
+        ["http-01", "dns-01", "tls-alpn-01", "dns-persist-01"],
+        "{authz}"
+    );
+    let persist = &challenges[3];
+    assert_eq!(
+        persist["issuer-domain-names"],
+        serde_json::json!([ISSUER]),
+        "{authz}"
+    );
+    assert!(persist.get("token").is_none(), "{authz}");
+    let uri = persist["accounturi"].as_str().expect("accounturi");
+    assert!(
+        uri.starts_with("https://127.0.0.1:14000/acme/acct/"),
+        "{uri}"
+    );
+}
+
+#[test]
+fn the_issuer_answers_dns01_when_dns_persist_01_is_offered_too() {
+    let mut site = Site::new(persist(false));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    let ran = site.run(&["run", "-v"]).expect(0);
+    ran.stderr_has("TXT _acme-challenge.www.example.test. written");
+    assert_eq!(
+        openssl_names(&site.path("certs/www/cert.pem")),
+        ["www.example.test"]
+    );
+}
+
+#[test]
+fn a_served_record_validates_just_in_time_with_no_dns_change() {
+    let mut site = Site::new(persist(true));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    // No record yet: dns-01 as usual, which creates the account.
+    let ran = site.run(&["run", "-v"]).expect(0);
+    ran.stderr_has("TXT _acme-challenge.www.example.test. written");
+    let first = site.serial("www");
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL");
+    // The standing record, served from a directory of its own (static
+    // zone content, not the issuer's dnsextra/).
+    site.dir.mkdirs(&["persist"]);
+    let _records = site.a2c.relay_dnsextra(&site.path("persist"));
+    let owner = "_validation-persist.www.example.test.";
+    let value = format!("{ISSUER}; accounturi={account}");
+    site.dir
+        .write("persist/www", &format!("{owner} 60 IN TXT \"{value}\"\n"));
+    let dns = site.a2c.dns_addr;
+    let served = site.a2c.enter(|| {
+        within(Duration::from_secs(10), || {
+            query_txt(dns, owner).is_ok_and(|v| v.contains(&value))
+        })
+    });
+    assert!(served, "{owner} not served");
+    // The renewal: the authorization is valid when first fetched; the
+    // issuer writes no fragment and answers no challenge.
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    ran.stdout_has("www: certificate issued (forced, same key)");
+    assert!(!ran.stderr.contains("written"), "{}", ran.stderr);
+    assert_ne!(site.serial("www"), first);
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("JIT dns-persist-01 validation succeeded"),
+        "{log}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Issuance against acme2certifier: one name over http-01, twelve names
-//! over dns-01 through the drop directory.
+//! over dns-01 through the drop directory, and the account it refuses.
 
 use crate::site::{mode, openssl_names, Site};
 
@@ -71,4 +71,24 @@ fn twelve_names_over_dns01_through_the_drop_directory() {
     );
     // No http-01 on a dns-01 line.
     assert!(site.web.as_ref().expect("web").hits().is_empty());
+}
+
+#[test]
+fn acme2certifier_refuses_an_account_without_contact() {
+    // RFC 8555 makes `contact` optional; acme2certifier wants one unless
+    // `[Account] contact_check_disable` is set: a configuration without
+    // `contact` stops at the new account, one line, bad data.
+    let mut site = Site::start();
+    site.http_line("web", "");
+    let config = site.path("no-contact.toml");
+    let text = site
+        .config_text()
+        .replace("contact = [\"mailto:ops@example.test\"]\n", "");
+    std::fs::write(&config, text).expect("write config");
+    site.a2c
+        .enter(|| crate::site::run_bin(&config, &["run"]))
+        .expect(65)
+        .one_error("malformed: Contact information is missing");
+    assert!(!site.path("state/account.json").exists());
+    assert!(!site.path("certs/web").exists());
 }

@@ -62,9 +62,9 @@ fn a_revoked_certificate_is_in_the_crl_and_replaced_by_the_next_run() {
         crl.to_uppercase().contains(&hex.to_uppercase()),
         "{hex} not in\n{crl}"
     );
-    // Revoking again is refused by the CA.
-    let again = site.run(&["revoke", "www"]);
-    assert_ne!(again.code, 0, "{}", again.stderr);
+    // Revoking again is refused by the CA: bad data, its own problem type.
+    let again = site.run(&["revoke", "www"]).expect(65);
+    again.stderr_has("alreadyRevoked");
     let ran = site.run(&["run"]).expect(0);
     ran.stdout_has("replacing a revoked certificate");
     assert_ne!(site.serial("www"), first);
@@ -113,4 +113,30 @@ fn staged_key_rollover_publishes_the_next_key_first() {
     assert_eq!(site.cert_pubkey("dane"), next_pub);
     assert_eq!(site.key_pubkey("dane"), next_pub);
     site.openssl_verify("dane");
+}
+
+#[test]
+fn a_deactivated_account_is_set_aside_and_a_new_one_issues() {
+    let site = Site::issued("www", "");
+    let ran = site.run(&["account", "deactivate", "--yes"]).expect(0);
+    ran.stdout_has("account deactivated: https://127.0.0.1:14000/acme/acct/");
+    assert!(site.path("state/account.json.deactivated").exists());
+    let ran = site.run(&["issue", "--force", "www"]).expect(0);
+    ran.stdout_has("account created");
+    ran.stdout_has("www: certificate issued (forced, same key)");
+}
+
+#[test]
+fn acme2certifier_refuses_a_revocation_signed_by_the_certificate_key() {
+    // RFC 8555 section 7.6 lets the certificate's own key sign a
+    // revocation; acme2certifier 0.46.3 takes a `jwk` revocation only
+    // when that key is an account's, and answers accountDoesNotExist.
+    let site = Site::issued("www", "key = \"ecdsa-p384\"");
+    let serial = site.serial("www");
+    site.run(&["account", "deactivate", "--yes"]).expect(0);
+    site.run(&["revoke", "www", "--with-cert-key"])
+        .expect(78)
+        .one_error("www: revoke with the certificate's key: accountDoesNotExist");
+    assert_eq!(site.serial("www"), serial);
+    assert!(!site.a2c.crl.exists(), "nothing was revoked");
 }

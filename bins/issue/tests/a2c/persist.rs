@@ -1,11 +1,13 @@
 //! acme2certifier's experimental dns-persist-01 as the issuer meets it
 //! today: offered beside dns-01 (which the issuer still uses), and, with
 //! just-in-time validation, a served `_validation-persist` record that
-//! makes the authorization valid before any challenge is answered.
+//! makes the authorization valid before any challenge is answered, as
+//! long as the record is one string.
 
 use std::time::Duration;
 
 use certdrop_testkit::a2c::A2cOpts;
+use certdrop_testkit::nsd::{Extra, Nsd};
 use certdrop_testkit::pebble::query_txt;
 use certdrop_testkit::within;
 
@@ -104,6 +106,80 @@ fn a_served_record_validates_just_in_time_with_no_dns_change() {
     ran.stdout_has("www: certificate issued (forced, same key)");
     assert!(!ran.stderr.contains("written"), "{}", ran.stderr);
     assert_ne!(site.serial("www"), first);
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("JIT dns-persist-01 validation succeeded"),
+        "{log}"
+    );
+}
+
+/// The zone nsd serves in [`a_record_split_over_two_strings_is_cut_by_acme2certifier`]:
+/// `www` on the namespace's loopback, then `extra` lines.
+fn zone(serial: u32, extra: &str) -> String {
+    format!(
+        "$ORIGIN example.test.\n$TTL 60\n\
+         @ IN SOA ns1.example.test. hostmaster.example.test. ({serial} 3600 600 86400 60)\n\
+         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\n{extra}"
+    )
+}
+
+#[test]
+fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
+    let mut site = Site::new(A2cOpts {
+        challtestsrv: false,
+        ..persist(true)
+    });
+    site.http_line("www", "");
+    let zones = site.path("zones");
+    std::fs::create_dir_all(&zones).expect("zones");
+    std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
+    let extra = Extra {
+        port: Some(53),
+        ..Extra::default()
+    };
+    let nsd = site
+        .a2c
+        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    let serve = |serial: u32, record: &str| {
+        std::fs::write(zones.join("example.test.zone"), zone(serial, record)).expect("zone");
+        assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
+        assert!(site.a2c.enter(|| nsd.wait_serial("example.test", serial)));
+    };
+    // The account, and a first certificate over http-01 (the name's
+    // address from nsd).
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    let hits = |site: &Site| site.web.as_ref().expect("web").hits().len();
+    // The record split as the draft's own example splits it: a resolver
+    // joins the strings; acme2certifier reads the first one alone
+    // ("ca.example;"), finds no accounturi, and asks for http-01.
+    serve(
+        2,
+        &format!("_validation-persist.www IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n"),
+    );
+    let before = hits(&site);
+    site.run(&["issue", "--force", "www"]).expect(0);
+    assert!(hits(&site) > before, "validated without http-01");
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
+        "{log}"
+    );
+    // The same record as one string: valid when the authorization is fetched.
+    serve(
+        3,
+        &format!("_validation-persist.www IN TXT \"{ISSUER}; accounturi={account}\"\n"),
+    );
+    let before = hits(&site);
+    site.run(&["issue", "--force", "www"]).expect(0);
+    assert_eq!(
+        hits(&site),
+        before,
+        "http-01 asked although the record is served"
+    );
     let log = std::fs::read_to_string(&site.a2c.log).expect("log");
     assert!(
         log.contains("JIT dns-persist-01 validation succeeded"),

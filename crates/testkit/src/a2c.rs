@@ -73,7 +73,26 @@
 //!   the authorization is fetched: if it matches, the authorization is
 //!   `valid` at once, with no challenges listed.
 //! - The directory carries `renewalInfo` (ARI), a `newAuthz` URL that
-//!   answers 404, and a random key (as Let's Encrypt does).
+//!   answers 404, and a random key (as Let's Encrypt does). ARI windows
+//!   open at 85 % of the lifetime (`[Renewalinfo] renewalthreshold_pctg`);
+//!   `renewal_force: True` opens every window now. There is no `replaces`:
+//!   a newOrder carrying it is taken and the field left out of the order,
+//!   where RFC 9773 says a server that accepts it MUST reflect it
+//!   (instant-acme then refuses the order; certdrop-issue orders again
+//!   without it, leaving the first order pending).
+//! - Accounts: newAccount without `contact` is refused (`malformed`,
+//!   "Contact information is missing") unless `[Account]
+//!   contact_check_disable: True`. Account URLs are
+//!   `https://<host>/acme/acct/<12 characters>`; keyChange and
+//!   deactivation work.
+//! - Authorizations: every challenge of one authorization has the same
+//!   token; a wildcard's authorization offers dns-01 alone.
+//! - Revocation: by the account (kid) only. A revocation signed by the
+//!   certificate's key (`jwk`, RFC 8555 section 7.6) is taken only when
+//!   that key is an account's: otherwise `accountDoesNotExist`. A second
+//!   revocation answers `alreadyRevoked`.
+//! - gunicorn 27 opens a control socket at `~/.gunicorn/gunicorn.ctl`,
+//!   one path for every instance: started with `--no-control-socket`.
 //!
 //! In the namespace (one site of [`Net`], site 1): acme2certifier on
 //! 127.0.0.1:[`PORT`], pebble-challtestsrv as the DNS on 127.0.0.1:53 (off
@@ -302,6 +321,11 @@ impl A2c {
             self.enter(|| query_txt(dns, "harness-ready.invalid.").is_ok())
         });
         assert!(up, "pebble-challtestsrv did not answer:\n{}", self.logs());
+    }
+
+    /// The network namespace's name (`ip netns`), removed on drop.
+    pub fn namespace(&self) -> String {
+        self.net.ns(SITE)
     }
 
     /// `ip netns exec <namespace> program`: add arguments and run it.

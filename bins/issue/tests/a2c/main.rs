@@ -14,6 +14,7 @@
 mod pebble_site;
 mod site;
 
+mod harness;
 mod issuance;
 mod lifecycle;
 mod nsd;

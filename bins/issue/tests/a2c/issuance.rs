@@ -1,5 +1,6 @@
 //! Issuance against acme2certifier: one name over http-01, twelve names
-//! over dns-01 through the drop directory, and the account it refuses.
+//! over dns-01 through the drop directory, RSA and P-384 keys, and the
+//! account it refuses.
 
 use crate::site::{mode, openssl_names, Site};
 
@@ -91,4 +92,26 @@ fn acme2certifier_refuses_an_account_without_contact() {
         .one_error("malformed: Contact information is missing");
     assert!(!site.path("state/account.json").exists());
     assert!(!site.path("certs/web").exists());
+}
+
+#[test]
+fn rsa_and_p384_keys() {
+    const TYPES: [(&str, &str, &str); 2] = [
+        ("p384", "ecdsa-p384", "ASN1 OID: secp384r1"),
+        ("rsa2", "rsa2048", "Public-Key: (2048 bit)"),
+    ];
+    let mut site = Site::start();
+    for (name, key, _) in TYPES {
+        site.http_line(name, &format!("key = \"{key}\""));
+    }
+    site.run(&["run"]).expect(0);
+    for (name, _, want) in TYPES {
+        let text = crate::site::openssl(
+            &["x509", "-noout", "-text", "-in"],
+            &site.path(&format!("certs/{name}/cert.pem")),
+        );
+        assert!(text.contains(want), "{name}: {text}");
+        assert_eq!(site.cert_pubkey(name), site.key_pubkey(name), "{name}");
+        site.openssl_verify(name);
+    }
 }

@@ -158,6 +158,10 @@ pub struct A2cOpts {
     /// `[Renewalinfo] renewal_force`: every certificate's ARI window is
     /// open now (default false: it opens at 85 % of the lifetime).
     pub renewal_force: bool,
+    /// External Account Binding required, with these `(kid, base64url
+    /// HMAC key)` pairs (`[EABhandler]`, its CSV file handler); None: no
+    /// EAB (default).
+    pub eab_keys: Option<Vec<(String, String)>>,
 }
 
 impl Default for A2cOpts {
@@ -169,6 +173,7 @@ impl Default for A2cOpts {
             persist_jit: false,
             validity_days: 30,
             renewal_force: false,
+            eab_keys: None,
         }
     }
 }
@@ -229,6 +234,10 @@ impl A2c {
         fs::create_dir_all(dir.join("issued")).expect("issued dir");
         let conf = dir.join("acme_srv.cfg");
         fs::write(&conf, config(&dir, &opts)).expect("acme_srv.cfg");
+        if let Some(keys) = &opts.eab_keys {
+            let rows: String = keys.iter().map(|(k, m)| format!("{k},{m}\n")).collect();
+            fs::write(dir.join("eab.csv"), format!("eab_kid,eab_mac\n{rows}")).expect("eab.csv");
+        }
 
         let net = Net::new(&[SITE]);
         let log = dir.join("a2c.log");
@@ -433,6 +442,13 @@ fn config(dir: &Path, opts: &A2cOpts) -> String {
     let d = dir.display();
     let mut persist = String::new();
     let mut directory = String::new();
+    let eab = if opts.eab_keys.is_some() {
+        format!(
+            "[EABhandler]\neab_handler_module: acme2certifier.eabhandlers.file_handler\nkey_file: {d}/eab.csv\n\n"
+        )
+    } else {
+        String::new()
+    };
     if let Some(issuers) = &opts.persist_issuers {
         let list: Vec<String> = issuers.iter().map(|i| format!("\"{i}\"")).collect();
         persist = format!(
@@ -448,7 +464,7 @@ fn config(dir: &Path, opts: &A2cOpts) -> String {
          [Challenge]\nchallenge_validation_timeout: 20\n{persist}\n\
          [Directory]\n{directory}\n\
          [Renewalinfo]\nrenewal_force: {}\n\n\
-         [DBhandler]\nhandler: wsgi\ndbfile: {d}/acme_srv.db\n\n\
+         {eab}[DBhandler]\nhandler: wsgi\ndbfile: {d}/acme_srv.db\n\n\
          [CAhandler]\nhandler_module: acme2certifier.cahandlers.openssl_ca_handler\n\
          issuing_ca_key: {d}/ca/int.key\nissuing_ca_cert: {d}/ca/int.pem\n\
          ca_cert_chain_list: [\"{d}/ca/ca.pem\"]\nissuing_ca_crl: {d}/ca/crl.pem\n\

@@ -1,6 +1,9 @@
 //! A line's life against acme2certifier: renewal (forced by the issuer,
 //! and when the CA's renewal information says so), revocation, the
-//! account key rollover (keyChange) and the staged key rollover.
+//! account key rollover (keyChange) and the staged key rollover,
+//! deactivation, and an account bound by EAB.
+
+use std::os::unix::fs::PermissionsExt;
 
 use certdrop_testkit::a2c::A2cOpts;
 
@@ -139,4 +142,43 @@ fn acme2certifier_refuses_a_revocation_signed_by_the_certificate_key() {
         .one_error("www: revoke with the certificate's key: accountDoesNotExist");
     assert_eq!(site.serial("www"), serial);
     assert!(!site.a2c.crl.exists(), "nothing was revoked");
+}
+
+#[test]
+fn an_account_bound_by_eab_and_the_ca_refusals() {
+    // Two kids and HMAC keys (base64url of 32 bytes) acme2certifier knows.
+    let keys = vec![
+        (
+            "kid-1".to_owned(),
+            "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W".to_owned(),
+        ),
+        (
+            "kid-2".to_owned(),
+            "b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH".to_owned(),
+        ),
+    ];
+    let mut site = Site::new(A2cOpts {
+        eab_keys: Some(keys.clone()),
+        ..A2cOpts::default()
+    });
+    site.http_line("www", "");
+    let key_file = site.path("eab.key");
+    let write_key = |key: &str| {
+        std::fs::write(&key_file, format!("{key}\n")).expect("write key");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    };
+    // No binding at all: refused by the CA, nothing created.
+    let ran = site.run(&["run"]).expect(78);
+    ran.stderr_has("externalAccountRequired");
+    // kid-1 with kid-2's key: the CA's HMAC check fails.
+    site.head = "eab = { kid = \"kid-1\", hmac_key_file = \"eab.key\" }\n".to_owned();
+    write_key(&keys[1].1);
+    let ran = site.run(&["run"]).expect(78);
+    ran.stderr_has("(eab kid kid-1");
+    assert!(!site.path("state/account.json").exists());
+    // The right key: the account is created and issues.
+    write_key(&keys[0].1);
+    let ran = site.run(&["run"]).expect(0);
+    ran.stdout_has("account created");
+    ran.stdout_has("www: certificate issued");
 }

@@ -2,7 +2,8 @@
 //! today: offered beside dns-01 (which the issuer still uses), and, with
 //! just-in-time validation, a served `_validation-persist` record that
 //! makes the authorization valid before any challenge is answered, as
-//! long as the record is one string.
+//! long as the record is one string (and says policy=wildcard for a
+//! wildcard).
 
 use std::time::Duration;
 
@@ -184,5 +185,54 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
     assert!(
         log.contains("JIT dns-persist-01 validation succeeded"),
         "{log}"
+    );
+}
+
+#[test]
+fn a_wildcard_needs_policy_wildcard_in_the_record() {
+    let mut site = Site::new(A2cOpts {
+        persist_wildcard: true,
+        ..persist(true)
+    });
+    site.line("name = \"wild\"\ndomains = [\"example.test\", \"*.example.test\"]");
+    // The account and a first certificate over dns-01.
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    site.dir.mkdirs(&["persist"]);
+    let _records = site.a2c.relay_dnsextra(&site.path("persist"));
+    let owner = "_validation-persist.example.test.";
+    let dns = site.a2c.dns_addr;
+    let serve = |value: &str| {
+        site.dir
+            .write("persist/apex", &format!("{owner} 60 IN TXT \"{value}\"\n"));
+        let served = site.a2c.enter(|| {
+            within(Duration::from_secs(10), || {
+                query_txt(dns, owner).is_ok_and(|v| v == [value])
+            })
+        });
+        assert!(served, "{owner} {value} not served");
+    };
+    // Without the policy the record covers example.test alone: the
+    // wildcard's authorization still wants dns-01.
+    serve(&format!("{ISSUER}; accounturi={account}"));
+    let ran = site.run(&["issue", "--force", "wild", "-v"]).expect(0);
+    assert_eq!(
+        ran.stderr
+            .matches("TXT _acme-challenge.example.test. written")
+            .count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    // policy=wildcard (any case): both are valid at once, nothing written.
+    serve(&format!("{ISSUER}; accounturi={account}; policy=Wildcard"));
+    let ran = site.run(&["issue", "--force", "wild", "-v"]).expect(0);
+    assert!(!ran.stderr.contains("written"), "{}", ran.stderr);
+    assert_eq!(
+        openssl_names(&site.path("certs/wild/cert.pem")),
+        ["*.example.test", "example.test"]
     );
 }

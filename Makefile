@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: all build release static deps test unit lint lint-man deps-check crash demo bench install clean \
+.PHONY: all build release static deps test test-a2c unit lint lint-man deps-check crash demo bench install clean \
     install-bin install-man install-share install-etc install-FreeBSD install-rc install-periodic \
     install-Linux uninstall port-crates
 
@@ -41,6 +41,14 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	sh .ci/deps-check
 	sh .ci/lint-man
+
+# certdrop-issue against acme2certifier alone (bins/issue/tests/a2c/, about
+# 20 s; `make test` runs it too): the second ACME server, installed by
+# scripts/install-a2c, in a network namespace of its own (as root). The
+# nsd test runs certdrop-zone, so it is built first.
+test-a2c: deps
+	$(CARGO) build --locked -p certdrop-issue -p certdrop-zone
+	$(CARGO) test --locked -p certdrop-issue --test a2c
 
 deps-check:
 	sh .ci/deps-check

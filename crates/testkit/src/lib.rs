@@ -21,13 +21,19 @@
 //!   [`rsyslog`] (a syslogd whose messages a test reads), and with the
 //!   `pebble` feature [`pebble`]
 //!   (Pebble, pebble-challtestsrv and its throwaway CA, and
-//!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy).
+//!   [`pebble::faults`], Pebble behind a fault-injecting HTTPS proxy), and
+//!   with it, on Linux, `a2c` (acme2certifier, a second ACME server, in a
+//!   network namespace of its own).
 //!
 //! Dev-only (`publish = false`): panics are how it reports, as in tests.
 //! New fixtures the suites share (STARTTLS servers) belong here too, each in a module of its own.
 
 #![warn(missing_docs)]
 
+// acme2certifier in a network namespace: Linux, and the Pebble feature's
+// challtestsrv, relay, webroot server and HTTPS client.
+#[cfg(all(feature = "pebble", target_os = "linux"))]
+pub mod a2c;
 pub mod apache;
 pub mod dovecot;
 pub mod haproxy;

@@ -1,0 +1,238 @@
+//! acme2certifier's experimental dns-persist-01 as the issuer meets it
+//! today: offered beside dns-01 (which the issuer still uses), and, with
+//! just-in-time validation, a served `_validation-persist` record that
+//! makes the authorization valid before any challenge is answered, as
+//! long as the record is one string (and says policy=wildcard for a
+//! wildcard).
+
+use std::time::Duration;
+
+use certdrop_testkit::a2c::A2cOpts;
+use certdrop_testkit::nsd::{Extra, Nsd};
+use certdrop_testkit::pebble::query_txt;
+use certdrop_testkit::within;
+
+use crate::site::{openssl_names, Site};
+
+/// The issuer-domain-name these tests give acme2certifier.
+const ISSUER: &str = "ca.example";
+
+fn persist(jit: bool) -> A2cOpts {
+    A2cOpts {
+        persist_issuers: Some(vec![ISSUER.to_owned()]),
+        persist_jit: jit,
+        ..A2cOpts::default()
+    }
+}
+
+#[test]
+fn dns_persist_01_is_offered_with_the_issuer_domain_names() {
+    let site = Site::new(persist(false));
+    let (code, body) = site.a2c.get("/directory").expect("directory");
+    assert_eq!(code, 200);
+    let dir: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        dir["meta"]["caaIdentities"],
+        serde_json::json!([ISSUER]),
+        "{dir}"
+    );
+    let authz: serde_json::Value =
+        serde_json::from_str(&site.a2c.new_authorization("www.example.test")).expect("JSON");
+    let challenges = authz["challenges"].as_array().expect("challenges");
+    let types: Vec<&str> = challenges
+        .iter()
+        .map(|c| c["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(
+        types,
+        ["http-01", "dns-01", "tls-alpn-01", "dns-persist-01"],
+        "{authz}"
+    );
+    let persist = &challenges[3];
+    assert_eq!(
+        persist["issuer-domain-names"],
+        serde_json::json!([ISSUER]),
+        "{authz}"
+    );
+    assert!(persist.get("token").is_none(), "{authz}");
+    let uri = persist["accounturi"].as_str().expect("accounturi");
+    assert!(
+        uri.starts_with("https://127.0.0.1:14000/acme/acct/"),
+        "{uri}"
+    );
+}
+
+#[test]
+fn the_issuer_answers_dns01_when_dns_persist_01_is_offered_too() {
+    let mut site = Site::new(persist(false));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    let ran = site.run(&["run", "-v"]).expect(0);
+    ran.stderr_has("TXT _acme-challenge.www.example.test. written");
+    assert_eq!(
+        openssl_names(&site.path("certs/www/cert.pem")),
+        ["www.example.test"]
+    );
+}
+
+#[test]
+fn a_served_record_validates_just_in_time_with_no_dns_change() {
+    let mut site = Site::new(persist(true));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    // No record yet: dns-01 as usual, which creates the account.
+    let ran = site.run(&["run", "-v"]).expect(0);
+    ran.stderr_has("TXT _acme-challenge.www.example.test. written");
+    let first = site.serial("www");
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL");
+    // The standing record, served from a directory of its own (static
+    // zone content, not the issuer's dnsextra/).
+    site.dir.mkdirs(&["persist"]);
+    let _records = site.a2c.relay_dnsextra(&site.path("persist"));
+    let owner = "_validation-persist.www.example.test.";
+    let value = format!("{ISSUER}; accounturi={account}");
+    site.dir
+        .write("persist/www", &format!("{owner} 60 IN TXT \"{value}\"\n"));
+    let dns = site.a2c.dns_addr;
+    let served = site.a2c.enter(|| {
+        within(Duration::from_secs(10), || {
+            query_txt(dns, owner).is_ok_and(|v| v.contains(&value))
+        })
+    });
+    assert!(served, "{owner} not served");
+    // The renewal: the authorization is valid when first fetched; the
+    // issuer writes no fragment and answers no challenge.
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    ran.stdout_has("www: certificate issued (forced, same key)");
+    assert!(!ran.stderr.contains("written"), "{}", ran.stderr);
+    assert_ne!(site.serial("www"), first);
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("JIT dns-persist-01 validation succeeded"),
+        "{log}"
+    );
+}
+
+/// The zone nsd serves in [`a_record_split_over_two_strings_is_cut_by_acme2certifier`]:
+/// `www` on the namespace's loopback, then `extra` lines.
+fn zone(serial: u32, extra: &str) -> String {
+    format!(
+        "$ORIGIN example.test.\n$TTL 60\n\
+         @ IN SOA ns1.example.test. hostmaster.example.test. ({serial} 3600 600 86400 60)\n\
+         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\n{extra}"
+    )
+}
+
+#[test]
+fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
+    let mut site = Site::new(A2cOpts {
+        challtestsrv: false,
+        ..persist(true)
+    });
+    site.http_line("www", "");
+    let zones = site.path("zones");
+    std::fs::create_dir_all(&zones).expect("zones");
+    std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
+    let extra = Extra {
+        port: Some(53),
+        ..Extra::default()
+    };
+    let nsd = site
+        .a2c
+        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    let serve = |serial: u32, record: &str| {
+        std::fs::write(zones.join("example.test.zone"), zone(serial, record)).expect("zone");
+        assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
+        assert!(site.a2c.enter(|| nsd.wait_serial("example.test", serial)));
+    };
+    // The account, and a first certificate over http-01 (the name's
+    // address from nsd).
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    let hits = |site: &Site| site.web.as_ref().expect("web").hits().len();
+    // The record split as the draft's own example splits it: a resolver
+    // joins the strings; acme2certifier reads the first one alone
+    // ("ca.example;"), finds no accounturi, and asks for http-01.
+    serve(
+        2,
+        &format!("_validation-persist.www IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n"),
+    );
+    let before = hits(&site);
+    site.run(&["issue", "--force", "www"]).expect(0);
+    assert!(hits(&site) > before, "validated without http-01");
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
+        "{log}"
+    );
+    // The same record as one string: valid when the authorization is fetched.
+    serve(
+        3,
+        &format!("_validation-persist.www IN TXT \"{ISSUER}; accounturi={account}\"\n"),
+    );
+    let before = hits(&site);
+    site.run(&["issue", "--force", "www"]).expect(0);
+    assert_eq!(
+        hits(&site),
+        before,
+        "http-01 asked although the record is served"
+    );
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("JIT dns-persist-01 validation succeeded"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_wildcard_needs_policy_wildcard_in_the_record() {
+    let mut site = Site::new(A2cOpts {
+        persist_wildcard: true,
+        ..persist(true)
+    });
+    site.line("name = \"wild\"\ndomains = [\"example.test\", \"*.example.test\"]");
+    // The account and a first certificate over dns-01.
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    site.dir.mkdirs(&["persist"]);
+    let _records = site.a2c.relay_dnsextra(&site.path("persist"));
+    let owner = "_validation-persist.example.test.";
+    let dns = site.a2c.dns_addr;
+    let serve = |value: &str| {
+        site.dir
+            .write("persist/apex", &format!("{owner} 60 IN TXT \"{value}\"\n"));
+        let served = site.a2c.enter(|| {
+            within(Duration::from_secs(10), || {
+                query_txt(dns, owner).is_ok_and(|v| v == [value])
+            })
+        });
+        assert!(served, "{owner} {value} not served");
+    };
+    // Without the policy the record covers example.test alone: the
+    // wildcard's authorization still wants dns-01.
+    serve(&format!("{ISSUER}; accounturi={account}"));
+    let ran = site.run(&["issue", "--force", "wild", "-v"]).expect(0);
+    assert_eq!(
+        ran.stderr
+            .matches("TXT _acme-challenge.example.test. written")
+            .count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    // policy=wildcard (any case): both are valid at once, nothing written.
+    serve(&format!("{ISSUER}; accounturi={account}; policy=Wildcard"));
+    let ran = site.run(&["issue", "--force", "wild", "-v"]).expect(0);
+    assert!(!ran.stderr.contains("written"), "{}", ran.stderr);
+    assert_eq!(
+        openssl_names(&site.path("certs/wild/cert.pem")),
+        ["*.example.test", "example.test"]
+    );
+}

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Service;
 use crate::ctx::Ctx;
-use crate::definition::Files;
+use crate::definition::{Files, Rule};
 
 /// `<state>/quiet`: one line per service found with nothing to do,
 /// `<service> <fingerprint>`. One file read per pass, not one per service
@@ -113,44 +113,31 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
             ctx.plan.note(path, true, &t);
         }
     };
-    let mut version = None;
     if let Some(line) = &svc.line {
         let link = ctx.config.pub_dir.join(line);
-        // The link itself: what it points to is the next look.
-        let m = meta(&std::fs::symlink_metadata(&link));
-        mix_meta(&mut h, &link, &m);
-        ctx.plan.note(&link, false, &m);
+        mix_meta(&mut h, &link, &meta(&std::fs::symlink_metadata(&link)));
         // One readlink, not a canonicalize (a readlink per component).
         let dir = match std::fs::read_link(&link) {
             Ok(target) => ctx.config.pub_dir.join(target),
             Err(_) => link.clone(),
         };
         // The version directory's own metadata moves when a file is
-        // added, removed or renamed in it; the plan relies on that.
-        look(&mut h, &dir, std::fs::symlink_metadata(&dir));
+        // added, removed or renamed in it. The plan looks through the
+        // link: at the directory it points to then (another version is
+        // another directory) and at the files in it.
+        let m = meta(&std::fs::symlink_metadata(&dir));
+        mix_meta(&mut h, &dir, &m);
+        ctx.plan.note(&link, true, &m);
         let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&dir).ok()?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in &entries {
-            look(&mut h, &e.path(), e.metadata());
+            let m = meta(&e.metadata());
+            mix_meta(&mut h, &e.path(), &m);
+            ctx.plan.note(&link.join(e.file_name()), false, &m);
         }
-        version = Some((link, dir));
     }
     for pair in pairs {
-        // `pub/<line>/<file>` is the version directory's entry, looked at
-        // through the link just looked at: the plan holds it once, under
-        // the entry's path (different metadata spoils the plan).
-        let entry = version.as_ref().and_then(|(link, dir)| {
-            let name = pair.cert.strip_prefix(link).ok()?;
-            (name.components().count() == 1).then(|| dir.join(name))
-        });
-        match entry {
-            Some(entry) => {
-                let m = meta(&std::fs::symlink_metadata(&pair.cert));
-                mix_meta(&mut h, &pair.cert, &m);
-                ctx.plan.note(&entry, false, &m);
-            }
-            None => look(&mut h, &pair.cert, std::fs::symlink_metadata(&pair.cert)),
-        }
+        look(&mut h, &pair.cert, std::fs::symlink_metadata(&pair.cert));
         if let Some(k) = &pair.key {
             look(&mut h, k, std::fs::symlink_metadata(k));
         }
@@ -161,9 +148,12 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
     if let Some(p) = &svc.def.pidfile {
         look(&mut h, p, std::fs::symlink_metadata(p));
     }
-    // The content-changed rule compares with what was last deployed.
-    let record = crate::state::path(&ctx.config.state, &svc.name);
-    look(&mut h, &record, std::fs::symlink_metadata(&record));
+    // The content-changed rule compares with what was last deployed; the
+    // other rule never reads that record.
+    if svc.def.rule == Rule::ContentChanged {
+        let record = crate::state::path(&ctx.config.state, &svc.name);
+        look(&mut h, &record, std::fs::symlink_metadata(&record));
+    }
     Some(certdrop_core::certinfo::hex(&h.finalize()))
 }
 

@@ -59,6 +59,32 @@ pub fn meta(meta: &io::Result<Metadata>) -> Meta {
     ])
 }
 
+/// The [`Meta`] of `name` in the open directory `dir` (fstatat: one
+/// component to look up, not the whole path again), of the symlink itself
+/// unless `follow`. The same numbers [`meta`] gives for the path.
+pub fn meta_at(dir: &std::fs::File, name: &std::ffi::OsStr, follow: bool) -> Meta {
+    use nix::fcntl::AtFlags;
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::AT_SYMLINK_NOFOLLOW
+    };
+    let st = nix::sys::stat::fstatat(dir, name, flags).ok()?;
+    // The casts only widen or keep the bits of what std's MetadataExt
+    // reads from the same fields.
+    #[allow(clippy::unnecessary_cast)]
+    Some([
+        st.st_dev as u64,
+        st.st_ino as u64,
+        st.st_size as u64,
+        st.st_mode as u64,
+        st.st_mtime as u64,
+        st.st_mtime_nsec as u64,
+        st.st_ctime as u64,
+        st.st_ctime_nsec as u64,
+    ])
+}
+
 /// Mix `path` and its [`Meta`] into `h`: the bytes [`lstat`] mixes.
 pub fn mix_meta(h: &mut Sha256, path: &Path, meta: &Meta) {
     h.update(path.as_os_str().as_encoded_bytes());
@@ -81,6 +107,28 @@ fn mix(h: &mut Sha256, path: &Path, m: io::Result<Metadata>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meta_at_gives_the_numbers_meta_gives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("f"), "x").expect("write");
+        std::os::unix::fs::symlink("f", dir.path().join("l")).expect("symlink");
+        let open = fs::File::open(dir.path()).expect("open dir");
+        for name in ["f", "l", "absent"] {
+            let path = dir.path().join(name);
+            assert_eq!(
+                meta_at(&open, std::ffi::OsStr::new(name), false),
+                meta(&fs::symlink_metadata(&path)),
+                "{name}"
+            );
+            assert_eq!(
+                meta_at(&open, std::ffi::OsStr::new(name), true),
+                meta(&fs::metadata(&path)),
+                "{name} followed"
+            );
+        }
+        assert!(meta_at(&open, std::ffi::OsStr::new("f"), false).is_some());
+    }
     use std::fs;
     use std::time::{Duration, Instant};
 

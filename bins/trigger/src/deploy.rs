@@ -55,12 +55,13 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
     // to do: stop before any signature or file is read.
     let fingerprint = quiet::fingerprint(ctx, svc);
     if let Some(fp) = &fingerprint {
-        if !ctx.mode.force && !ctx.mode.check && quiet::unchanged(ctx, svc, fp) {
+        let until = quiet::unchanged(ctx, svc, fp, now);
+        if let Some(until) = until.filter(|_| !ctx.mode.force && !ctx.mode.check) {
             out.verbose(&format!(
                 "{}: nothing to do (unchanged since the last check)",
                 svc.name
             ));
-            ctx.plan.quiet();
+            ctx.plan.quiet(until);
             return Ok(Outcome::Unchanged);
         }
     }
@@ -122,8 +123,13 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         }
         out.verbose(&idle);
         if let Some(fp) = &fingerprint {
-            quiet::remember(ctx, svc, fp);
-            ctx.plan.quiet();
+            let until = loaded
+                .iter()
+                .map(|l| l.leaf().not_after)
+                .min()
+                .unwrap_or(i64::MAX);
+            quiet::remember(ctx, svc, fp, until);
+            ctx.plan.quiet(until);
         }
         return Ok(Outcome::Unchanged);
     };

@@ -23,6 +23,10 @@
 //!   so the plan lists its files without reading it. A symlink counts
 //!   with its own metadata and its target's.
 //!
+//! - the end of the earliest certificate validity the decisions rested on
+//!   (the records keep it too): past it, the full pass looks again and
+//!   says the certificate expired, as it would have without either.
+//!
 //! The next `run` (all services, no `--force`, no `-v`) finds the state
 //! directory from the one top-level `state = "..."` line, reads the plan,
 //! checks the key, takes the state lock as any run does, and stats the
@@ -65,6 +69,8 @@ pub struct Collector {
     spoiled: Cell<bool>,
     /// Services that ended with their no-op record.
     quiet: Cell<usize>,
+    /// The end of the earliest certificate validity those records rest on.
+    until: Cell<Option<i64>>,
 }
 
 impl Collector {
@@ -94,9 +100,12 @@ impl Collector {
         }
     }
 
-    /// A service ended with nothing to do and its no-op record.
-    pub fn quiet(&self) {
+    /// A service ended with nothing to do and its no-op record, which
+    /// stands until `until` (src/quiet.rs).
+    pub fn quiet(&self, until: i64) {
         self.quiet.set(self.quiet.get() + 1);
+        self.until
+            .set(Some(self.until.get().map_or(until, |u| u.min(until))));
     }
 
     /// At the end of a pass: write the plan when every service of the
@@ -143,10 +152,11 @@ impl Collector {
         let seen = self.seen.borrow();
         let mut sum = Sha256::new();
         let mut text = format!(
-            "{MAGIC}\nconfig {}\nstate {}\nlock_wait {}\nsigners {}\n",
+            "{MAGIC}\nconfig {}\nstate {}\nlock_wait {}\nuntil {}\nsigners {}\n",
             one_line(&config.path)?,
             one_line(&config.state)?,
             config.lock_wait.as_millis(),
+            self.until.get()?,
             match signers_path {
                 Some(p) => one_line(p)?,
                 None => "-",
@@ -277,7 +287,10 @@ pub fn holds(path: &Path, text: &str, digest: [u8; 32]) -> Result<bool> {
     let Some(plan) = Plan::parse(&plan) else {
         return Ok(false);
     };
-    if Path::new(plan.config) != path || Path::new(plan.state) != state {
+    if Path::new(plan.config) != path
+        || Path::new(plan.state) != state
+        || certdrop_core::clock::now() > plan.until
+    {
         return Ok(false);
     }
     let mut defs = Vec::with_capacity(plan.defs.len());
@@ -373,6 +386,9 @@ struct Plan<'a> {
     config: &'a str,
     state: &'a str,
     lock_wait: Duration,
+    /// The earliest end of a certificate's validity the decisions
+    /// rested on: after it, a full pass (which refuses the expired one).
+    until: i64,
     signers: &'a str,
     defs: Vec<&'a str>,
     key: &'a str,
@@ -392,11 +408,13 @@ impl<'a> Plan<'a> {
         let config = field("config")?;
         let state = field("state")?;
         let lock_wait = Duration::from_millis(field("lock_wait")?.parse().ok()?);
+        let until = field("until")?.parse().ok()?;
         let signers = field("signers")?;
         let mut plan = Plan {
             config,
             state,
             lock_wait,
+            until,
             signers,
             defs: Vec::new(),
             key: "",
@@ -446,7 +464,7 @@ mod tests {
     #[test]
     fn a_plan_parses_only_whole_and_in_order() {
         let good = format!(
-            "{MAGIC}\nconfig c\nstate s\nlock_wait 5\nsigners -\ndef d\nkey k\nsum s\ndir x\npath a\ntarget b\n"
+            "{MAGIC}\nconfig c\nstate s\nlock_wait 5\nuntil 9\nsigners -\ndef d\nkey k\nsum s\ndir x\npath a\ntarget b\n"
         );
         let p = Plan::parse(&good).expect("parses");
         assert_eq!(

@@ -19,7 +19,7 @@ use crate::ctx::Ctx;
 use crate::definition::{Files, Rule};
 
 /// `<state>/quiet`: one line per service found with nothing to do,
-/// `<service> <fingerprint>`. One file read per pass, not one per service
+/// `<service> <fingerprint> <until>`. One file read per pass, not one per service
 /// (a file per service cost five system calls of a no-op pass's twenty).
 const FILE: &str = "quiet";
 
@@ -157,22 +157,30 @@ pub fn fingerprint(ctx: &Ctx, svc: &Service) -> Option<String> {
     Some(certdrop_core::certinfo::hex(&h.finalize()))
 }
 
-/// Whether the service was found with nothing to do at this fingerprint.
-pub fn unchanged(ctx: &Ctx, svc: &Service, fp: &str) -> bool {
-    ctx.quiet
-        .with(ctx, |m| m.get(&svc.name).is_some_and(|f| f == fp))
+/// Whether the service was found with nothing to do at this fingerprint,
+/// and that finding still stands at `now`: Some(the end of the earliest
+/// certificate's validity it rested on). A certificate that expired since
+/// is looked at again (the full check refuses it: the run says so).
+pub fn unchanged(ctx: &Ctx, svc: &Service, fp: &str, now: i64) -> Option<i64> {
+    ctx.quiet.with(ctx, |m| {
+        let (f, until) = m.get(&svc.name)?.split_once(' ')?;
+        let until: i64 = until.parse().ok()?;
+        (f == fp && now <= until).then_some(until)
+    })
 }
 
-/// Remember that nothing was to do at this fingerprint (best effort: a
-/// missing record only costs a full check next time). Written whole at the
+/// Remember that nothing was to do at this fingerprint until `until` (the
+/// end of the earliest validity among its certificates). Best effort: a
+/// missing record only costs a full check next time. Written whole at the
 /// end of the pass but not fsynced: a crash may lose it (a full check next
 /// time), and an old one that comes back after a crash holds an old
 /// fingerprint, which matches only if nothing the decision rests on
 /// changed (the deployment record included).
-pub fn remember(ctx: &Ctx, svc: &Service, fp: &str) {
+pub fn remember(ctx: &Ctx, svc: &Service, fp: &str, until: i64) {
+    let value = format!("{fp} {until}");
     ctx.quiet.with(ctx, |m| {
-        if m.get(&svc.name).map(String::as_str) != Some(fp) {
-            m.insert(svc.name.clone(), fp.to_string());
+        if m.get(&svc.name) != Some(&value) {
+            m.insert(svc.name.clone(), value);
             ctx.quiet.dirty.set(true);
         }
     });

@@ -282,3 +282,38 @@ fn a_run_holding_the_lock_stops_the_plan_as_it_stops_a_full_pass() {
     tree.run(&["run"]).expect(2).silent();
     assert!(planned(&tree));
 }
+
+#[test]
+fn a_certificate_that_expires_is_looked_at_again() {
+    // Valid for a few seconds more: deployed, found quiet, the plan
+    // written; once the clock passes its end the run checks in full and
+    // says it expired, as it would have without the records and the plan.
+    let tree = Tree::new();
+    std::fs::create_dir(tree.path("defs2")).expect("defs2");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // Long enough for the three runs before it on a busy machine.
+    let end = now + 10;
+    let stamp = certdrop_testkit::sh(tree.root(), &format!("date -u -d @{end} +%Y%m%d%H%M%SZ"));
+    let cert = tree.cert("www", crate::harness::NAME, "20200101000000Z", stamp.trim());
+    tree.publish("www", &cert);
+    config(&tree, &published("www", &touch(&tree)));
+    tree.run(&["run"]).expect(0);
+    tree.run(&["run"]).expect(2).silent();
+    let plan = tree.read_text("state/plan");
+    assert!(plan.contains(&format!("\nuntil {end}\n")), "{plan}");
+    // The end as the certificate says it; the check is `now > not_after`.
+    let expired = certdrop_testkit::wait::within(Duration::from_secs(30), || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            > end
+    });
+    assert!(expired, "the clock did not pass the certificate's end");
+    mark(&tree);
+    tree.run(&["run"]).expect(65).one_error("expired on");
+    assert!(!planned(&tree), "the plan held past the certificate's end");
+}

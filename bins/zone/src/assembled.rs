@@ -5,7 +5,7 @@
 //! A million-record zone thus costs about what its generated part does,
 //! not a string per record.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -67,11 +67,12 @@ impl Assembled {
     /// read once here to check them ([`Checker`]) and hash them; errors as
     /// [`crate::build::assemble`] gives them. `before_generated` runs
     /// between the sources and the generated records (which it returns), so
-    /// that errors keep their order: sources, then the generated parts.
+    /// that errors keep their order: sources, then the generated parts; it
+    /// gets the sources' zone cuts (owners of NS sets below the apex).
     pub fn from_sources(
         zone: &str,
         files: Vec<PathBuf>,
-        generated: impl FnOnce() -> Result<Vec<Record>>,
+        generated: impl FnOnce(&BTreeSet<String>) -> Result<Vec<Record>>,
     ) -> Result<Assembled> {
         let mut a = Assembled {
             zone: zone.to_owned(),
@@ -103,7 +104,7 @@ impl Assembled {
             visit(l, &mut checker);
             Ok(())
         })?;
-        let generated = generated()?;
+        let generated = generated(&checker.cuts)?;
         for r in &generated {
             visit(Line::Generated(r), &mut checker);
         }
@@ -257,6 +258,8 @@ pub struct Checker {
     suspect: bool,
     hasher: RandomState,
     owners: HashMap<u64, u8>,
+    /// Owners of the sources' NS sets below the apex.
+    pub cuts: BTreeSet<String>,
 }
 
 const CNAME: u8 = 1;
@@ -273,6 +276,7 @@ impl Checker {
             suspect: false,
             hasher: RandomState::new(),
             owners: HashMap::new(),
+            cuts: BTreeSet::new(),
         }
     }
 
@@ -286,6 +290,9 @@ impl Checker {
                         && r.rdata.len() == 7
                         && r.rdata[2].parse::<u32>().is_ok();
                     self.suspect |= !ok;
+                }
+                if r.rtype == "NS" && r.owner != self.apex {
+                    self.cuts.insert(r.owner.clone());
                 }
                 (r.owner.as_str(), r.rtype.as_str())
             }
@@ -362,7 +369,7 @@ mod tests {
             std::fs::copy(&files[1], "/tmp/golden-primary").expect("keep");
         }
         let zone = "example.test";
-        let a = Assembled::from_sources(zone, files.clone(), || Ok(Vec::new())).expect("assemble");
+        let a = Assembled::from_sources(zone, files.clone(), |_| Ok(Vec::new())).expect("assemble");
         let mut out = Vec::new();
         a.write(&mut out, 3_000_000_001, |e| Error::temp(e.to_string()))
             .expect("write");
@@ -412,7 +419,7 @@ mod tests {
     fn a_source_changed_between_check_and_write_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let files = sources(dir.path());
-        let a = Assembled::from_sources("example.test", files.clone(), || Ok(Vec::new()))
+        let a = Assembled::from_sources("example.test", files.clone(), |_| Ok(Vec::new()))
             .expect("assemble");
         let mut text = std::fs::read_to_string(&files[1]).expect("read");
         text.push_str("www CNAME h0\nwww A 192.0.2.1\n");
@@ -446,12 +453,12 @@ mod tests {
             files.truncate(2);
             files.push(dir.path().join("more"));
             let e =
-                Assembled::from_sources(zone, files.clone(), || Ok(Vec::new())).expect_err(extra);
+                Assembled::from_sources(zone, files.clone(), |_| Ok(Vec::new())).expect_err(extra);
             assert!(e.to_string().contains(why), "{extra}: {e}");
         }
         // A generated record beside a CNAME is caught the same way.
         files.truncate(2);
-        let gen = || {
+        let gen = |_: &BTreeSet<String>| {
             Ok(vec![Record::new(
                 "w2.example.test",
                 60,

@@ -127,7 +127,11 @@ pub fn assemble(
     let files = std::iter::once(zone.soa.clone())
         .chain(zone.primary.iter().cloned())
         .collect();
-    Assembled::from_sources(&zone.name, files, || generated(config, zone, gen, problems))
+    Assembled::from_sources(&zone.name, files, |cuts| {
+        crate::persist::below_cut(&zone.persist, cuts)
+            .map_err(|why| caa_error(config, zone, &why))?;
+        generated(config, zone, gen, problems)
+    })
 }
 
 /// The generated records of `zone` (fragments, TLSA, SSHFP, CAA,
@@ -210,8 +214,9 @@ pub fn zone_data_name(zone: &str, why: &str) -> Error {
     Error::data(format!("zone {zone}: {why}"))
 }
 
-/// A `[zone.caa]` table that cannot give valid records: it comes from
-/// zone.toml, so it is a configuration error (78).
+/// A `[zone.caa]` or `[[zone.persist]]` table that cannot give valid
+/// records (a persist name below a delegation of the sources, too): it
+/// comes from zone.toml, so it is a configuration error (78).
 pub fn caa_error(config: &Config, zone: &Zone, why: &str) -> Error {
     Error::config(format!(
         "{}: zone {}: {why}",

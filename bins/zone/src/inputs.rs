@@ -1,7 +1,8 @@
 //! What a zone is built from, fingerprinted by file metadata
 //! (`certdrop_core::fingerprint`), so that a build with nothing new can stop
 //! before reading anything: a no-op run from cron or watch costs a few
-//! thousand stat calls, not a rebuild. The fingerprint is taken before the
+//! thousand stat calls (and the read of the issuer's small account files,
+//! whose content counts, not their metadata), not a rebuild. The fingerprint is taken before the
 //! inputs are read; a change during a build is seen by the next one.
 
 use std::path::Path;
@@ -55,12 +56,25 @@ pub fn fingerprint(config: &Config, zone: &Zone) -> String {
             }
         }
     }
-    if let Some(certs) = &config.certs {
-        // The issuer replaces an account file by renaming a new one over
-        // it: its own metadata says when the account changed.
-        for p in &zone.persist {
-            if let crate::persist::Account::File(name) = &p.account {
-                lstat(&mut h, &crate::persist::account_path(certs, name));
+    for p in &zone.persist {
+        // The issuer rewrites its account file at every run (a new
+        // `updated`), so its metadata would make every run after it a
+        // rebuild: what counts is the URI list the records are made of
+        // (or why the file is refused), read as the build reads it.
+        if let crate::persist::Account::File(_) = &p.account {
+            match crate::persist::uris(p, config.certs.as_deref()) {
+                Ok(uris) => {
+                    h.update(b"persist ok\0");
+                    for u in uris {
+                        h.update(u.as_bytes());
+                        h.update(b"\n");
+                    }
+                }
+                Err((_, why)) => {
+                    h.update(b"persist refused\0");
+                    h.update(why.as_bytes());
+                    h.update(b"\n");
+                }
             }
         }
     }

@@ -1,8 +1,7 @@
 //! `_validation-persist` TXT records of dns-persist-01
-//! (draft-ietf-acme-dns-persist-00, 3 November 2025: the newest text in
-//! the working group's repository ietf-wg-acme/draft-ietf-acme-dns-persist,
-//! commit 3e53123; section numbers below are that text's. acme4j's
-//! implementation of -01, March 2026, renders the same record), built
+//! (draft-ietf-acme-dns-persist-00, 3 November 2025: the text in the
+//! working group's repository ietf-wg-acme/draft-ietf-acme-dns-persist
+//! at commit 3e53123; section numbers below are that text's), built
 //! from `[[zone.persist]]` like CAA from `[zone.caa]`: a standing record
 //! that binds a name to one CA and one ACME account, so that renewals
 //! need no DNS change.
@@ -38,38 +37,42 @@
 //!   one record per issuer-domain-name and per account URI, so a CA
 //!   that knows any of its names matches, and a new account's record
 //!   stands beside the old one until the issuer empties `previous`.
+//!   The records of all entries are sorted and deduplicated here, so that
+//!   `build` and the make step `assemble` give the same set.
+//! - TTL: the table's `ttl`, else the zone's. A CA may reuse a validation
+//!   for at most the record's TTL when that is shorter than its own reuse
+//!   period (§7.8 "Validation Data Reuse and TTL Handling").
+//! - Zone cuts: a name at or below a delegation of the zone's sources is
+//!   refused ([`below_cut`]): nsd would never serve the record (it is
+//!   occluded by the NS set, RFC 1034 §4.2.1).
 //!
 //! The account URI comes from `accounturi` or from the issuer's public
 //! account file `<certs>/.accounts/<account>.json`, which another stage
-//! writes: read as untrusted input (a small regular file, no symlink), and
-//! every URI in it checked. A file that is missing or fails any check
+//! writes: read as untrusted input (a small regular file, no symlink, no
+//! second hard link: `account`), and every URI in it checked. A file that is missing or fails any check
 //! gives a one-line warning and no records for that entry — never a
 //! failed build, never some of its records.
 
 use std::path::{Path, PathBuf};
 
 use certdrop_core::name;
-use certdrop_core::untrusted::{self, Rules};
 use serde::Deserialize;
 
 use crate::record::{RType, Record};
 
+mod account;
+
+pub use account::{account_path, check_uri, read_account};
+
 /// The label the records go under (draft §2).
 pub const LABEL: &str = "_validation-persist";
-/// The directory of `certs` where the issuer publishes its accounts.
-pub const ACCOUNTS_DIR: &str = ".accounts";
-/// Largest account file read: a few hundred bytes in practice.
-pub const MAX_ACCOUNT_FILE: u64 = 16 * 1024;
-/// Longest account URI accepted (a CA's are well under 200 bytes; the
-/// draft §9.1 asks CAs to keep them short).
-pub const MAX_URI: usize = 1024;
-/// Most `previous` URIs taken from an account file.
-pub const MAX_PREVIOUS: usize = 16;
 /// Most issuer-domain-names in one entry (draft §3.1 caps a challenge's
 /// list at 10).
 pub const MAX_ISSUERS: usize = 10;
 /// Longest character-string (RFC 1035 §3.3).
 const MAX_STRING: usize = 255;
+/// Largest TTL (RFC 2181 §8).
+const MAX_TTL: u32 = 2_147_483_647;
 
 /// A `[[zone.persist]]` table as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +85,7 @@ pub struct Raw {
     #[serde(default)]
     wildcard: bool,
     persist_until: Option<toml::Value>,
+    ttl: Option<u32>,
 }
 
 /// Where an entry's account URI comes from.
@@ -106,6 +110,8 @@ pub struct Persist {
     pub wildcard: bool,
     /// `persistUntil`, seconds since the epoch.
     pub persist_until: Option<i64>,
+    /// The records' TTL; none: the zone's.
+    pub ttl: Option<u32>,
 }
 
 impl Persist {
@@ -162,12 +168,16 @@ impl Persist {
             None => None,
             Some(v) => Some(until(v).map_err(|why| ("persist_until", why))?),
         };
+        if let Some(t) = raw.ttl.filter(|t| *t > MAX_TTL) {
+            return Err(("ttl", format!("{t}: more than {MAX_TTL} (RFC 2181 §8)")));
+        }
         Ok(Persist {
             issuers,
             account,
             names,
             wildcard: raw.wildcard,
             persist_until,
+            ttl: raw.ttl,
         })
     }
 }
@@ -269,80 +279,6 @@ fn parse_utc(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
-/// Check an account URI before it goes into a record: `https://` (or
-/// `http://`, for a test CA on loopback), printable ASCII, nothing that
-/// could end the parameter or the quoted string (RFC 8659 §4.2 value:
-/// no `;`, no space; and no `"` or `\`), not longer than [`MAX_URI`].
-pub fn check_uri(uri: &str) -> Result<(), String> {
-    let shown: String = uri
-        .chars()
-        .take(80)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
-    if uri.len() > MAX_URI {
-        return Err(format!("'{shown}...': longer than {MAX_URI} bytes"));
-    }
-    if let Some(c) = uri
-        .chars()
-        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | ';' | '\\'))
-    {
-        return Err(format!(
-            "'{shown}': character {} is not allowed in an account URI",
-            c.escape_debug()
-        ));
-    }
-    let rest = uri
-        .strip_prefix("https://")
-        .or_else(|| uri.strip_prefix("http://"))
-        .ok_or_else(|| format!("'{shown}': not an https URL"))?;
-    if rest.split('/').next().unwrap_or("").is_empty() {
-        return Err(format!("'{shown}': no host"));
-    }
-    Ok(())
-}
-
-/// The account file the issuer writes (spec: `<certs>/.accounts/<ca>.json`).
-#[derive(Deserialize)]
-struct AccountFile {
-    ca: String,
-    account: String,
-    #[serde(default)]
-    previous: Vec<String>,
-}
-
-/// `<certs>/.accounts/<name>.json`.
-pub fn account_path(certs: &Path, name: &str) -> PathBuf {
-    certs.join(ACCOUNTS_DIR).join(format!("{name}.json"))
-}
-
-/// The account URIs of `<certs>/.accounts/<name>.json`: the current one
-/// first, then the previous ones, each checked; any fault refuses the
-/// whole file (one line why, without the path).
-pub fn read_account(path: &Path, name: &str) -> Result<Vec<String>, String> {
-    let data = untrusted::read(path, &Rules::new(MAX_ACCOUNT_FILE)).map_err(|e| e.to_string())?;
-    let file: AccountFile =
-        serde_json::from_slice(&data).map_err(|e| format!("not an account file: {e}"))?;
-    if file.ca != name {
-        let ca: String = file.ca.chars().take(64).collect();
-        return Err(format!(
-            "says it is CA '{}', not '{name}'",
-            ca.escape_debug()
-        ));
-    }
-    if file.previous.len() > MAX_PREVIOUS {
-        return Err(format!("more than {MAX_PREVIOUS} previous accounts"));
-    }
-    let mut uris = Vec::with_capacity(1 + file.previous.len());
-    for u in std::iter::once(file.account).chain(file.previous) {
-        check_uri(&u)?;
-        if !uris.contains(&u) {
-            uris.push(u);
-        }
-    }
-    Ok(uris)
-}
-
 /// The issue-value of one record (draft §4): the issuer, the account URI,
 /// then the optional parameters in the draft's order.
 pub fn value(issuer: &str, uri: &str, wildcard: bool, until: Option<i64>) -> String {
@@ -383,9 +319,24 @@ pub fn records(p: &Persist, uris: &[String], ttl: u32) -> Vec<Record> {
     out
 }
 
-/// The records of every entry of a zone; an entry whose account file
+/// The account URIs of entry `p`: its `accounturi`, or those of its
+/// account file (an error: the file's path and why it was refused).
+pub fn uris(p: &Persist, certs: Option<&Path>) -> Result<Vec<String>, (PathBuf, String)> {
+    match (&p.account, certs) {
+        (Account::Uri(u), _) => Ok(vec![u.clone()]),
+        (Account::File(name), Some(certs)) => {
+            let path = account_path(certs, name);
+            read_account(&path, name).map_err(|why| (path, why))
+        }
+        // Refused by the configuration's validation.
+        (Account::File(_), None) => Ok(Vec::new()),
+    }
+}
+
+/// The records of every entry of a zone, sorted and without duplicates
+/// (two entries may name the same account); an entry whose account file
 /// cannot be used adds a warning line to `warn` (with its path) and no
-/// records.
+/// records. `ttl`: the zone's, for entries without their own.
 pub fn all(
     entries: &[Persist],
     certs: Option<&Path>,
@@ -395,30 +346,51 @@ pub fn all(
 ) -> Vec<Record> {
     let mut out = Vec::new();
     for p in entries {
-        let uris = match (&p.account, certs) {
-            (Account::Uri(u), _) => vec![u.clone()],
-            (Account::File(name), Some(certs)) => {
-                let path = account_path(certs, name);
-                match read_account(&path, name) {
-                    Ok(uris) => uris,
-                    Err(why) => {
-                        warn(
-                            &path,
-                            format!(
-                                "{}: refused: {why}; no {LABEL} records for zone {zone}",
-                                path.display()
-                            ),
-                        );
-                        continue;
-                    }
-                }
-            }
-            // Refused by the configuration's validation.
-            (Account::File(_), None) => continue,
-        };
-        out.extend(records(p, &uris, ttl));
+        match uris(p, certs) {
+            Ok(uris) => out.extend(records(p, &uris, p.ttl.unwrap_or(ttl))),
+            Err((path, why)) => warn(
+                &path,
+                format!(
+                    "{}: refused: {why}; no {LABEL} records for zone {zone}",
+                    path.display()
+                ),
+            ),
+        }
     }
+    out.sort();
+    out.dedup();
     out
+}
+
+/// Refuse a name at or below a zone cut: `cuts` are the owners of the NS
+/// sets of the zone's sources other than the apex (absolute, lowercase,
+/// with the trailing dot). The records would be occluded (RFC 1034
+/// §4.2.1): nsd never serves them, and a CA would find no record.
+pub fn below_cut(
+    entries: &[Persist],
+    cuts: &std::collections::BTreeSet<String>,
+) -> Result<(), String> {
+    if cuts.is_empty() {
+        return Ok(());
+    }
+    for p in entries {
+        for n in &p.names {
+            let owner = format!("{LABEL}.{n}.");
+            // The cut is a suffix of the owner on a label boundary; the
+            // owner is always below it (it has one label more than n).
+            let mut rest = owner.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                if cuts.contains(parent) {
+                    return Err(format!(
+                        "persist.names: '{n}' is at or below the delegation point {parent}: \
+                         nsd would never serve {owner}"
+                    ));
+                }
+                rest = parent;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -532,22 +504,35 @@ mod tests {
     }
 
     #[test]
-    fn uris_that_could_break_out_are_refused() {
-        check_uri("https://ca.example/acme/acct/1").expect("plain");
-        check_uri("http://127.0.0.1:8080/acme/acct/x").expect("loopback test CA");
-        for bad in [
-            "https://ca.example/a\"b",
-            "https://ca.example/a;policy=wildcard",
-            "https://ca.example/a\nb",
-            "https://ca.example/a b",
-            "https://ca.example/ä",
-            "https://ca.example/a\\b",
-            "ftp://ca.example/a",
-            "https:///a",
-            "",
-        ] {
-            assert!(check_uri(bad).is_err(), "{bad:?}");
+    fn names_at_or_below_a_cut_are_refused() {
+        let p = Persist::validate(
+            raw("issuer = [\"a.example\"]\naccounturi = \"https://a/1\"\nnames = [\"@\", \"www\", \"subway\"]"),
+            "example.org",
+            true,
+        )
+        .expect("valid");
+        let cuts = ["sub.example.org.".to_owned()].into_iter().collect();
+        below_cut(std::slice::from_ref(&p), &cuts).expect("beside the cut");
+        for n in ["sub", "x.sub", "a.b.sub.example.org."] {
+            let mut q = p.clone();
+            q.names = vec![absolute(n, "example.org").expect(n)];
+            let e = below_cut(&[q], &cuts).expect_err(n);
+            assert!(e.contains("delegation point sub.example.org."), "{e}");
         }
-        assert!(check_uri(&format!("https://ca.example/{}", "a".repeat(MAX_URI))).is_err());
+    }
+
+    #[test]
+    fn entries_for_one_account_give_one_record_each() {
+        let p = Persist::validate(
+            raw("issuer = [\"a.example\"]\naccounturi = \"https://a/1\"\nnames = [\"www\", \"@\"]"),
+            "example.org",
+            true,
+        )
+        .expect("valid");
+        let r = all(&[p.clone(), p], None, "example.org", 300, |_, w| {
+            panic!("{w}")
+        });
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0] < r[1]);
     }
 }

@@ -52,6 +52,13 @@ pub fn assemble(
                 .map(build::rr_of),
         );
     }
+    let cuts = rrs
+        .iter()
+        .filter(|r| r.rtype == "NS" && r.owner.trim_end_matches('.') != zone.name)
+        .map(|r| r.owner.clone())
+        .collect();
+    crate::persist::below_cut(&zone.persist, &cuts)
+        .map_err(|why| build::caa_error(config, zone, &why))?;
     let persist = crate::persist::all(
         &zone.persist,
         config.certs.as_deref(),

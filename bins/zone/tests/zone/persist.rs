@@ -121,7 +121,12 @@ fn records_are_signed_served_and_follow_the_account_file() {
         mail
     );
     // Nothing under a wildcard label: policy=wildcard on the base name.
-    assert!(read(&tree.path("zones/example.test.zone")).contains("_validation-persist.www.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi=https://ca.example/acme/acct/1; policy=wildcard; persistUntil=1811808000\"\n"));
+    let served = read(&tree.path("zones/example.test.zone"));
+    assert!(
+        !served.lines().any(|l| l.starts_with("*.")),
+        "an owner under *.:\n{served}"
+    );
+    assert!(served.contains("_validation-persist.www.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi=https://ca.example/acme/acct/1; policy=wildcard; persistUntil=1811808000\"\n"));
     // Signed: an RRSIG over the TXT set, and the zone verifies.
     let sigs = nsd.ask("TXT", "_validation-persist.example.test", true);
     assert!(
@@ -267,8 +272,26 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
             Some(account_json("other", ACCT1, &[])),
             "says it is CA 'other'",
         ),
+        (
+            "http elsewhere",
+            Some(account_json(
+                "default",
+                "http://ca.example/acme/acct/1",
+                &[],
+            )),
+            "http:// only for a CA on loopback",
+        ),
+        (
+            "long parser message",
+            Some(format!(
+                "{{\"ca\": \"default\", \"account\": \"{ACCT1}\", \"previous\": \"{}\"}}",
+                "b".repeat(5000)
+            )),
+            "not an account file: invalid type",
+        ),
         ("symlink", None, "symlink, not a regular file"),
         ("FIFO", None, "FIFO, not a regular file"),
+        ("hard link", None, "a hard link (2 links)"),
     ];
     let mut serial_zone_ok = 0;
     for (what, text, why) in cases {
@@ -280,6 +303,10 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
                 std::os::unix::fs::symlink(tree.path("elsewhere.json"), &file).expect("symlink");
             }
             ("FIFO", _) => certdrop_testkit::tree::mkfifo(&file),
+            ("hard link", _) => {
+                account_file(&tree, "default", &good);
+                std::fs::hard_link(&file, tree.path("elsewhere.json.link")).expect("link");
+            }
             (_, Some(t)) => account_file(&tree, "default", &t),
             (_, None) => {}
         }
@@ -292,6 +319,8 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
             lines[0]
         );
         assert!(lines[0].contains(why), "{what}: {}", lines[0]);
+        // The file's own text is echoed only so far: one short line.
+        assert!(lines[0].len() < 600, "{what}: {} bytes", lines[0].len());
         assert!(
             lines[0].contains("no _validation-persist records for zone example.test"),
             "{what}: {}",
@@ -308,7 +337,7 @@ fn missing_malformed_and_hostile_account_files_never_reach_the_zone() {
         );
         serial_zone_ok += 1;
     }
-    assert_eq!(serial_zone_ok, 11);
+    assert_eq!(serial_zone_ok, 14);
     // The good file: its records appear, no warning.
     let _ = std::fs::remove_file(&file);
     account_file(&tree, "default", &good);
@@ -345,6 +374,8 @@ fn configuration_mistakes_are_78_naming_the_key() {
         ("issuer = [\"ca.example\"]\naccounturi = \"https://a.example/1\\\"\"\nnames = [\"@\"]", "persist.accounturi"),
         ("issuer = [\"ca.example\"]\naccounturi = \"https://a.example/1\"\nnames = [\"@\"]\npersist_until = \"June\"", "persist.persist_until"),
         ("issuer = [\"ca.example\"]\naccounturi = \"https://a.example/1\"\nnames = [\"@\"]\npolicy = \"wildcard\"", "policy"),
+        ("issuer = [\"ca.example\"]\naccounturi = \"http://a.example/1\"\nnames = [\"@\"]", "persist.accounturi"),
+        ("issuer = [\"ca.example\"]\naccounturi = \"https://a.example/1\"\nnames = [\"@\"]\nttl = 4294967295", "persist.ttl"),
     ] {
         tree.config(ZONE, "[\"true\"]", &format!("signer = \"none\"\n[[zone.persist]]\n{table}\n"));
         let ran = tree.run(&["build"]).expect(78);
@@ -396,5 +427,129 @@ fn watch_publishes_a_new_account_binding() {
         want,
         "{}",
         read(&tree.path("watch.err"))
+    );
+}
+
+#[test]
+fn an_issuer_run_that_changes_no_uri_is_a_no_op() {
+    let tree = unsigned_tree();
+    account_file(&tree, "default", &account_json("default", ACCT1, &[OLD]));
+    tree.run(&["build"]).expect(0);
+    // The issuer rewrites the file at every run: a new file renamed over
+    // the old one, differing only in `updated`.
+    let rerun = account_json("default", ACCT1, &[OLD]).replace("12:00:00Z", "12:05:00Z");
+    account_file(&tree, "default", &rerun);
+    let ran = tree.run(&["-v", "build"]).expect(2);
+    ran.stderr_has("zone example.test: inputs unchanged");
+    // A changed URI is a rebuild with the new records.
+    account_file(&tree, "default", &account_json("default", ACCT2, &[ACCT1]));
+    tree.run(&["build"]).expect(0);
+    let zone = unsigned(&tree);
+    for u in [ACCT2, ACCT1] {
+        assert!(
+            zone.contains(&format!(
+                "_validation-persist.www.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi={u}\"\n"
+            )),
+            "{u}:\n{zone}"
+        );
+    }
+    assert!(!zone.contains(OLD), "{zone}");
+}
+
+/// The sources with a delegation `sub NS ns.other.test.`.
+fn delegating_tree(names: &str) -> Tree {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.write(
+        &format!("primary/{ZONE}"),
+        "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\nsub NS ns.other.test.\n",
+    );
+    tree.config(
+        ZONE,
+        "[\"true\"]",
+        &format!(
+            "signer = \"none\"\n[[zone.persist]]\nissuer = [\"ca.example\"]\naccounturi = \"{ACCT1}\"\nnames = {names}\n"
+        ),
+    );
+    tree
+}
+
+#[test]
+fn a_name_at_or_below_a_delegation_is_refused() {
+    for (names, bad) in [
+        ("[\"www\", \"sub\", \"x.sub\"]", "sub.example.test"),
+        ("[\"x.sub\"]", "x.sub.example.test"),
+        ("[\"a.x.sub.example.test.\"]", "a.x.sub.example.test"),
+    ] {
+        let tree = delegating_tree(names);
+        for args in [&["build"][..], &["assemble", ZONE][..]] {
+            let ran = tree.run(args).expect(78);
+            let lines: Vec<&str> = ran.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{names} {args:?}: {}", ran.stderr);
+            assert!(
+                lines[0].contains(&format!("'{bad}'"))
+                    && lines[0].contains("delegation point sub.example.test.")
+                    && lines[0].contains("persist.names"),
+                "{names} {args:?}: {}",
+                lines[0]
+            );
+            assert!(
+                !tree.path("build/unsigned/example.test").exists(),
+                "{names} {args:?}: a zone was written"
+            );
+        }
+    }
+    // Beside the delegation and at the apex (whose NS set is no cut): fine.
+    let tree = delegating_tree("[\"@\", \"www\", \"subway\"]");
+    tree.run(&["build"]).expect(0);
+    assert!(unsigned(&tree).contains("_validation-persist.subway.example.test.\t"));
+}
+
+#[test]
+fn two_tables_for_one_account_give_one_record_on_both_paths() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(
+        ZONE,
+        "[\"true\"]",
+        &format!(
+            "signer = \"none\"\n[[zone.persist]]\nissuer = [\"ca.example\"]\naccount = \"default\"\nnames = [\"www\"]\n\n\
+             [[zone.persist]]\nissuer = [\"ca.example\"]\naccounturi = \"{ACCT1}\"\nnames = [\"www\"]\n"
+        ),
+    );
+    account_file(&tree, "default", &account_json("default", ACCT1, &[]));
+    let record = format!(
+        "_validation-persist.www.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi={ACCT1}\"\n"
+    );
+    for args in [&["build"][..], &["-f", "assemble", ZONE][..]] {
+        tree.run(args).expect(0);
+        let zone = unsigned(&tree);
+        assert_eq!(zone.matches(&record).count(), 1, "{args:?}:\n{zone}");
+    }
+}
+
+#[test]
+fn a_tables_ttl_is_its_records_ttl() {
+    let tree = Tree::new();
+    tree.sources(ZONE);
+    tree.config(
+        ZONE,
+        "[\"true\"]",
+        &format!(
+            "signer = \"none\"\n[[zone.persist]]\nissuer = [\"ca.example\"]\naccounturi = \"{ACCT1}\"\nnames = [\"www\"]\nttl = 86400\n\n\
+             [[zone.persist]]\nissuer = [\"ca.example\"]\naccounturi = \"{ACCT2}\"\nnames = [\"@\"]\n"
+        ),
+    );
+    tree.run(&["build"]).expect(0);
+    let zone = unsigned(&tree);
+    assert!(zone.contains(&format!(
+        "_validation-persist.www.example.test.\t86400\tIN\tTXT\t\"ca.example; accounturi={ACCT1}\"\n"
+    )), "{zone}");
+    // Without its own: the zone's.
+    assert!(
+        zone.contains(&format!(
+            "_validation-persist.example.test.\t300\tIN\tTXT\t\"ca.example; accounturi={ACCT2}\"\n"
+        )),
+        "{zone}"
     );
 }

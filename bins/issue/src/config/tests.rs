@@ -18,6 +18,11 @@ state = "state"
 /// asked: these tests parse and plan).
 pub(crate) const DNS: &str = "[dns]\nservers = [\"127.0.0.1:5353\"]\n";
 
+/// A configuration whose store lies in `dir` (for tests that write there).
+pub(crate) fn config_in(dir: &Path) -> Config {
+    Config::parse(&dir.join("issue.toml"), &format!("{HEAD}{DNS}")).expect("valid")
+}
+
 fn parse(extra: &str) -> Result<Config> {
     // The blank first line keeps the line numbers the errors are checked for.
     Config::parse(

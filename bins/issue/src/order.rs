@@ -45,7 +45,7 @@ struct Placed {
     txt: BTreeMap<String, Vec<String>>,
     pending: Vec<String>,
     /// The identifiers among `pending` answered over dns-persist-01.
-    persist: Vec<String>,
+    persist: Vec<crate::persist::Relied>,
 }
 
 /// Obtain a checked certificate for `line` from the CA: continue the
@@ -259,11 +259,11 @@ async fn place(
             match persist_url {
                 Some(url) => {
                     match crate::persist::usable(config, line, account, &ident, &url).await {
-                        Ok(why) => {
+                        Ok((why, relied)) => {
                             out.verbose(&format!(
                                 "{subject}: {ident}: challenge dns-persist-01: {why}"
                             ));
-                            placed.persist.push(ident.clone());
+                            placed.persist.push(relied);
                             placed.pending.push(ident);
                             attempts.progress();
                             continue;
@@ -362,7 +362,7 @@ async fn answer(
     line: &Line,
     order: &mut Order,
     pending: &[String],
-    persist: &[String],
+    persist: &[crate::persist::Relied],
     out: &Output,
 ) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
@@ -391,7 +391,7 @@ async fn answer(
                     break;
                 }
             }
-            let kind = match persist.contains(&ident) {
+            let kind = match persist.iter().any(|p| p.ident == ident) {
                 true => crate::persist::challenge_type(),
                 false => wanted(line),
             };

@@ -89,8 +89,19 @@ pub fn owner(ident: &str) -> (String, bool) {
     }
 }
 
-/// Ask every server in `servers` for `owner`: the number of servers if
-/// each serves a record that authorizes `account` (`record::check`), else
+/// A record set relied on for one identifier.
+#[derive(Debug, Clone)]
+pub struct Relied {
+    /// The identifier (`*.name` for a wildcard).
+    pub ident: String,
+    /// The record's owner.
+    pub owner: String,
+    /// The TXT values served, sorted.
+    pub values: Vec<String>,
+}
+
+/// Ask every server in `servers` for `owner`: the values served (sorted)
+/// if each serves a record that authorizes `account` (`record::check`), else
 /// what the first server that does not serves, in words. `previous`: our
 /// older account URIs, named as such.
 pub fn served_everywhere(
@@ -101,13 +112,18 @@ pub fn served_everywhere(
     previous: &[String],
     wildcard: bool,
     now: i64,
-) -> std::result::Result<usize, String> {
+) -> std::result::Result<Vec<String>, String> {
     if servers.is_empty() {
         return Err("no authoritative server to ask".into());
     }
+    let mut served = Vec::new();
     for server in servers {
-        let values = dns::query_txt(*server, owner, QUERY_TIMEOUT)
+        let mut values = dns::query_txt(*server, owner, QUERY_TIMEOUT)
             .map_err(|e| format!("TXT {owner}: {e}"))?;
+        values.sort();
+        if served.is_empty() {
+            served = values.clone();
+        }
         if values.is_empty() {
             return Err(format!("TXT {owner}: no record on {server}"));
         }
@@ -139,19 +155,20 @@ pub fn served_everywhere(
             .unwrap_or_default();
         return Err(format!("TXT {owner} on {server}: {why}"));
     }
-    Ok(servers.len())
+    Ok(served)
 }
 
 /// Whether `line` may answer the dns-persist-01 challenge at
 /// `challenge_url` for `ident` with `account`: `Ok` with the reason
-/// (for `-v`), or `Err` with why not.
+/// (for `-v`) and the records relied on, or `Err` with why not. Records
+/// the CA refused before, still served unchanged, are not relied on.
 pub async fn usable(
     config: &Config,
     line: &Line,
     account: &str,
     ident: &str,
     challenge_url: &str,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<(String, Relied), String> {
     if !line.persist {
         return Err("persist = false for this line".into());
     }
@@ -177,15 +194,49 @@ pub async fn usable(
         .unwrap_or_default();
     let (account, o, off) = (account.to_owned(), owner.clone(), offer.clone());
     let now = certdrop_core::clock::now();
-    let found = tokio::task::spawn_blocking(move || {
+    let count = servers.len();
+    let values = tokio::task::spawn_blocking(move || {
         served_everywhere(&servers, &o, &off, &account, &previous, wildcard, now)
     })
     .await
     .map_err(|e| format!("record check: {e}"))??;
-    Ok(format!(
-        "TXT {owner} served on {found} server(s) naming the CA ({}) and our account",
-        offer.issuers.join(", ")
+    let refused = crate::state::load(&config.state, &line.name)
+        .ok()
+        .and_then(|st| st.persist_refused.get(&owner).cloned());
+    if let Some(r) = refused.filter(|r| r.values == values) {
+        return Err(format!(
+            "the CA refused TXT {owner} as served now on {}: {}; not relied on until it changes",
+            certdrop_core::clock::rfc3339(r.at),
+            r.error
+        ));
+    }
+    Ok((
+        format!(
+            "TXT {owner} served on {count} server(s) naming the CA ({}) and our account",
+            offer.issuers.join(", ")
+        ),
+        Relied {
+            ident: ident.to_owned(),
+            owner,
+            values,
+        },
     ))
+}
+
+/// Note that the CA refused the records relied on for an identifier, so
+/// that the next order uses the line's own challenge while they are
+/// served unchanged.
+pub fn refused(config: &Config, line: &Line, relied: &Relied, error: &str) -> Result<()> {
+    let mut st = crate::state::load(&config.state, &line.name)?;
+    st.persist_refused.insert(
+        relied.owner.clone(),
+        crate::state::Refused {
+            values: relied.values.clone(),
+            at: certdrop_core::clock::now(),
+            error: error.to_owned(),
+        },
+    );
+    crate::state::save(&config.state, &line.name, &st)
 }
 
 /// `state/persist-<ca>.json`: the issuer-domain-names the CA last offered.

@@ -6,7 +6,9 @@
 //! The issuer renews with dnsextra/ untouched (watched while it runs),
 //! falls back to dns-01 through dnsextra/ when the record leaves the
 //! zone, and after a new account does not rely on the old account's
-//! record; the zone serves both bindings until the next issuance.
+//! record; the zone serves both bindings until the next issuance. With
+//! just-in-time validation the CA finds the record itself: nothing is
+//! answered, nothing written.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -28,13 +30,15 @@ const ISSUER: &str = "ca.example";
 /// The record's owner for www.example.test.
 const OWNER: &str = "_validation-persist.www.example.test.";
 
-/// acme2certifier offering dns-persist-01 (validated when answered), nsd
-/// on port 53 in its namespace serving the zone's first version, and the
-/// line `www` (dns-01, the default) for www.example.test.
-fn setup() -> (Site, Nsd) {
+/// acme2certifier offering dns-persist-01 (validated when answered, or
+/// with `jit` when the authorization is fetched), nsd on port 53 in its
+/// namespace, and the line `www` (dns-01, the default) for
+/// www.example.test.
+fn setup(jit: bool) -> (Site, Nsd) {
     let mut site = Site::new(A2cOpts {
         challtestsrv: false,
         persist_issuers: Some(vec![ISSUER.to_owned()]),
+        persist_jit: jit,
         ..A2cOpts::default()
     });
     let d = site.dir.root();
@@ -158,7 +162,7 @@ fn renewal(site: &Site) -> serde_json::Value {
 
 #[test]
 fn renewals_leave_dnsextra_untouched_until_the_record_leaves_the_zone() {
-    let (site, nsd) = setup();
+    let (site, nsd) = setup(false);
     let watch_on = watch(&site, &nsd, true, true);
     // The account and a first certificate (over whichever challenge the
     // zone was ready for when the authorization came).
@@ -240,7 +244,7 @@ fn renewals_leave_dnsextra_untouched_until_the_record_leaves_the_zone() {
 
 #[test]
 fn a_new_account_does_not_rely_on_the_old_record_and_the_zone_binds_both_until_it_issues() {
-    let (mut site, nsd) = setup();
+    let (mut site, nsd) = setup(false);
     let watch_on = watch(&site, &nsd, true, true);
     site.run(&["run"]).expect(0);
     let old = account_file(&site)["account"]
@@ -297,4 +301,29 @@ fn a_new_account_does_not_rely_on_the_old_record_and_the_zone_binds_both_until_i
     assert_ne!(site.serial("www"), serial);
     assert_eq!(account_file(&site)["previous"], serde_json::json!([]));
     assert!(serves(&site, &[record(&new)]), "{}", watch_log(&site));
+}
+
+#[test]
+fn just_in_time_the_ca_finds_the_record_and_nothing_is_answered_or_written() {
+    let (site, nsd) = setup(true);
+    let _watch = watch(&site, &nsd, true, true);
+    site.run(&["run"]).expect(0);
+    let account = account_file(&site)["account"]
+        .as_str()
+        .expect("account")
+        .to_owned();
+    assert!(serves(&site, &[record(&account)]), "{}", watch_log(&site));
+    let serial = site.serial("www");
+    let spy = Spy::start(site.path("dnsextra"));
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    let seen = spy.finish();
+    assert!(seen.is_empty(), "written to dnsextra/: {seen:?}");
+    ran.stderr_has("www: www.example.test: already authorized");
+    assert!(!ran.stderr.contains("challenge dns-"), "{}", ran.stderr);
+    assert_ne!(site.serial("www"), serial);
+    let log = std::fs::read_to_string(&site.a2c.log).expect("log");
+    assert!(
+        log.contains("JIT dns-persist-01 validation succeeded"),
+        "{log}"
+    );
 }

@@ -141,7 +141,10 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
         ))
     })?;
     let account = load(config, &creds, out).await?;
-    published(config, account.id(), true, out)?;
+    // `show` reads; a store it cannot write to is said, not fatal.
+    if let Err(e) = published(config, account.id(), true, out) {
+        out.warn(&e.msg);
+    }
     let v = json!({
         "account": account.id(),
         "directory": acme::credentials_directory(&creds),

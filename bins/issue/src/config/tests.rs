@@ -132,3 +132,33 @@ fn the_account_file_is_no_file_a_run_writes_for_something_else() {
         );
     }
 }
+
+#[test]
+fn dns_persist_01_is_preferred_unless_a_line_says_persist_false() {
+    let line = |extra: &str| {
+        parse(&format!(
+            "[[line]]\nname = \"www\"\ndomains = [\"example.org\"]\n{extra}"
+        ))
+    };
+    let c = line("").expect("default");
+    assert!(c.lines[0].persist);
+    assert_eq!(c.lines[0].challenge, Challenge::Dns01);
+    let c = line("challenge = \"dns-persist-01\"\n").expect("named");
+    assert!(c.lines[0].persist);
+    assert_eq!(c.lines[0].challenge, Challenge::Dns01);
+    let c = line("persist = false\n").expect("off");
+    assert!(!c.lines[0].persist);
+    let e = line("challenge = \"dns-persist-01\"\npersist = false\n").expect_err("both");
+    assert!(
+        e.msg
+            .contains("line 'www': persist: persist = false contradicts"),
+        "{}",
+        e.msg
+    );
+    let e = line("challenge = \"tls-alpn-01\"\n").expect_err("unknown");
+    assert!(
+        e.msg.contains("expected dns-01, http-01 or dns-persist-01"),
+        "{}",
+        e.msg
+    );
+}

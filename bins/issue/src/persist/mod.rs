@@ -254,12 +254,9 @@ fn remember(config: &Config, issuers: &[String]) -> Result<()> {
     }
     let path = memory(config);
     let json = serde_json::json!({ "issuer-domain-names": issuers });
-    certdrop_core::atomic::write(
-        &path,
-        json.to_string().as_bytes(),
-        certdrop_core::atomic::MODE_SECRET,
-    )
-    .map_err(|e| Error::io(&path, "write", &e))
+    // Readable like the line state files, for a monitor's `status`.
+    certdrop_core::atomic::write(&path, json.to_string().as_bytes(), crate::state::FILE_MODE)
+        .map_err(|e| Error::io(&path, "write", &e))
 }
 
 /// The issuer-domain-names the CA last offered (empty: never).

@@ -55,6 +55,7 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
             Account::builder_with_http(client::http_client(config.ca_bundle.as_deref())?)
                 .from_credentials(acme::clone_credentials(&creds))
         )?;
+        published(config, account.id(), false, out)?;
         return Ok((account, false));
     }
     if !config.agree_terms {
@@ -87,7 +88,20 @@ pub async fn open(config: &Config, out: &Output) -> Result<(Account, bool)> {
     .map_err(|e| eab_hint(config, e))?;
     acme::write_credentials(&config.account, &creds)?;
     out.action(&format!("account created: {}", account.id()));
+    published(config, account.id(), true, out)?;
     Ok((account, true))
+}
+
+/// Publish the account URI in `<certs>/.accounts/<ca>.json`
+/// (`accountfile.rs`), always with `force`, else when it changed.
+fn published(config: &Config, uri: &str, force: bool, out: &Output) -> Result<()> {
+    if crate::accountfile::note(config, uri, force)? {
+        out.verbose(&format!(
+            "account {uri} published in {}",
+            crate::accountfile::path(config).display()
+        ));
+    }
+    Ok(())
 }
 
 /// A refused account creation, with what to do about a binding: the CA
@@ -127,6 +141,10 @@ pub async fn show(config: &Config, json: bool, out: &Output) -> Result<Outcome> 
         ))
     })?;
     let account = load(config, &creds, out).await?;
+    // `show` reads; a store it cannot write to is said, not fatal.
+    if let Err(e) = published(config, account.id(), true, out) {
+        out.warn(&e.msg);
+    }
     let v = json!({
         "account": account.id(),
         "directory": acme::credentials_directory(&creds),
@@ -170,6 +188,9 @@ pub async fn deactivate(config: &Config, yes: bool, out: &Output) -> Result<Outc
     let account = load(config, &creds, out).await?;
     let id = account.id().to_owned();
     retry!(out, "account deactivate", account.clone().deactivate())?;
+    // The URI stays the published one until a new account replaces it
+    // (and sends it to `previous`).
+    published(config, &id, true, out)?;
     // Keep the credentials for the record, out of the way of the next run.
     let mut gone = config.account.clone().into_os_string();
     gone.push(".deactivated");
@@ -312,6 +333,8 @@ pub async fn rollover(config: &Config, out: &Output) -> Result<Outcome> {
             certdrop_core::atomic::rename(&next_file, &config.account)
                 .map_err(|e| Error::io(&config.account, "install new account key", &e))?;
             let account = load(config, &next_creds, out).await?;
+            // The URI is the same (RFC 8555 §7.3.5): the records stand.
+            published(config, account.id(), true, out)?;
             out.action(&format!(
                 "account key replaced: {} (thumbprint {})",
                 account.id(),

@@ -13,9 +13,14 @@ pub const DEFAULT_CONFIG: &str = "/usr/local/etc/certdrop/issue.toml";
 /// certdrop-issue gets certificates from an ACME CA (RFC 8555) for the
 /// certificate lines of its configuration. dns-01 challenges are written as
 /// one-line TXT fragments into a drop directory (dnsextra/) that the zone
-/// compiler reads; http-01 tokens go into a webroot directory. Keys are kept
-/// across renewals (so TLSA 3 1 1 records stay valid) or rolled over through
-/// a staged next key.
+/// compiler reads; http-01 tokens go into a webroot directory. Where the CA
+/// offers dns-persist-01 and the zone serves the standing record
+/// _validation-persist.<name> for our account on every authoritative server,
+/// that challenge is answered instead and nothing is written (`-v` says which
+/// challenge each name got; a line's `persist = false` turns it off). The
+/// account URI in use is published in certs/.accounts/<ca>.json for the zone
+/// compiler. Keys are kept across renewals (so TLSA 3 1 1 records stay valid)
+/// or rolled over through a staged next key.
 ///
 /// Run `certdrop-issue run` from cron: it prints nothing unless something
 /// changed or failed. Exit codes: 0 something changed, 2 nothing to do,
@@ -76,7 +81,8 @@ pub enum Command {
         #[arg(short = 'f', long)]
         force: bool,
     },
-    /// Show every line: names, key age, expiry, days left, next action.
+    /// Show every line: names, key age, expiry, days left, whether renewals
+    /// need DNS changes (dns-persist-01 record served, or dns-01), next action.
     Status {
         /// Print JSON.
         #[arg(long)]

@@ -117,6 +117,41 @@ pub fn take_alternates(url: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// dns-persist-01 challenge objects by challenge URL, as the CA sent them
+/// in an authorization (draft-ietf-acme-dns-persist §3.1): instant-acme
+/// parses the type as unknown and drops `issuer-domain-names` and
+/// `accounturi`, which the issuer needs (`persist.rs`).
+static PERSIST: Mutex<BTreeMap<String, serde_json::Value>> = Mutex::new(BTreeMap::new());
+
+/// The latest dns-persist-01 challenge object the CA sent for `url`.
+pub fn persist_challenge(url: &str) -> Option<serde_json::Value> {
+    PERSIST.lock().ok()?.get(url).cloned()
+}
+
+/// Keep the dns-persist-01 challenges of an answer (an authorization, or
+/// a challenge object itself), if it holds any.
+fn note_persist(body: &[u8]) {
+    let tag = crate::persist::CHALLENGE.as_bytes();
+    if !body.windows(tag.len()).any(|w| w == tag) {
+        return;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let found: Vec<&serde_json::Value> = match v["challenges"].as_array() {
+        Some(list) => list.iter().collect(),
+        None => vec![&v],
+    };
+    let Ok(mut map) = PERSIST.lock() else { return };
+    for c in found {
+        if let (Some(crate::persist::CHALLENGE), Some(url)) =
+            (c["type"].as_str(), c["url"].as_str())
+        {
+            map.insert(url.to_owned(), c.clone());
+        }
+    }
+}
+
 /// The endpoint of the latest exchange answered with an error status (400
 /// and up): instant-acme's problem documents do not say which request
 /// they answer, and a retry's narration names it. Lines run concurrently,
@@ -301,6 +336,7 @@ impl HttpClient for Tap {
             }
             if (200..300).contains(&status) {
                 note_alternates(&uri, &rsp.parts.headers);
+                note_persist(&body);
             }
             if status >= 400 {
                 if let Ok(mut slot) = FAILED_ENDPOINT.lock() {

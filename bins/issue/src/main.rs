@@ -4,6 +4,7 @@
 //! and let `certdrop_core::exit::main` map the result to the exit contract.
 
 mod account;
+mod accountfile;
 mod acme;
 mod ari;
 mod budget;
@@ -20,6 +21,7 @@ mod jws;
 mod keys;
 mod lifecycle;
 mod order;
+mod persist;
 mod profile;
 mod propagation;
 mod retry;

@@ -44,6 +44,8 @@ struct Placed {
     files: ChallengeFiles,
     txt: BTreeMap<String, Vec<String>>,
     pending: Vec<String>,
+    /// The identifiers among `pending` answered over dns-persist-01.
+    persist: Vec<crate::persist::Relied>,
 }
 
 /// Obtain a checked certificate for `line` from the CA: continue the
@@ -75,7 +77,7 @@ pub async fn obtain(
             order
         }
     };
-    let result = advance(config, line, &mut order, req, &progress, out).await;
+    let result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
     let ended = match &result {
         // The CA ended the order, or issued a certificate we refuse (a
         // resumed order finalized with a key the line no longer uses):
@@ -93,6 +95,7 @@ pub async fn obtain(
 /// recording each step before its request.
 async fn advance(
     config: &Config,
+    account: &str,
     line: &Line,
     order: &mut Order,
     req: &Request<'_>,
@@ -106,10 +109,10 @@ async fn advance(
         ChallengeFiles::new(journal(config, line)).remove_all()?;
     }
     if status == OrderStatus::Pending {
-        let placed = place(config, line, order, out).await?;
+        let placed = place(config, account, line, order, out).await?;
         wait_visible(config, line, &placed.txt, out).await?;
         progress.set(order, Stage::Answered)?;
-        answer(line, order, &placed.pending, out).await?;
+        answer(line, order, &placed.pending, &placed.persist, out).await?;
         verdict::validated(config, line, order, placed, out).await?;
     }
     if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
@@ -203,12 +206,19 @@ fn identifier(name: &str) -> Identifier {
 /// Write a challenge file for every pending authorization (RFC 8555 §8.3,
 /// §8.4). A transient fault while walking the authorizations walks them
 /// again; the ones already placed are skipped.
-async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) -> Result<Placed> {
+async fn place(
+    config: &Config,
+    account: &str,
+    line: &Line,
+    order: &mut Order,
+    out: &Output,
+) -> Result<Placed> {
     let subject = line.name.as_str();
     let mut placed = Placed {
         files: ChallengeFiles::new(journal(config, line)),
         txt: BTreeMap::new(),
         pending: Vec::new(),
+        persist: Vec::new(),
     };
     let mut attempts = Attempts::new(&format!("{subject}: authorizations"), out);
     loop {
@@ -237,6 +247,36 @@ async fn place(config: &Config, line: &Line, order: &mut Order, out: &Output) ->
             }
             if placed.pending.contains(&ident) {
                 continue;
+            }
+            // dns-persist-01 first, where the CA offers it and our
+            // standing record is served: nothing to write.
+            let persist_url = authz
+                .challenges
+                .iter()
+                .find(|c| c.r#type == crate::persist::challenge_type())
+                .map(|c| c.url.clone());
+            let fallback = challenge_name(line.challenge);
+            match persist_url {
+                Some(url) => {
+                    match crate::persist::usable(config, line, account, &ident, &url).await {
+                        Ok((why, relied)) => {
+                            out.verbose(&format!(
+                                "{subject}: {ident}: challenge dns-persist-01: {why}"
+                            ));
+                            placed.persist.push(relied);
+                            placed.pending.push(ident);
+                            attempts.progress();
+                            continue;
+                        }
+                        Err(why) => out.verbose(&format!(
+                            "{subject}: {ident}: challenge {fallback}: dns-persist-01 not used: {why}"
+                        )),
+                    }
+                }
+                None if line.persist => out.verbose(&format!(
+                    "{subject}: {ident}: challenge {fallback}: the CA offers no dns-persist-01"
+                )),
+                None => {}
             }
             let Some(ch) = authz.challenge(wanted(line)) else {
                 return Err(Error::data(format!(
@@ -318,7 +358,13 @@ async fn wait_visible(
 /// answer although its reply was lost (the CA refuses the repeat with
 /// "Cannot update challenge with status valid, only status pending"), so
 /// it counts as answered and the refusal is no failure.
-async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output) -> Result<()> {
+async fn answer(
+    line: &Line,
+    order: &mut Order,
+    pending: &[String],
+    persist: &[crate::persist::Relied],
+    out: &Output,
+) -> Result<()> {
     let mut answered: HashSet<String> = HashSet::new();
     let mut attempts = Attempts::new(&format!("{}: answer challenge", line.name), out);
     // The answer the CA refused: given up if the challenge is still pending.
@@ -345,8 +391,12 @@ async fn answer(line: &Line, order: &mut Order, pending: &[String], out: &Output
                     break;
                 }
             }
+            let kind = match persist.iter().any(|p| p.ident == ident) {
+                true => crate::persist::challenge_type(),
+                false => wanted(line),
+            };
             let mut ch = authz
-                .challenge(wanted(line))
+                .challenge(kind)
                 .expect("present when the challenge was placed");
             if ch.status != ChallengeStatus::Pending {
                 out.verbose(&format!(

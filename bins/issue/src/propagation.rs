@@ -35,6 +35,17 @@ pub async fn servers_for(config: &Config, owner: &str) -> Result<Vec<SocketAddr>
         .map_err(|e| Error::software(format!("discovery task: {e}")))?
 }
 
+/// [`servers_for`] without a runtime (`status`).
+pub fn servers_blocking(config: &Config, owner: &str) -> Result<Vec<SocketAddr>> {
+    if !config.dns.servers.is_empty() {
+        return Ok(config.dns.servers.clone());
+    }
+    let Some(discover) = config.dns.discover else {
+        return Err(Error::config("no dns.servers and no dns.discover"));
+    };
+    discover_servers(discover, owner)
+}
+
 /// Walk up from `owner` to the closest name with an NS set, then take the
 /// name servers' addresses from glue or from the same server (port kept).
 fn discover_servers(discover: SocketAddr, owner: &str) -> Result<Vec<SocketAddr>> {

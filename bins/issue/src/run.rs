@@ -459,6 +459,15 @@ pub(crate) async fn issue_line(
             after.push(config.state.clone());
             crate::syncer::blocking(|| crate::syncer::sync(after))
                 .map_err(|e| Error::io(&config.state, "sync", &e))?;
+            // A certificate from this account: the bindings of the
+            // accounts it replaced may go from the zone.
+            if crate::accountfile::issued_with(config, account.id())? {
+                out.verbose(&format!(
+                    "{}: previous accounts dropped from {}",
+                    line.name,
+                    crate::accountfile::path(config).display()
+                ));
+            }
             let leaf = certdrop_core::certinfo::parse_chain(&files.cert)
                 .map_err(Error::data)?
                 .remove(0);

@@ -67,6 +67,23 @@ pub struct LineState {
     /// the top-level one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
+    /// dns-persist-01 records the CA refused although we read them as
+    /// valid, by owner: not relied on again while they are served
+    /// unchanged (`persist.rs`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub persist_refused: std::collections::BTreeMap<String, Refused>,
+}
+
+/// A dns-persist-01 record set the CA refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refused {
+    /// The TXT values served then, sorted.
+    pub values: Vec<String>,
+    /// When (seconds since the epoch).
+    pub at: i64,
+    /// The CA's words.
+    pub error: String,
 }
 
 /// An order in progress: its URL at the CA and how far it got.

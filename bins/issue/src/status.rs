@@ -1,7 +1,10 @@
 //! `status`: one row per line — names, profile, key age, not-after, days
 //! left, and the next action (for a line backing off: until when, and
 //! why), and the renewal window the CA suggested (ARI) with when it was
-//! fetched — as a table for people or JSON for machines.
+//! fetched, and whether renewals need DNS changes (a dns-persist-01
+//! record served for our account, asked of the authoritative servers now,
+//! or a dns-01 fragment each time) — as a table for people or JSON for
+//! machines.
 
 use certdrop_core::clock;
 use serde::Serialize;
@@ -52,6 +55,8 @@ pub struct Row {
     /// A CSR line's next key waiting in `certs/<line>/next/`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staged: Option<Staged>,
+    /// How the next renewal proves control, and whether it changes DNS.
+    pub renewal: crate::persist::Renewal,
 }
 
 /// A CSR line's staged next key: which CSR requests it, since when it is
@@ -175,7 +180,10 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
                 end: clock::rfc3339(w.end),
                 fetched: clock::rfc3339(w.fetched),
             });
+        // The CA that issued the certificate, else the first the line lists.
+        let at = config.for_ca(st.ca.as_deref().or(line.cas.first().map(String::as_str)));
         rows.push(Row {
+            renewal: crate::persist::renewal(&at, line, now),
             line: line.name.clone(),
             names: line.domains.clone(),
             profile: line.profile.clone(),
@@ -203,13 +211,14 @@ pub fn rows(config: &Config, now: i64) -> Result<Vec<Row>> {
 
 /// Render the rows as an aligned table.
 pub fn table(rows: &[Row]) -> String {
-    let mut cells: Vec<[String; 7]> = vec![[
+    let mut cells: Vec<[String; 8]> = vec![[
         "LINE".into(),
         "NAMES".into(),
         "PROFILE".into(),
         "KEY AGE".into(),
         "NOT AFTER".into(),
         "DAYS LEFT".into(),
+        "DNS CHANGES".into(),
         "NEXT".into(),
     ]];
     for r in rows {
@@ -224,10 +233,14 @@ pub fn table(rows: &[Row]) -> String {
             r.key_age_days.map_or("-".into(), |d| format!("{d}d")),
             r.not_after.clone().unwrap_or_else(|| "-".into()),
             r.days_left.map_or("-".into(), |d| d.to_string()),
+            match r.renewal.dns_changes {
+                true => format!("yes ({})", r.renewal.challenge),
+                false => format!("no ({})", r.renewal.challenge),
+            },
             r.next_action.clone(),
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &cells {
         for (i, c) in row.iter().enumerate() {
             widths[i] = widths[i].max(c.len());
@@ -237,7 +250,7 @@ pub fn table(rows: &[Row]) -> String {
     for (n, row) in cells.iter().enumerate() {
         let mut line = String::new();
         for (i, c) in row.iter().enumerate() {
-            if i == 6 {
+            if i == 7 {
                 line.push_str(c);
             } else {
                 line.push_str(&format!("{c:<w$}  ", w = widths[i]));

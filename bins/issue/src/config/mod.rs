@@ -120,6 +120,9 @@ pub struct Line {
     pub preferred_chain: Option<String>,
     /// The named CAs to try, in order (empty: the top-level CA).
     pub cas: Vec<String>,
+    /// Prefer dns-persist-01 where the CA offers it and the standing
+    /// record is served (`persist.rs`); `persist = false` turns it off.
+    pub persist: bool,
 }
 
 impl Line {
@@ -368,13 +371,15 @@ fn validate_line(
         .as_ref()
         .map(|c| (c.get_ref().as_str(), c.span()))
     {
-        None | Some(("dns-01", _)) => Challenge::Dns01,
+        // dns-persist-01 is preferred by default (`persist`), with
+        // dns-01 when its record is not served: the same as dns-01.
+        None | Some(("dns-01" | "dns-persist-01", _)) => Challenge::Dns01,
         Some(("http-01", _)) => Challenge::Http01,
         Some((other, span)) => {
             return Err(loc.err(
                 span,
                 &key_of("challenge"),
-                &format!("'{other}': expected dns-01 or http-01"),
+                &format!("'{other}': expected dns-01, http-01 or dns-persist-01"),
             ))
         }
     };
@@ -489,7 +494,20 @@ fn validate_line(
         raw.preferred_chain.as_ref(),
         &key_of("preferred_chain"),
     )?;
+    if !raw.persist
+        && raw
+            .challenge
+            .as_ref()
+            .is_some_and(|c| c.get_ref() == "dns-persist-01")
+    {
+        return Err(loc.err(
+            raw.name.span(),
+            &key_of("persist"),
+            "persist = false contradicts challenge = \"dns-persist-01\"",
+        ));
+    }
     Ok(Line {
+        persist: raw.persist,
         cas,
         preferred_chain,
         key_group,

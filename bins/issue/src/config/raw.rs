@@ -131,4 +131,6 @@ pub(super) struct RawLine {
     pub(super) profile: Option<Spanned<String>>,
     pub(super) preferred_chain: Option<Spanned<String>>,
     pub(super) ca: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default = "yes")]
+    pub(super) persist: bool,
 }

@@ -18,6 +18,11 @@ state = "state"
 /// asked: these tests parse and plan).
 pub(crate) const DNS: &str = "[dns]\nservers = [\"127.0.0.1:5353\"]\n";
 
+/// A configuration whose store lies in `dir` (for tests that write there).
+pub(crate) fn config_in(dir: &Path) -> Config {
+    Config::parse(&dir.join("issue.toml"), &format!("{HEAD}{DNS}")).expect("valid")
+}
+
 fn parse(extra: &str) -> Result<Config> {
     // The blank first line keeps the line numbers the errors are checked for.
     Config::parse(
@@ -126,4 +131,34 @@ fn the_account_file_is_no_file_a_run_writes_for_something_else() {
             e.msg
         );
     }
+}
+
+#[test]
+fn dns_persist_01_is_preferred_unless_a_line_says_persist_false() {
+    let line = |extra: &str| {
+        parse(&format!(
+            "[[line]]\nname = \"www\"\ndomains = [\"example.org\"]\n{extra}"
+        ))
+    };
+    let c = line("").expect("default");
+    assert!(c.lines[0].persist);
+    assert_eq!(c.lines[0].challenge, Challenge::Dns01);
+    let c = line("challenge = \"dns-persist-01\"\n").expect("named");
+    assert!(c.lines[0].persist);
+    assert_eq!(c.lines[0].challenge, Challenge::Dns01);
+    let c = line("persist = false\n").expect("off");
+    assert!(!c.lines[0].persist);
+    let e = line("challenge = \"dns-persist-01\"\npersist = false\n").expect_err("both");
+    assert!(
+        e.msg
+            .contains("line 'www': persist: persist = false contradicts"),
+        "{}",
+        e.msg
+    );
+    let e = line("challenge = \"tls-alpn-01\"\n").expect_err("unknown");
+    assert!(
+        e.msg.contains("expected dns-01, http-01 or dns-persist-01"),
+        "{}",
+        e.msg
+    );
 }

@@ -23,6 +23,7 @@ fn line(domains: &[&str]) -> Line {
         tlsa: Vec::new(),
         preferred_chain: None,
         cas: Vec::new(),
+        persist: true,
     }
 }
 

@@ -73,7 +73,10 @@ pub(super) async fn validated(
     out: &Output,
 ) -> Result<()> {
     let Placed {
-        mut files, pending, ..
+        mut files,
+        pending,
+        persist,
+        ..
     } = placed;
     let budget = config.validation_timeout;
     out.verbose(&format!(
@@ -88,7 +91,20 @@ pub(super) async fn validated(
         Err(e) => Err(e),
     };
     files.remove_all()?;
-    if let Err(Refusal::Invalid(_)) = &verdict {
+    // A dns-persist-01 record we read as valid and the CA did not: not
+    // relied on again while it is served unchanged.
+    if let Err(Refusal::Invalid(e, Some(ident))) = &verdict {
+        if let Some(relied) = persist.iter().find(|p| p.ident == *ident) {
+            crate::persist::refused(config, line, relied, &e.msg)?;
+            out.verbose(&format!(
+                "{}: {ident}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
+                line.name,
+                relied.owner,
+                super::challenge_name(line.challenge)
+            ));
+        }
+    }
+    if let Err(Refusal::Invalid(..)) = &verdict {
         // The CA has ended the order (RFC 8555 §7.1.6): the next run
         // places a new one.
         state::save_order(&config.state, &line.name, None)?;
@@ -98,8 +114,9 @@ pub(super) async fn validated(
 
 /// Why the verdict is not "ready".
 enum Refusal {
-    /// The CA found an authorization or the order invalid.
-    Invalid(Error),
+    /// The CA found an authorization (this identifier) or the order
+    /// invalid.
+    Invalid(Error, Option<String>),
     /// No verdict within the budget, or a fault no retry cured.
     Other(Error),
 }
@@ -107,7 +124,7 @@ enum Refusal {
 impl Refusal {
     fn into_error(self) -> Error {
         match self {
-            Refusal::Invalid(e) | Refusal::Other(e) => e,
+            Refusal::Invalid(e, _) | Refusal::Other(e) => e,
         }
     }
 }
@@ -172,17 +189,16 @@ async fn authorizations(
                     attempts.progress();
                 }
                 AuthorizationStatus::Invalid => {
-                    return Err(Refusal::Invalid(invalid(
-                        subject,
-                        &ident,
-                        state,
-                        wanted(line),
-                    )))
+                    let e = invalid(subject, &ident, state, wanted(line));
+                    return Err(Refusal::Invalid(e, Some(ident)));
                 }
                 other => {
-                    return Err(Refusal::Invalid(Error::temp(format!(
-                        "{subject}: validation of {ident} ended: the CA has the authorization {other:?}"
-                    ))))
+                    return Err(Refusal::Invalid(
+                        Error::temp(format!(
+                            "{subject}: validation of {ident} ended: the CA has the authorization {other:?}"
+                        )),
+                        None,
+                    ))
                 }
             }
         }
@@ -256,10 +272,13 @@ async fn ready(
                     None => "every authorization is valid, yet the CA marked the order invalid"
                         .to_owned(),
                 };
-                return Err(Refusal::Invalid(Error::temp(format!(
-                    "{subject}: order {} is invalid: {why}",
-                    order.url()
-                ))));
+                return Err(Refusal::Invalid(
+                    Error::temp(format!(
+                        "{subject}: order {} is invalid: {why}",
+                        order.url()
+                    )),
+                    None,
+                ));
             }
             OrderStatus::Pending => {}
         }

@@ -19,3 +19,4 @@ mod issuance;
 mod lifecycle;
 mod nsd;
 mod persist;
+mod persist_zone;

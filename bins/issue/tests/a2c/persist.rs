@@ -1,9 +1,11 @@
-//! acme2certifier's experimental dns-persist-01 as the issuer meets it
-//! today: offered beside dns-01 (which the issuer still uses), and, with
-//! just-in-time validation, a served `_validation-persist` record that
-//! makes the authorization valid before any challenge is answered, as
-//! long as the record is one string (and says policy=wildcard for a
-//! wildcard).
+//! acme2certifier's experimental dns-persist-01 as the issuer meets it:
+//! offered beside dns-01 (which the issuer uses while no record is
+//! served), and, with just-in-time validation, a served
+//! `_validation-persist` record that makes the authorization valid before
+//! any challenge is answered, as long as the record is one string (and
+//! says policy=wildcard for a wildcard). A record split over two strings,
+//! which the draft allows and acme2certifier cuts, is refused by the CA
+//! once; the issuer then falls back while it is served unchanged.
 
 use std::time::Duration;
 
@@ -156,19 +158,27 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
     let hits = |site: &Site| site.web.as_ref().expect("web").hits().len();
     // The record split as the draft's own example splits it: a resolver
     // joins the strings; acme2certifier reads the first one alone
-    // ("ca.example;"), finds no accounturi, and asks for http-01.
+    // ("ca.example;"), finds no accounturi, and leaves the authorization
+    // pending. The issuer reads the record as the draft says, answers
+    // dns-persist-01, and acme2certifier refuses it.
     serve(
         2,
         &format!("_validation-persist.www IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n"),
     );
     let before = hits(&site);
-    site.run(&["issue", "--force", "www"]).expect(0);
-    assert!(hits(&site) > before, "validated without http-01");
+    let ran = site.run(&["issue", "--force", "www", "-v"]);
+    assert_ne!(ran.code, 0, "{}", ran.stderr);
+    ran.stderr_has("www: www.example.test: challenge dns-persist-01: TXT _validation-persist.www.example.test. served")
+        .stderr_has("www: www.example.test: the CA refused TXT _validation-persist.www.example.test. for dns-persist-01: the next order uses http-01");
     let log = std::fs::read_to_string(&site.a2c.log).expect("log");
     assert!(
         log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
         "{log}"
     );
+    // The same record still served: not relied on again; http-01.
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    ran.stderr_has("www: www.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.www.example.test. as served now");
+    assert!(hits(&site) > before, "validated without http-01");
     // The same record as one string: valid when the authorization is fetched.
     serve(
         3,

@@ -24,6 +24,8 @@ pub struct Site {
     pub head: String,
     /// `[[line]]` tables.
     pub lines: String,
+    /// `[dns] timeout`: how long the issuer waits for a dns-01 value.
+    pub dns_timeout: String,
 }
 
 impl Site {
@@ -43,6 +45,7 @@ impl Site {
             web,
             head: String::new(),
             lines: String::new(),
+            dns_timeout: "20s".into(),
         }
     }
 
@@ -95,7 +98,7 @@ webroot = "webroot"
 
 [dns]
 servers = ["{dns}"]
-timeout = "20s"
+timeout = "{timeout}"
 interval = "1s"
 
 [renew]
@@ -107,6 +110,7 @@ validation_timeout = "60s"
             dns = self.a2c.dns_addr,
             head = self.head,
             lines = self.lines,
+            timeout = self.dns_timeout,
         )
     }
 

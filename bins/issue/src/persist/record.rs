@@ -1,0 +1,364 @@
+//! The `_validation-persist` TXT record as a CA reads it
+//! (draft-ietf-acme-dns-persist-00 §4): the character-strings of one
+//! record joined (RFC 1035 §3.3.14, draft §9.1; `certdrop_dns::query_txt`
+//! joins them), then an RFC 8659 §4.2 issue-value:
+//!
+//! ```text
+//! issue-value = *WSP [issuer-domain-name *WSP] [";" *WSP [parameters *WSP]]
+//! parameters  = (parameter *WSP ";" *WSP parameters) / parameter
+//! parameter   = tag *WSP "=" *WSP value
+//! tag         = (ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT))
+//! value       = *(%x21-3A / %x3C-7E)
+//! ```
+//!
+//! Case: the issuer-domain-name is a domain name (compared without case,
+//! draft §3.1 has the CA send it lowercase); tags and the `policy` value
+//! are case-insensitive (draft §4 item 4); the `accounturi` value is
+//! compared exactly. A repeated tag, a `persistUntil` that is not a
+//! base-10 integer, or text outside the grammar make the record
+//! malformed (draft §11.3 "Error Handling"); unknown tags are ignored
+//! (draft §4 item 1).
+
+/// One parsed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The issuer-domain-name, lowercase (empty: RFC 8659's "no issuer").
+    pub issuer: String,
+    /// The parameters in order: tag lowercase, value as written.
+    pub params: Vec<(String, String)>,
+}
+
+/// Why a record does not authorize us, in words for `-v`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not an issue-value (draft §11.3 `malformed`).
+    Malformed(String),
+    /// Another CA's record.
+    OtherIssuer(String),
+    /// No accounturi, or another account's.
+    OtherAccount(Option<String>),
+    /// A wildcard identifier and no `policy=wildcard` (draft §5).
+    NotWildcard,
+    /// `persistUntil` is past (draft §4 item 5).
+    Expired(i64),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Malformed(why) => write!(f, "malformed: {why}"),
+            Refusal::OtherIssuer(i) => write!(f, "issuer '{i}' is not one the CA names"),
+            Refusal::OtherAccount(None) => write!(f, "no accounturi"),
+            Refusal::OtherAccount(Some(u)) => write!(f, "names account {u}"),
+            Refusal::NotWildcard => write!(f, "no policy=wildcard, needed for a wildcard"),
+            Refusal::Expired(t) => write!(
+                f,
+                "persistUntil {t} ({}) has passed",
+                certdrop_core::clock::rfc3339(*t)
+            ),
+        }
+    }
+}
+
+fn is_wsp(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// `(ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT))`: RFC 8659's label and tag.
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+/// Parse the joined strings of one TXT record.
+pub fn parse(text: &str) -> Result<Record, String> {
+    let (head, rest) = match text.split_once(';') {
+        Some((h, r)) => (h, Some(r)),
+        None => (text, None),
+    };
+    let issuer = head.trim_matches(is_wsp);
+    if !issuer.is_empty() && !issuer.split('.').all(is_label) {
+        return Err(format!("'{issuer}' is not an issuer-domain-name"));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    if let Some(rest) = rest {
+        let parts: Vec<&str> = rest.split(';').collect();
+        let last = parts.len() - 1;
+        for (i, part) in parts.iter().enumerate() {
+            let part = part.trim_matches(is_wsp);
+            // "issuer;" alone is allowed, an empty parameter between two
+            // semicolons is not.
+            if part.is_empty() && i == last && i == 0 {
+                continue;
+            }
+            let Some((tag, value)) = part.split_once('=') else {
+                return Err(format!("parameter '{part}' is not tag=value"));
+            };
+            let (tag, value) = (
+                tag.trim_end_matches(is_wsp),
+                value.trim_start_matches(is_wsp),
+            );
+            if !is_label(tag) {
+                return Err(format!("'{tag}' is not a parameter tag"));
+            }
+            if let Some(c) = value
+                .chars()
+                .find(|c| !matches!(c, '\x21'..='\x3a' | '\x3c'..='\x7e'))
+            {
+                return Err(format!(
+                    "parameter {tag}: character {} not allowed in a value",
+                    c.escape_debug()
+                ));
+            }
+            let tag = tag.to_ascii_lowercase();
+            if params.iter().any(|(t, _)| *t == tag) {
+                return Err(format!("parameter {tag} given twice"));
+            }
+            params.push((tag, value.to_owned()));
+        }
+    }
+    Ok(Record {
+        issuer: issuer.to_ascii_lowercase(),
+        params,
+    })
+}
+
+impl Record {
+    /// The value of parameter `tag` (lowercase).
+    pub fn param(&self, tag: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(t, _)| t == tag)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `policy=wildcard`, any case (draft §4 item 4).
+    pub fn wildcard(&self) -> bool {
+        self.param("policy")
+            .is_some_and(|v| v.eq_ignore_ascii_case("wildcard"))
+    }
+
+    /// `persistUntil` in seconds since the epoch, if given.
+    pub fn persist_until(&self) -> Result<Option<i64>, String> {
+        match self.param("persistuntil") {
+            None => Ok(None),
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("persistUntil {v} is out of range")),
+            Some(v) => Err(format!("persistUntil '{v}' is not a base-10 integer")),
+        }
+    }
+
+    /// Does this record let a CA known by `issuers` validate an
+    /// identifier (`wildcard`: of the form `*.name`) for `account` at
+    /// `now`? Checked in the draft's order: issuer, account, scope, time.
+    pub fn authorizes(
+        &self,
+        issuers: &[String],
+        account: &str,
+        wildcard: bool,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        if !issuers.iter().any(|i| i.eq_ignore_ascii_case(&self.issuer)) {
+            return Err(Refusal::OtherIssuer(self.issuer.clone()));
+        }
+        match self.param("accounturi") {
+            Some(u) if u == account => {}
+            other => return Err(Refusal::OtherAccount(other.map(str::to_owned))),
+        }
+        if wildcard && !self.wildcard() {
+            return Err(Refusal::NotWildcard);
+        }
+        match self.persist_until().map_err(Refusal::Malformed)? {
+            Some(t) if t < now => Err(Refusal::Expired(t)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The verdict on one TXT value: parsed and checked.
+pub fn check(
+    text: &str,
+    issuers: &[String],
+    account: &str,
+    wildcard: bool,
+    now: i64,
+) -> Result<(), Refusal> {
+    parse(text)
+        .map_err(Refusal::Malformed)?
+        .authorizes(issuers, account, wildcard, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCT: &str = "https://ca.example/acct/123";
+
+    fn issuers() -> Vec<String> {
+        vec!["authority.example".into(), "ca.example.net".into()]
+    }
+
+    /// The draft's examples (§4, §4.1, §10.1-§10.4), their strings joined
+    /// as a resolver gives them.
+    #[test]
+    fn the_drafts_examples() {
+        let basic = "authority.example;".to_owned() + " accounturi=https://ca.example/acct/123";
+        let r = parse(&basic).expect("basic");
+        assert_eq!(r.issuer, "authority.example");
+        assert_eq!(r.param("accounturi"), Some(ACCT));
+        assert!(!r.wildcard());
+        assert_eq!(check(&basic, &issuers(), ACCT, false, 0), Ok(()));
+        assert_eq!(
+            check(&basic, &issuers(), ACCT, true, 0),
+            Err(Refusal::NotWildcard)
+        );
+
+        let wild = "authority.example; accounturi=https://ca.example/acct/123; policy=wildcard";
+        assert_eq!(check(wild, &issuers(), ACCT, true, 0), Ok(()));
+        assert_eq!(check(wild, &issuers(), ACCT, false, 0), Ok(()));
+
+        let until =
+            "authority.example; accounturi=https://ca.example/acct/123; persistUntil=1721952000";
+        assert_eq!(
+            parse(until).expect("until").persist_until(),
+            Ok(Some(1_721_952_000))
+        );
+        assert_eq!(check(until, &issuers(), ACCT, false, 1_721_952_000), Ok(()));
+        assert_eq!(
+            check(until, &issuers(), ACCT, false, 1_721_952_001),
+            Err(Refusal::Expired(1_721_952_000))
+        );
+
+        let both = "authority.example; accounturi=https://ca.example/acct/123; policy=wildcard; persistUntil=1721952000";
+        assert_eq!(check(both, &issuers(), ACCT, true, 1_700_000_000), Ok(()));
+
+        // §4.1: two CAs' records at one name; each CA takes its own.
+        let ca1 = "ca1.example; accounturi=https://ca1.example/acme/acct/12345; policy=wildcard";
+        let ca2 =
+            "ca2.example; accounturi=https://ca2.example/acme/acct/67890; persistUntil=1767225600";
+        let one = vec!["ca1.example".to_owned()];
+        assert_eq!(
+            check(ca1, &one, "https://ca1.example/acme/acct/12345", true, 0),
+            Ok(())
+        );
+        assert_eq!(
+            check(ca2, &one, "https://ca1.example/acme/acct/12345", false, 0),
+            Err(Refusal::OtherIssuer("ca2.example".into()))
+        );
+    }
+
+    #[test]
+    fn case_and_white_space() {
+        // Tags and the policy value without case; the issuer too.
+        let r = parse(
+            "\tAuthority.Example ;AccountURI = https://ca.example/acct/123 ;POLICY=WildCard ",
+        )
+        .expect("parsed");
+        assert_eq!(r.issuer, "authority.example");
+        assert!(r.wildcard());
+        assert_eq!(r.authorizes(&issuers(), ACCT, true, 0), Ok(()));
+        // The account URI exactly.
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://CA.example/acct/123",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Err(Refusal::OtherAccount(Some(
+                "https://CA.example/acct/123".into()
+            )))
+        );
+        // Any other policy value is no policy (draft §4 item 4).
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://ca.example/acct/123; policy=subdomains",
+                &issuers(),
+                ACCT,
+                true,
+                0
+            ),
+            Err(Refusal::NotWildcard)
+        );
+        // Unknown tags are ignored.
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://ca.example/acct/123; future-tag=x",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn malformed_and_refused_records() {
+        for (text, why) in [
+            (
+                "authority.example; accounturi=a; accounturi=b",
+                "given twice",
+            ),
+            (
+                "authority.example; AccountUri=a; accounturi=b",
+                "given twice",
+            ),
+            ("authority.example; accounturi", "not tag=value"),
+            ("authority.example;; accounturi=x", "not tag=value"),
+            (
+                "authority example; accounturi=x",
+                "not an issuer-domain-name",
+            ),
+            (
+                "authority.example.; accounturi=x",
+                "not an issuer-domain-name",
+            ),
+            (
+                "authority.example; accounturi=a b",
+                "not allowed in a value",
+            ),
+            ("authority.example; -x=1", "not a parameter tag"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.contains(why), "{text}: {e}");
+        }
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://ca.example/acct/123; persistUntil=2027-06-01",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Err(Refusal::Malformed(
+                "persistUntil '2027-06-01' is not a base-10 integer".into()
+            ))
+        );
+        assert_eq!(
+            check("authority.example", &issuers(), ACCT, false, 0),
+            Err(Refusal::OtherAccount(None))
+        );
+        assert_eq!(
+            check("authority.example;", &issuers(), ACCT, false, 0),
+            Err(Refusal::OtherAccount(None))
+        );
+        // RFC 8659's empty issuer (";") names no CA.
+        assert_eq!(
+            check(
+                "; accounturi=https://ca.example/acct/123",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Err(Refusal::OtherIssuer(String::new()))
+        );
+    }
+}

@@ -15,7 +15,6 @@ pub use crate::pebble_site::{mode, openssl, openssl_names, run_bin, STORE};
 
 /// A temp tree with acme2certifier, relay and webroot server.
 pub struct Site {
-    pub dir: Tree,
     pub a2c: A2c,
     /// Kept for its lifetime: it stops, and clears what it served, on drop.
     pub _relay: Option<Relay>,
@@ -26,6 +25,9 @@ pub struct Site {
     pub lines: String,
     /// `[dns] timeout`: how long the issuer waits for a dns-01 value.
     pub dns_timeout: String,
+    /// Last: fields drop in order, so the tree goes after the servers
+    /// that use it have stopped.
+    pub dir: Tree,
 }
 
 impl Site {

@@ -106,7 +106,7 @@ fn main() {
             // Back at rest before the next run: the dns-01 clean-up
             // rebuild done, the watcher past its quiet period.
             assert!(fx.settle(), "zone not at rest: {}", fx.watch_log());
-            std::thread::sleep(measure::REST);
+            std::thread::sleep(opts.rest);
         }
     }
     let load_after = report::loadavg();
@@ -131,7 +131,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: persist [--runs N] [--out FILE.md] [--no-jit] \
-                     [--issue BIN] [--zone BIN]";
+                     [--rest-ms MS] [--issue BIN] [--zone BIN]";
 
 /// Command-line options.
 #[cfg(target_os = "linux")]
@@ -139,6 +139,8 @@ struct Opts {
     runs: usize,
     out: std::path::PathBuf,
     jit: bool,
+    /// Pause once the zone is at rest, before the next run.
+    rest: std::time::Duration,
     issue: std::path::PathBuf,
     zone: std::path::PathBuf,
 }
@@ -155,9 +157,10 @@ impl Opts {
             std::env::var_os(var).map_or_else(|| target.join("release").join(name), PathBuf::from)
         };
         let mut o = Opts {
-            runs: 20,
+            runs: 30,
             out: top.join("bench/persist/results.md"),
             jit: true,
+            rest: measure::REST,
             issue: env_or("CERTDROP_ISSUE", "certdrop-issue"),
             zone: env_or("CERTDROP_ZONE", "certdrop-zone"),
         };
@@ -177,6 +180,11 @@ impl Opts {
                 "--issue" => o.issue = PathBuf::from(value()?),
                 "--zone" => o.zone = PathBuf::from(value()?),
                 "--no-jit" => o.jit = false,
+                "--rest-ms" => {
+                    o.rest = std::time::Duration::from_millis(
+                        value()?.parse().map_err(|_| "--rest-ms: milliseconds")?,
+                    )
+                }
                 other => return Err(format!("{other}: unknown option")),
             }
         }

@@ -19,7 +19,7 @@ use crate::fixture::Fixture;
 /// Pause after the zone is at rest before the next run: certdrop-zone
 /// builds a completion marker no sooner than 200 ms after its previous
 /// build ended, so a dns-01 run right after a clean-up rebuild would wait
-/// for that instead of for its own record.
+/// for that instead of for its own record. `--rest-ms` changes it.
 pub const REST: Duration = Duration::from_millis(500);
 
 /// What is measured.
@@ -67,8 +67,15 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Exit 0, a new certificate, and over the challenge its row is
+    /// about (the -v line that says so).
     pub fn ok(&self) -> bool {
-        self.code == 0 && self.changed
+        let over = match self.kind {
+            Kind::Persist => "challenge dns-persist-01: TXT",
+            Kind::Dns01 => "TXT _acme-challenge.www.example.test. written",
+            Kind::Jit => "already authorized",
+        };
+        self.code == 0 && self.changed && self.at(over).is_some()
     }
 
     /// Seconds since spawn of the first line containing `what`.

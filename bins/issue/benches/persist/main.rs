@@ -102,6 +102,12 @@ fn main() {
                 s.files.len(),
                 if s.ok() { "" } else { "  FAILED" }
             );
+            if !s.ok() {
+                eprintln!(
+                    "exit {}, certificate changed: {}\n{}",
+                    s.code, s.changed, s.stderr
+                );
+            }
             samples.push(s);
             // Back at rest before the next run: the dns-01 clean-up
             // rebuild done, the watcher past its quiet period.

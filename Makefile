@@ -81,6 +81,7 @@ bench: deps release
 	python3 bench/probe/run --no-build
 	sh bench/check/run
 	python3 bench/cluster/run --no-build
+	python3 bench/persist/run --no-build
 	python3 bench/report.py
 
 BINARIES = certdrop-issue certdrop-zone certdrop-publish certdrop-trigger certdrop-jails certdrop-check

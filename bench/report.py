@@ -14,6 +14,7 @@
   bench/check/results.md, .json         certdrop-check over 100 lines; trigger and check sizes
   bench/cluster/results*.md, .json      cluster convergence for 1..16 sites (bench/cluster/run)
   bench/cluster/reading.md              the hand-written reading of those
+  bench/persist/results.md, .json       dns-persist-01 renewal against dns-01 (issue 18)
   bench/notes.md                        the hand-written reading of them
 
 Each section takes the harness's main tables as they are (the harness is the
@@ -151,6 +152,9 @@ def main():
     check = load("bench/check/results.json")
     check_md = read("bench/check/results.md")
     cluster = load("bench/cluster/results.json")
+    # Issue 18: absent until bench/persist/run has run once.
+    persist_rel = "bench/persist/results.json"
+    persist = load(persist_rel) if os.path.exists(os.path.join(TOP, persist_rel)) else None
 
     meta = issue["meta"]
     out = []
@@ -248,6 +252,16 @@ def main():
           f"issue to the last nginx serving it {total:.2f} s (median of {len(runs)}; pull + trigger "
           f"every 0.3 s per site); new TLSA set on every secondary {r['converged_ms'] / 1000:.2f} s "
           f"after the zone changed | {verdict(total < 10)} |")
+    if persist:
+        by = {s["kind"]: s for s in persist["summary"]}
+        p, d, t = by.get("persist"), by.get("dns01"), persist["target"]
+        if p and d and p["wall"] and d["wall"]:
+            w(f"| dns-persist-01 renewal vs dns-01 through the drop directory (issue 18): faster, "
+              f"nothing written to dnsextra/ | dns-persist-01 median {p['wall']['median']:.3f} s "
+              f"({p['wall']['min']:.3f}–{p['wall']['max']:.3f}), dns-01 {d['wall']['median']:.3f} s "
+              f"({d['wall']['min']:.3f}–{d['wall']['max']:.3f}), {t['ratio']:.1f}× faster; files in "
+              f"dnsextra/ per renewal {p['files_per_renewal']['max']:g} against "
+              f"{d['files_per_renewal']['median']:g} | {verdict(t['met'])} |")
     w("")
     w("The reading of these numbers — where a peer wins and why, what is not "
       "ours — is at the end: [Reading the numbers](#reading-the-numbers).\n")
@@ -405,6 +419,25 @@ def main():
       "[bench/cluster/results-reload0.md](bench/cluster/results-reload0.md) "
       "(and the `.json` beside each, with each run's numbers).\n")
 
+    # dns-persist-01 (issue 18).
+    if persist:
+        persist_md = read("bench/persist/results.md")
+        w("## 9. dns-persist-01 renewal against dns-01 through the drop directory "
+          "(`bench/persist/run`, issue 18)\n")
+        w(preamble(persist_md) + "\n")
+        for t in tables(persist_md, 1):
+            w(t + "\n")
+        waits = section(persist_md, "Where the time goes")
+        if waits:
+            w("Where the time goes (medians of the stages, seconds):\n")
+            w(waits + "\n")
+        reading = section(read("bench/persist/README.md"), "Reading")
+        if reading:
+            w(reading + "\n")
+        w("Every run, the issuer's -v output, versions: "
+          "[bench/persist/results.md](bench/persist/results.md), "
+          "[bench/persist/README.md](bench/persist/README.md).\n")
+
     # Versions and commands.
     w("## Versions and exact commands\n")
     versions = {}
@@ -412,6 +445,10 @@ def main():
     versions.update({k: v for k, v in dns.get("versions", {}).items() if k != "certdrop"})
     for k, v in foot.get("versions", {}).items():
         versions.setdefault(k, v)
+    if persist:
+        for k, v in persist.get("versions", {}).items():
+            if k != "certdrop-issue":
+                versions.setdefault(k, v)
     for v in zone.get("peers", []):
         name = {"OpenSSH": "ssh-keygen", "NSD": "nsd"}.get(
             v.split()[0].split("_")[0], v.split()[0])
@@ -434,6 +471,7 @@ def main():
     w("python3 bench/probe/run --no-build  # the TLS probe per endpoint (as root: postfix)")
     w("sh bench/check/run                 # certdrop-check over 100 lines; trigger and check sizes")
     w("python3 bench/cluster/run --no-build  # cluster convergence, 1..16 sites (as root: namespaces)")
+    w("python3 bench/persist/run --no-build  # dns-persist-01 against dns-01 renewals (as root: namespaces)")
     w("python3 bench/report.py            # this file")
     w("```\n")
     cmds = section(dns_md, "Commands")

@@ -246,3 +246,60 @@ fn a_wildcard_needs_policy_wildcard_in_the_record() {
         ["*.example.test", "example.test"]
     );
 }
+
+/// `chattr -i` on drop, so that the site's tree can go even when the
+/// test fails.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    /// Make `dir` immutable (even root cannot add a file to it); the test
+    /// depends on it, so it fails where the file system cannot.
+    fn set(dir: std::path::PathBuf) -> Immutable {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&dir)
+            .status()
+            .expect("chattr")
+            .success();
+        let guard = Immutable(dir);
+        assert!(ok, "chattr +i {}", guard.0.display());
+        assert!(
+            std::fs::write(guard.0.join("probe"), b"x").is_err(),
+            "{} is still writable",
+            guard.0.display()
+        );
+        guard
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn an_account_file_that_cannot_be_written_after_an_issuance_is_a_warning() {
+    let mut site = Site::new(persist(false));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    site.run(&["run"]).expect(0);
+    // A binding of an older account still published: the next issuance
+    // drops it, and cannot.
+    let file = site.path("certs/.accounts/default.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("account file")).expect("JSON");
+    info["previous"] = serde_json::json!(["https://127.0.0.1:14000/acme/acct/old"]);
+    std::fs::write(&file, info.to_string()).expect("write");
+    let serial = site.serial("www");
+    let _frozen = Immutable::set(site.path("certs/.accounts"));
+    let ran = site.run(&["issue", "--force", "www"]).expect(0);
+    ran.stdout_has("www: certificate issued (forced, same key)")
+        .stderr_has("write account information");
+    assert_ne!(site.serial("www"), serial);
+    let st: serde_json::Value =
+        serde_json::from_slice(&site.read("state/www.json")).expect("state");
+    assert_eq!(st["failures"], 0, "{st}");
+}

@@ -391,13 +391,15 @@ async fn answer(
                     break;
                 }
             }
-            let kind = match persist.iter().any(|p| p.ident == ident) {
-                true => crate::persist::challenge_type(),
-                false => wanted(line),
+            let (kind, name) = match persist.iter().any(|p| p.ident == ident) {
+                true => (crate::persist::challenge_type(), crate::persist::CHALLENGE),
+                false => (wanted(line), challenge_name(line.challenge)),
             };
-            let mut ch = authz
-                .challenge(kind)
-                .expect("present when the challenge was placed");
+            // Present when the challenge was placed; a CA may still drop
+            // it from the authorization it sends now.
+            let Some(mut ch) = authz.challenge(kind) else {
+                return Err(dropped(&line.name, &ident, name));
+            };
             if ch.status != ChallengeStatus::Pending {
                 out.verbose(&format!(
                     "{}: {ident}: the CA has the challenge {:?} already (an answer was lost): going on",
@@ -439,6 +441,14 @@ async fn answer(
         }
     }
     Ok(())
+}
+
+/// The error when the challenge chosen for `ident` is gone from its
+/// authorization: bad data from the CA (the order is not continued).
+fn dropped(subject: &str, ident: &str, challenge: &str) -> Error {
+    Error::data(format!(
+        "{subject}: {ident}: answer challenge: the CA no longer offers the {challenge} challenge chosen for it"
+    ))
 }
 
 /// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and

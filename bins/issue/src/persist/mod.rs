@@ -38,6 +38,60 @@ pub const LABEL: &str = "_validation-persist";
 pub const MAX_ISSUERS: usize = 10;
 /// Timeout of one query for the record.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a record the CA refused is not relied on while it is served
+/// unchanged: long enough not to spend a failed validation per run, short
+/// enough that a CA fixed in the meantime is tried again.
+pub const REFUSAL_FOR: i64 = 24 * 3600;
+/// Characters of the CA's error kept with a refusal.
+pub const ERROR_KEPT: usize = 200;
+/// Characters of text from DNS or the CA shown in a message.
+pub const SHOWN: usize = 80;
+
+/// Text from outside (a TXT value, the CA's words) as a message may carry
+/// it: control characters escaped, at most `max` characters, `…` after a
+/// cut.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in text.chars() {
+        let esc: String = c.escape_debug().collect();
+        n += esc.chars().count();
+        if n > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&esc);
+    }
+    out
+}
+
+/// [`clip`] to [`SHOWN`] characters.
+pub fn shown(text: &str) -> String {
+    clip(text, SHOWN)
+}
+
+/// SHA-256 (hex) of a record set's values, sorted, each ended by a
+/// newline: what a refusal keeps instead of the values.
+pub fn digest(values: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&String> = values.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for v in sorted {
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the CA's error on a dns-persist-01 challenge (its problem
+/// type's last segment) says it read the record and refused it
+/// (draft §11.3: `unauthorized`, `malformed`). Anything else (`caa`,
+/// `rejectedIdentifier`, `dns`, `serverInternal`) is not about the
+/// record: the record is relied on again.
+pub fn refuses_record(kind: &str) -> bool {
+    matches!(kind, "unauthorized" | "malformed")
+}
 
 /// instant-acme's name for the challenge type.
 pub fn challenge_type() -> instant_acme::ChallengeType {
@@ -200,14 +254,12 @@ pub async fn usable(
     })
     .await
     .map_err(|e| format!("record check: {e}"))??;
-    let refused = crate::state::load(&config.state, &line.name)
-        .ok()
-        .and_then(|st| st.persist_refused.get(&owner).cloned());
-    if let Some(r) = refused.filter(|r| r.values == values) {
+    if let Some(r) = refusal(config, line, &owner, &values, now, true) {
         return Err(format!(
-            "the CA refused TXT {owner} as served now on {}: {}; not relied on until it changes",
+            "the CA refused TXT {owner} as served now on {}: {}; not relied on before {} unless it changes",
             certdrop_core::clock::rfc3339(r.at),
-            r.error
+            r.error,
+            certdrop_core::clock::rfc3339(r.until)
         ));
     }
     Ok((
@@ -223,19 +275,58 @@ pub async fn usable(
     ))
 }
 
-/// Note that the CA refused the records relied on for an identifier, so
-/// that the next order uses the line's own challenge while they are
-/// served unchanged.
+/// The refusal of the records at `owner` that still holds for `values`
+/// at `now`; with `forget`, one that no longer holds (the record changed,
+/// the day passed) is dropped from the state file.
+fn refusal(
+    config: &Config,
+    line: &Line,
+    owner: &str,
+    values: &[String],
+    now: i64,
+    forget: bool,
+) -> Option<crate::state::Refused> {
+    let mut st = crate::state::load(&config.state, &line.name).ok()?;
+    let r = st.persist_refused.get(owner)?.clone();
+    if r.digest == digest(values) && r.until > now {
+        return Some(r);
+    }
+    if forget {
+        st.persist_refused.remove(owner);
+        // Only an optimisation: the entry no longer matches anyway.
+        let _ = crate::state::save(&config.state, &line.name, &st);
+    }
+    None
+}
+
+/// Note that the CA refused the records relied on for an identifier
+/// (`error`: its words), so that orders for a day use the line's own
+/// challenge while they are served unchanged.
 pub fn refused(config: &Config, line: &Line, relied: &Relied, error: &str) -> Result<()> {
     let mut st = crate::state::load(&config.state, &line.name)?;
+    let at = certdrop_core::clock::now();
     st.persist_refused.insert(
         relied.owner.clone(),
         crate::state::Refused {
-            values: relied.values.clone(),
-            at: certdrop_core::clock::now(),
-            error: error.to_owned(),
+            digest: digest(&relied.values),
+            at,
+            until: at + REFUSAL_FOR,
+            error: clip(error, ERROR_KEPT),
         },
     );
+    crate::state::save(&config.state, &line.name, &st)
+}
+
+/// The CA validated the records relied on: any refusal of them goes.
+pub fn accepted(config: &Config, line: &Line, relied: &[Relied]) -> Result<()> {
+    let mut st = crate::state::load(&config.state, &line.name)?;
+    let before = st.persist_refused.len();
+    for r in relied {
+        st.persist_refused.remove(&r.owner);
+    }
+    if st.persist_refused.len() == before {
+        return Ok(());
+    }
     crate::state::save(&config.state, &line.name, &st)
 }
 
@@ -324,7 +415,7 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
             Ok(s) => s,
             Err(e) => return fallback(e.msg),
         };
-        if let Err(why) = served_everywhere(
+        let values = match served_everywhere(
             &servers,
             &o,
             &offer,
@@ -333,7 +424,16 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
             wildcard,
             now,
         ) {
-            return fallback(why);
+            Ok(v) => v,
+            Err(why) => return fallback(why),
+        };
+        if let Some(r) = refusal(config, line, &o, &values, now, false) {
+            return fallback(format!(
+                "the CA refused TXT {o} at {}: {}; {own} until {} unless it changes",
+                certdrop_core::clock::rfc3339(r.at),
+                r.error,
+                certdrop_core::clock::rfc3339(r.until)
+            ));
         }
         owners.push(o);
     }
@@ -381,5 +481,87 @@ mod tests {
             owner("www.example.org"),
             ("_validation-persist.www.example.org.".into(), false)
         );
+    }
+
+    fn line() -> Line {
+        Line {
+            name: "www".into(),
+            domains: vec!["www.example.org".into()],
+            challenge: Challenge::Dns01,
+            key_type: crate::keys::KeyType::EcdsaP256,
+            key_policy: crate::config::KeyPolicy::Reuse,
+            max_key_age: None,
+            rollover_wait: Duration::ZERO,
+            retire_after: Duration::ZERO,
+            key_group: None,
+            alias: None,
+            renew_remaining: 33,
+            profile: None,
+            tlsa: Vec::new(),
+            preferred_chain: None,
+            cas: Vec::new(),
+            persist: true,
+        }
+    }
+
+    #[test]
+    fn only_unauthorized_and_malformed_refuse_the_record() {
+        for kind in ["unauthorized", "malformed"] {
+            assert!(refuses_record(kind), "{kind}");
+        }
+        for kind in [
+            "caa",
+            "rejectedIdentifier",
+            "dns",
+            "serverInternal",
+            "connection",
+        ] {
+            assert!(!refuses_record(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_a_digest_and_a_cut_error_for_a_day_while_the_record_is_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = crate::config::tests::config_in(dir.path());
+        std::fs::create_dir_all(&c.state).expect("state dir");
+        let l = line();
+        let big = "x".repeat(65_536);
+        let relied = Relied {
+            ident: "www.example.org".into(),
+            owner: "_validation-persist.www.example.org.".into(),
+            values: vec![big.clone(), "ca.example; accounturi=u".into()],
+        };
+        refused(&c, &l, &relied, &format!("unauthorized: \x1b[2J{big}")).expect("noted");
+        let text = std::fs::read_to_string(crate::state::path(&c.state, "www")).expect("state");
+        assert!(text.len() < 2048, "{} bytes", text.len());
+        assert!(!text.contains('\x1b'), "{text}");
+        let st = crate::state::load(&c.state, "www").expect("load");
+        let r = &st.persist_refused[&relied.owner];
+        assert_eq!(r.digest.len(), 64);
+        assert!(r.error.chars().count() <= ERROR_KEPT + 1, "{}", r.error);
+        assert_eq!(r.until, r.at + REFUSAL_FOR);
+        // The same values in another order: still refused; another value
+        // or a day later: not, and forgotten.
+        let swapped = vec![relied.values[1].clone(), relied.values[0].clone()];
+        assert!(refusal(&c, &l, &relied.owner, &swapped, r.at, false).is_some());
+        assert!(refusal(&c, &l, &relied.owner, &swapped, r.until, false).is_none());
+        assert!(refusal(&c, &l, &relied.owner, &swapped, r.at, false).is_some());
+        let other = vec!["ca.example; accounturi=v".to_owned()];
+        assert!(refusal(&c, &l, &relied.owner, &other, r.at, true).is_none());
+        let st = crate::state::load(&c.state, "www").expect("load");
+        assert!(st.persist_refused.is_empty());
+        // A validation of the record drops a refusal too.
+        refused(&c, &l, &relied, "malformed: x").expect("noted");
+        accepted(&c, &l, std::slice::from_ref(&relied)).expect("accepted");
+        let st = crate::state::load(&c.state, "www").expect("load");
+        assert!(st.persist_refused.is_empty());
+    }
+
+    #[test]
+    fn outside_text_is_escaped_and_cut() {
+        assert_eq!(shown("a\x1b[2J\nb"), "a\\u{1b}[2J\\nb");
+        let long = "y".repeat(100);
+        assert_eq!(shown(&long), format!("{}…", "y".repeat(SHOWN)));
     }
 }

@@ -175,6 +175,17 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
         log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
         "{log}"
     );
+    // status says so: renewals use http-01 while the refusal holds.
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    let renewal = &rows[0]["renewal"];
+    assert_eq!(renewal["challenge"], "http-01", "{renewal}");
+    assert!(
+        renewal["why"].as_str().is_some_and(
+            |w| w.contains("the CA refused TXT _validation-persist.www.example.test. at ")
+        ),
+        "{renewal}"
+    );
     // The same record still served: not relied on again; http-01.
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
     ran.stderr_has("www: www.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.www.example.test. as served now");

@@ -77,7 +77,46 @@ pub async fn obtain(
             order
         }
     };
-    let result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
+    let mut refused_now = false;
+    let mut result = advance(
+        config,
+        account.id(),
+        line,
+        &mut order,
+        req,
+        &progress,
+        &mut refused_now,
+        out,
+    )
+    .await;
+    if refused_now && result.is_err() {
+        // The CA ended the order over dns-persist-01 records it refused:
+        // they are not relied on now, so a new order at once gets the
+        // line's own challenge instead of a failed run and its back-off.
+        if let Err(e) = &result {
+            out.verbose(&format!(
+                "{}: {}; a new order at once with {}",
+                line.name,
+                e.msg,
+                challenge_name(line.challenge)
+            ));
+        }
+        state::save_order(&config.state, &line.name, None)?;
+        order = open(config, account, line, out).await?;
+        progress.set(&order, Stage::Placed)?;
+        refused_now = false;
+        result = advance(
+            config,
+            account.id(),
+            line,
+            &mut order,
+            req,
+            &progress,
+            &mut refused_now,
+            out,
+        )
+        .await;
+    }
     let ended = match &result {
         // The CA ended the order, or issued a certificate we refuse (a
         // resumed order finalized with a key the line no longer uses):
@@ -100,6 +139,7 @@ async fn advance(
     order: &mut Order,
     req: &Request<'_>,
     progress: &Progress<'_>,
+    refused_now: &mut bool,
     out: &Output,
 ) -> Result<CertFiles> {
     let status = order.state().status;
@@ -113,7 +153,7 @@ async fn advance(
         wait_visible(config, line, &placed.txt, out).await?;
         progress.set(order, Stage::Answered)?;
         answer(line, order, &placed.pending, &placed.persist, out).await?;
-        verdict::validated(config, line, order, placed, out).await?;
+        verdict::validated(config, line, order, placed, refused_now, out).await?;
     }
     if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
         progress.set(order, Stage::Finalized)?;

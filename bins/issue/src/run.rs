@@ -435,6 +435,9 @@ pub(crate) async fn issue_line(
         };
         // The certificate is stored: the order is done.
         st.order = None;
+        // The order noted what the CA made of dns-persist-01 records in
+        // the file meanwhile: kept, not overwritten by this older copy.
+        st.persist_refused = state::load(&config.state, &line.name)?.persist_refused;
         let after = crate::syncer::blocking(|| {
             lifecycle::commit_grouped(
                 config,

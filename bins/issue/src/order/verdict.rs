@@ -70,6 +70,7 @@ pub(super) async fn validated(
     line: &Line,
     order: &mut Order,
     placed: Placed,
+    refused_now: &mut bool,
     out: &Output,
 ) -> Result<()> {
     let Placed {
@@ -97,16 +98,25 @@ pub(super) async fn validated(
         // Validated: a refusal of these records no longer holds.
         crate::persist::accepted(config, line, &persist)?;
     }
-    // A dns-persist-01 record we read as valid and the CA refused
+    // dns-persist-01 records we read as valid and the CA refused
     // (unauthorized, malformed): not relied on again for a while as long
-    // as it is served unchanged. Other errors (caa, dns...) are not the
-    // record's fault.
-    if let Err(Refusal::Invalid(e, Some(ident), true)) = &verdict {
-        if let Some(relied) = persist.iter().find(|p| p.ident == *ident) {
+    // as they are served unchanged. Other errors (caa, dns...) are not
+    // the records' fault.
+    if let (Err(Refusal::Invalid(e, ident, refused)), false) = (&verdict, persist.is_empty()) {
+        // The order is over: every record relied on is judged now, not
+        // one per run.
+        let trigger = match ident {
+            Some(_) => *refused,
+            None => order_refuses(order),
+        };
+        let judged = judge(line, order, &persist, trigger, out).await;
+        for relied in judged {
             crate::persist::refused(config, line, relied, &e.msg)?;
+            *refused_now = true;
             out.verbose(&format!(
-                "{}: {ident}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
+                "{}: {}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
                 line.name,
+                relied.ident,
                 relied.owner,
                 super::challenge_name(line.challenge)
             ));
@@ -118,6 +128,73 @@ pub(super) async fn validated(
         state::save_order(&config.state, &line.name, None)?;
     }
     verdict.map_err(Refusal::into_error)
+}
+
+/// Whether an order the CA ended with no invalid authorization ended for
+/// a refused record: its error is `unauthorized` or `malformed`.
+fn order_refuses(order: &mut Order) -> bool {
+    order
+        .state()
+        .error
+        .as_ref()
+        .and_then(|p| p.r#type.as_deref())
+        .and_then(|t| t.rsplit(':').next())
+        .is_some_and(crate::persist::refuses_record)
+}
+
+/// The records relied on that the CA refused, judged after it ended the
+/// order: each authorization's own dns-persist-01 challenge where it
+/// failed ([`record_refused`]) or passed; one the CA left undecided
+/// follows `trigger` (the order ended over a refused record). An
+/// authorization that cannot be fetched follows `trigger` too.
+async fn judge<'a>(
+    line: &Line,
+    order: &mut Order,
+    persist: &'a [crate::persist::Relied],
+    trigger: bool,
+    out: &Output,
+) -> Vec<&'a crate::persist::Relied> {
+    let mut refused = Vec::new();
+    let mut seen = Vec::new();
+    let mut authzs = order.authorizations();
+    while let Some(next) = authzs.next().await {
+        let authz = match next {
+            Ok(a) => a,
+            Err(e) => {
+                out.debug(&format!(
+                    "{}: authorizations after the order ended: {}",
+                    line.name,
+                    acme::describe(&e)
+                ));
+                break;
+            }
+        };
+        let ident = authz.identifier().to_string();
+        let Some(relied) = persist.iter().find(|p| p.ident == ident) else {
+            continue;
+        };
+        seen.push(ident);
+        let status = authz
+            .challenges
+            .iter()
+            .find(|c| c.r#type == crate::persist::challenge_type())
+            .map(|c| c.status);
+        let state: &AuthorizationState = &authz;
+        if record_refused(state) {
+            refused.push(relied);
+        } else if status == Some(instant_acme::ChallengeStatus::Valid) {
+            continue;
+        } else if trigger && !matches!(status, Some(instant_acme::ChallengeStatus::Invalid) | None)
+        {
+            refused.push(relied);
+        }
+    }
+    for relied in persist {
+        if trigger && !seen.contains(&relied.ident) {
+            refused.push(relied);
+        }
+    }
+    refused
 }
 
 /// Why the verdict is not "ready".

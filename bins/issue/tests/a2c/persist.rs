@@ -122,7 +122,7 @@ fn zone(serial: u32, extra: &str) -> String {
     format!(
         "$ORIGIN example.test.\n$TTL 60\n\
          @ IN SOA ns1.example.test. hostmaster.example.test. ({serial} 3600 600 86400 60)\n\
-         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\n{extra}"
+         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\nmail IN A 127.0.0.1\n{extra}"
     )
 }
 
@@ -133,6 +133,10 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
         ..persist(true)
     });
     site.http_line("www", "");
+    site.lines = site.lines.replace(
+        "[\"www.example.test\"]",
+        "[\"www.example.test\", \"mail.example.test\"]",
+    );
     let zones = site.path("zones");
     std::fs::create_dir_all(&zones).expect("zones");
     std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
@@ -148,28 +152,38 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
         assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
         assert!(site.a2c.enter(|| nsd.wait_serial("example.test", serial)));
     };
-    // The account, and a first certificate over http-01 (the name's
-    // address from nsd).
+    // The account, and a first certificate over http-01 (the names'
+    // addresses from nsd).
     site.run(&["run"]).expect(0);
     let show: serde_json::Value =
         serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
             .expect("json");
     let account = show["account"].as_str().expect("account URL").to_owned();
     let hits = |site: &Site| site.web.as_ref().expect("web").hits().len();
-    // The record split as the draft's own example splits it: a resolver
-    // joins the strings; acme2certifier reads the first one alone
-    // ("ca.example;"), finds no accounturi, and leaves the authorization
-    // pending. The issuer reads the record as the draft says, answers
-    // dns-persist-01, and acme2certifier refuses it.
-    serve(
-        2,
-        &format!("_validation-persist.www IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n"),
-    );
+    // The records split as the draft's own example splits them: a
+    // resolver joins the strings; acme2certifier reads the first one
+    // alone ("ca.example;"), finds no accounturi, and leaves the
+    // authorizations pending. The issuer reads the records as the draft
+    // says, answers dns-persist-01, and acme2certifier refuses the first
+    // it validates, which ends the order: every record relied on is
+    // refused at once and a new order in the same run uses http-01.
+    let split = |name: &str| {
+        format!("_validation-persist.{name} IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n")
+    };
+    serve(2, &(split("www") + &split("mail")));
     let before = hits(&site);
-    let ran = site.run(&["issue", "--force", "www", "-v"]);
-    assert_ne!(ran.code, 0, "{}", ran.stderr);
-    ran.stderr_has("www: www.example.test: challenge dns-persist-01: TXT _validation-persist.www.example.test. served")
-        .stderr_has("www: www.example.test: the CA refused TXT _validation-persist.www.example.test. for dns-persist-01: the next order uses http-01");
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    for name in ["www", "mail"] {
+        ran.stderr_has(&format!("www: {name}.example.test: challenge dns-persist-01: TXT _validation-persist.{name}.example.test. served"))
+            .stderr_has(&format!("www: {name}.example.test: the CA refused TXT _validation-persist.{name}.example.test. for dns-persist-01: the next order uses http-01"))
+            .stderr_has(&format!("www: {name}.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.{name}.example.test. as served now"));
+    }
+    ran.stderr_has("; a new order at once with http-01")
+        .stdout_has("www: certificate issued (forced, same key)");
+    assert!(hits(&site) >= before + 2, "validated without http-01");
+    let st: serde_json::Value =
+        serde_json::from_slice(&site.read("state/www.json")).expect("state");
+    assert_eq!(st["failures"], 0, "{st}");
     let log = std::fs::read_to_string(&site.a2c.log).expect("log");
     assert!(
         log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
@@ -181,20 +195,27 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
     let renewal = &rows[0]["renewal"];
     assert_eq!(renewal["challenge"], "http-01", "{renewal}");
     assert!(
-        renewal["why"].as_str().is_some_and(
-            |w| w.contains("the CA refused TXT _validation-persist.www.example.test. at ")
-        ),
+        renewal["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("the CA refused TXT _validation-persist.")),
         "{renewal}"
     );
-    // The same record still served: not relied on again; http-01.
+    // The same records still served: not relied on again; http-01.
+    let before = hits(&site);
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
     ran.stderr_has("www: www.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.www.example.test. as served now");
-    assert!(hits(&site) > before, "validated without http-01");
-    // The same record as one string: valid when the authorization is fetched.
-    serve(
-        3,
-        &format!("_validation-persist.www IN TXT \"{ISSUER}; accounturi={account}\"\n"),
+    assert!(
+        !ran.stderr.contains("a new order at once"),
+        "{}",
+        ran.stderr
     );
+    assert!(hits(&site) > before, "validated without http-01");
+    // The same records as one string: valid when the authorization is
+    // fetched.
+    let whole = |name: &str| {
+        format!("_validation-persist.{name} IN TXT \"{ISSUER}; accounturi={account}\"\n")
+    };
+    serve(3, &(whole("www") + &whole("mail")));
     let before = hits(&site);
     site.run(&["issue", "--force", "www"]).expect(0);
     assert_eq!(

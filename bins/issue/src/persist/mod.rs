@@ -154,10 +154,53 @@ pub struct Relied {
     pub values: Vec<String>,
 }
 
-/// Ask every server in `servers` for `owner`: the values served (sorted)
-/// if each serves a record that authorizes `account` (`record::check`), else
-/// what the first server that does not serves, in words. `previous`: our
-/// older account URIs, named as such.
+/// Servers that did not answer (a timeout, an I/O error) in this process:
+/// one run, or one `status`, asks a dead server once, not once per name.
+static SILENT: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn is_silent(server: &SocketAddr) -> bool {
+    SILENT.lock().map(|s| s.contains(server)).unwrap_or(false)
+}
+
+fn note_silent(server: SocketAddr) {
+    if let Ok(mut s) = SILENT.lock() {
+        s.insert(server);
+    }
+}
+
+/// The record set relied on, as the servers serve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The TXT values of the first server that answered, sorted.
+    pub values: Vec<String>,
+    /// How many servers served a record that authorizes us.
+    pub answered: usize,
+    /// The servers that did not answer (now or earlier in this run).
+    pub silent: Vec<SocketAddr>,
+}
+
+impl Served {
+    /// `; no answer from a, b` for `-v`, or nothing.
+    pub fn silent_words(&self) -> String {
+        match self.silent.is_empty() {
+            true => String::new(),
+            false => {
+                let s: Vec<String> = self.silent.iter().map(|a| a.to_string()).collect();
+                format!("; no answer from {}", s.join(", "))
+            }
+        }
+    }
+}
+
+/// Ask every server in `servers` for `owner`. The record is relied on
+/// when at least one server serves a record that authorizes `account`
+/// (`record::check`) and every other server does too or does not answer
+/// at all (a timeout, an I/O error: a static record does not differ
+/// between servers that are up, and a server that is down must not block
+/// renewals). A server that answers anything else (another value, no
+/// record, REFUSED, a referral) stops it, with what it serves in words.
+/// `previous`: our older account URIs, named as such.
 pub fn served_everywhere(
     servers: &[SocketAddr],
     owner: &str,
@@ -166,18 +209,28 @@ pub fn served_everywhere(
     previous: &[String],
     wildcard: bool,
     now: i64,
-) -> std::result::Result<Vec<String>, String> {
+) -> std::result::Result<Served, String> {
     if servers.is_empty() {
         return Err("no authoritative server to ask".into());
     }
-    let mut served = Vec::new();
+    let mut served: Option<Vec<String>> = None;
+    let mut answered = 0;
+    let mut silent = Vec::new();
     for server in servers {
-        let mut values = dns::query_txt(*server, owner, QUERY_TIMEOUT)
-            .map_err(|e| format!("TXT {owner}: {e}"))?;
-        values.sort();
-        if served.is_empty() {
-            served = values.clone();
+        if is_silent(server) {
+            silent.push(*server);
+            continue;
         }
+        let mut values = match dns::query_txt(*server, owner, QUERY_TIMEOUT) {
+            Ok(v) => v,
+            Err(dns::DnsError::Timeout { .. } | dns::DnsError::Io { .. }) => {
+                note_silent(*server);
+                silent.push(*server);
+                continue;
+            }
+            Err(e) => return Err(format!("TXT {owner}: {}", shown_long(&e.to_string()))),
+        };
+        values.sort();
         if values.is_empty() {
             return Err(format!("TXT {owner}: no record on {server}"));
         }
@@ -186,6 +239,8 @@ pub fn served_everywhere(
             .map(|v| record::check(v, &offer.issuers, account, wildcard, now))
             .collect();
         if verdicts.iter().any(|v| v.is_ok()) {
+            answered += 1;
+            served.get_or_insert(values);
             continue;
         }
         // The most telling refusal: a record of this CA over another's.
@@ -199,17 +254,39 @@ pub fn served_everywhere(
             })
             .map(|r| match r {
                 record::Refusal::OtherAccount(Some(u)) if previous.contains(&u) => {
-                    format!("names our previous account {u}, not relied on (ours is {account})")
+                    format!(
+                        "names our previous account {}, not relied on (ours is {account})",
+                        shown(&u)
+                    )
                 }
                 record::Refusal::OtherAccount(Some(u)) => {
-                    format!("names account {u}, not ours ({account})")
+                    format!("names account {}, not ours ({account})", shown(&u))
                 }
                 other => other.to_string(),
             })
             .unwrap_or_default();
         return Err(format!("TXT {owner} on {server}: {why}"));
     }
-    Ok(served)
+    match served {
+        Some(values) => Ok(Served {
+            values,
+            answered,
+            silent,
+        }),
+        None => {
+            let s: Vec<String> = silent.iter().map(|a| a.to_string()).collect();
+            Err(format!(
+                "TXT {owner}: no server answered ({})",
+                s.join(", ")
+            ))
+        }
+    }
+}
+
+/// [`clip`] to a whole line's worth, for our own words around outside
+/// text (a DNS error naming the name asked).
+fn shown_long(text: &str) -> String {
+    clip(text, 4 * SHOWN)
 }
 
 /// Whether `line` may answer the dns-persist-01 challenge at
@@ -248,12 +325,12 @@ pub async fn usable(
         .unwrap_or_default();
     let (account, o, off) = (account.to_owned(), owner.clone(), offer.clone());
     let now = certdrop_core::clock::now();
-    let count = servers.len();
-    let values = tokio::task::spawn_blocking(move || {
+    let served = tokio::task::spawn_blocking(move || {
         served_everywhere(&servers, &o, &off, &account, &previous, wildcard, now)
     })
     .await
     .map_err(|e| format!("record check: {e}"))??;
+    let values = served.values.clone();
     if let Some(r) = refusal(config, line, &owner, &values, now, true) {
         return Err(format!(
             "the CA refused TXT {owner} as served now on {}: {}; not relied on before {} unless it changes",
@@ -264,8 +341,10 @@ pub async fn usable(
     }
     Ok((
         format!(
-            "TXT {owner} served on {count} server(s) naming the CA ({}) and our account",
-            offer.issuers.join(", ")
+            "TXT {owner} served on {} server(s) naming the CA ({}) and our account{}",
+            served.answered,
+            offer.issuers.join(", "),
+            served.silent_words()
         ),
         Relied {
             ident: ident.to_owned(),
@@ -406,6 +485,7 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
         account: None,
     };
     let mut owners = Vec::new();
+    let mut silent: Vec<SocketAddr> = Vec::new();
     for d in &line.domains {
         if certdrop_core::name::ip(d).is_some() {
             return fallback(format!("{d}: an IP address has no record"));
@@ -424,7 +504,10 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
             wildcard,
             now,
         ) {
-            Ok(v) => v,
+            Ok(served) => {
+                silent.extend(served.silent);
+                served.values
+            }
             Err(why) => return fallback(why),
         };
         if let Some(r) = refusal(config, line, &o, &values, now, false) {
@@ -437,10 +520,21 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
         }
         owners.push(o);
     }
+    silent.sort();
+    silent.dedup();
+    let quiet = Served {
+        values: Vec::new(),
+        answered: 0,
+        silent,
+    };
     Renewal {
         challenge: CHALLENGE.to_owned(),
         dns_changes: false,
-        why: format!("served for our account: {}", owners.join(", ")),
+        why: format!(
+            "served for our account: {}{}",
+            owners.join(", "),
+            quiet.silent_words()
+        ),
     }
 }
 

@@ -335,3 +335,67 @@ fn an_account_file_that_cannot_be_written_after_an_issuance_is_a_warning() {
         serde_json::from_slice(&site.read("state/www.json")).expect("state");
     assert_eq!(st["failures"], 0, "{st}");
 }
+
+#[test]
+fn a_server_that_does_not_answer_does_not_block_the_record_one_that_differs_does() {
+    let mut site = Site::new(A2cOpts {
+        challtestsrv: false,
+        ..persist(false)
+    });
+    site.http_line("www", "");
+    site.lines = site.lines.replace(
+        "[\"www.example.test\"]",
+        "[\"www.example.test\", \"mail.example.test\"]",
+    );
+    let zones = site.path("zones");
+    std::fs::create_dir_all(&zones).expect("zones");
+    std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
+    let extra = Extra {
+        port: Some(53),
+        ..Extra::default()
+    };
+    let nsd = site
+        .a2c
+        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    let record = |name: &str, account: &str| {
+        format!("_validation-persist.{name} IN TXT \"{ISSUER}; accounturi={account}\"\n")
+    };
+    let ours = record("www", &account) + &record("mail", &account);
+    std::fs::write(zones.join("example.test.zone"), zone(2, &ours)).expect("zone");
+    assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
+    assert!(site.a2c.enter(|| nsd.wait_serial("example.test", 2)));
+    // A second authoritative server that is down (nothing listens there):
+    // the record is relied on, and -v names the server once per name
+    // without asking it again.
+    site.more_dns = vec!["127.0.0.2:53".into()];
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    for name in ["www", "mail"] {
+        ran.stderr_has(&format!(
+            "www: {name}.example.test: challenge dns-persist-01: TXT _validation-persist.{name}.example.test. served on 1 server(s) naming the CA ({ISSUER}) and our account; no answer from 127.0.0.2:53"
+        ));
+    }
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    assert_eq!(rows[0]["renewal"]["challenge"], "dns-persist-01", "{rows}");
+    // A second server that answers with another account's record: not
+    // relied on; http-01.
+    let zones2 = site.path("zones2");
+    std::fs::create_dir_all(&zones2).expect("zones2");
+    let theirs = record("www", "https://127.0.0.1:14000/acme/acct/other")
+        + &record("mail", "https://127.0.0.1:14000/acme/acct/other");
+    std::fs::write(zones2.join("example.test.zone"), zone(2, &theirs)).expect("zone");
+    let other = site
+        .a2c
+        .enter(|| Nsd::start(&site.path("nsd2"), &zones2, &["example.test"]));
+    site.more_dns = vec![other.addr.to_string()];
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    ran.stderr_has(&format!(
+        "www: www.example.test: challenge http-01: dns-persist-01 not used: TXT _validation-persist.www.example.test. on {}: names account https://127.0.0.1:14000/acme/acct/other, not ours",
+        other.addr
+    ));
+}

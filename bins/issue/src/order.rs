@@ -376,7 +376,15 @@ async fn wait_visible(
         return Ok(());
     }
     for (owner, values) in txt {
-        let servers: Vec<SocketAddr> = propagation::servers_for(config, owner).await?;
+        let (servers, gaps): (Vec<SocketAddr>, _) =
+            propagation::servers_and_gaps(config, owner).await?;
+        if !gaps.is_empty() {
+            out.verbose(&format!(
+                "{}: {owner}: name server(s) with no address found, not asked: {}",
+                line.name,
+                gaps.join(", ")
+            ));
+        }
         let took = propagation::wait_visible(config, &servers, owner, values)
             .await
             .map_err(|e| e.context(&line.name))?;

@@ -283,6 +283,14 @@ pub fn served_everywhere(
     }
 }
 
+/// `; no address for ns2.example.org` for `-v`, or nothing.
+fn gap_words(gaps: &[String]) -> String {
+    match gaps.is_empty() {
+        true => String::new(),
+        false => format!("; no address for {}", shown(&gaps.join(", "))),
+    }
+}
+
 /// [`clip`] to a whole line's worth, for our own words around outside
 /// text (a DNS error naming the name asked).
 fn shown_long(text: &str) -> String {
@@ -317,7 +325,9 @@ pub async fn usable(
         return Err("an IP address has no DNS name to hold the record".into());
     }
     let (owner, wildcard) = owner(ident);
-    let servers = crate::propagation::servers_for(config, &owner)
+    // A name server with no address found counts as one that does not
+    // answer.
+    let (servers, gaps) = crate::propagation::servers_and_gaps(config, &owner)
         .await
         .map_err(|e| e.msg)?;
     let previous = crate::accountfile::read(config)
@@ -341,10 +351,11 @@ pub async fn usable(
     }
     Ok((
         format!(
-            "TXT {owner} served on {} server(s) naming the CA ({}) and our account{}",
+            "TXT {owner} served on {} server(s) naming the CA ({}) and our account{}{}",
             served.answered,
             offer.issuers.join(", "),
-            served.silent_words()
+            served.silent_words(),
+            gap_words(&gaps)
         ),
         Relied {
             ident: ident.to_owned(),
@@ -486,13 +497,17 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
     };
     let mut owners = Vec::new();
     let mut silent: Vec<SocketAddr> = Vec::new();
+    let mut gaps: Vec<String> = Vec::new();
     for d in &line.domains {
         if certdrop_core::name::ip(d).is_some() {
             return fallback(format!("{d}: an IP address has no record"));
         }
         let (o, wildcard) = owner(d);
         let servers = match crate::propagation::servers_blocking(config, &o) {
-            Ok(s) => s,
+            Ok((s, g)) => {
+                gaps.extend(g);
+                s
+            }
             Err(e) => return fallback(e.msg),
         };
         let values = match served_everywhere(
@@ -522,6 +537,8 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
     }
     silent.sort();
     silent.dedup();
+    gaps.sort();
+    gaps.dedup();
     let quiet = Served {
         values: Vec::new(),
         answered: 0,
@@ -531,9 +548,10 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
         challenge: CHALLENGE.to_owned(),
         dns_changes: false,
         why: format!(
-            "served for our account: {}{}",
+            "served for our account: {}{}{}",
             owners.join(", "),
-            quiet.silent_words()
+            quiet.silent_words(),
+            gap_words(&gaps)
         ),
     }
 }

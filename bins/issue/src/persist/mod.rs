@@ -125,7 +125,12 @@ pub fn offer(challenge: &Value) -> std::result::Result<Offer, String> {
             Some(s) if !s.is_empty() && s.len() <= 253 && s.is_ascii() => {
                 issuers.push(s.to_ascii_lowercase())
             }
-            _ => return Err(format!("issuer-domain-name {n} is not a domain name")),
+            _ => {
+                return Err(format!(
+                    "issuer-domain-name {} is not a domain name",
+                    shown(&n.to_string())
+                ))
+            }
         }
     }
     Ok(Offer {
@@ -318,7 +323,8 @@ pub async fn usable(
     let _ = remember(config, &offer.issuers);
     if let Some(theirs) = offer.account.as_deref().filter(|a| *a != account) {
         return Err(format!(
-            "the CA names account {theirs}, not ours ({account})"
+            "the CA names account {}, not ours ({account})",
+            shown(theirs)
         ));
     }
     if certdrop_core::name::ip(ident).is_some() {

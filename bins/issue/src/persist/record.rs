@@ -19,6 +19,8 @@
 //! malformed (draft §11.3 "Error Handling"); unknown tags are ignored
 //! (draft §4 item 1).
 
+use super::shown;
+
 /// One parsed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -47,9 +49,9 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Malformed(why) => write!(f, "malformed: {why}"),
-            Refusal::OtherIssuer(i) => write!(f, "issuer '{i}' is not one the CA names"),
+            Refusal::OtherIssuer(i) => write!(f, "issuer '{}' is not one the CA names", shown(i)),
             Refusal::OtherAccount(None) => write!(f, "no accounturi"),
-            Refusal::OtherAccount(Some(u)) => write!(f, "names account {u}"),
+            Refusal::OtherAccount(Some(u)) => write!(f, "names account {}", shown(u)),
             Refusal::NotWildcard => write!(f, "no policy=wildcard, needed for a wildcard"),
             Refusal::Expired(t) => write!(
                 f,
@@ -81,7 +83,7 @@ pub fn parse(text: &str) -> Result<Record, String> {
     };
     let issuer = head.trim_matches(is_wsp);
     if !issuer.is_empty() && !issuer.split('.').all(is_label) {
-        return Err(format!("'{issuer}' is not an issuer-domain-name"));
+        return Err(format!("'{}' is not an issuer-domain-name", shown(issuer)));
     }
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(rest) = rest {
@@ -95,27 +97,28 @@ pub fn parse(text: &str) -> Result<Record, String> {
                 continue;
             }
             let Some((tag, value)) = part.split_once('=') else {
-                return Err(format!("parameter '{part}' is not tag=value"));
+                return Err(format!("parameter '{}' is not tag=value", shown(part)));
             };
             let (tag, value) = (
                 tag.trim_end_matches(is_wsp),
                 value.trim_start_matches(is_wsp),
             );
             if !is_label(tag) {
-                return Err(format!("'{tag}' is not a parameter tag"));
+                return Err(format!("'{}' is not a parameter tag", shown(tag)));
             }
             if let Some(c) = value
                 .chars()
                 .find(|c| !matches!(c, '\x21'..='\x3a' | '\x3c'..='\x7e'))
             {
                 return Err(format!(
-                    "parameter {tag}: character {} not allowed in a value",
+                    "parameter {}: character {} not allowed in a value",
+                    shown(tag),
                     c.escape_debug()
                 ));
             }
             let tag = tag.to_ascii_lowercase();
             if params.iter().any(|(t, _)| *t == tag) {
-                return Err(format!("parameter {tag} given twice"));
+                return Err(format!("parameter {} given twice", shown(&tag)));
             }
             params.push((tag, value.to_owned()));
         }
@@ -148,8 +151,11 @@ impl Record {
             Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
                 .parse()
                 .map(Some)
-                .map_err(|_| format!("persistUntil {v} is out of range")),
-            Some(v) => Err(format!("persistUntil '{v}' is not a base-10 integer")),
+                .map_err(|_| format!("persistUntil {} is out of range", shown(v))),
+            Some(v) => Err(format!(
+                "persistUntil '{}' is not a base-10 integer",
+                shown(v)
+            )),
         }
     }
 
@@ -360,5 +366,31 @@ mod tests {
             ),
             Err(Refusal::OtherIssuer(String::new()))
         );
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_record_is_escaped_and_cut_in_every_message() {
+        let esc = "\x1b[2J\nx";
+        let long = "a".repeat(70_000);
+        for text in [
+            format!("{esc}; accounturi=u"),
+            format!("ca.example; {esc}"),
+            format!("ca.example; {long}"),
+            format!("{long}.example; accounturi=u"),
+            format!("ca.example; accounturi={long}"),
+            format!("ca.example; accounturi=u; persistUntil={long}"),
+        ] {
+            let why = match check(&text, &["ca.example".into()], "u", false, 0) {
+                Err(r) => r.to_string(),
+                Ok(()) => panic!("accepted {}", &text[..40]),
+            };
+            assert!(!why.contains('\x1b') && !why.contains('\n'), "{why}");
+            assert!(why.len() < 200, "{} bytes", why.len());
+        }
     }
 }

@@ -261,6 +261,8 @@ async fn place(
         persist: Vec::new(),
     };
     let mut attempts = Attempts::new(&format!("{subject}: authorizations"), out);
+    // Whether any authorization offered dns-persist-01.
+    let mut offered = false;
     loop {
         let mut authzs = order.authorizations();
         let mut failed = None;
@@ -296,6 +298,7 @@ async fn place(
                 .find(|c| c.r#type == crate::persist::challenge_type())
                 .map(|c| c.url.clone());
             let fallback = challenge_name(line.challenge);
+            offered |= persist_url.is_some();
             match persist_url {
                 Some(url) => {
                     match crate::persist::usable(config, line, account, &ident, &url).await {
@@ -345,6 +348,14 @@ async fn place(
         }
         match failed {
             None => {
+                if !offered && !placed.pending.is_empty() {
+                    // The CA stopped offering it: status must not say
+                    // renewals go without DNS changes. A failure to
+                    // forget must not stop the order.
+                    if let Err(e) = crate::persist::forget_issuers(config) {
+                        out.debug(&e.msg);
+                    }
+                }
                 // After the last fragment, so a watching zone compiler
                 // builds them all in one version, at once.
                 if !placed.txt.is_empty() {

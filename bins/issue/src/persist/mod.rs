@@ -446,6 +446,17 @@ fn remember(config: &Config, issuers: &[String]) -> Result<()> {
         .map_err(|e| Error::io(&path, "write", &e))
 }
 
+/// The CA offered no dns-persist-01 for any authorization of an order:
+/// `status` no longer reckons with it (until it offers it again).
+pub fn forget_issuers(config: &Config) -> Result<()> {
+    let path = memory(config);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, "remove", &e)),
+    }
+}
+
 /// The issuer-domain-names the CA last offered (empty: never).
 pub fn known_issuers(config: &Config) -> Vec<String> {
     std::fs::read(memory(config))
@@ -681,5 +692,33 @@ mod tests {
         assert_eq!(shown("a\x1b[2J\nb"), "a\\u{1b}[2J\\nb");
         let long = "y".repeat(100);
         assert_eq!(shown(&long), format!("{}…", "y".repeat(SHOWN)));
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_is_asked_once() {
+        // A port nothing listens on: the query fails at once (I/O error).
+        let dead = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free port");
+        let offer = Offer {
+            issuers: vec!["ca.example".into()],
+            account: None,
+        };
+        let ask = || {
+            served_everywhere(
+                &[dead],
+                "_validation-persist.a.example.",
+                &offer,
+                "u",
+                &[],
+                false,
+                0,
+            )
+        };
+        let first = ask().expect_err("nobody answers");
+        assert!(first.contains("no server answered"), "{first}");
+        assert!(is_silent(&dead));
+        // Asked no more: the same answer, from the memory.
+        assert_eq!(ask().expect_err("again"), first);
     }
 }

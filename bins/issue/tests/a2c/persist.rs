@@ -399,3 +399,25 @@ fn a_server_that_does_not_answer_does_not_block_the_record_one_that_differs_does
         other.addr
     ));
 }
+
+#[test]
+fn a_ca_that_stops_offering_dns_persist_01_is_forgotten_by_status() {
+    let mut site = Site::new(A2cOpts::default());
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    site.run(&["run"]).expect(0);
+    // What an earlier run kept when the CA still offered it.
+    site.dir.write(
+        "state/persist-default.json",
+        &format!("{{\"issuer-domain-names\": [\"{ISSUER}\"]}}"),
+    );
+    site.run(&["issue", "--force", "www", "-v"])
+        .expect(0)
+        .stderr_has("www: www.example.test: challenge dns-01: the CA offers no dns-persist-01");
+    assert!(!site.path("state/persist-default.json").exists());
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    assert_eq!(
+        rows[0]["renewal"]["why"], "the CA has not offered dns-persist-01",
+        "{rows}"
+    );
+}

@@ -159,6 +159,13 @@ pub struct Relied {
     pub values: Vec<String>,
 }
 
+/// Until when a record must hold to be relied on at `now`: through the
+/// validation the CA may take (`validation_timeout`), so that a
+/// `persistUntil` ending meanwhile is not relied on (draft §4 item 5).
+pub fn valid_through(config: &Config, now: i64) -> i64 {
+    now.saturating_add(i64::try_from(config.validation_timeout.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Servers that did not answer (a timeout, an I/O error) in this process:
 /// one run, or one `status`, asks a dead server once, not once per name.
 static SILENT: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
@@ -341,8 +348,9 @@ pub async fn usable(
         .unwrap_or_default();
     let (account, o, off) = (account.to_owned(), owner.clone(), offer.clone());
     let now = certdrop_core::clock::now();
+    let through = valid_through(config, now);
     let served = tokio::task::spawn_blocking(move || {
-        served_everywhere(&servers, &o, &off, &account, &previous, wildcard, now)
+        served_everywhere(&servers, &o, &off, &account, &previous, wildcard, through)
     })
     .await
     .map_err(|e| format!("record check: {e}"))??;
@@ -534,7 +542,7 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
             &info.account,
             &info.previous,
             wildcard,
-            now,
+            valid_through(config, now),
         ) {
             Ok(served) => {
                 silent.extend(served.silent);
@@ -720,5 +728,25 @@ mod tests {
         assert!(is_silent(&dead));
         // Asked no more: the same answer, from the memory.
         assert_eq!(ask().expect_err("again"), first);
+    }
+
+    #[test]
+    fn a_persist_until_within_the_validation_timeout_is_not_relied_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = crate::config::tests::config_in(dir.path());
+        c.validation_timeout = Duration::from_secs(60);
+        let now = 1_800_000_000;
+        let issuers = vec!["ca.example".to_owned()];
+        let until = |t: i64| format!("ca.example; accounturi=u; persistUntil={t}");
+        let through = valid_through(&c, now);
+        assert_eq!(through, now + 60);
+        assert_eq!(
+            record::check(&until(now + 30), &issuers, "u", false, through),
+            Err(record::Refusal::Expired(now + 30))
+        );
+        assert_eq!(
+            record::check(&until(now + 60), &issuers, "u", false, through),
+            Ok(())
+        );
     }
 }

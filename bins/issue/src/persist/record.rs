@@ -41,7 +41,8 @@ pub enum Refusal {
     OtherAccount(Option<String>),
     /// A wildcard identifier and no `policy=wildcard` (draft §5).
     NotWildcard,
-    /// `persistUntil` is past (draft §4 item 5).
+    /// `persistUntil` is past, or ends before the validation may be over
+    /// (draft §4 item 5).
     Expired(i64),
 }
 
@@ -55,7 +56,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NotWildcard => write!(f, "no policy=wildcard, needed for a wildcard"),
             Refusal::Expired(t) => write!(
                 f,
-                "persistUntil {t} ({}) has passed",
+                "persistUntil {t} ({}) has passed or ends within the validation timeout",
                 certdrop_core::clock::rfc3339(*t)
             ),
         }
@@ -160,8 +161,9 @@ impl Record {
     }
 
     /// Does this record let a CA known by `issuers` validate an
-    /// identifier (`wildcard`: of the form `*.name`) for `account` at
-    /// `now`? Checked in the draft's order: issuer, account, scope, time.
+    /// identifier (`wildcard`: of the form `*.name`) for `account` until
+    /// `now` (the caller adds the validation timeout,
+    /// `persist::valid_through`)? Checked in the draft's order: issuer, account, scope, time.
     pub fn authorizes(
         &self,
         issuers: &[String],

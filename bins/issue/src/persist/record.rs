@@ -11,10 +11,13 @@
 //! value       = *(%x21-3A / %x3C-7E)
 //! ```
 //!
-//! Case: the issuer-domain-name is a domain name (compared without case,
-//! draft §3.1 has the CA send it lowercase); tags and the `policy` value
-//! are case-insensitive (draft §4 item 4); the `accounturi` value is
-//! compared exactly. A repeated tag, a `persistUntil` that is not a
+//! Case, as the draft says and no more: the issuer-domain-name is
+//! compared after case-folding (draft §3.1 and its normalization
+//! algorithm); the `policy` tag and its value are case-insensitive
+//! (draft §4 item 4); every other tag (`accounturi`, `persistUntil`) is
+//! matched as the draft spells it, and the `accounturi` value exactly.
+//! `AccountURI=` is thus an unknown tag, ignored: no account, not relied
+//! on. A repeated tag, a `persistUntil` that is not a
 //! base-10 integer, or text outside the grammar make the record
 //! malformed (draft §11.3 "Error Handling"); unknown tags are ignored
 //! (draft §4 item 1).
@@ -26,7 +29,7 @@ use super::shown;
 pub struct Record {
     /// The issuer-domain-name, lowercase (empty: RFC 8659's "no issuer").
     pub issuer: String,
-    /// The parameters in order: tag lowercase, value as written.
+    /// The parameters in order, tag and value as written.
     pub params: Vec<(String, String)>,
 }
 
@@ -117,11 +120,14 @@ pub fn parse(text: &str) -> Result<Record, String> {
                     c.escape_debug()
                 ));
             }
-            let tag = tag.to_ascii_lowercase();
-            if params.iter().any(|(t, _)| *t == tag) {
+            let same = |t: &String| {
+                *t == tag
+                    || (t.eq_ignore_ascii_case("policy") && tag.eq_ignore_ascii_case("policy"))
+            };
+            if params.iter().any(|(t, _)| same(t)) {
                 return Err(format!("parameter {} given twice", shown(&tag)));
             }
-            params.push((tag, value.to_owned()));
+            params.push((tag.to_owned(), value.to_owned()));
         }
     }
     Ok(Record {
@@ -131,7 +137,7 @@ pub fn parse(text: &str) -> Result<Record, String> {
 }
 
 impl Record {
-    /// The value of parameter `tag` (lowercase).
+    /// The value of parameter `tag`, spelt as the draft does.
     pub fn param(&self, tag: &str) -> Option<&str> {
         self.params
             .iter()
@@ -139,15 +145,17 @@ impl Record {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `policy=wildcard`, any case (draft §4 item 4).
+    /// `policy=wildcard`, tag and value in any case (draft §4 item 4).
     pub fn wildcard(&self) -> bool {
-        self.param("policy")
-            .is_some_and(|v| v.eq_ignore_ascii_case("wildcard"))
+        self.params
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case("policy"))
+            .is_some_and(|(_, v)| v.eq_ignore_ascii_case("wildcard"))
     }
 
     /// `persistUntil` in seconds since the epoch, if given.
     pub fn persist_until(&self) -> Result<Option<i64>, String> {
-        match self.param("persistuntil") {
+        match self.param("persistUntil") {
             None => Ok(None),
             Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
                 .parse()
@@ -262,14 +270,36 @@ mod tests {
 
     #[test]
     fn case_and_white_space() {
-        // Tags and the policy value without case; the issuer too.
+        // The policy tag and value without case; the issuer too.
         let r = parse(
-            "\tAuthority.Example ;AccountURI = https://ca.example/acct/123 ;POLICY=WildCard ",
+            "\tAuthority.Example ;accounturi = https://ca.example/acct/123 ;POLICY=WildCard ",
         )
         .expect("parsed");
         assert_eq!(r.issuer, "authority.example");
         assert!(r.wildcard());
         assert_eq!(r.authorizes(&issuers(), ACCT, true, 0), Ok(()));
+        // Other tags as the draft spells them: AccountURI is an unknown
+        // tag (no account), PERSISTUNTIL one too (no end).
+        assert_eq!(
+            check(
+                "authority.example; AccountURI=https://ca.example/acct/123",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Err(Refusal::OtherAccount(None))
+        );
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://ca.example/acct/123; PERSISTUNTIL=1",
+                &issuers(),
+                ACCT,
+                false,
+                2
+            ),
+            Ok(())
+        );
         // The account URI exactly.
         assert_eq!(
             check(
@@ -315,7 +345,7 @@ mod tests {
                 "given twice",
             ),
             (
-                "authority.example; AccountUri=a; accounturi=b",
+                "authority.example; accounturi=a; POLICY=x; policy=wildcard",
                 "given twice",
             ),
             ("authority.example; accounturi", "not tag=value"),

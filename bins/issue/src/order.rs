@@ -67,6 +67,7 @@ pub async fn obtain(
         config,
         line,
         from_next: req.from_next,
+        refused: std::sync::atomic::AtomicBool::new(false),
     };
     let mut order = match resume(config, account, line, out).await? {
         Some(order) => order,
@@ -77,19 +78,12 @@ pub async fn obtain(
             order
         }
     };
-    let mut refused_now = false;
-    let mut result = advance(
-        config,
-        account.id(),
-        line,
-        &mut order,
-        req,
-        &progress,
-        &mut refused_now,
-        out,
-    )
-    .await;
-    if refused_now && result.is_err() {
+    let mut result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
+    if progress
+        .refused
+        .swap(false, std::sync::atomic::Ordering::Relaxed)
+        && result.is_err()
+    {
         // The CA ended the order over dns-persist-01 records it refused:
         // they are not relied on now, so a new order at once gets the
         // line's own challenge instead of a failed run and its back-off.
@@ -104,18 +98,7 @@ pub async fn obtain(
         state::save_order(&config.state, &line.name, None)?;
         order = open(config, account, line, out).await?;
         progress.set(&order, Stage::Placed)?;
-        refused_now = false;
-        result = advance(
-            config,
-            account.id(),
-            line,
-            &mut order,
-            req,
-            &progress,
-            &mut refused_now,
-            out,
-        )
-        .await;
+        result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
     }
     let ended = match &result {
         // The CA ended the order, or issued a certificate we refuse (a
@@ -139,7 +122,6 @@ async fn advance(
     order: &mut Order,
     req: &Request<'_>,
     progress: &Progress<'_>,
-    refused_now: &mut bool,
     out: &Output,
 ) -> Result<CertFiles> {
     let status = order.state().status;
@@ -153,7 +135,7 @@ async fn advance(
         wait_visible(config, line, &placed.txt, out).await?;
         progress.set(order, Stage::Answered)?;
         answer(line, order, &placed.pending, &placed.persist, out).await?;
-        verdict::validated(config, line, order, placed, refused_now, out).await?;
+        verdict::validated(config, line, order, placed, &progress.refused, out).await?;
     }
     if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
         progress.set(order, Stage::Finalized)?;

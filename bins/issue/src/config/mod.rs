@@ -494,7 +494,7 @@ fn validate_line(
         raw.preferred_chain.as_ref(),
         &key_of("preferred_chain"),
     )?;
-    let persist = raw.persist.as_ref().is_none_or(|p| *p.get_ref());
+    let persist = raw.persist.as_ref().map_or(true, |p| *p.get_ref());
     if let Some(p) = raw.persist.as_ref().filter(|_| !persist).filter(|_| {
         raw.challenge
             .as_ref()

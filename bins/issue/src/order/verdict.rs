@@ -70,7 +70,7 @@ pub(super) async fn validated(
     line: &Line,
     order: &mut Order,
     placed: Placed,
-    refused_now: &mut bool,
+    refused_now: &std::sync::atomic::AtomicBool,
     out: &Output,
 ) -> Result<()> {
     let Placed {
@@ -112,7 +112,7 @@ pub(super) async fn validated(
         let judged = judge(line, order, &persist, trigger, out).await;
         for relied in judged {
             crate::persist::refused(config, line, relied, &e.msg)?;
-            *refused_now = true;
+            refused_now.store(true, std::sync::atomic::Ordering::Relaxed);
             out.verbose(&format!(
                 "{}: {}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
                 line.name,

@@ -125,7 +125,7 @@ pub fn parse(text: &str) -> Result<Record, String> {
                     || (t.eq_ignore_ascii_case("policy") && tag.eq_ignore_ascii_case("policy"))
             };
             if params.iter().any(|(t, _)| same(t)) {
-                return Err(format!("parameter {} given twice", shown(&tag)));
+                return Err(format!("parameter {} given twice", shown(tag)));
             }
             params.push((tag.to_owned(), value.to_owned()));
         }

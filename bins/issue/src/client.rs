@@ -128,6 +128,17 @@ pub fn persist_challenge(url: &str) -> Option<serde_json::Value> {
     PERSIST.lock().ok()?.get(url).cloned()
 }
 
+/// The errors of dns-persist-01 challenges by URL, the latest the CA sent
+/// in any answer: a CA may put it in the challenge object it answers our
+/// POST with and leave it out of the authorization (acme2certifier).
+static PERSIST_ERRORS: Mutex<BTreeMap<String, serde_json::Value>> = Mutex::new(BTreeMap::new());
+
+/// The latest error the CA gave for the dns-persist-01 challenge at `url`.
+pub fn persist_error(url: &str) -> Option<instant_acme::Problem> {
+    let v = PERSIST_ERRORS.lock().ok()?.get(url).cloned()?;
+    serde_json::from_value(v).ok()
+}
+
 /// Keep the dns-persist-01 challenges of an answer (an authorization, or
 /// a challenge object itself), if it holds any.
 fn note_persist(body: &[u8]) {
@@ -148,6 +159,11 @@ fn note_persist(body: &[u8]) {
             (c["type"].as_str(), c["url"].as_str())
         {
             map.insert(url.to_owned(), c.clone());
+            if c["error"].is_object() {
+                if let Ok(mut errors) = PERSIST_ERRORS.lock() {
+                    errors.insert(url.to_owned(), c["error"].clone());
+                }
+            }
         }
     }
 }

@@ -67,6 +67,7 @@ pub async fn obtain(
         config,
         line,
         from_next: req.from_next,
+        refused: std::sync::atomic::AtomicBool::new(false),
     };
     let mut order = match resume(config, account, line, out).await? {
         Some(order) => order,
@@ -77,7 +78,28 @@ pub async fn obtain(
             order
         }
     };
-    let result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
+    let mut result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
+    if progress
+        .refused
+        .swap(false, std::sync::atomic::Ordering::Relaxed)
+        && result.is_err()
+    {
+        // The CA ended the order over dns-persist-01 records it refused:
+        // they are not relied on now, so a new order at once gets the
+        // line's own challenge instead of a failed run and its back-off.
+        if let Err(e) = &result {
+            out.verbose(&format!(
+                "{}: {}; a new order at once with {}",
+                line.name,
+                e.msg,
+                challenge_name(line.challenge)
+            ));
+        }
+        state::save_order(&config.state, &line.name, None)?;
+        order = open(config, account, line, out).await?;
+        progress.set(&order, Stage::Placed)?;
+        result = advance(config, account.id(), line, &mut order, req, &progress, out).await;
+    }
     let ended = match &result {
         // The CA ended the order, or issued a certificate we refuse (a
         // resumed order finalized with a key the line no longer uses):
@@ -113,7 +135,7 @@ async fn advance(
         wait_visible(config, line, &placed.txt, out).await?;
         progress.set(order, Stage::Answered)?;
         answer(line, order, &placed.pending, &placed.persist, out).await?;
-        verdict::validated(config, line, order, placed, out).await?;
+        verdict::validated(config, line, order, placed, &progress.refused, out).await?;
     }
     if matches!(status, OrderStatus::Pending | OrderStatus::Ready) {
         progress.set(order, Stage::Finalized)?;
@@ -221,6 +243,8 @@ async fn place(
         persist: Vec::new(),
     };
     let mut attempts = Attempts::new(&format!("{subject}: authorizations"), out);
+    // Whether any authorization offered dns-persist-01.
+    let mut offered = false;
     loop {
         let mut authzs = order.authorizations();
         let mut failed = None;
@@ -256,6 +280,7 @@ async fn place(
                 .find(|c| c.r#type == crate::persist::challenge_type())
                 .map(|c| c.url.clone());
             let fallback = challenge_name(line.challenge);
+            offered |= persist_url.is_some();
             match persist_url {
                 Some(url) => {
                     match crate::persist::usable(config, line, account, &ident, &url).await {
@@ -305,6 +330,14 @@ async fn place(
         }
         match failed {
             None => {
+                if !offered && !placed.pending.is_empty() {
+                    // The CA stopped offering it: status must not say
+                    // renewals go without DNS changes. A failure to
+                    // forget must not stop the order.
+                    if let Err(e) = crate::persist::forget_issuers(config) {
+                        out.debug(&e.msg);
+                    }
+                }
                 // After the last fragment, so a watching zone compiler
                 // builds them all in one version, at once.
                 if !placed.txt.is_empty() {
@@ -336,7 +369,15 @@ async fn wait_visible(
         return Ok(());
     }
     for (owner, values) in txt {
-        let servers: Vec<SocketAddr> = propagation::servers_for(config, owner).await?;
+        let (servers, gaps): (Vec<SocketAddr>, _) =
+            propagation::servers_and_gaps(config, owner).await?;
+        if !gaps.is_empty() {
+            out.verbose(&format!(
+                "{}: {owner}: name server(s) with no address found, not asked: {}",
+                line.name,
+                gaps.join(", ")
+            ));
+        }
         let took = propagation::wait_visible(config, &servers, owner, values)
             .await
             .map_err(|e| e.context(&line.name))?;
@@ -391,13 +432,15 @@ async fn answer(
                     break;
                 }
             }
-            let kind = match persist.iter().any(|p| p.ident == ident) {
-                true => crate::persist::challenge_type(),
-                false => wanted(line),
+            let (kind, name) = match persist.iter().any(|p| p.ident == ident) {
+                true => (crate::persist::challenge_type(), crate::persist::CHALLENGE),
+                false => (wanted(line), challenge_name(line.challenge)),
             };
-            let mut ch = authz
-                .challenge(kind)
-                .expect("present when the challenge was placed");
+            // Present when the challenge was placed; a CA may still drop
+            // it from the authorization it sends now.
+            let Some(mut ch) = authz.challenge(kind) else {
+                return Err(dropped(&line.name, &ident, name));
+            };
             if ch.status != ChallengeStatus::Pending {
                 out.verbose(&format!(
                     "{}: {ident}: the CA has the challenge {:?} already (an answer was lost): going on",
@@ -439,6 +482,14 @@ async fn answer(
         }
     }
     Ok(())
+}
+
+/// The error when the challenge chosen for `ident` is gone from its
+/// authorization: bad data from the CA (the order is not continued).
+fn dropped(subject: &str, ident: &str, challenge: &str) -> Error {
+    Error::data(format!(
+        "{subject}: {ident}: answer challenge: the CA no longer offers the {challenge} challenge chosen for it"
+    ))
 }
 
 /// Send our CSR (RFC 8555 §7.4), wait for the certificate, download it and

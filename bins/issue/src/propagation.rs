@@ -23,8 +23,17 @@ const LAST_LOOK: Duration = Duration::from_secs(1);
 /// The servers to poll for `owner`: configured, or the NS set of the zone
 /// that holds it, found through `dns.discover`.
 pub async fn servers_for(config: &Config, owner: &str) -> Result<Vec<SocketAddr>> {
+    Ok(servers_and_gaps(config, owner).await?.0)
+}
+
+/// [`servers_for`], and the name servers of the NS set it found no
+/// address for (not asked: `-v` names them).
+pub async fn servers_and_gaps(
+    config: &Config,
+    owner: &str,
+) -> Result<(Vec<SocketAddr>, Vec<String>)> {
     if !config.dns.servers.is_empty() {
-        return Ok(config.dns.servers.clone());
+        return Ok((config.dns.servers.clone(), Vec::new()));
     }
     let Some(discover) = config.dns.discover else {
         return Err(Error::config("no dns.servers and no dns.discover"));
@@ -35,10 +44,10 @@ pub async fn servers_for(config: &Config, owner: &str) -> Result<Vec<SocketAddr>
         .map_err(|e| Error::software(format!("discovery task: {e}")))?
 }
 
-/// [`servers_for`] without a runtime (`status`).
-pub fn servers_blocking(config: &Config, owner: &str) -> Result<Vec<SocketAddr>> {
+/// [`servers_and_gaps`] without a runtime (`status`).
+pub fn servers_blocking(config: &Config, owner: &str) -> Result<(Vec<SocketAddr>, Vec<String>)> {
     if !config.dns.servers.is_empty() {
-        return Ok(config.dns.servers.clone());
+        return Ok((config.dns.servers.clone(), Vec::new()));
     }
     let Some(discover) = config.dns.discover else {
         return Err(Error::config("no dns.servers and no dns.discover"));
@@ -47,8 +56,9 @@ pub fn servers_blocking(config: &Config, owner: &str) -> Result<Vec<SocketAddr>>
 }
 
 /// Walk up from `owner` to the closest name with an NS set, then take the
-/// name servers' addresses from glue or from the same server (port kept).
-fn discover_servers(discover: SocketAddr, owner: &str) -> Result<Vec<SocketAddr>> {
+/// name servers' addresses from glue or from the same server (port kept);
+/// with the names of those it found no address for.
+fn discover_servers(discover: SocketAddr, owner: &str) -> Result<(Vec<SocketAddr>, Vec<String>)> {
     let mut name = owner.trim_end_matches('.').to_owned();
     loop {
         let ns = match dns::resolve_ns_set(discover, &name, QUERY_TIMEOUT) {
@@ -73,7 +83,12 @@ fn discover_servers(discover: SocketAddr, owner: &str) -> Result<Vec<SocketAddr>
             }
             servers.sort();
             servers.dedup();
-            return Ok(servers);
+            let gaps = ns
+                .iter()
+                .filter(|n| n.addrs.is_empty())
+                .map(|n| n.name.clone())
+                .collect();
+            return Ok((servers, gaps));
         }
         match name.split_once('.') {
             Some((_, parent)) if parent.contains('.') => name = parent.to_owned(),
@@ -206,4 +221,32 @@ pub async fn check_aliases(config: &Config, line: &Line, out: &Output) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certdrop_testkit::nsd::Nsd;
+
+    #[test]
+    fn a_name_server_with_no_address_is_named_not_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zones = dir.path().join("zones");
+        std::fs::create_dir_all(&zones).expect("zones");
+        std::fs::write(
+            zones.join("example.org.zone"),
+            "$ORIGIN example.org.\n$TTL 60\n\
+             @ IN SOA ns1 hostmaster 1 3600 600 86400 60\n\
+             @ IN NS ns1\n@ IN NS ns2.elsewhere.test.\nns1 IN A 127.0.0.1\n",
+        )
+        .expect("zone");
+        let nsd = Nsd::start(&dir.path().join("nsd"), &zones, &["example.org"]);
+        let (servers, gaps) =
+            discover_servers(nsd.addr, "_validation-persist.www.example.org.").expect("found");
+        assert_eq!(
+            servers,
+            [SocketAddr::new([127, 0, 0, 1].into(), nsd.addr.port())]
+        );
+        assert_eq!(gaps, ["ns2.elsewhere.test."]);
+    }
 }

@@ -435,6 +435,9 @@ pub(crate) async fn issue_line(
         };
         // The certificate is stored: the order is done.
         st.order = None;
+        // The order noted what the CA made of dns-persist-01 records in
+        // the file meanwhile: kept, not overwritten by this older copy.
+        st.persist_refused = state::load(&config.state, &line.name)?.persist_refused;
         let after = crate::syncer::blocking(|| {
             lifecycle::commit_grouped(
                 config,
@@ -460,13 +463,17 @@ pub(crate) async fn issue_line(
             crate::syncer::blocking(|| crate::syncer::sync(after))
                 .map_err(|e| Error::io(&config.state, "sync", &e))?;
             // A certificate from this account: the bindings of the
-            // accounts it replaced may go from the zone.
-            if crate::accountfile::issued_with(config, account.id())? {
-                out.verbose(&format!(
+            // accounts it replaced may go from the zone. The certificate
+            // is installed: a file that cannot be written is said, not a
+            // failed run (the next issuance tries again).
+            match crate::accountfile::issued_with(config, account.id()) {
+                Ok(true) => out.verbose(&format!(
                     "{}: previous accounts dropped from {}",
                     line.name,
                     crate::accountfile::path(config).display()
-                ));
+                )),
+                Ok(false) => {}
+                Err(e) => out.warn(&format!("{}: {}", line.name, e.msg)),
             }
             let leaf = certdrop_core::certinfo::parse_chain(&files.cert)
                 .map_err(Error::data)?

@@ -67,22 +67,28 @@ pub struct LineState {
     /// the top-level one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
-    /// dns-persist-01 records the CA refused although we read them as
-    /// valid, by owner: not relied on again while they are served
-    /// unchanged (`persist.rs`).
+    /// dns-persist-01 records the CA refused (`unauthorized`,
+    /// `malformed`) although we read them as valid, by owner: not relied
+    /// on again for a day while they are served unchanged (`persist/`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub persist_refused: std::collections::BTreeMap<String, Refused>,
 }
 
-/// A dns-persist-01 record set the CA refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A dns-persist-01 record set the CA refused (kept small: certdrop-check
+/// reads this file and refuses one over 64 KiB).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refused {
-    /// The TXT values served then, sorted.
-    pub values: Vec<String>,
+    /// SHA-256 (hex) of the TXT values served then, sorted
+    /// (`persist::digest`).
+    #[serde(default)]
+    pub digest: String,
     /// When (seconds since the epoch).
     pub at: i64,
-    /// The CA's words.
+    /// Not relied on before this time, unless the record changes.
+    #[serde(default)]
+    pub until: i64,
+    /// The CA's words, cut to [`crate::persist::ERROR_KEPT`] characters.
+    #[serde(default)]
     pub error: String,
 }
 

@@ -494,20 +494,20 @@ fn validate_line(
         raw.preferred_chain.as_ref(),
         &key_of("preferred_chain"),
     )?;
-    if !raw.persist
-        && raw
-            .challenge
+    let persist = raw.persist.as_ref().map_or(true, |p| *p.get_ref());
+    if let Some(p) = raw.persist.as_ref().filter(|_| !persist).filter(|_| {
+        raw.challenge
             .as_ref()
             .is_some_and(|c| c.get_ref() == "dns-persist-01")
-    {
+    }) {
         return Err(loc.err(
-            raw.name.span(),
+            p.span(),
             &key_of("persist"),
             "persist = false contradicts challenge = \"dns-persist-01\"",
         ));
     }
     Ok(Line {
-        persist: raw.persist,
+        persist,
         cas,
         preferred_chain,
         key_group,

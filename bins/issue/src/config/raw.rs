@@ -131,6 +131,6 @@ pub(super) struct RawLine {
     pub(super) profile: Option<Spanned<String>>,
     pub(super) preferred_chain: Option<Spanned<String>>,
     pub(super) ca: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default = "yes")]
-    pub(super) persist: bool,
+    /// None: true (dns-persist-01 preferred).
+    pub(super) persist: Option<Spanned<bool>>,
 }

@@ -155,6 +155,15 @@ fn dns_persist_01_is_preferred_unless_a_line_says_persist_false() {
         "{}",
         e.msg
     );
+    // The position is the persist key's (the line after `challenge`),
+    // not the line name's: an unknown key there shows its number.
+    let here = line("challenge = \"dns-persist-01\"\nbogus = 1\n").expect_err("unknown");
+    let at = |m: &str| m.split(": ").next().unwrap_or_default().to_owned();
+    assert_eq!(at(&e.msg), at(&here.msg), "{} / {}", e.msg, here.msg);
+    assert_ne!(
+        at(&e.msg),
+        at(&line("bogus = 1\n").expect_err("unknown").msg)
+    );
     let e = line("challenge = \"tls-alpn-01\"\n").expect_err("unknown");
     assert!(
         e.msg.contains("expected dns-01, http-01 or dns-persist-01"),

@@ -19,6 +19,10 @@ pub(super) struct Progress<'a> {
     pub(super) line: &'a Line,
     /// The order is finalized with the line's next key.
     pub(super) from_next: bool,
+    /// The CA refused dns-persist-01 records this order relied on
+    /// (`verdict.rs`): a new order at once may use the line's own
+    /// challenge.
+    pub(super) refused: std::sync::atomic::AtomicBool,
 }
 
 impl Progress<'_> {

@@ -265,3 +265,13 @@ fn ip_names_are_checked_like_domain_names_and_the_top_issuer_is_read() {
     assert_eq!(top(leaf.clone()).as_deref(), Some("Intermediate"));
     assert_eq!(top(String::new()), None);
 }
+
+#[test]
+fn a_challenge_the_ca_dropped_is_bad_data_in_one_line() {
+    let e = dropped("www", "www.example.org", "dns-persist-01");
+    assert_eq!(e.class, certdrop_core::exit::Failure::Data);
+    assert_eq!(
+        e.msg,
+        "www: www.example.org: answer challenge: the CA no longer offers the dns-persist-01 challenge chosen for it"
+    );
+}

@@ -70,6 +70,7 @@ pub(super) async fn validated(
     line: &Line,
     order: &mut Order,
     placed: Placed,
+    refused_now: &std::sync::atomic::AtomicBool,
     out: &Output,
 ) -> Result<()> {
     let Placed {
@@ -86,19 +87,36 @@ pub(super) async fn validated(
         budget.as_secs()
     ));
     let deadline = Instant::now() + budget;
-    let verdict = match authorizations(line, order, &pending, deadline, budget, out).await {
-        Ok(()) => ready(line, order, deadline, budget, out).await,
-        Err(e) => Err(e),
-    };
+    let persisted: Vec<String> = persist.iter().map(|p| p.ident.clone()).collect();
+    let verdict =
+        match authorizations(line, order, &pending, &persisted, deadline, budget, out).await {
+            Ok(()) => ready(line, order, deadline, budget, out).await,
+            Err(e) => Err(e),
+        };
     files.remove_all()?;
-    // A dns-persist-01 record we read as valid and the CA did not: not
-    // relied on again while it is served unchanged.
-    if let Err(Refusal::Invalid(e, Some(ident))) = &verdict {
-        if let Some(relied) = persist.iter().find(|p| p.ident == *ident) {
+    if verdict.is_ok() {
+        // Validated: a refusal of these records no longer holds.
+        crate::persist::accepted(config, line, &persist)?;
+    }
+    // dns-persist-01 records we read as valid and the CA refused
+    // (unauthorized, malformed): not relied on again for a while as long
+    // as they are served unchanged. Other errors (caa, dns...) are not
+    // the records' fault.
+    if let (Err(Refusal::Invalid(e, ident, refused)), false) = (&verdict, persist.is_empty()) {
+        // The order is over: every record relied on is judged now, not
+        // one per run.
+        let trigger = match ident {
+            Some(_) => *refused,
+            None => order_refuses(order),
+        };
+        let judged = judge(line, order, &persist, trigger, out).await;
+        for relied in judged {
             crate::persist::refused(config, line, relied, &e.msg)?;
+            refused_now.store(true, std::sync::atomic::Ordering::Relaxed);
             out.verbose(&format!(
-                "{}: {ident}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
+                "{}: {}: the CA refused TXT {} for dns-persist-01: the next order uses {}",
                 line.name,
+                relied.ident,
                 relied.owner,
                 super::challenge_name(line.challenge)
             ));
@@ -112,11 +130,79 @@ pub(super) async fn validated(
     verdict.map_err(Refusal::into_error)
 }
 
+/// Whether an order the CA ended with no invalid authorization ended for
+/// a refused record: its error is `unauthorized` or `malformed`.
+fn order_refuses(order: &mut Order) -> bool {
+    order
+        .state()
+        .error
+        .as_ref()
+        .and_then(|p| p.r#type.as_deref())
+        .and_then(|t| t.rsplit(':').next())
+        .is_some_and(crate::persist::refuses_record)
+}
+
+/// The records relied on that the CA refused, judged after it ended the
+/// order: each authorization's own dns-persist-01 challenge where it
+/// failed ([`record_refused`]) or passed; one the CA left undecided
+/// follows `trigger` (the order ended over a refused record). An
+/// authorization that cannot be fetched follows `trigger` too.
+async fn judge<'a>(
+    line: &Line,
+    order: &mut Order,
+    persist: &'a [crate::persist::Relied],
+    trigger: bool,
+    out: &Output,
+) -> Vec<&'a crate::persist::Relied> {
+    let mut refused = Vec::new();
+    let mut seen = Vec::new();
+    let mut authzs = order.authorizations();
+    while let Some(next) = authzs.next().await {
+        let authz = match next {
+            Ok(a) => a,
+            Err(e) => {
+                out.debug(&format!(
+                    "{}: authorizations after the order ended: {}",
+                    line.name,
+                    acme::describe(&e)
+                ));
+                break;
+            }
+        };
+        let ident = authz.identifier().to_string();
+        let Some(relied) = persist.iter().find(|p| p.ident == ident) else {
+            continue;
+        };
+        seen.push(ident);
+        let status = authz
+            .challenges
+            .iter()
+            .find(|c| c.r#type == crate::persist::challenge_type())
+            .map(|c| c.status);
+        let state: &AuthorizationState = &authz;
+        if record_refused(state) {
+            refused.push(relied);
+        } else if status == Some(instant_acme::ChallengeStatus::Valid) {
+            continue;
+        } else if trigger && !matches!(status, Some(instant_acme::ChallengeStatus::Invalid) | None)
+        {
+            refused.push(relied);
+        }
+    }
+    for relied in persist {
+        if trigger && !seen.contains(&relied.ident) {
+            refused.push(relied);
+        }
+    }
+    refused
+}
+
 /// Why the verdict is not "ready".
 enum Refusal {
     /// The CA found an authorization (this identifier) or the order
-    /// invalid.
-    Invalid(Error, Option<String>),
+    /// invalid; whether the CA refused its dns-persist-01 record
+    /// ([`record_refused`]).
+    Invalid(Error, Option<String>, bool),
     /// No verdict within the budget, or a fault no retry cured.
     Other(Error),
 }
@@ -124,7 +210,7 @@ enum Refusal {
 impl Refusal {
     fn into_error(self) -> Error {
         match self {
-            Refusal::Invalid(e, _) | Refusal::Other(e) => e,
+            Refusal::Invalid(e, ..) | Refusal::Other(e) => e,
         }
     }
 }
@@ -140,6 +226,7 @@ async fn authorizations(
     line: &Line,
     order: &mut Order,
     pending: &[String],
+    persisted: &[String],
     deadline: Instant,
     budget: Duration,
     out: &Output,
@@ -189,8 +276,13 @@ async fn authorizations(
                     attempts.progress();
                 }
                 AuthorizationStatus::Invalid => {
-                    let e = invalid(subject, &ident, state, wanted(line));
-                    return Err(Refusal::Invalid(e, Some(ident)));
+                    let ours = match persisted.contains(&ident) {
+                        true => crate::persist::challenge_type(),
+                        false => wanted(line),
+                    };
+                    let e = invalid(subject, &ident, state, ours);
+                    let refused = record_refused(state);
+                    return Err(Refusal::Invalid(e, Some(ident), refused));
                 }
                 other => {
                     return Err(Refusal::Invalid(
@@ -198,6 +290,7 @@ async fn authorizations(
                             "{subject}: validation of {ident} ended: the CA has the authorization {other:?}"
                         )),
                         None,
+                        false,
                     ))
                 }
             }
@@ -219,7 +312,11 @@ fn invalid(subject: &str, ident: &str, state: &AuthorizationState, ours: Challen
         .iter()
         .filter(|c| c.error.is_some())
         .max_by_key(|c| c.r#type == ours);
-    let Some(problem) = failed.and_then(|c| c.error.clone()) else {
+    let persist = match ours == crate::persist::challenge_type() {
+        true => persist_error(state),
+        false => None,
+    };
+    let Some(problem) = persist.or_else(|| failed.and_then(|c| c.error.clone())) else {
         return Error::temp(format!(
             "{subject}: validation of {ident} failed: the CA marked its authorization invalid without an error"
         ));
@@ -232,6 +329,39 @@ fn invalid(subject: &str, ident: &str, state: &AuthorizationState, ours: Challen
             acme::describe(&e)
         ),
     )
+}
+
+/// The error of an authorization's dns-persist-01 challenge: in the
+/// authorization, or else the latest the CA sent for the challenge (the
+/// answer to our POST).
+fn persist_error(state: &AuthorizationState) -> Option<instant_acme::Problem> {
+    let c = state
+        .challenges
+        .iter()
+        .find(|c| c.r#type == crate::persist::challenge_type())?;
+    c.error.clone().or_else(|| client::persist_error(&c.url))
+}
+
+/// Whether an authorization's dns-persist-01 challenge failed because
+/// the CA refused the record: its error is `unauthorized` or `malformed`
+/// (`persist::refuses_record`), or it is invalid with no error at all
+/// (acme2certifier gives none; the record is all it looked at).
+fn record_refused(state: &AuthorizationState) -> bool {
+    let Some(c) = state
+        .challenges
+        .iter()
+        .find(|c| c.r#type == crate::persist::challenge_type())
+    else {
+        return false;
+    };
+    match persist_error(state) {
+        Some(p) => p
+            .r#type
+            .as_deref()
+            .and_then(|t| t.rsplit(':').next())
+            .is_some_and(crate::persist::refuses_record),
+        None => c.status == instant_acme::ChallengeStatus::Invalid,
+    }
 }
 
 /// The class of a failed challenge: a refusal of the name itself (`caa`,
@@ -278,6 +408,7 @@ async fn ready(
                         order.url()
                     )),
                     None,
+                    false,
                 ));
             }
             OrderStatus::Pending => {}
@@ -362,5 +493,42 @@ mod tests {
         }));
         let e = invalid("a", "a.example.org", &bare, ChallengeType::Dns01);
         assert!(e.msg.ends_with("invalid without an error"), "{}", e.msg);
+    }
+
+    #[test]
+    fn only_an_unauthorized_or_malformed_dns_persist_01_challenge_refuses_the_record() {
+        let with = |error: serde_json::Value| {
+            let mut c = serde_json::json!({"type": "dns-persist-01",
+                "url": "https://ca/chal/p", "status": "invalid"});
+            if !error.is_null() {
+                c["error"] = error;
+            }
+            state(serde_json::json!({
+                "identifier": {"type": "dns", "value": "a.example.org"},
+                "status": "invalid",
+                "challenges": [c]
+            }))
+        };
+        let problem = |kind: &str| serde_json::json!({"type": format!("urn:ietf:params:acme:error:{kind}"), "detail": "d"});
+        for (kind, refused) in [
+            ("unauthorized", true),
+            ("malformed", true),
+            ("caa", false),
+            ("rejectedIdentifier", false),
+            ("dns", false),
+            ("serverInternal", false),
+        ] {
+            assert_eq!(record_refused(&with(problem(kind))), refused, "{kind}");
+        }
+        // Invalid with no error (acme2certifier): the record refused.
+        assert!(record_refused(&with(serde_json::Value::Null)));
+        // No dns-persist-01 challenge at all.
+        let none = state(serde_json::json!({
+            "identifier": {"type": "dns", "value": "a.example.org"},
+            "status": "invalid",
+            "challenges": [{"type": "dns-01", "url": "https://ca/c", "token": "t", "status": "invalid",
+                "error": problem("unauthorized")}]
+        }));
+        assert!(!record_refused(&none));
     }
 }

@@ -3,15 +3,18 @@
 //! certdrop-zone renders from `[[zone.persist]]` and the account file
 //! (`accountfile.rs`), binds a name to the CA (one of its
 //! issuer-domain-names) and to our account URI. When the CA offers the
-//! challenge for an authorization and the record is served on every
-//! authoritative server (the servers of the dns-01 propagation check,
-//! `propagation.rs`) naming one of the challenge's issuer-domain-names,
-//! exactly our current account URI, `policy=wildcard` for a wildcard and
-//! no past `persistUntil`, the issuer answers that challenge and writes
-//! nothing to `dnsextra/`. Otherwise the line's own challenge is used
-//! (dns-01 through the drop directory, or http-01). A record naming an
-//! account we had before a new one is never relied on: the CA would hold
-//! it against the account that asks.
+//! challenge for an authorization and the authoritative servers (those of
+//! the dns-01 propagation check, `propagation.rs`) serve the record naming
+//! one of the challenge's issuer-domain-names, exactly our current
+//! account URI, `policy=wildcard` for a wildcard and no `persistUntil`
+//! ending within the validation timeout (one server at least; every
+//! other one too, or silent: a static record does not differ between
+//! servers that are up, and one that is down must not block renewals),
+//! the issuer answers that challenge and writes nothing to `dnsextra/`.
+//! Otherwise the line's own challenge is used (dns-01 through the drop
+//! directory, or http-01). A record naming an account we had before a
+//! new one is never relied on: the CA would hold it against the account
+//! that asks; nor, for a day, one the CA refused while it is unchanged.
 //!
 //! instant-acme parses the challenge as `ChallengeType::Unknown` and
 //! drops its `issuer-domain-names` and `accounturi`; the HTTP client
@@ -38,6 +41,60 @@ pub const LABEL: &str = "_validation-persist";
 pub const MAX_ISSUERS: usize = 10;
 /// Timeout of one query for the record.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a record the CA refused is not relied on while it is served
+/// unchanged: long enough not to spend a failed validation per run, short
+/// enough that a CA fixed in the meantime is tried again.
+pub const REFUSAL_FOR: i64 = 24 * 3600;
+/// Characters of the CA's error kept with a refusal.
+pub const ERROR_KEPT: usize = 200;
+/// Characters of text from DNS or the CA shown in a message.
+pub const SHOWN: usize = 80;
+
+/// Text from outside (a TXT value, the CA's words) as a message may carry
+/// it: control characters escaped, at most `max` characters, `…` after a
+/// cut.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in text.chars() {
+        let esc: String = c.escape_debug().collect();
+        n += esc.chars().count();
+        if n > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&esc);
+    }
+    out
+}
+
+/// [`clip`] to [`SHOWN`] characters.
+pub fn shown(text: &str) -> String {
+    clip(text, SHOWN)
+}
+
+/// SHA-256 (hex) of a record set's values, sorted, each ended by a
+/// newline: what a refusal keeps instead of the values.
+pub fn digest(values: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&String> = values.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for v in sorted {
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the CA's error on a dns-persist-01 challenge (its problem
+/// type's last segment) says it read the record and refused it
+/// (draft §11.3: `unauthorized`, `malformed`). Anything else (`caa`,
+/// `rejectedIdentifier`, `dns`, `serverInternal`) is not about the
+/// record: the record is relied on again.
+pub fn refuses_record(kind: &str) -> bool {
+    matches!(kind, "unauthorized" | "malformed")
+}
 
 /// instant-acme's name for the challenge type.
 pub fn challenge_type() -> instant_acme::ChallengeType {
@@ -71,7 +128,12 @@ pub fn offer(challenge: &Value) -> std::result::Result<Offer, String> {
             Some(s) if !s.is_empty() && s.len() <= 253 && s.is_ascii() => {
                 issuers.push(s.to_ascii_lowercase())
             }
-            _ => return Err(format!("issuer-domain-name {n} is not a domain name")),
+            _ => {
+                return Err(format!(
+                    "issuer-domain-name {} is not a domain name",
+                    shown(&n.to_string())
+                ))
+            }
         }
     }
     Ok(Offer {
@@ -100,10 +162,60 @@ pub struct Relied {
     pub values: Vec<String>,
 }
 
-/// Ask every server in `servers` for `owner`: the values served (sorted)
-/// if each serves a record that authorizes `account` (`record::check`), else
-/// what the first server that does not serves, in words. `previous`: our
-/// older account URIs, named as such.
+/// Until when a record must hold to be relied on at `now`: through the
+/// validation the CA may take (`validation_timeout`), so that a
+/// `persistUntil` ending meanwhile is not relied on (draft §4 item 5).
+pub fn valid_through(config: &Config, now: i64) -> i64 {
+    now.saturating_add(i64::try_from(config.validation_timeout.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Servers that did not answer (a timeout, an I/O error) in this process:
+/// one run, or one `status`, asks a dead server once, not once per name.
+static SILENT: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn is_silent(server: &SocketAddr) -> bool {
+    SILENT.lock().map(|s| s.contains(server)).unwrap_or(false)
+}
+
+fn note_silent(server: SocketAddr) {
+    if let Ok(mut s) = SILENT.lock() {
+        s.insert(server);
+    }
+}
+
+/// The record set relied on, as the servers serve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The TXT values of the first server that answered, sorted.
+    pub values: Vec<String>,
+    /// How many servers served a record that authorizes us.
+    pub answered: usize,
+    /// The servers that did not answer (now or earlier in this run).
+    pub silent: Vec<SocketAddr>,
+}
+
+impl Served {
+    /// `; no answer from a, b` for `-v`, or nothing.
+    pub fn silent_words(&self) -> String {
+        match self.silent.is_empty() {
+            true => String::new(),
+            false => {
+                let s: Vec<String> = self.silent.iter().map(|a| a.to_string()).collect();
+                format!("; no answer from {}", s.join(", "))
+            }
+        }
+    }
+}
+
+/// Ask every server in `servers` for `owner`. The record is relied on
+/// when at least one server serves a record that authorizes `account`
+/// (`record::check`) and every other server does too or does not answer
+/// at all (a timeout, an I/O error: a static record does not differ
+/// between servers that are up, and a server that is down must not block
+/// renewals). A server that answers anything else (another value, no
+/// record, REFUSED, a referral) stops it, with what it serves in words.
+/// `previous`: our older account URIs, named as such.
 pub fn served_everywhere(
     servers: &[SocketAddr],
     owner: &str,
@@ -112,18 +224,28 @@ pub fn served_everywhere(
     previous: &[String],
     wildcard: bool,
     now: i64,
-) -> std::result::Result<Vec<String>, String> {
+) -> std::result::Result<Served, String> {
     if servers.is_empty() {
         return Err("no authoritative server to ask".into());
     }
-    let mut served = Vec::new();
+    let mut served: Option<Vec<String>> = None;
+    let mut answered = 0;
+    let mut silent = Vec::new();
     for server in servers {
-        let mut values = dns::query_txt(*server, owner, QUERY_TIMEOUT)
-            .map_err(|e| format!("TXT {owner}: {e}"))?;
-        values.sort();
-        if served.is_empty() {
-            served = values.clone();
+        if is_silent(server) {
+            silent.push(*server);
+            continue;
         }
+        let mut values = match dns::query_txt(*server, owner, QUERY_TIMEOUT) {
+            Ok(v) => v,
+            Err(dns::DnsError::Timeout { .. } | dns::DnsError::Io { .. }) => {
+                note_silent(*server);
+                silent.push(*server);
+                continue;
+            }
+            Err(e) => return Err(format!("TXT {owner}: {}", shown_long(&e.to_string()))),
+        };
+        values.sort();
         if values.is_empty() {
             return Err(format!("TXT {owner}: no record on {server}"));
         }
@@ -132,6 +254,8 @@ pub fn served_everywhere(
             .map(|v| record::check(v, &offer.issuers, account, wildcard, now))
             .collect();
         if verdicts.iter().any(|v| v.is_ok()) {
+            answered += 1;
+            served.get_or_insert(values);
             continue;
         }
         // The most telling refusal: a record of this CA over another's.
@@ -145,17 +269,47 @@ pub fn served_everywhere(
             })
             .map(|r| match r {
                 record::Refusal::OtherAccount(Some(u)) if previous.contains(&u) => {
-                    format!("names our previous account {u}, not relied on (ours is {account})")
+                    format!(
+                        "names our previous account {}, not relied on (ours is {account})",
+                        shown(&u)
+                    )
                 }
                 record::Refusal::OtherAccount(Some(u)) => {
-                    format!("names account {u}, not ours ({account})")
+                    format!("names account {}, not ours ({account})", shown(&u))
                 }
                 other => other.to_string(),
             })
             .unwrap_or_default();
         return Err(format!("TXT {owner} on {server}: {why}"));
     }
-    Ok(served)
+    match served {
+        Some(values) => Ok(Served {
+            values,
+            answered,
+            silent,
+        }),
+        None => {
+            let s: Vec<String> = silent.iter().map(|a| a.to_string()).collect();
+            Err(format!(
+                "TXT {owner}: no server answered ({})",
+                s.join(", ")
+            ))
+        }
+    }
+}
+
+/// `; no address for ns2.example.org` for `-v`, or nothing.
+fn gap_words(gaps: &[String]) -> String {
+    match gaps.is_empty() {
+        true => String::new(),
+        false => format!("; no address for {}", shown(&gaps.join(", "))),
+    }
+}
+
+/// [`clip`] to a whole line's worth, for our own words around outside
+/// text (a DNS error naming the name asked).
+fn shown_long(text: &str) -> String {
+    clip(text, 4 * SHOWN)
 }
 
 /// Whether `line` may answer the dns-persist-01 challenge at
@@ -179,14 +333,17 @@ pub async fn usable(
     let _ = remember(config, &offer.issuers);
     if let Some(theirs) = offer.account.as_deref().filter(|a| *a != account) {
         return Err(format!(
-            "the CA names account {theirs}, not ours ({account})"
+            "the CA names account {}, not ours ({account})",
+            shown(theirs)
         ));
     }
     if certdrop_core::name::ip(ident).is_some() {
         return Err("an IP address has no DNS name to hold the record".into());
     }
     let (owner, wildcard) = owner(ident);
-    let servers = crate::propagation::servers_for(config, &owner)
+    // A name server with no address found counts as one that does not
+    // answer.
+    let (servers, gaps) = crate::propagation::servers_and_gaps(config, &owner)
         .await
         .map_err(|e| e.msg)?;
     let previous = crate::accountfile::read(config)
@@ -194,26 +351,28 @@ pub async fn usable(
         .unwrap_or_default();
     let (account, o, off) = (account.to_owned(), owner.clone(), offer.clone());
     let now = certdrop_core::clock::now();
-    let count = servers.len();
-    let values = tokio::task::spawn_blocking(move || {
-        served_everywhere(&servers, &o, &off, &account, &previous, wildcard, now)
+    let through = valid_through(config, now);
+    let served = tokio::task::spawn_blocking(move || {
+        served_everywhere(&servers, &o, &off, &account, &previous, wildcard, through)
     })
     .await
     .map_err(|e| format!("record check: {e}"))??;
-    let refused = crate::state::load(&config.state, &line.name)
-        .ok()
-        .and_then(|st| st.persist_refused.get(&owner).cloned());
-    if let Some(r) = refused.filter(|r| r.values == values) {
+    let values = served.values.clone();
+    if let Some(r) = refusal(config, line, &owner, &values, now, true) {
         return Err(format!(
-            "the CA refused TXT {owner} as served now on {}: {}; not relied on until it changes",
+            "the CA refused TXT {owner} as served now on {}: {}; not relied on before {} unless it changes",
             certdrop_core::clock::rfc3339(r.at),
-            r.error
+            r.error,
+            certdrop_core::clock::rfc3339(r.until)
         ));
     }
     Ok((
         format!(
-            "TXT {owner} served on {count} server(s) naming the CA ({}) and our account",
-            offer.issuers.join(", ")
+            "TXT {owner} served on {} server(s) naming the CA ({}) and our account{}{}",
+            served.answered,
+            offer.issuers.join(", "),
+            served.silent_words(),
+            gap_words(&gaps)
         ),
         Relied {
             ident: ident.to_owned(),
@@ -223,19 +382,58 @@ pub async fn usable(
     ))
 }
 
-/// Note that the CA refused the records relied on for an identifier, so
-/// that the next order uses the line's own challenge while they are
-/// served unchanged.
+/// The refusal of the records at `owner` that still holds for `values`
+/// at `now`; with `forget`, one that no longer holds (the record changed,
+/// the day passed) is dropped from the state file.
+fn refusal(
+    config: &Config,
+    line: &Line,
+    owner: &str,
+    values: &[String],
+    now: i64,
+    forget: bool,
+) -> Option<crate::state::Refused> {
+    let mut st = crate::state::load(&config.state, &line.name).ok()?;
+    let r = st.persist_refused.get(owner)?.clone();
+    if r.digest == digest(values) && r.until > now {
+        return Some(r);
+    }
+    if forget {
+        st.persist_refused.remove(owner);
+        // Only an optimisation: the entry no longer matches anyway.
+        let _ = crate::state::save(&config.state, &line.name, &st);
+    }
+    None
+}
+
+/// Note that the CA refused the records relied on for an identifier
+/// (`error`: its words), so that orders for a day use the line's own
+/// challenge while they are served unchanged.
 pub fn refused(config: &Config, line: &Line, relied: &Relied, error: &str) -> Result<()> {
     let mut st = crate::state::load(&config.state, &line.name)?;
+    let at = certdrop_core::clock::now();
     st.persist_refused.insert(
         relied.owner.clone(),
         crate::state::Refused {
-            values: relied.values.clone(),
-            at: certdrop_core::clock::now(),
-            error: error.to_owned(),
+            digest: digest(&relied.values),
+            at,
+            until: at + REFUSAL_FOR,
+            error: clip(error, ERROR_KEPT),
         },
     );
+    crate::state::save(&config.state, &line.name, &st)
+}
+
+/// The CA validated the records relied on: any refusal of them goes.
+pub fn accepted(config: &Config, line: &Line, relied: &[Relied]) -> Result<()> {
+    let mut st = crate::state::load(&config.state, &line.name)?;
+    let before = st.persist_refused.len();
+    for r in relied {
+        st.persist_refused.remove(&r.owner);
+    }
+    if st.persist_refused.len() == before {
+        return Ok(());
+    }
     crate::state::save(&config.state, &line.name, &st)
 }
 
@@ -257,6 +455,17 @@ fn remember(config: &Config, issuers: &[String]) -> Result<()> {
     // Readable like the line state files, for a monitor's `status`.
     certdrop_core::atomic::write(&path, json.to_string().as_bytes(), crate::state::FILE_MODE)
         .map_err(|e| Error::io(&path, "write", &e))
+}
+
+/// The CA offered no dns-persist-01 for any authorization of an order:
+/// `status` no longer reckons with it (until it offers it again).
+pub fn forget_issuers(config: &Config) -> Result<()> {
+    let path = memory(config);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, "remove", &e)),
+    }
 }
 
 /// The issuer-domain-names the CA last offered (empty: never).
@@ -315,71 +524,65 @@ pub fn renewal(config: &Config, line: &Line, now: i64) -> Renewal {
         account: None,
     };
     let mut owners = Vec::new();
+    let mut silent: Vec<SocketAddr> = Vec::new();
+    let mut gaps: Vec<String> = Vec::new();
     for d in &line.domains {
         if certdrop_core::name::ip(d).is_some() {
             return fallback(format!("{d}: an IP address has no record"));
         }
         let (o, wildcard) = owner(d);
         let servers = match crate::propagation::servers_blocking(config, &o) {
-            Ok(s) => s,
+            Ok((s, g)) => {
+                gaps.extend(g);
+                s
+            }
             Err(e) => return fallback(e.msg),
         };
-        if let Err(why) = served_everywhere(
+        let values = match served_everywhere(
             &servers,
             &o,
             &offer,
             &info.account,
             &info.previous,
             wildcard,
-            now,
+            valid_through(config, now),
         ) {
-            return fallback(why);
+            Ok(served) => {
+                silent.extend(served.silent);
+                served.values
+            }
+            Err(why) => return fallback(why),
+        };
+        if let Some(r) = refusal(config, line, &o, &values, now, false) {
+            return fallback(format!(
+                "the CA refused TXT {o} at {}: {}; {own} until {} unless it changes",
+                certdrop_core::clock::rfc3339(r.at),
+                r.error,
+                certdrop_core::clock::rfc3339(r.until)
+            ));
         }
         owners.push(o);
     }
+    silent.sort();
+    silent.dedup();
+    gaps.sort();
+    gaps.dedup();
+    let quiet = Served {
+        values: Vec::new(),
+        answered: 0,
+        silent,
+    };
     Renewal {
         challenge: CHALLENGE.to_owned(),
         dns_changes: false,
-        why: format!("served for our account: {}", owners.join(", ")),
+        why: format!(
+            "served for our account: {}{}{}",
+            owners.join(", "),
+            quiet.silent_words(),
+            gap_words(&gaps)
+        ),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn challenge_objects() {
-        // Draft §3.1's example.
-        let c = serde_json::json!({
-            "type": "dns-persist-01",
-            "url": "https://ca.example/acme/authz/1234/0",
-            "status": "pending",
-            "issuer-domain-names": ["authority.example", "ca.example.net"]
-        });
-        assert_eq!(
-            offer(&c),
-            Ok(Offer {
-                issuers: vec!["authority.example".into(), "ca.example.net".into()],
-                account: None
-            })
-        );
-        let mut many = c.clone();
-        many["issuer-domain-names"] = (0..11).map(|i| format!("ca{i}.example")).collect();
-        assert!(offer(&many)
-            .expect_err("11")
-            .contains("11 issuer-domain-names"));
-        let mut none = c.clone();
-        none["issuer-domain-names"] = serde_json::json!([]);
-        assert!(offer(&none).is_err());
-        assert!(offer(&serde_json::json!({"type": "dns-persist-01"})).is_err());
-        assert_eq!(
-            owner("*.example.org"),
-            ("_validation-persist.example.org.".into(), true)
-        );
-        assert_eq!(
-            owner("www.example.org"),
-            ("_validation-persist.www.example.org.".into(), false)
-        );
-    }
-}
+mod tests;

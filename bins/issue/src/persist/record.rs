@@ -11,20 +11,25 @@
 //! value       = *(%x21-3A / %x3C-7E)
 //! ```
 //!
-//! Case: the issuer-domain-name is a domain name (compared without case,
-//! draft §3.1 has the CA send it lowercase); tags and the `policy` value
-//! are case-insensitive (draft §4 item 4); the `accounturi` value is
-//! compared exactly. A repeated tag, a `persistUntil` that is not a
+//! Case, as the draft says and no more: the issuer-domain-name is
+//! compared after case-folding (draft §3.1 and its normalization
+//! algorithm); the `policy` tag and its value are case-insensitive
+//! (draft §4 item 4); every other tag (`accounturi`, `persistUntil`) is
+//! matched as the draft spells it, and the `accounturi` value exactly.
+//! `AccountURI=` is thus an unknown tag, ignored: no account, not relied
+//! on. A repeated tag, a `persistUntil` that is not a
 //! base-10 integer, or text outside the grammar make the record
 //! malformed (draft §11.3 "Error Handling"); unknown tags are ignored
 //! (draft §4 item 1).
+
+use super::shown;
 
 /// One parsed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The issuer-domain-name, lowercase (empty: RFC 8659's "no issuer").
     pub issuer: String,
-    /// The parameters in order: tag lowercase, value as written.
+    /// The parameters in order, tag and value as written.
     pub params: Vec<(String, String)>,
 }
 
@@ -39,7 +44,8 @@ pub enum Refusal {
     OtherAccount(Option<String>),
     /// A wildcard identifier and no `policy=wildcard` (draft §5).
     NotWildcard,
-    /// `persistUntil` is past (draft §4 item 5).
+    /// `persistUntil` is past, or ends before the validation may be over
+    /// (draft §4 item 5).
     Expired(i64),
 }
 
@@ -47,13 +53,13 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Malformed(why) => write!(f, "malformed: {why}"),
-            Refusal::OtherIssuer(i) => write!(f, "issuer '{i}' is not one the CA names"),
+            Refusal::OtherIssuer(i) => write!(f, "issuer '{}' is not one the CA names", shown(i)),
             Refusal::OtherAccount(None) => write!(f, "no accounturi"),
-            Refusal::OtherAccount(Some(u)) => write!(f, "names account {u}"),
+            Refusal::OtherAccount(Some(u)) => write!(f, "names account {}", shown(u)),
             Refusal::NotWildcard => write!(f, "no policy=wildcard, needed for a wildcard"),
             Refusal::Expired(t) => write!(
                 f,
-                "persistUntil {t} ({}) has passed",
+                "persistUntil {t} ({}) has passed or ends within the validation timeout",
                 certdrop_core::clock::rfc3339(*t)
             ),
         }
@@ -81,7 +87,7 @@ pub fn parse(text: &str) -> Result<Record, String> {
     };
     let issuer = head.trim_matches(is_wsp);
     if !issuer.is_empty() && !issuer.split('.').all(is_label) {
-        return Err(format!("'{issuer}' is not an issuer-domain-name"));
+        return Err(format!("'{}' is not an issuer-domain-name", shown(issuer)));
     }
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(rest) = rest {
@@ -95,29 +101,33 @@ pub fn parse(text: &str) -> Result<Record, String> {
                 continue;
             }
             let Some((tag, value)) = part.split_once('=') else {
-                return Err(format!("parameter '{part}' is not tag=value"));
+                return Err(format!("parameter '{}' is not tag=value", shown(part)));
             };
             let (tag, value) = (
                 tag.trim_end_matches(is_wsp),
                 value.trim_start_matches(is_wsp),
             );
             if !is_label(tag) {
-                return Err(format!("'{tag}' is not a parameter tag"));
+                return Err(format!("'{}' is not a parameter tag", shown(tag)));
             }
             if let Some(c) = value
                 .chars()
                 .find(|c| !matches!(c, '\x21'..='\x3a' | '\x3c'..='\x7e'))
             {
                 return Err(format!(
-                    "parameter {tag}: character {} not allowed in a value",
+                    "parameter {}: character {} not allowed in a value",
+                    shown(tag),
                     c.escape_debug()
                 ));
             }
-            let tag = tag.to_ascii_lowercase();
-            if params.iter().any(|(t, _)| *t == tag) {
-                return Err(format!("parameter {tag} given twice"));
+            let same = |t: &String| {
+                *t == tag
+                    || (t.eq_ignore_ascii_case("policy") && tag.eq_ignore_ascii_case("policy"))
+            };
+            if params.iter().any(|(t, _)| same(t)) {
+                return Err(format!("parameter {} given twice", shown(tag)));
             }
-            params.push((tag, value.to_owned()));
+            params.push((tag.to_owned(), value.to_owned()));
         }
     }
     Ok(Record {
@@ -127,7 +137,7 @@ pub fn parse(text: &str) -> Result<Record, String> {
 }
 
 impl Record {
-    /// The value of parameter `tag` (lowercase).
+    /// The value of parameter `tag`, spelt as the draft does.
     pub fn param(&self, tag: &str) -> Option<&str> {
         self.params
             .iter()
@@ -135,27 +145,33 @@ impl Record {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `policy=wildcard`, any case (draft §4 item 4).
+    /// `policy=wildcard`, tag and value in any case (draft §4 item 4).
     pub fn wildcard(&self) -> bool {
-        self.param("policy")
-            .is_some_and(|v| v.eq_ignore_ascii_case("wildcard"))
+        self.params
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case("policy"))
+            .is_some_and(|(_, v)| v.eq_ignore_ascii_case("wildcard"))
     }
 
     /// `persistUntil` in seconds since the epoch, if given.
     pub fn persist_until(&self) -> Result<Option<i64>, String> {
-        match self.param("persistuntil") {
+        match self.param("persistUntil") {
             None => Ok(None),
             Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
                 .parse()
                 .map(Some)
-                .map_err(|_| format!("persistUntil {v} is out of range")),
-            Some(v) => Err(format!("persistUntil '{v}' is not a base-10 integer")),
+                .map_err(|_| format!("persistUntil {} is out of range", shown(v))),
+            Some(v) => Err(format!(
+                "persistUntil '{}' is not a base-10 integer",
+                shown(v)
+            )),
         }
     }
 
     /// Does this record let a CA known by `issuers` validate an
-    /// identifier (`wildcard`: of the form `*.name`) for `account` at
-    /// `now`? Checked in the draft's order: issuer, account, scope, time.
+    /// identifier (`wildcard`: of the form `*.name`) for `account` until
+    /// `now` (the caller adds the validation timeout,
+    /// `persist::valid_through`)? Checked in the draft's order: issuer, account, scope, time.
     pub fn authorizes(
         &self,
         issuers: &[String],
@@ -254,14 +270,36 @@ mod tests {
 
     #[test]
     fn case_and_white_space() {
-        // Tags and the policy value without case; the issuer too.
+        // The policy tag and value without case; the issuer too.
         let r = parse(
-            "\tAuthority.Example ;AccountURI = https://ca.example/acct/123 ;POLICY=WildCard ",
+            "\tAuthority.Example ;accounturi = https://ca.example/acct/123 ;POLICY=WildCard ",
         )
         .expect("parsed");
         assert_eq!(r.issuer, "authority.example");
         assert!(r.wildcard());
         assert_eq!(r.authorizes(&issuers(), ACCT, true, 0), Ok(()));
+        // Other tags as the draft spells them: AccountURI is an unknown
+        // tag (no account), PERSISTUNTIL one too (no end).
+        assert_eq!(
+            check(
+                "authority.example; AccountURI=https://ca.example/acct/123",
+                &issuers(),
+                ACCT,
+                false,
+                0
+            ),
+            Err(Refusal::OtherAccount(None))
+        );
+        assert_eq!(
+            check(
+                "authority.example; accounturi=https://ca.example/acct/123; PERSISTUNTIL=1",
+                &issuers(),
+                ACCT,
+                false,
+                2
+            ),
+            Ok(())
+        );
         // The account URI exactly.
         assert_eq!(
             check(
@@ -307,7 +345,7 @@ mod tests {
                 "given twice",
             ),
             (
-                "authority.example; AccountUri=a; accounturi=b",
+                "authority.example; accounturi=a; POLICY=x; policy=wildcard",
                 "given twice",
             ),
             ("authority.example; accounturi", "not tag=value"),
@@ -360,5 +398,31 @@ mod tests {
             ),
             Err(Refusal::OtherIssuer(String::new()))
         );
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_record_is_escaped_and_cut_in_every_message() {
+        let esc = "\x1b[2J\nx";
+        let long = "a".repeat(70_000);
+        for text in [
+            format!("{esc}; accounturi=u"),
+            format!("ca.example; {esc}"),
+            format!("ca.example; {long}"),
+            format!("{long}.example; accounturi=u"),
+            format!("ca.example; accounturi={long}"),
+            format!("ca.example; accounturi=u; persistUntil={long}"),
+        ] {
+            let why = match check(&text, &["ca.example".into()], "u", false, 0) {
+                Err(r) => r.to_string(),
+                Ok(()) => panic!("accepted {}", &text[..40]),
+            };
+            assert!(!why.contains('\x1b') && !why.contains('\n'), "{why}");
+            assert!(why.len() < 200, "{} bytes", why.len());
+        }
     }
 }

@@ -122,7 +122,7 @@ fn zone(serial: u32, extra: &str) -> String {
     format!(
         "$ORIGIN example.test.\n$TTL 60\n\
          @ IN SOA ns1.example.test. hostmaster.example.test. ({serial} 3600 600 86400 60)\n\
-         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\n{extra}"
+         @ IN NS ns1.example.test.\nns1 IN A 127.0.0.1\nwww IN A 127.0.0.1\nmail IN A 127.0.0.1\n{extra}"
     )
 }
 
@@ -133,6 +133,10 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
         ..persist(true)
     });
     site.http_line("www", "");
+    site.lines = site.lines.replace(
+        "[\"www.example.test\"]",
+        "[\"www.example.test\", \"mail.example.test\"]",
+    );
     let zones = site.path("zones");
     std::fs::create_dir_all(&zones).expect("zones");
     std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
@@ -148,42 +152,70 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
         assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
         assert!(site.a2c.enter(|| nsd.wait_serial("example.test", serial)));
     };
-    // The account, and a first certificate over http-01 (the name's
-    // address from nsd).
+    // The account, and a first certificate over http-01 (the names'
+    // addresses from nsd).
     site.run(&["run"]).expect(0);
     let show: serde_json::Value =
         serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
             .expect("json");
     let account = show["account"].as_str().expect("account URL").to_owned();
     let hits = |site: &Site| site.web.as_ref().expect("web").hits().len();
-    // The record split as the draft's own example splits it: a resolver
-    // joins the strings; acme2certifier reads the first one alone
-    // ("ca.example;"), finds no accounturi, and leaves the authorization
-    // pending. The issuer reads the record as the draft says, answers
-    // dns-persist-01, and acme2certifier refuses it.
-    serve(
-        2,
-        &format!("_validation-persist.www IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n"),
-    );
+    // The records split as the draft's own example splits them: a
+    // resolver joins the strings; acme2certifier reads the first one
+    // alone ("ca.example;"), finds no accounturi, and leaves the
+    // authorizations pending. The issuer reads the records as the draft
+    // says, answers dns-persist-01, and acme2certifier refuses the first
+    // it validates, which ends the order: every record relied on is
+    // refused at once and a new order in the same run uses http-01.
+    let split = |name: &str| {
+        format!("_validation-persist.{name} IN TXT (\"{ISSUER};\" \" accounturi={account}\")\n")
+    };
+    serve(2, &(split("www") + &split("mail")));
     let before = hits(&site);
-    let ran = site.run(&["issue", "--force", "www", "-v"]);
-    assert_ne!(ran.code, 0, "{}", ran.stderr);
-    ran.stderr_has("www: www.example.test: challenge dns-persist-01: TXT _validation-persist.www.example.test. served")
-        .stderr_has("www: www.example.test: the CA refused TXT _validation-persist.www.example.test. for dns-persist-01: the next order uses http-01");
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    for name in ["www", "mail"] {
+        ran.stderr_has(&format!("www: {name}.example.test: challenge dns-persist-01: TXT _validation-persist.{name}.example.test. served"))
+            .stderr_has(&format!("www: {name}.example.test: the CA refused TXT _validation-persist.{name}.example.test. for dns-persist-01: the next order uses http-01"))
+            .stderr_has(&format!("www: {name}.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.{name}.example.test. as served now"));
+    }
+    ran.stderr_has("; a new order at once with http-01")
+        .stdout_has("www: certificate issued (forced, same key)");
+    assert!(hits(&site) >= before + 2, "validated without http-01");
+    let st: serde_json::Value =
+        serde_json::from_slice(&site.read("state/www.json")).expect("state");
+    assert_eq!(st["failures"], 0, "{st}");
     let log = std::fs::read_to_string(&site.a2c.log).expect("log");
     assert!(
         log.contains("dns-persist-01 missing accounturi: record=b'ca.example;'"),
         "{log}"
     );
-    // The same record still served: not relied on again; http-01.
+    // status says so: renewals use http-01 while the refusal holds.
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    let renewal = &rows[0]["renewal"];
+    assert_eq!(renewal["challenge"], "http-01", "{renewal}");
+    assert!(
+        renewal["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("the CA refused TXT _validation-persist.")),
+        "{renewal}"
+    );
+    // The same records still served: not relied on again; http-01.
+    let before = hits(&site);
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
     ran.stderr_has("www: www.example.test: challenge http-01: dns-persist-01 not used: the CA refused TXT _validation-persist.www.example.test. as served now");
-    assert!(hits(&site) > before, "validated without http-01");
-    // The same record as one string: valid when the authorization is fetched.
-    serve(
-        3,
-        &format!("_validation-persist.www IN TXT \"{ISSUER}; accounturi={account}\"\n"),
+    assert!(
+        !ran.stderr.contains("a new order at once"),
+        "{}",
+        ran.stderr
     );
+    assert!(hits(&site) > before, "validated without http-01");
+    // The same records as one string: valid when the authorization is
+    // fetched.
+    let whole = |name: &str| {
+        format!("_validation-persist.{name} IN TXT \"{ISSUER}; accounturi={account}\"\n")
+    };
+    serve(3, &(whole("www") + &whole("mail")));
     let before = hits(&site);
     site.run(&["issue", "--force", "www"]).expect(0);
     assert_eq!(
@@ -244,5 +276,148 @@ fn a_wildcard_needs_policy_wildcard_in_the_record() {
     assert_eq!(
         openssl_names(&site.path("certs/wild/cert.pem")),
         ["*.example.test", "example.test"]
+    );
+}
+
+/// `chattr -i` on drop, so that the site's tree can go even when the
+/// test fails.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    /// Make `dir` immutable (even root cannot add a file to it); the test
+    /// depends on it, so it fails where the file system cannot.
+    fn set(dir: std::path::PathBuf) -> Immutable {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&dir)
+            .status()
+            .expect("chattr")
+            .success();
+        let guard = Immutable(dir);
+        assert!(ok, "chattr +i {}", guard.0.display());
+        assert!(
+            std::fs::write(guard.0.join("probe"), b"x").is_err(),
+            "{} is still writable",
+            guard.0.display()
+        );
+        guard
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn an_account_file_that_cannot_be_written_after_an_issuance_is_a_warning() {
+    let mut site = Site::new(persist(false));
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    site.run(&["run"]).expect(0);
+    // A binding of an older account still published: the next issuance
+    // drops it, and cannot.
+    let file = site.path("certs/.accounts/default.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("account file")).expect("JSON");
+    info["previous"] = serde_json::json!(["https://127.0.0.1:14000/acme/acct/old"]);
+    std::fs::write(&file, info.to_string()).expect("write");
+    let serial = site.serial("www");
+    let _frozen = Immutable::set(site.path("certs/.accounts"));
+    let ran = site.run(&["issue", "--force", "www"]).expect(0);
+    ran.stdout_has("www: certificate issued (forced, same key)")
+        .stderr_has("write account information");
+    assert_ne!(site.serial("www"), serial);
+    let st: serde_json::Value =
+        serde_json::from_slice(&site.read("state/www.json")).expect("state");
+    assert_eq!(st["failures"], 0, "{st}");
+}
+
+#[test]
+fn a_server_that_does_not_answer_does_not_block_the_record_one_that_differs_does() {
+    let mut site = Site::new(A2cOpts {
+        challtestsrv: false,
+        ..persist(false)
+    });
+    site.http_line("www", "");
+    site.lines = site.lines.replace(
+        "[\"www.example.test\"]",
+        "[\"www.example.test\", \"mail.example.test\"]",
+    );
+    let zones = site.path("zones");
+    std::fs::create_dir_all(&zones).expect("zones");
+    std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
+    let extra = Extra {
+        port: Some(53),
+        ..Extra::default()
+    };
+    let nsd = site
+        .a2c
+        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    site.run(&["run"]).expect(0);
+    let show: serde_json::Value =
+        serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
+            .expect("json");
+    let account = show["account"].as_str().expect("account URL").to_owned();
+    let record = |name: &str, account: &str| {
+        format!("_validation-persist.{name} IN TXT \"{ISSUER}; accounturi={account}\"\n")
+    };
+    let ours = record("www", &account) + &record("mail", &account);
+    std::fs::write(zones.join("example.test.zone"), zone(2, &ours)).expect("zone");
+    assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
+    assert!(site.a2c.enter(|| nsd.wait_serial("example.test", 2)));
+    // A second authoritative server that is down (nothing listens there):
+    // the record is relied on, and -v names the server once per name
+    // without asking it again.
+    site.more_dns = vec!["127.0.0.2:53".into()];
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    for name in ["www", "mail"] {
+        ran.stderr_has(&format!(
+            "www: {name}.example.test: challenge dns-persist-01: TXT _validation-persist.{name}.example.test. served on 1 server(s) naming the CA ({ISSUER}) and our account; no answer from 127.0.0.2:53"
+        ));
+    }
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    assert_eq!(rows[0]["renewal"]["challenge"], "dns-persist-01", "{rows}");
+    // A second server that answers with another account's record: not
+    // relied on; http-01.
+    let zones2 = site.path("zones2");
+    std::fs::create_dir_all(&zones2).expect("zones2");
+    let theirs = record("www", "https://127.0.0.1:14000/acme/acct/other")
+        + &record("mail", "https://127.0.0.1:14000/acme/acct/other");
+    std::fs::write(zones2.join("example.test.zone"), zone(2, &theirs)).expect("zone");
+    let other = site
+        .a2c
+        .enter(|| Nsd::start(&site.path("nsd2"), &zones2, &["example.test"]));
+    site.more_dns = vec![other.addr.to_string()];
+    let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
+    ran.stderr_has(&format!(
+        "www: www.example.test: challenge http-01: dns-persist-01 not used: TXT _validation-persist.www.example.test. on {}: names account https://127.0.0.1:14000/acme/acct/other, not ours",
+        other.addr
+    ));
+}
+
+#[test]
+fn a_ca_that_stops_offering_dns_persist_01_is_forgotten_by_status() {
+    let mut site = Site::new(A2cOpts::default());
+    site.line("name = \"www\"\ndomains = [\"www.example.test\"]");
+    site.run(&["run"]).expect(0);
+    // What an earlier run kept when the CA still offered it.
+    site.dir.write(
+        "state/persist-default.json",
+        &format!("{{\"issuer-domain-names\": [\"{ISSUER}\"]}}"),
+    );
+    site.run(&["issue", "--force", "www", "-v"])
+        .expect(0)
+        .stderr_has("www: www.example.test: challenge dns-01: the CA offers no dns-persist-01");
+    assert!(!site.path("state/persist-default.json").exists());
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "--json"]).expect(0).stdout).expect("JSON");
+    assert_eq!(
+        rows[0]["renewal"]["why"], "the CA has not offered dns-persist-01",
+        "{rows}"
     );
 }

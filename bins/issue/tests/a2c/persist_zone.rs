@@ -3,7 +3,7 @@
 //! by `certdrop-zone watch` with `[[zone.persist]]` reading the account
 //! file the issuer wrote (`certs/.accounts/default.json`), served by nsd
 //! on port 53 of the namespace, acme2certifier resolving from that nsd.
-//! The issuer renews with dnsextra/ untouched (watched while it runs),
+//! The issuer renews with dnsextra/ untouched (its times unchanged),
 //! falls back to dns-01 through dnsextra/ when the record leaves the
 //! zone, and after a new account does not rely on the old account's
 //! record; the zone serves both bindings until the next issuance. With
@@ -12,8 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certdrop_testkit::a2c::A2cOpts;
@@ -120,36 +118,24 @@ fn account_file(site: &Site) -> serde_json::Value {
     serde_json::from_slice(&site.read("certs/.accounts/default.json")).expect("account file")
 }
 
-/// Every name that appears in a directory while it is watched (polled
-/// densely: a dns-01 fragment lives for the whole validation).
-struct Spy {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-    thread: std::thread::JoinHandle<()>,
+/// A directory's modification and change times: any file created,
+/// renamed or removed in it (a fragment, a temporary file, the marker),
+/// however briefly, moves them, where sampling its listing could miss a
+/// short-lived one.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    mtime: (i64, i64),
+    ctime: (i64, i64),
 }
 
-impl Spy {
-    fn start(dir: std::path::PathBuf) -> Spy {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, n) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                for e in std::fs::read_dir(&dir).expect("read dir").flatten() {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    n.lock().expect("lock").insert(name);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        Spy { stop, seen, thread }
-    }
-
-    fn finish(self) -> BTreeSet<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("spy");
-        let seen = self.seen.lock().expect("lock").clone();
-        seen
+impl Stamp {
+    fn of(dir: &std::path::Path) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir).expect("directory");
+        Stamp {
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
     }
 }
 
@@ -195,10 +181,13 @@ fn renewals_leave_dnsextra_untouched_until_the_record_leaves_the_zone() {
         let before = site.listing("dnsextra");
         assert!(before.is_empty(), "{before:?}");
         let serial = site.serial("www");
-        let spy = Spy::start(site.path("dnsextra"));
+        let stamp = Stamp::of(&site.path("dnsextra"));
         let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
-        let seen = spy.finish();
-        assert!(seen.is_empty(), "written to dnsextra/: {seen:?}");
+        assert_eq!(
+            Stamp::of(&site.path("dnsextra")),
+            stamp,
+            "dnsextra/ written"
+        );
         assert_eq!(site.listing("dnsextra"), before);
         ran.stderr_has(&format!(
             "www: www.example.test: challenge dns-persist-01: TXT {OWNER} served on 1 server(s) naming the CA ({ISSUER}) and our account"
@@ -226,17 +215,17 @@ fn renewals_leave_dnsextra_untouched_until_the_record_leaves_the_zone() {
         "{status}"
     );
     let serial = site.serial("www");
-    let spy = Spy::start(site.path("dnsextra"));
+    let stamp = Stamp::of(&site.path("dnsextra"));
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
-    let seen = spy.finish();
     ran.stderr_has(&format!(
         "www: www.example.test: challenge dns-01: dns-persist-01 not used: TXT {OWNER}: no record on {}",
         site.a2c.dns_addr
     ))
     .stderr_has("www: www.example.test: TXT _acme-challenge.www.example.test. written");
-    assert!(
-        seen.iter().any(|n| n.starts_with("_acme-challenge.www")),
-        "{seen:?}"
+    assert_ne!(
+        Stamp::of(&site.path("dnsextra")),
+        stamp,
+        "dnsextra/ not written"
     );
     assert_ne!(site.serial("www"), serial);
     assert!(site.listing("dnsextra").is_empty());
@@ -291,10 +280,13 @@ fn a_new_account_does_not_rely_on_the_old_record_and_the_zone_binds_both_until_i
     // The order is taken up again and answered over dns-persist-01 with
     // the new account's record; then the old binding goes.
     let serial = site.serial("www");
-    let spy = Spy::start(site.path("dnsextra"));
+    let stamp = Stamp::of(&site.path("dnsextra"));
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
-    let seen = spy.finish();
-    assert!(seen.is_empty(), "written to dnsextra/: {seen:?}");
+    assert_eq!(
+        Stamp::of(&site.path("dnsextra")),
+        stamp,
+        "dnsextra/ written"
+    );
     ran.stderr_has("www: resuming order")
         .stderr_has("www: www.example.test: challenge dns-persist-01")
         .stderr_has("www: previous accounts dropped from");
@@ -314,10 +306,13 @@ fn just_in_time_the_ca_finds_the_record_and_nothing_is_answered_or_written() {
         .to_owned();
     assert!(serves(&site, &[record(&account)]), "{}", watch_log(&site));
     let serial = site.serial("www");
-    let spy = Spy::start(site.path("dnsextra"));
+    let stamp = Stamp::of(&site.path("dnsextra"));
     let ran = site.run(&["issue", "--force", "www", "-v"]).expect(0);
-    let seen = spy.finish();
-    assert!(seen.is_empty(), "written to dnsextra/: {seen:?}");
+    assert_eq!(
+        Stamp::of(&site.path("dnsextra")),
+        stamp,
+        "dnsextra/ written"
+    );
     ran.stderr_has("www: www.example.test: already authorized");
     assert!(!ran.stderr.contains("challenge dns-"), "{}", ran.stderr);
     assert_ne!(site.serial("www"), serial);

@@ -25,6 +25,8 @@ pub struct Site {
     pub lines: String,
     /// `[dns] timeout`: how long the issuer waits for a dns-01 value.
     pub dns_timeout: String,
+    /// More `[dns] servers` after the namespace's port 53.
+    pub more_dns: Vec<String>,
     /// Last: fields drop in order, so the tree goes after the servers
     /// that use it have stopped.
     pub dir: Tree,
@@ -48,6 +50,7 @@ impl Site {
             head: String::new(),
             lines: String::new(),
             dns_timeout: "20s".into(),
+            more_dns: Vec::new(),
         }
     }
 
@@ -99,7 +102,7 @@ dnsextra = "dnsextra"
 webroot = "webroot"
 
 [dns]
-servers = ["{dns}"]
+servers = ["{dns}"{more}]
 timeout = "{timeout}"
 interval = "1s"
 
@@ -110,6 +113,11 @@ validation_timeout = "60s"
 {lines}"#,
             dir = self.a2c.directory_url,
             dns = self.a2c.dns_addr,
+            more = self
+                .more_dns
+                .iter()
+                .map(|a| format!(", \"{a}\""))
+                .collect::<String>(),
             head = self.head,
             lines = self.lines,
             timeout = self.dns_timeout,

@@ -1,7 +1,8 @@
 //! Running a service's commands (discovery, pre-flight, reload, restart)
 //! through `/bin/sh -c`, bounded in time. Output goes to anonymous files
-//! (memfd; elsewhere unlinked files in the state directory), not pipes: a restart command leaves a daemon behind
-//! that inherits the descriptors, and a pipe would never reach end of file.
+//! (memfd; elsewhere unlinked files in the state directory), not pipes: a
+//! restart command leaves a daemon behind that inherits the descriptors,
+//! and a pipe would never reach end of file.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -40,8 +40,19 @@ fn setup(jit: bool) -> (Site, Nsd) {
         ..A2cOpts::default()
     });
     let d = site.dir.root();
-    for sub in ["certs", "phonehome", "zones", "build"] {
+    for sub in ["certs", "phonehome", "zones", "build", "keys"] {
         std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+    }
+    // A KSK and a ZSK: certdrop-zone signs with ldns-signzone.
+    for ksk in [true, false] {
+        let mut keygen = Command::new("ldns-keygen");
+        keygen
+            .current_dir(d.join("keys"))
+            .args(["-a", "ECDSAP256SHA256"]);
+        if ksk {
+            keygen.arg("-k");
+        }
+        keygen.arg(ZONE).ran().expect(0);
     }
     write(
         d,
@@ -71,14 +82,25 @@ fn watch(site: &Site, nsd: &Nsd, persist: bool, first: bool) -> Proc {
         ),
         false => String::new(),
     };
+    let mut keys: Vec<String> = std::fs::read_dir(d.join("keys"))
+        .expect("keys")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".key")
+                .map(|base| format!("\"keys/{base}\""))
+        })
+        .collect();
+    keys.sort();
     write(
         d,
         "zone.toml",
         &format!(
             "build = \"build\"\ninstall = \"zones\"\ndnsextra = \"dnsextra\"\ncerts = \"certs\"\n\
              phonehome = \"phonehome\"\nreload = {}\n[[zone]]\nname = \"{ZONE}\"\nsoa = \"soa\"\n\
-             primary = \"primary\"\nsigner = \"none\"\nttl = 60\n{table}",
-            nsd.reload_command()
+             primary = \"primary\"\nkeys = [{}]\nttl = 60\n{table}",
+            nsd.reload_command(),
+            keys.join(", ")
         ),
     );
     let watch = Command::new(bin("certdrop-zone"))
@@ -167,6 +189,21 @@ fn renewals_leave_dnsextra_untouched_until_the_record_leaves_the_zone() {
         serves(&site, &[record(&account)]),
         "record not served: {}",
         watch_log(&site)
+    );
+    // Served signed: the TXT RRset comes with its RRSIG.
+    let answer = site
+        .a2c
+        .command("drill")
+        .args(["-D", "@127.0.0.1", "TXT", OWNER])
+        .ran()
+        .expect(0);
+    assert!(
+        answer
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(OWNER) && l.contains("RRSIG") && l.contains("TXT")),
+        "no RRSIG over {OWNER}: {}",
+        answer.stdout
     );
     let status = renewal(&site);
     assert_eq!(status["challenge"], "dns-persist-01", "{status}");

@@ -62,6 +62,14 @@ pub(super) fn validate(
         if !seen.insert(name.clone()) {
             return Err(loc.err(r.name.span(), "ca.name", "defined twice"));
         }
+        // The top-level CA's account information is `<certs>/.accounts/default.json`.
+        if name == crate::accountfile::DEFAULT {
+            return Err(loc.err(
+                r.name.span(),
+                "ca.name",
+                "'default' names the top-level CA (its account file); choose another name",
+            ));
+        }
         let directory = super::directory_url(loc, &r.directory, "ca.directory")?;
         cas.push(Ca {
             name: name.clone(),
@@ -214,6 +222,15 @@ eab = { kid = "kid-1", hmac_key_file = "zerossl.hmac" }
         ))
         .expect_err("defined twice");
         assert!(e.msg.contains("ca.name"), "{}", e.msg);
+        let e = parse(
+            "[[ca]]\nname = \"default\"\ndirectory = \"letsencrypt\"\naccount = \"d.json\"\n",
+        )
+        .expect_err("default");
+        assert!(
+            e.msg.contains("ca.name") && e.msg.contains("'default' names the top-level CA"),
+            "{}",
+            e.msg
+        );
         let e = parse(
             "[[ca]]\nname = \"x\"\ndirectory = \"http://ca.test/dir\"\naccount = \"x.json\"\n",
         )

@@ -37,6 +37,9 @@ pub struct Ctx<'a> {
     /// A deployment record was written this pass: the state directory is
     /// fsynced once at its end (src/state.rs, `save`).
     pub saved: std::cell::Cell<bool>,
+    /// The earliest allowed_signers valid-before still ahead, once a pass
+    /// (src/quiet.rs, `signers_until`).
+    pub signers_until: std::cell::OnceCell<Option<i64>>,
     /// The no-op records (src/quiet.rs), read once and written once a pass.
     pub quiet: crate::quiet::Records,
     /// What the pass's fingerprints looked at, for the no-op plan

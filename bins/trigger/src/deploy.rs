@@ -123,9 +123,12 @@ fn steps(ctx: &Ctx, svc: &Service) -> Result<Outcome> {
         }
         out.verbose(&idle);
         if let Some(fp) = &fingerprint {
+            // Also until an allowed signer's valid-before: after it the
+            // manifest check may refuse what it accepted.
             let until = loaded
                 .iter()
                 .map(|l| l.leaf().not_after)
+                .chain(quiet::signers_until(ctx, now))
                 .min()
                 .unwrap_or(i64::MAX);
             quiet::remember(ctx, svc, fp, until);

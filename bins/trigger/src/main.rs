@@ -163,6 +163,7 @@ fn run_once(config: &Config, names: &[String], mode: Mode, out: &Output) -> Resu
         mode,
         shared: std::cell::OnceCell::new(),
         saved: std::cell::Cell::new(false),
+        signers_until: std::cell::OnceCell::new(),
         quiet: quiet::Records::default(),
         plan: plan::Collector::new(names.is_empty() && !mode.force && !mode.check),
     };

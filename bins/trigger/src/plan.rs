@@ -20,17 +20,20 @@
 //!   were made (a path seen twice in one pass with different metadata
 //!   spoils the plan). A published version directory counts with its own
 //!   metadata, which moves when a file is added, removed or renamed in it,
-//!   so the plan lists its files without reading it. A symlink counts
-//!   with its own metadata and its target's.
-//!
-//! - the end of the earliest certificate validity the decisions rested on
-//!   (the records keep it too): past it, the full pass looks again and
-//!   says the certificate expired, as it would have without either.
+//!   so the plan lists its files without reading it (the line's link is
+//!   looked through). Any other symlink counts with its own metadata and
+//!   its target's.
+//! - the end of the earliest certificate validity the decisions rested on,
+//!   or an allowed signer's valid-before if sooner (the records keep it
+//!   too): past it, the full pass looks again and says what it finds, as
+//!   it would have without either.
 //!
 //! The next `run` (all services, no `--force`, no `-v`) finds the state
-//! directory from the one top-level `state = "..."` line, reads the plan,
-//! checks the key, takes the state lock as any run does, and stats the
-//! paths. Everything as it was: nothing to do (exit 2), and nothing is
+//! directory from the one top-level `state = "..."` line (none inside a
+//! multi-line string), reads the plan (a regular file of ours, mode 0600,
+//! not through a symlink), checks the key, keeps the state directory
+//! private and takes its lock as any run does, and stats the paths
+//! (directories opened without waiting: a FIFO in their place is refused). Everything as it was: nothing to do (exit 2), and nothing is
 //! written. Anything else, or any doubt (a line it cannot read, a `state`
 //! written in another way), is the full pass, which writes a new plan or
 //! removes the old one. It is written as the records are (renamed into
@@ -124,7 +127,9 @@ impl Collector {
         };
         match text {
             Some(text) => {
-                if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+                // Compared as the next run reads it: a plan it would not
+                // take (a symlink, another mode) is written again.
+                if read_own(&path).as_deref() != Some(text.as_str()) {
                     let _ = certdrop_core::atomic::write_with(
                         &path,
                         text.as_bytes(),
@@ -224,6 +229,7 @@ fn one_line(p: &Path) -> Option<&str> {
     p.to_str().filter(|s| !s.contains('\n') && !s.is_empty())
 }
 
+/// Lower-case hex.
 fn hex(bytes: &[u8]) -> String {
     certdrop_core::certinfo::hex(bytes)
 }
@@ -281,16 +287,13 @@ pub fn holds(path: &Path, text: &str, digest: [u8; 32]) -> Result<bool> {
     let Some(state) = state_line(text).map(|s| src.abs(Path::new(s))) else {
         return Ok(false);
     };
-    let Ok(plan) = std::fs::read_to_string(state.join(FILE)) else {
+    let Some(plan) = read_own(&state.join(FILE)) else {
         return Ok(false);
     };
     let Some(plan) = Plan::parse(&plan) else {
         return Ok(false);
     };
-    if Path::new(plan.config) != path
-        || Path::new(plan.state) != state
-        || certdrop_core::clock::now() > plan.until
-    {
+    if Path::new(plan.config) != path || Path::new(plan.state) != state {
         return Ok(false);
     }
     let mut defs = Vec::with_capacity(plan.defs.len());
@@ -313,8 +316,16 @@ pub fn holds(path: &Path, text: &str, digest: [u8; 32]) -> Result<bool> {
     if key(path, digest, &defs, signers).as_deref() != Some(plan.key) {
         return Ok(false);
     }
-    // As any run: another one may be deploying right now.
+    // As any run: the state directory kept private, and another run may
+    // be deploying right now.
+    if certdrop_core::atomic::ensure_dir(&state, certdrop_core::atomic::MODE_SECRET_DIR).is_err() {
+        return Ok(false);
+    }
     let _lock = StateLock::acquire(&state, plan.lock_wait)?;
+    // After the wait for the lock, which may be long.
+    if certdrop_core::clock::now() > plan.until {
+        return Ok(false);
+    }
     let mut sum = Sha256::new();
     // The paths come by directory: each directory is opened once and each
     // name looked up in it (a whole path walked for every file was most
@@ -324,7 +335,7 @@ pub fn holds(path: &Path, text: &str, digest: [u8; 32]) -> Result<bool> {
     for (dir, names) in &plan.dirs {
         mix_dir(&mut sum, dir);
         let path = Path::new(dir);
-        let open = std::fs::File::open(path).ok();
+        let open = open_dir(path);
         for (name, followed) in names {
             let m = match &open {
                 Some(d) => meta_at(d, std::ffi::OsStr::new(name), *followed),
@@ -334,6 +345,40 @@ pub fn holds(path: &Path, text: &str, digest: [u8; 32]) -> Result<bool> {
         }
     }
     Ok(hex(&sum.finalize()) == plan.sum)
+}
+
+/// A directory opened to look names up in it; never waits (a FIFO put
+/// where a directory was is refused, not opened for reading under the
+/// state lock). None: look through the whole path.
+fn open_dir(path: &Path) -> Option<std::fs::File> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NONBLOCK).bits())
+        .open(path)
+        .ok()
+}
+
+/// The plan's text when it is a regular file of ours that only we can
+/// read and write (as it is written): not followed through a symlink, a
+/// FIFO never waited on. None otherwise.
+fn read_own(path: &Path) -> Option<String> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+        .open(path)
+        .ok()?;
+    let m = file.metadata().ok()?;
+    if !m.is_file() || m.uid() != nix::unistd::geteuid().as_raw() || m.mode() & 0o077 != 0 {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// A path's [`Meta`] through the whole path.
@@ -356,6 +401,10 @@ fn state_line(text: &str) -> Option<&str> {
         let t = line.trim_start();
         if t.starts_with('[') {
             break;
+        }
+        // A multi-line string may hold a line that looks like `state`.
+        if t.contains("\"\"\"") || t.contains("'''") {
+            return None;
         }
         let Some(rest) = t.strip_prefix("state") else {
             continue;
@@ -454,6 +503,11 @@ mod tests {
             ("[x]\nstate = \"a\"\n", None),
             ("statefoo = \"a\"\n", None),
             ("\"state\" = \"a\"\n", None),
+            (
+                "signer = \"\"\"\nstate = \"/tmp/x\"\n\"\"\"\nstate = \"s\"\n",
+                None,
+            ),
+            ("a = \'\'\'x\'\'\'\nstate = \"s\"\n", None),
             ("state = \"\"\n", None),
         ];
         for (text, want) in cases {

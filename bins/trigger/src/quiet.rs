@@ -186,6 +186,22 @@ pub fn remember(ctx: &Ctx, svc: &Service, fp: &str, until: i64) {
     });
 }
 
+/// The earliest `valid-before` of an allowed_signers entry still valid at
+/// `now`, if any: a record resting on a verified manifest stands no
+/// longer (any entry, not only the one that signed: conservative, and the
+/// file is read once a pass).
+pub fn signers_until(ctx: &Ctx, now: i64) -> Option<i64> {
+    let text = ctx.signers.as_deref()?;
+    *ctx.signers_until.get_or_init(|| {
+        certdrop_manifest::signers::parse(text)
+            .ok()?
+            .iter()
+            .filter_map(|s| s.valid_before)
+            .filter(|t| *t >= now)
+            .min()
+    })
+}
+
 /// Forget it (before acting or failing).
 pub fn forget(ctx: &Ctx, svc: &Service) {
     ctx.quiet.with(ctx, |m| {

@@ -317,3 +317,54 @@ fn a_certificate_that_expires_is_looked_at_again() {
     tree.run(&["run"]).expect(65).one_error("expired on");
     assert!(!planned(&tree), "the plan held past the certificate's end");
 }
+
+#[test]
+fn an_allowed_signers_valid_before_ends_the_plan_too() {
+    // The leaf is valid to 2099; the signer only to 2030: the records and
+    // the plan stand until the signer's end, when the manifest check may
+    // refuse what it accepted.
+    let tree = settled();
+    let line = tree.signers().to_string();
+    tree.write(
+        "allowed_signers",
+        &line.replacen(
+            " namespaces=",
+            " valid-before=\"20300101000000Z\",namespaces=",
+            1,
+        ),
+    );
+    tree.run(&["run"]).expect(2).silent();
+    let plan = tree.read_text("state/plan");
+    // 2030-01-01T00:00:00Z
+    assert!(plan.contains("\nuntil 1893456000\n"), "{plan}");
+    let records = tree.read_text("state/quiet");
+    assert!(records.trim_end().ends_with(" 1893456000"), "{records}");
+}
+
+#[test]
+fn a_plan_not_of_ours_or_a_fifo_in_the_tree_is_a_full_pass_that_never_waits() {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = settled();
+    // Readable by others, or a symlink to the real one: not taken.
+    let plan = tree.path("state/plan");
+    std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    mark(&tree);
+    tree.run(&["run"]).expect(2).silent();
+    assert!(!planned(&tree), "a plan others can write was taken");
+    std::fs::rename(&plan, tree.path("state/plan.real")).expect("mv");
+    std::os::unix::fs::symlink("plan.real", &plan).expect("symlink");
+    mark(&tree);
+    tree.run(&["run"]).expect(2).silent();
+    assert!(!planned(&tree), "a plan through a symlink was taken");
+    // Written again as a file of ours; then the line's link becomes a
+    // FIFO: the run refuses it without opening it for reading.
+    tree.run(&["run"]).expect(2).silent();
+    mark(&tree);
+    tree.run(&["run"]).expect(2).silent();
+    assert!(planned(&tree));
+    std::fs::remove_file(tree.path("pub/www")).expect("rm link");
+    certdrop_testkit::sh(tree.root(), "mkfifo pub/www");
+    let ran = tree.run(&["run"]);
+    assert_ne!(ran.code, 2, "{ran:?}");
+    assert!(!planned(&tree));
+}

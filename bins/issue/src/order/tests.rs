@@ -4,6 +4,7 @@
 use super::*;
 use crate::config::{KeyPolicy, Line};
 use crate::keys::{self, KeyType};
+use crate::retry;
 use certdrop_core::certinfo;
 
 fn line(domains: &[&str]) -> Line {

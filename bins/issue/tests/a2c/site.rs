@@ -5,13 +5,13 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 use certdrop_testkit::a2c::{A2c, A2cOpts};
 use certdrop_testkit::pebble::{Relay, WebServer};
-use certdrop_testkit::{Ran, Run, Tree};
+use certdrop_testkit::{Ran, Tree};
 
-pub use crate::pebble_site::{mode, openssl, openssl_names, run_bin, STORE};
+use crate::pebble_site::{backdate_state, issue_toml, key_pubkey_of, verify_chain};
+pub use crate::pebble_site::{mode, openssl, openssl_names, run_bin};
 
 /// A temp tree with acme2certifier, relay and webroot server.
 pub struct Site {
@@ -86,41 +86,18 @@ impl Site {
         ))
     }
 
-    /// The configuration text.
+    /// The configuration text (the Pebble suite's, pointed at this CA).
     pub fn config_text(&self) -> String {
-        format!(
-            r#"directory = "{dir}"
-contact = ["mailto:ops@example.test"]
-agree_terms = true
-account = "state/account.json"
-ca_bundle = "acme-ca.pem"
-{head}
-{STORE}keep = 3
-
-[drop]
-dnsextra = "dnsextra"
-webroot = "webroot"
-
-[dns]
-servers = ["{dns}"{more}]
-timeout = "{timeout}"
-interval = "1s"
-
-[renew]
-lock_wait = "2s"
-validation_timeout = "60s"
-
-{lines}"#,
-            dir = self.a2c.directory_url,
-            dns = self.a2c.dns_addr,
-            more = self
-                .more_dns
-                .iter()
-                .map(|a| format!(", \"{a}\""))
-                .collect::<String>(),
-            head = self.head,
-            lines = self.lines,
-            timeout = self.dns_timeout,
+        let dns: Vec<String> = std::iter::once(self.a2c.dns_addr.to_string())
+            .chain(self.more_dns.iter().cloned())
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        issue_toml(
+            &self.a2c.directory_url,
+            &dns.join(", "),
+            &self.dns_timeout,
+            &self.head,
+            &self.lines,
         )
     }
 
@@ -157,41 +134,18 @@ validation_timeout = "60s"
 
     /// Public key of `keys/<line>/key.pem`.
     pub fn key_pubkey(&self, line: &str) -> String {
-        openssl(
-            &["pkey", "-pubout", "-in"],
-            &self.path(&format!("keys/{line}/key.pem")),
-        )
+        key_pubkey_of(&self.dir, line)
     }
 
     /// Move the times `fields` recorded in `state/<line>.json` `secs` into
-    /// the past (the same as the Pebble suite's `Site::backdate`).
+    /// the past.
     pub fn backdate(&self, line: &str, fields: &[&str], secs: i64) {
-        let rel = format!("state/{line}.json");
-        let mut state: serde_json::Value =
-            serde_json::from_slice(&self.read(&rel)).expect("state is JSON");
-        for field in fields {
-            let t = state[field]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{rel}: no {field} recorded"));
-            state[field] = (t - secs).into();
-        }
-        std::fs::write(
-            self.path(&rel),
-            serde_json::to_vec_pretty(&state).expect("JSON"),
-        )
-        .expect("write state");
+        backdate_state(&self.dir, line, fields, secs);
     }
 
     /// Verify `certs/<line>/` with openssl against the CA's own root:
     /// the chain the issuer stored is the one acme2certifier sent.
     pub fn openssl_verify(&self, line: &str) {
-        Command::new("openssl")
-            .args(["verify", "-CAfile"])
-            .arg(&self.a2c.issuing_root)
-            .arg("-untrusted")
-            .arg(self.path(&format!("certs/{line}/chain.pem")))
-            .arg(self.path(&format!("certs/{line}/cert.pem")))
-            .ran()
-            .expect(0);
+        verify_chain(&self.a2c.issuing_root, &self.dir, line);
     }
 }

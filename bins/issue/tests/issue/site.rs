@@ -83,33 +83,12 @@ impl Site {
 
     /// The configuration text.
     pub fn config_text(&self) -> String {
-        format!(
-            r#"directory = "{dir}"
-contact = ["mailto:ops@example.test"]
-agree_terms = true
-account = "state/account.json"
-ca_bundle = "acme-ca.pem"
-{head}
-{STORE}keep = 3
-
-[drop]
-dnsextra = "dnsextra"
-webroot = "webroot"
-
-[dns]
-servers = ["{dns}"]
-timeout = "20s"
-interval = "1s"
-
-[renew]
-lock_wait = "2s"
-validation_timeout = "60s"
-
-{lines}"#,
-            dir = self.pebble.directory_url,
-            dns = self.pebble.dns_addr,
-            head = self.head,
-            lines = self.lines,
+        issue_toml(
+            &self.pebble.directory_url,
+            &format!("\"{}\"", self.pebble.dns_addr),
+            "20s",
+            &self.head,
+            &self.lines,
         )
     }
 
@@ -132,20 +111,9 @@ validation_timeout = "60s"
     }
 
     /// Move the times `fields` recorded in `state/<line>.json` `secs` into
-    /// the past, as if that long had passed since (the file's format is
-    /// the binary's `state::LineState`: seconds since the epoch).
+    /// the past, as if that long had passed since.
     pub fn backdate(&self, line: &str, fields: &[&str], secs: i64) {
-        let rel = format!("state/{line}.json");
-        let mut state: serde_json::Value =
-            serde_json::from_slice(&self.read(&rel)).expect("state is JSON");
-        for field in fields {
-            let t = state[field]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{rel}: no {field} recorded"));
-            state[field] = (t - secs).into();
-        }
-        let text = serde_json::to_vec_pretty(&state).expect("JSON");
-        std::fs::write(self.path(&rel), text).expect("write state");
+        backdate_state(&self.dir, line, fields, secs);
     }
 
     /// SPKI-based fingerprint of `certs/<line>/cert.pem` (via openssl).
@@ -155,10 +123,7 @@ validation_timeout = "60s"
 
     /// Public key of `keys/<line>/key.pem` (via openssl).
     pub fn key_pubkey(&self, line: &str) -> String {
-        openssl(
-            &["pkey", "-pubout", "-in"],
-            &self.path(&format!("keys/{line}/key.pem")),
-        )
+        key_pubkey_of(&self.dir, line)
     }
 
     /// Files in a drop directory (names, sorted).
@@ -170,16 +135,7 @@ validation_timeout = "60s"
     pub fn openssl_verify(&self, line: &str) {
         let roots = self.path("pebble-roots.pem");
         std::fs::write(&roots, self.pebble.root_pem()).expect("roots");
-        let chain = self.path(&format!("certs/{line}/chain.pem"));
-        let cert = self.path(&format!("certs/{line}/cert.pem"));
-        Command::new("openssl")
-            .args(["verify", "-CAfile"])
-            .arg(&roots)
-            .arg("-untrusted")
-            .arg(&chain)
-            .arg(&cert)
-            .ran()
-            .expect(0);
+        verify_chain(&roots, &self.dir, line);
     }
 }
 
@@ -192,6 +148,76 @@ pub fn run_bin(config: &Path, args: &[&str]) -> Ran {
         .env_remove("SSL_CERT_FILE")
         .env_remove("CERTDROP_ISSUE_CONFIG")
         .ran()
+}
+
+/// issue.toml for a test site: the CA at `directory`, `dns` the
+/// `[dns] servers` list's inside (quoted, comma-separated), waiting up to
+/// `timeout` for a dns-01 value; `head` top-level keys, `lines` the
+/// `[[line]]` tables. Shared with the acme2certifier suite.
+pub fn issue_toml(directory: &str, dns: &str, timeout: &str, head: &str, lines: &str) -> String {
+    format!(
+        r#"directory = "{dir}"
+contact = ["mailto:ops@example.test"]
+agree_terms = true
+account = "state/account.json"
+ca_bundle = "acme-ca.pem"
+{head}
+{STORE}keep = 3
+
+[drop]
+dnsextra = "dnsextra"
+webroot = "webroot"
+
+[dns]
+servers = [{dns}]
+timeout = "{timeout}"
+interval = "1s"
+
+[renew]
+lock_wait = "2s"
+validation_timeout = "60s"
+
+{lines}"#,
+        dir = directory,
+    )
+}
+
+/// Move the times `fields` recorded in `<tree>/state/<line>.json` `secs`
+/// into the past (the file's format is the binary's `state::LineState`:
+/// seconds since the epoch).
+pub fn backdate_state(tree: &Tree, line: &str, fields: &[&str], secs: i64) {
+    let rel = format!("state/{line}.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&tree.read(&rel)).expect("state is JSON");
+    for field in fields {
+        let t = state[field]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{rel}: no {field} recorded"));
+        state[field] = (t - secs).into();
+    }
+    let text = serde_json::to_vec_pretty(&state).expect("JSON");
+    std::fs::write(tree.path(&rel), text).expect("write state");
+}
+
+/// Public key of `<tree>/keys/<line>/key.pem` (via openssl).
+pub fn key_pubkey_of(tree: &Tree, line: &str) -> String {
+    openssl(
+        &["pkey", "-pubout", "-in"],
+        &tree.path(&format!("keys/{line}/key.pem")),
+    )
+}
+
+/// `openssl verify` of `<tree>/certs/<line>/` against `roots`, the chain
+/// the issuer stored as the untrusted intermediates.
+pub fn verify_chain(roots: &Path, tree: &Tree, line: &str) {
+    Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(roots)
+        .arg("-untrusted")
+        .arg(tree.path(&format!("certs/{line}/chain.pem")))
+        .arg(tree.path(&format!("certs/{line}/cert.pem")))
+        .ran()
+        .expect(0);
 }
 
 /// The public key PEM of a certificate file.

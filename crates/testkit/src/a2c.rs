@@ -97,7 +97,7 @@
 //! In the namespace (one site of [`Net`], site 1): acme2certifier on
 //! 127.0.0.1:[`PORT`], pebble-challtestsrv as the DNS on 127.0.0.1:53 (off
 //! with [`A2cOpts::challtestsrv`] false, for a test that runs nsd there:
-//! `a2c.enter(|| Nsd::start_with(.., &Extra { port: Some(53), .. }))`),
+//! [`A2c::nsd`]),
 //! and the webroot server of [`A2c::serve_webroot`] on 127.0.0.1:80.
 //! Whatever runs in [`A2c::enter`] or from [`A2c::command`] sees them.
 
@@ -340,6 +340,17 @@ impl A2c {
     /// `ip netns exec <namespace> program`: add arguments and run it.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         self.net.command(SITE, program)
+    }
+
+    /// nsd on 127.0.0.1:53 of the namespace (the DNS acme2certifier asks
+    /// when started without its challtestsrv), its state in `dir`, serving
+    /// `zones` from the zone directory `zone_dir`.
+    pub fn nsd(&self, dir: &Path, zone_dir: &Path, zones: &[&str]) -> crate::nsd::Nsd {
+        let extra = crate::nsd::Extra {
+            port: Some(53),
+            ..crate::nsd::Extra::default()
+        };
+        self.enter(|| crate::nsd::Nsd::start_with(dir, zone_dir, zones, &extra))
     }
 
     /// Run `f` on a thread inside the namespace: its sockets, and the

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use certdrop_testkit::a2c::{A2c, A2cOpts};
-use certdrop_testkit::nsd::{Extra, Nsd};
+use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pebble::query_txt;
 use certdrop_testkit::tree::write;
 use certdrop_testkit::{within, Proc, Run, Tree};
@@ -63,11 +63,7 @@ impl Fixture {
             &format!("$TTL 60\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ( 1 3600 900 1209600 1 )\n"),
         );
         write(d, "primary", "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\n");
-        let extra = Extra {
-            port: Some(53),
-            ..Extra::default()
-        };
-        let nsd = a2c.enter(|| Nsd::start_with(&d.join("nsd"), &d.join("zones"), &[ZONE], &extra));
+        let nsd = a2c.nsd(&d.join("nsd"), &d.join("zones"), &[ZONE]);
         write(
             d,
             "zone.toml",

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use certdrop_testkit::a2c::A2cOpts;
-use certdrop_testkit::nsd::{Extra, Nsd};
+use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::tree::write;
 use certdrop_testkit::{bin, within, Proc, Run};
 
@@ -37,13 +37,7 @@ fn site() -> (Site, Nsd, Proc) {
         "primary",
         "@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.0.1\nweb A 127.0.0.1\n",
     );
-    let extra = Extra {
-        port: Some(53),
-        ..Extra::default()
-    };
-    let nsd = site
-        .a2c
-        .enter(|| Nsd::start_with(&d.join("nsd"), &d.join("zones"), &[ZONE], &extra));
+    let nsd = site.a2c.nsd(&d.join("nsd"), &d.join("zones"), &[ZONE]);
     write(
         d,
         "zone.toml",

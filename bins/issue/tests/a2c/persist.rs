@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use certdrop_testkit::a2c::A2cOpts;
-use certdrop_testkit::nsd::{Extra, Nsd};
+use certdrop_testkit::nsd::Nsd;
 use certdrop_testkit::pebble::query_txt;
 use certdrop_testkit::within;
 
@@ -140,13 +140,7 @@ fn a_record_split_over_two_strings_is_cut_by_acme2certifier() {
     let zones = site.path("zones");
     std::fs::create_dir_all(&zones).expect("zones");
     std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
-    let extra = Extra {
-        port: Some(53),
-        ..Extra::default()
-    };
-    let nsd = site
-        .a2c
-        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    let nsd = site.a2c.nsd(&site.path("nsd"), &zones, &["example.test"]);
     let serve = |serial: u32, record: &str| {
         std::fs::write(zones.join("example.test.zone"), zone(serial, record)).expect("zone");
         assert!(nsd.control(&["reload", "example.test"]), "{}", nsd.log());
@@ -350,13 +344,7 @@ fn a_server_that_does_not_answer_does_not_block_the_record_one_that_differs_does
     let zones = site.path("zones");
     std::fs::create_dir_all(&zones).expect("zones");
     std::fs::write(zones.join("example.test.zone"), zone(1, "")).expect("zone");
-    let extra = Extra {
-        port: Some(53),
-        ..Extra::default()
-    };
-    let nsd = site
-        .a2c
-        .enter(|| Nsd::start_with(&site.path("nsd"), &zones, &["example.test"], &extra));
+    let nsd = site.a2c.nsd(&site.path("nsd"), &zones, &["example.test"]);
     site.run(&["run"]).expect(0);
     let show: serde_json::Value =
         serde_json::from_str(&site.run(&["account", "show", "--json"]).expect(0).stdout)
